@@ -1,0 +1,1 @@
+"""Alignment Studio: align a small local language model with your own preferences."""

@@ -1,0 +1,182 @@
+"""The contract every engine follows (hooks in, result out) and the loop SFT, reward and DPO share.
+
+Engines only ever see plain callbacks (the Orange3 pattern): the GUI's worker and the CLI's
+progress bar plug in here, and nothing in `studio.training` knows about Qt.
+"""
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+import torch
+from torch import nn
+from transformers import get_scheduler
+
+from studio.training.checkpoints import has_checkpoint, load_checkpoint, save_checkpoint, trainable_parameters
+from studio.training.shared_base import SharedBase, save_heads
+
+MetricsCallback = Callable[[int, dict[str, float]], None]
+
+
+@dataclass
+class Hooks:
+    """How an engine talks to the outside world; every hook is optional."""
+
+    on_metrics: MetricsCallback | None = None
+    should_stop: Callable[[], bool] | None = None
+    on_samples: Callable[[int, list[dict]], None] | None = None
+    on_progress: Callable[[int, int], None] | None = None
+
+    def metrics(self, step: int, values: dict[str, float]) -> None:
+        if self.on_metrics:
+            self.on_metrics(step, values)
+
+    def samples(self, step: int, rows: list[dict]) -> None:
+        if self.on_samples:
+            self.on_samples(step, rows)
+
+    def progress(self, step: int, total: int) -> None:
+        if self.on_progress:
+            self.on_progress(step, total)
+
+    def stop_requested(self) -> bool:
+        return bool(self.should_stop and self.should_stop())
+
+
+@dataclass
+class TrainResult:
+    """How a run ended: status is finished, cancelled or diverged."""
+
+    status: str
+    step: int
+    metrics: dict[str, float] = field(default_factory=dict)
+    artifact: Path | None = None
+    error: str | None = None
+
+
+def help_field(default, help: str, **kw):
+    """A dataclass field whose plain-language help doubles as the GUI tooltip and CLI --help."""
+    return field(default=default, metadata={"help": help, **kw})
+
+
+@dataclass
+class TrainConfig:
+    """Settings shared by the supervised engines (SFT, reward model, DPO)."""
+
+    steps: int = help_field(100, "Optimizer steps to run. Each step looks at one batch.")
+    batch_size: int = help_field(4, "Examples per optimizer step. Larger is smoother but slower and uses more memory.")
+    lr: float = help_field(2e-4, "Learning rate: how big each update is. LoRA tolerates 1e-4 to 5e-4.")
+    warmup_steps: int = help_field(5, "Steps over which the learning rate ramps up from zero, to avoid an early jolt.")
+    weight_decay: float = help_field(0.0, "Pulls weights gently toward zero; 0 is fine for LoRA.")
+    max_grad_norm: float = help_field(1.0, "Gradients longer than this are scaled down, which keeps updates stable.")
+    lora_r: int = help_field(16, "LoRA rank: how many directions the adapter may change. 8-32 is typical.")
+    lora_alpha: int = help_field(32, "LoRA scaling; the update is multiplied by alpha / r.")
+    max_length: int = help_field(512, "Longest prompt + response in tokens; longer examples are cut from the left.")
+    eval_fraction: float = help_field(0.1, "Share of the data held out to measure generalisation (needs >= 10 examples).")
+    eval_every: int = help_field(20, "Evaluate on the held-out split every this many steps.")
+    checkpoint_every: int = help_field(25, "Save a resumable checkpoint every this many steps.")
+    seed: int = help_field(0, "Random seed for data order and initialisation, so runs are reproducible.")
+
+
+def config_help(cls) -> dict[str, str]:
+    """{field name: help text} for a config dataclass."""
+    return {f.name: f.metadata.get("help", "") for f in fields(cls)}
+
+
+class Diverged(RuntimeError):
+    """The loss became NaN or infinite."""
+
+
+def check_finite(loss: torch.Tensor, step: int) -> None:
+    if not torch.isfinite(loss).all():
+        raise Diverged(f"loss became {loss.item()} at step {step}; stopped, keeping the last good checkpoint")
+
+
+def split_indices(n: int, fraction: float, seed: int, minimum: int = 10) -> tuple[list[int], list[int]]:
+    """Shuffle 0..n-1 and hold out `fraction` of them (none when n < minimum)."""
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
+    held = int(n * fraction) if n >= minimum else 0
+    return order[held:], order[:held]
+
+
+def batch_for_step(train_idx: list[int], step: int, batch_size: int, seed: int) -> list[int]:
+    """The examples of `step`: epochs of seeded shuffles, so a resumed run sees the same batches."""
+    n = len(train_idx)
+    start = step * batch_size
+    out = []
+    while len(out) < batch_size:
+        epoch, pos = divmod(start + len(out), n)
+        perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch)).tolist()
+        out.extend(train_idx[i] for i in perm[pos:pos + batch_size - len(out)])
+    return out
+
+
+LossFn = Callable[[list[int]], tuple[torch.Tensor, dict[str, float]]]
+
+
+def run_supervised(*, base: SharedBase, adapter: str, heads: dict[str, nn.Module], train_idx: list[int],
+                   loss_fn: LossFn, eval_fn: Callable[[], dict[str, float]] | None, config: TrainConfig,
+                   run_dir: Path, hooks: Hooks, resume: bool = False) -> TrainResult:
+    """Optimise `adapter` (+ `heads`) with `loss_fn` for `config.steps` steps, checkpointing and resumable."""
+    run_dir = Path(run_dir)
+    params = trainable_parameters(base, [adapter], heads)
+    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    scheduler = get_scheduler("cosine", optimizer, num_warmup_steps=config.warmup_steps,
+                              num_training_steps=max(config.steps, 1))
+    step = 0
+    if resume and has_checkpoint(run_dir):
+        step, _ = load_checkpoint(run_dir, base, [adapter], heads, optimizer, scheduler)
+        params = optimizer.param_groups[0]["params"]  # loading re-created the adapter's parameters
+
+    def checkpoint() -> None:
+        save_checkpoint(run_dir, step, base, [adapter], heads, optimizer, scheduler)
+
+    last: dict[str, float] = {}
+    status = "finished"
+    with base.use(adapter):
+        base.model.train()
+        try:
+            while step < config.steps:
+                if hooks.stop_requested():
+                    status = "cancelled"
+                    break
+                t0 = time.perf_counter()
+                loss, values = loss_fn(batch_for_step(train_idx, step, config.batch_size, config.seed))
+                check_finite(loss, step + 1)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                grad_norm = torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
+                if not math.isfinite(grad_norm.item()):
+                    raise Diverged(f"gradient became {grad_norm.item()} at step {step + 1}; stopped, "
+                                   "keeping the last good checkpoint")
+                optimizer.step()
+                scheduler.step()
+                step += 1
+                elapsed = time.perf_counter() - t0
+                tokens = values.pop("tokens", None)
+                last = {"loss": loss.item(), "lr": scheduler.get_last_lr()[0], "grad_norm": grad_norm.item(),
+                        "examples_per_s": config.batch_size / elapsed, **values}
+                if tokens:
+                    last["tokens_per_s"] = tokens / elapsed
+                if eval_fn and (step % config.eval_every == 0 or step == config.steps):
+                    base.model.eval()
+                    with torch.no_grad():
+                        last.update(eval_fn())
+                    base.model.train()
+                hooks.metrics(step, last)
+                hooks.progress(step, config.steps)
+                if step % config.checkpoint_every == 0 and step < config.steps:
+                    checkpoint()
+        except Diverged as exc:
+            base.model.eval()
+            return TrainResult("diverged", step, last, None, str(exc))
+        finally:
+            base.model.eval()
+        checkpoint()
+    artifact = base.save_adapter(adapter, run_dir / "adapter")
+    if heads:
+        save_heads(heads, run_dir / "heads.safetensors")
+    return TrainResult(status, step, last, artifact if status == "finished" else None)

@@ -1,0 +1,210 @@
+"""Chat generation: batched answers (left padding), token-level rollouts for PPO, and streaming for the compare page.
+
+Sampling is exactly what `SamplingConfig` says: a model's own defaults for top-k or repetition penalty
+are switched off, so PPO's log-probabilities match the distribution the answers were drawn from.
+"""
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+from transformers import (
+    GenerationConfig, PreTrainedTokenizerBase, StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer,
+)
+
+ShouldStop = Callable[[], bool]
+
+
+@dataclass
+class SamplingConfig:
+    """How answers are drawn from the model."""
+
+    max_new_tokens: int = field(default=128, metadata={"help": "The longest answer, in tokens (a token is about ¾ of a word)."})
+    temperature: float = field(default=0.8, metadata={"help": "Randomness: 0 always picks the likeliest next token, higher gives more varied answers."})
+    top_p: float = field(default=0.95, metadata={"help": "Sample only among the likeliest tokens that together hold this share of the probability (1 = all)."})
+    do_sample: bool = field(default=True, metadata={"help": "Draw tokens at random; off always picks the likeliest token (greedy)."})
+    seed: int | None = field(default=None, metadata={"help": "Fix this to get the same answers again; leave empty for fresh ones every time."})
+
+    @property
+    def greedy(self) -> bool:
+        return not self.do_sample or self.temperature <= 0
+
+
+@dataclass
+class GeneratedBatch:
+    """Token-level rollout for PPO; row i of every tensor belongs to prompt i."""
+
+    query_ids: torch.Tensor  # (B, Lq) chat-formatted prompts, left-padded
+    query_mask: torch.Tensor  # (B, Lq) 1 on real prompt tokens
+    response_ids: torch.Tensor  # (B, Lr) Lr <= max_new_tokens, pad after the first EOS
+    response_mask: torch.Tensor  # (B, Lr) 1 up to and including the first EOS
+    texts: list[str]  # decoded responses, special tokens skipped, stripped
+
+
+def chat_prompt(tokenizer: PreTrainedTokenizerBase, prompt: str, system: str | None = None) -> str:
+    """The prompt as chat-template text, ending where the assistant's answer starts."""
+    messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": prompt}]
+    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+
+def generate(
+    model: nn.Module,
+    tokenizer: PreTrainedTokenizerBase,
+    prompts: list[str],
+    sampling: SamplingConfig,
+    num_return_sequences: int = 1,
+    batch_size: int = 8,
+    should_stop: ShouldStop | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> list[list[str]]:
+    """`num_return_sequences` answers per prompt; `batch_size` counts sequences per forward pass.
+
+    When `should_stop()` turns true, returns the answers of the prompts finished so far (a shorter list).
+    """
+    device = _device(model)
+    config = _generation_config(model, tokenizer, sampling, num_return_sequences)
+    stopping = StoppingCriteriaList([_StopWhen(should_stop)] if should_stop else [])
+    per_batch = max(1, batch_size // num_return_sequences)
+    answers: list[list[str]] = []
+    with _eval_mode(model), _seeded(sampling.seed, device), torch.inference_mode():
+        for start in range(0, len(prompts), per_batch):
+            if should_stop and should_stop():
+                break
+            batch = _encode(tokenizer, prompts[start:start + per_batch], device)
+            out = model.generate(**batch, generation_config=config, stopping_criteria=stopping)
+            if should_stop and should_stop():
+                break
+            texts = tokenizer.batch_decode(out[:, batch["input_ids"].shape[1]:], skip_special_tokens=True)
+            texts = [t.strip() for t in texts]
+            answers += [texts[i:i + num_return_sequences] for i in range(0, len(texts), num_return_sequences)]
+            if on_progress:
+                on_progress(len(answers), len(prompts))
+    return answers
+
+
+def generate_tokens(
+    model: nn.Module, tokenizer: PreTrainedTokenizerBase, prompts: list[str], sampling: SamplingConfig
+) -> GeneratedBatch:
+    """One answer per prompt, in one batch, as tensors for PPO."""
+    device = _device(model)
+    query = _encode(tokenizer, prompts, device)
+    # generate() runs under no_grad; no inference_mode here, so PPO can backpropagate through passes on these ids.
+    with _eval_mode(model), _seeded(sampling.seed, device):
+        out = model.generate(**query, generation_config=_generation_config(model, tokenizer, sampling))
+    response = out[:, query["input_ids"].shape[1]:]
+    mask = mask_after_eos(response, _eos_ids(model, tokenizer))
+    response = response.masked_fill(mask == 0, tokenizer.pad_token_id)
+    texts = [t.strip() for t in tokenizer.batch_decode(response, skip_special_tokens=True)]
+    return GeneratedBatch(query["input_ids"], query["attention_mask"], response, mask, texts)
+
+
+def mask_after_eos(ids: torch.Tensor, eos_ids: list[int]) -> torch.Tensor:
+    """1 on every token up to and including the first EOS of each row, 0 after it (long tensor)."""
+    is_eos = torch.isin(ids, torch.tensor(eos_ids, device=ids.device))
+    eos_before = is_eos.long().cumsum(dim=1) - is_eos.long()  # EOS tokens strictly before each position
+    return (eos_before == 0).long()
+
+
+def stream(
+    model: nn.Module,
+    tokenizer: PreTrainedTokenizerBase,
+    prompt: str,
+    sampling: SamplingConfig,
+    should_stop: ShouldStop | None = None,
+) -> Iterator[str]:
+    """Yield the answer to `prompt` in pieces as they are generated; stop early once `should_stop()` is true."""
+    device = _device(model)
+    query = _encode(tokenizer, [prompt], device)
+    streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
+    closed = threading.Event()
+    stop = _StopWhen(lambda: closed.is_set() or bool(should_stop and should_stop()))
+    config = _generation_config(model, tokenizer, sampling)
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            with _seeded(sampling.seed, device), torch.inference_mode():
+                model.generate(**query, generation_config=config, streamer=streamer, stopping_criteria=StoppingCriteriaList([stop]))
+        except BaseException as e:  # handed to the consuming thread below
+            errors.append(e)
+            streamer.end()
+
+    with _eval_mode(model):
+        thread = threading.Thread(target=run, name="studio-stream", daemon=True)
+        thread.start()
+        try:
+            for piece in streamer:
+                if piece:
+                    yield piece
+        finally:
+            closed.set()
+            thread.join()
+    if errors:
+        raise errors[0]
+
+
+class _StopWhen(StoppingCriteria):
+    """Stops every sequence of the batch once `should_stop()` is true."""
+
+    def __init__(self, should_stop: ShouldStop):
+        self.should_stop = should_stop
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs) -> torch.Tensor:
+        return torch.full((input_ids.shape[0],), bool(self.should_stop()), dtype=torch.bool, device=input_ids.device)
+
+
+def _device(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+def _encode(tokenizer: PreTrainedTokenizerBase, prompts: list[str], device: torch.device) -> dict[str, torch.Tensor]:
+    """Chat-formatted, left-padded batch (the template already holds any BOS token)."""
+    texts = [chat_prompt(tokenizer, p) for p in prompts]
+    batch = tokenizer(texts, return_tensors="pt", padding=True, padding_side="left", add_special_tokens=False)
+    return {k: v.to(device) for k, v in batch.items() if k in ("input_ids", "attention_mask")}
+
+
+def _eos_ids(model: nn.Module, tokenizer: PreTrainedTokenizerBase) -> list[int]:
+    eos = model.generation_config.eos_token_id
+    eos = [eos] if isinstance(eos, int) else list(eos or [])
+    return sorted(set(eos) | ({tokenizer.eos_token_id} if tokenizer.eos_token_id is not None else set()))
+
+
+def _generation_config(
+    model: nn.Module, tokenizer: PreTrainedTokenizerBase, sampling: SamplingConfig, num_return_sequences: int = 1
+) -> GenerationConfig:
+    common = dict(
+        max_new_tokens=sampling.max_new_tokens, num_return_sequences=num_return_sequences, repetition_penalty=1.0,
+        pad_token_id=tokenizer.pad_token_id, eos_token_id=_eos_ids(model, tokenizer),
+    )
+    if sampling.greedy:
+        return GenerationConfig(do_sample=False, **common)
+    return GenerationConfig(do_sample=True, temperature=float(sampling.temperature), top_p=float(sampling.top_p), top_k=0, **common)
+
+
+@contextmanager
+def _eval_mode(model: nn.Module) -> Iterator[None]:
+    """Eval mode (no dropout, LoRA's included) for the duration, then every module's previous mode."""
+    modes = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        yield
+    finally:
+        for module, training in modes:
+            module.training = training
+
+
+@contextmanager
+def _seeded(seed: int | None, device: torch.device) -> Iterator[None]:
+    """Seed torch's RNGs for one call and restore their state afterwards (training's RNG stream is untouched)."""
+    if seed is None:
+        yield
+        return
+    accelerators = [] if device.type == "cpu" else [device]
+    with torch.random.fork_rng(devices=accelerators, device_type=device.type if accelerators else "cuda"):
+        torch.manual_seed(seed)
+        yield

@@ -1,0 +1,170 @@
+"""Reward model: a LoRA adapter plus a scalar head learns which of two responses people prefer.
+
+Each response is scored by the head on the hidden state of its last token. The loss is the
+Bradley-Terry loss on the score difference, weighted as in InstructGPT (the C(K,2) pairs of one
+K-way ranking share weight 1). The mean and std of the scores are saved with the head, so scores
+can be normalised later.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from studio.training.engine import Hooks, TrainConfig, TrainResult, help_field, run_supervised, split_indices
+from studio.training.sft import encode_example, pad_batch
+from studio.training.shared_base import ScalarHead, SharedBase, load_heads, save_heads
+
+ADAPTER = "reward"
+HEAD = "reward_head"
+Example = tuple[list[int], int]
+
+
+@dataclass
+class RewardConfig(TrainConfig):
+    """Settings for training the reward model on preference pairs."""
+
+    steps: int = help_field(100, "Optimizer steps to run. Each step compares one batch of response pairs.")
+    batch_size: int = help_field(4, "Preference pairs per optimizer step (each pair is two responses to score).")
+    lr: float = help_field(1e-4, "Learning rate for the adapter and the score head. LoRA tolerates 5e-5 to 3e-4.")
+
+
+def weighted_mean(values: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
+    if weights is None:
+        return values.mean()
+    weights = weights.to(values)
+    return (values * weights).sum() / weights.sum()
+
+
+def bradley_terry_loss(chosen: torch.Tensor, rejected: torch.Tensor,
+                       weights: torch.Tensor | None = None) -> torch.Tensor:
+    """Weighted mean of -log sigmoid(r_chosen - r_rejected) over pairs."""
+    return weighted_mean(-F.logsigmoid(chosen - rejected), weights)
+
+
+def chunks(items: Sequence, size: int) -> list[Sequence]:
+    return [items[i:i + size] for i in range(0, len(items), size)]
+
+
+def encode_pairs(tokenizer, pairs: list[dict], max_length: int) -> list[tuple[Example, Example]]:
+    """(chosen, rejected) token ids of each pair, each response after its chat-formatted prompt."""
+    return [tuple(encode_example(tokenizer, p["prompt"], p[side], p.get("system"), max_length)
+                  for side in ("chosen", "rejected")) for p in pairs]
+
+
+def pair_weights(pairs: list[dict], device) -> torch.Tensor:
+    return torch.tensor([float(p.get("weight", 1.0)) for p in pairs], device=device)
+
+
+def pair_batch(base: SharedBase, encoded: list[tuple[Example, Example]], idx: Sequence[int]
+               ) -> tuple[torch.Tensor, ...]:
+    """One right-padded batch: the chosen rows of `idx`, then their rejected rows (ids, mask, labels)."""
+    rows = [encoded[i][0] for i in idx] + [encoded[i][1] for i in idx]
+    return pad_batch(rows, base.tokenizer.pad_token_id, base.device)
+
+
+def split_by_prompt(pairs: list[dict], fraction: float, seed: int) -> tuple[list[int], list[int]]:
+    """Hold out whole prompts (needs >= 10 distinct ones), so no prompt sits on both sides of the split."""
+    prompts = sorted({p["prompt"] for p in pairs})
+    _, held = split_indices(len(prompts), fraction, seed)
+    held_prompts = {prompts[i] for i in held}
+    train = [i for i, p in enumerate(pairs) if p["prompt"] not in held_prompts]
+    return train, [i for i, p in enumerate(pairs) if p["prompt"] in held_prompts]
+
+
+def last_token_hidden(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """The hidden state at each row's last non-pad position (left or right padding)."""
+    last = (mask * torch.arange(mask.size(1), device=mask.device)).argmax(1)
+    return hidden[torch.arange(hidden.size(0), device=hidden.device), last]
+
+
+def score(base: SharedBase, head: ScalarHead, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """The head on the last-token hidden state of each row, with the active adapter."""
+    return head(last_token_hidden(base.hidden_states(ids, mask), mask).float())
+
+
+class RewardScorer:
+    """Scores responses with a trained reward adapter and head (raw, or normalised by the training stats)."""
+
+    def __init__(self, base: SharedBase, adapter: str, head: ScalarHead, mean: float = 0.0, std: float = 1.0,
+                 max_length: int = 512):
+        self.base, self.adapter, self.head = base, adapter, head
+        self.mean, self.std, self.max_length = mean, std, max_length
+
+    @classmethod
+    def load(cls, base: SharedBase, run_dir: Path) -> RewardScorer:
+        """Load `run_dir/adapter` as adapter `reward` and the head and stats from `run_dir/heads.safetensors`."""
+        run_dir = Path(run_dir)
+        base.load_adapter(ADAPTER, run_dir / "adapter")
+        head = ScalarHead(base.hidden_size).to(base.device)
+        meta = load_heads({HEAD: head}, run_dir / "heads.safetensors")
+        return cls(base, ADAPTER, head, meta.get("mean", 0.0), meta.get("std", 1.0), meta.get("max_length", 512))
+
+    @torch.no_grad()
+    def score_ids(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Raw scores of already tokenised chat sequences (any padding side)."""
+        with self.base.use(self.adapter):
+            return score(self.base, self.head, input_ids, attention_mask)
+
+    def score_examples(self, examples: list[Example], batch_size: int = 8) -> torch.Tensor:
+        pad = self.base.tokenizer.pad_token_id
+        return torch.cat([self.score_ids(*pad_batch(rows, pad, self.base.device)[:2])
+                          for rows in chunks(examples, batch_size)])
+
+    def __call__(self, prompts: list[str], responses: list[str], batch_size: int = 8) -> torch.Tensor:
+        """Raw scores of each response to its prompt."""
+        tok = self.base.tokenizer
+        examples = [encode_example(tok, p, r, None, self.max_length) for p, r in zip(prompts, responses)]
+        return self.score_examples(examples, batch_size)
+
+    def normalised(self, prompts: list[str], responses: list[str], batch_size: int = 8) -> torch.Tensor:
+        """Scores shifted and scaled by the mean and std measured on the training responses."""
+        return (self(prompts, responses, batch_size) - self.mean) / self.std
+
+
+def train_reward(base: SharedBase, pairs: list[dict], config: RewardConfig, run_dir: Path,
+                 hooks: Hooks | None = None, resume: bool = False) -> TrainResult:
+    """Train a fresh `reward` adapter and head on pairs: dicts with prompt, chosen, rejected, optional
+    weight (default 1) and system."""
+    if not pairs:
+        raise ValueError("the reward model needs at least one preference pair")
+    torch.manual_seed(config.seed)
+    encoded = encode_pairs(base.tokenizer, pairs, config.max_length)
+    weights = pair_weights(pairs, base.device)
+    train_idx, eval_idx = split_by_prompt(pairs, config.eval_fraction, config.seed)
+    base.add_lora(ADAPTER, r=config.lora_r, alpha=config.lora_alpha)
+    head = ScalarHead(base.hidden_size).to(base.device)
+
+    def pair_scores(idx: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        ids, mask, _ = pair_batch(base, encoded, idx)
+        scores = score(base, head, ids, mask)
+        return scores[:len(idx)], scores[len(idx):], mask
+
+    def metrics(chosen: torch.Tensor, rejected: torch.Tensor) -> dict[str, float]:
+        return {"accuracy": (chosen > rejected).float().mean().item(), "margin": (chosen - rejected).mean().item()}
+
+    def loss_fn(idx: list[int]):
+        chosen, rejected, mask = pair_scores(idx)
+        loss = bradley_terry_loss(chosen, rejected, weights[idx])
+        return loss, {**metrics(chosen.detach(), rejected.detach()), "tokens": float(mask.sum())}
+
+    def eval_fn() -> dict[str, float]:
+        chosen, rejected = (torch.cat(s) for s in zip(*(pair_scores(idx)[:2]
+                                                         for idx in chunks(eval_idx, config.batch_size))))
+        values = {"loss": bradley_terry_loss(chosen, rejected, weights[eval_idx]).item(),
+                  **metrics(chosen, rejected)}
+        return {f"eval_{k}": v for k, v in values.items()}
+
+    result = run_supervised(base=base, adapter=ADAPTER, heads={HEAD: head}, train_idx=train_idx, loss_fn=loss_fn,
+                            eval_fn=eval_fn if eval_idx else None, config=config, run_dir=run_dir,
+                            hooks=hooks or Hooks(), resume=resume)
+    if result.status == "finished":
+        responses = list({tuple(ex[0]): ex for pair in encoded for ex in pair}.values())
+        scores = RewardScorer(base, ADAPTER, head).score_examples(responses, config.batch_size * 2)
+        std = scores.std().item() if len(scores) > 1 else 1.0
+        save_heads({HEAD: head}, Path(run_dir) / "heads.safetensors",
+                   meta={"mean": scores.mean().item(), "std": max(std, 1e-6), "max_length": config.max_length})
+    return result

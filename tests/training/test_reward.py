@@ -1,0 +1,110 @@
+import json
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from studio.training import reward
+from studio.training.checkpoints import checkpoint_dir
+from studio.training.engine import Hooks
+from studio.training.reward import RewardConfig, RewardScorer, bradley_terry_loss, split_by_prompt, train_reward
+from studio.training.shared_base import SharedBase
+
+TOPICS = ["cats", "rain", "tea", "maps", "jazz", "soup", "kites", "moss", "glass", "owls", "salt", "rope",
+          "bees", "clay", "wind", "figs", "ink", "bells", "pears", "snow"]
+
+
+@pytest.fixture
+def base(tiny_model_dir) -> SharedBase:
+    return SharedBase(AutoModelForCausalLM.from_pretrained(tiny_model_dir), AutoTokenizer.from_pretrained(tiny_model_dir))
+
+
+def marker_pairs(n: int = 60) -> list[dict]:
+    """Chosen responses mention a banana, rejected ones a cherry; otherwise the same text."""
+    pairs = []
+    for i in range(n):
+        topic, verb = TOPICS[i % len(TOPICS)], ["tell", "ask", "say"][i // len(TOPICS) % 3]
+        prompt = f"{verb} me about {topic}"
+        pairs.append({"prompt": prompt, "chosen": f"{topic}: banana", "rejected": f"{topic}: cherry"})
+    return pairs
+
+
+def small_config(**kw) -> RewardConfig:
+    return RewardConfig(**{"steps": 6, "batch_size": 4, "max_length": 48, "lora_r": 4, "lora_alpha": 8,
+                           "warmup_steps": 1, "eval_every": 100, "checkpoint_every": 2, **kw})
+
+
+def test_bradley_terry_matches_trl_and_hand_values():
+    chosen, rejected = torch.tensor([2.0, 0.0, -1.0]), torch.tensor([1.0, 0.0, 1.0])
+    # TRL RewardTrainer.compute_loss: -nn.functional.logsigmoid(rewards_chosen - rewards_rejected).mean()
+    trl = -F.logsigmoid(chosen - rejected).mean()
+    assert torch.allclose(bradley_terry_loss(chosen, rejected), trl)
+    hand = [math.log1p(math.exp(-1.0)), math.log(2.0), math.log1p(math.exp(2.0))]
+    assert bradley_terry_loss(chosen, rejected).item() == pytest.approx(sum(hand) / 3, rel=1e-6)
+    weights = torch.tensor([1.0, 1 / 3, 1 / 3])
+    expected = (hand[0] + hand[1] / 3 + hand[2] / 3) / (5 / 3)
+    assert bradley_terry_loss(chosen, rejected, weights).item() == pytest.approx(expected, rel=1e-6)
+    assert bradley_terry_loss(chosen, rejected, torch.full((3,), 0.5)).item() == pytest.approx(trl.item(), rel=1e-6)
+
+
+def test_split_keeps_each_prompt_on_one_side():
+    pairs = marker_pairs(60)
+    train, held = split_by_prompt(pairs, 0.25, seed=0)
+    assert sorted(train + held) == list(range(60)) and held
+    assert not {pairs[i]["prompt"] for i in train} & {pairs[i]["prompt"] for i in held}
+
+
+def test_reward_model_learns_held_out_preferences_and_reloads(base, tiny_model_dir, tmp_path):
+    pairs = marker_pairs(60)
+    seen = []
+    result = train_reward(base, pairs, small_config(steps=40, lr=1e-3, eval_fraction=0.25, eval_every=20),
+                          tmp_path, Hooks(on_metrics=lambda step, m: seen.append(m)))
+    assert result.status == "finished" and result.step == 40
+    assert result.metrics["eval_accuracy"] >= 0.9
+    assert {"loss", "accuracy", "margin", "eval_loss", "eval_accuracy"} <= set(result.metrics)
+    assert seen[-1]["loss"] < seen[0]["loss"]
+
+    fresh = SharedBase(AutoModelForCausalLM.from_pretrained(tiny_model_dir),
+                       AutoTokenizer.from_pretrained(tiny_model_dir))
+    scorer = RewardScorer.load(fresh, tmp_path)
+    _, held = split_by_prompt(pairs, 0.25, seed=0)
+    prompts = [pairs[i]["prompt"] for i in held]
+    chosen = scorer(prompts, [pairs[i]["chosen"] for i in held])
+    rejected = scorer(prompts, [pairs[i]["rejected"] for i in held], batch_size=3)
+    assert (chosen > rejected).float().mean().item() == pytest.approx(result.metrics["eval_accuracy"])
+    # the stats were measured with the in-memory head right after training: reloaded scores match them
+    responses = {(p["prompt"], p[side]) for p in pairs for side in ("chosen", "rejected")}
+    normalised = scorer.normalised(*map(list, zip(*sorted(responses))))
+    assert normalised.mean().item() == pytest.approx(0.0, abs=1e-4)
+    assert normalised.std().item() == pytest.approx(1.0, abs=1e-4)
+
+
+def test_cancel_then_resume_matches_uninterrupted_run(base, tmp_path):
+    pairs, config = marker_pairs(20), small_config()
+    steps = []
+    hooks = Hooks(on_metrics=lambda step, m: steps.append(step), should_stop=lambda: len(steps) >= 3)
+    cancelled = train_reward(base, pairs, config, tmp_path / "a", hooks)
+    assert (cancelled.status, cancelled.step, cancelled.artifact) == ("cancelled", 3, None)
+    resumed = train_reward(base, pairs, config, tmp_path / "a", resume=True)
+    straight = train_reward(base, pairs, config, tmp_path / "b")
+    assert resumed.status == straight.status == "finished"
+    assert resumed.step == straight.step == config.steps
+    assert resumed.metrics["loss"] == pytest.approx(straight.metrics["loss"], rel=1e-4)
+
+
+def test_nan_loss_stops_as_diverged_keeping_last_checkpoint(base, tmp_path, monkeypatch):
+    real, calls = reward.bradley_terry_loss, []
+
+    def poisoned(*args, **kw):
+        calls.append(1)
+        loss = real(*args, **kw)
+        return loss * float("nan") if len(calls) == 5 else loss
+
+    monkeypatch.setattr(reward, "bradley_terry_loss", poisoned)
+    result = train_reward(base, marker_pairs(20), small_config(eval_fraction=0.0, checkpoint_every=3), tmp_path)
+    assert (result.status, result.step, result.artifact) == ("diverged", 4, None)
+    assert "nan" in result.error
+    assert json.loads((checkpoint_dir(tmp_path) / "meta.json").read_text())["step"] == 3
+    assert not (tmp_path / "adapter").exists()
