@@ -55,12 +55,14 @@ def export_demos(store: Store, path: str | Path, fmt: str = "completion") -> int
         raise ValueError(f'demo format must be "completion" or "messages", got {fmt!r}')
     records = []
     for d in store.demos():
-        if fmt == "completion":
-            records.append({"prompt": d.prompt, "completion": d.response} | ({"system": d.system} if d.system else {}))
-        else:
+        if fmt == "messages":
             turns = [("system", d.system)] if d.system else []
             turns += [("user", d.prompt), ("assistant", d.response)]
             records.append({"messages": [{"role": role, "content": content} for role, content in turns]})
+        elif d.system:
+            records.append({"prompt": d.prompt, "completion": d.response, "system": d.system})
+        else:
+            records.append({"prompt": d.prompt, "completion": d.response})
     return write_jsonl(path, records)
 
 

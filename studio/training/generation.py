@@ -23,11 +23,16 @@ ShouldStop = Callable[[], bool]
 class SamplingConfig:
     """How answers are drawn from the model."""
 
-    max_new_tokens: int = field(default=128, metadata={"help": "The longest answer, in tokens (a token is about ¾ of a word)."})
-    temperature: float = field(default=0.8, metadata={"help": "Randomness: 0 always picks the likeliest next token, higher gives more varied answers."})
-    top_p: float = field(default=0.95, metadata={"help": "Sample only among the likeliest tokens that together hold this share of the probability (1 = all)."})
-    do_sample: bool = field(default=True, metadata={"help": "Draw tokens at random; off always picks the likeliest token (greedy)."})
-    seed: int | None = field(default=None, metadata={"help": "Fix this to get the same answers again; leave empty for fresh ones every time."})
+    max_new_tokens: int = field(
+        default=128, metadata={"help": "The longest answer, in tokens (a token is about ¾ of a word)."})
+    temperature: float = field(
+        default=0.8, metadata={"help": "Randomness: 0 always picks the likeliest next token; higher is more varied."})
+    top_p: float = field(
+        default=0.95, metadata={"help": "Sample only among the likeliest tokens holding this share of probability."})
+    do_sample: bool = field(
+        default=True, metadata={"help": "Draw tokens at random; off always picks the likeliest token (greedy)."})
+    seed: int | None = field(
+        default=None, metadata={"help": "Fix it to get the same answers again; leave empty for fresh ones each time."})
 
     @property
     def greedy(self) -> bool:
@@ -128,7 +133,8 @@ def stream(
     def run() -> None:
         try:
             with _seeded(sampling.seed, device), torch.inference_mode():
-                model.generate(**query, generation_config=config, streamer=streamer, stopping_criteria=StoppingCriteriaList([stop]))
+                model.generate(**query, generation_config=config, streamer=streamer,
+                               stopping_criteria=StoppingCriteriaList([stop]))
         except BaseException as e:  # handed to the consuming thread below
             errors.append(e)
             streamer.end()
@@ -183,7 +189,9 @@ def _generation_config(
     )
     if sampling.greedy:
         return GenerationConfig(do_sample=False, **common)
-    return GenerationConfig(do_sample=True, temperature=float(sampling.temperature), top_p=float(sampling.top_p), top_k=0, **common)
+    return GenerationConfig(
+        do_sample=True, temperature=float(sampling.temperature), top_p=float(sampling.top_p), top_k=0, **common
+    )
 
 
 @contextmanager

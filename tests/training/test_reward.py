@@ -4,32 +4,13 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from studio.training import reward
 from studio.training.checkpoints import checkpoint_dir
 from studio.training.engine import Hooks
 from studio.training.reward import RewardConfig, RewardScorer, bradley_terry_loss, split_by_prompt, train_reward
-from studio.training.shared_base import SharedBase
-
-TOPICS = ["cats", "rain", "tea", "maps", "jazz", "soup", "kites", "moss", "glass", "owls", "salt", "rope",
-          "bees", "clay", "wind", "figs", "ink", "bells", "pears", "snow"]
-
-
-@pytest.fixture
-def base(tiny_model_dir) -> SharedBase:
-    return SharedBase(AutoModelForCausalLM.from_pretrained(tiny_model_dir), AutoTokenizer.from_pretrained(tiny_model_dir))
-
-
-def marker_pairs(n: int = 60) -> list[dict]:
-    """Chosen responses mention a banana, rejected ones a cherry; otherwise the same text."""
-    pairs = []
-    for i in range(n):
-        topic, verb = TOPICS[i % len(TOPICS)], ["tell", "ask", "say"][i // len(TOPICS) % 3]
-        prompt = f"{verb} me about {topic}"
-        pairs.append({"prompt": prompt, "chosen": f"{topic}: banana", "rejected": f"{topic}: cherry"})
-    return pairs
-
+from studio.training.sft import encode_example
+from tests.training.helpers import marker_pairs, tiny_base
 
 def small_config(**kw) -> RewardConfig:
     return RewardConfig(**{"steps": 6, "batch_size": 4, "max_length": 48, "lora_r": 4, "lora_alpha": 8,
@@ -57,23 +38,26 @@ def test_split_keeps_each_prompt_on_one_side():
 
 
 def test_reward_model_learns_held_out_preferences_and_reloads(base, tiny_model_dir, tmp_path):
-    pairs = marker_pairs(60)
-    seen = []
-    result = train_reward(base, pairs, small_config(steps=40, lr=1e-3, eval_fraction=0.25, eval_every=20),
-                          tmp_path, Hooks(on_metrics=lambda step, m: seen.append(m)))
-    assert result.status == "finished" and result.step == 40
+    pairs, seen = marker_pairs(60, seed=1), []
+    config = small_config(steps=20, lr=1e-3, eval_fraction=0.25, eval_every=10, seed=1)  # starts near 50%
+    result = train_reward(base, pairs, config, tmp_path, Hooks(on_metrics=lambda step, m: seen.append(m)))
+    assert result.status == "finished" and result.step == 20
     assert result.metrics["eval_accuracy"] >= 0.9
     assert {"loss", "accuracy", "margin", "eval_loss", "eval_accuracy"} <= set(result.metrics)
     assert seen[-1]["loss"] < seen[0]["loss"]
 
-    fresh = SharedBase(AutoModelForCausalLM.from_pretrained(tiny_model_dir),
-                       AutoTokenizer.from_pretrained(tiny_model_dir))
-    scorer = RewardScorer.load(fresh, tmp_path)
-    _, held = split_by_prompt(pairs, 0.25, seed=0)
+    scorer = RewardScorer.load(tiny_base(tiny_model_dir), tmp_path)
+    _, held = split_by_prompt(pairs, 0.25, seed=1)
     prompts = [pairs[i]["prompt"] for i in held]
     chosen = scorer(prompts, [pairs[i]["chosen"] for i in held])
     rejected = scorer(prompts, [pairs[i]["rejected"] for i in held], batch_size=3)
     assert (chosen > rejected).float().mean().item() == pytest.approx(result.metrics["eval_accuracy"])
+    # PPO hands over left-padded sequences: the score must not depend on the padding side
+    examples = [encode_example(scorer.base.tokenizer, p, r, None, 48) for p, r in
+                [("hi", "banana"), ("tell me about rain", "odd red banana cold")]]
+    pad, width = scorer.base.tokenizer.pad_token_id, max(len(ids) for ids, _ in examples)
+    left = torch.tensor([[pad] * (width - len(ids)) + ids for ids, _ in examples])
+    assert torch.allclose(scorer.score_ids(left, (left != pad).long()), scorer.score_examples(examples), atol=1e-4)
     # the stats were measured with the in-memory head right after training: reloaded scores match them
     responses = {(p["prompt"], p[side]) for p in pairs for side in ("chosen", "rejected")}
     normalised = scorer.normalised(*map(list, zip(*sorted(responses))))

@@ -1,0 +1,287 @@
+"""`python -m studio ...`: the studio headless, on the same engines the GUI uses."""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+from studio.core import import_export as io
+from studio.core.jsonl import JsonlError, read_prompts, write_jsonl
+from studio.core.project import Project, ProjectError
+from studio.core.store import StoreError
+
+TRAIN_KINDS = ("sft", "reward", "ppo", "dpo")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "func"):
+        parser.print_help()
+        return 2
+    try:
+        return args.func(args) or 0
+    except (JsonlError, ProjectError, StoreError, ValueError, LookupError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except RuntimeError as exc:  # model loading, out of memory, diverged runs
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+# -- project and data -------------------------------------------------------------------------------
+def cmd_init(args) -> None:
+    project = Project.init(args.dir, model=args.model)
+    print(f"project ready at {project.root} (model: {project.model_spec})")
+
+
+def cmd_demos_import(args) -> None:
+    print(f"imported {io.import_demos(Project.open(args.dir).store, args.file)} demonstrations")
+
+
+def cmd_demos_export(args) -> None:
+    print(f"exported {io.export_demos(Project.open(args.dir).store, args.file, fmt=args.format)} demonstrations")
+
+
+def cmd_prompts_import(args) -> None:
+    print(f"imported {io.import_prompts(Project.open(args.dir).store, args.file)} prompts")
+
+
+def cmd_comparisons_export(args) -> None:
+    count = io.export_comparisons(Project.open(args.dir).store, args.file, annotator=args.annotator)
+    print(f"exported {count} unranked comparisons")
+
+
+def cmd_rankings_import(args) -> None:
+    print(f"imported {io.import_rankings(Project.open(args.dir).store, args.file)} rankings")
+
+
+def cmd_prefs_import(args) -> None:
+    print(f"imported {io.import_prefs(Project.open(args.dir).store, args.file)} preference pairs")
+
+
+def cmd_prefs_export(args) -> None:
+    print(f"exported {io.export_prefs(Project.open(args.dir).store, args.file)} preference pairs")
+
+
+def cmd_status(args) -> None:
+    store = Project.open(args.dir).store
+    runs = [{"id": r.id, "kind": r.kind, "status": r.status, "parent": r.parent, "step": r.step,
+             "metrics": r.final_metrics, "error": r.error or None} for r in store.runs()]
+    report = {**store.counts(), "runs": runs}
+    if args.json:
+        print(json.dumps(report))
+        return
+    for key, value in report.items():
+        if key != "runs":
+            print(f"{key:>16}: {value}")
+    for r in runs:
+        shown = ", ".join(f"{k}={v:.4g}" for k, v in list((r["metrics"] or {}).items())[:6])
+        parent = f" from run {r['parent']}" if r["parent"] else ""
+        print(f"run {r['id']:>3} {r['kind']:<6} {r['status']:<9} step {r['step']}{parent}  {shown}")
+
+
+# -- model work ---------------------------------------------------------------------------------------
+def _base(project: Project, args):
+    from studio.training.runs import open_base
+
+    return open_base(project, device=args.device, progress=lambda msg: print(msg, file=sys.stderr))
+
+
+def _bar_hooks(desc: str, unit: str = "step"):
+    """Hooks that drive a tqdm progress bar on stderr and show the latest metrics."""
+    from tqdm import tqdm
+
+    from studio.training.engine import Hooks
+
+    bar = tqdm(desc=desc, unit=unit, file=sys.stderr, dynamic_ncols=True)
+
+    def progress(step: int, total: int) -> None:
+        bar.total = total
+        bar.n = step
+        bar.refresh()
+
+    def metrics(step: int, values: dict[str, float]) -> None:
+        keys = [k for k in ("loss", "reward", "kl", "accuracy", "eval_accuracy", "reward_accuracy") if k in values]
+        bar.set_postfix({k: f"{values[k]:.3g}" for k in keys}, refresh=False)
+
+    return Hooks(on_metrics=metrics, on_progress=progress), bar
+
+
+def cmd_generate(args) -> None:
+    from studio.training.generation import SamplingConfig
+    from studio.training.runs import generate_comparisons
+
+    project = Project.open(args.dir)
+    sampling = SamplingConfig(max_new_tokens=args.max_new_tokens, temperature=args.temperature, seed=args.seed)
+    if not project.store.prompts_without_responses(_label(project, args.policy)):
+        print("every prompt already has responses from this policy; nothing to do")
+        return
+    base = _base(project, args)
+    hooks, bar = _bar_hooks("generating", unit="prompt")
+    made = generate_comparisons(project, base, args.per_prompt, args.policy, sampling, hooks)
+    bar.close()
+    print(f"stored {len(made)} comparisons of {args.per_prompt} responses")
+
+
+def _label(project: Project, policy: str) -> str:
+    return "base" if policy == "base" else str(project.store.resolve_run(policy).id)
+
+
+def cmd_train(args) -> None:
+    from studio.training.runs import CONFIGS, train
+
+    project = Project.open(args.dir)
+    config = None
+    if args.resume is None:
+        config = CONFIGS[args.kind]()
+        overrides = {"steps": args.steps, "batch_size": args.batch_size, "lr": args.lr}
+        if args.kind == "ppo":
+            overrides["iterations"] = overrides.pop("steps")
+        for key, value in overrides.items():
+            if value is not None:
+                setattr(config, key, value)
+    base = _base(project, args)
+    hooks, bar = _bar_hooks(f"train {args.kind}", unit="it" if args.kind == "ppo" else "step")
+    run_id, result = train(project, base, args.kind, config, hooks, resume=args.resume,
+                           init=getattr(args, "init", None), reward=getattr(args, "reward", None))
+    bar.close()
+    shown = ", ".join(f"{k}={v:.4g}" for k, v in result.metrics.items())
+    print(f"run {run_id} ({args.kind}) {result.status} at step {result.step}: {shown}")
+    if result.error:
+        print(f"note: {result.error}", file=sys.stderr)
+    return 0 if result.status in ("finished", "cancelled") else 1
+
+
+def cmd_sample(args) -> None:
+    from studio.training.generation import SamplingConfig
+    from studio.training.runs import sample
+
+    project = Project.open(args.dir)
+    prompts = [p.prompt for p in read_prompts(args.prompts)]
+    sampling = SamplingConfig(max_new_tokens=args.max_new_tokens, temperature=args.temperature,
+                              do_sample=args.temperature > 0, seed=args.seed)
+    base = _base(project, args)
+    completions = sample(project, base, args.policy, prompts, sampling)
+    write_jsonl(args.out, [{"prompt": p, "completion": c} for p, c in zip(prompts, completions)])
+    print(f"wrote {len(completions)} completions to {args.out}")
+
+
+def cmd_score(args) -> None:
+    from studio.training.runs import reward_scorer
+
+    project = Project.open(args.dir)
+    rows = [json.loads(line) for line in Path(args.file).read_text(encoding="utf-8").splitlines() if line.strip()]
+    for i, row in enumerate(rows, 1):
+        if not isinstance(row, dict) or not isinstance(row.get("prompt"), str) or not isinstance(row.get("completion"), str):
+            raise ValueError(f"{args.file}:{i}: expected {{\"prompt\": str, \"completion\": str}}")
+    scorer = reward_scorer(project, _base(project, args), args.reward)
+    scores = scorer.normalised([r["prompt"] for r in rows], [r["completion"] for r in rows]).tolist()
+    out = args.out or args.file
+    write_jsonl(out, [{**r, "reward": round(s, 6)} for r, s in zip(rows, scores)])
+    print(f"scored {len(rows)} completions into {out}")
+
+
+def cmd_export(args) -> None:
+    from studio.training.runs import export_run
+
+    out = export_run(Project.open(args.dir), args.run, Path(args.out), merged=args.merged)
+    print(f"exported {'merged model' if args.merged else 'adapter'} to {out}")
+
+
+# -- parser -----------------------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m studio", description=__doc__)
+    sub = p.add_subparsers(metavar="COMMAND")
+
+    def command(parent, name: str, func, help: str) -> argparse.ArgumentParser:
+        c = parent.add_parser(name, help=help, description=help)
+        c.set_defaults(func=func)
+        return c
+
+    def with_dir(c):
+        c.add_argument("dir", metavar="DIR", help="the project folder")
+        return c
+
+    def with_device(c):
+        c.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, mps")
+        return c
+
+    c = command(sub, "init", cmd_init, "Create a project folder (studio.db, runs/).")
+    c.add_argument("dir", metavar="DIR")
+    c.add_argument("--model", default="embedded", help="'embedded' (SmolLM2-135M), a model folder or a .gguf file")
+
+    for noun, helptext, items in [
+        ("demos", "Demonstrations: prompt + ideal response.", [
+            ("import", cmd_demos_import, "Import demonstrations from JSONL: {prompt, completion} or {messages}."),
+            ("export", cmd_demos_export, "Export demonstrations to JSONL.")]),
+        ("prompts", "Prompts to generate responses for.", [
+            ("import", cmd_prompts_import, "Import prompts from JSONL lines {\"prompt\": ...}.")]),
+        ("comparisons", "Sets of generated responses waiting for a ranking.", [
+            ("export", cmd_comparisons_export, "Export unranked comparisons {comparison_id, prompt, responses}.")]),
+        ("rankings", "Rankings of comparisons.", [
+            ("import", cmd_rankings_import, "Import rankings {comparison_id, ranking: [best..worst], annotator} "
+                                            "or {comparison_id, skip: true}.")]),
+        ("prefs", "Preference pairs in TRL's format {prompt, chosen, rejected}.", [
+            ("import", cmd_prefs_import, "Import preference pairs (e.g. a public preference set)."),
+            ("export", cmd_prefs_export, "Export one line per pair implied by the rankings.")]),
+    ]:
+        group = sub.add_parser(noun, help=helptext, description=helptext).add_subparsers(metavar="ACTION")
+        for verb, func, h in items:
+            c = with_dir(command(group, verb, func, h))
+            c.add_argument("file", metavar="FILE.jsonl")
+            if noun == "demos" and verb == "export":
+                c.add_argument("--format", choices=["completion", "messages"], default="completion")
+            if noun == "comparisons":
+                c.add_argument("--annotator", default=None, help="only those this annotator has not ranked")
+
+    c = with_device(with_dir(command(sub, "generate", cmd_generate,
+                                     "Generate K responses for every prompt that has none from the policy.")))
+    c.add_argument("--per-prompt", type=int, default=2, help="responses per prompt (K >= 2)")
+    c.add_argument("--policy", default="base", help="base, a run id, or latest:KIND")
+    c.add_argument("--max-new-tokens", type=int, default=128)
+    c.add_argument("--temperature", type=float, default=0.8)
+    c.add_argument("--seed", type=int, default=None)
+
+    c = with_dir(command(sub, "status", cmd_status, "Counts of prompts, demonstrations, comparisons and runs."))
+    c.add_argument("--json", action="store_true", help="print one JSON object")
+
+    train_p = sub.add_parser("train", help="Train SFT, the reward model, PPO or DPO.",
+                             description="Train SFT, the reward model, PPO or DPO as a stored, resumable run.")
+    kinds = train_p.add_subparsers(metavar="KIND")
+    for kind, h in [("sft", "Supervised fine-tuning on the demonstrations (LoRA)."),
+                    ("reward", "Reward model on the rankings (Bradley-Terry, scalar head, LoRA)."),
+                    ("ppo", "PPO against the reward model with a KL leash to the SFT policy (LoRA)."),
+                    ("dpo", "DPO on the rankings, no reward model (LoRA).")]:
+        c = with_device(with_dir(command(kinds, kind, cmd_train, h)))
+        c.set_defaults(kind=kind)
+        c.add_argument("--steps", type=int, default=None, help="optimizer steps (PPO: iterations)")
+        c.add_argument("--batch-size", type=int, default=None)
+        c.add_argument("--lr", type=float, default=None)
+        c.add_argument("--resume", default=None, metavar="RUN_ID", help="continue a stopped or crashed run")
+        if kind in ("ppo", "dpo"):
+            c.add_argument("--init", default=None, help="starting policy: a run, latest:sft (default) or base")
+        if kind == "ppo":
+            c.add_argument("--reward", default=None, help="reward model run (default latest:reward)")
+
+    c = with_device(with_dir(command(sub, "sample", cmd_sample, "Write one completion per prompt from a policy.")))
+    c.add_argument("--policy", default="base", help="base, a run id, or latest:KIND")
+    c.add_argument("--prompts", required=True, metavar="FILE.jsonl", help="lines {\"prompt\": ...}")
+    c.add_argument("--out", required=True, metavar="FILE.jsonl")
+    c.add_argument("--max-new-tokens", type=int, default=128)
+    c.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
+    c.add_argument("--seed", type=int, default=None)
+
+    c = with_device(with_dir(command(sub, "score", cmd_score,
+                                     "Add a reward-model score to each {prompt, completion} line.")))
+    c.add_argument("file", metavar="FILE.jsonl")
+    c.add_argument("--reward", default="latest:reward", help="reward model run")
+    c.add_argument("--out", default=None, help="write here instead of rewriting FILE")
+
+    c = with_dir(command(sub, "export", cmd_export, "Export a run as a PEFT adapter or a merged safetensors model."))
+    c.add_argument("--run", required=True, help="run id or latest:KIND")
+    c.add_argument("--out", required=True, metavar="OUT_DIR")
+    c.add_argument("--merged", action="store_true", help="merge the adapter into the base weights")
+    return p

@@ -1,0 +1,275 @@
+"""PPO from a score: the RL step of InstructGPT, one file read top to bottom in the order it runs (CleanRL's shape).
+
+Each iteration: sample responses from the policy (rollout), score them, turn each score into per-token
+rewards with a KL penalty toward the reference, credit tokens with GAE, then a few epochs of clipped PPO
+updates over minibatches, and report. The small maths lives in `ppo_losses`.
+
+Everything shares ONE base model (docs/ARCHITECTURE.md):
+- policy: LoRA adapter "policy", a trainable copy of `init_adapter` (normally "sft"), else a fresh LoRA;
+- reference: `init_adapter` switched on (or every adapter off when there is none), never a second copy;
+- value function: a small `ScalarHead` on the policy's last hidden state. The trunk is shared (like TRL's
+  former `AutoModelForCausalLMWithValueHead`), so one forward gives both logits and values; the price is
+  that the value loss also nudges the policy adapter, which `vf_coef` keeps small.
+
+Scores are normalised so the initial policy's responses score mean 0, std 1 (measured on the first
+rollout, before any update, and kept in the checkpoint); `missing_eos_penalty` is added after that.
+"""
+from __future__ import annotations
+
+import math
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from studio.training.checkpoints import has_checkpoint, load_checkpoint, save_checkpoint, trainable_parameters
+from studio.training.engine import Diverged, Hooks, TrainResult, batch_for_step, check_finite, help_field
+from studio.training.ppo_losses import (AdaptiveKLController, FixedKLController, entropy_from_logits, gae,
+                                        kl_k1, kl_penalty_rewards, masked_mean, masked_whiten, policy_loss,
+                                        token_logprobs, value_loss)
+from studio.training.sft import messages_for
+from studio.training.shared_base import ScalarHead, SharedBase, save_heads
+
+POLICY = "policy"
+ScoreFn = Callable[[list[str], list[str]], torch.Tensor]
+
+
+@dataclass
+class PPOConfig:
+    """Settings for PPO; defaults suit a ~135M model on a laptop CPU."""
+
+    iterations: int = help_field(20, "Rounds of PPO. Each round writes responses to a batch of prompts, scores "
+                                     "them and learns from the scores.")
+    batch_size: int = help_field(8, "Prompts answered per round. More gives steadier updates, but each round "
+                                    "takes longer.")
+    max_new_tokens: int = help_field(48, "Longest response (in tokens) the policy may write while training.")
+    temperature: float = help_field(1.0, "Sampling temperature while training. Keep 1.0: PPO must learn from "
+                                         "samples of the very policy it updates.")
+    ppo_epochs: int = help_field(4, "Passes over each round's responses. More gets more out of each (slow) "
+                                    "round, but moves the policy further per round.")
+    minibatches: int = help_field(2, "Each round's responses are split into this many groups; one update per "
+                                     "group per pass.")
+    lr: float = help_field(1e-4, "Learning rate of the policy adapter and value head. LoRA takes about ten "
+                                 "times the 1e-5 that full fine-tuning uses for PPO.")
+    max_grad_norm: float = help_field(1.0, "Gradients longer than this are scaled down, which keeps updates "
+                                           "stable.")
+    init_kl_coef: float = help_field(0.05, "Beta: the price, per token, of moving away from the reference (the "
+                                           "SFT model). Higher keeps answers close to the SFT style; lower lets "
+                                           "the reward pull harder (and risks gibberish that games it).")
+    adaptive_kl: bool = help_field(True, "Adjust beta automatically: raise it when the KL is above the target, "
+                                         "lower it when below.")
+    target_kl: float = help_field(6.0, "The KL the adaptive beta aims for. KL (nats per response) measures how "
+                                       "far the policy's answers have drifted from the reference's; 0 = same.")
+    kl_horizon: int = help_field(10000, "How slowly beta adapts: it changes by at most about 20% over this many "
+                                        "responses. Smaller reacts faster.")
+    gamma: float = help_field(1.0, "Discount: how much later rewards count for earlier tokens. 1.0 (none) is "
+                                   "standard for text, where the score arrives at the end.")
+    lam: float = help_field(0.95, "GAE lambda: how tokens share credit. 1.0 uses the actual final score (noisy); "
+                                  "lower leans on the value head's estimates (smoother, more biased).")
+    cliprange: float = help_field(0.2, "Clip range: one update may change a sampled token's probability by about "
+                                       "this fraction at most (0.2 = 20%), which keeps learning stable.")
+    cliprange_value: float = help_field(0.2, "Value clip: how far the value head's estimates may move in one "
+                                             "update, in reward units.")
+    vf_coef: float = help_field(0.1, "Weight of the value head's loss next to the policy loss. They share the "
+                                     "adapter, so keep it small.")
+    whiten_advantages: bool = help_field(True, "Rescale each round's advantages (how much better than expected "
+                                               "each token did) to mean 0, spread 1, so steps don't depend on "
+                                               "the reward's scale.")
+    missing_eos_penalty: float | None = help_field(None, "Added to the (normalised) score of a response that "
+                                                         "never ends within the token limit, e.g. -1.0. Empty = "
+                                                         "none; a penalty also teaches shorter answers.")
+    lora_r: int = help_field(16, "LoRA rank of a fresh policy adapter (a copy of the SFT adapter keeps its own).")
+    lora_alpha: int = help_field(32, "LoRA scaling of a fresh policy adapter; the update is multiplied by "
+                                     "alpha / r.")
+    checkpoint_every: int = help_field(5, "Save a resumable checkpoint every this many rounds.")
+    samples_per_iteration: int = help_field(4, "Responses shown per round, with their scores.")
+    seed: int = help_field(0, "Random seed for prompt order and sampling, so runs are reproducible.")
+
+
+@dataclass
+class Rollout:
+    """One round of sampled responses and everything PPO needs about them (response tensors are (B, R))."""
+
+    ids: torch.Tensor          # (B, Q + R) left-padded prompt, then response padded after its first EOS
+    attention: torch.Tensor    # (B, Q + R)
+    prompt_width: int          # Q
+    mask: torch.Tensor         # 1.0 on response tokens up to and including the first EOS
+    ended: torch.Tensor        # bool (B,): the response produced an EOS
+    texts: list[str]
+    logprobs: torch.Tensor
+    values: torch.Tensor
+    ref_logprobs: torch.Tensor
+
+
+def forward(base: SharedBase, head: ScalarHead | None, ids: torch.Tensor, attention: torch.Tensor,
+            prompt_width: int, temperature: float) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+    """Log-probs of the response tokens, the value head's estimates (when given a head) and the logits."""
+    positions = (attention.cumsum(1) - 1).clamp(min=0)  # as `generate` numbers left-padded rows
+    hidden = base.hidden_states(ids, attention, positions)[:, prompt_width - 1:-1]
+    logits = base.lm_logits(hidden).float() / temperature
+    values = head(hidden.float()) if head is not None else None
+    return token_logprobs(logits, ids[:, prompt_width:]), values, logits
+
+
+@torch.no_grad()
+def rollout(base: SharedBase, head: ScalarHead, chats: list[str], reference: str | None,
+            config: PPOConfig) -> Rollout:
+    """Sample one response per chat-formatted prompt with the policy, then score tokens with policy and reference."""
+    tok = base.tokenizer
+    enc = tok(chats, return_tensors="pt", padding=True, padding_side="left", add_special_tokens=False)
+    prompt_ids, prompt_mask = enc["input_ids"].to(base.device), enc["attention_mask"].to(base.device)
+    eos = _eos_ids(base)
+    pad = tok.pad_token_id if tok.pad_token_id is not None else eos[0]
+    with base.use(POLICY) as model:
+        out = model.generate(input_ids=prompt_ids, attention_mask=prompt_mask, max_new_tokens=config.max_new_tokens,
+                             do_sample=True, temperature=config.temperature, top_k=0, top_p=1.0,
+                             eos_token_id=eos, pad_token_id=pad, use_cache=True)
+        width = prompt_ids.size(1)
+        response = out[:, width:]
+        is_eos = torch.isin(response, torch.tensor(eos, device=response.device))
+        ended = is_eos.any(1)
+        lengths = torch.where(ended, is_eos.int().argmax(1) + 1, response.size(1))
+        mask = (torch.arange(response.size(1), device=response.device) < lengths[:, None]).float()
+        response = response.masked_fill(mask == 0, pad)
+        ids = torch.cat([prompt_ids, response], 1)
+        attention = torch.cat([prompt_mask, torch.ones_like(response)], 1)
+        logprobs, values, _ = forward(base, head, ids, attention, width, config.temperature)
+    with base.use(reference):
+        ref_logprobs, _, _ = forward(base, None, ids, attention, width, config.temperature)
+    texts = [tok.decode(row[:n], skip_special_tokens=True) for row, n in zip(response, lengths.tolist())]
+    return Rollout(ids, attention, width, mask, ended, texts, logprobs, values, ref_logprobs)
+
+
+def ppo_update(base: SharedBase, head: ScalarHead, roll: Rollout, advantages: torch.Tensor, returns: torch.Tensor,
+               optimizer: torch.optim.Optimizer, config: PPOConfig, hooks: Hooks, iteration: int
+               ) -> dict[str, float] | None:
+    """`ppo_epochs` passes of clipped PPO over shuffled minibatches; mean stats, or None when cancelled."""
+    params = optimizer.param_groups[0]["params"]
+    stats: dict[str, list[float]] = defaultdict(list)
+    with base.use(POLICY):
+        base.model.train()
+        for _ in range(config.ppo_epochs):
+            for mb in torch.randperm(roll.ids.size(0)).chunk(config.minibatches):
+                if hooks.stop_requested():
+                    return None
+                logprobs, values, logits = forward(base, head, roll.ids[mb], roll.attention[mb], roll.prompt_width,
+                                                   config.temperature)
+                mask = roll.mask[mb]
+                pg_loss, clip_frac, approx_kl = policy_loss(logprobs, roll.logprobs[mb], advantages[mb], mask,
+                                                            config.cliprange)
+                vf_loss = value_loss(values, roll.values[mb], returns[mb], mask, config.cliprange_value)
+                loss = pg_loss + config.vf_coef * vf_loss
+                check_finite(loss, iteration)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                grad_norm = torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm).item()
+                if not math.isfinite(grad_norm):
+                    raise Diverged(f"gradient became {grad_norm} at iteration {iteration}; stopped, "
+                                   "keeping the last good checkpoint")
+                optimizer.step()
+                for name, value in [("policy_loss", pg_loss.item()), ("value_loss", vf_loss.item()),
+                                    ("clip_frac", clip_frac.item()), ("approx_kl", approx_kl.item()),
+                                    ("entropy", entropy_from_logits(logits.detach(), mask).item()),
+                                    ("grad_norm", grad_norm)]:
+                    stats[name].append(value)
+        base.model.eval()
+    return {name: sum(values) / len(values) for name, values in stats.items()}
+
+
+def train_ppo(base: SharedBase, prompts: list[str], score_fn: ScoreFn, config: PPOConfig, run_dir: Path,
+              hooks: Hooks | None = None, resume: bool = False, init_adapter: str | None = "sft",
+              normalise_scores: bool = True) -> TrainResult:
+    """Train adapter "policy" so that `score_fn(prompts, responses)` (one number per response) goes up."""
+    if not prompts:
+        raise ValueError("PPO needs at least one prompt")
+    hooks, run_dir = hooks or Hooks(), Path(run_dir)
+    torch.manual_seed(config.seed)
+    reference = init_adapter if init_adapter in base.adapters() and init_adapter != POLICY else None
+    if reference:
+        base.copy_adapter(reference, POLICY)
+    else:
+        base.add_lora(POLICY, r=config.lora_r, alpha=config.lora_alpha)
+    head = ScalarHead(base.hidden_size, std=1e-3).to(base.device)
+    heads = {"value_head": head}
+    optimizer = torch.optim.AdamW(trainable_parameters(base, [POLICY], heads), lr=config.lr, eps=1e-5)
+    kl_ctl = (AdaptiveKLController(config.init_kl_coef, config.target_kl, config.kl_horizon)
+              if config.adaptive_kl else FixedKLController(config.init_kl_coef))
+    norm: list[float] | None = None  # (mean, std) of the initial policy's raw scores
+    iteration = 0
+    if resume and has_checkpoint(run_dir):
+        iteration, extra = load_checkpoint(run_dir, base, [POLICY], heads, optimizer)
+        kl_ctl.value, norm = extra["beta"], extra.get("score_norm")
+    chats = [base.tokenizer.apply_chat_template(messages_for(p), add_generation_prompt=True, tokenize=False)
+             for p in prompts]
+
+    def checkpoint() -> None:
+        save_checkpoint(run_dir, iteration, base, [POLICY], heads, optimizer,
+                        extra={"beta": kl_ctl.value, "score_norm": norm})
+
+    status, last = "finished", {}
+    try:
+        while iteration < config.iterations:
+            if hooks.stop_requested():
+                status = "cancelled"
+                break
+            t0 = time.perf_counter()
+            torch.manual_seed(config.seed * 1_000_003 + iteration)  # a resumed round samples what it would have
+            idx = batch_for_step(list(range(len(prompts))), iteration, config.batch_size, config.seed)
+            roll = rollout(base, head, [chats[i] for i in idx], reference, config)
+
+            # score, then per-token rewards: -beta * KL on every token, the score on the last one
+            raw = torch.as_tensor(score_fn([prompts[i] for i in idx], roll.texts), dtype=torch.float32,
+                                  device=base.device).flatten()
+            if not torch.isfinite(raw).all():
+                raise Diverged(f"the scorer returned {raw.tolist()} at iteration {iteration + 1}")
+            if normalise_scores and norm is None:
+                std = raw.std().item() if raw.numel() > 1 else 0.0
+                norm = [raw.mean().item(), std if std > 1e-6 else 1.0]
+            scores = (raw - norm[0]) / norm[1] if normalise_scores else raw
+            if config.missing_eos_penalty is not None:
+                scores = scores + config.missing_eos_penalty * (~roll.ended).float()
+            beta = kl_ctl.value
+            kl = (kl_k1(roll.logprobs, roll.ref_logprobs) * roll.mask).sum(1)
+            rewards = kl_penalty_rewards(scores, roll.logprobs, roll.ref_logprobs, roll.mask, beta)
+            advantages, returns = gae(rewards, roll.values, roll.mask, config.gamma, config.lam)
+            if config.whiten_advantages:
+                advantages = masked_whiten(advantages, roll.mask)
+
+            stats = ppo_update(base, head, roll, advantages, returns, optimizer, config, hooks, iteration + 1)
+            if stats is None:
+                status = "cancelled"
+                break
+            kl_ctl.update(kl.mean().item(), len(idx))
+            iteration += 1
+            elapsed = time.perf_counter() - t0
+            last = {"reward": scores.mean().item(), "reward_raw": raw.mean().item(), "kl": kl.mean().item(),
+                    "beta": beta, **stats, "response_length": roll.mask.sum(1).mean().item(),
+                    "eos_fraction": roll.ended.float().mean().item(),
+                    "returns": masked_mean(returns, roll.mask).item(),
+                    "value": masked_mean(roll.values, roll.mask).item(),
+                    "samples_per_s": len(idx) / elapsed, "iteration_s": elapsed}
+            hooks.metrics(iteration, last)
+            hooks.samples(iteration, [{"prompt": prompts[i], "response": text, "reward": score}
+                                      for i, text, score in zip(idx, roll.texts, scores.tolist())
+                                      ][:config.samples_per_iteration])
+            hooks.progress(iteration, config.iterations)
+            if iteration % config.checkpoint_every == 0 and iteration < config.iterations:
+                checkpoint()
+    except Diverged as exc:
+        return TrainResult("diverged", iteration, last, None, str(exc))
+    finally:
+        base.model.eval()
+    checkpoint()
+    artifact = base.save_adapter(POLICY, run_dir / "adapter")
+    save_heads(heads, run_dir / "heads.safetensors", meta={"value_head": "PPO value head on the policy adapter"})
+    return TrainResult(status, iteration, last, artifact if status == "finished" else None)
+
+
+def _eos_ids(base: SharedBase) -> list[int]:
+    """Every token that ends a response: the tokenizer's EOS and the model's generation EOS ids."""
+    configured = getattr(getattr(base.base, "generation_config", None), "eos_token_id", None)
+    configured = configured if isinstance(configured, list) else [configured]
+    return list(dict.fromkeys(i for i in [base.tokenizer.eos_token_id, *configured] if i is not None))

@@ -1,0 +1,1 @@
+"""Qt widgets and windows; pages never import torch (enforced by import-linter)."""

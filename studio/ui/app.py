@@ -1,0 +1,64 @@
+"""Start the GUI: read the command line, open (or create) the project, show the main window."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+from studio.core.project import EMBEDDED_MODEL, Project, ProjectError
+from studio.core.store import StoreError
+from studio.ui.context import StudioContext
+from studio.ui.main_window import MainWindow
+from studio.ui.recent import recent_projects
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="main.py", description="Alignment Studio: align a small local LLM.")
+    parser.add_argument("--project", metavar="DIR",
+                        help="project folder, created if needed (default: the last one opened)")
+    parser.add_argument("--model", help='"embedded", a Hugging Face model folder or a .gguf file '
+                                        "(saved as the project's model)")
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"],
+                        help="where the model runs (default: the best available)")
+    parser.add_argument("--annotator", default="me", help="your name on the rankings you make")
+    return parser.parse_args(argv)
+
+
+def default_project() -> Path:
+    """The last project opened, else default/ under $STUDIO_HOME (or ~/AlignmentStudio)."""
+    recent = recent_projects()
+    if recent:
+        return recent[0]
+    return Path(os.environ.get("STUDIO_HOME") or Path.home() / "AlignmentStudio") / "default"
+
+
+def prepare_project(args: argparse.Namespace) -> Path:
+    """The project folder to open, created (on --model or the embedded model) if it is not one yet."""
+    root = Path(args.project) if args.project else default_project()
+    model = args.model if args.model in (None, EMBEDDED_MODEL) else str(Path(args.model).resolve())
+    project = Project.init(root, model=model or EMBEDDED_MODEL)
+    if model and project.model_spec != model:
+        project.set_model(model)
+    project.close()
+    return root
+
+
+def run_app(argv: list[str] | None = None) -> int:
+    """Run the GUI until its window closes; returns the exit code."""
+    args = parse_args(argv)
+    app = QApplication.instance() or QApplication([sys.argv[0]])
+    app.setApplicationName("Alignment Studio")
+    try:
+        root = prepare_project(args)
+        ctx = StudioContext(root, annotator=args.annotator, device=args.device)
+        ctx.store.counts()  # open the database now, so a broken one is reported before the window
+    except (ProjectError, StoreError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        QMessageBox.critical(None, "Alignment Studio", str(exc))
+        return 1
+    window = MainWindow(ctx)
+    window.show()
+    return app.exec()

@@ -1,0 +1,103 @@
+"""A form built from an engine's config fields: one editor per field, its help text as the tooltip."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from PySide6.QtGui import QValidator
+from PySide6.QtWidgets import (QAbstractSpinBox, QCheckBox, QDoubleSpinBox, QFormLayout, QLabel, QLineEdit,
+                               QSpinBox, QWidget)
+
+from studio.workers import FieldSpec
+
+INT_MAX = 2**31 - 1
+
+
+class NumberSpinBox(QDoubleSpinBox):
+    """A float spin box that shows 0.0001 as 1e-04 rather than 0.00 (learning rates, KL coefficients)."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setDecimals(12)
+        self.setRange(-1e12, 1e12)
+        self.setStepType(QAbstractSpinBox.StepType.AdaptiveDecimalStepType)
+
+    def textFromValue(self, value: float) -> str:
+        return f"{value:g}"
+
+    def valueFromText(self, text: str) -> float:
+        return float(text)
+
+    def validate(self, text: str, pos: int) -> object:
+        try:
+            float(text)
+            return QValidator.State.Acceptable, text, pos
+        except ValueError:
+            return QValidator.State.Intermediate, text, pos
+
+
+class ConfigForm(QWidget):
+    """Editors for `FieldSpec`s: spin boxes for numbers, check boxes for switches, a line for optional values."""
+
+    def __init__(self, specs: Sequence[FieldSpec], parent: QWidget | None = None):
+        super().__init__(parent)
+        layout = QFormLayout(self)
+        self.editors: dict[str, tuple[FieldSpec, QWidget]] = {}
+        for spec in specs:
+            editor = _editor(spec)
+            tip = f"{spec.help}\n\nDefault: {'none' if spec.default is None else spec.default}".strip()
+            label = QLabel(spec.name.replace("_", " "))
+            for widget in (label, editor):
+                widget.setToolTip(tip)
+            editor.setObjectName(spec.name)
+            layout.addRow(label, editor)
+            self.editors[spec.name] = (spec, editor)
+
+    def values(self) -> dict:
+        """{field name: value}; an optional field left empty is None."""
+        return {name: _value(editor) for name, (_, editor) in self.editors.items()}
+
+    def set_values(self, values: dict) -> None:
+        for name, value in values.items():
+            if name in self.editors:
+                _set(self.editors[name][1], value)
+
+
+def _editor(spec: FieldSpec) -> QWidget:
+    if spec.type is bool:
+        editor = QCheckBox()
+    elif spec.type is int:
+        editor = QSpinBox()
+        editor.setRange(0, INT_MAX)
+    elif spec.type is float:
+        editor = NumberSpinBox()
+    else:  # an optional number whose default is None
+        editor = QLineEdit()
+        editor.setPlaceholderText("none")
+    _set(editor, spec.default)
+    return editor
+
+
+def _set(editor: QWidget, value: object) -> None:
+    if isinstance(editor, QCheckBox):
+        editor.setChecked(bool(value))
+    elif isinstance(editor, (QSpinBox, QDoubleSpinBox)):
+        editor.setValue(value)
+    else:
+        editor.setText("" if value is None else str(value))
+
+
+def _value(editor: QWidget) -> object:
+    if isinstance(editor, QCheckBox):
+        return editor.isChecked()
+    if isinstance(editor, (QSpinBox, QDoubleSpinBox)):
+        return editor.value()
+    text = editor.text().strip()
+    if not text:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        try:
+            return float(text)
+        except ValueError:
+            raise ValueError(f"{editor.objectName().replace('_', ' ')} must be a number or empty, got {text!r}") from None

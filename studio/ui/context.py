@@ -1,0 +1,61 @@
+"""What every page shares: the open project, the model host, the annotator, and running jobs."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal
+
+from studio.core.project import Project
+from studio.workers import Job, JobContext, ModelHost
+
+
+class StudioContext(QObject):
+    """Shared state of one open project. Pages read the store on the GUI thread only for small queries."""
+
+    data_changed = Signal()          # demos, comparisons, rankings or runs changed: refresh counters
+    model_changed = Signal(dict)     # model info after a (re)load: name, device, params, memory_mb
+    error = Signal(str)              # readable message for the window's status bar / dialog
+    busy = Signal(str)               # a short status line ("Generating…", "")
+    job_started = Signal(object)     # a Job just made by `run` (the window shows its messages and progress)
+
+    def __init__(self, project_root: str | Path, annotator: str = "me", device: str = "auto",
+                 parent: QObject | None = None):
+        super().__init__(parent)
+        self.project = Project.open(project_root)
+        self.host = ModelHost(self.project.root, device=device)
+        self.annotator = annotator
+        self.jobs: list[Job] = []
+
+    @property
+    def store(self):
+        """The GUI thread's store connection."""
+        return self.project.store
+
+    def run(self, fn: Callable[[JobContext], object], needs_model: bool = True) -> Job:
+        """Start `fn` off the GUI thread; errors reach `error`. Connect to the returned job's signals."""
+        job = Job(fn, self.project.root, self.host if needs_model else None, parent=self)
+        job.failed.connect(self.error.emit)
+        job.finished.connect(lambda _=None: self._forget(job))
+        job.failed.connect(lambda _=None: self._forget(job))
+        job.cancelled.connect(lambda: self._forget(job))
+        self.jobs.append(job)
+        self.job_started.emit(job)
+        return job
+
+    def running(self) -> list[Job]:
+        return [j for j in self.jobs if j.running]
+
+    def shutdown(self, timeout_s: float = 60.0) -> None:
+        """Cancel every job and wait for them (training saves a checkpoint on cancel)."""
+        for job in self.jobs:
+            job.cancel()
+        for job in self.jobs:
+            if job.running:
+                job.wait(timeout_s)
+        self.project.close()
+
+    def _forget(self, job: Job) -> None:
+        if job in self.jobs:
+            self.jobs.remove(job)
+        self.data_changed.emit()

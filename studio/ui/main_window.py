@@ -1,0 +1,301 @@
+"""The main window: the five pages as tabs, the File menu, errors in a banner, and a status bar
+with the model (loaded in the background at start) and whatever job is running."""
+from __future__ import annotations
+
+import importlib
+import traceback
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (QFileDialog, QFrame, QHBoxLayout, QInputDialog, QLabel, QMainWindow, QMenu,
+                               QMessageBox, QProgressBar, QTabWidget, QToolButton, QVBoxLayout, QWidget)
+
+from studio.core import import_export
+from studio.core.project import EMBEDDED_MODEL, Project, ProjectError
+from studio.core.store import StoreError
+from studio.ui.context import StudioContext
+from studio.ui.demos_page import JSONL_FILTER, DemosPage
+from studio.ui.help_page import HelpPage
+from studio.ui.rank_page import RankPage
+from studio.ui.recent import recent_projects, remember_project
+from studio.workers import Job, export_job, load_model_job
+
+PAGES = ("Demonstrations", "Rank", "Train", "Compare", "Help")
+HELP_INDEX = PAGES.index("Help")
+
+
+def _optional_page(module: str, name: str, ctx: StudioContext) -> QWidget:
+    """Build page `name` from `module`, or a placeholder that says why it is not available."""
+    try:
+        return getattr(importlib.import_module(module), name)(ctx)
+    except Exception as exc:  # a page that fails to import or build must not take the whole window down
+        traceback.print_exc()
+        label = QLabel(f"This page is not available yet.\n\n{type(exc).__name__}: {exc}",
+                       alignment=Qt.AlignmentFlag.AlignCenter, wordWrap=True)
+        label.setObjectName(f"{name}Placeholder")
+        return label
+
+
+def model_summary(info: dict) -> str:
+    """'SmolLM2 · cpu · 134.5 M parameters · 513 MB' from a ModelHost's info."""
+    name = info.get("name", "?")
+    name = name if name == EMBEDDED_MODEL else Path(name).name
+    return (f"{name} · {info.get('device', '?')} · {info.get('params', 0) / 1e6:.1f} M parameters · "
+            f"{info.get('memory_mb', 0):.0f} MB")
+
+
+class ErrorBanner(QFrame):
+    """A dismissible line above the pages with the last error."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent, styleSheet="ErrorBanner { background: #fdecea; border: 1px solid #f5c2c0; }")
+        self.label = QLabel(wordWrap=True, textInteractionFlags=Qt.TextInteractionFlag.TextSelectableByMouse)
+        close = QToolButton(text="✕", toolTip="Dismiss", autoRaise=True)
+        close.clicked.connect(self.hide)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(8, 4, 4, 4)
+        layout.addWidget(self.label, 1)
+        layout.addWidget(close)
+        self.hide()
+
+    def show_message(self, text: str) -> None:
+        self.label.setText(text)
+        self.show()
+
+
+class MainWindow(QMainWindow):
+    """Alignment Studio's window over one StudioContext (replaced when another project is opened)."""
+
+    def __init__(self, ctx: StudioContext):
+        super().__init__()
+        self.resize(1280, 820)
+        self.tabs = QTabWidget(documentMode=True)
+        self.banner = ErrorBanner()
+        central = QWidget()
+        layout = QVBoxLayout(central)
+        layout.setContentsMargins(4, 4, 4, 0)
+        layout.addWidget(self.banner)
+        layout.addWidget(self.tabs, 1)
+        self.setCentralWidget(central)
+
+        self.model_label = QLabel(toolTip="The model being aligned: name, device, parameters, memory")
+        self.busy_label = QLabel()
+        self.progress = QProgressBar(maximumWidth=180, textVisible=False, toolTip="Progress of the running job")
+        self.statusBar().addWidget(self.busy_label)
+        self.statusBar().addWidget(self.progress)
+        self.statusBar().addPermanentWidget(self.model_label)
+        self._busy_text = ""
+        self._load_job: Job | None = None
+        self._build_menus()
+        self._attach(ctx)
+
+    # -- project ----------------------------------------------------------------------------------------
+    def _attach(self, ctx: StudioContext) -> None:
+        """Show `ctx`'s project: build the pages, wire the signals, start loading the model."""
+        self.ctx = ctx
+        remember_project(ctx.project.root)
+        self.setWindowTitle(f"Alignment Studio — {ctx.project.root.name}")
+        ctx.error.connect(self.show_error)
+        ctx.busy.connect(self._on_busy)
+        ctx.model_changed.connect(lambda info: self.model_label.setText(model_summary(info)))
+        ctx.job_started.connect(self._track)
+        while self.tabs.count():
+            page = self.tabs.widget(0)
+            self.tabs.removeTab(0)
+            page.deleteLater()
+        self.demos_page = DemosPage(ctx)
+        self.rank_page = RankPage(ctx)
+        pages = [self.demos_page, self.rank_page, _optional_page("studio.ui.train_page", "TrainPage", ctx),
+                 _optional_page("studio.ui.compare_page", "ComparePage", ctx), HelpPage()]
+        for name, page in zip(PAGES, pages):
+            self.tabs.addTab(page, name)
+        self.tabs.setCurrentIndex(HELP_INDEX if not ctx.store.demos() else 0)
+        self._update_busy()
+        self.load_model()
+
+    def load_model(self) -> None:
+        """Load the project's model in the background; the window stays usable meanwhile."""
+        self.model_label.setText(f"Loading {Path(self.ctx.project.model_spec).name}…")
+        job = self.ctx.run(load_model_job, needs_model=True)
+        job.finished.connect(self.ctx.model_changed.emit)
+        job.failed.connect(lambda _text: self.model_label.setText("Model not loaded (see the message above)"))
+        self._load_job = job
+        self.ctx.busy.emit("Loading the model…")
+        job.start()
+
+    def _refuse_if_busy(self, what: str) -> bool:
+        """True (and say so) when a job is running, so `what` must wait."""
+        if self.ctx.running():
+            self.show_error(f"A job is still running (see the status bar): wait for it or stop it before {what}.")
+            return True
+        return False
+
+    def switch_project(self, root: str | Path) -> None:
+        """Close this project and show the one at `root`."""
+        if self._refuse_if_busy("opening another project"):
+            return
+        try:
+            new = StudioContext(root, annotator=self.ctx.annotator, device=self.ctx.host.device)
+            new.store.counts()  # opens (and migrates) the database now, so a broken one is reported here
+        except (ProjectError, StoreError) as exc:
+            self.show_error(str(exc))
+            return
+        self.demos_page.save()
+        old = self.ctx
+        old.shutdown()
+        self.banner.hide()
+        self._attach(new)
+        old.deleteLater()
+
+    def new_project(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Choose an empty folder for the new project")
+        if folder:
+            try:
+                Project.init(folder).close()
+            except ProjectError as exc:
+                self.show_error(str(exc))
+                return
+            self.switch_project(folder)
+
+    def open_project(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open a project folder")
+        if folder:
+            self.switch_project(folder)
+
+    def _fill_recent(self, menu: QMenu) -> None:
+        menu.clear()
+        for root in recent_projects():
+            menu.addAction(str(root), lambda root=root: self.switch_project(root))
+        if menu.isEmpty():
+            menu.addAction("(none yet)").setEnabled(False)
+
+    def choose_model(self, kind: str) -> None:
+        """Ask for the model ("embedded", a HF "folder" or a "gguf" file) and switch to it."""
+        if kind == "folder":
+            spec = QFileDialog.getExistingDirectory(self, "Hugging Face model folder")
+        elif kind == "gguf":
+            spec = QFileDialog.getOpenFileName(self, "GGUF model file", "", "GGUF models (*.gguf)")[0]
+        else:
+            spec = EMBEDDED_MODEL
+        if spec:
+            self.set_model(spec)
+
+    def set_model(self, spec: str) -> None:
+        """Make `spec` the project's model, drop the loaded one and load the new one in the background."""
+        if self._refuse_if_busy("changing the model"):
+            return
+        try:
+            self.ctx.project.set_model(spec)
+        except ProjectError as exc:
+            self.show_error(str(exc))
+            return
+        self.ctx.host.unload()
+        self.load_model()
+
+    # -- export (all in background jobs) --------------------------------------------------------------
+    def export_run(self, merged: bool) -> None:
+        """Export a finished run's adapter, or the base with it merged, into a folder."""
+        runs = [r for r in reversed(self.ctx.store.runs()) if r.status == "finished" and r.artifact]
+        if not runs:
+            self.show_error("No finished run to export yet: train one on the Train page.")
+            return
+        labels = [f"Run {r.id} · {r.kind.upper()} · step {r.step}" for r in runs]
+        label, ok = QInputDialog.getItem(self, "Export a run", "Run:", labels, 0, False)
+        folder = QFileDialog.getExistingDirectory(self, "Export into folder") if ok else ""
+        if not folder:
+            return
+        run = runs[labels.index(label)]
+        target = Path(folder) / f"run{run.id}-{run.kind}-{'merged' if merged else 'adapter'}"
+        job = self.ctx.run(export_job(str(run.id), target, merged), needs_model=False)
+        job.finished.connect(lambda path: self.statusBar().showMessage(f"Exported to {path}", 15000))
+        self.ctx.busy.emit(f"Exporting run {run.id}…")
+        job.start()
+
+    def export_prefs(self, path: str | None = None) -> Job | None:
+        """Write the preference pairs implied by the rankings as TRL JSONL."""
+        path = path or QFileDialog.getSaveFileName(self, "Export preference pairs", "preferences.jsonl",
+                                                   JSONL_FILTER)[0]
+        if not path:
+            return None
+        job = self.ctx.run(lambda jc: import_export.export_prefs(jc.project.store, path), needs_model=False)
+        job.finished.connect(lambda n: self.statusBar().showMessage(
+            f"Exported {n} preference pairs to {path}", 15000))
+        self.ctx.busy.emit("Exporting preference pairs…")
+        job.start()
+        return job
+
+    # -- status ---------------------------------------------------------------------------------------
+    def show_error(self, text: str) -> None:
+        """Show a readable message above the pages and in the status bar (never a crash, never a modal)."""
+        self.banner.show_message(text)
+        self.statusBar().showMessage(text, 15000)
+
+    def _track(self, job: Job) -> None:
+        """Show a new job's messages and progress in the status bar until no job runs."""
+        job.message.connect(self._on_busy)
+        job.progress.connect(self._on_progress)
+        job.finished.connect(lambda _=None: self._update_busy())
+        job.failed.connect(lambda _=None: self._update_busy())
+        job.cancelled.connect(self._update_busy)
+        self.progress.setRange(0, 0)
+
+    def _on_busy(self, text: str) -> None:
+        self._busy_text = text
+        self._update_busy()
+
+    def _on_progress(self, done: int, total: int) -> None:
+        self.progress.setRange(0, max(total, 1))
+        self.progress.setValue(done)
+
+    def _update_busy(self) -> None:
+        running = bool(self.ctx.running())
+        if not running:
+            self._busy_text = ""
+        self.busy_label.setText(self._busy_text or ("Working…" if running else ""))
+        self.busy_label.setVisible(running or bool(self._busy_text))
+        self.progress.setVisible(running)
+
+    # -- menus and closing ----------------------------------------------------------------------------
+    def _build_menus(self) -> None:
+        file = self.menuBar().addMenu("&File")
+        file.addAction("New project…", QKeySequence("Ctrl+Shift+N"), self.new_project).setToolTip(
+            "Create a project in an empty folder and open it")
+        file.addAction("Open project…", QKeySequence.StandardKey.Open, self.open_project)
+        recent = file.addMenu("Open recent")
+        recent.aboutToShow.connect(lambda: self._fill_recent(recent))
+        file.addSeparator()
+        model = file.addMenu("Model")
+        model.setToolTipsVisible(True)
+        model.addAction("Embedded SmolLM2-135M", lambda: self.choose_model("embedded")).setToolTip(
+            "The small model that ships with the studio (works offline)")
+        model.addAction("Hugging Face model folder…", lambda: self.choose_model("folder")).setToolTip(
+            "A folder with config.json, safetensors weights and a tokenizer")
+        model.addAction("GGUF file…", lambda: self.choose_model("gguf")).setToolTip(
+            "A .gguf file; it is converted once and cached")
+        export = file.addMenu("Export")
+        export.addAction("Adapter of a run…", lambda: self.export_run(merged=False))
+        export.addAction("Merged model of a run…", lambda: self.export_run(merged=True))
+        export.addAction("Preference pairs (TRL JSONL)…", lambda: self.export_prefs())
+        export.addAction("Demonstrations (JSONL)…", lambda: self.demos_page.export_jsonl())
+        file.addSeparator()
+        file.addAction("Quit", QKeySequence.StandardKey.Quit, self.close)
+        go = self.menuBar().addMenu("&Go")
+        for index, name in enumerate(PAGES):
+            action = QAction(name, self, shortcut=QKeySequence(f"Ctrl+{index + 1}"))
+            action.triggered.connect(lambda _=False, i=index: self.tabs.setCurrentIndex(i))
+            go.addAction(action)
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        """Ask before stopping a running job; then save, stop every job and close the project."""
+        working = [job for job in self.ctx.running() if job is not self._load_job]
+        if working and QMessageBox.question(
+                self, "Quit Alignment Studio",
+                "Training or another job is running. Stop it (a checkpoint is saved) and quit?",
+        ) != QMessageBox.StandardButton.Yes:
+            event.ignore()
+            return
+        self.demos_page.save()
+        self.statusBar().showMessage("Stopping…")
+        self.ctx.shutdown()
+        event.accept()

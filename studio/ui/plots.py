@@ -1,0 +1,197 @@
+"""Live training curves: `LivePlot` (one chart, several named series) and `MetricsBoard` (a grid of them).
+
+Points are appended to plain lists and drawn with `setData` from a single-shot QTimer at most ten
+times a second (pyqtgraph's PanningPlot pattern), never once per incoming point.
+"""
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import pyqtgraph as pg
+from pyqtgraph.exporters import ImageExporter
+from PySide6.QtCore import QTimer
+from PySide6.QtGui import QColor, QImage, QPainter
+from PySide6.QtWidgets import QGridLayout, QWidget
+
+REDRAW_MS = 100
+Group = tuple[str, Sequence[str]]  # (chart title, metric names drawn on it)
+COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd"]
+
+pg.setConfigOptions(antialias=True, background="w", foreground="k")
+
+
+class LivePlot(pg.PlotWidget):
+    """One chart of named series that grow point by point."""
+
+    def __init__(self, title: str, names: Sequence[str], x_label: str = "step", parent: QWidget | None = None):
+        super().__init__(parent)
+        self.title = title
+        self.setTitle(title)
+        self.setLabel("bottom", x_label)
+        self.showGrid(x=True, y=True, alpha=0.3)
+        self.setMinimumSize(220, 160)
+        if len(names) > 1:
+            self.addLegend(offset=(-10, 10))
+        self._points: dict[str, tuple[list[float], list[float]]] = {name: ([], []) for name in names}
+        self._curves = {name: self._curve(name, COLOURS[i % len(COLOURS)]) for i, name in enumerate(names)}
+        self._timer = QTimer(self, singleShot=True, interval=REDRAW_MS)
+        self._timer.timeout.connect(self.redraw)
+
+    def _curve(self, name: str, colour: str) -> pg.PlotDataItem:
+        """A line; evaluation series (sparse points) also get a dot per point."""
+        dots = {"symbol": "o", "symbolSize": 6, "symbolBrush": colour} if name.startswith("eval_") else {}
+        return self.plot([], [], name=name, pen=pg.mkPen(colour, width=2), connect="finite", **dots)
+
+    @property
+    def names(self) -> list[str]:
+        return list(self._points)
+
+    def append(self, name: str, x: float, y: float) -> None:
+        """Add one point to series `name`; the chart redraws within ~100 ms."""
+        xs, ys = self._points[name]
+        xs.append(x)
+        ys.append(y)
+        if not self._timer.isActive():
+            self._timer.start()
+
+    def series(self, name: str) -> tuple[list[float], list[float]]:
+        """The points of `name` received so far (drawn or not yet)."""
+        xs, ys = self._points[name]
+        return list(xs), list(ys)
+
+    def drawn(self, name: str) -> int:
+        """How many points of `name` are on screen."""
+        xs, _ = self._curves[name].getData()
+        return 0 if xs is None else len(xs)
+
+    def clear_points(self) -> None:
+        for xs, ys in self._points.values():
+            xs.clear()
+            ys.clear()
+        self.redraw()
+
+    def redraw(self) -> None:
+        self._timer.stop()
+        for name, (xs, ys) in self._points.items():
+            self._curves[name].setData(xs, ys, connect="finite")
+
+    def image(self, width: int | None = None) -> QImage:
+        """The chart rendered off screen (pyqtgraph's ImageExporter), by default at its size on screen."""
+        self.redraw()
+        exporter = ImageExporter(self.getPlotItem())
+        exporter.parameters()["width"] = width or max(self.width(), 400)
+        return exporter.export(toBytes=True)
+
+
+class MetricsBoard(QWidget):
+    """A grid of LivePlots fed with `add(step, {name: value})`; keeps every metric for CSV export."""
+
+    def __init__(self, groups: Sequence[Group] = (), columns: int = 3, x_label: str = "step",
+                 parent: QWidget | None = None):
+        super().__init__(parent)
+        self._grid = QGridLayout(self)
+        self._grid.setContentsMargins(0, 0, 0, 0)
+        self._columns = columns
+        self._rows: dict[int, dict[str, float]] = {}
+        self._names: set[str] = set()  # every metric seen
+        self.plots: list[LivePlot] = []
+        self.set_groups(groups, x_label)
+
+    def set_groups(self, groups: Sequence[Group], x_label: str = "step") -> None:
+        """Replace the charts (and forget every point)."""
+        for plot in self.plots:
+            self._grid.removeWidget(plot)
+            plot.setParent(None)
+            plot.deleteLater()
+        self.plots = [LivePlot(title, names, x_label, self) for title, names in groups]
+        for i, plot in enumerate(self.plots):
+            self._grid.addWidget(plot, *divmod(i, self._columns))
+        self._rows.clear()
+        self._names.clear()
+
+    def plot(self, title: str) -> LivePlot:
+        return next(p for p in self.plots if p.title == title)
+
+    def add(self, step: int, values: dict[str, float]) -> None:
+        self._rows.setdefault(step, {}).update(values)
+        self._names.update(values)
+        for name, value in values.items():
+            for plot in self.plots:
+                if name in plot.names:
+                    plot.append(name, step, _number(value))
+
+    def load(self, rows: Iterable[dict]) -> None:
+        """Show a stored run: rows {step, name, value} as returned by `Store.metrics`."""
+        self.clear()
+        for row in rows:
+            self.add(row["step"], {row["name"]: row["value"]})
+        self.redraw()
+
+    def clear(self) -> None:
+        self._rows.clear()
+        self._names.clear()
+        for plot in self.plots:
+            plot.clear_points()
+
+    def redraw(self) -> None:
+        for plot in self.plots:
+            plot.redraw()
+
+    def table(self) -> tuple[list[str], list[list[float]]]:
+        """Header (step + one column per metric: charted ones in chart order, then the rest A-Z) and rows
+        sorted by step; missing values are blank."""
+        charted = list(dict.fromkeys(n for plot in self.plots for n in plot.names if n in self._names))
+        names = charted + sorted(self._names.difference(charted))
+        rows = [[step, *(self._rows[step].get(name, "") for name in names)] for step in sorted(self._rows)]
+        return ["step", *names], rows
+
+    def image(self, plot_width: int | None = None) -> QImage:
+        """Every chart, laid out as on screen, in one image."""
+        images = [plot.image(plot_width) for plot in self.plots]
+        if not images:
+            raise ValueError("there are no charts to export")
+        cell_w = max(im.width() for im in images)
+        cell_h = max(im.height() for im in images)
+        columns = min(self._columns, len(images))
+        canvas = QImage(cell_w * columns, cell_h * math.ceil(len(images) / columns), QImage.Format.Format_ARGB32)
+        canvas.fill(QColor("white"))
+        painter = QPainter(canvas)
+        for i, image in enumerate(images):
+            row, column = divmod(i, columns)
+            painter.drawImage(column * cell_w, row * cell_h, image)
+        painter.end()
+        return canvas
+
+    def export_csv(self, path: str | Path) -> Path:
+        return write_csv(path, *self.table())
+
+    def export_png(self, path: str | Path) -> Path:
+        return save_image(self.image(), path)
+
+
+def write_csv(path: str | Path, header: Sequence[str], rows: Iterable[Sequence]) -> Path:
+    """Write a header and rows as CSV (safe to call from a worker thread)."""
+    path = Path(path)
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+def save_image(image: QImage, path: str | Path) -> Path:
+    """Save an already rendered image (safe to call from a worker thread)."""
+    path = Path(path)
+    if not image.save(str(path)):
+        raise OSError(f"cannot write {path}")
+    return path
+
+
+def _number(value: object) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan

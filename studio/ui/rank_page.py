@@ -1,0 +1,422 @@
+"""The Rank page: the labelling loop behind the reward model and DPO.
+
+The prompt on top, its K answers side by side; keys decide: 1..K the best, then the next best… (the
+last is implied), T all tie, B all bad, S skip, Ctrl+Z undo. Every decision is written to the store at
+once and the next comparison appears. While you read the last one, the next are generated in the
+background (never on this thread), so the loop does not stall.
+"""
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import (QApplication, QComboBox, QDialog, QDialogButtonBox, QFormLayout, QFrame,
+                               QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit, QPushButton,
+                               QSpinBox, QSplitter, QStackedWidget, QVBoxLayout, QWidget)
+
+from studio.core.records import Comparison
+from studio.core.store import StoreError
+from studio.ui.context import StudioContext
+from studio.workers import Job, generate_job
+
+PREFETCH_BELOW = 2   # start generating when fewer unranked comparisons than this remain
+PREFETCH_PROMPTS = 2
+POLICY_KINDS = ("sft", "ppo", "dpo")
+ORDINALS = ["1st", "2nd", "3rd", "4th", "5th", "6th", "7th", "8th", "9th"]
+
+
+def _reader(text: str = "") -> QPlainTextEdit:
+    """A read-only, word-wrapped, mouse-selectable text pane that leaves the rank keys to the page."""
+    view = QPlainTextEdit(text, readOnly=True)
+    view.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    view.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
+    font = view.font()
+    font.setPointSizeF(font.pointSizeF() * 1.15)
+    view.setFont(font)
+    return view
+
+
+def _describe(order: list[list[int]], status: str) -> str:
+    if status != "ranked":
+        return {"skip": "skipped", "all_bad": "all bad"}[status]
+    if len(order) == 1:
+        return "all tie"
+    return " > ".join(" = ".join(str(p + 1) for p in group) for group in order)
+
+
+class ResponsePane(QFrame):
+    """One numbered answer with its place in the ranking so far."""
+
+    def __init__(self, number: int, text: str, page: RankPage):
+        super().__init__(frameShape=QFrame.Shape.StyledPanel)
+        self.header = QLabel()
+        self.view = _reader(text)
+        pick = QPushButton(f"Best of the rest ({number})", toolTip=f"Same as pressing {number}")
+        pick.clicked.connect(lambda: page.pick(number - 1))
+        demo = QPushButton("Make this a demonstration…",
+                           toolTip="“This is what it should have said”: edit this answer into a demonstration")
+        demo.clicked.connect(lambda: page.make_demo(number - 1))
+        self.pick_button = pick
+        self.number = number
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.header)
+        layout.addWidget(self.view, 1)
+        layout.addWidget(pick)
+        layout.addWidget(demo)
+        self.set_place(None)
+
+    def set_place(self, place: int | None) -> None:
+        """Mark this answer as picked at `place` (0 = best), or not picked."""
+        picked = place is not None
+        self.header.setText(f"<span style='font-size:16pt'><b>{self.number}</b></span>"
+                            + (f"&nbsp;&nbsp;✓ {ORDINALS[place]}" if picked else ""))
+        self.header.setStyleSheet("background: #d8f0d8; padding: 2px;" if picked else "padding: 2px;")
+        self.pick_button.setEnabled(not picked)
+
+
+class DemoDialog(QDialog):
+    """Edit an answer into a demonstration; saving adds it to the store."""
+
+    def __init__(self, ctx: StudioContext, prompt: str, response: str, parent: QWidget | None = None):
+        super().__init__(parent, windowTitle="Make this a demonstration")
+        self.ctx = ctx
+        self.demo_id: int | None = None
+        self.prompt_edit = QPlainTextEdit(prompt, toolTip="The prompt of the demonstration")
+        self.response_edit = QPlainTextEdit(response, toolTip="Rewrite this into what the model should have said")
+        self.message = QLabel(wordWrap=True, styleSheet="color: #b00020;")
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(QLabel("<b>Prompt</b>"))
+        layout.addWidget(self.prompt_edit, 1)
+        layout.addWidget(QLabel("<b>What it should have said</b>"))
+        layout.addWidget(self.response_edit, 3)
+        layout.addWidget(self.message)
+        layout.addWidget(buttons)
+        self.resize(640, 480)
+
+    def accept(self) -> None:
+        """Add the demonstration; a refused one (empty text) keeps the dialog open and says why."""
+        try:
+            self.demo_id = self.ctx.store.add_demo(self.prompt_edit.toPlainText(), self.response_edit.toPlainText())
+        except (ValueError, StoreError) as exc:
+            self.message.setText(f"Not saved: {exc}")
+            return
+        self.ctx.data_changed.emit()
+        super().accept()
+
+
+class RankPage(QWidget):
+    """Rank K answers to one prompt at a time, with keys; generation runs ahead in the background."""
+
+    def __init__(self, ctx: StudioContext, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.ctx = ctx
+        self.comparison: Comparison | None = None
+        self.picked: list[int] = []                  # positions pressed so far, best first
+        self.panes: list[ResponsePane] = []
+        self._decisions: list[tuple[int, int]] = []  # (ranking id, comparison id), for undo
+        self._job: Job | None = None
+        self._auto = True                            # prefetch allowed (off after a failed generation)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self._build()
+        ctx.data_changed.connect(self.refresh)
+        self.refresh()
+
+    # -- layout ---------------------------------------------------------------------------------------
+    def _build(self) -> None:
+        self.annotator = QLineEdit(self.ctx.annotator, maximumWidth=160,
+                                   toolTip="Who is ranking: each annotator ranks every comparison once")
+        self.annotator.editingFinished.connect(self._set_annotator)
+        self.counters = QLabel(toolTip="Your decisions today and in all, and comparisons left for you")
+        self.agreement = QLabel(toolTip="How often the annotators of this comparison picked the same best answer")
+        self.preparing = QLabel("preparing next…", styleSheet="color: #666;",
+                                toolTip="Answers are being generated in the background")
+        self.preparing.hide()
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Annotator:"))
+        top.addWidget(self.annotator)
+        top.addSpacing(16)
+        top.addWidget(self.counters)
+        top.addSpacing(16)
+        top.addWidget(self.agreement)
+        top.addStretch(1)
+        top.addWidget(self.preparing)
+
+        self.prompt_view = _reader()
+        self.prompt_view.setMaximumHeight(120)
+        self.prompt_view.setToolTip("The prompt all the answers below respond to")
+        self.splitter = QSplitter(childrenCollapsible=False)
+        self.empty = QLabel(alignment=Qt.AlignmentFlag.AlignCenter, wordWrap=True)
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.empty)
+        self.stack.addWidget(self.splitter)
+
+        actions = QHBoxLayout()
+        for text, tip, slot in [
+            ("Tie (T)", "All answers are equally good", self.tie),
+            ("All bad (B)", "None of the answers is acceptable", self.all_bad),
+            ("Skip (S)", "Do not rank this one", self.skip),
+            ("Undo (Ctrl+Z)", "Take back the last key or the last decision", self.undo),
+        ]:
+            button = QPushButton(text, toolTip=tip)
+            button.clicked.connect(slot)
+            actions.addWidget(button)
+        self.hint = QLabel(styleSheet="color: #666;")
+        actions.addWidget(self.hint, 1)
+        self.message = QLabel(wordWrap=True)
+
+        main = QVBoxLayout()
+        main.addLayout(top)
+        main.addWidget(QLabel("<b>Prompt</b>"))
+        main.addWidget(self.prompt_view)
+        main.addWidget(self.stack, 1)
+        main.addLayout(actions)
+        main.addWidget(self.message)
+        layout = QHBoxLayout(self)
+        layout.addLayout(main, 1)
+        layout.addWidget(self._side_panel())
+
+        keys = [(str(n), lambda n=n: self.pick(n - 1)) for n in range(1, 10)]
+        keys += [("T", self.tie), ("B", self.all_bad), ("S", self.skip), (QKeySequence.StandardKey.Undo, self.undo)]
+        for key, slot in keys:
+            QShortcut(QKeySequence(key), self, slot, context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
+
+    def _side_panel(self) -> QWidget:
+        self.policy = QComboBox(toolTip="Which model writes the answers: the base model or a finished run")
+        self.k_spin = QSpinBox(minimum=2, maximum=4, value=2,
+                               toolTip="Answers per prompt (K): more answers give more preference pairs per read")
+        self.count_spin = QSpinBox(minimum=1, maximum=500, value=10,
+                                   toolTip="How many prompts without answers to generate for now")
+        generate = QPushButton("Generate", toolTip="Generate answers in the background; you can keep ranking")
+        generate.clicked.connect(lambda: self.generate(self.count_spin.value(), explicit=True))
+        gen_box = QGroupBox("Generate answers")
+        form = QFormLayout(gen_box)
+        form.addRow("Model", self.policy)
+        form.addRow("Answers per prompt", self.k_spin)
+        form.addRow("Prompts", self.count_spin)
+        form.addRow(generate)
+
+        self.prompts_edit = QPlainTextEdit(placeholderText="One prompt per line",
+                                           toolTip="New prompts to rank answers for, one per line")
+        add = QPushButton("Add prompts", toolTip="Save these prompts; answers to them are generated next")
+        add.clicked.connect(self.add_prompts)
+        prompt_box = QGroupBox("Add prompts")
+        col = QVBoxLayout(prompt_box)
+        col.addWidget(self.prompts_edit)
+        col.addWidget(add)
+
+        side = QWidget(maximumWidth=300)
+        layout = QVBoxLayout(side)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(gen_box)
+        layout.addWidget(prompt_box, 1)
+        return side
+
+    # -- what is shown --------------------------------------------------------------------------------
+    def refresh(self) -> None:
+        """Counters, the policy list, the next comparison if none is shown, and prefetch."""
+        unranked = self.ctx.store.unranked_comparisons(self.ctx.annotator)
+        if self.comparison is None:
+            self._show(unranked[0] if unranked else None)
+        self._refresh_policies()
+        mine = [r for r in self.ctx.store.rankings() if r.annotator == self.ctx.annotator]
+        today = sum(datetime.fromisoformat(r.created).astimezone().date() == date.today() for r in mine)
+        self.counters.setText(f"Today: <b>{today}</b> · Ranked: <b>{len(mine)}</b> · Left: <b>{len(unranked)}</b>")
+        self._prefetch(len(unranked))
+
+    def _refresh_policies(self) -> None:
+        current = self.policy.currentData()
+        self.policy.blockSignals(True)
+        self.policy.clear()
+        self.policy.addItem("Base model", "base")
+        for run in self.ctx.store.runs():
+            if run.kind in POLICY_KINDS and run.status == "finished":
+                self.policy.addItem(f"Run {run.id} ({run.kind.upper()})", str(run.id))
+        self.policy.setCurrentIndex(max(0, self.policy.findData(current)))
+        self.policy.blockSignals(False)
+
+    def _show(self, comparison: Comparison | None) -> None:
+        """Put `comparison` (or the empty state) on screen with no keys pressed yet."""
+        focused = QApplication.focusWidget()
+        had_focus = focused is not None and self.stack.isAncestorOf(focused)
+        self.comparison, self.picked = comparison, []
+        for pane in self.panes:
+            pane.setParent(None)
+            pane.deleteLater()
+        self.panes = []
+        if comparison is None:
+            self.prompt_view.setPlainText("")
+            self.empty.setText("Preparing the next comparison…" if self._job else
+                               "Nothing to rank. Add prompts on the right: their answers are generated "
+                               "in the background and appear here.")
+            self.stack.setCurrentWidget(self.empty)
+            self.agreement.setText("")
+            self.hint.setText("")
+        else:
+            self.prompt_view.setPlainText(comparison.prompt)
+            for number, text in enumerate(comparison.responses, start=1):
+                pane = ResponsePane(number, text, self)
+                self.panes.append(pane)
+                self.splitter.addWidget(pane)
+            self.splitter.setSizes([1000] * len(self.panes))
+            self.stack.setCurrentWidget(self.splitter)
+            self.agreement.setText(self._agreement_text(comparison.id))
+            k = len(comparison.responses)
+            self.hint.setText(f"Press 1–{k} for the best answer" + (", then the next best…" if k > 2 else ""))
+        if had_focus or QApplication.focusWidget() is None:
+            self.setFocus()
+
+    def _agreement_text(self, comparison_id: int) -> str:
+        rankers = {r.annotator for r in self.ctx.store.rankings(comparison_id) if r.status == "ranked"}
+        score = self.ctx.store.agreement(comparison_id)
+        return "" if score is None else f"Agreement: {score:.0%} of {len(rankers)} annotators pick the same best"
+
+    def _say(self, text: str, error: bool = False) -> None:
+        self.message.setStyleSheet("color: #b00020;" if error else "color: #444;")
+        self.message.setText(text)
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        self.setFocus()
+        self.refresh()
+
+    # -- decisions ------------------------------------------------------------------------------------
+    def pick(self, position: int) -> None:
+        """Press key `position + 1`: the best of the answers not yet picked; K-1 picks save the ranking."""
+        if self.comparison is None or position >= len(self.panes) or position in self.picked:
+            return
+        self.picked.append(position)
+        self.panes[position].set_place(len(self.picked) - 1)
+        k = len(self.panes)
+        if len(self.picked) == k - 1:
+            last = [p for p in range(k) if p not in self.picked]
+            self._decide([[p] for p in self.picked] + [last], "ranked")
+
+    def tie(self) -> None:
+        if self.comparison is not None:
+            self._decide([list(range(len(self.panes)))], "ranked")
+
+    def all_bad(self) -> None:
+        if self.comparison is not None:
+            self._decide([], "all_bad")
+
+    def skip(self) -> None:
+        if self.comparison is not None:
+            self._decide([], "skip")
+
+    def _decide(self, order: list[list[int]], status: str) -> None:
+        comparison = self.comparison
+        try:
+            ranking_id = self.ctx.store.add_ranking(comparison.id, order, self.ctx.annotator, status)
+        except (ValueError, LookupError, StoreError) as exc:
+            self._say(f"Not saved: {exc}", error=True)
+            self._show(comparison)
+            return
+        self._decisions.append((ranking_id, comparison.id))
+        self._say(f"Saved: {_describe(order, status)}. Ctrl+Z takes it back.")
+        self.comparison = None
+        self.ctx.data_changed.emit()  # refreshes this page too: the next comparison appears
+
+    def undo(self) -> None:
+        """Take back the last key pressed on this comparison, else the last saved decision."""
+        if self.picked:
+            self.panes[self.picked.pop()].set_place(None)
+            return
+        if not self._decisions:
+            self._say("Nothing to undo.")
+            return
+        ranking_id, comparison_id = self._decisions.pop()
+        try:
+            self.ctx.store.delete_ranking(ranking_id)
+            comparison = self.ctx.store.comparison(comparison_id)
+        except (LookupError, StoreError) as exc:
+            self._say(f"Could not undo: {exc}", error=True)
+            return
+        self._show(comparison)
+        self._say("Undone: rank this one again.")
+        self.ctx.data_changed.emit()
+
+    def _set_annotator(self) -> None:
+        name = self.annotator.text().strip()
+        if not name:
+            self.annotator.setText(self.ctx.annotator)
+            return
+        if name != self.ctx.annotator:
+            self.ctx.annotator = name
+            self._decisions.clear()
+            self.comparison = None
+            self.refresh()
+
+    # -- demonstrations and prompts -------------------------------------------------------------------
+    def make_demo(self, position: int) -> DemoDialog | None:
+        """Open an editor pre-filled with answer `position`; saving it adds a demonstration."""
+        if self.comparison is None or position >= len(self.comparison.responses):
+            return None
+        dialog = DemoDialog(self.ctx, self.comparison.prompt, self.comparison.responses[position], self)
+        dialog.accepted.connect(lambda: self._say("Added a demonstration (see the Demonstrations page)."))
+        dialog.open()
+        return dialog
+
+    def add_prompts(self) -> None:
+        """Save each non-empty line of the box as a prompt; answers to them are generated next."""
+        lines = [line.strip() for line in self.prompts_edit.toPlainText().splitlines() if line.strip()]
+        if not lines:
+            self._say("Type one prompt per line first.", error=True)
+            return
+        try:
+            with self.ctx.store.transaction():
+                ids = {self.ctx.store.add_prompt(line) for line in lines}
+        except (ValueError, StoreError) as exc:
+            self._say(f"Not saved: {exc}", error=True)
+            return
+        self.prompts_edit.clear()
+        self._auto = True
+        self._say(f"Saved {len(ids)} prompt{'s' * (len(ids) != 1)}.")
+        self.ctx.data_changed.emit()
+
+    # -- background generation ------------------------------------------------------------------------
+    def _prefetch(self, unranked: int) -> None:
+        if unranked < PREFETCH_BELOW and self._auto and self._job is None and self.isVisible():
+            if self.ctx.store.prompts_without_responses(self.policy.currentData()):
+                self.generate(PREFETCH_PROMPTS)
+
+    def generate(self, prompts: int, explicit: bool = False) -> Job | None:
+        """Generate K answers for up to `prompts` prompts that have none from the chosen model."""
+        if self._job is not None:
+            if explicit:
+                self._say("Already generating; the new answers appear as soon as they are ready.")
+            return None
+        policy = self.policy.currentData()
+        if not self.ctx.store.prompts_without_responses(policy):
+            if explicit:
+                self._say("Every prompt already has answers from this model: add prompts first.", error=True)
+            return None
+        self._auto = True
+        job = self.ctx.run(generate_job(per_prompt=self.k_spin.value(), policy=policy, limit=prompts))
+        job.progress.connect(lambda i, n: self.preparing.setText(f"preparing next… {i}/{n}"))
+        job.finished.connect(lambda _ids: self._generation_ended())
+        job.failed.connect(self._generation_ended)
+        job.cancelled.connect(self._generation_cancelled)
+        self._job = job
+        self.preparing.setText("preparing next…")
+        self.preparing.show()
+        self.ctx.busy.emit("Generating answers…")
+        job.start()
+        return job
+
+    def _generation_ended(self, error: str | None = None) -> None:
+        self._job = None
+        self.preparing.hide()
+        if error is not None:
+            self._auto = False  # no retry loop; Generate or Add prompts turns prefetch back on
+            self._say(f"Generation failed: {error}", error=True)
+        self.refresh()
+
+    def _generation_cancelled(self) -> None:
+        """Cancelled on shutdown: the store may be closed already, so touch nothing."""
+        self._job = None
+        self._auto = False
+        self.preparing.hide()

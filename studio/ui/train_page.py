@@ -1,0 +1,418 @@
+"""Train page: pick an engine, set its options, start / stop / resume a run and watch it live.
+
+Training runs in a job (`studio.workers.train_job`); its metrics and samples arrive as signals and
+feed the charts and the samples table, so reward hacking shows while it happens. Past runs come
+from the store: selecting one shows its recorded curves and samples.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QHeaderView,
+                               QLabel, QProgressBar, QPushButton, QScrollArea, QSplitter, QTableWidget,
+                               QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget)
+
+from studio.core.records import Run
+from studio.ui.config_form import ConfigForm
+from studio.ui.context import StudioContext
+from studio.ui.plots import Group, MetricsBoard, save_image, write_csv
+from studio.workers import Job, config_fields, train_job
+
+KINDS = {"sft": "SFT (learn from demonstrations)", "reward": "Reward model (learn the rankings)",
+         "ppo": "PPO (optimise the reward)", "dpo": "DPO (learn the rankings directly)"}
+GROUPS: dict[str, list[Group]] = {
+    "sft": [("loss", ["loss", "eval_loss"]), ("learning rate", ["lr"]), ("gradient norm", ["grad_norm"]),
+            ("tokens per second", ["tokens_per_s"])],
+    "reward": [("loss", ["loss", "eval_loss"]), ("accuracy", ["accuracy", "eval_accuracy"]),
+               ("margin", ["margin", "eval_margin"])],
+    "dpo": [("loss", ["loss", "eval_loss"]), ("accuracy", ["reward_accuracy", "eval_reward_accuracy"]),
+            ("implicit rewards", ["chosen_reward", "rejected_reward"]), ("margin", ["margin", "eval_margin"])],
+    "ppo": [("reward", ["reward"]), ("KL", ["kl"]), ("beta", ["beta"]), ("entropy", ["entropy"]),
+            ("value loss", ["value_loss"]), ("clip fraction", ["clip_frac"]),
+            ("response length", ["response_length"]), ("policy loss", ["policy_loss"])],
+}
+CHART_HELP = {
+    "loss": "What training minimises; it should fall. eval_loss is measured on held-out examples: if it rises "
+            "while loss falls, the model is memorising.",
+    "accuracy": "How often the preferred response scores higher than the other one (0.5 = chance).",
+    "margin": "Average score gap between the preferred and the other response.",
+    "implicit rewards": "How much more (or less) likely DPO made the preferred and the rejected responses "
+                        "than the reference model did.",
+    "reward": "Mean reward-model score of the policy's answers (normalised: 0 = the starting policy). Rising "
+              "is good, unless the samples below turn into gibberish that games the reward model.",
+    "KL": "KL divergence: how far the policy's answers have drifted from the reference (SFT) model, in nats "
+          "per answer. 0 = identical; a fast climb is a warning sign of reward hacking.",
+    "beta": "The price per unit of KL subtracted from the reward. With adaptive KL it rises when KL is above "
+            "the target and falls when below.",
+    "entropy": "How spread out the policy's next-token choices are. A collapse toward 0 means it repeats "
+               "one answer.",
+    "value loss": "Error of the value head's estimate of future reward; it should settle.",
+    "clip fraction": "Share of tokens whose probability change hit the clip range in an update. Above ~0.3 "
+                     "the updates are too big (lower the learning rate).",
+    "response length": "Average answer length in tokens. A steady climb to the limit often means the reward "
+                       "model likes long answers.",
+    "policy loss": "PPO's clipped objective (negated). Noisy by nature; watch reward and KL instead.",
+    "learning rate": "Step size of the optimiser (warm-up, then cosine decay).",
+    "gradient norm": "Size of each update before clipping; spikes mean unstable training.",
+    "tokens per second": "Training speed.",
+}
+RESUMABLE = ("cancelled", "failed")
+MAX_SAMPLE_ROWS = 1000
+
+
+class TrainPage(QWidget):
+    """Configure and run SFT, reward-model, PPO and DPO training; watch curves and samples live."""
+
+    def __init__(self, ctx: StudioContext, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.ctx = ctx
+        self.job: Job | None = None
+        self._eta_origin: tuple[float, int] | None = None
+        self._live_run: int | None = None  # the run id of the running job, once known
+
+        self.kind = QComboBox()
+        for kind, label in KINDS.items():
+            self.kind.addItem(label, kind)
+        self.form_area = QScrollArea(widgetResizable=True)
+        self.form: ConfigForm | None = None
+        self.init_combo = QComboBox(toolTip="The policy to start from. PPO and DPO normally start from the SFT "
+                                            "model, which also serves as the reference the KL is measured against.")
+        self.reward_combo = QComboBox(toolTip="The reward model whose scores PPO maximises.")
+        sources = QFormLayout()
+        sources.addRow("Start from", self.init_combo)
+        sources.addRow("Reward model", self.reward_combo)
+        self.sources = QWidget()
+        self.sources.setLayout(sources)
+
+        self.start_button = QPushButton("Start", clicked=self.start)
+        self.stop_button = QPushButton("Stop", clicked=self.stop, enabled=False,
+                                       toolTip="Stop after the current step; a checkpoint is saved so the run "
+                                               "can be resumed.")
+        self.resume_button = QPushButton("Resume", clicked=self.resume, enabled=False,
+                                         toolTip="Continue the selected stopped or failed run from its last "
+                                                 "checkpoint.")
+        self.progress = QProgressBar(textVisible=False)
+        self.status = QLabel(wordWrap=True)
+        self.error = QLabel(wordWrap=True, visible=False, styleSheet="color: #b00020;",
+                            textInteractionFlags=Qt.TextInteractionFlag.TextSelectableByMouse)
+
+        self.board = MetricsBoard(columns=4)
+        self.shown = QLabel()
+        self.png_button = QPushButton("Export PNG…", clicked=self._ask_png)
+        self.csv_button = QPushButton("Export CSV…", clicked=self._ask_csv)
+        self.samples = _table(["Iteration", "Reward", "Prompt", "Response"])
+        self.history = _table(["Run", "Kind", "Status", "Step", "Final metrics", "Started"])
+        self.history.itemSelectionChanged.connect(self._on_history_selected)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.samples, "PPO samples")
+        self.tabs.addTab(self.history, "Run history")
+
+        self._lay_out()
+        self.kind.currentIndexChanged.connect(self._on_kind_changed)
+        ctx.data_changed.connect(self.refresh)
+        self._on_kind_changed()
+        self.refresh()
+
+    def _lay_out(self) -> None:
+        buttons = QHBoxLayout()
+        for button in (self.start_button, self.stop_button, self.resume_button):
+            buttons.addWidget(button)
+        left = QVBoxLayout()
+        left.addWidget(self.kind)
+        left.addWidget(self.form_area, 1)
+        left.addWidget(self.sources)
+        left.addLayout(buttons)
+        left.addWidget(self.progress)
+        left.addWidget(self.status)
+        left.addWidget(self.error)
+        controls = QWidget()
+        controls.setLayout(left)
+
+        header = QHBoxLayout()
+        header.addWidget(self.shown, 1)
+        header.addWidget(self.png_button)
+        header.addWidget(self.csv_button)
+        charts = QWidget()
+        top = QVBoxLayout(charts)
+        top.setContentsMargins(0, 0, 0, 0)
+        top.addLayout(header)
+        top.addWidget(self.board, 1)
+        right = QSplitter(Qt.Orientation.Vertical)
+        right.addWidget(charts)
+        right.addWidget(self.tabs)
+        right.setSizes([520, 260])
+
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(controls)
+        split.addWidget(right)
+        split.setStretchFactor(1, 1)
+        split.setSizes([330, 900])
+        layout = QVBoxLayout(self)
+        layout.addWidget(split)
+
+    # -- the form --------------------------------------------------------------------------------------
+    @property
+    def selected_kind(self) -> str:
+        return self.kind.currentData()
+
+    def set_kind(self, kind: str) -> None:
+        self.kind.setCurrentIndex(self.kind.findData(kind))
+
+    def _on_kind_changed(self) -> None:
+        kind = self.selected_kind
+        self.form = ConfigForm(config_fields(kind))
+        self.form_area.setWidget(self.form)
+        self.sources.setVisible(kind in ("ppo", "dpo"))
+        self.reward_combo.setVisible(kind == "ppo")
+        self.sources.layout().labelForField(self.reward_combo).setVisible(kind == "ppo")
+        if self.job is None:
+            self._show_board(kind, f"New {kind.upper()} run: press Start")
+
+    def _show_board(self, kind: str, caption: str) -> None:
+        self.board.set_groups(GROUPS[kind], "iteration" if kind == "ppo" else "step")
+        for plot in self.board.plots:
+            plot.setToolTip(CHART_HELP.get(plot.title, ""))
+        self.samples.setRowCount(0)
+        self.tabs.setTabVisible(self.tabs.indexOf(self.samples), kind == "ppo")
+        self.shown.setText(caption)
+
+    # -- store views -----------------------------------------------------------------------------------
+    def refresh(self) -> None:
+        """Re-read run history and the run choices from the store."""
+        runs = self.ctx.store.runs()
+        _fill_combo(self.init_combo, [("Latest SFT run (base model if none)", None), ("Base model (no SFT)", "base")]
+                    + [(f"SFT run {r.id}", str(r.id)) for r in reversed(runs)
+                       if r.kind == "sft" and r.status == "finished"])
+        _fill_combo(self.reward_combo, [("Latest reward model", None)]
+                    + [(f"Reward run {r.id}{_summary(r, 1, ' · ')}", str(r.id)) for r in reversed(runs)
+                       if r.kind == "reward" and r.status == "finished"])
+        selected = self.selected_run()
+        self.history.blockSignals(True)
+        self.history.setRowCount(0)
+        for run in reversed(runs):
+            row = self.history.rowCount()
+            self.history.insertRow(row)
+            cells = [str(run.id), run.kind.upper(), run.status, str(run.step), _summary(run), run.created[:16]]
+            for column, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                item.setData(Qt.ItemDataRole.UserRole, run.id)
+                if run.error:
+                    item.setToolTip(run.error)
+                self.history.setItem(row, column, item)
+            if selected and run.id == selected.id:
+                self.history.selectRow(row)
+        self.history.blockSignals(False)
+        self._update_buttons()
+
+    def selected_run(self) -> Run | None:
+        items = self.history.selectedItems()
+        if not items:
+            return None
+        try:
+            return self.ctx.store.run(items[0].data(Qt.ItemDataRole.UserRole))
+        except LookupError:
+            return None
+
+    def show_run(self, run_id: int) -> None:
+        """Show a stored run's curves and samples."""
+        run = self.ctx.store.run(run_id)
+        self._show_board(run.kind, f"Run {run.id} · {run.kind.upper()} · {run.status}")
+        self.board.load(self.ctx.store.metrics(run.id))
+        for sample in self.ctx.store.samples(run.id):
+            self._add_sample(sample["step"], sample)
+        if run.kind == "ppo":
+            self.tabs.setCurrentWidget(self.samples)
+
+    def _on_history_selected(self) -> None:
+        run = self.selected_run()
+        if run is not None and self.job is None:
+            self.show_run(run.id)
+        self._update_buttons()
+
+    # -- running ---------------------------------------------------------------------------------------
+    def start(self) -> Job | None:
+        """Start a new run of the selected kind with the form's settings."""
+        kind = self.selected_kind
+        try:
+            values = self.form.values()
+        except ValueError as exc:
+            self._show_error(str(exc))
+            return None
+        init = self.init_combo.currentData() if kind in ("ppo", "dpo") else None
+        reward = self.reward_combo.currentData() if kind == "ppo" else None
+        self._show_board(kind, f"New {kind.upper()} run (live)")
+        return self._run(train_job(kind, values, init=init, reward=reward), None)
+
+    def resume(self) -> Job | None:
+        """Resume the run selected in the history from its checkpoint."""
+        run = self.selected_run()
+        if run is None or run.status not in RESUMABLE or self.job is not None:
+            return None
+        self.show_run(run.id)
+        self.shown.setText(f"Run {run.id} · {run.kind.upper()} · resumed (live)")
+        return self._run(train_job(run.kind, resume=run.id), run.id)
+
+    def stop(self) -> None:
+        if self.job is not None:
+            self.job.cancel()
+            self.status.setText("Stopping after this step, saving a checkpoint…")
+            self.stop_button.setEnabled(False)
+
+    def _run(self, fn, run_id: int | None) -> Job:
+        self.error.hide()
+        self._eta_origin, self._live_run = None, run_id
+        self.progress.setRange(0, 0)  # busy until the first step is done
+        self.status.setText("Starting…")
+        job = self.ctx.run(fn, needs_model=True)
+        job.message.connect(self.status.setText)
+        job.metrics.connect(self._on_metrics)
+        job.samples.connect(self._on_samples)
+        job.progress.connect(self._on_progress)
+        job.finished.connect(self._on_finished)
+        job.failed.connect(self._on_failed)
+        job.cancelled.connect(self._on_cancelled)
+        self.job = job
+        self._update_buttons()
+        job.start()
+        return job
+
+    def _on_metrics(self, step: int, values: dict) -> None:
+        self.board.add(step, values)
+        if self._live_run is None:  # the engine created the run row by now: list it
+            self.refresh()
+            running = [r for r in self.ctx.store.runs(self.selected_kind) if r.status == "running"]
+            self._live_run = running[-1].id if running else None
+            if self._live_run is not None:
+                self.shown.setText(f"Run {self._live_run} · {self.selected_kind.upper()} · training (live)")
+
+    def _on_samples(self, step: int, rows: list) -> None:
+        for row in rows:
+            self._add_sample(step, row)
+        self.samples.scrollToBottom()
+
+    def _on_progress(self, step: int, total: int) -> None:
+        now = time.monotonic()
+        if self._eta_origin is None:
+            self._eta_origin = (now, step)
+        self.progress.setRange(0, total)
+        self.progress.setValue(step)
+        started, first = self._eta_origin
+        eta = f" · about {_duration((now - started) / (step - first) * (total - step))} left" if step > first else ""
+        self.status.setText(f"Step {step} of {total}{eta}")
+
+    def _on_finished(self, result: dict) -> None:
+        self._end()
+        run, status = result.get("run_id"), result.get("status")
+        if status == "diverged":
+            self._show_error(f"Run {run} diverged: {result.get('error')}")
+        self.status.setText(f"Run {run} {status} at step {result.get('step')}.")
+
+    def _on_failed(self, message: str) -> None:
+        self._end()
+        self.status.setText("Training failed.")
+        self._show_error(message)
+
+    def _on_cancelled(self) -> None:
+        self._end()
+        self.status.setText("Stopped; a checkpoint was saved. Select the run below and press Resume to go on.")
+
+    def _end(self) -> None:
+        self.job = None
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.board.redraw()
+        self.refresh()
+        if self._live_run is not None:
+            run = self.ctx.store.run(self._live_run)
+            self.shown.setText(f"Run {run.id} · {run.kind.upper()} · {run.status}")
+
+    def _show_error(self, message: str) -> None:
+        self.error.setText(message)
+        self.error.show()
+
+    def _update_buttons(self) -> None:
+        idle = self.job is None
+        run = self.selected_run()
+        self.start_button.setEnabled(idle)
+        self.stop_button.setEnabled(not idle and not self.job.stop_requested())
+        self.resume_button.setEnabled(idle and run is not None and run.status in RESUMABLE)
+        self.kind.setEnabled(idle)
+
+    def _add_sample(self, step: int, sample: dict) -> None:
+        if self.samples.rowCount() >= MAX_SAMPLE_ROWS:
+            self.samples.removeRow(0)
+        row = self.samples.rowCount()
+        self.samples.insertRow(row)
+        reward = sample.get("reward")
+        cells = [str(step), "" if reward is None else f"{reward:+.2f}", sample["prompt"], sample["response"]]
+        for column, text in enumerate(cells):
+            item = QTableWidgetItem(text.replace("\n", " ⏎ "))
+            item.setToolTip(text)
+            self.samples.setItem(row, column, item)
+
+    # -- export ----------------------------------------------------------------------------------------
+    def export_png(self, path: str | Path) -> Job:
+        """Save the charts as one PNG (rendered here, written in a job)."""
+        image = self.board.image()
+        return self._export(lambda _ctx: str(save_image(image, path)))
+
+    def export_csv(self, path: str | Path) -> Job:
+        """Save every metric of the shown run as CSV: step + one column per metric."""
+        header, rows = self.board.table()
+        return self._export(lambda _ctx: str(write_csv(path, header, rows)))
+
+    def _export(self, fn) -> Job:
+        job = self.ctx.run(fn, needs_model=False)
+        job.finished.connect(lambda path: self.status.setText(f"Saved {path}"))
+        job.failed.connect(self._show_error)
+        return job.start()
+
+    def _ask_png(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export charts", "training.png", "PNG images (*.png)")
+        if path:
+            self.export_png(path)
+
+    def _ask_csv(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export metrics", "training.csv", "CSV files (*.csv)")
+        if path:
+            self.export_csv(path)
+
+
+def _table(headers: list[str]) -> QTableWidget:
+    table = QTableWidget(0, len(headers))
+    table.setHorizontalHeaderLabels(headers)
+    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+    table.verticalHeader().hide()
+    table.horizontalHeader().setStretchLastSection(True)
+    table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+    return table
+
+
+def _fill_combo(combo: QComboBox, items: list[tuple[str, str | None]]) -> None:
+    """Replace the items, keeping the current choice when it is still there."""
+    current = combo.currentData()
+    combo.blockSignals(True)
+    combo.clear()
+    for label, data in items:
+        combo.addItem(label, data)
+    combo.setCurrentIndex(max(combo.findData(current), 0))
+    combo.blockSignals(False)
+
+
+def _summary(run: Run, limit: int = 3, prefix: str = "") -> str:
+    """The run's headline final metrics, e.g. "loss 0.412 · eval_loss 0.530"."""
+    names = [name for _, series in GROUPS[run.kind] for name in series if name in run.final_metrics][:limit]
+    text = " · ".join(f"{name} {run.final_metrics[name]:.3g}" for name in names)
+    return prefix + text if text else ""
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, seconds = divmod(seconds, 60)
+    return f"{minutes} min {seconds:02d} s" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"

@@ -1,0 +1,240 @@
+"""The one place engines meet Qt threads.
+
+A `Job` runs a plain function off the GUI thread (superqt's `create_worker`), hands it a `JobContext`
+whose `hooks` turn engine callbacks into Qt signals (queued to the GUI thread), and whose cancel flag
+the engines poll (the Orange3 pattern: the engine only ever sees plain callbacks). One `ModelHost`
+owns the single base model; jobs that touch it are serialised by its lock, so a generation request
+simply waits while training holds the model. Each job opens its own `Project` (sqlite connections
+belong to the thread that made them).
+"""
+from __future__ import annotations
+
+import threading
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+from superqt.utils import create_worker
+
+from studio.core.project import Project
+
+
+class ModelHost:
+    """Holds the one base model in memory, loaded lazily in a worker thread, and the lock that guards it."""
+
+    def __init__(self, project_root: Path, device: str = "auto"):
+        self.project_root = Path(project_root)
+        self.device = device
+        self.lock = threading.Lock()
+        self._base = None
+        self.info: dict[str, Any] = {}
+
+    @property
+    def loaded(self) -> bool:
+        return self._base is not None
+
+    def base(self, project: Project, say: Callable[[str], None]):
+        """The shared base (loaded on first use; call with `lock` held)."""
+        if self._base is None:
+            from studio.training.runs import open_base
+
+            self._base = open_base(project, device=self.device, progress=say)
+            model = self._base.base
+            params = sum(p.numel() for p in model.parameters())
+            memory = sum(p.numel() * p.element_size() for p in model.parameters())
+            self.info = {"name": project.model_spec, "device": str(self._base.device),
+                         "params": params, "memory_mb": memory / 2**20}
+        return self._base
+
+    def unload(self) -> None:
+        self._base = None
+        self.info = {}
+
+
+class JobContext:
+    """What a job function receives: its own project connection, hooks wired to signals, the model."""
+
+    def __init__(self, job: Job, host: ModelHost | None, project_root: Path):
+        from studio.training.engine import Hooks
+
+        self.job = job
+        self.host = host
+        self.project = Project.open(project_root)
+        self.hooks = Hooks(on_metrics=job.metrics.emit, should_stop=job.stop_requested,
+                           on_samples=job.samples.emit, on_progress=job.progress.emit)
+
+    def say(self, text: str) -> None:
+        self.job.message.emit(text)
+
+    def emit(self, value: object) -> None:
+        """Send a partial result (e.g. streamed text) to the GUI thread."""
+        self.job.partial.emit(value)
+
+    def base(self):
+        return self.host.base(self.project, self.say)
+
+
+class Job(QObject):
+    """A background job; connect to its signals, then `start()`. `cancel()` asks it to stop."""
+
+    metrics = Signal(int, dict)
+    samples = Signal(int, list)
+    progress = Signal(int, int)
+    message = Signal(str)
+    partial = Signal(object)
+    finished = Signal(object)
+    failed = Signal(str)
+    cancelled = Signal()
+
+    def __init__(self, fn: Callable[[JobContext], Any], project_root: Path, host: ModelHost | None = None,
+                 parent: QObject | None = None):
+        super().__init__(parent)
+        self._fn, self._root, self._host = fn, Path(project_root), host
+        self._stop = threading.Event()
+        self._ended = threading.Event()
+        self._worker = None
+        self.running = False
+
+    def stop_requested(self) -> bool:
+        return self._stop.is_set()
+
+    def cancel(self) -> None:
+        self._stop.set()
+
+    def start(self) -> Job:
+        self.running = True
+        self._worker = create_worker(self._run, _start_thread=False)
+        self._worker.returned.connect(self._done)
+        self._worker.start()
+        return self
+
+    def wait(self, timeout_s: float = 30.0) -> bool:
+        """Block until the job ends (only for shutdown and tests)."""
+        return self._ended.wait(timeout_s)
+
+    def _run(self) -> tuple[str, Any]:
+        try:
+            ctx = JobContext(self, self._host, self._root)
+            try:
+                if self._host is None:
+                    result = self._fn(ctx)
+                else:
+                    with self._host.lock:
+                        result = self._fn(ctx)
+            finally:
+                ctx.project.close()
+            return ("cancelled", None) if self._stop.is_set() else ("ok", result)
+        except Exception as exc:  # every failure reaches the window as a readable message
+            traceback.print_exc()
+            return "error", readable_error(exc)
+        finally:
+            self._ended.set()
+
+    def _done(self, outcome: tuple[str, Any]) -> None:
+        self.running = False
+        kind, value = outcome
+        if kind == "ok":
+            self.finished.emit(value)
+        elif kind == "cancelled":
+            self.cancelled.emit()
+        else:
+            self.failed.emit(value)
+
+
+def readable_error(exc: BaseException) -> str:
+    """One line a person can act on."""
+    name = type(exc).__name__
+    if name == "OutOfMemoryError":
+        return "Out of memory: lower the batch size, the response length or the LoRA rank, and try again."
+    text = str(exc).strip() or name
+    return text if name in ("ValueError", "LookupError", "ModelLoadError", "ProjectError", "StoreError",
+                            "JsonlError", "FileNotFoundError") else f"{name}: {text}"
+
+
+# -- what the pages ask for (thin wrappers over studio.training.runs, run inside jobs) -------------------
+@dataclass
+class FieldSpec:
+    """One config field for a form: name, default, type and the plain-language tooltip."""
+
+    name: str
+    default: Any
+    type: type
+    help: str
+
+
+def config_fields(kind: str) -> list[FieldSpec]:
+    """The form fields of an engine's config (SFT, reward, PPO, DPO), from its dataclass."""
+    from studio.training.runs import CONFIGS
+
+    cls = CONFIGS[kind]
+    out = []
+    for f in fields(cls):
+        default = f.default
+        out.append(FieldSpec(f.name, default, type(default), f.metadata.get("help", "")))
+    return out
+
+
+def sampling_fields() -> list[FieldSpec]:
+    from studio.training.generation import SamplingConfig
+
+    return [FieldSpec(f.name, f.default, type(f.default), f.metadata.get("help", "")) for f in fields(SamplingConfig)]
+
+
+def load_model_job(ctx: JobContext) -> dict:
+    ctx.base()
+    return dict(ctx.host.info)
+
+
+def generate_job(per_prompt: int, policy: str = "base", limit: int | None = None, **sampling) -> Callable:
+    def run(ctx: JobContext) -> list[int]:
+        from studio.training.generation import SamplingConfig
+        from studio.training.runs import generate_comparisons
+
+        return generate_comparisons(ctx.project, ctx.base(), per_prompt, policy, SamplingConfig(**sampling),
+                                    ctx.hooks, limit=limit)
+    return run
+
+
+def train_job(kind: str, values: dict | None = None, resume: int | None = None, init: str | None = None,
+              reward: str | None = None) -> Callable:
+    def run(ctx: JobContext) -> dict:
+        from studio.training.runs import CONFIGS, train
+
+        config = CONFIGS[kind](**values) if values is not None and resume is None else None
+        run_id, result = train(ctx.project, ctx.base(), kind, config, ctx.hooks, resume=resume, init=init,
+                               reward=reward)
+        return {"run_id": run_id, "status": result.status, "step": result.step, "metrics": result.metrics,
+                "error": result.error}
+    return run
+
+
+def stream_job(policy: str, prompt: str, reward: str | None = None, **sampling) -> Callable:
+    """Stream one answer of `policy` as partial text pieces; returns the text and its reward score."""
+    def run(ctx: JobContext) -> dict:
+        from studio.training.generation import SamplingConfig, stream
+        from studio.training.runs import policy_adapter, reward_scorer
+
+        base = ctx.base()
+        pieces = []
+        with base.use(policy_adapter(ctx.project, base, policy)) as model:
+            for piece in stream(model, base.tokenizer, prompt, SamplingConfig(**sampling), ctx.job.stop_requested):
+                pieces.append(piece)
+                ctx.emit(piece)
+        text = "".join(pieces).strip()
+        score = None
+        if reward:
+            score = float(reward_scorer(ctx.project, base, reward).normalised([prompt], [text])[0])
+        return {"policy": policy, "text": text, "reward": score}
+    return run
+
+
+def export_job(run: str, out_dir: Path, merged: bool) -> Callable:
+    def run_(ctx: JobContext) -> str:
+        from studio.training.runs import export_run
+
+        ctx.say("Exporting…")
+        return str(export_run(ctx.project, run, Path(out_dir), merged=merged))
+    return run_

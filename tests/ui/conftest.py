@@ -1,0 +1,23 @@
+import pytest
+
+from studio.core.project import Project
+from studio.ui.context import StudioContext
+
+
+@pytest.fixture
+def project_dir(tmp_path, tiny_model_dir):
+    """A fresh project on the tiny test model."""
+    root = tmp_path / "project"
+    Project.init(root, model=str(tiny_model_dir)).close()
+    return root
+
+
+@pytest.fixture
+def ctx(project_dir, qtbot):
+    """A StudioContext on the project; every job it started has ended after the test."""
+    context = StudioContext(project_dir, annotator="tester")
+    yield context
+    jobs = list(context.jobs)
+    context.shutdown()
+    assert all(job.wait(0) for job in jobs), "a worker was still running after shutdown"
+

@@ -1,0 +1,53 @@
+import csv
+import math
+
+from PySide6.QtGui import QImage
+
+from studio.ui.plots import LivePlot, MetricsBoard
+
+
+def test_live_plot_buffers_points_and_redraws_on_its_timer(qtbot):
+    plot = LivePlot("reward", ["reward", "eval_reward"])
+    qtbot.addWidget(plot)
+    for step in range(1, 6):
+        plot.append("reward", step, step * 0.5)
+    assert plot.series("reward") == ([1, 2, 3, 4, 5], [0.5, 1.0, 1.5, 2.0, 2.5])
+    assert plot.drawn("reward") == 0  # not drawn per point
+    qtbot.waitUntil(lambda: plot.drawn("reward") == 5, timeout=2000)
+    assert plot.drawn("eval_reward") == 0
+
+
+def test_board_routes_metrics_to_charts_and_exports_csv(qtbot, tmp_path):
+    board = MetricsBoard([("loss", ["loss", "eval_loss"]), ("KL", ["kl"])])
+    qtbot.addWidget(board)
+    for step in (1, 2, 3):
+        board.add(step, {"loss": 1 / step, "kl": step / 10, "lr": 0.001})
+    board.add(3, {"eval_loss": 0.4})
+    board.redraw()
+    assert board.plot("loss").drawn("loss") == 3
+    assert board.plot("loss").series("eval_loss") == ([3], [0.4])
+    assert board.plot("KL").series("kl")[1] == [0.1, 0.2, 0.3]
+
+    with board.export_csv(tmp_path / "m.csv").open() as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == ["step", "loss", "eval_loss", "kl", "lr"]  # charted first, then the rest
+    assert [r[0] for r in rows[1:]] == ["1", "2", "3"]
+    assert rows[1] == ["1", "1.0", "", "0.1", "0.001"]
+    assert float(rows[3][2]) == 0.4
+
+    png = board.export_png(tmp_path / "m.png")
+    image = QImage(str(png))
+    assert image.width() >= 800 and image.height() > 100
+
+
+def test_board_loads_store_rows_and_clears(qtbot):
+    board = MetricsBoard([("reward", ["reward"])])
+    qtbot.addWidget(board)
+    rows = [{"step": s, "name": "reward", "value": v, "time": 0.0} for s, v in [(1, 0.1), (2, math.nan), (3, 0.3)]]
+    board.load(rows)
+    xs, ys = board.plot("reward").series("reward")
+    assert xs == [1, 2, 3] and ys[0] == 0.1 and math.isnan(ys[1])
+    assert board.plot("reward").drawn("reward") == 3
+    board.clear()
+    assert board.plot("reward").series("reward") == ([], [])
+    assert board.table() == (["step"], [])
