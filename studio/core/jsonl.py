@@ -90,7 +90,7 @@ def _string(obj: dict, key: str) -> str:
     if not value.strip():
         raise _Invalid(f'"{key}" is empty')
     try:
-        pass
+        value.encode("utf-8")
     except UnicodeEncodeError:
         raise _Invalid(f'"{key}" holds a lone surrogate escape (\\ud800-\\udfff)') from None
     return value

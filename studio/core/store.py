@@ -426,4 +426,5 @@ class Store:
 
 
 def _run(row: dict) -> Run:
-    return Run(**{**row, "config": json.loads(row["config"]), "final_metrics": json.loads(row["final_metrics"])})
+    return Run(**{**row, "config": json.loads(row["config"]),
+                  "final_metrics": json.loads(row["final_metrics"])})

@@ -27,10 +27,10 @@ import torch
 
 from studio.training.checkpoints import has_checkpoint, load_checkpoint, save_checkpoint, trainable_parameters
 from studio.training.engine import Diverged, Hooks, TrainResult, batch_for_step, check_finite, help_field
+from studio.training.generation import SamplingConfig, _eos_ids, generate_tokens
 from studio.training.ppo_losses import (AdaptiveKLController, FixedKLController, entropy_from_logits, gae,
                                         kl_k1, kl_penalty_rewards, masked_mean, masked_whiten, policy_loss,
                                         token_logprobs, value_loss)
-from studio.training.sft import messages_for
 from studio.training.shared_base import ScalarHead, SharedBase, save_heads
 
 POLICY = "policy"
@@ -115,44 +115,36 @@ def forward(base: SharedBase, head: ScalarHead | None, ids: torch.Tensor, attent
 
 
 @torch.no_grad()
-def rollout(base: SharedBase, head: ScalarHead, chats: list[str], reference: str | None,
-            config: PPOConfig) -> Rollout:
-    """Sample one response per chat-formatted prompt with the policy, then score tokens with policy and reference."""
-    tok = base.tokenizer
-    enc = tok(chats, return_tensors="pt", padding=True, padding_side="left", add_special_tokens=False)
-    prompt_ids, prompt_mask = enc["input_ids"].to(base.device), enc["attention_mask"].to(base.device)
-    eos = _eos_ids(base)
-    pad = tok.pad_token_id if tok.pad_token_id is not None else eos[0]
+def rollout(base: SharedBase, head: ScalarHead, prompts: list[str], reference: str | None, config: PPOConfig,
+            seed: int) -> Rollout:
+    """Sample one response per prompt from the policy, then score its tokens with the policy and the reference."""
+    sampling = SamplingConfig(max_new_tokens=config.max_new_tokens, temperature=config.temperature, top_p=1.0,
+                              do_sample=True, seed=seed)
     with base.use(POLICY) as model:
-        out = model.generate(input_ids=prompt_ids, attention_mask=prompt_mask, max_new_tokens=config.max_new_tokens,
-                             do_sample=True, temperature=config.temperature, top_k=0, top_p=1.0,
-                             eos_token_id=eos, pad_token_id=pad, use_cache=True)
-        width = prompt_ids.size(1)
-        response = out[:, width:]
-        is_eos = torch.isin(response, torch.tensor(eos, device=response.device))
-        ended = is_eos.any(1)
-        lengths = torch.where(ended, is_eos.int().argmax(1) + 1, response.size(1))
-        mask = (torch.arange(response.size(1), device=response.device) < lengths[:, None]).float()
-        response = response.masked_fill(mask == 0, pad)
-        ids = torch.cat([prompt_ids, response], 1)
-        attention = torch.cat([prompt_mask, torch.ones_like(response)], 1)
+        batch = generate_tokens(model, base.tokenizer, prompts, sampling)
+        width = batch.query_ids.size(1)
+        ids = torch.cat([batch.query_ids, batch.response_ids], 1)
+        attention = torch.cat([batch.query_mask, torch.ones_like(batch.response_ids)], 1)
         logprobs, values, _ = forward(base, head, ids, attention, width, config.temperature)
     with base.use(reference):
         ref_logprobs, _, _ = forward(base, None, ids, attention, width, config.temperature)
-    texts = [tok.decode(row[:n], skip_special_tokens=True) for row, n in zip(response, lengths.tolist())]
-    return Rollout(ids, attention, width, mask, ended, texts, logprobs, values, ref_logprobs)
+    mask = batch.response_mask.float()
+    last_token = batch.response_ids.gather(1, mask.sum(1, keepdim=True).long() - 1).squeeze(1)
+    ended = torch.isin(last_token, torch.tensor(_eos_ids(base.base, base.tokenizer), device=last_token.device))
+    return Rollout(ids, attention, width, mask, ended, batch.texts, logprobs, values, ref_logprobs)
 
 
 def ppo_update(base: SharedBase, head: ScalarHead, roll: Rollout, advantages: torch.Tensor, returns: torch.Tensor,
-               optimizer: torch.optim.Optimizer, config: PPOConfig, hooks: Hooks, iteration: int
+               optimizer: torch.optim.Optimizer, config: PPOConfig, hooks: Hooks, iteration: int, seed: int
                ) -> dict[str, float] | None:
     """`ppo_epochs` passes of clipped PPO over shuffled minibatches; mean stats, or None when cancelled."""
     params = optimizer.param_groups[0]["params"]
     stats: dict[str, list[float]] = defaultdict(list)
     with base.use(POLICY):
         base.model.train()
+        shuffle = torch.Generator().manual_seed(seed)
         for _ in range(config.ppo_epochs):
-            for mb in torch.randperm(roll.ids.size(0)).chunk(config.minibatches):
+            for mb in torch.randperm(roll.ids.size(0), generator=shuffle).chunk(config.minibatches):
                 if hooks.stop_requested():
                     return None
                 logprobs, values, logits = forward(base, head, roll.ids[mb], roll.attention[mb], roll.prompt_width,
@@ -185,6 +177,8 @@ def train_ppo(base: SharedBase, prompts: list[str], score_fn: ScoreFn, config: P
     """Train adapter "policy" so that `score_fn(prompts, responses)` (one number per response) goes up."""
     if not prompts:
         raise ValueError("PPO needs at least one prompt")
+    if config.temperature <= 0:
+        raise ValueError("PPO samples from the policy: temperature must be above 0")
     hooks, run_dir = hooks or Hooks(), Path(run_dir)
     torch.manual_seed(config.seed)
     reference = init_adapter if init_adapter in base.adapters() and init_adapter != POLICY else None
@@ -202,9 +196,6 @@ def train_ppo(base: SharedBase, prompts: list[str], score_fn: ScoreFn, config: P
     if resume and has_checkpoint(run_dir):
         iteration, extra = load_checkpoint(run_dir, base, [POLICY], heads, optimizer)
         kl_ctl.value, norm = extra["beta"], extra.get("score_norm")
-    chats = [base.tokenizer.apply_chat_template(messages_for(p), add_generation_prompt=True, tokenize=False)
-             for p in prompts]
-
     def checkpoint() -> None:
         save_checkpoint(run_dir, iteration, base, [POLICY], heads, optimizer,
                         extra={"beta": kl_ctl.value, "score_norm": norm})
@@ -216,9 +207,9 @@ def train_ppo(base: SharedBase, prompts: list[str], score_fn: ScoreFn, config: P
                 status = "cancelled"
                 break
             t0 = time.perf_counter()
-            torch.manual_seed(config.seed * 1_000_003 + iteration)  # a resumed round samples what it would have
+            seed = config.seed * 1_000_003 + iteration  # a resumed round samples what it would have
             idx = batch_for_step(list(range(len(prompts))), iteration, config.batch_size, config.seed)
-            roll = rollout(base, head, [chats[i] for i in idx], reference, config)
+            roll = rollout(base, head, [prompts[i] for i in idx], reference, config, seed)
 
             # score, then per-token rewards: -beta * KL on every token, the score on the last one
             raw = torch.as_tensor(score_fn([prompts[i] for i in idx], roll.texts), dtype=torch.float32,
@@ -238,7 +229,7 @@ def train_ppo(base: SharedBase, prompts: list[str], score_fn: ScoreFn, config: P
             if config.whiten_advantages:
                 advantages = masked_whiten(advantages, roll.mask)
 
-            stats = ppo_update(base, head, roll, advantages, returns, optimizer, config, hooks, iteration + 1)
+            stats = ppo_update(base, head, roll, advantages, returns, optimizer, config, hooks, iteration + 1, seed)
             if stats is None:
                 status = "cancelled"
                 break
@@ -267,9 +258,3 @@ def train_ppo(base: SharedBase, prompts: list[str], score_fn: ScoreFn, config: P
     save_heads(heads, run_dir / "heads.safetensors", meta={"value_head": "PPO value head on the policy adapter"})
     return TrainResult(status, iteration, last, artifact if status == "finished" else None)
 
-
-def _eos_ids(base: SharedBase) -> list[int]:
-    """Every token that ends a response: the tokenizer's EOS and the model's generation EOS ids."""
-    configured = getattr(getattr(base.base, "generation_config", None), "eos_token_id", None)
-    configured = configured if isinstance(configured, list) else [configured]
-    return list(dict.fromkeys(i for i in [base.tokenizer.eos_token_id, *configured] if i is not None))

@@ -7,6 +7,7 @@ and says why under the editor. A new demonstration enters the store at its first
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer
@@ -16,7 +17,7 @@ from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QLineEdit, QLis
 
 from studio.core.import_export import export_demos, import_demos
 from studio.core.records import Demo
-from studio.core.store import StoreError
+from studio.core.store import Store, StoreError
 from studio.ui.context import StudioContext
 
 AUTOSAVE_MS = 800
@@ -46,7 +47,7 @@ class DemosPage(QWidget):
         self._loading = False
         self._deleted: list[Demo] = []     # undo stack for Delete
         self._demos: dict[int, Demo] = {}  # the listed demonstrations by id
-        self._timer = QTimer(self, singleShot=True, interval=AUTOSAVE_MS, timeout=self.save)
+        self._timer = QTimer(self, singleShot=True, interval=AUTOSAVE_MS, timeout=lambda: self.save(quiet=True))
         self._build()
         ctx.data_changed.connect(self.refresh)
         self.refresh()
@@ -68,7 +69,8 @@ class DemosPage(QWidget):
             ("Delete", "Delete the selected demonstration (Ctrl+Z brings it back)", self.delete),
             ("Import…", "Add demonstrations from a JSONL file (prompt/completion or messages)",
              lambda: self.import_jsonl()),
-            ("Export…", "Write every demonstration to a JSONL file (prompt/completion)", lambda: self.export_jsonl()),
+            ("Export…", "Write every demonstration to a JSONL file (prompt/completion)",
+             lambda: self.export_jsonl()),
         ]:
             button = QPushButton(text, toolTip=tip)
             button.clicked.connect(slot)
@@ -132,8 +134,9 @@ class DemosPage(QWidget):
             self.list.addItem(item)
         self.list.blockSignals(False)
         self._select(self._current)
-        self.count.setText(f"{len(demos)} demonstration{'s' * (len(demos) != 1)}"
-                           + (" match" if self.filter.text().strip() else ""))
+        found = len(demos)
+        self.count.setText(f"{found} found" if self.filter.text().strip()
+                           else f"{found} demonstration{'s' * (found != 1)}")
 
     def _select_first(self) -> None:
         first = self.list.item(0)
@@ -184,11 +187,13 @@ class DemosPage(QWidget):
                                                 self.response_edit.toPlainText(), self._system))
 
     def _say(self, text: str, error: bool = False) -> None:
-        self.message.setStyleSheet("color: #b00020;" if error else "")
+        self.message.setStyleSheet("color: #b00020;" if error else "color: #555;")
         self.message.setText(text)
 
-    def save(self) -> bool:
-        """Write the editor to the store now; a refused edit shows why, changes nothing and returns False."""
+    def save(self, quiet: bool = False) -> bool:
+        """Write the editor to the store now; a refused edit shows why, changes nothing and returns False.
+
+        `quiet` (the autosave): a refusal is a neutral note, since the user may still be typing."""
         self._timer.stop()
         prompt, response = self.prompt_edit.toPlainText(), self.response_edit.toPlainText()
         if not self._dirty or (self._current is None and not prompt.strip() and not response.strip()):
@@ -199,7 +204,7 @@ class DemosPage(QWidget):
             else:
                 self.ctx.store.update_demo(self._current, prompt, response)
         except (ValueError, LookupError, StoreError) as exc:
-            self._say(f"Not saved: {exc}", error=True)
+            self._say(f"Not saved yet: {exc}" if quiet else f"Not saved: {exc}", error=not quiet)
             return False
         self._dirty = False
         self._say("Saved.")
@@ -222,7 +227,11 @@ class DemosPage(QWidget):
             self._say("Discarded the unsaved demonstration.")
             return
         self.save()
-        demo = self.ctx.store.delete_demo(self._current)
+        try:
+            demo = self.ctx.store.delete_demo(self._current)
+        except (LookupError, StoreError) as exc:
+            self._say(f"Not deleted: {exc}", error=True)
+            return
         self._deleted.append(demo)
         self._load(None)
         self.ctx.data_changed.emit()
@@ -258,11 +267,9 @@ class DemosPage(QWidget):
         path = path or QFileDialog.getOpenFileName(self, "Import demonstrations", "", JSONL_FILTER)[0]
         if not path:
             return
-        job = self.ctx.run(lambda jc: import_demos(jc.project.store, path), needs_model=False)
-        job.finished.connect(lambda n: self._say(f"Imported {n} demonstrations from {Path(path).name}."))
-        job.failed.connect(lambda text: self._say(f"Import failed, nothing added: {text}", error=True))
-        self.ctx.busy.emit("Importing demonstrations…")
-        job.start()
+        self._file_job(lambda store: import_demos(store, path), "Importing demonstrations…",
+                       lambda n: f"Imported {n} demonstrations from {Path(path).name}.",
+                       "Import failed, nothing added")
 
     def export_jsonl(self, path: str | None = None) -> None:
         """Write every demonstration to a JSONL file, in the background."""
@@ -272,8 +279,14 @@ class DemosPage(QWidget):
                                                    JSONL_FILTER)[0]
         if not path:
             return
-        job = self.ctx.run(lambda jc: export_demos(jc.project.store, path), needs_model=False)
-        job.finished.connect(lambda n: self._say(f"Exported {n} demonstrations to {Path(path).name}."))
-        job.failed.connect(lambda text: self._say(f"Export failed: {text}", error=True))
-        self.ctx.busy.emit("Exporting demonstrations…")
+        self._file_job(lambda store: export_demos(store, path), "Exporting demonstrations…",
+                       lambda n: f"Exported {n} demonstrations to {Path(path).name}.", "Export failed")
+
+    def _file_job(self, work: Callable[[Store], int], busy: str, done: Callable[[int], str], failed: str) -> None:
+        """Run `work` on the job's own store connection; `done(result)` or the error goes to the
+        message line (the page refreshes when any job ends)."""
+        job = self.ctx.run(lambda jc: work(jc.project.store), needs_model=False)
+        job.finished.connect(lambda n: self._say(done(n)))
+        job.failed.connect(lambda text: self._say(f"{failed}: {text}", error=True))
+        self.ctx.busy.emit(busy)
         job.start()

@@ -40,8 +40,7 @@ class HelpPage(QWidget):
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        text = QTextBrowser()
-        text.setHtml(HELP_HTML)
-        text.setOpenExternalLinks(False)
+        self.text = QTextBrowser()
+        self.text.setHtml(HELP_HTML)
         layout = QVBoxLayout(self)
-        layout.addWidget(text)
+        layout.addWidget(self.text)

@@ -52,7 +52,8 @@ class ResponsePane(QFrame):
         super().__init__(frameShape=QFrame.Shape.StyledPanel)
         self.header = QLabel()
         self.view = _reader(text)
-        pick = QPushButton(f"Best of the rest ({number})", toolTip=f"Same as pressing {number}")
+        pick = QPushButton(f"Pick ({number})",
+                           toolTip=f"The best of the answers not picked yet; same as pressing {number}")
         pick.clicked.connect(lambda: page.pick(number - 1))
         demo = QPushButton("Make this a demonstration…",
                            toolTip="“This is what it should have said”: edit this answer into a demonstration")
@@ -100,7 +101,8 @@ class DemoDialog(QDialog):
     def accept(self) -> None:
         """Add the demonstration; a refused one (empty text) keeps the dialog open and says why."""
         try:
-            self.demo_id = self.ctx.store.add_demo(self.prompt_edit.toPlainText(), self.response_edit.toPlainText())
+            self.demo_id = self.ctx.store.add_demo(self.prompt_edit.toPlainText(),
+                                                   self.response_edit.toPlainText())
         except (ValueError, StoreError) as exc:
             self.message.setText(f"Not saved: {exc}")
             return
@@ -131,7 +133,7 @@ class RankPage(QWidget):
                                    toolTip="Who is ranking: each annotator ranks every comparison once")
         self.annotator.editingFinished.connect(self._set_annotator)
         self.counters = QLabel(toolTip="Your decisions today and in all, and comparisons left for you")
-        self.agreement = QLabel(toolTip="How often the annotators of this comparison picked the same best answer")
+        self.agreement = QLabel(toolTip="How often the annotators of this comparison pick the same best answer")
         self.preparing = QLabel("preparing next…", styleSheet="color: #666;",
                                 toolTip="Answers are being generated in the background")
         self.preparing.hide()
@@ -190,6 +192,9 @@ class RankPage(QWidget):
                                toolTip="Answers per prompt (K): more answers give more preference pairs per read")
         self.count_spin = QSpinBox(minimum=1, maximum=500, value=10,
                                    toolTip="How many prompts without answers to generate for now")
+        self.tokens_spin = QSpinBox(minimum=8, maximum=2048, singleStep=32, value=128,
+                                    toolTip="The longest answer, in tokens (a token is about ¾ of a word); "
+                                            "shorter answers are generated faster")
         generate = QPushButton("Generate", toolTip="Generate answers in the background; you can keep ranking")
         generate.clicked.connect(lambda: self.generate(self.count_spin.value(), explicit=True))
         gen_box = QGroupBox("Generate answers")
@@ -197,6 +202,7 @@ class RankPage(QWidget):
         form.addRow("Model", self.policy)
         form.addRow("Answers per prompt", self.k_spin)
         form.addRow("Prompts", self.count_spin)
+        form.addRow("Answer length", self.tokens_spin)
         form.addRow(generate)
 
         self.prompts_edit = QPlainTextEdit(placeholderText="One prompt per line",
@@ -395,7 +401,8 @@ class RankPage(QWidget):
                 self._say("Every prompt already has answers from this model: add prompts first.", error=True)
             return None
         self._auto = True
-        job = self.ctx.run(generate_job(per_prompt=self.k_spin.value(), policy=policy, limit=prompts))
+        job = self.ctx.run(generate_job(per_prompt=self.k_spin.value(), policy=policy, limit=prompts,
+                                        max_new_tokens=self.tokens_spin.value()))
         job.progress.connect(lambda i, n: self.preparing.setText(f"preparing next… {i}/{n}"))
         job.finished.connect(lambda _ids: self._generation_ended())
         job.failed.connect(self._generation_ended)
@@ -403,6 +410,8 @@ class RankPage(QWidget):
         self._job = job
         self.preparing.setText("preparing next…")
         self.preparing.show()
+        if self.comparison is None:
+            self._show(None)  # the empty state now says the next comparison is coming
         self.ctx.busy.emit("Generating answers…")
         job.start()
         return job

@@ -3,7 +3,8 @@ import json
 import pytest
 
 from studio.core.import_export import (
-    export_comparisons, export_demos, export_prefs, import_demos, import_prefs, import_prompts, import_rankings,
+    export_comparisons, export_demos, export_prefs, import_demos, import_prefs, import_prompts,
+    import_rankings,
 )
 from studio.core.jsonl import JsonlError
 
@@ -86,7 +87,8 @@ def test_prompts_and_rankings_via_exported_comparisons(store, comparison, tmp_pa
 ])
 def test_rankings_checked_against_store_with_line_number(store, comparison, tmp_path, bad, message):
     good = {"comparison_id": comparison, "ranking": [0, 1, 2]}
-    path = canonical(tmp_path, [good, {"comparison_id": comparison, "skip": True, "annotator": "x"}, bad, good])
+    skip = {"comparison_id": comparison, "skip": True, "annotator": "x"}
+    path = canonical(tmp_path, [good, skip, bad, good])
     with pytest.raises(JsonlError, match=message) as info:
         import_rankings(store, path)
     assert info.value.line == 3

@@ -18,8 +18,10 @@ def test_demos_in_both_formats_and_blank_lines(tmp_path):
     path = write(tmp_path, '{"prompt": "p", "completion": "c"}', "", "  ",
                  '{"messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "u"},'
                  ' {"role": "assistant", "content": "a"}]}',
-                 '{"messages": [{"role": "user", "content": "u2"}, {"role": "assistant", "content": "a2"}]}\r')
-    assert read_demos(path) == [DemoLine("p", "c", None, 1), DemoLine("u", "a", "s", 4), DemoLine("u2", "a2", None, 5)]
+                 '{"messages": [{"role": "user", "content": "u2"},'
+                 ' {"role": "assistant", "content": "a2"}]}\r')
+    assert read_demos(path) == [DemoLine("p", "c", None, 1), DemoLine("u", "a", "s", 4),
+                                DemoLine("u2", "a2", None, 5)]
 
 
 def test_rankings_flat_tied_and_skipped(tmp_path):

@@ -1,9 +1,11 @@
 import math
 import sqlite3
+from pathlib import Path
 
 import pytest
 
 from studio.core.records import PreferencePair
+from studio.core import store as store_module
 from studio.core.store import SCHEMA_VERSION, Store, StoreError
 
 
@@ -94,7 +96,8 @@ def test_unranked_and_rankings_per_annotator(store, comparison):
     store.add_ranking(comparison, [], annotator="bob", status="skip")
     assert store.unranked_comparisons(annotator="bob") == []
     replaced = store.add_ranking(comparison, [[0], [1], [2]], annotator="ann")
-    assert [(r.annotator, r.id) for r in store.rankings(comparison)] == [("bob", replaced - 1), ("ann", replaced)]
+    rankings = [(r.annotator, r.id) for r in store.rankings(comparison)]
+    assert rankings == [("bob", replaced - 1), ("ann", replaced)]
     store.delete_ranking(replaced)
     assert [r.annotator for r in store.rankings()] == ["bob"]
 
@@ -133,7 +136,7 @@ def test_counts(store, comparison):
 
 
 def test_runs_lifecycle_and_resolve(store):
-    first = store.create_run("sft", {"lr": 1e-4, "out": __import__("pathlib").Path("/x")})
+    first = store.create_run("sft", {"lr": 1e-4, "out": Path("/x")})
     assert store.run(first).config == {"lr": 1e-4, "out": "/x"}
     with pytest.raises(LookupError, match="no finished sft run"):
         store.resolve_run("latest:sft")
@@ -161,7 +164,8 @@ def test_metrics_and_samples(store):
     rows = store.metrics(run)
     assert [(r["step"], r["name"]) for r in rows] == [(1, "loss"), (1, "kl"), (2, "loss")]
     assert math.isnan(rows[1]["value"]) and rows[2]["value"] == math.inf
-    store.add_samples(run, 1, [{"prompt": "p", "response": "r", "reward": 0.25}, {"prompt": "p", "response": "s"}])
+    store.add_samples(run, 1, [{"prompt": "p", "response": "r", "reward": 0.25},
+                               {"prompt": "p", "response": "s"}])
     assert store.samples(run) == [{"step": 1, "prompt": "p", "response": "r", "reward": 0.25},
                                   {"step": 1, "prompt": "p", "response": "s", "reward": None}]
 
@@ -192,6 +196,24 @@ def test_file_store_survives_restart_in_wal_mode(tmp_path):
         assert s.counts()["pairs"] == 1 and s.demos()[0].response == "r"
         assert s.run(run).config == {"beta": 0.1} and s.metrics(run)[0]["value"] == 0.1
         assert s.schema_version == SCHEMA_VERSION
+
+
+def test_a_new_migration_runs_once_on_open(tmp_path, monkeypatch):
+    path = tmp_path / "studio.db"
+    Store(path).close()
+    calls = []
+
+    def add_note_column(db):
+        calls.append(db)
+        db.execute("ALTER TABLE prompts ADD COLUMN note TEXT")
+
+    monkeypatch.setattr(store_module, "MIGRATIONS", [*store_module.MIGRATIONS, add_note_column])
+    monkeypatch.setattr(store_module, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
+    for _ in range(2):
+        with Store(path) as s:
+            assert s.schema_version == SCHEMA_VERSION + 1
+            assert "note" in s.db["prompts"].columns_dict
+    assert len(calls) == 1
 
 
 def test_newer_schema_is_refused(tmp_path):

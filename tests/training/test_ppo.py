@@ -5,38 +5,25 @@ import math
 
 import pytest
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
+from transformers import AutoModelForCausalLM, PreTrainedModel
 
 from studio.training.checkpoints import checkpoint_dir, has_checkpoint
 from studio.training.engine import Hooks
 from studio.training.ppo import POLICY, PPOConfig, forward, train_ppo
 from studio.training.shared_base import SharedBase
+from tests.training.helpers import tiny_base
 
 PROMPTS = ["hello", "write a poem", "what is 2+2?", "tell me a story", "hi there", "name a colour", "why?", "ok"]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """The tiny model's matrices gain nothing from threads, and on a busy machine OpenMP spinning costs 10x."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture
-def base(tiny_model_dir) -> SharedBase:
-    return SharedBase(AutoModelForCausalLM.from_pretrained(tiny_model_dir), AutoTokenizer.from_pretrained(tiny_model_dir))
-
-
-def count_a(prompts: list[str], responses: list[str]) -> torch.Tensor:
-    """+1 per letter "a": a random char-level model starts near 0.15 per 16 tokens."""
-    return torch.tensor([float(r.count("a")) for r in responses])
+def count_vowels(prompts: list[str], responses: list[str]) -> torch.Tensor:
+    """+1 per lowercase vowel: the random char-level model writes about one per 16 tokens."""
+    return torch.tensor([float(sum(r.count(v) for v in "aeiou")) for r in responses])
 
 
 def fast(**overrides) -> PPOConfig:
     """Short responses and a learning rate a random 2-layer model can move with in a few rounds."""
-    settings = dict(iterations=20, batch_size=8, max_new_tokens=16, lr=3e-3, init_kl_coef=0.05, checkpoint_every=100)
+    settings = dict(iterations=20, batch_size=8, max_new_tokens=16, lr=3e-3, checkpoint_every=100)
     return PPOConfig(**{**settings, **overrides})
 
 
@@ -61,14 +48,14 @@ def add_random_sft(base: SharedBase) -> None:
 
 def test_ppo_raises_a_programmatic_reward_with_a_bounded_kl(base, tmp_path):
     hooks, metrics, samples, progress = recorder()
-    result = train_ppo(base, PROMPTS, count_a, fast(), tmp_path, hooks, init_adapter=None)
+    result = train_ppo(base, PROMPTS, count_vowels, fast(), tmp_path, hooks, init_adapter=None)
     assert result.status == "finished" and result.step == 20
     rewards = [m["reward"] for _, m in metrics]
     assert sum(rewards[-3:]) / 3 > sum(rewards[:3]) / 3 + 1.0  # in SFT standard deviations
     assert sum(m["reward_raw"] for _, m in metrics[-3:]) > sum(m["reward_raw"] for _, m in metrics[:3])
     kls = [m["kl"] for _, m in metrics]
     assert kls[0] == pytest.approx(0.0, abs=1e-4)  # a fresh LoRA starts as the base, which is the reference
-    assert all(math.isfinite(k) and -1.0 < k < 50.0 for k in kls)
+    assert all(math.isfinite(k) and -1.0 < k < 60.0 for k in kls)  # seeds 0-7 peak at 12-30 nats
     for name in ["reward", "reward_raw", "kl", "beta", "policy_loss", "value_loss", "entropy", "clip_frac",
                  "approx_kl", "response_length", "eos_fraction", "returns", "value", "samples_per_s", "iteration_s"]:
         assert all(math.isfinite(m[name]) for _, m in metrics), name
@@ -84,7 +71,7 @@ def test_cancel_stops_before_the_next_optimizer_step(base, tmp_path):
     def score(prompts, responses):
         nonlocal stop
         stop = bool(snapshot)  # the second round asks to stop, after its rollout, before any update
-        return count_a(prompts, responses)
+        return count_vowels(prompts, responses)
 
     def on_metrics(step, values):
         snapshot.extend(p.detach().clone() for p in base.adapter_parameters(POLICY))
@@ -98,7 +85,7 @@ def test_cancel_stops_before_the_next_optimizer_step(base, tmp_path):
 
 def test_cancel_before_the_first_round_scores_nothing(base, tmp_path):
     calls = []
-    result = train_ppo(base, PROMPTS, lambda p, r: calls.append(r) or count_a(p, r), fast(), tmp_path,
+    result = train_ppo(base, PROMPTS, lambda p, r: calls.append(r) or count_vowels(p, r), fast(), tmp_path,
                        Hooks(should_stop=lambda: True), init_adapter=None)
     assert result.status == "cancelled" and result.step == 0 and not calls
 
@@ -110,19 +97,17 @@ def test_a_killed_run_resumes_to_the_same_final_iteration(base, tiny_model_dir, 
         nonlocal stop_after
         stop_after -= 1
 
-    first = train_ppo(base, PROMPTS, count_a, fast(iterations=4), tmp_path / "run",
+    first = train_ppo(base, PROMPTS, count_vowels, fast(iterations=4), tmp_path / "run",
                       Hooks(on_metrics=stop_at, should_stop=lambda: stop_after <= 0), init_adapter=None)
     assert first.status == "cancelled" and first.step == 2
-    fresh = SharedBase(AutoModelForCausalLM.from_pretrained(tiny_model_dir), AutoTokenizer.from_pretrained(tiny_model_dir))
+    fresh = tiny_base(tiny_model_dir)  # a new process: the model loaded again
     hooks, metrics, _, _ = recorder()
-    second = train_ppo(fresh, PROMPTS, count_a, fast(iterations=4), tmp_path / "run", hooks, resume=True,
+    second = train_ppo(fresh, PROMPTS, count_vowels, fast(iterations=4), tmp_path / "run", hooks, resume=True,
                        init_adapter=None)
     assert second.status == "finished" and second.step == 4 and [s for s, _ in metrics] == [3, 4]
 
-    straight_base = SharedBase(AutoModelForCausalLM.from_pretrained(tiny_model_dir),
-                               AutoTokenizer.from_pretrained(tiny_model_dir))
     hooks, straight, _, _ = recorder()
-    train_ppo(straight_base, PROMPTS, count_a, fast(iterations=4), tmp_path / "straight", hooks, init_adapter=None)
+    train_ppo(tiny_base(tiny_model_dir), PROMPTS, count_vowels, fast(iterations=4), tmp_path / "straight", hooks, init_adapter=None)
     for (_, resumed), (_, uninterrupted) in zip(metrics, straight[2:]):  # same prompts, samples, beta and scale
         assert resumed["reward_raw"] == uninterrupted["reward_raw"]
         assert resumed["kl"] == pytest.approx(uninterrupted["kl"], abs=1e-4)
@@ -146,7 +131,7 @@ def test_reference_and_base_stay_frozen_and_the_base_exists_once(base, tmp_path)
 
     def score(prompts, responses):  # a scorer that switches adapters itself, like a reward adapter would
         with base.use("sft"):
-            return count_a(prompts, responses)
+            return count_vowels(prompts, responses)
 
     hooks, metrics, _, _ = recorder()
     result = train_ppo(base, PROMPTS, score, fast(iterations=3), tmp_path, hooks, init_adapter="sft")
@@ -165,7 +150,7 @@ def test_reference_and_base_stay_frozen_and_the_base_exists_once(base, tmp_path)
 
 def test_scores_are_used_raw_with_the_missing_eos_penalty_when_not_normalised(base, tmp_path):
     hooks, metrics, _, _ = recorder()
-    train_ppo(base, PROMPTS, count_a, fast(iterations=2, missing_eos_penalty=-1.0), tmp_path, hooks,
+    train_ppo(base, PROMPTS, count_vowels, fast(iterations=2, missing_eos_penalty=-1.0), tmp_path, hooks,
               init_adapter=None, normalise_scores=False)
     for _, m in metrics:
         assert m["reward"] == pytest.approx(m["reward_raw"] - (1 - m["eos_fraction"]))
@@ -178,7 +163,7 @@ def test_a_non_finite_score_ends_the_run_as_diverged(base, tmp_path):
 
 
 def test_checkpoint_keeps_beta_and_the_score_scale(base, tmp_path):
-    train_ppo(base, PROMPTS, count_a, fast(iterations=2), tmp_path, init_adapter=None)
+    train_ppo(base, PROMPTS, count_vowels, fast(iterations=2), tmp_path, init_adapter=None)
     meta = json.loads((checkpoint_dir(tmp_path) / "meta.json").read_text())
     assert meta["step"] == 2 and meta["extra"]["beta"] > 0
     mean, std = meta["extra"]["score_norm"]

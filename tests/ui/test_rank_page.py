@@ -88,12 +88,13 @@ def test_make_demo_and_add_prompts(qtbot, ctx):
 
 def test_prefetch_generates_the_next_comparison(qtbot, ctx):
     """With the tiny model: the last comparison on screen starts background generation."""
-    ctx.store.add_prompt("first prompt")
-    ctx.store.add_prompt("second prompt")
-    ctx.store.add_prompt("third prompt")
-    page = show(qtbot, RankPage(ctx))
+    for text in ("first prompt", "second prompt", "third prompt"):
+        ctx.store.add_prompt(text)
+    page = RankPage(ctx)
+    page.tokens_spin.setValue(8)
+    show(qtbot, page)  # prefetch starts on show: nothing to rank yet
     page.k_spin.setValue(3)
-    assert page._job is not None and page.preparing.isVisible()  # started on show: nothing to rank yet
+    assert page._job is not None and page.preparing.isVisible() and "Preparing" in page.empty.text()
     qtbot.waitUntil(lambda: page.comparison is not None, timeout=60_000)
     assert len(page.panes) == 2  # the first batch was asked for before K changed
     qtbot.waitUntil(lambda: page._job is None, timeout=60_000)

@@ -1,0 +1,110 @@
+import sys
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLabel, QMessageBox
+
+from studio.core.project import Project
+from studio.ui.app import default_project, parse_args, prepare_project
+from studio.ui.help_page import HelpPage
+from studio.ui.main_window import PAGES, MainWindow
+from studio.ui.recent import recent_projects, remember_project
+from tests.ui.helpers import show
+
+LOAD_TIMEOUT_MS = 60_000
+
+
+def loaded(window: MainWindow) -> bool:
+    return "M parameters" in window.model_label.text() and not window.ctx.running()
+
+
+def test_opens_with_all_pages_and_loads_the_model_in_the_background(qtbot, ctx, project_dir):
+    window = show(qtbot, MainWindow(ctx))
+    assert [window.tabs.tabText(i) for i in range(window.tabs.count())] == list(PAGES)
+    assert window.tabs.currentIndex() == PAGES.index("Help")  # a new project starts on Help
+    assert window.progress.isVisible()  # loading, and the window is already up
+    qtbot.waitUntil(lambda: loaded(window), timeout=LOAD_TIMEOUT_MS)
+    assert window.model_label.text().startswith(f"{ctx.host.info['name'].rsplit('/', 1)[-1]} · cpu · ")
+    assert not window.progress.isVisible()
+    assert recent_projects() == [project_dir.resolve()]
+    qtbot.keyClick(window.windowHandle(), Qt.Key.Key_2, Qt.KeyboardModifier.ControlModifier)
+    assert window.tabs.currentWidget() is window.rank_page
+    qtbot.keyClick(window.windowHandle(), Qt.Key.Key_1, Qt.KeyboardModifier.ControlModifier)
+    assert window.tabs.currentWidget() is window.demos_page
+    assert window.close()
+    assert "store" not in ctx.project.__dict__  # the project was closed
+
+
+def test_starts_on_demonstrations_when_there_are_some(qtbot, ctx):
+    ctx.store.add_demo("Q", "A")
+    window = show(qtbot, MainWindow(ctx))
+    assert window.tabs.currentWidget() is window.demos_page
+    qtbot.waitUntil(lambda: loaded(window), timeout=LOAD_TIMEOUT_MS)
+
+
+def test_missing_page_shows_a_placeholder(qtbot, ctx, monkeypatch):
+    monkeypatch.setitem(sys.modules, "studio.ui.train_page", None)  # import fails
+    window = show(qtbot, MainWindow(ctx))
+    page = window.tabs.widget(PAGES.index("Train"))
+    assert isinstance(page, QLabel) and "not available" in page.text()
+    qtbot.waitUntil(lambda: loaded(window), timeout=LOAD_TIMEOUT_MS)
+
+
+def test_errors_show_in_a_banner_and_a_bad_model_does_not_crash(qtbot, ctx, tmp_path):
+    window = show(qtbot, MainWindow(ctx))
+    qtbot.waitUntil(lambda: loaded(window), timeout=LOAD_TIMEOUT_MS)
+    window.set_model(str(tmp_path / "no-such-model"))
+    qtbot.waitUntil(window.banner.isVisible, timeout=LOAD_TIMEOUT_MS)
+    assert "does not exist" in window.banner.label.text()
+    assert "not loaded" in window.model_label.text()
+
+
+def test_close_while_a_job_runs_asks_first(qtbot, ctx, monkeypatch):
+    window = show(qtbot, MainWindow(ctx))
+    qtbot.waitUntil(lambda: loaded(window), timeout=LOAD_TIMEOUT_MS)
+    job = ctx.run(lambda jc: jc.job._stop.wait(60), needs_model=False).start()
+    answers = iter([QMessageBox.StandardButton.No, QMessageBox.StandardButton.Yes])
+    monkeypatch.setattr(QMessageBox, "question", lambda *args, **kwargs: next(answers))
+    assert not window.close() and window.isVisible() and job.running
+    assert window.close()
+    assert job.wait(0) and job.stop_requested()
+
+
+def test_switch_project_and_export_prefs(qtbot, ctx, tmp_path, tiny_model_dir):
+    window = show(qtbot, MainWindow(ctx))
+    qtbot.waitUntil(lambda: loaded(window), timeout=LOAD_TIMEOUT_MS)
+    other = tmp_path / "other"
+    Project.init(other, model=str(tiny_model_dir)).close()
+    window.switch_project(other)
+    assert window.ctx is not ctx and window.ctx.project.root == other
+    assert recent_projects()[0] == other.resolve() and "other" in window.windowTitle()
+    qtbot.waitUntil(lambda: loaded(window), timeout=LOAD_TIMEOUT_MS)
+
+    store = window.ctx.store
+    prompt_id = store.add_prompt("Q")
+    ids = [store.add_response(prompt_id, text, "base") for text in ("good", "bad")]
+    store.add_ranking(store.add_comparison(prompt_id, ids), [[0], [1]])
+    target = tmp_path / "prefs.jsonl"
+    with qtbot.waitSignal(window.export_prefs(str(target)).finished, timeout=10_000):
+        pass
+    assert '"chosen": "good"' in target.read_text()
+    assert window.close()
+
+
+def test_help_page_explains_the_steps(qtbot):
+    page = HelpPage()
+    qtbot.addWidget(page)
+    text = page.text.toPlainText()
+    for word in ("SFT", "reward model", "PPO", "KL", "DPO", "Ctrl+Z"):
+        assert word in text
+
+
+def test_app_default_project_and_model_argument(monkeypatch, tmp_path, tiny_model_dir):
+    monkeypatch.setenv("STUDIO_HOME", str(tmp_path / "home"))
+    root = prepare_project(parse_args([]))
+    assert root == tmp_path / "home" / "default"
+    assert Project.open(root).model_spec == "embedded"
+
+    chosen = prepare_project(parse_args(["--project", str(tmp_path / "p"), "--model", str(tiny_model_dir)]))
+    assert Project.open(chosen).model_spec == str(tiny_model_dir.resolve())
+    remember_project(chosen)
+    assert default_project() == chosen.resolve()
