@@ -160,7 +160,7 @@ def cmd_sample(args) -> None:
     from studio.training.runs import sample
 
     project = Project.open(args.dir)
-    prompts = [p.prompt for p in read_prompts(args.prompts)]
+    prompts = [p.text for p in read_prompts(args.prompts)]
     sampling = SamplingConfig(max_new_tokens=args.max_new_tokens, temperature=args.temperature,
                               do_sample=args.temperature > 0, seed=args.seed)
     base = _base(project, args)

@@ -13,6 +13,13 @@ Everything shares ONE base model (docs/ARCHITECTURE.md):
 
 Scores are normalised so the initial policy's responses score mean 0, std 1 (measured on the first
 rollout, before any update, and kept in the checkpoint); `missing_eos_penalty` is added after that.
+Round i always samples with seed (seed, i), so a resumed run repeats the rounds an uninterrupted one
+would have run; a round cancelled midway is run again on resume (its few updates are kept).
+
+Metrics per round: reward (mean normalised score, penalty included), reward_raw, kl (mean over responses
+of the summed log p - log p_ref, in nats), beta, policy_loss, value_loss, entropy, clip_frac, approx_kl
+(k3 estimate of KL(old || new) per token: how far the round's updates moved the policy), grad_norm,
+response_length, eos_fraction, returns, value, samples_per_s, iteration_s.
 """
 from __future__ import annotations
 
@@ -140,9 +147,9 @@ def ppo_update(base: SharedBase, head: ScalarHead, roll: Rollout, advantages: to
     """`ppo_epochs` passes of clipped PPO over shuffled minibatches; mean stats, or None when cancelled."""
     params = optimizer.param_groups[0]["params"]
     stats: dict[str, list[float]] = defaultdict(list)
+    shuffle = torch.Generator().manual_seed(seed)
     with base.use(POLICY):
         base.model.train()
-        shuffle = torch.Generator().manual_seed(seed)
         for _ in range(config.ppo_epochs):
             for mb in torch.randperm(roll.ids.size(0), generator=shuffle).chunk(config.minibatches):
                 if hooks.stop_requested():
@@ -196,6 +203,7 @@ def train_ppo(base: SharedBase, prompts: list[str], score_fn: ScoreFn, config: P
     if resume and has_checkpoint(run_dir):
         iteration, extra = load_checkpoint(run_dir, base, [POLICY], heads, optimizer)
         kl_ctl.value, norm = extra["beta"], extra.get("score_norm")
+
     def checkpoint() -> None:
         save_checkpoint(run_dir, iteration, base, [POLICY], heads, optimizer,
                         extra={"beta": kl_ctl.value, "score_norm": norm})

@@ -8,7 +8,7 @@ import torch
 from transformers import AutoModelForCausalLM, PreTrainedModel
 
 from studio.training.checkpoints import checkpoint_dir, has_checkpoint
-from studio.training.engine import Hooks
+from studio.training.engine import Hooks, config_help
 from studio.training.ppo import POLICY, PPOConfig, forward, train_ppo
 from studio.training.shared_base import SharedBase
 from tests.training.helpers import tiny_base
@@ -23,7 +23,7 @@ def count_vowels(prompts: list[str], responses: list[str]) -> torch.Tensor:
 
 def fast(**overrides) -> PPOConfig:
     """Short responses and a learning rate a random 2-layer model can move with in a few rounds."""
-    settings = dict(iterations=20, batch_size=8, max_new_tokens=16, lr=3e-3, checkpoint_every=100)
+    settings = dict(iterations=20, batch_size=8, max_new_tokens=16, lr=5e-3, checkpoint_every=100)
     return PPOConfig(**{**settings, **overrides})
 
 
@@ -55,7 +55,7 @@ def test_ppo_raises_a_programmatic_reward_with_a_bounded_kl(base, tmp_path):
     assert sum(m["reward_raw"] for _, m in metrics[-3:]) > sum(m["reward_raw"] for _, m in metrics[:3])
     kls = [m["kl"] for _, m in metrics]
     assert kls[0] == pytest.approx(0.0, abs=1e-4)  # a fresh LoRA starts as the base, which is the reference
-    assert all(math.isfinite(k) and -1.0 < k < 60.0 for k in kls)  # seeds 0-7 peak at 12-30 nats
+    assert all(math.isfinite(k) and -1.0 < k < 60.0 for k in kls)  # seeds 0-9 peak at 15-33 nats
     for name in ["reward", "reward_raw", "kl", "beta", "policy_loss", "value_loss", "entropy", "clip_frac",
                  "approx_kl", "response_length", "eos_fraction", "returns", "value", "samples_per_s", "iteration_s"]:
         assert all(math.isfinite(m[name]) for _, m in metrics), name
@@ -91,14 +91,10 @@ def test_cancel_before_the_first_round_scores_nothing(base, tmp_path):
 
 
 def test_a_killed_run_resumes_to_the_same_final_iteration(base, tiny_model_dir, tmp_path):
-    stop_after = 2
-
-    def stop_at(step, values):
-        nonlocal stop_after
-        stop_after -= 1
-
+    done = []
     first = train_ppo(base, PROMPTS, count_vowels, fast(iterations=4), tmp_path / "run",
-                      Hooks(on_metrics=stop_at, should_stop=lambda: stop_after <= 0), init_adapter=None)
+                      Hooks(on_metrics=lambda s, m: done.append(s), should_stop=lambda: len(done) >= 2),
+                      init_adapter=None)
     assert first.status == "cancelled" and first.step == 2
     fresh = tiny_base(tiny_model_dir)  # a new process: the model loaded again
     hooks, metrics, _, _ = recorder()
@@ -107,7 +103,8 @@ def test_a_killed_run_resumes_to_the_same_final_iteration(base, tiny_model_dir, 
     assert second.status == "finished" and second.step == 4 and [s for s, _ in metrics] == [3, 4]
 
     hooks, straight, _, _ = recorder()
-    train_ppo(tiny_base(tiny_model_dir), PROMPTS, count_vowels, fast(iterations=4), tmp_path / "straight", hooks, init_adapter=None)
+    train_ppo(tiny_base(tiny_model_dir), PROMPTS, count_vowels, fast(iterations=4), tmp_path / "straight", hooks,
+              init_adapter=None)
     for (_, resumed), (_, uninterrupted) in zip(metrics, straight[2:]):  # same prompts, samples, beta and scale
         assert resumed["reward_raw"] == uninterrupted["reward_raw"]
         assert resumed["kl"] == pytest.approx(uninterrupted["kl"], abs=1e-4)
@@ -115,8 +112,9 @@ def test_a_killed_run_resumes_to_the_same_final_iteration(base, tiny_model_dir, 
 
 def test_reference_and_base_stay_frozen_and_the_base_exists_once(base, tmp_path):
     add_random_sft(base)
-    models_before = sum(isinstance(o, PreTrainedModel) for o in gc.get_objects())
     model_size = sum(p.numel() for p in AutoModelForCausalLM.from_config(base.base.config).parameters())
+    gc.collect()
+    models_before = sum(isinstance(o, PreTrainedModel) for o in gc.get_objects())
     base_weights = {n: (p.data_ptr(), p.detach().clone()) for n, p in base.peft.named_parameters() if "lora_" not in n}
     sft_weights = [p.detach().clone() for p in base.adapter_parameters("sft")]
     tok = base.tokenizer
@@ -125,7 +123,7 @@ def test_reference_and_base_stay_frozen_and_the_base_exists_once(base, tmp_path)
 
     def ref_logprobs(adapter):
         with torch.no_grad(), base.use(adapter):
-            return forward(base, None, ids, attention, 10, 1.0)[0]
+            return forward(base, None, ids, attention, 10, 1.0)[0]  # log-probs of the tokens after the 10th
 
     sft_before, base_before = ref_logprobs("sft"), ref_logprobs(None)
 
@@ -166,5 +164,8 @@ def test_checkpoint_keeps_beta_and_the_score_scale(base, tmp_path):
     train_ppo(base, PROMPTS, count_vowels, fast(iterations=2), tmp_path, init_adapter=None)
     meta = json.loads((checkpoint_dir(tmp_path) / "meta.json").read_text())
     assert meta["step"] == 2 and meta["extra"]["beta"] > 0
-    mean, std = meta["extra"]["score_norm"]
-    assert std > 0
+    assert len(meta["extra"]["score_norm"]) == 2 and meta["extra"]["score_norm"][1] > 0  # (mean, std)
+
+
+def test_every_setting_has_help_for_the_gui():
+    assert all(config_help(PPOConfig).values())
