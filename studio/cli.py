@@ -5,6 +5,7 @@ import argparse
 import dataclasses
 import json
 import sys
+import typing
 from pathlib import Path
 
 from studio.core import import_export as io
@@ -135,6 +136,8 @@ def cmd_train(args) -> None:
 
     project = Project.open(args.dir)
     config = None
+    if args.resume is not None and args.set:
+        raise ValueError("--set cannot change a resumed run: it keeps the settings it started with")
     if args.resume is None:
         config = CONFIGS[args.kind]()
         overrides = {"steps": args.steps, "batch_size": args.batch_size, "lr": args.lr}
@@ -143,6 +146,7 @@ def cmd_train(args) -> None:
         for key, value in overrides.items():
             if value is not None:
                 setattr(config, key, value)
+        apply_settings(config, args.set)
     base = _base(project, args)
     hooks, bar = _bar_hooks(f"train {args.kind}", unit="it" if args.kind == "ppo" else "step")
     run_id, result = train(project, base, args.kind, config, hooks, resume=args.resume,
@@ -153,6 +157,37 @@ def cmd_train(args) -> None:
     if result.error:
         print(f"note: {result.error}", file=sys.stderr)
     return 0 if result.status in ("finished", "cancelled") else 1
+
+
+def apply_settings(config, settings: list[str]) -> None:
+    """Apply `--set KEY=VALUE` overrides to a config dataclass, checking each name and converting to its type."""
+    hints = typing.get_type_hints(type(config))
+    names = [f.name for f in dataclasses.fields(config)]
+    for item in settings:
+        key, sep, text = item.partition("=")
+        key, text = key.strip().replace("-", "_"), text.strip()
+        if not sep or not key:
+            raise ValueError(f"--set takes KEY=VALUE, got {item!r}")
+        if key not in names:
+            raise ValueError(f"unknown setting {key!r}: choose one of {', '.join(names)}")
+        setattr(config, key, _setting_value(key, text, hints[key]))
+
+
+def _setting_value(key: str, text: str, kind) -> object:
+    """`text` as a value of type `kind`: int, float, bool, or one of them | None."""
+    optional = type(None) in typing.get_args(kind)
+    target = next(t for t in typing.get_args(kind) if t is not type(None)) if optional else kind
+    if optional and text.lower() in ("none", "null"):
+        return None
+    if target is bool and text.lower() in ("true", "yes", "on", "1", "false", "no", "off", "0"):
+        return text.lower() in ("true", "yes", "on", "1")
+    if target is not bool:
+        try:
+            return target(text)
+        except ValueError:
+            pass
+    wanted = {bool: "true or false", int: "a whole number", float: "a number"}.get(target, target.__name__)
+    raise ValueError(f"setting {key} takes {wanted}{' or none' if optional else ''}, got {text!r}")
 
 
 def cmd_sample(args) -> None:
@@ -261,6 +296,9 @@ def build_parser() -> argparse.ArgumentParser:
         c.add_argument("--batch-size", type=int, default=None)
         c.add_argument("--lr", type=float, default=None)
         c.add_argument("--resume", default=None, metavar="RUN_ID", help="continue a stopped or crashed run")
+        c.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="change any setting of the run, e.g. --set checkpoint_every=5 (repeatable; "
+                            "booleans take true/false, optional numbers none; an unknown KEY lists the valid ones)")
         if kind in ("ppo", "dpo"):
             c.add_argument("--init", default=None, help="starting policy: a run, latest:sft (default) or base")
         if kind == "ppo":

@@ -1,12 +1,13 @@
 """Render every page of the studio to docs/screenshots/*.png, on a demo project with real results.
 
-    .venv/bin/python tools/screenshots.py [--out docs/screenshots]
+    .venv/bin/python tools/screenshots.py [--out docs/screenshots] [--project DIR]
 
 The demo project uses the embedded SmolLM2-135M. Everything shown is real: the model writes the
 answers to rank and compare, and a short SFT run, a reward model and a 3-iteration PPO run are
-actually trained (so every curve and score is measured, not made up). The one stand-in is the
-annotator: the demo's rankings follow a fixed rule, "the shorter answer is better", instead of a
-person's taste. Takes a few minutes on a laptop CPU (see the timing it prints).
+actually trained, so every curve and score is measured, not made up. The one stand-in is the
+annotator: the demo's rankings follow a fixed rule ("the shorter answer is better") instead of a
+person's taste. The model work takes minutes on a CPU (the script prints its timing); with
+`--project DIR` the demo project is kept in DIR and reused by later runs, which then only render.
 """
 from __future__ import annotations
 
@@ -49,7 +50,8 @@ COMPARE_PROMPT = "How can I stay focused while studying?"
 
 
 def build_project(root: Path, say: Callable[[str], None]) -> dict[str, int]:
-    """Seed the demo project and train its runs headless; returns the run ids by kind."""
+    """Seed the demo project and train its runs headless (skipping what `root` already holds); returns the
+    run ids by kind."""
     from studio.core.project import Project
     from studio.training.generation import SamplingConfig
     from studio.training.ppo import PPOConfig
@@ -59,23 +61,29 @@ def build_project(root: Path, say: Callable[[str], None]) -> dict[str, int]:
 
     project = Project.init(root, model="embedded")
     store = project.store
-    for prompt, response in DEMOS:
-        store.add_demo(prompt, response)
-    for prompt in PROMPTS:
-        store.add_prompt(prompt)
-    base = open_base(project, progress=say)
-    say("Writing answers to rank…")
-    comparisons = generate_comparisons(project, base, per_prompt=2, sampling=SamplingConfig(
-        max_new_tokens=40, temperature=0.9, seed=0))
-    for cid in comparisons[:-1]:  # the rule-based stand-in annotator; the last one stays for the Rank page
-        lengths = [len(text) for text in store.comparison(cid).responses]
-        store.add_ranking(cid, [[i] for i in sorted(range(len(lengths)), key=lengths.__getitem__)],
-                          annotator="shorter-is-better rule")
-    small = {"batch_size": 2, "max_length": 192, "lora_r": 8, "lora_alpha": 16, "warmup_steps": 2}
-    runs = {}
-    for kind, config in [("sft", SFTConfig(steps=24, **small)), ("reward", RewardConfig(steps=16, **small)),
-                         ("ppo", PPOConfig(iterations=3, batch_size=4, max_new_tokens=32, ppo_epochs=2,
-                                           minibatches=1, lora_r=8, lora_alpha=16, samples_per_iteration=4))]:
+    if not store.demos():
+        for prompt, response in DEMOS:
+            store.add_demo(prompt, response)
+        for prompt in PROMPTS:
+            store.add_prompt(prompt)
+    runs = {r.kind: r.id for r in store.runs() if r.status == "finished"}
+    base = None
+    if not store.comparisons():
+        base = open_base(project, progress=say)
+        say("Writing answers to rank…")
+        comparisons = generate_comparisons(project, base, per_prompt=2, sampling=SamplingConfig(
+            max_new_tokens=32, temperature=0.9, seed=0))
+        for cid in comparisons[:-1]:  # the rule stands in for the annotator; the last one is left to rank
+            lengths = [len(text) for text in store.comparison(cid).responses]
+            store.add_ranking(cid, [[i] for i in sorted(range(len(lengths)), key=lengths.__getitem__)])
+    small = {"batch_size": 2, "max_length": 128, "lora_r": 8, "lora_alpha": 16, "warmup_steps": 2}
+    for kind, config in [("sft", SFTConfig(steps=16, **small)), ("reward", RewardConfig(steps=10, **small)),
+                         ("ppo", PPOConfig(iterations=3, batch_size=2, max_new_tokens=24, ppo_epochs=1,
+                                           minibatches=1, lora_r=8, lora_alpha=16, samples_per_iteration=2))]:
+        if kind in runs:
+            say(f"Reusing {kind} run {runs[kind]}")
+            continue
+        base = base or open_base(project, progress=say)
         say(f"Training {kind}…")
         runs[kind], result = train(project, base, kind, config)
         say(f"  run {runs[kind]}: {result.status} at step {result.step}")
@@ -118,7 +126,6 @@ def shoot(root: Path, out: Path, runs: dict[str, int], say: Callable[[str], None
         window.tabs.setCurrentIndex(index)
         page = window.tabs.widget(index)
         if name == "Train":
-            page.set_kind("ppo")
             for kind in ("sft", "ppo"):
                 page.show_run(runs[kind])
                 saved.append(save(f"train-{kind}"))
@@ -127,7 +134,7 @@ def shoot(root: Path, out: Path, runs: dict[str, int], say: Callable[[str], None
             page.prompt.setPlainText(COMPARE_PROMPT)
             page.set_checked(["base", str(runs["sft"]), str(runs["ppo"])])
             page.reward.setCurrentIndex(page.reward.findData(str(runs["reward"])))
-            page.max_tokens.setValue(60)
+            page.max_tokens.setValue(40)
             page.compare()
         saved.append(save(name.lower()))
     ctx.shutdown()
@@ -139,6 +146,7 @@ def shoot(root: Path, out: Path, runs: dict[str, int], say: Callable[[str], None
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
+    parser.add_argument("--project", type=Path, help="keep the demo project here and reuse it next time")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
@@ -148,9 +156,10 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["STUDIO_CONFIG_DIR"] = str(Path(tmp) / "config")  # keep the demo out of the recent list
-        runs = build_project(Path(tmp) / "demo", say)
+        project = (args.project or Path(tmp) / "demo").resolve()
+        runs = build_project(project, say)
         say("Rendering pages…")
-        saved = shoot(Path(tmp) / "demo", args.out.resolve(), runs, say)
+        saved = shoot(project, args.out.resolve(), runs, say)
     say(f"Done: {len(saved)} screenshots in {args.out}")
 
 

@@ -129,10 +129,25 @@ class Store:
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
-        """Group writes: they all land or none does (nested blocks are savepoints)."""
+        """Group writes: they all land or none does (nested blocks are savepoints).
+
+        The outermost block takes the write lock up front (BEGIN IMMEDIATE), so another connection
+        writing meanwhile (a training run beside the GUI) makes it wait up to `timeout`; a deferred
+        transaction that reads, then writes, fails at once with "database is locked" instead.
+        """
+        outermost = not self.db.conn.in_transaction
         try:
-            with self.db.atomic():
-                yield
+            if outermost:
+                self.db.conn.execute("BEGIN IMMEDIATE")
+            try:
+                with self.db.atomic():  # a savepoint inside our transaction
+                    yield
+            except BaseException:
+                if outermost:
+                    self.db.rollback()
+                raise
+            if outermost:
+                self.db.commit()
         except sqlite3.OperationalError as e:
             raise StoreError(f"cannot write to {self._name}: {e}") from e
 

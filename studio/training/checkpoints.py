@@ -23,7 +23,15 @@ def checkpoint_dir(run_dir: Path) -> Path:
 
 
 def has_checkpoint(run_dir: Path) -> bool:
-    return (checkpoint_dir(run_dir) / "meta.json").exists()
+    """Whether a complete checkpoint exists, after finishing a save that a kill cut between its renames."""
+    final = checkpoint_dir(run_dir)
+    if not (final / "meta.json").exists():
+        for leftover in (final.with_name(CHECKPOINT + ".tmp"), final.with_name(CHECKPOINT + ".old")):
+            if (leftover / "meta.json").exists():  # meta.json is written last: the folder is complete
+                shutil.rmtree(final, ignore_errors=True)
+                leftover.rename(final)
+                break
+    return (final / "meta.json").exists()
 
 
 def save_checkpoint(run_dir: Path, step: int, base: SharedBase, adapters: list[str],

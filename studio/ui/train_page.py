@@ -58,6 +58,8 @@ CHART_HELP = {
     "gradient norm": "Size of each update before clipping; spikes mean unstable training.",
     "tokens per second": "Training speed.",
 }
+HEADLINE = {"sft": ["loss", "eval_loss"], "reward": ["accuracy", "eval_accuracy", "loss"],
+            "ppo": ["reward", "kl", "response_length"], "dpo": ["reward_accuracy", "eval_reward_accuracy", "loss"]}
 RESUMABLE = ("cancelled", "failed")
 MAX_SAMPLE_ROWS = 1000
 
@@ -216,8 +218,13 @@ class TrainPage(QWidget):
             return None
 
     def show_run(self, run_id: int) -> None:
-        """Show a stored run's curves and samples."""
+        """Show a stored run's curves, samples and (when idle) its settings in the form."""
         run = self.ctx.store.run(run_id)
+        if self.job is None:
+            self.set_kind(run.kind)
+            self.form.set_values(run.config)
+            self.init_combo.setCurrentIndex(max(self.init_combo.findData(run.config.get("_init")), 0))
+            self.reward_combo.setCurrentIndex(max(self.reward_combo.findData(run.config.get("_reward")), 0))
         self._show_board(run.kind, f"Run {run.id} · {run.kind.upper()} · {run.status}")
         self.board.load(self.ctx.store.metrics(run.id))
         for sample in self.ctx.store.samples(run.id):
@@ -405,7 +412,7 @@ def _fill_combo(combo: QComboBox, items: list[tuple[str, str | None]]) -> None:
 
 def _summary(run: Run, limit: int = 3, prefix: str = "") -> str:
     """The run's headline final metrics, e.g. "loss 0.412 · eval_loss 0.530"."""
-    names = [name for _, series in GROUPS[run.kind] for name in series if name in run.final_metrics][:limit]
+    names = [name for name in HEADLINE[run.kind] if name in run.final_metrics][:limit]
     text = " · ".join(f"{name} {run.final_metrics[name]:.3g}" for name in names)
     return prefix + text if text else ""
 
