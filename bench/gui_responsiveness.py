@@ -90,7 +90,7 @@ def gui(args: argparse.Namespace) -> dict:
     outcome: dict = {}
     job = ctx.run(train_job("ppo", values))
     job.finished.connect(lambda result: (outcome.update(result), loop.quit()))
-    job.failed.connect(lambda text: (outcome.update(error=text), loop.quit()))
+    job.failed.connect(lambda text: (outcome.update(failed=text), loop.quit()))
     job.cancelled.connect(loop.quit)
     state["phase"] = "training"
     t0 = time.perf_counter()
@@ -101,8 +101,8 @@ def gui(args: argparse.Namespace) -> dict:
     ctx.shutdown()
     window.close()
     app.processEvents()
-    if "error" in outcome:
-        raise RuntimeError(outcome["error"])
+    if "failed" in outcome:
+        raise RuntimeError(outcome["failed"])
     out = {"train_s": train_s, "status": outcome.get("status")}
     for phase, xs in lateness.items():
         out[phase] = {"ticks": len(xs), "p50_ms": percentile(xs, 50), "p99_ms": percentile(xs, 99),

@@ -71,8 +71,6 @@ def ours(args: argparse.Namespace) -> dict:
 
 def four_models(args: argparse.Namespace) -> dict:
     """The four-model baseline on the same settings."""
-    import torch
-
     from bench.four_model_ppo import FourModelConfig, FourModelPPO
     from studio.training.engine import batch_for_step
 
@@ -87,7 +85,6 @@ def four_models(args: argparse.Namespace) -> dict:
     for i in range(args.iterations):
         idx = batch_for_step(list(range(len(PROMPTS))), i, args.batch, 0)  # the prompts our engine picks
         rows.append(ppo.iteration([PROMPTS[j] for j in idx], seed=i))  # our engine's seed for round i (seed 0)
-    torch.set_grad_enabled(True)
     times = [r["iteration_s"] for r in rows]
     return {"iteration_s": median(times), "iteration_times": times, "samples_per_s": args.batch / median(times),
             "response_length": median([r["response_length"] for r in rows]), "load_s": load_s,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -44,7 +45,7 @@ def studio_command(*args: object) -> list[str]:
 
 # -- a project with something to rank and train on --------------------------------------------------------
 def seed_project(root: Path, model: str | Path, comparisons: int = 6, responses: int = 3) -> Project:
-    """A project on `model` with demos, prompts, and `comparisons` ranked comparisons (rank-able again)."""
+    """A project on `model` with 4 demos and `comparisons` comparisons ranked by annotator "seed"."""
     project = Project.init(root, model=model)
     store = project.store
     with store.transaction():
@@ -215,30 +216,35 @@ def checkpoint_step(run_dir: Path) -> int | None:
         return None  # not written yet, or being renamed into place
 
 
-def kill_at_checkpoint(project: Path, trainer: Trainer, min_step: int, timeout: float = 240) -> int:
-    """Wait for a checkpoint at `min_step` or later, SIGKILL the trainer and return that checkpoint's step."""
+def kill_at_checkpoints(project: Path, trainers: list[Trainer], targets: list[int],
+                        timeout: float = 300) -> list[int]:
+    """SIGKILL each trainer once it has a checkpoint at its target step or later; return those steps.
+
+    All trainers are watched at once, so none runs to its end while another is being waited for.
+    """
     deadline = time.monotonic() + timeout
+    seen: list[int | None] = [None] * len(trainers)
     with Store(project / "studio.db") as store:
-        while trainer.run_id is None:
-            fresh = [r.id for r in store.runs(trainer.kind) if r.id not in trainer.known_runs]
-            if fresh:
-                trainer.run_id = fresh[0]
-            else:
-                _still_running(trainer, deadline)
-                time.sleep(0.02)
-    run_dir = project / "runs" / str(trainer.run_id)
-    while (step := checkpoint_step(run_dir)) is None or step < min_step:
-        _still_running(trainer, deadline)
-        time.sleep(0.002)
-    trainer.process.send_signal(signal.SIGKILL)
-    trainer.process.wait()
-    return step
+        while None in seen:
+            for i, trainer in enumerate(trainers):
+                if seen[i] is not None:
+                    continue
+                if trainer.run_id is None:
+                    fresh = [r.id for r in store.runs(trainer.kind) if r.id not in trainer.known_runs]
+                    trainer.run_id = fresh[0] if fresh else None
+                step = checkpoint_step(project / "runs" / str(trainer.run_id)) if trainer.run_id else None
+                if step is not None and step >= targets[i]:
+                    trainer.process.send_signal(signal.SIGKILL)
+                    trainer.process.wait()
+                    seen[i] = step
+                else:
+                    _still_running(trainer, deadline)
+            time.sleep(0.002)
+    return seen
 
 
 def _still_running(trainer: Trainer, deadline: float) -> None:
     if trainer.process.poll() is not None or time.monotonic() > deadline:
-        trainer.process.kill()
-        trainer.process.wait()
         raise RuntimeError(f"train {trainer.kind} ended (rc {trainer.process.returncode}) or timed out before "
                            f"the kill:\n{trainer.log.read_text()[-3000:]}")
 
@@ -273,22 +279,30 @@ def kill_and_resume(project: Path, kinds: list[str], steps: int, rng: random.Ran
     The killed runs of the kinds in `tear` are then left as a kill between a checkpoint save's two
     renames would leave them (`checkpoint.old/` and a complete `checkpoint.tmp/`, no `checkpoint/`).
     """
-    trainers = [start_training(project, kind, steps, logs / f"{kind}-killed.log") for kind in kinds]
-    killed = [(t, kill_at_checkpoint(project, t, rng.randint(1, max(1, steps // 2)))) for t in trainers]
-    resumes = []
-    for trainer, step in killed:
-        status = run_status(project, trainer.run_id)
-        if trainer.kind in tear:
-            tear_checkpoint(project / "runs" / str(trainer.run_id))
-        log = logs / f"{trainer.kind}-resumed.log"
-        resumes.append((trainer, step, status, start_resume(project, trainer, log), log))
-    return [check_resumed(project, t, step, status, p, log) for t, step, status, p, log in resumes]
+    children: list[subprocess.Popen] = []
+    try:
+        trainers = [start_training(project, kind, steps, logs / f"{kind}-killed.log") for kind in kinds]
+        children += [t.process for t in trainers]
+        targets = [rng.randint(1, max(1, steps // 2)) for _ in trainers]
+        killed = list(zip(trainers, kill_at_checkpoints(project, trainers, targets)))
+        resumes = []
+        for trainer, step in killed:
+            status = run_status(project, trainer.run_id)
+            if trainer.kind in tear:
+                tear_checkpoint(project / "runs" / str(trainer.run_id))
+            log = logs / f"{trainer.kind}-resumed.log"
+            resumes.append((trainer, step, status, start_resume(project, trainer, log), log))
+            children.append(resumes[-1][3])
+        return [check_resumed(project, t, step, status, p, log) for t, step, status, p, log in resumes]
+    finally:
+        for child in children:  # only after a failure: a trainer or resume still running
+            if child.poll() is None:
+                child.kill()
+                child.wait()
 
 
 def tear_checkpoint(run_dir: Path) -> None:
     """Put a run folder in the state a kill between save_checkpoint's two renames leaves."""
-    import shutil
-
     final, tmp, old = (run_dir / name for name in ("checkpoint", "checkpoint.tmp", "checkpoint.old"))
     shutil.rmtree(tmp, ignore_errors=True)  # a kill may have left either behind already
     shutil.rmtree(old, ignore_errors=True)

@@ -27,7 +27,7 @@ def rng() -> random.Random:
 def test_kill_while_saving_rankings_loses_no_acknowledged_ranking(tmp_path, rng):
     seed_project(tmp_path / "p", model="unused", comparisons=0)
     db = tmp_path / "p" / "studio.db"
-    add_comparisons(db, 300)
+    add_comparisons(db, 1000)  # far more than the kill waits for, so the writer is always mid-way
     results = [kill_while_ranking(db, f"annotator{i}", rng, max_acks=150) for i in range(RANKING_KILLS)]
     survived = sum(r.survived for r in results)
     print(f"ranking kills: tried {len(results)}, survived {survived}; acknowledged "
@@ -66,7 +66,7 @@ def test_kill_each_trainer_mid_run_then_resume_reaches_the_final_step(tmp_path, 
     logs = tmp_path / "logs"
     logs.mkdir()
     results = kill_and_resume(project, ["sft", "reward"], 10, rng, logs, tear={"sft"})
-    results += kill_and_resume(project, ["dpo", "ppo"], 6, rng, logs)
+    results += kill_and_resume(project, ["dpo", "ppo"], 8, rng, logs)
     print(f"trainer kills: tried {len(results)}, survived {sum(r.survived for r in results)}")
     for r in results:
         print(f"  {r.kind:<6} run {r.run_id}: killed after checkpoint {r.checkpoint_step}/{r.steps} "

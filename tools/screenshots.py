@@ -105,7 +105,7 @@ def shoot(root: Path, out: Path, runs: dict[str, int], say: Callable[[str], None
     window.resize(1400, 880)
     window.show()
 
-    def idle(timeout_s: float = 600) -> None:
+    def idle(timeout_s: float = 1800) -> None:
         end = time.monotonic() + timeout_s
         while ctx.running():
             if time.monotonic() > end:
@@ -134,7 +134,7 @@ def shoot(root: Path, out: Path, runs: dict[str, int], say: Callable[[str], None
             page.prompt.setPlainText(COMPARE_PROMPT)
             page.set_checked(["base", str(runs["sft"]), str(runs["ppo"])])
             page.reward.setCurrentIndex(page.reward.findData(str(runs["reward"])))
-            page.max_tokens.setValue(40)
+            page.max_tokens.setValue(32)
             page.compare()
         saved.append(save(name.lower()))
     ctx.shutdown()

@@ -419,6 +419,12 @@ class Store:
                                             "response": s["response"], "reward": s.get("reward")}
                                            for s in samples])
 
+    def forget_after(self, run_id: int, step: int) -> None:
+        """Drop metrics and samples recorded after `step` (a resumed run repeats those steps)."""
+        with self.transaction():
+            self.db.execute("DELETE FROM metrics WHERE run_id = ? AND step > ?", [run_id, step])
+            self.db.execute("DELETE FROM samples WHERE run_id = ? AND step > ?", [run_id, step])
+
     def samples(self, run_id: int) -> list[dict]:
         """Rows {step, prompt, response, reward} in the order recorded."""
         return self._rows("SELECT step, prompt, response, reward FROM samples WHERE run_id = ? "

@@ -34,6 +34,13 @@ def has_checkpoint(run_dir: Path) -> bool:
     return (final / "meta.json").exists()
 
 
+def checkpoint_step(run_dir: Path) -> int:
+    """The step the checkpoint in `run_dir` resumes from (0 when there is none)."""
+    if not has_checkpoint(run_dir):
+        return 0
+    return json.loads((checkpoint_dir(run_dir) / "meta.json").read_text())["step"]
+
+
 def save_checkpoint(run_dir: Path, step: int, base: SharedBase, adapters: list[str],
                     heads: dict[str, nn.Module], optimizer: torch.optim.Optimizer,
                     scheduler=None, extra: dict | None = None) -> Path:

@@ -163,7 +163,8 @@ def _check_folder(folder: Path, allow_pickle: bool) -> bool | None:
         names = ", ".join(p.name for p in pickles)
         raise ModelLoadError(
             f"{folder} only has pickle weights ({names}), which can run arbitrary code when loaded. "
-            "Convert them to safetensors, or load anyway with allow_pickle=True if you trust the source."
+            "Convert them to safetensors (for example: load once in Python and call save_pretrained), "
+            "or, if you trust the source, load anyway with allow_pickle=True from Python."
         )
     for file in safetensors:
         try:

@@ -15,6 +15,7 @@ import torch
 
 from studio.core.project import Project
 from studio.core.records import Run
+from studio.training.checkpoints import checkpoint_step
 from studio.training.dpo import DPOConfig, train_dpo
 from studio.training.engine import Hooks, TrainResult
 from studio.training.generation import SamplingConfig, generate
@@ -101,6 +102,7 @@ def train(project: Project, base: SharedBase, kind: str, config=None, hooks: Hoo
         kind, config = run.kind, _config_from(run)
         init, reward = run.config.get("_init"), run.config.get("_reward")
         run_id = run.id
+        store.forget_after(run_id, checkpoint_step(project.run_dir(run_id)))  # those steps run again
         store.update_run(run_id, status="running", error="")
     else:
         config = config or CONFIGS[kind]()

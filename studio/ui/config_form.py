@@ -97,7 +97,9 @@ def _value(editor: QWidget) -> object:
     try:
         return int(text)
     except ValueError:
-        try:
-            return float(text)
-        except ValueError:
-            raise ValueError(f"{editor.objectName().replace('_', ' ')} must be a number or empty, got {text!r}") from None
+        pass
+    try:
+        return float(text)
+    except ValueError:
+        name = editor.objectName().replace("_", " ")
+        raise ValueError(f"{name} must be a number or left empty, got {text!r}") from None

@@ -196,7 +196,8 @@ class TrainPage(QWidget):
         for run in reversed(runs):
             row = self.history.rowCount()
             self.history.insertRow(row)
-            cells = [str(run.id), run.kind.upper(), run.status, str(run.step), _summary(run), run.created[:16]]
+            cells = [str(run.id), run.kind.upper(), run.status, str(run.step), _summary(run),
+                     run.created[:16].replace("T", " ")]
             for column, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 item.setData(Qt.ItemDataRole.UserRole, run.id)
@@ -241,6 +242,8 @@ class TrainPage(QWidget):
     # -- running ---------------------------------------------------------------------------------------
     def start(self) -> Job | None:
         """Start a new run of the selected kind with the form's settings."""
+        if self.job is not None:
+            return None
         kind = self.selected_kind
         try:
             values = self.form.values()

@@ -73,7 +73,7 @@ def test_readers_return_records_or_raise_jsonl_error(tmp_path, fmt, data):
     try:
         read = READERS[fmt](path)
     except jsonl.JsonlError as e:
-        assert e.line is None or 1 <= e.line <= len(lines)
+        assert e.line is None or 1 <= e.line <= path.read_bytes().count(b"\n") + 1  # junk may hold newlines
     else:
         assert len(read) <= len(lines)
 

@@ -247,3 +247,13 @@ def test_locked_database_gives_store_error(tmp_path):
             other.close()
         s.add_prompt("P")
         assert len(s.prompts()) == 1
+
+
+def test_forget_after_drops_only_later_steps(store):
+    run = store.create_run("ppo", {})
+    for step in (1, 2, 3):
+        store.add_metrics(run, step, {"reward": float(step)})
+        store.add_samples(run, step, [{"prompt": "p", "response": f"r{step}", "reward": 0.0}])
+    store.forget_after(run, 2)
+    assert [m["step"] for m in store.metrics(run)] == [1, 2]
+    assert [s["response"] for s in store.samples(run)] == ["r1", "r2"]

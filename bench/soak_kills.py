@@ -1,0 +1,116 @@
+"""Soak: kill -9 the ranking writer and every trainer many times at random moments; count what was lost.
+
+    .venv/bin/python bench/soak_kills.py --kills 20 --trainer-kills 2
+
+Each ranking kill: a child ranks comparisons one by one and prints each ranking once `add_ranking`
+returned; it is SIGKILLed after a random number of them; then the database must pass
+`PRAGMA integrity_check` and hold every acknowledged ranking. Each trainer kill: `python -m studio train`
+on a tiny random model (sft and reward side by side, then dpo and ppo), SIGKILLed after a random
+checkpoint, then `--resume RUN_ID` must finish at the requested step, with every step's metrics and
+without training the checkpointed steps again. `--tear-fraction` of the killed runs are also left as a
+kill between a checkpoint save's two renames would leave them. Prints a Markdown table.
+"""
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.kill_harness import (RankingKill, TrainKill, add_comparisons, kill_and_resume,  # noqa: E402
+                                kill_while_ranking, seed_project)
+
+KIND_WAVES = [["sft", "reward"], ["dpo", "ppo"]]  # dpo and ppo start from the newest sft (ppo: and reward)
+
+
+def soak_rankings(root: Path, kills: int, rng: random.Random) -> list[RankingKill]:
+    seed_project(root, model="unused", comparisons=0)
+    db = root / "studio.db"
+    add_comparisons(db, 1000)
+    results = []
+    for i in range(kills):
+        results.append(kill_while_ranking(db, f"soak{i}", rng, max_acks=200))
+        r = results[-1]
+        print(f"  ranking kill {i + 1}/{kills}: {r.acknowledged} acknowledged, lost {r.lost}, "
+              f"integrity {r.integrity}", file=sys.stderr)
+    return results
+
+
+def soak_trainers(root: Path, model: Path, rounds: int, steps: int, tear_fraction: float,
+                  rng: random.Random) -> list[tuple[TrainKill, bool]]:
+    project = seed_project(root, model).root
+    logs = root / "logs"
+    logs.mkdir()
+    results = []
+    for i in range(rounds):
+        for kinds in KIND_WAVES:
+            torn = {kind for kind in kinds if rng.random() < tear_fraction}
+            wave_steps = steps if kinds[0] == "sft" else max(4, steps * 2 // 3)
+            for r in kill_and_resume(project, kinds, wave_steps, rng, logs, tear=torn):
+                results.append((r, r.kind in torn))
+                print(f"  round {i + 1}/{rounds} {r.kind}: killed after checkpoint {r.checkpoint_step}/{r.steps}"
+                      f"{' (torn)' if r.kind in torn else ''}, resumed -> {r.final_status} at {r.final_step}",
+                      file=sys.stderr)
+    return results
+
+
+def table(rankings: list[RankingKill], trainers: list[tuple[TrainKill, bool]]) -> str:
+    rows = ["| victim | kills tried | survived | integrity ok | acknowledged rankings lost | "
+            "resumes reaching the final step | torn checkpoints resumed |",
+            "|---|---|---|---|---|---|---|"]
+    acked = sum(r.acknowledged for r in rankings)
+    rows.append(f"| ranking writer | {len(rankings)} | {sum(r.survived for r in rankings)} | "
+                f"{sum(r.integrity == 'ok' for r in rankings)} | {sum(r.lost for r in rankings)} "
+                f"(of {acked} acknowledged) | - | - |")
+    for kind in ["sft", "reward", "dpo", "ppo"]:
+        mine = [(r, torn) for r, torn in trainers if r.kind == kind]
+        if not mine:
+            continue
+        reached = sum(r.final_status == "finished" and r.final_step == r.steps for r, _ in mine)
+        torn = [r for r, t in mine if t]
+        rows.append(f"| train {kind} | {len(mine)} | {sum(r.survived for r, _ in mine)} | - | - | "
+                    f"{reached}/{len(mine)} | {sum(r.survived for r in torn)}/{len(torn)} |")
+    return "\n".join(rows)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--kills", type=int, default=20, help="ranking-writer kills")
+    parser.add_argument("--trainer-kills", type=int, default=2, help="kills per trainer (sft, reward, dpo, ppo)")
+    parser.add_argument("--steps", type=int, default=12, help="steps per sft/reward run (dpo, ppo: two thirds)")
+    parser.add_argument("--tear-fraction", type=float, default=0.25,
+                        help="share of killed runs also left mid checkpoint rename")
+    parser.add_argument("--seed", type=int, default=None, help="replay the random kill points")
+    parser.add_argument("--keep", type=Path, default=None, help="work in this folder and keep it")
+    args = parser.parse_args()
+    seed = args.seed if args.seed is not None else random.randrange(1 << 30)
+    rng = random.Random(seed)
+    with tempfile.TemporaryDirectory(prefix="soak-") as tmp:
+        work = args.keep or Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        start = time.perf_counter()
+        rankings = soak_rankings(work / "ranking", args.kills, rng)
+        trainers = []
+        if args.trainer_kills:
+            from tests.tiny_model import make_tiny_model_dir
+
+            model = make_tiny_model_dir(work / "model")
+            trainers = soak_trainers(work / "training", model, args.trainer_kills, args.steps, args.tear_fraction,
+                                     rng)
+        elapsed = time.perf_counter() - start
+    print(table(rankings, trainers))
+    print(f"\nseed {seed}, {elapsed:.0f} s")
+    lost = sum(r.lost for r in rankings)
+    failed = [r for r in rankings if not r.survived] + [r for r, _ in trainers if not r.survived]
+    for r, _ in trainers:
+        if not r.survived:
+            print(f"\n{r.kind} run {r.run_id} did not survive:\n{r.log}", file=sys.stderr)
+    return 1 if lost or failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
