@@ -167,7 +167,7 @@ class FieldSpec:
 
 def config_fields(kind: str) -> list[FieldSpec]:
     """The form fields of an engine's config (SFT, reward, PPO, DPO), from its dataclass."""
-    from studio.training.runs import CONFIGS
+    from studio.training.configs import CONFIGS
 
     cls = CONFIGS[kind]
     out = []
@@ -178,7 +178,7 @@ def config_fields(kind: str) -> list[FieldSpec]:
 
 
 def sampling_fields() -> list[FieldSpec]:
-    from studio.training.generation import SamplingConfig
+    from studio.training.configs import SamplingConfig
 
     return [FieldSpec(f.name, f.default, type(f.default), f.metadata.get("help", "")) for f in fields(SamplingConfig)]
 

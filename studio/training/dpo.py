@@ -7,30 +7,18 @@ log-probs of every pair are computed once, before training.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from studio.training.engine import Hooks, TrainConfig, TrainResult, help_field, run_supervised
+from studio.training.configs import DPOConfig
+from studio.training.engine import Hooks, TrainResult, run_supervised
 from studio.training.reward import (Example, bradley_terry_loss, chunks, encode_pairs, pair_batch, pair_weights,
                                     split_by_prompt)
 from studio.training.shared_base import SharedBase
 
 ADAPTER = "dpo"
-
-
-@dataclass
-class DPOConfig(TrainConfig):
-    """Settings for direct preference optimisation on preference pairs."""
-
-    beta: float = help_field(0.1, "How strongly the policy is held near the reference (the SFT model). Lower lets "
-                                  "it drift further toward the preferences; 0.1 is the usual choice.")
-    steps: int = help_field(100, "Optimizer steps to run. Each step learns from one batch of response pairs.")
-    batch_size: int = help_field(4, "Preference pairs per optimizer step (each pair is two responses).")
-    lr: float = help_field(5e-5, "Learning rate: how big each update is. DPO wants less than SFT: 5e-6 to 1e-4.")
-    lora_r: int = help_field(16, "LoRA rank of a fresh adapter; a copy of the SFT adapter keeps the SFT rank.")
 
 
 def sequence_logprobs(base: SharedBase, ids: torch.Tensor, mask: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

@@ -8,13 +8,14 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from torch import nn
 from transformers import get_scheduler
 
+from studio.training.configs import TrainConfig
 from studio.training.checkpoints import has_checkpoint, load_checkpoint, save_checkpoint, trainable_parameters
 from studio.training.shared_base import SharedBase, save_heads
 
@@ -55,35 +56,6 @@ class TrainResult:
     metrics: dict[str, float] = field(default_factory=dict)
     artifact: Path | None = None
     error: str | None = None
-
-
-def help_field(default, help: str, **kw):
-    """A dataclass field whose plain-language help doubles as the GUI tooltip and CLI --help."""
-    return field(default=default, metadata={"help": help, **kw})
-
-
-@dataclass
-class TrainConfig:
-    """Settings shared by the supervised engines (SFT, reward model, DPO)."""
-
-    steps: int = help_field(100, "Optimizer steps to run. Each step looks at one batch.")
-    batch_size: int = help_field(4, "Examples per optimizer step. Larger is smoother but slower and uses more memory.")
-    lr: float = help_field(2e-4, "Learning rate: how big each update is. LoRA tolerates 1e-4 to 5e-4.")
-    warmup_steps: int = help_field(5, "Steps over which the learning rate ramps up from zero, to avoid an early jolt.")
-    weight_decay: float = help_field(0.0, "Pulls weights gently toward zero; 0 is fine for LoRA.")
-    max_grad_norm: float = help_field(1.0, "Gradients longer than this are scaled down, which keeps updates stable.")
-    lora_r: int = help_field(16, "LoRA rank: how many directions the adapter may change. 8-32 is typical.")
-    lora_alpha: int = help_field(32, "LoRA scaling; the update is multiplied by alpha / r.")
-    max_length: int = help_field(512, "Longest prompt + response in tokens; longer examples are cut from the left.")
-    eval_fraction: float = help_field(0.1, "Share of the data held out to measure generalisation (needs >= 10 examples).")
-    eval_every: int = help_field(20, "Evaluate on the held-out split every this many steps.")
-    checkpoint_every: int = help_field(25, "Save a resumable checkpoint every this many steps.")
-    seed: int = help_field(0, "Random seed for data order and initialisation, so runs are reproducible.")
-
-
-def config_help(cls) -> dict[str, str]:
-    """{field name: help text} for a config dataclass."""
-    return {f.name: f.metadata.get("help", "") for f in fields(cls)}
 
 
 class Diverged(RuntimeError):
@@ -136,6 +108,8 @@ def run_supervised(*, base: SharedBase, adapter: str, heads: dict[str, nn.Module
 
     last: dict[str, float] = {}
     status = "finished"
+    if config.gradient_checkpointing:
+        base.base.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     with base.use(adapter):
         base.model.train()
         try:
@@ -175,6 +149,7 @@ def run_supervised(*, base: SharedBase, adapter: str, heads: dict[str, nn.Module
             return TrainResult("diverged", step, last, None, str(exc))
         finally:
             base.model.eval()
+            base.base.gradient_checkpointing_disable()
         checkpoint()
     artifact = base.save_adapter(adapter, run_dir / "adapter")
     if heads:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -16,27 +16,9 @@ from transformers import (
     GenerationConfig, PreTrainedTokenizerBase, StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer,
 )
 
+from studio.training.configs import SamplingConfig
+
 ShouldStop = Callable[[], bool]
-
-
-@dataclass
-class SamplingConfig:
-    """How answers are drawn from the model."""
-
-    max_new_tokens: int = field(
-        default=128, metadata={"help": "The longest answer, in tokens (a token is about ¾ of a word)."})
-    temperature: float = field(
-        default=0.8, metadata={"help": "Randomness: 0 always picks the likeliest next token; higher is more varied."})
-    top_p: float = field(
-        default=0.95, metadata={"help": "Sample only among the likeliest tokens holding this share of probability."})
-    do_sample: bool = field(
-        default=True, metadata={"help": "Draw tokens at random; off always picks the likeliest token (greedy)."})
-    seed: int | None = field(
-        default=None, metadata={"help": "Fix it to get the same answers again; leave empty for fresh ones each time."})
-
-    @property
-    def greedy(self) -> bool:
-        return not self.do_sample or self.temperature <= 0
 
 
 @dataclass

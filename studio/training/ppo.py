@@ -33,7 +33,8 @@ from pathlib import Path
 import torch
 
 from studio.training.checkpoints import has_checkpoint, load_checkpoint, save_checkpoint, trainable_parameters
-from studio.training.engine import Diverged, Hooks, TrainResult, batch_for_step, check_finite, help_field
+from studio.training.configs import PPOConfig
+from studio.training.engine import Diverged, Hooks, TrainResult, batch_for_step, check_finite
 from studio.training.generation import SamplingConfig, _eos_ids, generate_tokens
 from studio.training.ppo_losses import (AdaptiveKLController, FixedKLController, entropy_from_logits, gae,
                                         kl_k1, kl_penalty_rewards, masked_mean, masked_whiten, policy_loss,
@@ -42,58 +43,6 @@ from studio.training.shared_base import ScalarHead, SharedBase, save_heads
 
 POLICY = "policy"
 ScoreFn = Callable[[list[str], list[str]], torch.Tensor]
-
-
-@dataclass
-class PPOConfig:
-    """Settings for PPO; defaults suit a ~135M model on a laptop CPU."""
-
-    iterations: int = help_field(20, "Rounds of PPO. Each round writes responses to a batch of prompts, scores "
-                                     "them and learns from the scores.")
-    batch_size: int = help_field(8, "Prompts answered per round. More gives steadier updates, but each round "
-                                    "takes longer.")
-    max_new_tokens: int = help_field(48, "Longest response (in tokens) the policy may write while training.")
-    temperature: float = help_field(1.0, "Sampling temperature while training. Keep 1.0: PPO must learn from "
-                                         "samples of the very policy it updates.")
-    ppo_epochs: int = help_field(4, "Passes over each round's responses. More gets more out of each (slow) "
-                                    "round, but moves the policy further per round.")
-    minibatches: int = help_field(2, "Each round's responses are split into this many groups; one update per "
-                                     "group per pass.")
-    lr: float = help_field(1e-4, "Learning rate of the policy adapter and value head. LoRA takes about ten "
-                                 "times the 1e-5 that full fine-tuning uses for PPO.")
-    max_grad_norm: float = help_field(1.0, "Gradients longer than this are scaled down, which keeps updates "
-                                           "stable.")
-    init_kl_coef: float = help_field(0.05, "Beta: the price, per token, of moving away from the reference (the "
-                                           "SFT model). Higher keeps answers close to the SFT style; lower lets "
-                                           "the reward pull harder (and risks gibberish that games it).")
-    adaptive_kl: bool = help_field(True, "Adjust beta automatically: raise it when the KL is above the target, "
-                                         "lower it when below.")
-    target_kl: float = help_field(6.0, "The KL the adaptive beta aims for. KL (nats per response) measures how "
-                                       "far the policy's answers have drifted from the reference's; 0 = same.")
-    kl_horizon: int = help_field(10000, "How slowly beta adapts: it changes by at most about 20% over this many "
-                                        "responses. Smaller reacts faster.")
-    gamma: float = help_field(1.0, "Discount: how much later rewards count for earlier tokens. 1.0 (none) is "
-                                   "standard for text, where the score arrives at the end.")
-    lam: float = help_field(0.95, "GAE lambda: how tokens share credit. 1.0 uses the actual final score (noisy); "
-                                  "lower leans on the value head's estimates (smoother, more biased).")
-    cliprange: float = help_field(0.2, "Clip range: one update may change a sampled token's probability by about "
-                                       "this fraction at most (0.2 = 20%), which keeps learning stable.")
-    cliprange_value: float = help_field(0.2, "Value clip: how far the value head's estimates may move in one "
-                                             "update, in reward units.")
-    vf_coef: float = help_field(0.1, "Weight of the value head's loss next to the policy loss. They share the "
-                                     "adapter, so keep it small.")
-    whiten_advantages: bool = help_field(True, "Rescale each round's advantages (how much better than expected "
-                                               "each token did) to mean 0, spread 1, so steps don't depend on "
-                                               "the reward's scale.")
-    missing_eos_penalty: float | None = help_field(None, "Added to the (normalised) score of a response that "
-                                                         "never ends within the token limit, e.g. -1.0. Empty = "
-                                                         "none; a penalty also teaches shorter answers.")
-    lora_r: int = help_field(16, "LoRA rank of a fresh policy adapter (a copy of the SFT adapter keeps its own).")
-    lora_alpha: int = help_field(32, "LoRA scaling of a fresh policy adapter; the update is multiplied by "
-                                     "alpha / r.")
-    checkpoint_every: int = help_field(5, "Save a resumable checkpoint every this many rounds.")
-    samples_per_iteration: int = help_field(4, "Responses shown per round, with their scores.")
-    seed: int = help_field(0, "Random seed for prompt order and sampling, so runs are reproducible.")
 
 
 @dataclass

@@ -8,28 +8,19 @@ can be normalised later.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from studio.training.engine import Hooks, TrainConfig, TrainResult, help_field, run_supervised, split_indices
+from studio.training.configs import RewardConfig
+from studio.training.engine import Hooks, TrainResult, run_supervised, split_indices
 from studio.training.sft import encode_example, pad_batch
 from studio.training.shared_base import ScalarHead, SharedBase, load_heads, save_heads
 
 ADAPTER = "reward"
 HEAD = "reward_head"
 Example = tuple[list[int], int]
-
-
-@dataclass
-class RewardConfig(TrainConfig):
-    """Settings for training the reward model on preference pairs."""
-
-    steps: int = help_field(100, "Optimizer steps to run. Each step compares one batch of response pairs.")
-    batch_size: int = help_field(4, "Preference pairs per optimizer step (each pair is two responses to score).")
-    lr: float = help_field(1e-4, "Learning rate for the adapter and the score head. LoRA tolerates 5e-5 to 3e-4.")
 
 
 def weighted_mean(values: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:

@@ -16,16 +16,16 @@ import torch
 from studio.core.project import Project
 from studio.core.records import Run
 from studio.training.checkpoints import checkpoint_step
-from studio.training.dpo import DPOConfig, train_dpo
+from studio.training.configs import CONFIGS
+from studio.training.dpo import train_dpo
 from studio.training.engine import Hooks, TrainResult
 from studio.training.generation import SamplingConfig, generate
 from studio.training.models import load_model
-from studio.training.ppo import PPOConfig, train_ppo
-from studio.training.reward import RewardConfig, RewardScorer, train_reward
-from studio.training.sft import SFTConfig, train_sft
+from studio.training.ppo import train_ppo
+from studio.training.reward import RewardScorer, train_reward
+from studio.training.sft import train_sft
 from studio.training.shared_base import SharedBase
 
-CONFIGS = {"sft": SFTConfig, "reward": RewardConfig, "ppo": PPOConfig, "dpo": DPOConfig}
 ADAPTER_OF = {"sft": "sft", "reward": "reward", "ppo": "policy", "dpo": "dpo"}
 
 

@@ -4,24 +4,16 @@ The loss counts only response tokens (the prompt is context, not something to im
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from studio.training.engine import Hooks, TrainConfig, TrainResult, help_field, run_supervised, split_indices
+from studio.training.configs import SFTConfig
+from studio.training.engine import Hooks, TrainResult, run_supervised, split_indices
 from studio.training.shared_base import SharedBase
 
 ADAPTER = "sft"
-
-
-@dataclass
-class SFTConfig(TrainConfig):
-    """Settings for supervised fine-tuning on demonstrations."""
-
-    lr: float = help_field(3e-4, "Learning rate: how big each update is. LoRA tolerates 1e-4 to 5e-4.")
-    steps: int = help_field(60, "Optimizer steps to run. With few demonstrations, 30-100 steps is plenty.")
 
 
 def messages_for(prompt: str, system: str | None = None) -> list[dict]:

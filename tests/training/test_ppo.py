@@ -8,7 +8,8 @@ import torch
 from transformers import AutoModelForCausalLM, PreTrainedModel
 
 from studio.training.checkpoints import checkpoint_dir, has_checkpoint
-from studio.training.engine import Hooks, config_help
+from studio.training.configs import config_help
+from studio.training.engine import Hooks
 from studio.training.ppo import POLICY, PPOConfig, forward, train_ppo
 from studio.training.shared_base import SharedBase
 from tests.training.helpers import tiny_base

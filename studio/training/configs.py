@@ -1,0 +1,143 @@
+"""Every engine's settings as plain dataclasses, with the help text the GUI shows as tooltips.
+
+Kept free of torch so the window can build its forms without importing the engines (a 6 s import
+on the GUI thread otherwise).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+
+
+def help_field(default, help: str, **kw):
+    """A dataclass field whose plain-language help doubles as the GUI tooltip and CLI --help."""
+    return field(default=default, metadata={"help": help, **kw})
+
+
+@dataclass
+class SamplingConfig:
+    """How answers are drawn from the model."""
+
+    max_new_tokens: int = field(
+        default=128, metadata={"help": "The longest answer, in tokens (a token is about ¾ of a word)."})
+    temperature: float = field(
+        default=0.8, metadata={"help": "Randomness: 0 always picks the likeliest next token; higher is more varied."})
+    top_p: float = field(
+        default=0.95, metadata={"help": "Sample only among the likeliest tokens holding this share of probability."})
+    do_sample: bool = field(
+        default=True, metadata={"help": "Draw tokens at random; off always picks the likeliest token (greedy)."})
+    seed: int | None = field(
+        default=None, metadata={"help": "Fix it to get the same answers again; leave empty for fresh ones each time."})
+
+    @property
+    def greedy(self) -> bool:
+        return not self.do_sample or self.temperature <= 0
+
+
+@dataclass
+class TrainConfig:
+    """Settings shared by the supervised engines (SFT, reward model, DPO)."""
+
+    steps: int = help_field(100, "Optimizer steps to run. Each step looks at one batch.")
+    batch_size: int = help_field(4, "Examples per optimizer step. Larger is smoother but slower and uses more memory.")
+    lr: float = help_field(2e-4, "Learning rate: how big each update is. LoRA tolerates 1e-4 to 5e-4.")
+    warmup_steps: int = help_field(5, "Steps over which the learning rate ramps up from zero, to avoid an early jolt.")
+    weight_decay: float = help_field(0.0, "Pulls weights gently toward zero; 0 is fine for LoRA.")
+    max_grad_norm: float = help_field(1.0, "Gradients longer than this are scaled down, which keeps updates stable.")
+    lora_r: int = help_field(16, "LoRA rank: how many directions the adapter may change. 8-32 is typical.")
+    lora_alpha: int = help_field(32, "LoRA scaling; the update is multiplied by alpha / r.")
+    max_length: int = help_field(512, "Longest prompt + response in tokens; longer examples are cut from the left.")
+    eval_fraction: float = help_field(0.1, "Share of the data held out to measure generalisation (needs >= 10 examples).")
+    eval_every: int = help_field(20, "Evaluate on the held-out split every this many steps.")
+    checkpoint_every: int = help_field(25, "Save a resumable checkpoint every this many steps.")
+    seed: int = help_field(0, "Random seed for data order and initialisation, so runs are reproducible.")
+    gradient_checkpointing: bool = help_field(True, "Recompute activations during the backward pass instead of "
+                                                    "keeping them: about 40% less memory for about 20% more time.")
+
+
+@dataclass
+class SFTConfig(TrainConfig):
+    """Settings for supervised fine-tuning on demonstrations."""
+
+    lr: float = help_field(3e-4, "Learning rate: how big each update is. LoRA tolerates 1e-4 to 5e-4.")
+    steps: int = help_field(60, "Optimizer steps to run. With few demonstrations, 30-100 steps is plenty.")
+
+
+@dataclass
+class RewardConfig(TrainConfig):
+    """Settings for training the reward model on preference pairs."""
+
+    steps: int = help_field(100, "Optimizer steps to run. Each step compares one batch of response pairs.")
+    batch_size: int = help_field(4, "Preference pairs per optimizer step (each pair is two responses to score).")
+    lr: float = help_field(1e-4, "Learning rate for the adapter and the score head. LoRA tolerates 5e-5 to 3e-4.")
+
+
+@dataclass
+class DPOConfig(TrainConfig):
+    """Settings for direct preference optimisation on preference pairs."""
+
+    beta: float = help_field(0.1, "How strongly the policy is held near the reference (the SFT model). Lower lets "
+                                  "it drift further toward the preferences; 0.1 is the usual choice.")
+    steps: int = help_field(100, "Optimizer steps to run. Each step learns from one batch of response pairs.")
+    batch_size: int = help_field(4, "Preference pairs per optimizer step (each pair is two responses).")
+    lr: float = help_field(5e-5, "Learning rate: how big each update is. DPO wants less than SFT: 5e-6 to 1e-4.")
+    lora_r: int = help_field(16, "LoRA rank of a fresh adapter; a copy of the SFT adapter keeps the SFT rank.")
+
+
+@dataclass
+class PPOConfig:
+    """Settings for PPO; defaults suit a ~135M model on a laptop CPU."""
+
+    iterations: int = help_field(20, "Rounds of PPO. Each round writes responses to a batch of prompts, scores "
+                                     "them and learns from the scores.")
+    batch_size: int = help_field(8, "Prompts answered per round. More gives steadier updates, but each round "
+                                    "takes longer.")
+    max_new_tokens: int = help_field(48, "Longest response (in tokens) the policy may write while training.")
+    temperature: float = help_field(1.0, "Sampling temperature while training. Keep 1.0: PPO must learn from "
+                                         "samples of the very policy it updates.")
+    ppo_epochs: int = help_field(4, "Passes over each round's responses. More gets more out of each (slow) "
+                                    "round, but moves the policy further per round.")
+    minibatches: int = help_field(2, "Each round's responses are split into this many groups; one update per "
+                                     "group per pass.")
+    lr: float = help_field(1e-4, "Learning rate of the policy adapter and value head. LoRA takes about ten "
+                                 "times the 1e-5 that full fine-tuning uses for PPO.")
+    max_grad_norm: float = help_field(1.0, "Gradients longer than this are scaled down, which keeps updates "
+                                           "stable.")
+    init_kl_coef: float = help_field(0.05, "Beta: the price, per token, of moving away from the reference (the "
+                                           "SFT model). Higher keeps answers close to the SFT style; lower lets "
+                                           "the reward pull harder (and risks gibberish that games it).")
+    adaptive_kl: bool = help_field(True, "Adjust beta automatically: raise it when the KL is above the target, "
+                                         "lower it when below.")
+    target_kl: float = help_field(6.0, "The KL the adaptive beta aims for. KL (nats per response) measures how "
+                                       "far the policy's answers have drifted from the reference's; 0 = same.")
+    kl_horizon: int = help_field(10000, "How slowly beta adapts: it changes by at most about 20% over this many "
+                                        "responses. Smaller reacts faster.")
+    gamma: float = help_field(1.0, "Discount: how much later rewards count for earlier tokens. 1.0 (none) is "
+                                   "standard for text, where the score arrives at the end.")
+    lam: float = help_field(0.95, "GAE lambda: how tokens share credit. 1.0 uses the actual final score (noisy); "
+                                  "lower leans on the value head's estimates (smoother, more biased).")
+    cliprange: float = help_field(0.2, "Clip range: one update may change a sampled token's probability by about "
+                                       "this fraction at most (0.2 = 20%), which keeps learning stable.")
+    cliprange_value: float = help_field(0.2, "Value clip: how far the value head's estimates may move in one "
+                                             "update, in reward units.")
+    vf_coef: float = help_field(0.1, "Weight of the value head's loss next to the policy loss. They share the "
+                                     "adapter, so keep it small.")
+    whiten_advantages: bool = help_field(True, "Rescale each round's advantages (how much better than expected "
+                                               "each token did) to mean 0, spread 1, so steps don't depend on "
+                                               "the reward's scale.")
+    missing_eos_penalty: float | None = help_field(None, "Added to the (normalised) score of a response that "
+                                                         "never ends within the token limit, e.g. -1.0. Empty = "
+                                                         "none; a penalty also teaches shorter answers.")
+    lora_r: int = help_field(16, "LoRA rank of a fresh policy adapter (a copy of the SFT adapter keeps its own).")
+    lora_alpha: int = help_field(32, "LoRA scaling of a fresh policy adapter; the update is multiplied by "
+                                     "alpha / r.")
+    checkpoint_every: int = help_field(5, "Save a resumable checkpoint every this many rounds.")
+    samples_per_iteration: int = help_field(4, "Responses shown per round, with their scores.")
+    seed: int = help_field(0, "Random seed for prompt order and sampling, so runs are reproducible.")
+
+
+CONFIGS = {"sft": SFTConfig, "reward": RewardConfig, "ppo": PPOConfig, "dpo": DPOConfig}
+
+
+def config_help(cls) -> dict[str, str]:
+    """{field name: help text} for a config dataclass."""
+    return {f.name: f.metadata.get("help", "") for f in fields(cls)}
