@@ -60,7 +60,8 @@ CHART_HELP = {
 }
 HEADLINE = {"sft": ["loss", "eval_loss"], "reward": ["accuracy", "eval_accuracy", "loss"],
             "ppo": ["reward", "kl", "response_length"], "dpo": ["reward_accuracy", "eval_reward_accuracy", "loss"]}
-RESUMABLE = ("cancelled", "failed")
+# "running" with no job in this window means the process died mid-run (crash, kill): resumable.
+RESUMABLE = ("cancelled", "failed", "running")
 MAX_SAMPLE_ROWS = 1000
 
 
