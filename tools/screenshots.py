@@ -93,7 +93,6 @@ def build_project(root: Path, say: Callable[[str], None]) -> dict[str, int]:
 
 def shoot(root: Path, out: Path, runs: dict[str, int], say: Callable[[str], None]) -> list[Path]:
     """Open the main window on the project and save each page."""
-    from PySide6.QtTest import QTest
     from PySide6.QtWidgets import QApplication
 
     from studio.ui.context import StudioContext
@@ -105,13 +104,20 @@ def shoot(root: Path, out: Path, runs: dict[str, int], say: Callable[[str], None
     window.resize(1400, 880)
     window.show()
 
+    def pump(seconds: float) -> None:
+        """Run the event loop for a while. (QTest.qWait would keep the GIL and starve the model's threads.)"""
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            app.processEvents()
+            time.sleep(0.02)
+
     def idle(timeout_s: float = 1800) -> None:
         end = time.monotonic() + timeout_s
         while ctx.running():
             if time.monotonic() > end:
                 raise TimeoutError("a job did not finish in time")
-            QTest.qWait(50)
-        QTest.qWait(300)  # let the charts' redraw timers fire
+            pump(0.05)
+        pump(0.3)  # let the charts' redraw timers fire
 
     def save(name: str) -> Path:
         idle()
@@ -134,7 +140,7 @@ def shoot(root: Path, out: Path, runs: dict[str, int], say: Callable[[str], None
             page.prompt.setPlainText(COMPARE_PROMPT)
             page.set_checked(["base", str(runs["sft"]), str(runs["ppo"])])
             page.reward.setCurrentIndex(page.reward.findData(str(runs["reward"])))
-            page.max_tokens.setValue(32)
+            page.max_tokens.setValue(48)
             page.compare()
         saved.append(save(name.lower()))
     ctx.shutdown()

@@ -91,6 +91,7 @@ def test_ppo_curves_grow_live_and_stop_cancels(qtbot, trained_ctx):
     qtbot.waitUntil(lambda: reward.drawn("reward") >= 2 and kl.drawn("kl") >= 2, timeout=2_000)
     assert reward.series("reward")[0][:2] == [1, 2] and kl.series("kl")[0][:2] == [1, 2]
     assert page.samples.rowCount() >= 2 and page.samples.item(0, 0).text() == "1"
+    qtbot.waitUntil(lambda: "left" in page.status.text(), timeout=5_000)  # "Step 2 of 20 · about 9 s left"
 
     with qtbot.waitSignal(job.cancelled, timeout=60_000):
         qtbot.mouseClick(page.stop_button, Qt.MouseButton.LeftButton)
