@@ -16,8 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.measure import (PROMPTS, child_main, common_args, forward_args, machine_line, median,  # noqa: E402
-                           model_folder, print_table, run_child)
+from bench.measure import (PROMPTS, child_main, common_args, median, print_table, run_variants)  # noqa: E402
 
 
 def parser() -> argparse.ArgumentParser:
@@ -88,14 +87,9 @@ def main() -> None:
     if args.child:
         child_main(args, VARIANTS)
         return
-    args.model_dir = str(model_folder(args.model))
-    print(f"# Generation: {args.model} on {args.device}, batch {args.batch}, {args.new_tokens} new tokens, greedy; "
-          f"{machine_line()}", flush=True)
-    res = {name: run_child(Path(__file__), name, forward_args(args)) for name in VARIANTS}
-    for name, r in res.items():
-        print(f"{name}: {r}", flush=True)
-    if any("error" in r for r in res.values()):
-        sys.exit(1)
+    res = run_variants(Path(__file__), args, list(VARIANTS),
+                       f"Generation: {args.model} on {args.device}, batch {args.batch}, {args.new_tokens} new tokens, "
+                       "greedy")
     a, b = res["ours"], res["plain"]
     print_table("Batched greedy generation", [
         ("tokens/s (median call)", a["tokens_per_s"], b["tokens_per_s"], "higher is better"),

@@ -111,6 +111,18 @@ def run_child(script: Path, variant: str, argv: list[str], python: Path = OUR_PY
     return {"error": f"{variant} exited {proc.returncode}: " + "\n".join(tail)}
 
 
+def run_variants(script: Path, args: argparse.Namespace, names: list[str], header: str) -> dict[str, dict]:
+    """Each variant in its own child process (so its peak memory is its own); print and return the figures."""
+    args.model_dir = str(model_folder(args.model))
+    print(f"# {header}; {machine_line()}", flush=True)
+    res = {name: run_child(script, name, forward_args(args)) for name in names}
+    for name, r in res.items():
+        print(f"{name}: {r}", flush=True)
+    if any("error" in r for r in res.values()):
+        sys.exit(1)
+    return res
+
+
 def forward_args(args: argparse.Namespace, skip: tuple[str, ...] = ("child",)) -> list[str]:
     """The parent's flags again, for a child (model replaced by the resolved folder)."""
     out = []

@@ -19,8 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.measure import (PROMPTS, child_main, common_args, forward_args, machine_line, median,  # noqa: E402
-                           model_folder, print_table, run_child)
+from bench.measure import (PROMPTS, child_main, common_args, median, print_table, run_variants)  # noqa: E402
 
 LORA = {"app": dict(r=16, alpha=32, targets=None), "qv8": dict(r=8, alpha=16, targets=["q_proj", "v_proj"])}
 
@@ -100,14 +99,9 @@ def main() -> None:
     if args.child:
         child_main(args, VARIANTS)
         return
-    args.model_dir = str(model_folder(args.model))
-    print(f"# PPO memory: {args.model} on {args.device}, batch {args.batch}, {args.new_tokens} new tokens, "
-          f"{args.epochs} epochs x {args.minibatches} minibatch, LoRA {args.lora}; {machine_line()}", flush=True)
-    res = {name: run_child(Path(__file__), name, forward_args(args)) for name in VARIANTS}
-    for name, r in res.items():
-        print(f"{name}: {r}", flush=True)
-    if any("error" in r for r in res.values()):
-        sys.exit(1)
+    res = run_variants(Path(__file__), args, list(VARIANTS),
+                       f"PPO memory: {args.model} on {args.device}, batch {args.batch}, {args.new_tokens} new tokens, "
+                       f"{args.epochs} epochs x {args.minibatches} minibatch, LoRA {args.lora}")
     a, b = res["ours"], res["four_models"]
     mem = "peak_cuda_mb" if args.device.startswith("cuda") else "peak_rss_mb"
     print_table("One PPO iteration: shared base vs four models", [
