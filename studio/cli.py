@@ -147,6 +147,10 @@ def cmd_train(args) -> None:
             if value is not None:
                 setattr(config, key, value)
         apply_settings(config, args.set)
+    if config is not None:
+        from studio.training.configs import validate
+
+        validate(config)  # before the model loads, so a typo costs no waiting
     base = _base(project, args)
     hooks, bar = _bar_hooks(f"train {args.kind}", unit="it" if args.kind == "ppo" else "step")
     run_id, result = train(project, base, args.kind, config, hooks, resume=args.resume,

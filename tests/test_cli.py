@@ -106,3 +106,15 @@ def _out(capsys, argv) -> str:
     capsys.readouterr()
     assert main(argv) == 0
     return capsys.readouterr().out
+
+
+def test_settings_an_engine_cannot_run_with_are_refused_before_a_run_exists(tmp_path, tiny_model_dir, capsys):
+    proj = tmp_path / "p"
+    main(["init", str(proj), "--model", str(tiny_model_dir)])
+    write(tmp_path / "demos.jsonl", [{"prompt": "q", "completion": "a"}])
+    main(["demos", "import", str(proj), str(tmp_path / "demos.jsonl")])
+    capsys.readouterr()
+    assert main(["train", "sft", str(proj), "--set", "checkpoint_every=0"]) == 1
+    assert "checkpoint_every must be at least 1" in capsys.readouterr().err
+    assert main(["train", "sft", str(proj), "--lr", "0"]) == 1
+    assert json.loads(_out(capsys, ["status", str(proj), "--json"]))["runs"] == []

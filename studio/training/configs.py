@@ -138,6 +138,26 @@ class PPOConfig:
 CONFIGS = {"sft": SFTConfig, "reward": RewardConfig, "ppo": PPOConfig, "dpo": DPOConfig}
 
 
+AT_LEAST_ONE = {"steps", "iterations", "batch_size", "checkpoint_every", "eval_every", "ppo_epochs", "minibatches",
+                "lora_r", "lora_alpha", "max_length", "max_new_tokens", "kl_horizon"}
+POSITIVE = {"lr", "max_grad_norm", "target_kl", "temperature", "beta"}
+FRACTIONS = {"eval_fraction", "gamma", "lam", "top_p"}
+
+
+def validate(config) -> None:
+    """Refuse settings an engine cannot run with, naming the field (before a run is created)."""
+    for f in fields(config):
+        value = getattr(config, f.name)
+        if f.name in AT_LEAST_ONE and value < 1:
+            raise ValueError(f"{f.name} must be at least 1 (got {value})")
+        if f.name in POSITIVE and not value > 0:
+            raise ValueError(f"{f.name} must be above 0 (got {value})")
+        if f.name in FRACTIONS and not 0 <= value <= 1:
+            raise ValueError(f"{f.name} must be between 0 and 1 (got {value})")
+    if getattr(config, "minibatches", 1) > getattr(config, "batch_size", 1):
+        raise ValueError("minibatches cannot exceed batch_size")
+
+
 def config_help(cls) -> dict[str, str]:
     """{field name: help text} for a config dataclass."""
     return {f.name: f.metadata.get("help", "") for f in fields(cls)}

@@ -16,7 +16,7 @@ import torch
 from studio.core.project import Project
 from studio.core.records import Run
 from studio.training.checkpoints import checkpoint_step
-from studio.training.configs import CONFIGS
+from studio.training.configs import CONFIGS, validate
 from studio.training.dpo import train_dpo
 from studio.training.engine import Hooks, TrainResult
 from studio.training.generation import SamplingConfig, generate
@@ -106,6 +106,7 @@ def train(project: Project, base: SharedBase, kind: str, config=None, hooks: Hoo
         store.update_run(run_id, status="running", error="")
     else:
         config = config or CONFIGS[kind]()
+        validate(config)
         init = _default_init(project, kind, init)  # stored resolved, so a resume uses the same runs
         init = policy_label(project, init) if init is not None else None
         reward = _default_reward(project, kind, reward)
