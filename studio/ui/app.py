@@ -6,13 +6,17 @@ import os
 import sys
 from pathlib import Path
 
+from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QMessageBox
 
+from studio.core.import_export import import_prompts
 from studio.core.project import EMBEDDED_MODEL, Project, ProjectError
 from studio.core.store import StoreError
 from studio.ui.context import StudioContext
 from studio.ui.main_window import MainWindow
 from studio.ui.recent import recent_projects
+
+RESOURCES = Path(__file__).resolve().parents[2] / "resources"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -42,6 +46,8 @@ def prepare_project(args: argparse.Namespace) -> Path:
     project = Project.init(root, model=model or EMBEDDED_MODEL)
     if model and project.model_spec != model:
         project.set_model(model)
+    if not args.project and not project.store.prompts() and (RESOURCES / "default_prompts.jsonl").exists():
+        import_prompts(project.store, RESOURCES / "default_prompts.jsonl")  # a new user has something to rank
     project.close()
     return root
 
@@ -51,6 +57,7 @@ def run_app(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     app = QApplication.instance() or QApplication([sys.argv[0]])
     app.setApplicationName("Alignment Studio")
+    app.setWindowIcon(QIcon(str(RESOURCES / "icon.svg")))
     try:
         root = prepare_project(args)
         ctx = StudioContext(root, annotator=args.annotator, device=args.device)

@@ -103,8 +103,12 @@ def test_app_default_project_and_model_argument(monkeypatch, tmp_path, tiny_mode
     root = prepare_project(parse_args([]))
     assert root == tmp_path / "home" / "default"
     assert Project.open(root).model_spec == "embedded"
+    assert len(Project.open(root).store.prompts()) == 20  # a new user starts with prompts to rank
+    prepare_project(parse_args([]))
+    assert len(Project.open(root).store.prompts()) == 20  # seeded once
 
     chosen = prepare_project(parse_args(["--project", str(tmp_path / "p"), "--model", str(tiny_model_dir)]))
     assert Project.open(chosen).model_spec == str(tiny_model_dir.resolve())
+    assert Project.open(chosen).store.prompts() == []  # a project the user names starts empty
     remember_project(chosen)
     assert default_project() == chosen.resolve()
