@@ -21,8 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.measure import child_main, common_args, forward_args, machine_line, model_folder, run_child  # noqa: E402
-
+from bench.measure import (child_main, common_args, run_variants)  # noqa: E402
 GOAL_P99_MS = 16.0
 TICK_MS = 5
 
@@ -118,13 +117,9 @@ def main() -> None:
     if args.child:
         child_main(args, VARIANTS)
         return
-    args.model_dir = str(model_folder(args.model))
-    print(f"# GUI responsiveness: {args.model} on {args.device}, PPO {args.iterations} iterations x batch {args.batch}"
-          f" x {args.new_tokens} tokens; {machine_line()}", flush=True)
-    r = run_child(Path(__file__), "gui", forward_args(args))
-    print(f"gui: {r}", flush=True)
-    if "error" in r:
-        sys.exit(1)
+    r = run_variants(Path(__file__), args, ["gui"],
+                     f"GUI responsiveness: {args.model} on {args.device}, PPO {args.iterations} iterations x batch "
+                     f"{args.batch} x {args.new_tokens} tokens")["gui"]
     train, idle = r["training"], r["idle"]
     lines = ["### 5 ms QTimer lateness on the GUI thread", "",
              "| metric | during PPO training | idle (same window) | note |", "|---|---:|---:|---|"]

@@ -111,11 +111,14 @@ def run_child(script: Path, variant: str, argv: list[str], python: Path = OUR_PY
     return {"error": f"{variant} exited {proc.returncode}: " + "\n".join(tail)}
 
 
-def run_variants(script: Path, args: argparse.Namespace, names: list[str], header: str) -> dict[str, dict]:
-    """Each variant in its own child process (so its peak memory is its own); print and return the figures."""
+def run_variants(script: Path, args: argparse.Namespace, names: list[str], header: str,
+                 pythons: dict[str, Path] | None = None) -> dict[str, dict]:
+    """Each variant in its own child process (so its peak memory is its own), under `pythons[name]` when given
+    (TRL's own venv), else ours; print and return the figures (exit 1 when one failed)."""
     args.model_dir = str(model_folder(args.model))
     print(f"# {header}; {machine_line()}", flush=True)
-    res = {name: run_child(script, name, forward_args(args)) for name in names}
+    res = {name: run_child(script, name, forward_args(args), python=(pythons or {}).get(name, OUR_PYTHON))
+           for name in names}
     for name, r in res.items():
         print(f"{name}: {r}", flush=True)
     if any("error" in r for r in res.values()):

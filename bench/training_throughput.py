@@ -20,8 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.measure import (OUR_PYTHON, PROMPTS, TRL_PYTHON, child_main, common_args, forward_args, machine_line,  # noqa: E402
-                           model_folder, print_table, run_child)
+from bench.measure import (PROMPTS, TRL_PYTHON, child_main, common_args, print_table, run_variants)  # noqa: E402
 
 FILLER = ("Here is a careful answer with a few plain sentences, each one adding a small detail. "
           "It stays on topic and ends with a short summary of the main point. ")
@@ -132,16 +131,10 @@ def main() -> None:
         return
     if not TRL_PYTHON.exists():
         sys.exit(f"{TRL_PYTHON} is missing: run `bash bench/setup_trl_venv.sh` first")
-    args.model_dir = str(model_folder(args.model))
-    print(f"# Training throughput: {args.model} on {args.device}, batch {args.batch}, {args.steps} steps, "
-          f"max length {args.max_length}, LoRA r 8 all linear; {machine_line()}", flush=True)
-    res = {name: run_child(Path(__file__), name, forward_args(args),
-                           python=TRL_PYTHON if name.startswith("trl") else OUR_PYTHON)
-           for name in VARIANTS}
-    for name, r in res.items():
-        print(f"{name}: {r}", flush=True)
-    if any("error" in r for r in res.values()):
-        sys.exit(1)
+    res = run_variants(Path(__file__), args, list(VARIANTS),
+                       f"Training throughput: {args.model} on {args.device}, batch {args.batch}, {args.steps} steps, "
+                       f"max length {args.max_length}, LoRA r 8 all linear",
+                       pythons={name: TRL_PYTHON for name in VARIANTS if name.startswith("trl")})
     print_table("SFT and reward-model training throughput", [
         ("SFT examples/s", res["ours_sft"]["examples_per_s"], res["trl_sft"]["examples_per_s"],
          "demos per second; higher is better"),

@@ -22,8 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.measure import (PROMPTS, TRL_PYTHON, child_main, forward_args, machine_line, median,  # noqa: E402
-                           model_folder, print_table, run_child)
+from bench.measure import (PROMPTS, TRL_PYTHON, child_main, median, print_table, run_variants)  # noqa: E402
 from bench.ppo_memory import ours, parser as ppo_parser  # noqa: E402
 
 # targets from the training issue: ours >= 1.5x TRL's samples/s, <= 0.5x its peak memory
@@ -110,16 +109,10 @@ def main() -> None:
         return
     if not TRL_PYTHON.exists():
         sys.exit(f"{TRL_PYTHON} is missing: run `bash bench/setup_trl_venv.sh` first")
-    args.model_dir = str(model_folder(args.model))
-    print(f"# PPO vs TRL 1.12: {args.model} on {args.device}, batch {args.batch}, {args.new_tokens} new tokens, "
-          f"{args.epochs} epochs x {args.minibatches} minibatch, LoRA {args.lora}, {args.iterations} iterations; "
-          f"{machine_line()}", flush=True)
-    res = {"ours": run_child(Path(__file__), "ours", forward_args(args)),
-           "trl": run_child(Path(__file__), "trl", forward_args(args), python=TRL_PYTHON)}
-    for name, r in res.items():
-        print(f"{name}: {r}", flush=True)
-    if any("error" in r for r in res.values()):
-        sys.exit(1)
+    res = run_variants(Path(__file__), args, list(VARIANTS),
+                       f"PPO vs TRL 1.12: {args.model} on {args.device}, batch {args.batch}, {args.new_tokens} new "
+                       f"tokens, {args.epochs} epochs x {args.minibatches} minibatch, LoRA {args.lora}, "
+                       f"{args.iterations} iterations", pythons={"trl": TRL_PYTHON})
     a, b = res["ours"], res["trl"]
     mem = "peak_cuda_mb" if args.device.startswith("cuda") else "peak_rss_mb"
     speed, memory = a["samples_per_s"] / b["samples_per_s"], a[mem] / b[mem]
