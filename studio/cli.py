@@ -113,11 +113,11 @@ def _bar_hooks(desc: str, unit: str = "step"):
 
 def cmd_generate(args) -> None:
     from studio.training.generation import SamplingConfig
-    from studio.training.runs import generate_comparisons
+    from studio.training.runs import generate_comparisons, policy_label
 
     project = Project.open(args.dir)
     sampling = SamplingConfig(max_new_tokens=args.max_new_tokens, temperature=args.temperature, seed=args.seed)
-    if not project.store.prompts_without_responses(_label(project, args.policy)):
+    if not project.store.prompts_without_responses(policy_label(project, args.policy)):
         print("every prompt already has responses from this policy; nothing to do")
         return
     base = _base(project, args)
@@ -125,10 +125,6 @@ def cmd_generate(args) -> None:
     made = generate_comparisons(project, base, args.per_prompt, args.policy, sampling, hooks)
     bar.close()
     print(f"stored {len(made)} comparisons of {args.per_prompt} responses")
-
-
-def _label(project: Project, policy: str) -> str:
-    return "base" if policy == "base" else str(project.store.resolve_run(policy).id)
 
 
 def cmd_train(args) -> None:

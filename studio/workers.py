@@ -169,18 +169,7 @@ def config_fields(kind: str) -> list[FieldSpec]:
     """The form fields of an engine's config (SFT, reward, PPO, DPO), from its dataclass."""
     from studio.training.configs import CONFIGS
 
-    cls = CONFIGS[kind]
-    out = []
-    for f in fields(cls):
-        default = f.default
-        out.append(FieldSpec(f.name, default, type(default), f.metadata.get("help", "")))
-    return out
-
-
-def sampling_fields() -> list[FieldSpec]:
-    from studio.training.configs import SamplingConfig
-
-    return [FieldSpec(f.name, f.default, type(f.default), f.metadata.get("help", "")) for f in fields(SamplingConfig)]
+    return [FieldSpec(f.name, f.default, type(f.default), f.metadata.get("help", "")) for f in fields(CONFIGS[kind])]
 
 
 def load_model_job(ctx: JobContext) -> dict:
