@@ -9,9 +9,8 @@ import typing
 from pathlib import Path
 
 from studio.core import import_export as io
-from studio.core.jsonl import JsonlError, read_prompts, write_jsonl
-from studio.core.project import Project, ProjectError
-from studio.core.store import StoreError
+from studio.core.jsonl import read_prompts, write_jsonl
+from studio.core.project import Project
 
 TRAIN_KINDS = ("sft", "reward", "ppo", "dpo")
 
@@ -24,10 +23,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return args.func(args) or 0
-    except (JsonlError, ProjectError, StoreError, ValueError, LookupError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except RuntimeError as exc:  # model loading, out of memory, diverged runs
+    # bad input, unknown runs, unreadable projects; RuntimeError covers model loading and out of memory
+    except (ValueError, LookupError, FileNotFoundError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
 
