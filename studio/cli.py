@@ -2,14 +2,16 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
+import sqlite3
 import sys
 import typing
 from pathlib import Path
 
 from studio.core import import_export as io
-from studio.core.jsonl import read_prompts, write_jsonl
+from studio.core.jsonl import read_completions, read_prompts, write_jsonl
 from studio.core.project import Project
 
 TRAIN_KINDS = ("sft", "reward", "ppo", "dpo")
@@ -24,9 +26,25 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args) or 0
     # bad input, unknown runs, unreadable projects; RuntimeError covers model loading and out of memory
-    except (ValueError, LookupError, FileNotFoundError, RuntimeError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    except (ValueError, LookupError, RuntimeError) as exc:
+        return _error(str(exc))
+    except OSError as exc:  # a file or folder that cannot be read or written
+        where = f" {exc.filename}" if exc.filename else ""
+        return _error(f"cannot use{where}: {exc.strerror or exc}")
+    except sqlite3.Error as exc:
+        return _error(f"the database of {getattr(args, 'dir', 'the project')} cannot be read ({exc}): it is "
+                      "damaged; restore studio.db from a backup or try `sqlite3 studio.db .recover`")
+
+
+def _error(message: str) -> int:
+    """Print `message` as the one `error:` line on stderr; return the exit code 1."""
+    print("error: " + " ".join(message.split()), file=sys.stderr)
+    return 1
+
+
+def _output(args, path: str | Path) -> Path:
+    """`path`, refused if it lies inside the project (its database, runs) or the model's folder."""
+    return Project.open(args.dir).check_output(path)
 
 
 # -- project and data -------------------------------------------------------------------------------
@@ -40,7 +58,8 @@ def cmd_demos_import(args) -> None:
 
 
 def cmd_demos_export(args) -> None:
-    print(f"exported {io.export_demos(Project.open(args.dir).store, args.file, fmt=args.format)} demonstrations")
+    count = io.export_demos(Project.open(args.dir).store, _output(args, args.file), fmt=args.format)
+    print(f"exported {count} demonstrations")
 
 
 def cmd_prompts_import(args) -> None:
@@ -48,7 +67,7 @@ def cmd_prompts_import(args) -> None:
 
 
 def cmd_comparisons_export(args) -> None:
-    count = io.export_comparisons(Project.open(args.dir).store, args.file, annotator=args.annotator)
+    count = io.export_comparisons(Project.open(args.dir).store, _output(args, args.file), annotator=args.annotator)
     print(f"exported {count} unranked comparisons")
 
 
@@ -61,7 +80,7 @@ def cmd_prefs_import(args) -> None:
 
 
 def cmd_prefs_export(args) -> None:
-    print(f"exported {io.export_prefs(Project.open(args.dir).store, args.file)} preference pairs")
+    print(f"exported {io.export_prefs(Project.open(args.dir).store, _output(args, args.file))} preference pairs")
 
 
 def cmd_status(args) -> None:
@@ -88,8 +107,10 @@ def _base(project: Project, args):
     return open_base(project, device=args.device, progress=lambda msg: print(msg, file=sys.stderr))
 
 
+@contextlib.contextmanager
 def _bar_hooks(desc: str, unit: str = "step"):
-    """Hooks that drive a tqdm progress bar on stderr and show the latest metrics."""
+    """Hooks that drive a tqdm progress bar on stderr and show the latest metrics; closed on the way out,
+    so an error prints on its own line."""
     from tqdm import tqdm
 
     from studio.training.engine import Hooks
@@ -105,7 +126,10 @@ def _bar_hooks(desc: str, unit: str = "step"):
         keys = [k for k in ("loss", "reward", "kl", "accuracy", "eval_accuracy", "reward_accuracy") if k in values]
         bar.set_postfix({k: f"{values[k]:.3g}" for k in keys}, refresh=False)
 
-    return Hooks(on_metrics=metrics, on_progress=progress), bar
+    try:
+        yield Hooks(on_metrics=metrics, on_progress=progress)
+    finally:
+        bar.close()
 
 
 def cmd_generate(args) -> None:
@@ -114,13 +138,13 @@ def cmd_generate(args) -> None:
 
     project = Project.open(args.dir)
     sampling = SamplingConfig(max_new_tokens=args.max_new_tokens, temperature=args.temperature, seed=args.seed)
+    _check_run(project, args.policy, reward=False)
     if not project.store.prompts_without_responses(policy_label(project, args.policy)):
         print("every prompt already has responses from this policy; nothing to do")
         return
     base = _base(project, args)
-    hooks, bar = _bar_hooks("generating", unit="prompt")
-    made = generate_comparisons(project, base, args.per_prompt, args.policy, sampling, hooks)
-    bar.close()
+    with _bar_hooks("generating", unit="prompt") as hooks:
+        made = generate_comparisons(project, base, args.per_prompt, args.policy, sampling, hooks)
     print(f"stored {len(made)} comparisons of {args.per_prompt} responses")
 
 
@@ -144,16 +168,40 @@ def cmd_train(args) -> None:
         from studio.training.configs import validate
 
         validate(config)  # before the model loads, so a typo costs no waiting
+    _check_run_refs(project, args)
     base = _base(project, args)
-    hooks, bar = _bar_hooks(f"train {args.kind}", unit="it" if args.kind == "ppo" else "step")
-    run_id, result = train(project, base, args.kind, config, hooks, resume=args.resume,
-                           init=getattr(args, "init", None), reward=getattr(args, "reward", None))
-    bar.close()
+    with _bar_hooks(f"train {args.kind}", unit="it" if args.kind == "ppo" else "step") as hooks:
+        run_id, result = train(project, base, args.kind, config, hooks, resume=args.resume,
+                               init=getattr(args, "init", None), reward=getattr(args, "reward", None))
     shown = ", ".join(f"{k}={v:.4g}" for k, v in result.metrics.items())
     print(f"run {run_id} ({args.kind}) {result.status} at step {result.step}: {shown}")
     if result.error:
         print(f"note: {result.error}", file=sys.stderr)
     return 0 if result.status in ("finished", "cancelled") else 1
+
+
+def _check_run_refs(project: Project, args) -> None:
+    """Resolve every run that `train` names before the model loads, so a wrong one costs no waiting."""
+    if args.resume is not None:
+        run = project.store.resolve_run(args.resume)
+        if run.kind != args.kind:
+            raise ValueError(f"run {run.id} is a {run.kind} run: resume it with `train {run.kind} --resume {run.id}`")
+        return
+    if getattr(args, "init", None) is not None:
+        _check_run(project, args.init, reward=False)
+    if args.kind == "ppo":
+        _check_run(project, args.reward or "latest:reward", reward=True)
+
+
+def _check_run(project: Project, ref: str, reward: bool) -> None:
+    """Resolve a policy ("base" or a run that is not a reward model) or a reward model before the model loads."""
+    if ref == "base" and not reward:
+        return
+    run = project.store.resolve_run(ref)
+    if reward and run.kind != "reward":
+        raise ValueError(f"run {run.id} is a {run.kind} run, not a reward model")
+    if not reward and run.kind == "reward":
+        raise ValueError(f"run {run.id} is a reward model, not a policy")
 
 
 def apply_settings(config, settings: list[str]) -> None:
@@ -192,12 +240,14 @@ def cmd_sample(args) -> None:
     from studio.training.runs import sample
 
     project = Project.open(args.dir)
+    out = project.check_output(args.out)
     prompts = [p.text for p in read_prompts(args.prompts)]
     sampling = SamplingConfig(max_new_tokens=args.max_new_tokens, temperature=args.temperature,
                               do_sample=args.temperature > 0, seed=args.seed)
+    _check_run(project, args.policy, reward=False)
     base = _base(project, args)
     completions = sample(project, base, args.policy, prompts, sampling)
-    write_jsonl(args.out, [{"prompt": p, "completion": c} for p, c in zip(prompts, completions)])
+    write_jsonl(out, [{"prompt": p, "completion": c} for p, c in zip(prompts, completions)])
     print(f"wrote {len(completions)} completions to {args.out}")
 
 
@@ -205,14 +255,12 @@ def cmd_score(args) -> None:
     from studio.training.runs import reward_scorer
 
     project = Project.open(args.dir)
-    rows = [json.loads(line) for line in Path(args.file).read_text(encoding="utf-8").splitlines() if line.strip()]
-    for i, row in enumerate(rows, 1):
-        if not isinstance(row, dict) or not isinstance(row.get("prompt"), str) or not isinstance(row.get("completion"), str):
-            raise ValueError(f"{args.file}:{i}: expected {{\"prompt\": str, \"completion\": str}}")
+    out = project.check_output(args.out or args.file)
+    rows = read_completions(args.file)
+    _check_run(project, args.reward, reward=True)
     scorer = reward_scorer(project, _base(project, args), args.reward)
-    scores = scorer.normalised([r["prompt"] for r in rows], [r["completion"] for r in rows]).tolist()
-    out = args.out or args.file
-    write_jsonl(out, [{**r, "reward": round(s, 6)} for r, s in zip(rows, scores)])
+    scores = scorer.normalised([r.prompt for r in rows], [r.completion for r in rows]).tolist()
+    write_jsonl(out, [{**r.record, "reward": round(s, 6)} for r, s in zip(rows, scores)])
     print(f"scored {len(rows)} completions into {out}")
 
 

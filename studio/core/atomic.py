@@ -13,6 +13,8 @@ from typing import TextIO
 def atomic_writer(path: str | Path) -> Iterator[TextIO]:
     """Yield a UTF-8 text file (no newline translation) that replaces `path` when the block succeeds."""
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(21, "it is a folder: give a file name", str(path))
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:

@@ -1,19 +1,27 @@
-"""JSONL files in and out of the store. Each import is all-or-nothing and returns how many lines it took."""
+"""JSONL files in and out of the store. Each import is all-or-nothing and returns how many lines it took.
+
+Imports write in batches (`executemany` inside the one transaction), so even a 30k-line file holds the
+write lock for about a second and a ranking made meanwhile in the GUI waits instead of failing.
+"""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from studio.core.jsonl import JsonlError, read_demos, read_prefs, read_prompts, read_rankings, write_jsonl
-from studio.core.store import Store
+from studio.core.preferences import check_order
+from studio.core.store import Store, _now
 
 PREF_ANNOTATOR = "import"
 
 
 def import_demos(store: Store, path: str | Path) -> int:
     demos = read_demos(path)
+    now = _now()
     with store.transaction():
-        for demo in demos:
-            store.add_demo(demo.prompt, demo.response, demo.system)
+        store.db.conn.executemany(
+            "INSERT INTO demonstrations (prompt, response, system, created, updated) VALUES (?, ?, ?, ?, ?)",
+            [(d.prompt, d.response, d.system if d.system and d.system.strip() else None, now, now) for d in demos])
     return len(demos)
 
 
@@ -21,8 +29,7 @@ def import_prompts(store: Store, path: str | Path) -> int:
     """Add the prompts; ones already in the store are kept once (the count includes them)."""
     prompts = read_prompts(path)
     with store.transaction():
-        for prompt in prompts:
-            store.add_prompt(prompt.text)
+        _prompt_ids(store, [p.text for p in prompts])
     return len(prompts)
 
 
@@ -30,23 +37,63 @@ def import_rankings(store: Store, path: str | Path) -> int:
     """Rank existing comparisons; an unknown comparison or a wrong position fails with its line."""
     rankings = read_rankings(path)
     with store.transaction():
+        wanted = json.dumps(sorted({r.comparison_id for r in rankings}))
+        sizes = {cid: len(json.loads(ids)) for cid, ids in store.db.execute(
+            "SELECT id, response_ids FROM comparisons WHERE id IN (SELECT value FROM json_each(?))", [wanted])}
         for r in rankings:
             try:
-                store.add_ranking(r.comparison_id, r.order, r.annotator, r.status)
+                if r.comparison_id not in sizes:
+                    raise LookupError(f"no comparison with id {r.comparison_id}")
+                if r.status == "ranked":
+                    check_order(r.order, sizes[r.comparison_id])
             except (ValueError, LookupError) as e:
                 raise JsonlError(path, r.line, str(e)) from None
+        keys = [(r.comparison_id, r.annotator) for r in rankings]
+        store.db.conn.executemany("DELETE FROM rankings WHERE comparison_id = ? AND annotator = ?", keys)
+        now = _now()
+        store.db.conn.executemany(
+            'INSERT INTO rankings (comparison_id, annotator, "order", status, created) VALUES (?, ?, ?, ?, ?)',
+            [(r.comparison_id, r.annotator, json.dumps(r.order), r.status, now) for r in rankings])
     return len(rankings)
 
 
 def import_prefs(store: Store, path: str | Path) -> int:
     """Each TRL line becomes two "imported" responses, a comparison and the ranking chosen > rejected."""
     prefs = read_prefs(path)
+    now = _now()
+    conn = store.db.conn
     with store.transaction():
-        for pref in prefs:
-            prompt_id = store.add_prompt(pref.prompt)
-            ids = [store.add_response(prompt_id, text, "imported") for text in (pref.chosen, pref.rejected)]
-            store.add_ranking(store.add_comparison(prompt_id, ids), [[0], [1]], PREF_ANNOTATOR)
+        prompt_ids = _prompt_ids(store, [p.prompt for p in prefs])
+        responses = _insert_all(store, "responses", "prompt_id, text, policy, settings, created", [
+            (prompt_ids[p.prompt.strip()], text, "imported", "{}", now) for p in prefs for text in (p.chosen, p.rejected)])
+        comparisons = _insert_all(store, "comparisons", "prompt_id, response_ids, created", [
+            (prompt_ids[p.prompt.strip()], json.dumps(responses[2 * i:2 * i + 2]), now) for i, p in enumerate(prefs)])
+        conn.executemany('INSERT INTO rankings (comparison_id, annotator, "order", status, created) '
+                         "VALUES (?, ?, ?, 'ranked', ?)",
+                         [(cid, PREF_ANNOTATOR, "[[0], [1]]", now) for cid in comparisons])
     return len(prefs)
+
+
+def _prompt_ids(store: Store, texts: list[str]) -> dict[str, int]:
+    """Add the prompts (stripped) not stored yet; return every stripped text's id. Inside a transaction."""
+    stripped = sorted({t.strip() for t in texts})
+    now = _now()
+    store.db.conn.executemany("INSERT OR IGNORE INTO prompts (text, created) VALUES (?, ?)",
+                              [(t, now) for t in stripped])
+    find = "SELECT id FROM prompts WHERE text = ?"  # one by one: json_each would cut texts at a NUL
+    return {t: store.db.conn.execute(find, [t]).fetchone()[0] for t in stripped}
+
+
+def _insert_all(store: Store, table: str, columns: str, rows: list[tuple]) -> list[int]:
+    """Insert `rows` with one executemany and return their new ids, in order. Inside a transaction.
+
+    The ids are read back as those above the largest before: AUTOINCREMENT ids only grow, and the
+    transaction holds the write lock, so nobody else inserts in between.
+    """
+    before = store.db.execute(f"SELECT coalesce(max(id), 0) FROM {table}").fetchone()[0]
+    marks = ", ".join("?" * len(rows[0]))
+    store.db.conn.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)
+    return [row[0] for row in store.db.execute(f"SELECT id FROM {table} WHERE id > ? ORDER BY id", [before])]
 
 
 def export_demos(store: Store, path: str | Path, fmt: str = "completion") -> int:

@@ -7,12 +7,18 @@ Formats, one JSON object per line (blank lines are skipped):
 - rankings: {"comparison_id": int, "ranking": [best, ..., worst], "annotator": str (optional, "me")},
   where an element may be a list of tied positions ([[0, 1], 2]); or {"comparison_id": int, "skip": true}
   or {"comparison_id": int, "all_bad": true}
-- prefs (TRL): {"prompt": str, "chosen": str, "rejected": str}
+- prefs (TRL): {"prompt": str, "chosen": str, "rejected": str}, chosen and rejected different
+- completions (to score): {"prompt": str, "completion": str, ...} (other keys are kept)
+
+Only regular files are read (not FIFOs or devices), line by line, up to MAX_FILE_BYTES; a file with no
+record at all is refused.
 """
 from __future__ import annotations
 
 import codecs
 import json
+import os
+import stat
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +27,7 @@ from typing import TypeVar
 from studio.core.atomic import atomic_writer
 
 MAX_LINE_BYTES = 1 << 20
+MAX_FILE_BYTES = 1 << 30
 MAX_ID = 2**63 - 1  # SQLite's largest integer
 T = TypeVar("T")
 
@@ -70,6 +77,16 @@ class PrefLine:
     line: int
 
 
+@dataclass(frozen=True)
+class CompletionLine:
+    """A {prompt, completion} line to score; `record` is the whole object (extra keys are written back)."""
+
+    prompt: str
+    completion: str
+    record: dict
+    line: int
+
+
 def _kind(value: object) -> str:
     names = {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}
     return names.get(type(value), "a number")
@@ -105,40 +122,71 @@ def _int(obj: dict, key: str) -> int:
     return value
 
 
-def _objects(path: Path) -> Iterable[tuple[int, dict]]:
+def _open_regular(path: Path):
+    """Open `path` for reading if it is a regular file of at most MAX_FILE_BYTES (a FIFO would block forever)."""
     try:
-        data = path.read_bytes()
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError as e:
         raise JsonlError(path, None, f"cannot read the file: {e.strerror or e}") from None
-    data = data.removeprefix(codecs.BOM_UTF8)
-    for number, raw in enumerate(data.split(b"\n"), start=1):
-        if len(raw) > MAX_LINE_BYTES:
-            raise JsonlError(path, number, f"line is longer than {MAX_LINE_BYTES} bytes")
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as e:
-            raise JsonlError(path, number, f"not valid UTF-8 (byte {e.start + 1} of the line)") from None
-        if not text.strip(" \t\r"):
-            continue
-        try:
-            value = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise JsonlError(path, number, f"not valid JSON: {e.msg} at column {e.colno}") from None
-        except (ValueError, RecursionError) as e:
-            raise JsonlError(path, number, f"not valid JSON: {e}") from None
-        if not isinstance(value, dict):
-            raise JsonlError(path, number, f"expected a JSON object, got {_kind(value)}")
-        yield number, value
+    info = os.fstat(fd)
+    problem = None
+    if not stat.S_ISREG(info.st_mode):
+        problem = "not a regular file (a folder, pipe or device): only regular JSONL files are read"
+    elif info.st_size > MAX_FILE_BYTES:
+        problem = f"the file is larger than {MAX_FILE_BYTES >> 20} MiB, the most a JSONL file may hold here"
+    if problem:
+        os.close(fd)
+        raise JsonlError(path, None, problem)
+    return os.fdopen(fd, "rb")
+
+
+def _objects(path: Path) -> Iterable[tuple[int, dict]]:
+    with _open_regular(path) as f:
+        number, total = 0, 0
+        while raw := f.readline(MAX_LINE_BYTES + 2):
+            number += 1
+            total += len(raw)
+            if total > MAX_FILE_BYTES:  # the file grew while it was read
+                raise JsonlError(path, number, f"the file is larger than {MAX_FILE_BYTES >> 20} MiB")
+            if number == 1:
+                raw = raw.removeprefix(codecs.BOM_UTF8)
+            raw = raw.removesuffix(b"\n")
+            if len(raw) > MAX_LINE_BYTES:
+                raise JsonlError(path, number, f"line is longer than {MAX_LINE_BYTES} bytes")
+            yield number, _parse(path, number, raw)
+
+
+def _parse(path: Path, number: int, raw: bytes) -> dict | None:
+    """One line's object, or None for a blank line."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise JsonlError(path, number, f"not valid UTF-8 (byte {e.start + 1} of the line)") from None
+    if not text.strip(" \t\r"):
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise JsonlError(path, number, f"not valid JSON: {e.msg} at column {e.colno}") from None
+    except (ValueError, RecursionError) as e:
+        raise JsonlError(path, number, f"not valid JSON: {e}") from None
+    if not isinstance(value, dict):
+        raise JsonlError(path, number, f"expected a JSON object, got {_kind(value)}")
+    return value
 
 
 def _read(path: str | Path, parse: Callable[[dict, int], T]) -> list[T]:
     path = Path(path)
     records = []
     for number, obj in _objects(path):
+        if obj is None:
+            continue
         try:
             records.append(parse(obj, number))
         except _Invalid as e:
             raise JsonlError(path, number, str(e)) from None
+    if not records:
+        raise JsonlError(path, None, "the file holds no records (it is empty or has only blank lines)")
     return records
 
 
@@ -186,7 +234,14 @@ def _ranking(obj: dict, line: int) -> RankingLine:
 
 
 def _pref(obj: dict, line: int) -> PrefLine:
-    return PrefLine(_string(obj, "prompt"), _string(obj, "chosen"), _string(obj, "rejected"), line)
+    pref = PrefLine(_string(obj, "prompt"), _string(obj, "chosen"), _string(obj, "rejected"), line)
+    if pref.chosen == pref.rejected:
+        raise _Invalid('"chosen" and "rejected" are the same text: a preference needs two different answers')
+    return pref
+
+
+def _completion(obj: dict, line: int) -> CompletionLine:
+    return CompletionLine(_string(obj, "prompt"), _string(obj, "completion"), obj, line)
 
 
 def read_demos(path: str | Path) -> list[DemoLine]:
@@ -198,11 +253,23 @@ def read_prompts(path: str | Path) -> list[PromptLine]:
 
 
 def read_rankings(path: str | Path) -> list[RankingLine]:
-    return _read(path, _ranking)
+    """Rankings; one annotator ranking one comparison twice is refused, naming both lines."""
+    rankings = _read(path, _ranking)
+    first: dict[tuple[int, str], int] = {}
+    for r in rankings:
+        earlier = first.setdefault((r.comparison_id, r.annotator), r.line)
+        if earlier != r.line:
+            raise JsonlError(path, r.line, f"comparison {r.comparison_id} is ranked again by annotator "
+                                           f"{r.annotator!r} (first on line {earlier}): keep one of the two lines")
+    return rankings
 
 
 def read_prefs(path: str | Path) -> list[PrefLine]:
     return _read(path, _pref)
+
+
+def read_completions(path: str | Path) -> list[CompletionLine]:
+    return _read(path, _completion)
 
 
 def write_jsonl(path: str | Path, records: Iterable[dict]) -> int:

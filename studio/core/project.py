@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 from datetime import datetime, timezone
 from pathlib import Path
 
 from studio.core.atomic import atomic_writer
-from studio.core.store import Store
+from studio.core.records import Run
+from studio.core.store import Store, artifact_in_run
 
 DB_NAME = "studio.db"
 META_NAME = "project.json"
@@ -19,21 +21,31 @@ class ProjectError(RuntimeError):
 
 
 class Project:
-    """Open with `Project.open(folder)` or create with `Project.init(folder)`."""
+    """Open with `Project.open(folder)` or create with `Project.init(folder)`.
 
-    def __init__(self, root: Path, meta: dict) -> None:
+    A project whose folder or database is not writable opens read-only (`read_only`): it can be
+    read and exported from, and every write is refused with one line.
+    """
+
+    def __init__(self, root: Path, meta: dict, read_only: bool = False) -> None:
         self.root = root
         self._meta = meta
+        self.read_only = read_only
 
     @classmethod
     def init(cls, root: str | Path, model: str | Path = EMBEDDED_MODEL) -> Project:
-        """Make `root` a project (creating the folder); a folder that already is one is just opened."""
+        """Make `root` a project (creating the folder and its database); a folder that already is one is opened.
+
+        A model path is made absolute and must exist, so the project works from any working folder.
+        """
         root = Path(root)
         if (root / META_NAME).exists():
             return cls.open(root)
-        meta = {"model": str(model), "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+        meta = {"model": resolve_model(model),
+                "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
         try:
             (root / "runs").mkdir(parents=True, exist_ok=True)
+            Store(root / DB_NAME).close()  # the database first: a project.json without one is refused
             _write_meta(root, meta)
         except OSError as e:
             raise ProjectError(f"cannot create a project in {root}: {e.strerror or e}") from e
@@ -42,7 +54,7 @@ class Project:
     @classmethod
     def open(cls, root: str | Path) -> Project:
         root = Path(root)
-        meta_path = root / META_NAME
+        meta_path, db_path = root / META_NAME, root / DB_NAME
         if not meta_path.is_file():
             raise ProjectError(f"{root} is not an Alignment Studio project (no {META_NAME}); "
                                "create one with Project.init or `python -m studio init`")
@@ -52,7 +64,12 @@ class Project:
             raise ProjectError(f"cannot read {meta_path}: {e}") from e
         if not isinstance(meta, dict) or not isinstance(meta.get("model"), str):
             raise ProjectError(f'{meta_path} must be a JSON object with a "model" string')
-        return cls(root, meta)
+        if not db_path.is_file() or db_path.stat().st_size == 0:
+            state = "is empty" if db_path.is_file() else "is missing"
+            raise ProjectError(f"{db_path} {state} although {meta_path} exists: the project's data is gone or "
+                               "was moved; restore studio.db from a backup (nothing was created in its place)")
+        read_only = not (os.access(root, os.W_OK) and os.access(db_path, os.W_OK))
+        return cls(root, meta, read_only)
 
     @property
     def db_path(self) -> Path:
@@ -61,7 +78,7 @@ class Project:
     @functools.cached_property
     def store(self) -> Store:
         """This instance's Store, opened on first use (belongs to the thread that first used it)."""
-        return Store(self.db_path)
+        return Store(self.db_path, read_only=self.read_only)
 
     def close(self) -> None:
         """Close the store if it was opened."""
@@ -74,7 +91,7 @@ class Project:
         return self._meta["model"]
 
     def set_model(self, spec: str | Path) -> None:
-        meta = {**self._meta, "model": str(spec)}
+        meta = {**self._meta, "model": resolve_model(spec)}
         try:
             _write_meta(self.root, meta)
         except OSError as e:
@@ -86,6 +103,47 @@ class Project:
         path = self.root / "runs" / str(run_id)
         path.mkdir(parents=True, exist_ok=True)
         return path
+
+    def artifact_path(self, run: Run) -> Path:
+        """The folder of a finished run's adapter: its stored path, which must lie inside runs/<id>/."""
+        relative = artifact_in_run(run.id, run.artifact)
+        if relative is None:
+            raise LookupError(f"run {run.id} has no adapter folder inside runs/{run.id}/ "
+                              f"(stored: {run.artifact!r}); refusing to read it")
+        path = (self.root / relative).resolve()
+        if not path.is_relative_to((self.root / "runs" / str(run.id)).resolve()):
+            raise LookupError(f"run {run.id}'s adapter folder {relative} leads outside runs/{run.id}/ "
+                              "(a link?); refusing to read it")
+        if not path.is_dir():
+            raise LookupError(f"run {run.id}'s adapter folder {self.root / relative} is missing")
+        return path
+
+    def relative_artifact(self, run_id: int, path: str | Path) -> str:
+        """`path` (an engine's output inside runs/<run_id>/) as the text the store keeps, relative to the root."""
+        return Path(path).resolve().relative_to(self.root.resolve()).as_posix()
+
+    def check_output(self, path: str | Path) -> Path:
+        """Refuse an export target that is, or lies inside, the project folder or the model's folder or file."""
+        target = Path(path).expanduser().resolve()
+        guarded = [("the project folder", self.root)]
+        if self.model_spec != EMBEDDED_MODEL:
+            guarded.append(("the project's model", Path(self.model_spec)))
+        for what, place in guarded:
+            place = place.resolve()
+            if target == place or target.is_relative_to(place):
+                raise ValueError(f"refusing to write {path}: it lies inside {what} ({place}), whose files "
+                                 "it could overwrite; choose a path outside it")
+        return Path(path)
+
+
+def resolve_model(spec: str | Path) -> str:
+    """"embedded", or the absolute path of an existing model folder or file."""
+    if str(spec) == EMBEDDED_MODEL:
+        return EMBEDDED_MODEL
+    path = Path(spec).expanduser()
+    if not path.exists():
+        raise ProjectError(f"model {spec} does not exist: give a model folder, a .gguf file or 'embedded'")
+    return str(path.resolve())
 
 
 def _write_meta(root: Path, meta: dict) -> None:

@@ -8,9 +8,10 @@ import json
 import math
 import sqlite3
 import time
+import urllib.parse
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timezone
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from sqlite_utils import Database
 
@@ -20,6 +21,8 @@ from studio.core.records import Comparison, Demo, PreferencePair, Prompt, Rankin
 RUN_KINDS = ("sft", "reward", "ppo", "dpo")
 RUN_STATUSES = ("running", "finished", "cancelled", "failed", "diverged")
 RANKING_STATUSES = ("ranked", "skip", "all_bad")
+MAX_ID = 2**63 - 1  # SQLite's largest integer
+RANKING_PATIENCE_S = 120.0  # how long a ranking waits for another writer (an import, a training run)
 
 
 class StoreError(RuntimeError):
@@ -63,7 +66,31 @@ def _migration_1(db: Database) -> None:
     """)
 
 
-MIGRATIONS: list[Callable[[Database], None]] = [_migration_1]
+def artifact_in_run(run_id: int, stored: str | None) -> str | None:
+    """`runs/<run_id>/...` from a stored artifact path (relative, or absolute from an older version), else None.
+
+    An absolute path counts only through its last `runs/<run_id>` pair of components, so a project that was
+    moved keeps its runs; `..`, other runs' folders and places outside runs/ give None.
+    """
+    if not stored:
+        return None
+    parts = PurePosixPath(stored.replace("\\", "/")).parts
+    pairs = [i for i in range(len(parts) - 1) if parts[i:i + 2] == ("runs", str(run_id))]
+    if not pairs or (not PurePosixPath(stored).is_absolute() and pairs[0] != 0):
+        return None
+    tail = parts[pairs[-1]:]
+    if ".." in tail or len(tail) < 3:
+        return None
+    return "/".join(tail)
+
+
+def _migration_relative_artifacts(db: Database) -> None:
+    """Run artifacts become paths relative to the project root (runs/<id>/adapter); others are cleared."""
+    for run_id, stored in db.execute("SELECT id, artifact FROM runs WHERE artifact IS NOT NULL").fetchall():
+        db.execute("UPDATE runs SET artifact = ? WHERE id = ?", [artifact_in_run(run_id, stored), run_id])
+
+
+MIGRATIONS: list[Callable[[Database], None]] = [_migration_1, _migration_relative_artifacts]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -83,14 +110,15 @@ class Store:
     Every write commits at once; group writes with `transaction()`. One Store per thread.
     """
 
-    def __init__(self, path: str | Path | None, timeout: float = 5.0) -> None:
+    def __init__(self, path: str | Path | None, timeout: float = 5.0, read_only: bool = False) -> None:
         self.path = None if path is None else Path(path)
         self._name = "the in-memory database" if path is None else str(path)
+        self.read_only = read_only
         conn = None
         try:
-            conn = sqlite3.connect(":memory:" if path is None else path, timeout=timeout)
+            conn = _connect(self.path, timeout, read_only)
             self.db = Database(conn)
-            if path is not None:
+            if path is not None and not read_only:
                 self.db.enable_wal()
             self.db.execute("PRAGMA foreign_keys = ON")
             self._migrate()
@@ -122,6 +150,9 @@ class Store:
         if version > SCHEMA_VERSION:
             raise StoreError(f"{self._name} has schema version {version}, newer than this "
                              f"Alignment Studio knows ({SCHEMA_VERSION}): please upgrade")
+        if self.read_only and version < SCHEMA_VERSION:
+            raise StoreError(f"{self._name} is read-only and was made by an older Alignment Studio (schema "
+                             f"{version}, this one needs {SCHEMA_VERSION}): open it once where it is writable")
         for number in range(version + 1, SCHEMA_VERSION + 1):
             with self.db.atomic():
                 MIGRATIONS[number - 1](self.db)
@@ -135,6 +166,8 @@ class Store:
         writing meanwhile (a training run beside the GUI) makes it wait up to `timeout`; a deferred
         transaction that reads, then writes, fails at once with "database is locked" instead.
         """
+        if self.read_only:
+            raise StoreError(f"{self._name} is read-only (its folder or file is not writable): nothing was changed")
         outermost = not self.db.conn.in_transaction
         try:
             if outermost:
@@ -150,6 +183,16 @@ class Store:
                 self.db.commit()
         except sqlite3.OperationalError as e:
             raise StoreError(f"cannot write to {self._name}: {e}") from e
+
+    @contextlib.contextmanager
+    def _patient(self, seconds: float) -> Iterator[None]:
+        """Wait up to `seconds` (not the store's timeout) for the write lock: a label the user made must land."""
+        before = self.db.execute("PRAGMA busy_timeout").fetchone()[0]
+        self.db.execute(f"PRAGMA busy_timeout = {int(seconds * 1000)}")
+        try:
+            yield
+        finally:
+            self.db.execute(f"PRAGMA busy_timeout = {before}")
 
     def _insert(self, table: str, row: dict) -> int:
         with self.transaction():
@@ -299,7 +342,7 @@ class Store:
         if status not in RANKING_STATUSES:
             raise ValueError(f"ranking status must be one of {', '.join(RANKING_STATUSES)}, got {status!r}")
         annotator = _text(annotator, "annotator")
-        with self.transaction():
+        with self._patient(RANKING_PATIENCE_S), self.transaction():
             comparison = self._get("comparisons", comparison_id, "comparison")
             if status == "ranked":
                 check_order(order, len(json.loads(comparison["response_ids"])))
@@ -363,6 +406,9 @@ class Store:
                 raise ValueError(f"run status must be one of {', '.join(RUN_STATUSES)}, got {status!r}")
             row |= {"status": status, "finished": None if status == "running" else _now()}
         if artifact is not None:
+            if artifact_in_run(id, str(artifact)) != str(artifact):
+                raise ValueError(f"run {id}'s artifact must be a path inside runs/{id}/ relative to the project "
+                                 f"root, got {str(artifact)!r}")
             row["artifact"] = str(artifact)
         if final_metrics is not None:
             row["final_metrics"] = json.dumps(final_metrics, default=str)
@@ -385,7 +431,9 @@ class Store:
     def resolve_run(self, ref: str | int) -> Run:
         """The run named by "12" or "latest:KIND" (the newest finished run of that kind)."""
         ref = str(ref).strip()
-        if ref.isdecimal():
+        if ref.isascii() and ref.isdecimal():
+            if int(ref) > MAX_ID:
+                raise LookupError(f"no run with id {ref}")
             return self.run(int(ref))
         kind = ref.removeprefix("latest:")
         if kind == ref or kind not in RUN_KINDS:
@@ -444,6 +492,21 @@ class Store:
             "pairs": len(self.preference_pairs()),
             "runs": self._count("SELECT count(*) FROM runs"),
         }
+
+
+def _connect(path: Path | None, timeout: float, read_only: bool) -> sqlite3.Connection:
+    """A connection; read-only ones cannot write (nor create -wal/-shm files where the folder forbids it)."""
+    if path is None:
+        return sqlite3.connect(":memory:", timeout=timeout)
+    if not read_only:
+        return sqlite3.connect(path, timeout=timeout)
+    uri = f"file:{urllib.parse.quote(str(Path(path).resolve()))}"
+    try:
+        conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=timeout)
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return conn
+    except sqlite3.OperationalError:  # a WAL database in a read-only folder: no -shm can be made
+        return sqlite3.connect(f"{uri}?immutable=1", uri=True, timeout=timeout)
 
 
 def _run(row: dict) -> Run:

@@ -7,6 +7,7 @@ previous checkpoint intact. Optimizer state is our own file and is read back wit
 from __future__ import annotations
 
 import json
+import pickle
 import shutil
 from pathlib import Path
 
@@ -16,6 +17,10 @@ from torch import nn
 from studio.training.shared_base import SharedBase, load_heads, save_heads
 
 CHECKPOINT = "checkpoint"
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that cannot be read back; the message names the file."""
 
 
 def checkpoint_dir(run_dir: Path) -> Path:
@@ -78,7 +83,11 @@ def load_checkpoint(run_dir: Path, base: SharedBase, adapters: list[str], heads:
         base.load_adapter(name, src / "adapters" / name, trainable=name in base.trainable)
     if heads:
         load_heads(heads, src / "heads.safetensors")
-    state = torch.load(src / "state.pt", weights_only=True)
+    try:
+        state = torch.load(src / "state.pt", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, OSError, EOFError, ValueError) as e:
+        raise CheckpointError(f"{src / 'state.pt'} cannot be resumed from: it is truncated, damaged or was not "
+                              f"written by Alignment Studio ({type(e).__name__})") from e
     _rebind_optimizer(optimizer, base, adapters, heads)
     optimizer.load_state_dict(state["optimizer"])
     if scheduler is not None and "scheduler" in state:

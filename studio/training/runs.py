@@ -43,7 +43,7 @@ def policy_adapter(project: Project, base: SharedBase, policy: str) -> str | Non
         raise ValueError(f"run {run.id} is a reward model, not a policy")
     name = f"run{run.id}"
     if name not in base.adapters():
-        base.load_adapter(name, Path(run.artifact))
+        base.load_adapter(name, project.artifact_path(run))
     return name
 
 
@@ -89,7 +89,7 @@ def reward_scorer(project: Project, base: SharedBase, reward: str) -> RewardScor
     run = project.store.resolve_run(reward)
     if run.kind != "reward":
         raise ValueError(f"run {run.id} is a {run.kind} run, not a reward model")
-    return RewardScorer.load(base, project.run_dir(run.id))
+    return RewardScorer.load(base, project.artifact_path(run).parent)
 
 
 def train(project: Project, base: SharedBase, kind: str, config=None, hooks: Hooks | None = None,
@@ -98,7 +98,7 @@ def train(project: Project, base: SharedBase, kind: str, config=None, hooks: Hoo
     store = project.store
     hooks = hooks or Hooks()
     if resume is not None:
-        run = store.resolve_run(resume) if not str(resume).isdigit() else store.run(int(resume))
+        run = store.resolve_run(resume)
         kind, config = run.kind, _config_from(run)
         init, reward = run.config.get("_init"), run.config.get("_reward")
         run_id = run.id
@@ -124,26 +124,28 @@ def train(project: Project, base: SharedBase, kind: str, config=None, hooks: Hoo
         store.update_run(run_id, status="failed", error=f"{type(exc).__name__}: {exc}")
         raise
     store.update_run(run_id, status=result.status, step=result.step, final_metrics=result.metrics,
-                     artifact=str(result.artifact) if result.artifact else None, error=result.error or "")
+                     artifact=project.relative_artifact(run_id, result.artifact) if result.artifact else None,
+                     error=result.error or "")
     return run_id, result
 
 
 def export_run(project: Project, run_ref: str, out_dir: Path, merged: bool = False) -> Path:
     """Write a run's PEFT adapter folder, or the base with the adapter merged, as safetensors."""
+    out_dir = project.check_output(out_dir)
     run = project.store.resolve_run(run_ref)
     if run.status != "finished" or not run.artifact:
         raise ValueError(f"run {run.id} has no finished adapter to export (status {run.status})")
-    out_dir = Path(out_dir)
+    adapter = project.artifact_path(run)
     loaded = load_model(project.model_spec, device="cpu")
     if not merged:
-        shutil.copytree(run.artifact, out_dir, dirs_exist_ok=True)
-        heads = project.run_dir(run.id) / "heads.safetensors"
+        shutil.copytree(adapter, out_dir, dirs_exist_ok=True)
+        heads = adapter.parent / "heads.safetensors"
         if heads.exists():
             shutil.copy2(heads, out_dir / "heads.safetensors")
     else:
         from peft import PeftModel
 
-        model = PeftModel.from_pretrained(loaded.model, run.artifact).merge_and_unload()
+        model = PeftModel.from_pretrained(loaded.model, adapter).merge_and_unload()
         model.save_pretrained(out_dir, safe_serialization=True)
     loaded.tokenizer.save_pretrained(out_dir)
     return out_dir
@@ -173,7 +175,7 @@ def _load_init(project: Project, base: SharedBase, init: str | None) -> str | No
     if init in (None, "base"):
         return None
     run = project.store.resolve_run(init)
-    base.load_adapter("sft", Path(run.artifact))
+    base.load_adapter("sft", project.artifact_path(run))
     return "sft"
 
 

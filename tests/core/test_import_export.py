@@ -86,9 +86,9 @@ def test_prompts_and_rankings_via_exported_comparisons(store, comparison, tmp_pa
     ({"comparison_id": 1, "ranking": [0, 1, 3]}, "exactly once"),
 ])
 def test_rankings_checked_against_store_with_line_number(store, comparison, tmp_path, bad, message):
-    good = {"comparison_id": comparison, "ranking": [0, 1, 2]}
+    good = {"comparison_id": comparison, "ranking": [0, 1, 2], "annotator": "a"}
     skip = {"comparison_id": comparison, "skip": True, "annotator": "x"}
-    path = canonical(tmp_path, [good, skip, bad, good])
+    path = canonical(tmp_path, [good, skip, bad, {**good, "annotator": "y"}])
     with pytest.raises(JsonlError, match=message) as info:
         import_rankings(store, path)
     assert info.value.line == 3

@@ -12,6 +12,7 @@ def test_init_open_and_model(tmp_path):
     assert set(json.loads((root / "project.json").read_text())) >= {"model", "created"}
     project.store.add_prompt("P")
     assert (root / "studio.db").is_file()
+    (tmp_path / "my-model").mkdir()
     project.set_model(tmp_path / "my-model")
     project.close()
 
@@ -23,8 +24,8 @@ def test_init_open_and_model(tmp_path):
 
 
 def test_init_on_existing_project_opens_it(tmp_path):
-    Project.init(tmp_path, model="/models/a")
-    assert Project.init(tmp_path, model="embedded").model_spec == "/models/a"
+    Project.init(tmp_path, model=tmp_path)
+    assert Project.init(tmp_path, model="embedded").model_spec == str(tmp_path)
 
 
 def test_open_refuses_non_project(tmp_path):

@@ -140,11 +140,11 @@ def test_runs_lifecycle_and_resolve(store):
     assert store.run(first).config == {"lr": 1e-4, "out": "/x"}
     with pytest.raises(LookupError, match="no finished sft run"):
         store.resolve_run("latest:sft")
-    store.update_run(first, status="finished", artifact="runs/1", final_metrics={"loss": 0.5}, step=10)
+    store.update_run(first, status="finished", artifact="runs/1/adapter", final_metrics={"loss": 0.5}, step=10)
     second = store.create_run("sft", {}, parent=first)
     store.update_run(second, status="failed", error="boom")
     run = store.resolve_run("latest:sft")
-    assert (run.id, run.artifact, run.final_metrics, run.step) == (first, "runs/1", {"loss": 0.5}, 10)
+    assert (run.id, run.artifact, run.final_metrics, run.step) == (first, "runs/1/adapter", {"loss": 0.5}, 10)
     assert run.finished is not None and store.run(second).error == "boom"
     assert store.resolve_run(str(second)).parent == first
     assert [r.id for r in store.runs("sft")] == [first, second] and store.runs("dpo") == []
