@@ -28,7 +28,7 @@ KIND_WAVES = [["sft", "reward"], ["dpo", "ppo"]]  # dpo and ppo start from the n
 
 
 def soak_rankings(root: Path, kills: int, rng: random.Random) -> list[RankingKill]:
-    seed_project(root, model="unused", comparisons=0)
+    seed_project(root, model="embedded", comparisons=0)
     db = root / "studio.db"
     add_comparisons(db, 1000)
     results = []

@@ -49,7 +49,7 @@ VALID = {
 @pytest.fixture
 def project(tmp_path) -> Project:
     """A project whose database file holds comparisons of 2, 3, 4 and 5 responses (ids 1..4)."""
-    project = Project.init(tmp_path / "p", model="unused")
+    project = Project.init(tmp_path / "p", model="embedded")
     store = project.store
     for size in SIZES:
         prompt_id = store.add_prompt(f"question with {size} answers")

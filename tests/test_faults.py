@@ -25,7 +25,7 @@ def rng() -> random.Random:
 
 
 def test_kill_while_saving_rankings_loses_no_acknowledged_ranking(tmp_path, rng):
-    seed_project(tmp_path / "p", model="unused", comparisons=0)
+    seed_project(tmp_path / "p", model="embedded", comparisons=0)
     db = tmp_path / "p" / "studio.db"
     add_comparisons(db, 1000)  # far more than the kill waits for, so the writer is always mid-way
     results = [kill_while_ranking(db, f"annotator{i}", rng, max_acks=150) for i in range(RANKING_KILLS)]
@@ -44,7 +44,7 @@ def test_kill_while_saving_rankings_loses_no_acknowledged_ranking(tmp_path, rng)
 
 def test_two_processes_write_one_project_at_once(tmp_path):
     """A training run's metrics and the rank page's rankings: neither fails with "database is locked"."""
-    seed_project(tmp_path / "p", model="unused", comparisons=0)
+    seed_project(tmp_path / "p", model="embedded", comparisons=0)
     db = tmp_path / "p" / "studio.db"
     add_comparisons(db, 150)
     children = [subprocess.Popen([sys.executable, "-m", "tests.kill_harness", *args], cwd=ROOT, env=child_env(),

@@ -9,6 +9,7 @@ import hashlib
 import importlib.util
 import os
 import shutil
+import struct
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -204,8 +205,8 @@ def _gguf_cache(gguf: Path, say: Progress) -> Path:
     try:
         quantised = AutoModelForCausalLM.from_pretrained(gguf.parent, **kwargs)
         tokenizer = AutoTokenizer.from_pretrained(gguf.parent, **kwargs)
-    except (OSError, ValueError, KeyError) as e:
-        raise ModelLoadError(f"{gguf} could not be read as a GGUF model: {e}") from e
+    except (OSError, ValueError, KeyError, struct.error) as e:  # struct.error: a truncated file
+        raise ModelLoadError(f"{gguf} could not be read as a GGUF model (truncated or not GGUF?): {e}") from e
     config = quantised.config
     if hasattr(config, "quantization_config"):
         del config.quantization_config

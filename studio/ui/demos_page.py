@@ -279,7 +279,8 @@ class DemosPage(QWidget):
                                                    JSONL_FILTER)[0]
         if not path:
             return
-        self._file_job(lambda store: export_demos(store, path), "Exporting demonstrations…",
+        self._file_job(lambda store: export_demos(store, self.ctx.project.check_output(path)),
+                       "Exporting demonstrations…",
                        lambda n: f"Exported {n} demonstrations to {Path(path).name}.", "Export failed")
 
     def _file_job(self, work: Callable[[Store], int], busy: str, done: Callable[[int], str], failed: str) -> None:

@@ -218,7 +218,8 @@ class MainWindow(QMainWindow):
                                                    JSONL_FILTER)[0]
         if not path:
             return None
-        job = self.ctx.run(lambda jc: import_export.export_prefs(jc.project.store, path), needs_model=False)
+        job = self.ctx.run(lambda jc: import_export.export_prefs(jc.project.store, jc.project.check_output(path)),
+                           needs_model=False)
         job.finished.connect(lambda n: self.statusBar().showMessage(
             f"Exported {n} preference pairs to {path}", 15000))
         self.ctx.busy.emit("Exporting preference pairs…")
