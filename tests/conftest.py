@@ -21,3 +21,16 @@ def tiny_model_dir(tmp_path_factory) -> Path:
 def _isolated_cache(tmp_path, monkeypatch):
     """Keep per-user config out of the real home folder (the model cache is shared)."""
     monkeypatch.setenv("STUDIO_CONFIG_DIR", str(tmp_path / "config"))
+
+
+@pytest.fixture
+def project(tmp_path, tiny_model_dir) -> Path:
+    """A project on the tiny model with 6 prompts, demonstrations and comparisons ranked by "me"."""
+    from studio.core.project import Project
+    from tests.ui.seed import seed_data
+
+    root = tmp_path / "p"
+    p = Project.init(root, model=tiny_model_dir)
+    seed_data(p.store)
+    p.close()
+    return root

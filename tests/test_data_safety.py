@@ -36,15 +36,6 @@ def digest(folder: Path) -> dict[str, str]:
             for p in sorted(folder.rglob("*")) if p.is_file() and p.suffix not in (".db-wal", ".db-shm")}
 
 
-@pytest.fixture
-def project(tmp_path, tiny_model_dir) -> Path:
-    root = tmp_path / "p"
-    p = Project.init(root, model=tiny_model_dir)
-    seed_data(p.store)
-    p.close()
-    return root
-
-
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, tiny_model_dir) -> Path:
     """A project with finished tiny SFT, reward and PPO runs (trained through the CLI)."""

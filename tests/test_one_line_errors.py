@@ -20,7 +20,6 @@ from studio.core.project import Project
 from studio.core.store import Store
 from tests.kill_harness import ROOT, child_env
 from tests.test_data_safety import error_line, run
-from tests.ui.seed import seed_data
 
 
 def studio(*args, cwd=ROOT, prefix=(), timeout=120) -> subprocess.CompletedProcess:
@@ -31,15 +30,6 @@ def studio(*args, cwd=ROOT, prefix=(), timeout=120) -> subprocess.CompletedProce
 def one_error(result: subprocess.CompletedProcess) -> str:
     assert result.returncode == 1, (result.returncode, result.stdout, result.stderr)
     return error_line(result.stderr)
-
-
-@pytest.fixture
-def project(tmp_path, tiny_model_dir) -> Path:
-    root = tmp_path / "p"
-    p = Project.init(root, model=tiny_model_dir)
-    seed_data(p.store)
-    p.close()
-    return root
 
 
 # -- 4: a long import does not refuse a ranking made meanwhile -------------------------------------------
