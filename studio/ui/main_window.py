@@ -72,9 +72,11 @@ class MainWindow(QMainWindow):
         self.resize(1280, 820)
         self.tabs = QTabWidget(documentMode=True)
         self.banner = ErrorBanner()
+        self.read_only_banner = QLabel(wordWrap=True, styleSheet="background: #fff4ce; padding: 4px;")
         central = QWidget()
         layout = QVBoxLayout(central)
         layout.setContentsMargins(4, 4, 4, 0)
+        layout.addWidget(self.read_only_banner)
         layout.addWidget(self.banner)
         layout.addWidget(self.tabs, 1)
         self.setCentralWidget(central)
@@ -96,6 +98,9 @@ class MainWindow(QMainWindow):
         self.ctx = ctx
         remember_project(ctx.project.root)
         self.setWindowTitle(f"Alignment Studio — {ctx.project.root.name}")
+        self.read_only_banner.setText(f"Read-only: {ctx.project.root} cannot be written, so you can look, compare "
+                                      "and export, but nothing you change here is saved.")
+        self.read_only_banner.setVisible(ctx.project.read_only)
         ctx.error.connect(self.show_error)
         ctx.busy.connect(self._on_busy)
         ctx.model_changed.connect(lambda info: self.model_label.setText(model_summary(info)))
