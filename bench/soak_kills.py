@@ -1,10 +1,12 @@
-"""Soak: kill -9 the ranking writer and every trainer many times at random moments; count what was lost.
+"""Soak: kill -9 the ranking writer, the real window and every trainer many times at random moments.
 
-    .venv/bin/python bench/soak_kills.py --kills 20 --trainer-kills 2
+    .venv/bin/python bench/soak_kills.py --kills 40 --gui-kills 20 --trainer-kills 10   # 100 kills
 
 Each ranking kill: a child ranks comparisons one by one and prints each ranking once `add_ranking`
 returned; it is SIGKILLed after a random number of them; then the database must pass
-`PRAGMA integrity_check` and hold every acknowledged ranking. Each trainer kill: `python -m studio train`
+`PRAGMA integrity_check` and hold every acknowledged ranking. Each window kill: the same with the real
+MainWindow (offscreen) ranking on its Rank page with key presses (tests/gui_ranker.py), its model
+loading in the background meanwhile. Each trainer kill: `python -m studio train`
 on a tiny random model (sft and reward side by side, then dpo and ppo), SIGKILLed after a random
 checkpoint, then `--resume RUN_ID` must finish at the requested step, with every step's metrics and
 without training the checkpointed steps again. `--tear-fraction` of the killed runs are also left as a
@@ -21,6 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from tests.gui_kill_harness import kill_window_while_ranking  # noqa: E402
 from tests.kill_harness import (RankingKill, TrainKill, add_comparisons, kill_and_resume,  # noqa: E402
                                 kill_while_ranking, seed_project)
 
@@ -36,7 +39,19 @@ def soak_rankings(root: Path, kills: int, rng: random.Random) -> list[RankingKil
         results.append(kill_while_ranking(db, f"soak{i}", rng, max_acks=200))
         r = results[-1]
         print(f"  ranking kill {i + 1}/{kills}: {r.acknowledged} acknowledged, lost {r.lost}, "
-              f"integrity {r.integrity}", file=sys.stderr)
+              f"integrity {r.integrity}", file=sys.stderr, flush=True)
+    return results
+
+
+def soak_window(root: Path, model: Path, kills: int, rng: random.Random) -> list[RankingKill]:
+    project = seed_project(root, model, comparisons=0).root
+    add_comparisons(project / "studio.db", 60 * kills + 100)
+    results = []
+    for i in range(kills):
+        results.append(kill_window_while_ranking(project, f"window{i}", rng, max_acks=60))
+        r = results[-1]
+        print(f"  window kill {i + 1}/{kills}: {r.acknowledged} acknowledged, lost {r.lost}, "
+              f"integrity {r.integrity}", file=sys.stderr, flush=True)
     return results
 
 
@@ -54,18 +69,19 @@ def soak_trainers(root: Path, model: Path, rounds: int, steps: int, tear_fractio
                 results.append((r, r.kind in torn))
                 print(f"  round {i + 1}/{rounds} {r.kind}: killed after checkpoint {r.checkpoint_step}/{r.steps}"
                       f"{' (torn)' if r.kind in torn else ''}, resumed -> {r.final_status} at {r.final_step}",
-                      file=sys.stderr)
+                      file=sys.stderr, flush=True)
     return results
 
 
-def table(rankings: list[RankingKill], trainers: list[tuple[TrainKill, bool]]) -> str:
+def table(rankings: list[RankingKill], window: list[RankingKill], trainers: list[tuple[TrainKill, bool]]) -> str:
     rows = ["| victim | kills tried | survived | integrity ok | acknowledged rankings lost | "
             "resumes reaching the final step | torn checkpoints resumed |",
             "|---|---|---|---|---|---|---|"]
-    acked = sum(r.acknowledged for r in rankings)
-    rows.append(f"| ranking writer | {len(rankings)} | {sum(r.survived for r in rankings)} | "
-                f"{sum(r.integrity == 'ok' for r in rankings)} | {sum(r.lost for r in rankings)} "
-                f"(of {acked} acknowledged) | - | - |")
+    for name, kills in (("ranking writer", rankings), ("window (Rank page, offscreen)", window)):
+        if kills:
+            rows.append(f"| {name} | {len(kills)} | {sum(r.survived for r in kills)} | "
+                        f"{sum(r.integrity == 'ok' for r in kills)} | {sum(r.lost for r in kills)} "
+                        f"(of {sum(r.acknowledged for r in kills)} acknowledged) | - | - |")
     for kind in ["sft", "reward", "dpo", "ppo"]:
         mine = [(r, torn) for r, torn in trainers if r.kind == kind]
         if not mine:
@@ -79,8 +95,9 @@ def table(rankings: list[RankingKill], trainers: list[tuple[TrainKill, bool]]) -
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--kills", type=int, default=20, help="ranking-writer kills")
-    parser.add_argument("--trainer-kills", type=int, default=2, help="kills per trainer (sft, reward, dpo, ppo)")
+    parser.add_argument("--kills", type=int, default=40, help="ranking-writer kills")
+    parser.add_argument("--gui-kills", type=int, default=20, help="kills of the window while it ranks")
+    parser.add_argument("--trainer-kills", type=int, default=10, help="kills per trainer (sft, reward, dpo, ppo)")
     parser.add_argument("--steps", type=int, default=12, help="steps per sft/reward run (dpo, ppo: two thirds)")
     parser.add_argument("--tear-fraction", type=float, default=0.25,
                         help="share of killed runs also left mid checkpoint rename")
@@ -93,19 +110,20 @@ def main() -> int:
         work = args.keep or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
         start = time.perf_counter()
+        from tests.tiny_model import make_tiny_model_dir
+
+        model = make_tiny_model_dir(work / "model")
         rankings = soak_rankings(work / "ranking", args.kills, rng)
+        window = soak_window(work / "window", model, args.gui_kills, rng) if args.gui_kills else []
         trainers = []
         if args.trainer_kills:
-            from tests.tiny_model import make_tiny_model_dir
-
-            model = make_tiny_model_dir(work / "model")
             trainers = soak_trainers(work / "training", model, args.trainer_kills, args.steps, args.tear_fraction,
                                      rng)
         elapsed = time.perf_counter() - start
-    print(table(rankings, trainers))
+    print(table(rankings, window, trainers))
     print(f"\nseed {seed}, {elapsed:.0f} s")
-    lost = sum(r.lost for r in rankings)
-    failed = [r for r in rankings if not r.survived] + [r for r, _ in trainers if not r.survived]
+    lost = sum(r.lost for r in rankings + window)
+    failed = [r for r in rankings + window if not r.survived] + [r for r, _ in trainers if not r.survived]
     for r, _ in trainers:
         if not r.survived:
             print(f"\n{r.kind} run {r.run_id} did not survive:\n{r.log}", file=sys.stderr)
