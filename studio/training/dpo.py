@@ -63,8 +63,8 @@ def train_dpo(base: SharedBase, pairs: list[dict], config: DPOConfig, run_dir: P
         raise ValueError("DPO needs at least one preference pair")
     torch.manual_seed(config.seed)
     encoded = encode_pairs(base.tokenizer, pairs, config.max_length)
-    weights = pair_weights(pairs, base.device)
     train_idx, eval_idx = split_by_prompt(pairs, config.eval_fraction, config.seed)
+    weights = pair_weights(pairs, train_idx, base.device)
     reference = init_adapter if init_adapter in base.adapters() else None
     if reference:
         base.copy_adapter(reference, ADAPTER)
