@@ -109,8 +109,9 @@ class PPOConfig:
                                          "lower it when below.")
     target_kl: float = help_field(6.0, "The KL the adaptive beta aims for. KL (nats per response) measures how "
                                        "far the policy's answers have drifted from the reference's; 0 = same.")
-    kl_horizon: int = help_field(10000, "How slowly beta adapts: it changes by at most about 20% over this many "
-                                        "responses. Smaller reacts faster.")
+    kl_horizon: int | None = help_field(None, "How slowly beta adapts: it changes by at most about 20% over this "
+                                              "many responses. Smaller reacts faster. Empty = the run's own "
+                                              "size (iterations x batch size).")
     gamma: float = help_field(1.0, "Discount: how much later rewards count for earlier tokens. 1.0 (none) is "
                                    "standard for text, where the score arrives at the end.")
     lam: float = help_field(0.95, "GAE lambda: how tokens share credit. 1.0 uses the actual final score (noisy); "
@@ -148,6 +149,8 @@ def validate(config) -> None:
     """Refuse settings an engine cannot run with, naming the field (before a run is created)."""
     for f in fields(config):
         value = getattr(config, f.name)
+        if value is None:
+            continue
         if f.name in AT_LEAST_ONE and value < 1:
             raise ValueError(f"{f.name} must be at least 1 (got {value})")
         if f.name in POSITIVE and not value > 0:

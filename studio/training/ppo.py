@@ -11,10 +11,12 @@ Everything shares ONE base model (docs/ARCHITECTURE.md):
   former `AutoModelForCausalLMWithValueHead`), so one forward gives both logits and values; the price is
   that the value loss also nudges the policy adapter, which `vf_coef` keeps small.
 
-Scores are normalised so the initial policy's responses score mean 0, std 1 (measured on the first
-rollout, before any update, and kept in the checkpoint); `missing_eos_penalty` is added after that.
-Round i always samples with seed (seed, i), so a resumed run repeats the rounds an uninterrupted one
-would have run; a round cancelled midway is run again on resume (its few updates are kept).
+Scores are normalised by `score_norm`, the reward model's mean and std over its training responses; without
+one, by the first rollout's (before any update; kept in the checkpoint). `missing_eos_penalty` is added after
+that. Round i always samples with seed (seed, i), so a resumed run repeats the rounds an uninterrupted one
+would have run; a round cancelled midway is not saved (the last checkpoint stays), so it is run again whole.
+The adaptive KL controller's horizon defaults to the run's own size (iterations x batch size), so beta can
+move by about 20% over the run whatever its length.
 
 Metrics per round: reward (mean normalised score, penalty included), reward_raw, kl (mean over responses
 of the summed log p - log p_ref, in nats), beta, policy_loss, value_loss, entropy, clip_frac, approx_kl
@@ -58,6 +60,11 @@ class Rollout:
     logprobs: torch.Tensor
     values: torch.Tensor
     ref_logprobs: torch.Tensor
+
+
+def kl_horizon(config: PPOConfig) -> int:
+    """Responses over which the adaptive beta may change by about 20%: the setting, else the run's own size."""
+    return config.kl_horizon or config.iterations * config.batch_size
 
 
 def forward(base: SharedBase, head: ScalarHead | None, ids: torch.Tensor, attention: torch.Tensor,
@@ -129,8 +136,10 @@ def ppo_update(base: SharedBase, head: ScalarHead, roll: Rollout, advantages: to
 
 def train_ppo(base: SharedBase, prompts: list[str], score_fn: ScoreFn, config: PPOConfig, run_dir: Path,
               hooks: Hooks | None = None, resume: bool = False, init_adapter: str | None = "sft",
-              normalise_scores: bool = True) -> TrainResult:
-    """Train adapter "policy" so that `score_fn(prompts, responses)` (one number per response) goes up."""
+              normalise_scores: bool = True, score_norm: tuple[float, float] | None = None) -> TrainResult:
+    """Train adapter "policy" so that `score_fn(prompts, responses)` (one number per response) goes up.
+
+    `score_norm` (mean, std) normalises the raw scores when given (a reward model's saved statistics)."""
     if not prompts:
         raise ValueError("PPO needs at least one prompt")
     if config.temperature <= 0:
@@ -144,10 +153,12 @@ def train_ppo(base: SharedBase, prompts: list[str], score_fn: ScoreFn, config: P
         base.add_lora(POLICY, r=config.lora_r, alpha=config.lora_alpha)
     head = ScalarHead(base.hidden_size, std=1e-3).to(base.device)
     heads = {"value_head": head}
-    optimizer = torch.optim.AdamW(trainable_parameters(base, [POLICY], heads), lr=config.lr, eps=1e-5)
-    kl_ctl = (AdaptiveKLController(config.init_kl_coef, config.target_kl, config.kl_horizon)
+    # no weight decay: it would pull the copied SFT adapter toward the bare base, not toward the reference
+    optimizer = torch.optim.AdamW(trainable_parameters(base, [POLICY], heads), lr=config.lr, eps=1e-5,
+                                  weight_decay=0.0)
+    kl_ctl = (AdaptiveKLController(config.init_kl_coef, config.target_kl, kl_horizon(config))
               if config.adaptive_kl else FixedKLController(config.init_kl_coef))
-    norm: list[float] | None = None  # (mean, std) of the initial policy's raw scores
+    norm = list(score_norm) if score_norm is not None else None  # (mean, std) of raw scores
     iteration = 0
     if resume and has_checkpoint(run_dir):
         iteration, extra = load_checkpoint(run_dir, base, [POLICY], heads, optimizer)
@@ -157,7 +168,7 @@ def train_ppo(base: SharedBase, prompts: list[str], score_fn: ScoreFn, config: P
         save_checkpoint(run_dir, iteration, base, [POLICY], heads, optimizer,
                         extra={"beta": kl_ctl.value, "score_norm": norm})
 
-    status, last = "finished", {}
+    status, last, saved = "finished", {}, True
     try:
         while iteration < config.iterations:
             if hooks.stop_requested():
@@ -187,8 +198,8 @@ def train_ppo(base: SharedBase, prompts: list[str], score_fn: ScoreFn, config: P
                 advantages = masked_whiten(advantages, roll.mask)
 
             stats = ppo_update(base, head, roll, advantages, returns, optimizer, config, hooks, iteration + 1, seed)
-            if stats is None:
-                status = "cancelled"
+            if stats is None:  # half-updated: keep the last checkpoint, so resuming runs this round again whole
+                status, saved = "cancelled", False
                 break
             kl_ctl.update(kl.mean().item(), len(idx))
             iteration += 1
@@ -210,7 +221,8 @@ def train_ppo(base: SharedBase, prompts: list[str], score_fn: ScoreFn, config: P
         return TrainResult("diverged", iteration, last, None, str(exc))
     finally:
         base.model.eval()
-    checkpoint()
+    if saved:
+        checkpoint()
     artifact = base.save_adapter(POLICY, run_dir / "adapter")
     save_heads(heads, run_dir / "heads.safetensors", meta={"value_head": "PPO value head on the policy adapter"})
     return TrainResult(status, iteration, last, artifact if status == "finished" else None)
