@@ -14,7 +14,8 @@ Everything shares ONE base model (docs/ARCHITECTURE.md):
 Scores are normalised by `score_norm`, the reward model's mean and std over its training responses; without
 one, by the first rollout's (before any update; kept in the checkpoint). `missing_eos_penalty` is added after
 that. Round i always samples with seed (seed, i), so a resumed run repeats the rounds an uninterrupted one
-would have run; a round cancelled midway is not saved (the last checkpoint stays), so it is run again whole.
+would have run; a round cancelled midway is undone (its few updates dropped) before the final checkpoint, so
+it is run again whole on resume and resumed == uninterrupted holds after Stop too.
 The adaptive KL controller's horizon defaults to the run's own size (iterations x batch size), so beta can
 move by about 20% over the run whatever its length.
 
@@ -25,6 +26,7 @@ response_length, eos_fraction, returns, value, samples_per_s, iteration_s.
 """
 from __future__ import annotations
 
+import copy
 import math
 import time
 from collections import defaultdict
@@ -95,6 +97,21 @@ def rollout(base: SharedBase, head: ScalarHead, prompts: list[str], reference: s
     last_token = batch.response_ids.gather(1, mask.sum(1, keepdim=True).long() - 1).squeeze(1)
     ended = torch.isin(last_token, torch.tensor(_eos_ids(base.base, base.tokenizer), device=last_token.device))
     return Rollout(ids, attention, width, mask, ended, batch.texts, logprobs, values, ref_logprobs)
+
+
+def round_start(optimizer: torch.optim.Optimizer) -> Callable[[], None]:
+    """A function that puts the optimizer's parameters and state back as they are now (LoRA-sized copies)."""
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    values = [p.detach().clone() for p in params]
+    state = copy.deepcopy(optimizer.state_dict())
+
+    def undo() -> None:
+        with torch.no_grad():
+            for p, value in zip(params, values):
+                p.copy_(value)
+        optimizer.load_state_dict(state)
+
+    return undo
 
 
 def ppo_update(base: SharedBase, head: ScalarHead, roll: Rollout, advantages: torch.Tensor, returns: torch.Tensor,
@@ -168,7 +185,7 @@ def train_ppo(base: SharedBase, prompts: list[str], score_fn: ScoreFn, config: P
         save_checkpoint(run_dir, iteration, base, [POLICY], heads, optimizer,
                         extra={"beta": kl_ctl.value, "score_norm": norm})
 
-    status, last, saved = "finished", {}, True
+    status, last = "finished", {}
     try:
         while iteration < config.iterations:
             if hooks.stop_requested():
@@ -197,9 +214,11 @@ def train_ppo(base: SharedBase, prompts: list[str], score_fn: ScoreFn, config: P
             if config.whiten_advantages:
                 advantages = masked_whiten(advantages, roll.mask)
 
+            undo = round_start(optimizer)
             stats = ppo_update(base, head, roll, advantages, returns, optimizer, config, hooks, iteration + 1, seed)
-            if stats is None:  # half-updated: keep the last checkpoint, so resuming runs this round again whole
-                status, saved = "cancelled", False
+            if stats is None:  # half-updated: back to the round's start, so a resume runs this round again whole
+                undo()
+                status = "cancelled"
                 break
             kl_ctl.update(kl.mean().item(), len(idx))
             iteration += 1
@@ -221,8 +240,7 @@ def train_ppo(base: SharedBase, prompts: list[str], score_fn: ScoreFn, config: P
         return TrainResult("diverged", iteration, last, None, str(exc))
     finally:
         base.model.eval()
-    if saved:
-        checkpoint()
+    checkpoint()
     artifact = base.save_adapter(POLICY, run_dir / "adapter")
     save_heads(heads, run_dir / "heads.safetensors", meta={"value_head": "PPO value head on the policy adapter"})
     return TrainResult(status, iteration, last, artifact if status == "finished" else None)

@@ -30,7 +30,7 @@ def test_scores_are_normalised_by_the_given_reward_model_statistics(base, tmp_pa
 
 
 def test_a_run_stopped_mid_round_resumes_exactly_like_an_uninterrupted_one(tiny_model_dir, tmp_path):
-    config = fast(iterations=4, batch_size=4, minibatches=2, ppo_epochs=2, checkpoint_every=2)
+    config = fast(iterations=4, batch_size=4, minibatches=2, ppo_epochs=2)  # no periodic checkpoint
     done, calls = [], []
 
     def stop_in_round_three() -> bool:  # round 3: loop check, minibatch 1 (updates), then Stop at minibatch 2
