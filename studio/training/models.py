@@ -218,6 +218,8 @@ def _gguf_cache(gguf: Path, say: Progress) -> Path:
     try:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
+        if target.exists():  # a folder without config.json is an incomplete copy (not ours to trust): replace it
+            shutil.rmtree(target)
         tmp.rename(target)
     except OSError:
         if not (target / "config.json").is_file():  # another process may have won the race
