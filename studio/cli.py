@@ -113,6 +113,8 @@ def cmd_generate(args) -> None:
     from studio.training.runs import generate_comparisons, policy_label
 
     project = Project.open(args.dir)
+    if args.per_prompt < 2:  # before the model loads
+        raise ValueError("a comparison needs at least 2 responses per prompt")
     sampling = SamplingConfig(max_new_tokens=args.max_new_tokens, temperature=args.temperature, seed=args.seed)
     if not project.store.prompts_without_responses(policy_label(project, args.policy)):
         print("every prompt already has responses from this policy; nothing to do")
