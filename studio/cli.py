@@ -291,7 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
                     ("dpo", "DPO on the rankings, no reward model (LoRA).")]:
         c = with_device(with_dir(command(kinds, kind, cmd_train, h)))
         c.set_defaults(kind=kind)
-        c.add_argument("--steps", type=int, default=None, help="optimizer steps (PPO: iterations)")
+        c.add_argument("--steps", type=int, default=None, help="optimizer steps instead of epochs (PPO: iterations)")
         c.add_argument("--batch-size", type=int, default=None)
         c.add_argument("--lr", type=float, default=None)
         c.add_argument("--resume", default=None, metavar="RUN_ID", help="continue a stopped or crashed run")
