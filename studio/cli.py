@@ -137,6 +137,8 @@ def cmd_generate(args) -> None:
     from studio.training.runs import generate_comparisons, policy_label
 
     project = Project.open(args.dir)
+    if args.per_prompt < 2:  # before the model loads
+        raise ValueError("a comparison needs at least 2 responses per prompt")
     sampling = SamplingConfig(max_new_tokens=args.max_new_tokens, temperature=args.temperature, seed=args.seed)
     _check_run(project, args.policy, reward=False)
     if not project.store.prompts_without_responses(policy_label(project, args.policy)):
@@ -337,7 +339,7 @@ def build_parser() -> argparse.ArgumentParser:
                     ("dpo", "DPO on the rankings, no reward model (LoRA).")]:
         c = with_device(with_dir(command(kinds, kind, cmd_train, h)))
         c.set_defaults(kind=kind)
-        c.add_argument("--steps", type=int, default=None, help="optimizer steps (PPO: iterations)")
+        c.add_argument("--steps", type=int, default=None, help="optimizer steps instead of epochs (PPO: iterations)")
         c.add_argument("--batch-size", type=int, default=None)
         c.add_argument("--lr", type=float, default=None)
         c.add_argument("--resume", default=None, metavar="RUN_ID", help="continue a stopped or crashed run")

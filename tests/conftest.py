@@ -1,4 +1,5 @@
 import os
+import random
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -9,6 +10,18 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import pytest
 
 from tests.tiny_model import make_tiny_model_dir
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config):
+    """Property-based (Hypothesis) tests draw from one seed per session, printed in the header and taken from
+    STUDIO_TEST_SEED when set, so a failure can be replayed exactly (before Hypothesis' plugin reads it)."""
+    if config.getoption("hypothesis_seed", None) is None:
+        config.option.hypothesis_seed = str(os.environ.get("STUDIO_TEST_SEED") or random.randrange(1 << 30))
+
+
+def pytest_report_header(config):
+    return f"STUDIO_TEST_SEED={config.getoption('hypothesis_seed')} (set it to replay the property-based tests)"
 
 
 @pytest.fixture(scope="session")

@@ -83,10 +83,7 @@ def test_pipeline_on_tiny_model(tmp_path, tiny_model_dir, capsys):
     assert main(["export", str(proj), "--run", "latest:dpo", "--out", str(tmp_path / "adapter")]) == 0
     assert (tmp_path / "adapter" / "adapter_model.safetensors").exists()
     assert main(["export", str(proj), "--run", "latest:sft", "--out", str(tmp_path / "merged"), "--merged"]) == 0
-    from transformers import AutoModelForCausalLM
-
-    merged = AutoModelForCausalLM.from_pretrained(tmp_path / "merged")
-    assert sum(p.numel() for p in merged.parameters()) > 0
+    assert (tmp_path / "merged" / "model.safetensors").is_file()  # its logits: tests/test_cli_errors.py
     assert not list((tmp_path / "merged").glob("*.bin"))
 
 

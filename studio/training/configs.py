@@ -37,7 +37,10 @@ class SamplingConfig:
 class TrainConfig:
     """Settings shared by the supervised engines (SFT, reward model, DPO)."""
 
-    steps: int = help_field(100, "Optimizer steps to run. Each step looks at one batch.")
+    epochs: float = help_field(3.0, "Passes over the training examples: the run's length follows the data "
+                                    "(steps = epochs x examples / batch size).")
+    steps: int | None = help_field(None, "Optimizer steps to run instead of epochs (each step looks at one batch). "
+                                         "Empty = set by epochs.")
     batch_size: int = help_field(4, "Examples per optimizer step. Larger is smoother but slower and uses more memory.")
     lr: float = help_field(2e-4, "Learning rate: how big each update is. LoRA tolerates 1e-4 to 5e-4.")
     warmup_steps: int = help_field(5, "Steps over which the learning rate ramps up from zero, to avoid an early jolt.")
@@ -47,8 +50,10 @@ class TrainConfig:
     lora_alpha: int = help_field(32, "LoRA scaling; the update is multiplied by alpha / r.")
     max_length: int = help_field(512, "Longest prompt + response in tokens; longer examples are cut from the left.")
     eval_fraction: float = help_field(0.1, "Share of the data held out to measure generalisation (needs >= 10 examples).")
-    eval_every: int = help_field(20, "Evaluate on the held-out split every this many steps.")
-    checkpoint_every: int = help_field(25, "Save a resumable checkpoint every this many steps.")
+    eval_every: int | None = help_field(None, "Evaluate on the held-out split every this many steps. Empty = "
+                                              "5 times per run.")
+    checkpoint_every: int | None = help_field(None, "Save a resumable checkpoint every this many steps. Empty = "
+                                                    "4 times per run.")
     seed: int = help_field(0, "Random seed for data order and initialisation, so runs are reproducible.")
     gradient_checkpointing: bool = help_field(True, "Recompute activations during the backward pass instead of "
                                                     "keeping them: about 40% less memory for about 20% more time.")
@@ -59,14 +64,16 @@ class SFTConfig(TrainConfig):
     """Settings for supervised fine-tuning on demonstrations."""
 
     lr: float = help_field(3e-4, "Learning rate: how big each update is. LoRA tolerates 1e-4 to 5e-4.")
-    steps: int = help_field(60, "Optimizer steps to run. With few demonstrations, 30-100 steps is plenty.")
+    epochs: float = help_field(10.0, "Passes over the demonstrations. A few demonstrations need many passes to "
+                                     "be imitated; 3 suit hundreds. Steps = epochs x demonstrations / batch size.")
 
 
 @dataclass
 class RewardConfig(TrainConfig):
     """Settings for training the reward model on preference pairs."""
 
-    steps: int = help_field(100, "Optimizer steps to run. Each step compares one batch of response pairs.")
+    epochs: float = help_field(2.0, "Passes over the preference pairs. More overfits a small set; 1-2 is usual. "
+                                    "Steps = epochs x pairs / batch size.")
     batch_size: int = help_field(4, "Preference pairs per optimizer step (each pair is two responses to score).")
     lr: float = help_field(1e-4, "Learning rate for the adapter and the score head. LoRA tolerates 5e-5 to 3e-4.")
 
@@ -77,7 +84,7 @@ class DPOConfig(TrainConfig):
 
     beta: float = help_field(0.1, "How strongly the policy is held near the reference (the SFT model). Lower lets "
                                   "it drift further toward the preferences; 0.1 is the usual choice.")
-    steps: int = help_field(100, "Optimizer steps to run. Each step learns from one batch of response pairs.")
+    epochs: float = help_field(2.0, "Passes over the preference pairs. Steps = epochs x pairs / batch size.")
     batch_size: int = help_field(4, "Preference pairs per optimizer step (each pair is two responses).")
     lr: float = help_field(5e-5, "Learning rate: how big each update is. DPO wants less than SFT: 5e-6 to 1e-4.")
     lora_r: int = help_field(16, "LoRA rank of a fresh adapter; a copy of the SFT adapter keeps the SFT rank.")
@@ -109,8 +116,9 @@ class PPOConfig:
                                          "lower it when below.")
     target_kl: float = help_field(6.0, "The KL the adaptive beta aims for. KL (nats per response) measures how "
                                        "far the policy's answers have drifted from the reference's; 0 = same.")
-    kl_horizon: int = help_field(10000, "How slowly beta adapts: it changes by at most about 20% over this many "
-                                        "responses. Smaller reacts faster.")
+    kl_horizon: int | None = help_field(None, "How slowly beta adapts: it changes by at most about 20% over this "
+                                              "many responses. Smaller reacts faster. Empty = the run's own "
+                                              "size (iterations x batch size).")
     gamma: float = help_field(1.0, "Discount: how much later rewards count for earlier tokens. 1.0 (none) is "
                                    "standard for text, where the score arrives at the end.")
     lam: float = help_field(0.95, "GAE lambda: how tokens share credit. 1.0 uses the actual final score (noisy); "
@@ -140,7 +148,7 @@ CONFIGS = {"sft": SFTConfig, "reward": RewardConfig, "ppo": PPOConfig, "dpo": DP
 
 AT_LEAST_ONE = {"steps", "iterations", "batch_size", "checkpoint_every", "eval_every", "ppo_epochs", "minibatches",
                 "lora_r", "lora_alpha", "max_length", "max_new_tokens", "kl_horizon"}
-POSITIVE = {"lr", "max_grad_norm", "target_kl", "temperature", "beta"}
+POSITIVE = {"lr", "max_grad_norm", "target_kl", "temperature", "beta", "epochs"}
 FRACTIONS = {"eval_fraction", "gamma", "lam", "top_p"}
 
 
@@ -148,6 +156,8 @@ def validate(config) -> None:
     """Refuse settings an engine cannot run with, naming the field (before a run is created)."""
     for f in fields(config):
         value = getattr(config, f.name)
+        if value is None:
+            continue
         if f.name in AT_LEAST_ONE and value < 1:
             raise ValueError(f"{f.name} must be at least 1 (got {value})")
         if f.name in POSITIVE and not value > 0:

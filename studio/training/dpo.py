@@ -10,12 +10,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from studio.training.configs import DPOConfig
 from studio.training.engine import Hooks, TrainResult, run_supervised
 from studio.training.reward import (Example, bradley_terry_loss, chunks, encode_pairs, pair_batch, pair_weights,
                                     split_by_prompt)
+from studio.training.sft import response_logprobs
 from studio.training.shared_base import SharedBase
 
 ADAPTER = "dpo"
@@ -23,8 +23,8 @@ ADAPTER = "dpo"
 
 def sequence_logprobs(base: SharedBase, ids: torch.Tensor, mask: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Per row, the summed log-probability of the response tokens (labels != -100) under the active adapter."""
-    logits = base.lm_logits(base.hidden_states(ids, mask))[:, :-1].float()
-    return -F.cross_entropy(logits.transpose(1, 2), labels[:, 1:], ignore_index=-100, reduction="none").sum(-1)
+    logprobs, rows = response_logprobs(base, ids, mask, labels)
+    return torch.zeros(ids.size(0), device=logprobs.device).index_add(0, rows, logprobs)
 
 
 def dpo_loss(pi_chosen: torch.Tensor, pi_rejected: torch.Tensor, ref_chosen: torch.Tensor,
@@ -63,8 +63,8 @@ def train_dpo(base: SharedBase, pairs: list[dict], config: DPOConfig, run_dir: P
         raise ValueError("DPO needs at least one preference pair")
     torch.manual_seed(config.seed)
     encoded = encode_pairs(base.tokenizer, pairs, config.max_length)
-    weights = pair_weights(pairs, base.device)
     train_idx, eval_idx = split_by_prompt(pairs, config.eval_fraction, config.seed)
+    weights = pair_weights(pairs, train_idx, base.device)
     reference = init_adapter if init_adapter in base.adapters() else None
     if reference:
         base.copy_adapter(reference, ADAPTER)

@@ -86,18 +86,28 @@ def batch_for_step(train_idx: list[int], step: int, batch_size: int, seed: int) 
     return out
 
 
+def schedule(config: TrainConfig, examples: int) -> tuple[int, int, int]:
+    """(steps, eval_every, checkpoint_every): `steps` when set, else epochs x examples / batch size (rounded up);
+    unset intervals evaluate 5 and checkpoint 4 times per run."""
+    total = config.steps or max(1, math.ceil(config.epochs * examples / config.batch_size))
+    return (total, config.eval_every or max(1, round(total / 5)),
+            config.checkpoint_every or max(1, round(total / 4)))
+
+
 LossFn = Callable[[list[int]], tuple[torch.Tensor, dict[str, float]]]
 
 
 def run_supervised(*, base: SharedBase, adapter: str, heads: dict[str, nn.Module], train_idx: list[int],
                    loss_fn: LossFn, eval_fn: Callable[[], dict[str, float]] | None, config: TrainConfig,
                    run_dir: Path, hooks: Hooks, resume: bool = False) -> TrainResult:
-    """Optimise `adapter` (+ `heads`) with `loss_fn` for `config.steps` steps, checkpointing and resumable."""
+    """Optimise `adapter` (+ `heads`) with `loss_fn` for `config.steps` steps (else `config.epochs` passes over
+    `train_idx`), evaluating and checkpointing at intervals that scale with the run; resumable."""
     run_dir = Path(run_dir)
+    total, eval_every, checkpoint_every = schedule(config, len(train_idx))
     params = trainable_parameters(base, [adapter], heads)
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     scheduler = get_scheduler("cosine", optimizer, num_warmup_steps=config.warmup_steps,
-                              num_training_steps=max(config.steps, 1))
+                              num_training_steps=total)
     step = 0
     if resume and has_checkpoint(run_dir):
         step, _ = load_checkpoint(run_dir, base, [adapter], heads, optimizer, scheduler)
@@ -113,7 +123,7 @@ def run_supervised(*, base: SharedBase, adapter: str, heads: dict[str, nn.Module
     with base.use(adapter):
         base.model.train()
         try:
-            while step < config.steps:
+            while step < total:
                 if hooks.stop_requested():
                     status = "cancelled"
                     break
@@ -135,14 +145,14 @@ def run_supervised(*, base: SharedBase, adapter: str, heads: dict[str, nn.Module
                         "examples_per_s": config.batch_size / elapsed, **values}
                 if tokens:
                     last["tokens_per_s"] = tokens / elapsed
-                if eval_fn and (step % config.eval_every == 0 or step == config.steps):
+                if eval_fn and (step % eval_every == 0 or step == total):
                     base.model.eval()
                     with torch.no_grad():
                         last.update(eval_fn())
                     base.model.train()
                 hooks.metrics(step, last)
-                hooks.progress(step, config.steps)
-                if step % config.checkpoint_every == 0 and step < config.steps:
+                hooks.progress(step, total)
+                if step % checkpoint_every == 0 and step < total:
                     checkpoint()
         except Diverged as exc:
             base.model.eval()

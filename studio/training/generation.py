@@ -1,7 +1,8 @@
 """Chat generation: batched answers (left padding), token-level rollouts for PPO, and streaming for the compare page.
 
-Sampling is exactly what `SamplingConfig` says: a model's own defaults for top-k or repetition penalty
-are switched off, so PPO's log-probabilities match the distribution the answers were drawn from.
+Sampling is exactly what `SamplingConfig` says: a model's own `generation_config` (top-k, min-p,
+repetition penalties, no-repeat n-grams, a preferred temperature) is set aside for the call, so PPO's
+log-probabilities match the distribution the answers were drawn from.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from transformers import (
 from studio.training.configs import SamplingConfig
 
 ShouldStop = Callable[[], bool]
+TOKEN_ID_FIELDS = ("bos_token_id", "eos_token_id", "pad_token_id", "decoder_start_token_id")
 
 
 @dataclass
@@ -57,7 +59,7 @@ def generate(
     stopping = StoppingCriteriaList([_StopWhen(should_stop)] if should_stop else [])
     per_batch = max(1, batch_size // num_return_sequences)
     answers: list[list[str]] = []
-    with _eval_mode(model), _seeded(sampling.seed, device), torch.inference_mode():
+    with _eval_mode(model), _only_our_settings(model), _seeded(sampling.seed, device), torch.inference_mode():
         for start in range(0, len(prompts), per_batch):
             if should_stop and should_stop():
                 break
@@ -80,7 +82,7 @@ def generate_tokens(
     device = _device(model)
     query = _encode(tokenizer, prompts, device)
     # generate() runs under no_grad; no inference_mode here, so PPO can backpropagate through passes on these ids.
-    with _eval_mode(model), _seeded(sampling.seed, device):
+    with _eval_mode(model), _only_our_settings(model), _seeded(sampling.seed, device):
         out = model.generate(**query, generation_config=_generation_config(model, tokenizer, sampling))
     response = out[:, query["input_ids"].shape[1]:]
     mask = mask_after_eos(response, _eos_ids(model, tokenizer))
@@ -114,7 +116,7 @@ def stream(
 
     def run() -> None:
         try:
-            with _seeded(sampling.seed, device), torch.inference_mode():
+            with _only_our_settings(model), _seeded(sampling.seed, device), torch.inference_mode():
                 model.generate(**query, generation_config=config, streamer=streamer,
                                stopping_criteria=StoppingCriteriaList([stop]))
         except BaseException as e:  # handed to the consuming thread below
@@ -174,6 +176,23 @@ def _generation_config(
     return GenerationConfig(
         do_sample=True, temperature=float(sampling.temperature), top_p=float(sampling.top_p), top_k=0, **common
     )
+
+
+@contextmanager
+def _only_our_settings(model: nn.Module) -> Iterator[None]:
+    """For the call, the model's own generation_config holds only its token ids.
+
+    `generate` fills every setting our GenerationConfig leaves unset (None) from the model's
+    generation_config, and some cannot be set to "off" other than by None (min_p, suppress_tokens,
+    bad_words_ids, ...): so the model's config itself is swapped for one without sampling settings.
+    """
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    own = inner.generation_config
+    inner.generation_config = GenerationConfig(**{key: getattr(own, key) for key in TOKEN_ID_FIELDS})
+    try:
+        yield
+    finally:
+        inner.generation_config = own
 
 
 @contextmanager

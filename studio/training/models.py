@@ -63,10 +63,11 @@ def pick_device(preference: str = "auto") -> torch.device:
 
 
 def pick_dtype(device: torch.device | str) -> torch.dtype:
-    """bfloat16 on CUDA GPUs with native support, float16 on other CUDA GPUs, float32 on MPS and CPU."""
-    if torch.device(device).type != "cuda":
-        return torch.float32
-    return torch.bfloat16 if torch.cuda.is_bf16_supported(including_emulation=False) else torch.float16
+    """bfloat16 on CUDA GPUs with native support, float32 elsewhere (MPS, CPU, and CUDA GPUs without bf16 such as
+    T4/V100: float16 without loss scaling silently underflows small gradients)."""
+    if torch.device(device).type == "cuda" and torch.cuda.is_bf16_supported(including_emulation=False):
+        return torch.bfloat16
+    return torch.float32
 
 
 @dataclass
@@ -218,6 +219,8 @@ def _gguf_cache(gguf: Path, say: Progress) -> Path:
     try:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
+        if target.exists():  # a folder without config.json is an incomplete copy (not ours to trust): replace it
+            shutil.rmtree(target)
         tmp.rename(target)
     except OSError:
         if not (target / "config.json").is_file():  # another process may have won the race

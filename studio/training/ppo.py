@@ -11,10 +11,13 @@ Everything shares ONE base model (docs/ARCHITECTURE.md):
   former `AutoModelForCausalLMWithValueHead`), so one forward gives both logits and values; the price is
   that the value loss also nudges the policy adapter, which `vf_coef` keeps small.
 
-Scores are normalised so the initial policy's responses score mean 0, std 1 (measured on the first
-rollout, before any update, and kept in the checkpoint); `missing_eos_penalty` is added after that.
-Round i always samples with seed (seed, i), so a resumed run repeats the rounds an uninterrupted one
-would have run; a round cancelled midway is run again on resume (its few updates are kept).
+Scores are normalised by `score_norm`, the reward model's mean and std over its training responses; without
+one, by the first rollout's (before any update; kept in the checkpoint). `missing_eos_penalty` is added after
+that. Round i always samples with seed (seed, i), so a resumed run repeats the rounds an uninterrupted one
+would have run; a round cancelled midway is undone (its few updates dropped) before the final checkpoint, so
+it is run again whole on resume and resumed == uninterrupted holds after Stop too.
+The adaptive KL controller's horizon defaults to the run's own size (iterations x batch size), so beta can
+move by about 20% over the run whatever its length.
 
 Metrics per round: reward (mean normalised score, penalty included), reward_raw, kl (mean over responses
 of the summed log p - log p_ref, in nats), beta, policy_loss, value_loss, entropy, clip_frac, approx_kl
@@ -23,6 +26,7 @@ response_length, eos_fraction, returns, value, samples_per_s, iteration_s.
 """
 from __future__ import annotations
 
+import copy
 import math
 import time
 from collections import defaultdict
@@ -60,6 +64,11 @@ class Rollout:
     ref_logprobs: torch.Tensor
 
 
+def kl_horizon(config: PPOConfig) -> int:
+    """Responses over which the adaptive beta may change by about 20%: the setting, else the run's own size."""
+    return config.kl_horizon or config.iterations * config.batch_size
+
+
 def forward(base: SharedBase, head: ScalarHead | None, ids: torch.Tensor, attention: torch.Tensor,
             prompt_width: int, temperature: float) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
     """Log-probs of the response tokens, the value head's estimates (when given a head) and the logits."""
@@ -88,6 +97,21 @@ def rollout(base: SharedBase, head: ScalarHead, prompts: list[str], reference: s
     last_token = batch.response_ids.gather(1, mask.sum(1, keepdim=True).long() - 1).squeeze(1)
     ended = torch.isin(last_token, torch.tensor(_eos_ids(base.base, base.tokenizer), device=last_token.device))
     return Rollout(ids, attention, width, mask, ended, batch.texts, logprobs, values, ref_logprobs)
+
+
+def round_start(optimizer: torch.optim.Optimizer) -> Callable[[], None]:
+    """A function that puts the optimizer's parameters and state back as they are now (LoRA-sized copies)."""
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    values = [p.detach().clone() for p in params]
+    state = copy.deepcopy(optimizer.state_dict())
+
+    def undo() -> None:
+        with torch.no_grad():
+            for p, value in zip(params, values):
+                p.copy_(value)
+        optimizer.load_state_dict(state)
+
+    return undo
 
 
 def ppo_update(base: SharedBase, head: ScalarHead, roll: Rollout, advantages: torch.Tensor, returns: torch.Tensor,
@@ -129,8 +153,10 @@ def ppo_update(base: SharedBase, head: ScalarHead, roll: Rollout, advantages: to
 
 def train_ppo(base: SharedBase, prompts: list[str], score_fn: ScoreFn, config: PPOConfig, run_dir: Path,
               hooks: Hooks | None = None, resume: bool = False, init_adapter: str | None = "sft",
-              normalise_scores: bool = True) -> TrainResult:
-    """Train adapter "policy" so that `score_fn(prompts, responses)` (one number per response) goes up."""
+              normalise_scores: bool = True, score_norm: tuple[float, float] | None = None) -> TrainResult:
+    """Train adapter "policy" so that `score_fn(prompts, responses)` (one number per response) goes up.
+
+    `score_norm` (mean, std) normalises the raw scores when given (a reward model's saved statistics)."""
     if not prompts:
         raise ValueError("PPO needs at least one prompt")
     if config.temperature <= 0:
@@ -144,10 +170,12 @@ def train_ppo(base: SharedBase, prompts: list[str], score_fn: ScoreFn, config: P
         base.add_lora(POLICY, r=config.lora_r, alpha=config.lora_alpha)
     head = ScalarHead(base.hidden_size, std=1e-3).to(base.device)
     heads = {"value_head": head}
-    optimizer = torch.optim.AdamW(trainable_parameters(base, [POLICY], heads), lr=config.lr, eps=1e-5)
-    kl_ctl = (AdaptiveKLController(config.init_kl_coef, config.target_kl, config.kl_horizon)
+    # no weight decay: it would pull the copied SFT adapter toward the bare base, not toward the reference
+    optimizer = torch.optim.AdamW(trainable_parameters(base, [POLICY], heads), lr=config.lr, eps=1e-5,
+                                  weight_decay=0.0)
+    kl_ctl = (AdaptiveKLController(config.init_kl_coef, config.target_kl, kl_horizon(config))
               if config.adaptive_kl else FixedKLController(config.init_kl_coef))
-    norm: list[float] | None = None  # (mean, std) of the initial policy's raw scores
+    norm = list(score_norm) if score_norm is not None else None  # (mean, std) of raw scores
     iteration = 0
     if resume and has_checkpoint(run_dir):
         iteration, extra = load_checkpoint(run_dir, base, [POLICY], heads, optimizer)
@@ -186,8 +214,10 @@ def train_ppo(base: SharedBase, prompts: list[str], score_fn: ScoreFn, config: P
             if config.whiten_advantages:
                 advantages = masked_whiten(advantages, roll.mask)
 
+            undo = round_start(optimizer)
             stats = ppo_update(base, head, roll, advantages, returns, optimizer, config, hooks, iteration + 1, seed)
-            if stats is None:
+            if stats is None:  # half-updated: back to the round's start, so a resume runs this round again whole
+                undo()
                 status = "cancelled"
                 break
             kl_ctl.update(kl.mean().item(), len(idx))

@@ -24,10 +24,11 @@ Example = tuple[list[int], int]
 
 
 def weighted_mean(values: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean of `values * weights` over the batch: dividing by the batch size, a constant, and not by the batch's
+    weight sum keeps every ranking's total weight equal whatever the batch holds (see `pair_weights`)."""
     if weights is None:
         return values.mean()
-    weights = weights.to(values)
-    return (values * weights).sum() / weights.sum()
+    return (values * weights.to(values)).mean()
 
 
 def bradley_terry_loss(chosen: torch.Tensor, rejected: torch.Tensor,
@@ -46,8 +47,11 @@ def encode_pairs(tokenizer, pairs: list[dict], max_length: int) -> list[tuple[Ex
                   for side in ("chosen", "rejected")) for p in pairs]
 
 
-def pair_weights(pairs: list[dict], device) -> torch.Tensor:
-    return torch.tensor([float(p.get("weight", 1.0)) for p in pairs], device=device)
+def pair_weights(pairs: list[dict], train_idx: Sequence[int], device) -> torch.Tensor:
+    """InstructGPT pair weights (a K-way ranking's pairs share weight 1) scaled to mean 1 over the training pairs,
+    so a batch's weighted mean is on the scale of a plain mean, and each ranking weighs the same in it."""
+    weights = torch.tensor([float(p.get("weight", 1.0)) for p in pairs], device=device)
+    return weights / weights[list(train_idx)].mean() if len(train_idx) else weights
 
 
 def pair_batch(base: SharedBase, encoded: list[tuple[Example, Example]], idx: Sequence[int]
@@ -129,8 +133,8 @@ def train_reward(base: SharedBase, pairs: list[dict], config: RewardConfig, run_
         raise ValueError("the reward model needs at least one preference pair")
     torch.manual_seed(config.seed)
     encoded = encode_pairs(base.tokenizer, pairs, config.max_length)
-    weights = pair_weights(pairs, base.device)
     train_idx, eval_idx = split_by_prompt(pairs, config.eval_fraction, config.seed)
+    weights = pair_weights(pairs, train_idx, base.device)
     base.add_lora(ADAPTER, r=config.lora_r, alpha=config.lora_alpha)
     head = ScalarHead(base.hidden_size).to(base.device)
 

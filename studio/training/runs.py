@@ -166,7 +166,8 @@ def _dispatch(project, base, kind, config, run_dir, hooks, resume, init, reward)
     if kind == "ppo":
         scorer = reward_scorer(project, base, reward)
         prompts = [p.text for p in store.prompts()]
-        return train_ppo(base, prompts, scorer, config, run_dir, hooks, resume=resume, init_adapter=init_adapter)
+        return train_ppo(base, prompts, scorer, config, run_dir, hooks, resume=resume, init_adapter=init_adapter,
+                         score_norm=(scorer.mean, scorer.std))
     raise ValueError(f"unknown run kind {kind!r}: choose sft, reward, ppo or dpo")
 
 

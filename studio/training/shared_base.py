@@ -14,7 +14,9 @@ import torch
 from peft import LoraConfig, PeftModel, get_peft_model, set_peft_model_state_dict
 from peft.utils import get_peft_model_state_dict
 from safetensors.torch import load_file, save_file
+import torch.nn.functional as F
 from torch import nn
+from transformers.pytorch_utils import Conv1D
 
 DEFAULT_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
@@ -32,6 +34,8 @@ class SharedBase:
         self.targets = _lora_targets(model)
         for p in model.parameters():
             p.requires_grad_(False)
+        _disable_dropout(model)
+        check_logits(self)
 
     @classmethod
     def from_loaded(cls, loaded) -> SharedBase:
@@ -53,10 +57,7 @@ class SharedBase:
         self.drop(name)
         cfg = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, task_type="CAUSAL_LM",
                          target_modules=targets or self.targets, base_model_name_or_path=self.source)
-        if self.peft is None:
-            self.peft = get_peft_model(self.base, cfg, adapter_name=name)
-        else:
-            self.peft.add_adapter(name, cfg)
+        self._add(name, cfg)
         self.trainable.add(name)
         self._apply_trainable()
 
@@ -64,11 +65,7 @@ class SharedBase:
         """Load a saved adapter folder (safetensors) as `name`."""
         self.drop(name)
         path = Path(path)
-        cfg = LoraConfig.from_pretrained(path)
-        if self.peft is None:
-            self.peft = get_peft_model(self.base, cfg, adapter_name=name)
-        else:
-            self.peft.add_adapter(name, cfg)
+        self._add(name, LoraConfig.from_pretrained(path))
         set_peft_model_state_dict(self.peft, load_file(path / "adapter_model.safetensors"), adapter_name=name)
         if trainable:
             self.trainable.add(name)
@@ -78,7 +75,7 @@ class SharedBase:
         """Make `dst` a trainable copy of adapter `src` (PPO/DPO policy initialised from SFT)."""
         self.drop(dst)
         cfg = self.peft.peft_config[src]
-        self.peft.add_adapter(dst, LoraConfig(**{**cfg.to_dict(), "inference_mode": False}))
+        self._add(dst, LoraConfig(**{**cfg.to_dict(), "inference_mode": False}))
         set_peft_model_state_dict(self.peft, get_peft_model_state_dict(self.peft, adapter_name=src), adapter_name=dst)
         self.trainable.add(dst)
         self._apply_trainable()
@@ -111,8 +108,12 @@ class SharedBase:
         """Activate adapter `name` (None = base model, adapters off) for the duration of the block."""
         if self.peft is None or name is None:
             ctx = self.peft.disable_adapter() if self.peft is not None else nullcontext()
-            with ctx:
-                yield self.model
+            try:
+                with ctx:
+                    yield self.model
+            finally:  # leaving disable_adapter makes only the active adapter trainable: put ours back
+                if self.peft is not None:
+                    self._apply_trainable()
             return
         previous = self.peft.active_adapter
         self.peft.set_adapter(name, inference_mode=True)
@@ -139,18 +140,77 @@ class SharedBase:
         return out.last_hidden_state
 
     def lm_logits(self, hidden: torch.Tensor) -> torch.Tensor:
-        return self.base.get_output_embeddings()(hidden)
+        """Float32 logits as the model's own forward makes them: the LM head (in float32 whatever the model's
+        dtype or autocast, so log-probs and PPO ratios are not rounded to bf16), then the model's own scaling
+        (Cohere's logit_scale, Granite's logits_scaling, Gemma 2/3's final soft-capping)."""
+        head = self.base.get_output_embeddings()
+        with torch.autocast(hidden.device.type, enabled=False):
+            bias = head.bias.float() if head.bias is not None else None
+            logits = F.linear(hidden.float(), head.weight.float(), bias)
+        config = self.base.config.get_text_config()
+        if getattr(config, "logit_scale", None) is not None:
+            logits = logits * config.logit_scale
+        if getattr(config, "logits_scaling", None) is not None:
+            logits = logits / config.logits_scaling
+        if getattr(config, "final_logit_softcapping", None) is not None:
+            logits = torch.tanh(logits / config.final_logit_softcapping) * config.final_logit_softcapping
+        return logits
 
     # -- internals --------------------------------------------------------------
+    def _add(self, name: str, cfg: LoraConfig) -> None:
+        """Add adapter `name` without dropout, its parameters in float32 whatever the base's dtype."""
+        cfg.lora_dropout = 0.0
+        if self.peft is None:
+            self.peft = get_peft_model(self.base, cfg, adapter_name=name)
+        else:
+            self.peft.add_adapter(name, cfg)
+        for n, p in self.peft.named_parameters():
+            if "lora_" in n and f".{name}." in n:
+                p.data = p.data.float()
+        _disable_dropout(self.peft)
+
     def _apply_trainable(self) -> None:
         for n, p in self.peft.named_parameters():
             if "lora_" in n:
                 p.requires_grad_(any(f".{a}." in n for a in self.trainable))
 
 
+class UnsupportedModelError(ValueError):
+    """The model computes its logits in a way the engines do not reproduce."""
+
+
+@torch.no_grad()
+def check_logits(base: SharedBase) -> None:
+    """Refuse a model whose own forward's logits differ from `hidden_states` + `lm_logits` (checked once, on a
+    few tokens): an architecture that post-processes its logits in a way we do not know would train wrongly."""
+    ids = torch.arange(1, 9, device=base.device).remainder(base.base.config.get_text_config().vocab_size)[None]
+    mask = torch.ones_like(ids)
+    expected = base.base(input_ids=ids, attention_mask=mask, use_cache=False).logits.float()
+    ours = base.lm_logits(base.hidden_states(ids, mask))
+    tolerance = 1e-3 if expected.dtype == next(base.base.parameters()).dtype == torch.float32 else 5e-2
+    if not torch.allclose(ours, expected, atol=tolerance * (1 + expected.abs().max().item()), rtol=0):
+        raise UnsupportedModelError(
+            f"{type(base.base).__name__} post-processes its output logits in a way Alignment Studio does not "
+            "reproduce, so training would score the wrong distribution: choose another model.")
+
+
+def _disable_dropout(model: nn.Module) -> None:
+    """Dropout off for good in every role (TRL's disable_dropout_in_model), attention dropout included, so the
+    first PPO ratio is exactly 1 and DPO starts with policy = reference even in train mode."""
+    for module in model.modules():
+        if isinstance(module, nn.Dropout):
+            module.p = 0.0
+        if isinstance(getattr(module, "attention_dropout", None), float):
+            module.attention_dropout = 0.0
+    for config in {id(c): c for c in [model.config, model.config.get_text_config()]}.values():
+        for key in ("attention_dropout", "attn_pdrop", "resid_pdrop", "embd_pdrop", "hidden_dropout", "dropout"):
+            if isinstance(getattr(config, key, None), float):
+                setattr(config, key, 0.0)
+
+
 def _lora_targets(model: nn.Module) -> list[str]:
-    """The attention and MLP projections LoRA should adapt (all linear layers but the LM head)."""
-    names = {n.rsplit(".", 1)[-1] for n, m in model.named_modules() if isinstance(m, nn.Linear)}
+    """The attention and MLP projections LoRA should adapt (all linear layers but the LM head; GPT-2's are Conv1D)."""
+    names = {n.rsplit(".", 1)[-1] for n, m in model.named_modules() if isinstance(m, (nn.Linear, Conv1D))}
     found = [t for t in DEFAULT_TARGETS if t in names]
     return found or sorted(names - {"lm_head"})
 

@@ -33,7 +33,7 @@ def test_dpo_loss_on_hand_made_tensors():
     per_pair = [math.log1p(math.exp(-1.0)), math.log1p(math.exp(0.5))]  # -log sigmoid(margin) for margins 1, -0.5
     assert loss.item() == pytest.approx(sum(per_pair) / 2, rel=1e-6)
     weighted, _, _ = dpo_loss(pi_c, pi_r, ref_c, ref_r, beta=0.5, weights=torch.tensor([1.0, 1 / 3]))
-    assert weighted.item() == pytest.approx((per_pair[0] + per_pair[1] / 3) / (4 / 3), rel=1e-6)
+    assert weighted.item() == pytest.approx((per_pair[0] + per_pair[1] / 3) / 2, rel=1e-6)  # over the batch size
 
 
 def test_sequence_logprobs_sums_response_tokens_only(base):

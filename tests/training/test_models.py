@@ -148,7 +148,7 @@ def test_pick_dtype(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: True)
     assert pick_dtype("cuda") == torch.bfloat16
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: False)
-    assert pick_dtype("cuda:0") == torch.float16
+    assert pick_dtype("cuda:0") == torch.float32  # float16 without loss scaling underflows: never picked
 
 
 @pytest.mark.slow

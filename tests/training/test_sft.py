@@ -1,9 +1,10 @@
 import math
 
 import torch
+import torch.nn.functional as F
 
 from studio.training.engine import Hooks
-from studio.training.sft import SFTConfig, encode_example, train_sft
+from studio.training.sft import SFTConfig, encode_example, pad_batch, response_loss, train_sft
 from tests.training.helpers import greedy, tiny_base
 
 DEMOS = [{"prompt": "hi", "response": "hello there"}, {"prompt": "2+2?", "response": "four"}]
@@ -18,6 +19,27 @@ def test_loss_only_counts_response_tokens(tiny_model_dir):
     ids, start = encode_example(base.tokenizer, "hi", "hello", None, 512)
     assert base.tokenizer.decode(ids[start:]).startswith("hello")
     assert "hi" in base.tokenizer.decode(ids[:start])
+
+
+def test_batches_label_only_response_tokens(tiny_model_dir):
+    base = tiny_base(tiny_model_dir)
+    examples = [encode_example(base.tokenizer, d["prompt"], d["response"], None, 512) for d in DEMOS]
+    ids, mask, labels = pad_batch(examples, base.tokenizer.pad_token_id, "cpu")
+    for row, (seq, start) in enumerate(examples):
+        assert labels[row].tolist() == [-100] * start + seq[start:] + [-100] * (ids.size(1) - len(seq))
+        assert mask[row].tolist() == [1] * len(seq) + [0] * (ids.size(1) - len(seq))
+
+
+def test_loss_takes_the_lm_head_on_response_positions_only(tiny_model_dir, monkeypatch):
+    base = tiny_base(tiny_model_dir)
+    examples = [encode_example(base.tokenizer, d["prompt"], d["response"], None, 512) for d in DEMOS]
+    ids, mask, labels = pad_batch(examples, base.tokenizer.pad_token_id, "cpu")
+    full = base.model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
+    expected = F.cross_entropy(full.transpose(1, 2), labels[:, 1:], ignore_index=-100)
+    rows_seen, lm_logits = [], base.lm_logits
+    monkeypatch.setattr(base, "lm_logits", lambda hidden: rows_seen.append(hidden.shape[:-1]) or lm_logits(hidden))
+    assert torch.allclose(response_loss(base, ids, mask, labels), expected, atol=1e-5)
+    assert rows_seen == [torch.Size([int((labels[:, 1:] != -100).sum())])]
 
 
 def test_sft_loss_falls_and_greedy_reproduces_demo(tiny_model_dir, tmp_path):
@@ -68,4 +90,3 @@ def test_nan_loss_stops_as_diverged(tiny_model_dir, tmp_path, monkeypatch):
     assert result.status == "diverged" and result.step == 4
     assert "nan" in result.error
     assert (tmp_path / "checkpoint" / "meta.json").read_text().startswith('{"step": 4')
-    assert torch.isfinite(torch.tensor(0.0))
