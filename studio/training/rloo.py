@@ -4,8 +4,9 @@ Each round: draw k responses to each of a batch of prompts from the policy (roll
 reference's log-probs, then learn: each response's reward is its score minus beta times its KL to the
 reference, its advantage that reward minus the mean reward of the other k - 1 responses to the same
 prompt, and the policy takes one REINFORCE step per pass (`epochs` passes, PPO's clip on the response's
-probability ratio after the first). The small maths lives in `rloo_losses`; sampling and log-probs are
-PPO's (`generation.generate_tokens`, `ppo.forward`). Compare with TRL's `RLOOTrainer` (same formulas) and
+probability ratio after the first). The small maths lives in `rloo_losses`; sampling is PPO's
+(`generation.generate_tokens`), log-probs are `ppo.forward`'s with each prompt run once for its k responses
+(`prefix_sharing.grouped_forward`). Compare with TRL's `RLOOTrainer` (same formulas) and
 OpenRLHF's `--advantage_estimator rloo`.
 
 KL goes in the reward, not in the loss: as in the paper, TRL and OpenRLHF, the response's summed
@@ -44,8 +45,9 @@ from studio.training.checkpoints import has_checkpoint, load_checkpoint, save_ch
 from studio.training.configs import RLOOConfig
 from studio.training.engine import Diverged, Hooks, TrainResult, batch_for_step, check_finite
 from studio.training.generation import GeneratedBatch, SamplingConfig, _eos_ids, generate_tokens
-from studio.training.ppo import POLICY, forward
+from studio.training.ppo import POLICY
 from studio.training.ppo_losses import entropy_from_logits
+from studio.training.prefix_sharing import grouped_forward
 from studio.training.rloo_losses import leave_one_out_advantages, sequence_kl, sequence_policy_loss
 from studio.training.shared_base import SharedBase
 
@@ -65,29 +67,29 @@ def rollout(base: SharedBase, prompts: list[str], config: RLOOConfig, seed: int)
                                sampling)
 
 
-def sequences(batch: GeneratedBatch) -> tuple[torch.Tensor, torch.Tensor]:
-    """(ids, attention) of prompt + response, as `ppo.forward` takes them."""
-    ids = torch.cat([batch.query_ids, batch.response_ids], 1)
-    return ids, torch.cat([batch.query_mask, torch.ones_like(batch.response_ids)], 1)
+def logprobs(base: SharedBase, batch: GeneratedBatch, rows: slice, config: RLOOConfig
+             ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(log-probs, logits) of the responses in `rows` (whole groups) under the active adapter."""
+    return grouped_forward(base, batch.query_ids[rows], batch.query_mask[rows], batch.response_ids[rows],
+                           config.samples_per_prompt, config.temperature)
 
 
 @torch.no_grad()
-def reference_logprobs(base: SharedBase, reference: str | None, ids: torch.Tensor, attention: torch.Tensor,
-                       width: int, config: RLOOConfig, passes: list[slice]) -> torch.Tensor:
+def reference_logprobs(base: SharedBase, reference: str | None, batch: GeneratedBatch, config: RLOOConfig,
+                       passes: list[slice]) -> torch.Tensor:
     """The reference's log-probs of every response token, one pass's rows at a time (bounded memory)."""
     with base.use(reference):
-        return torch.cat([forward(base, None, ids[rows], attention[rows], width, config.temperature)[0]
-                          for rows in passes])
+        return torch.cat([logprobs(base, batch, rows, config)[0] for rows in passes])
 
 
-def update(base: SharedBase, optimizer: torch.optim.Optimizer, ids: torch.Tensor, attention: torch.Tensor,
-           width: int, mask: torch.Tensor, scores: torch.Tensor, ref_logprobs: torch.Tensor, config: RLOOConfig,
-           passes: list[slice], hooks: Hooks, iteration: int) -> dict[str, float | torch.Tensor]:
+def update(base: SharedBase, optimizer: torch.optim.Optimizer, batch: GeneratedBatch, scores: torch.Tensor,
+           ref_logprobs: torch.Tensor, config: RLOOConfig, passes: list[slice], hooks: Hooks, iteration: int
+           ) -> dict[str, float | torch.Tensor]:
     """`epochs` passes, each summing the gradients of every group and then stepping once; returns the stats."""
     params = optimizer.param_groups[0]["params"]
-    n, k = ids.size(0), config.samples_per_prompt
+    n, k, mask = scores.numel(), config.samples_per_prompt, batch.response_mask.float()
     old_logprobs = torch.zeros_like(ref_logprobs)
-    kl, advantages = torch.zeros(n, device=ids.device), torch.zeros(n, device=ids.device)
+    kl, advantages = torch.zeros(n, device=scores.device), torch.zeros(n, device=scores.device)
     losses, grad_norms, entropies, clipped = [], [], [], 0
     with base.use(POLICY):  # eval mode throughout: no dropout, so pass 1's log-probs are the sampling policy's
         for epoch in range(config.epochs):
@@ -97,13 +99,13 @@ def update(base: SharedBase, optimizer: torch.optim.Optimizer, ids: torch.Tensor
                 if epoch == 0 and hooks.stop_requested():
                     optimizer.zero_grad(set_to_none=True)
                     raise _Cancelled
-                logprobs, _, logits = forward(base, None, ids[rows], attention[rows], width, config.temperature)
+                new_logprobs, logits = logprobs(base, batch, rows, config)
                 if epoch == 0:  # the policy has not moved yet: these are the sampling policy's log-probs
-                    old_logprobs[rows] = logprobs.detach()
+                    old_logprobs[rows] = new_logprobs.detach()
                     kl[rows] = sequence_kl(old_logprobs[rows], ref_logprobs[rows], mask[rows])
                     advantages[rows] = leave_one_out_advantages(scores[rows] - config.beta * kl[rows], k)
                     entropies.append(entropy_from_logits(logits.detach(), mask[rows]).item())
-                loss, count = sequence_policy_loss(logprobs, old_logprobs[rows], advantages[rows], mask[rows],
+                loss, count = sequence_policy_loss(new_logprobs, old_logprobs[rows], advantages[rows], mask[rows],
                                                    config.cliprange, total=n)
                 check_finite(loss, iteration)
                 loss.backward()
@@ -153,22 +155,20 @@ def train_rloo(base: SharedBase, prompts: list[str], score_fn: ScoreFn, config: 
             t0 = time.perf_counter()
             idx = batch_for_step(list(range(len(prompts))), iteration, config.batch_size, config.seed)
             batch = rollout(base, [prompts[i] for i in idx], config, seed=config.seed * 1_000_003 + iteration)
-            ids, attention = sequences(batch)
-            width, mask = batch.query_ids.size(1), batch.response_mask.float()
+            mask = batch.response_mask.float()
             step = config.prompts_per_pass * k
-            passes = [slice(start, start + step) for start in range(0, ids.size(0), step)]
+            passes = [slice(start, start + step) for start in range(0, mask.size(0), step)]
 
             # score, and the reference's log-probs for the KL price
             asked = [prompts[i] for i in idx for _ in range(k)]
             scores = torch.as_tensor(score_fn(asked, batch.texts), dtype=torch.float32, device=base.device).flatten()
             if not torch.isfinite(scores).all():
                 raise Diverged(f"the scorer returned {scores.tolist()} at iteration {iteration + 1}")
-            ref_logprobs = reference_logprobs(base, reference, ids, attention, width, config, passes)
+            ref_logprobs = reference_logprobs(base, reference, batch, config, passes)
 
             # advantages (reward - beta * KL, minus the leave-one-out baseline) and the REINFORCE passes
             try:
-                stats = update(base, optimizer, ids, attention, width, mask, scores, ref_logprobs, config, passes,
-                               hooks, iteration + 1)
+                stats = update(base, optimizer, batch, scores, ref_logprobs, config, passes, hooks, iteration + 1)
             except _Cancelled:
                 status = "cancelled"
                 break
