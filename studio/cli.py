@@ -14,7 +14,8 @@ from studio.core import import_export as io
 from studio.core.jsonl import read_completions, read_prompts, write_jsonl
 from studio.core.project import Project
 
-TRAIN_KINDS = ("sft", "reward", "ppo", "dpo")
+TRAIN_KINDS = ("sft", "reward", "ppo", "dpo", "rloo")
+ROUNDS = ("ppo", "rloo")  # kinds that count iterations, not steps
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -160,7 +161,7 @@ def cmd_train(args) -> None:
     if args.resume is None:
         config = CONFIGS[args.kind]()
         overrides = {"steps": args.steps, "batch_size": args.batch_size, "lr": args.lr}
-        if args.kind == "ppo":
+        if args.kind in ROUNDS:
             overrides["iterations"] = overrides.pop("steps")
         for key, value in overrides.items():
             if value is not None:
@@ -172,7 +173,7 @@ def cmd_train(args) -> None:
         validate(config)  # before the model loads, so a typo costs no waiting
     _check_run_refs(project, args)
     base = _base(project, args)
-    with _bar_hooks(f"train {args.kind}", unit="it" if args.kind == "ppo" else "step") as hooks:
+    with _bar_hooks(f"train {args.kind}", unit="it" if args.kind in ROUNDS else "step") as hooks:
         run_id, result = train(project, base, args.kind, config, hooks, resume=args.resume,
                                init=getattr(args, "init", None), reward=getattr(args, "reward", None))
     shown = ", ".join(f"{k}={v:.4g}" for k, v in result.metrics.items())
@@ -191,7 +192,7 @@ def _check_run_refs(project: Project, args) -> None:
         return
     if getattr(args, "init", None) is not None:
         _check_run(project, args.init, reward=False)
-    if args.kind == "ppo":
+    if args.kind in ROUNDS:
         _check_run(project, args.reward or "latest:reward", reward=True)
 
 
@@ -330,25 +331,28 @@ def build_parser() -> argparse.ArgumentParser:
     c = with_dir(command(sub, "status", cmd_status, "Counts of prompts, demonstrations, comparisons and runs."))
     c.add_argument("--json", action="store_true", help="print one JSON object")
 
-    train_p = sub.add_parser("train", help="Train SFT, the reward model, PPO or DPO.",
-                             description="Train SFT, the reward model, PPO or DPO as a stored, resumable run.")
+    train_p = sub.add_parser("train", help="Train SFT, the reward model, PPO, DPO or RLOO.",
+                             description="Train SFT, the reward model, PPO, DPO or RLOO as a stored, resumable run.")
     kinds = train_p.add_subparsers(metavar="KIND")
     for kind, h in [("sft", "Supervised fine-tuning on the demonstrations (LoRA)."),
                     ("reward", "Reward model on the rankings (Bradley-Terry, scalar head, LoRA)."),
                     ("ppo", "PPO against the reward model with a KL leash to the SFT policy (LoRA)."),
-                    ("dpo", "DPO on the rankings, no reward model (LoRA).")]:
+                    ("dpo", "DPO on the rankings, no reward model (LoRA)."),
+                    ("rloo", "RLOO against the reward model: k answers per prompt, each judged against the "
+                             "others', KL leash to the SFT policy, no value head (LoRA).")]:
         c = with_device(with_dir(command(kinds, kind, cmd_train, h)))
         c.set_defaults(kind=kind)
-        c.add_argument("--steps", type=int, default=None, help="optimizer steps instead of epochs (PPO: iterations)")
+        c.add_argument("--steps", type=int, default=None,
+                       help="optimizer steps instead of epochs (PPO, RLOO: iterations)")
         c.add_argument("--batch-size", type=int, default=None)
         c.add_argument("--lr", type=float, default=None)
         c.add_argument("--resume", default=None, metavar="RUN_ID", help="continue a stopped or crashed run")
         c.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                        help="change any setting of the run, e.g. --set checkpoint_every=5 (repeatable; "
                             "booleans take true/false, optional numbers none; an unknown KEY lists the valid ones)")
-        if kind in ("ppo", "dpo"):
+        if kind in ("ppo", "dpo", "rloo"):
             c.add_argument("--init", default=None, help="starting policy: a run, latest:sft (default) or base")
-        if kind == "ppo":
+        if kind in ROUNDS:
             c.add_argument("--reward", default=None, help="reward model run (default latest:reward)")
 
     c = with_device(with_dir(command(sub, "sample", cmd_sample, "Write one completion per prompt from a policy.")))

@@ -32,6 +32,8 @@ TRAIN_SETTINGS = {
     "dpo": ["--batch-size", "2", "--set", "checkpoint_every=1", "--set", "warmup_steps=0"],
     "ppo": ["--batch-size", "2", "--set", "checkpoint_every=1", "--set", "max_new_tokens=6",
             "--set", "ppo_epochs=1", "--set", "minibatches=1", "--set", "samples_per_iteration=2"],
+    "rloo": ["--batch-size", "2", "--set", "checkpoint_every=1", "--set", "max_new_tokens=6",
+             "--set", "samples_per_prompt=3", "--set", "samples_per_iteration=2"],
 }
 
 

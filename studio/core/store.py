@@ -18,7 +18,7 @@ from sqlite_utils import Database
 from studio.core.preferences import check_order, pairs_from_ranking
 from studio.core.records import Comparison, Demo, PreferencePair, Prompt, Ranking, Response, Run
 
-RUN_KINDS = ("sft", "reward", "ppo", "dpo")
+RUN_KINDS = ("sft", "reward", "ppo", "dpo", "rloo")
 RUN_STATUSES = ("running", "finished", "cancelled", "failed", "diverged")
 RANKING_STATUSES = ("ranked", "skip", "all_bad")
 MAX_ID = 2**63 - 1  # SQLite's largest integer

@@ -143,11 +143,47 @@ class PPOConfig:
     seed: int = help_field(0, "Random seed for prompt order and sampling, so runs are reproducible.")
 
 
-CONFIGS = {"sft": SFTConfig, "reward": RewardConfig, "ppo": PPOConfig, "dpo": DPOConfig}
+@dataclass
+class RLOOConfig:
+    """Settings for RLOO (REINFORCE leave-one-out): PPO's goal without a value head; defaults suit a laptop CPU."""
+
+    iterations: int = help_field(20, "Rounds of RLOO. Each round writes several responses to a batch of prompts, "
+                                     "scores them and learns from the scores.")
+    batch_size: int = help_field(4, "Prompts answered per round. More gives steadier updates, but each round "
+                                    "takes longer.")
+    samples_per_prompt: int = help_field(4, "Responses written to each prompt (k, at least 2). Each response is "
+                                            "judged against the mean score of the other k - 1, so no value head "
+                                            "is needed; more gives a steadier baseline.")
+    max_new_tokens: int = help_field(48, "Longest response (in tokens) the policy may write while training.")
+    temperature: float = help_field(1.0, "Sampling temperature while training. Keep 1.0: RLOO must learn from "
+                                         "samples of the very policy it updates.")
+    beta: float = help_field(0.05, "The price of moving away from the reference (the SFT model), per nat of KL, "
+                                   "taken off each response's score. Higher keeps answers close to the SFT "
+                                   "style; lower lets the reward pull harder (and risks gibberish that games it).")
+    epochs: int = help_field(1, "Passes over each round's responses, one update each. 1 is plain RLOO; more gets "
+                                "more out of each (slow) round, with PPO's clip keeping the later passes small.")
+    cliprange: float = help_field(0.2, "Clip range of the passes after the first: one update may change a "
+                                       "response's probability by about this fraction at most.")
+    lr: float = help_field(1e-4, "Learning rate of the policy adapter. LoRA takes about ten times the 1e-5 "
+                                 "that full fine-tuning uses.")
+    max_grad_norm: float = help_field(1.0, "Gradients longer than this are scaled down, which keeps updates "
+                                           "stable.")
+    prompts_per_pass: int = help_field(1, "Prompts whose responses go through the model together while "
+                                          "learning. The round's gradients add up either way: more is a little "
+                                          "faster, fewer needs less memory; results are the same.")
+    lora_r: int = help_field(16, "LoRA rank of a fresh policy adapter (a copy of the SFT adapter keeps its own).")
+    lora_alpha: int = help_field(32, "LoRA scaling of a fresh policy adapter; the update is multiplied by "
+                                     "alpha / r.")
+    checkpoint_every: int = help_field(5, "Save a resumable checkpoint every this many rounds.")
+    samples_per_iteration: int = help_field(4, "Responses shown per round, with their scores.")
+    seed: int = help_field(0, "Random seed for prompt order and sampling, so runs are reproducible.")
+
+
+CONFIGS = {"sft": SFTConfig, "reward": RewardConfig, "ppo": PPOConfig, "dpo": DPOConfig, "rloo": RLOOConfig}
 
 
 AT_LEAST_ONE = {"steps", "iterations", "batch_size", "checkpoint_every", "eval_every", "ppo_epochs", "minibatches",
-                "lora_r", "lora_alpha", "max_length", "max_new_tokens", "kl_horizon"}
+                "lora_r", "lora_alpha", "max_length", "max_new_tokens", "kl_horizon", "prompts_per_pass"}
 POSITIVE = {"lr", "max_grad_norm", "target_kl", "temperature", "beta", "epochs"}
 FRACTIONS = {"eval_fraction", "gamma", "lam", "top_p"}
 
@@ -166,6 +202,9 @@ def validate(config) -> None:
             raise ValueError(f"{f.name} must be between 0 and 1 (got {value})")
     if getattr(config, "minibatches", 1) > getattr(config, "batch_size", 1):
         raise ValueError("minibatches cannot exceed batch_size")
+    if getattr(config, "samples_per_prompt", 2) < 2:
+        raise ValueError(f"samples_per_prompt must be at least 2 (got {config.samples_per_prompt}): "
+                         "each response is judged against the others to the same prompt")
 
 
 def config_help(cls) -> dict[str, str]:

@@ -23,10 +23,11 @@ from studio.training.generation import SamplingConfig, generate
 from studio.training.models import load_model
 from studio.training.ppo import train_ppo
 from studio.training.reward import RewardScorer, train_reward
+from studio.training.rloo import train_rloo
 from studio.training.sft import train_sft
 from studio.training.shared_base import SharedBase
 
-ADAPTER_OF = {"sft": "sft", "reward": "reward", "ppo": "policy", "dpo": "dpo"}
+ADAPTER_OF = {"sft": "sft", "reward": "reward", "ppo": "policy", "dpo": "dpo", "rloo": "policy"}
 
 
 def open_base(project: Project, device: str = "auto", progress: Callable[[str], None] | None = None) -> SharedBase:
@@ -168,7 +169,12 @@ def _dispatch(project, base, kind, config, run_dir, hooks, resume, init, reward)
         prompts = [p.text for p in store.prompts()]
         return train_ppo(base, prompts, scorer, config, run_dir, hooks, resume=resume, init_adapter=init_adapter,
                          score_norm=(scorer.mean, scorer.std))
-    raise ValueError(f"unknown run kind {kind!r}: choose sft, reward, ppo or dpo")
+    if kind == "rloo":  # scores normalised by the reward model's own training statistics
+        scorer = reward_scorer(project, base, reward)
+        prompts = [p.text for p in store.prompts()]
+        return train_rloo(base, prompts, scorer.normalised, config, run_dir, hooks, resume=resume,
+                          init_adapter=init_adapter)
+    raise ValueError(f"unknown run kind {kind!r}: choose sft, reward, ppo, dpo or rloo")
 
 
 def _load_init(project: Project, base: SharedBase, init: str | None) -> str | None:
@@ -181,7 +187,7 @@ def _load_init(project: Project, base: SharedBase, init: str | None) -> str | No
 
 
 def _default_init(project: Project, kind: str, init: str | None) -> str | None:
-    if kind not in ("ppo", "dpo"):
+    if kind not in ("ppo", "dpo", "rloo"):
         return None
     if init is not None:
         return init
@@ -189,7 +195,7 @@ def _default_init(project: Project, kind: str, init: str | None) -> str | None:
 
 
 def _default_reward(project: Project, kind: str, reward: str | None) -> str | None:
-    if kind != "ppo":
+    if kind not in ("ppo", "rloo"):
         return None
     return str(project.store.resolve_run(reward or "latest:reward").id)
 

@@ -21,7 +21,10 @@ from studio.ui.plots import Group, MetricsBoard, save_image, write_csv
 from studio.workers import Job, config_fields, train_job
 
 KINDS = {"sft": "SFT (learn from demonstrations)", "reward": "Reward model (learn the rankings)",
-         "ppo": "PPO (optimise the reward)", "dpo": "DPO (learn the rankings directly)"}
+         "ppo": "PPO (optimise the reward)", "dpo": "DPO (learn the rankings directly)",
+         "rloo": "RLOO (optimise the reward, no value head)"}
+ONLINE = ("ppo", "rloo")  # kinds that sample from the policy in rounds, against a reward model
+FROM_SFT = ("ppo", "dpo", "rloo")  # kinds that start from a policy (normally the SFT run)
 GROUPS: dict[str, list[Group]] = {
     "sft": [("loss", ["loss", "eval_loss"]), ("learning rate", ["lr"]), ("gradient norm", ["grad_norm"]),
             ("tokens per second", ["tokens_per_s"])],
@@ -32,6 +35,10 @@ GROUPS: dict[str, list[Group]] = {
     "ppo": [("reward", ["reward"]), ("KL", ["kl"]), ("beta", ["beta"]), ("entropy", ["entropy"]),
             ("value loss", ["value_loss"]), ("clip fraction", ["clip_frac"]),
             ("response length", ["response_length"]), ("policy loss", ["policy_loss"])],
+    "rloo": [("reward", ["reward", "rlhf_reward"]), ("KL", ["kl"]), ("entropy", ["entropy"]),
+             ("policy loss", ["policy_loss"]), ("response length", ["response_length"]),
+             ("gradient norm", ["grad_norm"]), ("clip fraction", ["clip_frac"]),
+             ("samples per second", ["samples_per_s"])],
 }
 CHART_HELP = {
     "loss": "What training minimises; it should fall. eval_loss is measured on held-out examples: if it rises "
@@ -57,16 +64,18 @@ CHART_HELP = {
     "learning rate": "Step size of the optimiser (warm-up, then cosine decay).",
     "gradient norm": "Size of each update before clipping; spikes mean unstable training.",
     "tokens per second": "Training speed.",
+    "samples per second": "Training speed: responses written, scored and learned from per second.",
 }
 HEADLINE = {"sft": ["loss", "eval_loss"], "reward": ["accuracy", "eval_accuracy", "loss"],
-            "ppo": ["reward", "kl", "response_length"], "dpo": ["reward_accuracy", "eval_reward_accuracy", "loss"]}
+            "ppo": ["reward", "kl", "response_length"], "dpo": ["reward_accuracy", "eval_reward_accuracy", "loss"],
+            "rloo": ["reward", "kl", "response_length"]}
 # "running" with no job in this window means the process died mid-run (crash, kill): resumable.
 RESUMABLE = ("cancelled", "failed", "running")
 MAX_SAMPLE_ROWS = 1000
 
 
 class TrainPage(QWidget):
-    """Configure and run SFT, reward-model, PPO and DPO training; watch curves and samples live."""
+    """Configure and run SFT, reward-model, PPO, DPO and RLOO training; watch curves and samples live."""
 
     def __init__(self, ctx: StudioContext, parent: QWidget | None = None):
         super().__init__(parent)
@@ -82,7 +91,7 @@ class TrainPage(QWidget):
         self.form: ConfigForm | None = None
         self.init_combo = QComboBox(toolTip="The policy to start from. PPO and DPO normally start from the SFT "
                                             "model, which also serves as the reference the KL is measured against.")
-        self.reward_combo = QComboBox(toolTip="The reward model whose scores PPO maximises.")
+        self.reward_combo = QComboBox(toolTip="The reward model whose scores PPO or RLOO maximises.")
         sources = QFormLayout()
         sources.addRow("Start from", self.init_combo)
         sources.addRow("Reward model", self.reward_combo)
@@ -167,18 +176,19 @@ class TrainPage(QWidget):
         kind = self.selected_kind
         self.form = ConfigForm(config_fields(kind))
         self.form_area.setWidget(self.form)
-        self.sources.setVisible(kind in ("ppo", "dpo"))
-        self.reward_combo.setVisible(kind == "ppo")
-        self.sources.layout().labelForField(self.reward_combo).setVisible(kind == "ppo")
+        self.sources.setVisible(kind in FROM_SFT)
+        self.reward_combo.setVisible(kind in ONLINE)
+        self.sources.layout().labelForField(self.reward_combo).setVisible(kind in ONLINE)
         if self.job is None:
             self._show_board(kind, f"New {kind.upper()} run: press Start")
 
     def _show_board(self, kind: str, caption: str) -> None:
-        self.board.set_groups(GROUPS[kind], "iteration" if kind == "ppo" else "step")
+        self.board.set_groups(GROUPS[kind], "iteration" if kind in ONLINE else "step")
         for plot in self.board.plots:
             plot.setToolTip(CHART_HELP.get(plot.title, ""))
         self.samples.setRowCount(0)
-        self.tabs.setTabVisible(self.tabs.indexOf(self.samples), kind == "ppo")
+        self.tabs.setTabVisible(self.tabs.indexOf(self.samples), kind in ONLINE)
+        self.tabs.setTabText(self.tabs.indexOf(self.samples), f"{kind.upper()} samples")
         self.shown.setText(caption)
 
     # -- store views -----------------------------------------------------------------------------------
@@ -231,7 +241,7 @@ class TrainPage(QWidget):
         self.board.load(self.ctx.store.metrics(run.id))
         for sample in self.ctx.store.samples(run.id):
             self._add_sample(sample["step"], sample)
-        if run.kind == "ppo":
+        if run.kind in ONLINE:
             self.tabs.setCurrentWidget(self.samples)
 
     def _on_history_selected(self) -> None:
@@ -251,8 +261,8 @@ class TrainPage(QWidget):
         except ValueError as exc:
             self._show_error(str(exc))
             return None
-        init = self.init_combo.currentData() if kind in ("ppo", "dpo") else None
-        reward = self.reward_combo.currentData() if kind == "ppo" else None
+        init = self.init_combo.currentData() if kind in FROM_SFT else None
+        reward = self.reward_combo.currentData() if kind in ONLINE else None
         self._show_board(kind, f"New {kind.upper()} run (live)")
         return self._run(train_job(kind, values, init=init, reward=reward), None)
 

@@ -1,0 +1,194 @@
+"""RLOO from a score: REINFORCE with a leave-one-out baseline (Ahmadian et al. 2024), read top to bottom in run order.
+
+Each round: draw k responses to each of a batch of prompts from the policy (rollout), score them and the
+reference's log-probs, then learn: each response's reward is its score minus beta times its KL to the
+reference, its advantage that reward minus the mean reward of the other k - 1 responses to the same
+prompt, and the policy takes one REINFORCE step per pass (`epochs` passes, PPO's clip on the response's
+probability ratio after the first). The small maths lives in `rloo_losses`; sampling is PPO's
+(`generation.generate_tokens`), log-probs are `ppo.forward`'s with each prompt run once for its k responses
+(`prefix_sharing.grouped_forward`). Compare with TRL's `RLOOTrainer` (same formulas) and
+OpenRLHF's `--advantage_estimator rloo`.
+
+KL goes in the reward, not in the loss: as in the paper, TRL and OpenRLHF, the response's summed
+`log p - log p_ref` is taken off its score before the baseline, so the KL price is centred by the same
+leave-one-out baseline as the score (less variance) and beta means the same as PPO's (nats of KL per unit
+of score). A KL loss term would instead pull every token toward the reference whatever its reward.
+
+Everything shares ONE base model (docs/ARCHITECTURE.md): the policy is adapter "policy", a trainable copy
+of `init_adapter` (normally "sft"), else a fresh LoRA; the reference is `init_adapter` switched on (every
+adapter off when there is none). There is no value head.
+
+No extra policy forward: each pass accumulates the gradients of all its groups and then steps once, so the
+policy does not change during a pass, and the first pass's own log-probs (detached) are the sampling
+policy's log-probs that the KL and later passes' ratios need. A pass takes whole groups (the k responses to
+`prompts_per_pass` prompts), because a response's advantage needs its siblings' KL.
+
+Scores are used as given (runs.py passes the reward model's scores normalised by its training statistics).
+Round i always samples with seed (seed, i) and prompts from the seeded order, so a resumed run repeats the
+rounds an uninterrupted one would have run. Stop takes effect before a round or during its first pass,
+before any update of that round, so the checkpoint saved on stopping is exactly the end of the last round.
+
+Metrics per round: reward (mean score), rlhf_reward (mean score - beta * KL), kl (mean over responses of the
+summed log p - log p_ref, in nats), beta, policy_loss, entropy, clip_frac (share of responses clipped,
+over all passes), grad_norm, response_length, eos_fraction, samples_per_s (responses), iteration_s.
+"""
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from studio.training.checkpoints import has_checkpoint, load_checkpoint, save_checkpoint, trainable_parameters
+from studio.training.configs import RLOOConfig
+from studio.training.engine import Diverged, Hooks, TrainResult, batch_for_step, check_finite
+from studio.training.generation import GeneratedBatch, SamplingConfig, _eos_ids, generate_tokens
+from studio.training.ppo import POLICY
+from studio.training.ppo_losses import entropy_from_logits
+from studio.training.prefix_sharing import grouped_forward
+from studio.training.rloo_losses import leave_one_out_advantages, sequence_kl, sequence_policy_loss
+from studio.training.shared_base import SharedBase
+
+ScoreFn = Callable[[list[str], list[str]], torch.Tensor]
+
+
+class _Cancelled(Exception):
+    """Stop was asked for during the round's first pass, before its update."""
+
+
+def rollout(base: SharedBase, prompts: list[str], config: RLOOConfig, seed: int) -> GeneratedBatch:
+    """k responses to each prompt from the policy, the k to one prompt side by side."""
+    sampling = SamplingConfig(max_new_tokens=config.max_new_tokens, temperature=config.temperature, top_p=1.0,
+                              do_sample=True, seed=seed)
+    with base.use(POLICY) as model:
+        return generate_tokens(model, base.tokenizer, [p for p in prompts for _ in range(config.samples_per_prompt)],
+                               sampling)
+
+
+def logprobs(base: SharedBase, batch: GeneratedBatch, rows: slice, config: RLOOConfig
+             ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(log-probs, logits) of the responses in `rows` (whole groups) under the active adapter."""
+    return grouped_forward(base, batch.query_ids[rows], batch.query_mask[rows], batch.response_ids[rows],
+                           config.samples_per_prompt, config.temperature)
+
+
+@torch.no_grad()
+def reference_logprobs(base: SharedBase, reference: str | None, batch: GeneratedBatch, config: RLOOConfig,
+                       passes: list[slice]) -> torch.Tensor:
+    """The reference's log-probs of every response token, one pass's rows at a time (bounded memory)."""
+    with base.use(reference):
+        return torch.cat([logprobs(base, batch, rows, config)[0] for rows in passes])
+
+
+def update(base: SharedBase, optimizer: torch.optim.Optimizer, batch: GeneratedBatch, scores: torch.Tensor,
+           ref_logprobs: torch.Tensor, config: RLOOConfig, passes: list[slice], hooks: Hooks, iteration: int
+           ) -> dict[str, float | torch.Tensor]:
+    """`epochs` passes, each summing the gradients of every group and then stepping once; returns the stats."""
+    params = optimizer.param_groups[0]["params"]
+    n, k, mask = scores.numel(), config.samples_per_prompt, batch.response_mask.float()
+    old_logprobs = torch.zeros_like(ref_logprobs)
+    kl, advantages = torch.zeros(n, device=scores.device), torch.zeros(n, device=scores.device)
+    losses, grad_norms, entropies, clipped = [], [], [], 0
+    with base.use(POLICY):  # eval mode throughout: no dropout, so pass 1's log-probs are the sampling policy's
+        for epoch in range(config.epochs):
+            optimizer.zero_grad(set_to_none=True)
+            loss_sum = 0.0
+            for rows in passes:
+                if epoch == 0 and hooks.stop_requested():
+                    optimizer.zero_grad(set_to_none=True)
+                    raise _Cancelled
+                new_logprobs, logits = logprobs(base, batch, rows, config)
+                if epoch == 0:  # the policy has not moved yet: these are the sampling policy's log-probs
+                    old_logprobs[rows] = new_logprobs.detach()
+                    kl[rows] = sequence_kl(old_logprobs[rows], ref_logprobs[rows], mask[rows])
+                    advantages[rows] = leave_one_out_advantages(scores[rows] - config.beta * kl[rows], k)
+                    entropies.append(entropy_from_logits(logits.detach(), mask[rows]).item())
+                loss, count = sequence_policy_loss(new_logprobs, old_logprobs[rows], advantages[rows], mask[rows],
+                                                   config.cliprange, total=n)
+                check_finite(loss, iteration)
+                loss.backward()
+                loss_sum += loss.item()
+                clipped += int(count)
+            grad_norm = torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm).item()
+            if not math.isfinite(grad_norm):
+                raise Diverged(f"gradient became {grad_norm} at iteration {iteration}; stopped, "
+                               "keeping the last good checkpoint")
+            optimizer.step()
+            losses.append(loss_sum)
+            grad_norms.append(grad_norm)
+    return {"kl": kl, "policy_loss": sum(losses) / len(losses), "entropy": sum(entropies) / len(entropies),
+            "clip_frac": clipped / (n * config.epochs), "grad_norm": sum(grad_norms) / len(grad_norms)}
+
+
+def train_rloo(base: SharedBase, prompts: list[str], score_fn: ScoreFn, config: RLOOConfig, run_dir: Path,
+               hooks: Hooks | None = None, resume: bool = False, init_adapter: str | None = "sft") -> TrainResult:
+    """Train adapter "policy" so that `score_fn(prompts, responses)` (one number per response) goes up."""
+    if not prompts:
+        raise ValueError("RLOO needs at least one prompt")
+    if config.temperature <= 0:
+        raise ValueError("RLOO samples from the policy: temperature must be above 0")
+    if config.samples_per_prompt < 2:
+        raise ValueError("RLOO needs at least 2 responses per prompt")
+    hooks, run_dir = hooks or Hooks(), Path(run_dir)
+    torch.manual_seed(config.seed)
+    reference = init_adapter if init_adapter in base.adapters() and init_adapter != POLICY else None
+    if reference:
+        base.copy_adapter(reference, POLICY)
+    else:
+        base.add_lora(POLICY, r=config.lora_r, alpha=config.lora_alpha)
+    optimizer = torch.optim.AdamW(trainable_parameters(base, [POLICY], {}), lr=config.lr, weight_decay=0.0)
+    iteration = 0
+    if resume and has_checkpoint(run_dir):
+        iteration, _ = load_checkpoint(run_dir, base, [POLICY], {}, optimizer)
+
+    def checkpoint() -> None:
+        save_checkpoint(run_dir, iteration, base, [POLICY], {}, optimizer, extra={"beta": config.beta})
+
+    k, status, last = config.samples_per_prompt, "finished", {}
+    try:
+        while iteration < config.iterations:
+            if hooks.stop_requested():
+                status = "cancelled"
+                break
+            t0 = time.perf_counter()
+            idx = batch_for_step(list(range(len(prompts))), iteration, config.batch_size, config.seed)
+            batch = rollout(base, [prompts[i] for i in idx], config, seed=config.seed * 1_000_003 + iteration)
+            mask = batch.response_mask.float()
+            step = config.prompts_per_pass * k
+            passes = [slice(start, start + step) for start in range(0, mask.size(0), step)]
+
+            # score, and the reference's log-probs for the KL price
+            asked = [prompts[i] for i in idx for _ in range(k)]
+            scores = torch.as_tensor(score_fn(asked, batch.texts), dtype=torch.float32, device=base.device).flatten()
+            if not torch.isfinite(scores).all():
+                raise Diverged(f"the scorer returned {scores.tolist()} at iteration {iteration + 1}")
+            ref_logprobs = reference_logprobs(base, reference, batch, config, passes)
+
+            # advantages (reward - beta * KL, minus the leave-one-out baseline) and the REINFORCE passes
+            try:
+                stats = update(base, optimizer, batch, scores, ref_logprobs, config, passes, hooks, iteration + 1)
+            except _Cancelled:
+                status = "cancelled"
+                break
+            iteration += 1
+            elapsed = time.perf_counter() - t0
+            kl = stats.pop("kl")
+            ended = batch.response_ids.gather(1, mask.sum(1, keepdim=True).long() - 1).squeeze(1)
+            ended = torch.isin(ended, torch.tensor(_eos_ids(base.base, base.tokenizer), device=ended.device))
+            last = {"reward": scores.mean().item(), "rlhf_reward": (scores - config.beta * kl).mean().item(),
+                    "kl": kl.mean().item(), "beta": config.beta, **stats,
+                    "response_length": mask.sum(1).mean().item(), "eos_fraction": ended.float().mean().item(),
+                    "samples_per_s": len(asked) / elapsed, "iteration_s": elapsed}
+            hooks.metrics(iteration, last)
+            hooks.samples(iteration, [{"prompt": p, "response": text, "reward": score} for p, text, score
+                                      in zip(asked, batch.texts, scores.tolist())][:config.samples_per_iteration])
+            hooks.progress(iteration, config.iterations)
+            if iteration % config.checkpoint_every == 0 and iteration < config.iterations:
+                checkpoint()
+    except Diverged as exc:
+        return TrainResult("diverged", iteration, last, None, str(exc))
+    checkpoint()
+    artifact = base.save_adapter(POLICY, run_dir / "adapter")
+    return TrainResult(status, iteration, last, artifact if status == "finished" else None)
