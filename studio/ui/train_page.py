@@ -21,7 +21,8 @@ from studio.ui.plots import Group, MetricsBoard, save_image, write_csv
 from studio.workers import Job, config_fields, train_job
 
 KINDS = {"sft": "SFT (learn from demonstrations)", "reward": "Reward model (learn the rankings)",
-         "ppo": "PPO (optimise the reward)", "dpo": "DPO (learn the rankings directly)"}
+         "ppo": "PPO (optimise the reward)", "dpo": "DPO (learn the rankings directly)",
+         "kto": "KTO (learn the good/bad ratings directly)"}
 GROUPS: dict[str, list[Group]] = {
     "sft": [("loss", ["loss", "eval_loss"]), ("learning rate", ["lr"]), ("gradient norm", ["grad_norm"]),
             ("tokens per second", ["tokens_per_s"])],
@@ -29,6 +30,8 @@ GROUPS: dict[str, list[Group]] = {
                ("margin", ["margin", "eval_margin"])],
     "dpo": [("loss", ["loss", "eval_loss"]), ("accuracy", ["reward_accuracy", "eval_reward_accuracy"]),
             ("implicit rewards", ["chosen_reward", "rejected_reward"]), ("margin", ["margin", "eval_margin"])],
+    "kto": [("loss", ["loss", "eval_loss"]), ("implicit rewards", ["chosen_reward", "rejected_reward"]),
+            ("margin", ["margin", "eval_margin"]), ("KL reference point", ["kl", "eval_kl"])],
     "ppo": [("reward", ["reward"]), ("KL", ["kl"]), ("beta", ["beta"]), ("entropy", ["entropy"]),
             ("value loss", ["value_loss"]), ("clip fraction", ["clip_frac"]),
             ("response length", ["response_length"]), ("policy loss", ["policy_loss"])],
@@ -38,8 +41,10 @@ CHART_HELP = {
             "while loss falls, the model is memorising.",
     "accuracy": "How often the preferred response scores higher than the other one (0.5 = chance).",
     "margin": "Average score gap between the preferred and the other response.",
-    "implicit rewards": "How much more (or less) likely DPO made the preferred and the rejected responses "
-                        "than the reference model did.",
+    "implicit rewards": "How much more (or less) likely DPO or KTO made the preferred (good) and the rejected "
+                        "(bad) responses than the reference model did.",
+    "KL reference point": "KTO's estimate of how far the policy has drifted from the reference, from answers "
+                          "paired with other prompts; good answers must gain more than this, bad ones less.",
     "reward": "Mean reward-model score of the policy's answers (normalised: 0 = the starting policy). Rising "
               "is good, unless the samples below turn into gibberish that games the reward model.",
     "KL": "KL divergence: how far the policy's answers have drifted from the reference (SFT) model, in nats "
@@ -59,7 +64,8 @@ CHART_HELP = {
     "tokens per second": "Training speed.",
 }
 HEADLINE = {"sft": ["loss", "eval_loss"], "reward": ["accuracy", "eval_accuracy", "loss"],
-            "ppo": ["reward", "kl", "response_length"], "dpo": ["reward_accuracy", "eval_reward_accuracy", "loss"]}
+            "ppo": ["reward", "kl", "response_length"], "dpo": ["reward_accuracy", "eval_reward_accuracy", "loss"],
+            "kto": ["margin", "eval_margin", "loss"]}
 # "running" with no job in this window means the process died mid-run (crash, kill): resumable.
 RESUMABLE = ("cancelled", "failed", "running")
 MAX_SAMPLE_ROWS = 1000
@@ -80,8 +86,9 @@ class TrainPage(QWidget):
             self.kind.addItem(label, kind)
         self.form_area = QScrollArea(widgetResizable=True)
         self.form: ConfigForm | None = None
-        self.init_combo = QComboBox(toolTip="The policy to start from. PPO and DPO normally start from the SFT "
-                                            "model, which also serves as the reference the KL is measured against.")
+        self.init_combo = QComboBox(toolTip="The policy to start from. PPO, DPO and KTO normally start from the "
+                                            "SFT model, which also serves as the reference the KL is measured "
+                                            "against.")
         self.reward_combo = QComboBox(toolTip="The reward model whose scores PPO maximises.")
         sources = QFormLayout()
         sources.addRow("Start from", self.init_combo)
@@ -167,7 +174,7 @@ class TrainPage(QWidget):
         kind = self.selected_kind
         self.form = ConfigForm(config_fields(kind))
         self.form_area.setWidget(self.form)
-        self.sources.setVisible(kind in ("ppo", "dpo"))
+        self.sources.setVisible(kind in ("ppo", "dpo", "kto"))
         self.reward_combo.setVisible(kind == "ppo")
         self.sources.layout().labelForField(self.reward_combo).setVisible(kind == "ppo")
         if self.job is None:
@@ -251,7 +258,7 @@ class TrainPage(QWidget):
         except ValueError as exc:
             self._show_error(str(exc))
             return None
-        init = self.init_combo.currentData() if kind in ("ppo", "dpo") else None
+        init = self.init_combo.currentData() if kind in ("ppo", "dpo", "kto") else None
         reward = self.reward_combo.currentData() if kind == "ppo" else None
         self._show_board(kind, f"New {kind.upper()} run (live)")
         return self._run(train_job(kind, values, init=init, reward=reward), None)

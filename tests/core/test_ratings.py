@@ -134,3 +134,10 @@ def test_a_bad_line_is_named_and_nothing_is_imported(store, tmp_path, line, mess
         import_ratings(store, path)
     assert err.value.line == 3
     assert store.prompts() == [] and Ratings(store).list() == []
+
+
+def test_item_shows_one_answer_with_its_prompt(store, answers):
+    item = Ratings(store).item(answers[4])
+    assert (item.response_id, item.prompt, item.response) == (answers[4], "P", "z")
+    with pytest.raises(LookupError, match="no response with id 99"):
+        Ratings(store).item(99)
