@@ -129,8 +129,8 @@ class Ratings:
         """
         groups: dict[tuple[int, str], list[list[dict]]] = defaultdict(lambda: [[], []])
         rows = self._rows("SELECT g.prompt_id, g.annotator, g.label, p.text AS prompt, r.text AS response "
-                          "FROM ratings g JOIN prompts p ON p.id = g.prompt_id JOIN responses r ON r.id = g.response_id "
-                          "ORDER BY g.prompt_id, g.annotator, g.id")
+                          "FROM ratings g JOIN prompts p ON p.id = g.prompt_id "
+                          "JOIN responses r ON r.id = g.response_id ORDER BY g.prompt_id, g.annotator, g.id")
         for row in rows:
             groups[row["prompt_id"], row["annotator"]][1 - row["label"]].append(row)
         pairs = []
