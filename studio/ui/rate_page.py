@@ -7,16 +7,20 @@ model and DPO (see `studio.core.ratings`).
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime
+from pathlib import Path
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence, QShortcut
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QLineEdit, QPushButton, QVBoxLayout, QWidget
 
-from studio.core.ratings import RateItem, Ratings
-from studio.core.store import StoreError
+from studio.core.ratings import RateItem, Ratings, export_ratings, import_ratings
+from studio.core.store import Store, StoreError
 from studio.ui.context import StudioContext
+from studio.ui.demos_page import JSONL_FILTER
 from studio.ui.rank_page import _reader
+from studio.workers import Job
 
 KEYS_HELP = "Keys: <b>↑</b> or <b>J</b> good · <b>↓</b> or <b>K</b> bad · <b>S</b> skip · <b>Ctrl+Z</b> undo"
 
@@ -50,6 +54,14 @@ class RatePage(QWidget):
         top.addSpacing(16)
         top.addWidget(self.counters)
         top.addStretch(1)
+        for text, tip, slot in [
+            ("Import…", 'Add ratings from a TRL unpaired file: lines {"prompt", "completion", "label": true|false}',
+             self.import_jsonl),
+            ("Export…", "Write every rating as TRL unpaired lines, e.g. for TRL's KTOTrainer", self.export_jsonl),
+        ]:
+            button = QPushButton(text, toolTip=tip, focusPolicy=Qt.FocusPolicy.NoFocus)
+            button.clicked.connect(lambda _=False, slot=slot: slot())
+            top.addWidget(button)
 
         self.prompt_view = _reader()
         self.prompt_view.setMaximumHeight(120)
@@ -172,6 +184,26 @@ class RatePage(QWidget):
         self._show(item)
         self._say("Undone: rate this one again.")
         self.ctx.data_changed.emit()
+
+    # -- files (in background jobs) ------------------------------------------------------------------
+    def import_jsonl(self, path: str | None = None) -> Job | None:
+        """Add the ratings of a TRL unpaired file (all or nothing), in the background."""
+        path = path or QFileDialog.getOpenFileName(self, "Import ratings", "", JSONL_FILTER)[0]
+        return self._file_job(path, import_ratings, "Imported {n} ratings from {name}.", "Import failed, nothing added")
+
+    def export_jsonl(self, path: str | None = None) -> Job | None:
+        """Write every rating as TRL unpaired lines, in the background."""
+        path = path or QFileDialog.getSaveFileName(self, "Export ratings", "ratings.jsonl", JSONL_FILTER)[0]
+        return self._file_job(path, export_ratings, "Exported {n} ratings to {name}.", "Export failed")
+
+    def _file_job(self, path: str, work: Callable[[Store, str], int], done: str, failed: str) -> Job | None:
+        """Run `work(store, path)` on the job's own connection; the outcome goes to the message line."""
+        if not path:
+            return None
+        job = self.ctx.run(lambda jc: work(jc.project.store, path), needs_model=False)
+        job.finished.connect(lambda n: self._say(done.format(n=n, name=Path(path).name)))
+        job.failed.connect(lambda text: self._say(f"{failed}: {text}", error=True))
+        return job.start()
 
     def _set_annotator(self) -> None:
         name = self.annotator.text().strip()

@@ -106,3 +106,27 @@ def test_nothing_to_rate(qtbot, ctx):
     press(qtbot, page, "J")
     assert stored(ctx) == [] and "Nothing left to rate" in page.empty.text()
     assert not page.buttons["good"].isEnabled()
+
+
+def test_import_and_export_run_in_the_background_and_a_bad_file_names_its_line(qtbot, ctx, tmp_path):
+    page = show(qtbot, RatePage(ctx))
+    good = tmp_path / "in.jsonl"
+    good.write_text('{"prompt": "Q", "completion": "yes", "label": true}\n'
+                    '{"prompt": "Q", "completion": "no", "label": false}\n', encoding="utf-8")
+    with qtbot.waitSignal(page.import_jsonl(str(good)).finished, timeout=10_000):
+        pass
+    assert "Imported 2 ratings" in page.message.text()
+    qtbot.waitUntil(lambda: page.item is not None)  # the page refreshes when the job ends
+    assert [(r.label, r.annotator) for r in Ratings(ctx.store).list()] == [(True, "import"), (False, "import")]
+    assert page.item.response in ("yes", "no")  # "tester" has not rated them yet
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"prompt": "R", "completion": "x", "label": true}\n{"prompt": "R", "completion": "y"}\n')
+    with qtbot.waitSignal(page.import_jsonl(str(bad)).failed, timeout=10_000):
+        pass
+    assert "line 2" in page.message.text() and "nothing added" in page.message.text()
+    assert len(Ratings(ctx.store).list()) == 2
+
+    with qtbot.waitSignal(page.export_jsonl(str(tmp_path / "out.jsonl")).finished, timeout=10_000):
+        pass
+    assert (tmp_path / "out.jsonl").read_bytes() == good.read_bytes()
