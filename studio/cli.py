@@ -9,7 +9,7 @@ import typing
 from pathlib import Path
 
 from studio.core import import_export as io
-from studio.cli_ratings import add_ratings_commands
+from studio.cli_ratings import add_ratings_commands, kto_note
 from studio.core.jsonl import read_prompts, write_jsonl
 from studio.core.project import Project
 from studio.core.ratings import Ratings
@@ -146,6 +146,8 @@ def cmd_train(args) -> None:
         from studio.training.configs import validate
 
         validate(config)  # before the model loads, so a typo costs no waiting
+        if args.kind == "kto":
+            kto_note(project.store, config)
     base = _base(project, args)
     hooks, bar = _bar_hooks(f"train {args.kind}", unit="it" if args.kind == "ppo" else "step")
     run_id, result = train(project, base, args.kind, config, hooks, resume=args.resume,

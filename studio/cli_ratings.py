@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from studio.core.project import Project
-from studio.core.ratings import export_ratings, import_ratings
+from studio.core.ratings import Ratings, export_ratings, import_ratings, kto_weight_advice
+from studio.core.store import Store
 
 
 def cmd_ratings_import(args) -> None:
@@ -13,6 +15,13 @@ def cmd_ratings_import(args) -> None:
 
 def cmd_ratings_export(args) -> None:
     print(f"exported {export_ratings(Project.open(args.dir).store, args.file)} ratings")
+
+
+def kto_note(store: Store, config) -> None:
+    """Say on stderr when the KTO weights do not suit the balance of good and bad ratings (as TRL warns)."""
+    advice = kto_weight_advice(*Ratings(store).totals(), config.desirable_weight, config.undesirable_weight)
+    if advice:
+        print(f"note: {advice}", file=sys.stderr)
 
 
 def add_ratings_commands(sub: argparse._SubParsersAction) -> None:

@@ -47,7 +47,8 @@ def test_kto_reward_and_dpo_train_on_ratings_alone(tmp_path, tiny_model_dir, cap
     assert main(["train", "sft", str(proj), "--steps", "2", "--batch-size", "2", *SMALL]) == 0
     capsys.readouterr()
     assert main(["train", "kto", str(proj), "--steps", "3", "--batch-size", "4", *SMALL]) == 0
-    assert "run 2 (kto) finished at step 3" in capsys.readouterr().out
+    out = capsys.readouterr()
+    assert "run 2 (kto) finished at step 3" in out.out and "desirable_weight" not in out.err  # 6 good, 6 bad
     # no ranking at all: the liked/disliked answers are the reward model's and DPO's only pairs
     assert main(["train", "reward", str(proj), "--steps", "2", *SMALL]) == 0
     assert main(["train", "dpo", str(proj), "--steps", "2", *SMALL]) == 0
@@ -76,3 +77,12 @@ def test_a_stopped_kto_run_resumes_to_its_last_step(tmp_path, tiny_model_dir, ca
     assert f"run {run_id} (kto) finished at step 4" in capsys.readouterr().out
     steps = [m["step"] for m in Project.open(proj).store.metrics(run_id) if m["name"] == "loss"]
     assert steps == [1, 2, 3, 4]
+
+
+def test_train_kto_notes_weights_that_do_not_suit_the_ratings(tmp_path, tiny_model_dir, capsys):
+    proj = tmp_path / "p"
+    main(["init", str(proj), "--model", str(tiny_model_dir)])
+    main(["ratings", "import", str(proj), str(write(tmp_path / "r.jsonl", RATED[:5]))])  # 3 good, 2 bad
+    capsys.readouterr()
+    assert main(["train", "kto", str(proj), "--steps", "1", "--batch-size", "2", *SMALL]) == 0
+    assert "note: 3 answers rated good and 2 bad: for KTO set desirable_weight to 0.67-0.89" in capsys.readouterr().err

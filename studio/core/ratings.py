@@ -117,10 +117,15 @@ class Ratings:
         return self.store.db.execute("SELECT count(*) FROM responses WHERE id NOT IN "
                                      "(SELECT response_id FROM ratings WHERE annotator = ?)", [annotator]).fetchone()[0]
 
+    def totals(self) -> tuple[int, int]:
+        """How many ratings say good, and how many bad (all annotators)."""
+        good, total = self.store.db.execute("SELECT coalesce(sum(label), 0), count(*) FROM ratings").fetchone()
+        return good, total - good
+
     def counts(self) -> dict[str, int]:
         """Totals for `status`: ratings, good, bad, and the preference pairs they imply."""
-        good, total = self.store.db.execute("SELECT coalesce(sum(label), 0), count(*) FROM ratings").fetchone()
-        return {"ratings": total, "rated_good": good, "rated_bad": total - good, "rating_pairs": len(self.pairs())}
+        good, bad = self.totals()
+        return {"ratings": good + bad, "rated_good": good, "rated_bad": bad, "rating_pairs": len(self.pairs())}
 
     def pairs(self) -> list[PreferencePair]:
         """(liked, disliked) pairs per prompt and annotator; each group's pairs share weight 1.
@@ -148,6 +153,21 @@ class Ratings:
                 for row in self._rows("SELECT p.text AS prompt, r.text AS response, g.label FROM ratings g "
                                       "JOIN prompts p ON p.id = g.prompt_id "
                                       "JOIN responses r ON r.id = g.response_id ORDER BY g.id")]
+
+
+def kto_weight_advice(good: int, bad: int, desirable_weight: float = 1.0, undesirable_weight: float = 1.0
+                      ) -> str | None:
+    """TRL's check of the KTO weights (KTO paper, Eq. 8): with unequal numbers of good and bad answers,
+    desirable_weight x good should be 1 to 4/3 times undesirable_weight x bad. A sentence suggesting a range
+    for either weight when neither is in its range, else None."""
+    if not good or not bad or good == bad:
+        return None
+    desirable = (bad * undesirable_weight / good, bad * undesirable_weight / good * 1.33)
+    undesirable = (good * desirable_weight / bad / 1.33, good * desirable_weight / bad)
+    if desirable[0] <= desirable_weight <= desirable[1] or undesirable[0] <= undesirable_weight <= undesirable[1]:
+        return None
+    return (f"{good} answers rated good and {bad} bad: for KTO set desirable_weight to {desirable[0]:.2f}-"
+            f"{desirable[1]:.2f} or undesirable_weight to {undesirable[0]:.2f}-{undesirable[1]:.2f} (not both)")
 
 
 def _rating(row: dict) -> Rating:

@@ -15,7 +15,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QLineEdit, QPushButton, QVBoxLayout, QWidget
 
-from studio.core.ratings import RateItem, Ratings, export_ratings, import_ratings
+from studio.core.ratings import RateItem, Ratings, export_ratings, import_ratings, kto_weight_advice
 from studio.core.store import Store, StoreError
 from studio.ui.context import StudioContext
 from studio.ui.demos_page import JSONL_FILTER
@@ -89,6 +89,9 @@ class RatePage(QWidget):
         self.keys = QLabel(KEYS_HELP, styleSheet="color: #666;")
         actions.addWidget(self.keys, 1)
         self.message = QLabel(wordWrap=True)
+        self.balance = QLabel(wordWrap=True, styleSheet="color: #666;",
+                              toolTip="KTO learns best when good and bad ratings weigh about the same in all "
+                                      "(TRL's advice); the weights are KTO settings on the Train page")
 
         layout = QVBoxLayout(self)
         layout.addLayout(top)
@@ -99,6 +102,7 @@ class RatePage(QWidget):
         layout.addWidget(self.empty, 1)
         layout.addLayout(actions)
         layout.addWidget(self.message)
+        layout.addWidget(self.balance)
 
         for keys, slot in [(("Up", "J"), lambda: self.rate(True)), (("Down", "K"), lambda: self.rate(False)),
                            (("S",), self.skip), ((QKeySequence.StandardKey.Undo,), self.undo)]:
@@ -117,6 +121,8 @@ class RatePage(QWidget):
         good = sum(r.label for r in mine)
         self.counters.setText(f"Today: <b>{today}</b> · Rated: <b>{len(mine)}</b> ({good} good, "
                               f"{len(mine) - good} bad) · Left: <b>{self.ratings.count_unrated(annotator)}</b>")
+        advice = kto_weight_advice(*self.ratings.totals())
+        self.balance.setText(f"All annotators: {advice}." if advice else "")
 
     def _show(self, item: RateItem | None) -> None:
         self.item = item

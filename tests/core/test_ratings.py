@@ -5,7 +5,7 @@ import pytest
 
 from studio.core.import_export import export_prefs
 from studio.core.jsonl import JsonlError
-from studio.core.ratings import Ratings, export_ratings, import_ratings
+from studio.core.ratings import Ratings, export_ratings, import_ratings, kto_weight_advice
 from studio.core.store import SCHEMA_VERSION, Store
 
 ROWS = [
@@ -141,3 +141,14 @@ def test_item_shows_one_answer_with_its_prompt(store, answers):
     assert (item.response_id, item.prompt, item.response) == (answers[4], "P", "z")
     with pytest.raises(LookupError, match="no response with id 99"):
         Ratings(store).item(99)
+
+
+def test_kto_weight_advice_follows_trl_bounds():
+    """desirable_weight x good must be 1 to 1.33 times undesirable_weight x bad (TRL's KTOTrainer check)."""
+    assert kto_weight_advice(10, 10) is None and kto_weight_advice(0, 5) is None
+    assert kto_weight_advice(12, 30) == ("12 answers rated good and 30 bad: for KTO set desirable_weight to "
+                                         "2.50-3.33 or undesirable_weight to 0.30-0.40 (not both)")
+    assert kto_weight_advice(12, 30, desirable_weight=3.0) is None  # 3 * 12 / 30 = 1.2
+    assert kto_weight_advice(12, 30, undesirable_weight=0.35) is None
+    assert kto_weight_advice(12, 30, desirable_weight=3.4) is not None  # 1.36: over 4/3
+    assert "desirable_weight to 0.40-0.53" in kto_weight_advice(30, 12)

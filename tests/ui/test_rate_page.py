@@ -130,3 +130,15 @@ def test_import_and_export_run_in_the_background_and_a_bad_file_names_its_line(q
     with qtbot.waitSignal(page.export_jsonl(str(tmp_path / "out.jsonl")).finished, timeout=10_000):
         pass
     assert (tmp_path / "out.jsonl").read_bytes() == good.read_bytes()
+
+
+def test_an_unbalanced_set_of_ratings_suggests_kto_weights(qtbot, ctx):
+    ids = seed(ctx.store)
+    page = show(qtbot, RatePage(ctx))
+    press(qtbot, page, "J")
+    press(qtbot, page, "J")
+    assert page.balance.text() == ""  # only good ratings: nothing to balance
+    press(qtbot, page, "K")
+    assert "2 answers rated good and 1 bad" in page.balance.text()
+    assert "desirable_weight to 0.50-0.67" in page.balance.text()
+    assert stored(ctx)[-1] == (ids[2], False, "tester")
