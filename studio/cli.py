@@ -8,8 +8,8 @@ import sys
 import typing
 from pathlib import Path
 
-from studio.core import import_export as io
 from studio.cli_ratings import add_ratings_commands, kto_note
+from studio.core import import_export as io
 from studio.core.jsonl import read_prompts, write_jsonl
 from studio.core.project import Project
 from studio.core.ratings import Ratings
