@@ -9,8 +9,10 @@ reference by more than a reference point, a bad one fall below it,
 averaged over the batch. The reference point z is the batch's KL estimate: the mean log-ratio of the
 batch's completions paired with *other* prompts (mismatched pairs), detached and clamped at 0.
 
-In the order it runs: each example gets a fixed mismatched partner (as TRL builds its KL dataset once,
-before shuffling); the trainable `kto` adapter starts as a copy of the SFT adapter, which also serves as
+In the order it runs: each example gets a fixed mismatched partner, as TRL builds its KL dataset once,
+before shuffling (TRL rotates the completions by one within each batch-sized chunk of the data; we take the
+next answer to *another* prompt in a seeded shuffle, since rated answers come several per prompt and an
+answer paired with its own prompt is no mismatch); the trainable `kto` adapter starts as a copy of the SFT adapter, which also serves as
 the reference (the bare base when there is none), and the reference log-probs of every completion and
 every mismatched pair are computed once, before training (the loop cannot switch adapters mid-step);
 then each step scores the batch with the policy, the mismatched pairs without gradients, and updates.
