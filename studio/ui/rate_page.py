@@ -19,7 +19,7 @@ from studio.core.ratings import RateItem, Ratings, export_ratings, import_rating
 from studio.core.store import Store, StoreError
 from studio.ui.context import StudioContext
 from studio.ui.demos_page import JSONL_FILTER
-from studio.ui.rank_page import _reader
+from studio.ui.rank_page import DemoDialog, _reader
 from studio.workers import Job
 
 KEYS_HELP = "Keys: <b>↑</b> or <b>J</b> good · <b>↓</b> or <b>K</b> bad · <b>S</b> skip · <b>Ctrl+Z</b> undo"
@@ -81,6 +81,8 @@ class RatePage(QWidget):
              lambda: self.rate(False)),
             ("skip", "Skip (S)", "Do not rate this one; nothing is stored", self.skip),
             ("undo", "Undo (Ctrl+Z)", "Take back the last rating or skip", self.undo),
+            ("demo", "Make this a demonstration…", "“This is what it should have said”: edit this answer into a "
+                                                   "demonstration for SFT", self.make_demo),
         ]:
             button = QPushButton(text, toolTip=tip)
             button.clicked.connect(slot)
@@ -131,7 +133,7 @@ class RatePage(QWidget):
         self.answer_view.setPlainText(item.response if shown else "")
         self.answer_view.setVisible(shown)
         self.empty.setVisible(not shown)
-        for name in ("good", "bad", "skip"):
+        for name in ("good", "bad", "skip", "demo"):
             self.buttons[name].setEnabled(shown)
         if not shown:
             skipped = f" ({len(self.skipped)} skipped on this page)" if self.skipped else ""
@@ -190,6 +192,15 @@ class RatePage(QWidget):
         self._show(item)
         self._say("Undone: rate this one again.")
         self.ctx.data_changed.emit()
+
+    def make_demo(self) -> DemoDialog | None:
+        """Open an editor pre-filled with the shown answer; saving it adds a demonstration."""
+        if self.item is None:
+            return None
+        dialog = DemoDialog(self.ctx, self.item.prompt, self.item.response, self)
+        dialog.accepted.connect(lambda: self._say("Added a demonstration (see the Demonstrations page)."))
+        dialog.open()
+        return dialog
 
     # -- files (in background jobs) ------------------------------------------------------------------
     def import_jsonl(self, path: str | None = None) -> Job | None:

@@ -105,7 +105,7 @@ def test_nothing_to_rate(qtbot, ctx):
     page = show(qtbot, RatePage(ctx))
     press(qtbot, page, "J")
     assert stored(ctx) == [] and "Nothing left to rate" in page.empty.text()
-    assert not page.buttons["good"].isEnabled()
+    assert not page.buttons["good"].isEnabled() and page.make_demo() is None
 
 
 def test_import_and_export_run_in_the_background_and_a_bad_file_names_its_line(qtbot, ctx, tmp_path):
@@ -142,3 +142,15 @@ def test_an_unbalanced_set_of_ratings_suggests_kto_weights(qtbot, ctx):
     assert "2 answers rated good and 1 bad" in page.balance.text()
     assert "desirable_weight to 0.50-0.67" in page.balance.text()
     assert stored(ctx)[-1] == (ids[2], False, "tester")
+
+
+def test_the_shown_answer_can_become_a_demonstration(qtbot, ctx):
+    seed(ctx.store)
+    page = show(qtbot, RatePage(ctx))
+    dialog = page.make_demo()
+    assert (dialog.prompt_edit.toPlainText(), dialog.response_edit.toPlainText()) == ("Q", "a" * 20)
+    dialog.response_edit.setPlainText("A better answer.")
+    dialog.accept()
+    [demo] = ctx.store.demos()
+    assert (demo.prompt, demo.response) == ("Q", "A better answer.")
+    assert "Added a demonstration" in page.message.text() and stored(ctx) == []  # no rating from it
