@@ -10,11 +10,13 @@ import sys
 import typing
 from pathlib import Path
 
+from studio.cli_ratings import add_ratings_commands, kto_note
 from studio.core import import_export as io
 from studio.core.jsonl import read_completions, read_prompts, write_jsonl
 from studio.core.project import Project
+from studio.core.ratings import Ratings
 
-TRAIN_KINDS = ("sft", "reward", "ppo", "dpo", "rloo")
+TRAIN_KINDS = ("sft", "reward", "ppo", "dpo", "rloo", "kto")
 ROUNDS = ("ppo", "rloo")  # kinds that count iterations, not steps
 
 
@@ -88,7 +90,7 @@ def cmd_status(args) -> None:
     store = Project.open(args.dir).store
     runs = [{"id": r.id, "kind": r.kind, "status": r.status, "parent": r.parent, "step": r.step,
              "metrics": r.final_metrics, "error": r.error or None} for r in store.runs()]
-    report = {**store.counts(), "runs": runs}
+    report = {**store.counts(), **Ratings(store).counts(), "runs": runs}
     if args.json:
         print(json.dumps(report))
         return
@@ -171,6 +173,8 @@ def cmd_train(args) -> None:
         from studio.training.configs import validate
 
         validate(config)  # before the model loads, so a typo costs no waiting
+        if args.kind == "kto":
+            kto_note(project.store, config)
     _check_run_refs(project, args)
     base = _base(project, args)
     with _bar_hooks(f"train {args.kind}", unit="it" if args.kind in ROUNDS else "step") as hooks:
@@ -320,6 +324,8 @@ def build_parser() -> argparse.ArgumentParser:
             if noun == "comparisons":
                 c.add_argument("--annotator", default=None, help="only those this annotator has not ranked")
 
+    add_ratings_commands(sub)
+
     c = with_device(with_dir(command(sub, "generate", cmd_generate,
                                      "Generate K responses for every prompt that has none from the policy.")))
     c.add_argument("--per-prompt", type=int, default=2, help="responses per prompt (K >= 2)")
@@ -331,15 +337,16 @@ def build_parser() -> argparse.ArgumentParser:
     c = with_dir(command(sub, "status", cmd_status, "Counts of prompts, demonstrations, comparisons and runs."))
     c.add_argument("--json", action="store_true", help="print one JSON object")
 
-    train_p = sub.add_parser("train", help="Train SFT, the reward model, PPO, DPO or RLOO.",
-                             description="Train SFT, the reward model, PPO, DPO or RLOO as a stored, resumable run.")
+    train_p = sub.add_parser("train", help="Train SFT, the reward model, PPO, DPO, RLOO or KTO.",
+                             description="Train SFT, the reward model, PPO, DPO, RLOO or KTO as a stored, resumable run.")
     kinds = train_p.add_subparsers(metavar="KIND")
     for kind, h in [("sft", "Supervised fine-tuning on the demonstrations (LoRA)."),
                     ("reward", "Reward model on the rankings (Bradley-Terry, scalar head, LoRA)."),
                     ("ppo", "PPO against the reward model with a KL leash to the SFT policy (LoRA)."),
                     ("dpo", "DPO on the rankings, no reward model (LoRA)."),
                     ("rloo", "RLOO against the reward model: k answers per prompt, each judged against the "
-                             "others', KL leash to the SFT policy, no value head (LoRA).")]:
+                             "others', KL leash to the SFT policy, no value head (LoRA)."),
+                    ("kto", "KTO on the answers rated good or bad, no pairs needed (LoRA).")]:
         c = with_device(with_dir(command(kinds, kind, cmd_train, h)))
         c.set_defaults(kind=kind)
         c.add_argument("--steps", type=int, default=None,
@@ -350,7 +357,7 @@ def build_parser() -> argparse.ArgumentParser:
         c.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                        help="change any setting of the run, e.g. --set checkpoint_every=5 (repeatable; "
                             "booleans take true/false, optional numbers none; an unknown KEY lists the valid ones)")
-        if kind in ("ppo", "dpo", "rloo"):
+        if kind in ("ppo", "dpo", "rloo", "kto"):
             c.add_argument("--init", default=None, help="starting policy: a run, latest:sft (default) or base")
         if kind in ROUNDS:
             c.add_argument("--reward", default=None, help="reward model run (default latest:reward)")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from studio.core.jsonl import JsonlError, read_demos, read_prefs, read_prompts, read_rankings, write_jsonl
 from studio.core.preferences import check_order
+from studio.core.ratings import Ratings
 from studio.core.store import Store, _now
 
 PREF_ANNOTATOR = "import"
@@ -120,6 +121,7 @@ def export_comparisons(store: Store, path: str | Path, annotator: str | None = N
 
 
 def export_prefs(store: Store, path: str | Path) -> int:
-    """Write one TRL {"prompt", "chosen", "rejected"} line per implied pair (ties give none)."""
+    """Write one TRL {"prompt", "chosen", "rejected"} line per pair implied by the rankings (ties give
+    none), then per pair implied by the ratings."""
     return write_jsonl(path, ({"prompt": p.prompt, "chosen": p.chosen, "rejected": p.rejected}
-                              for p in store.preference_pairs()))
+                              for p in store.preference_pairs() + Ratings(store).pairs()))

@@ -61,11 +61,13 @@ class Ranking:
 
 @dataclass(frozen=True)
 class PreferencePair:
+    """`comparison_id` is None for a pair implied by one-key ratings."""
+
     prompt: str
     chosen: str
     rejected: str
     weight: float
-    comparison_id: int
+    comparison_id: int | None
 
 
 @dataclass(frozen=True)

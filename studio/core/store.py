@@ -18,7 +18,7 @@ from sqlite_utils import Database
 from studio.core.preferences import check_order, pairs_from_ranking
 from studio.core.records import Comparison, Demo, PreferencePair, Prompt, Ranking, Response, Run
 
-RUN_KINDS = ("sft", "reward", "ppo", "dpo", "rloo")
+RUN_KINDS = ("sft", "reward", "ppo", "dpo", "rloo", "kto")
 RUN_STATUSES = ("running", "finished", "cancelled", "failed", "diverged")
 RANKING_STATUSES = ("ranked", "skip", "all_bad")
 MAX_ID = 2**63 - 1  # SQLite's largest integer
@@ -90,7 +90,18 @@ def _migration_relative_artifacts(db: Database) -> None:
         db.execute("UPDATE runs SET artifact = ? WHERE id = ?", [artifact_in_run(run_id, stored), run_id])
 
 
-MIGRATIONS: list[Callable[[Database], None]] = [_migration_1, _migration_relative_artifacts]
+def _migration_ratings(db: Database) -> None:
+    """One-key ratings: one answer judged good (label 1) or bad (0), one row per response and annotator."""
+    db.executescript("""
+        CREATE TABLE ratings (
+            id INTEGER PRIMARY KEY AUTOINCREMENT, prompt_id INTEGER NOT NULL REFERENCES prompts(id),
+            response_id INTEGER NOT NULL REFERENCES responses(id), label INTEGER NOT NULL CHECK (label IN (0, 1)),
+            annotator TEXT NOT NULL, created TEXT NOT NULL, UNIQUE (response_id, annotator));
+        CREATE INDEX ratings_prompt ON ratings(prompt_id);
+    """)
+
+
+MIGRATIONS: list[Callable[[Database], None]] = [_migration_1, _migration_relative_artifacts, _migration_ratings]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -91,6 +91,24 @@ class DPOConfig(TrainConfig):
 
 
 @dataclass
+class KTOConfig(TrainConfig):
+    """Settings for KTO on answers rated good or bad one at a time (Ethayarajh et al. 2024)."""
+
+    beta: float = help_field(0.1, "How strongly the policy is held near the reference (the SFT model). Lower lets "
+                                  "it drift further toward the ratings; 0.1 is the usual choice.")
+    desirable_weight: float = help_field(1.0, "Weight of the answers rated good. With more bad ratings than good "
+                                              "ones, raise it so that (good weight × good answers) is 1 to 4/3 "
+                                              "times (bad weight × bad answers).")
+    undesirable_weight: float = help_field(1.0, "Weight of the answers rated bad; lower it when bad ratings "
+                                                "outnumber good ones (see the good weight).")
+    steps: int = help_field(100, "Optimizer steps to run. Each step learns from one batch of rated answers.")
+    batch_size: int = help_field(8, "Rated answers per optimizer step, at least 2: the batch also estimates how "
+                                    "far the policy has drifted, from its answers paired with other prompts.")
+    lr: float = help_field(5e-5, "Learning rate: how big each update is. KTO wants less than SFT: 5e-6 to 1e-4.")
+    lora_r: int = help_field(16, "LoRA rank of a fresh adapter; a copy of the SFT adapter keeps the SFT rank.")
+
+
+@dataclass
 class PPOConfig:
     """Settings for PPO; defaults suit a ~135M model on a laptop CPU."""
 
@@ -179,12 +197,14 @@ class RLOOConfig:
     seed: int = help_field(0, "Random seed for prompt order and sampling, so runs are reproducible.")
 
 
-CONFIGS = {"sft": SFTConfig, "reward": RewardConfig, "ppo": PPOConfig, "dpo": DPOConfig, "rloo": RLOOConfig}
+CONFIGS = {"sft": SFTConfig, "reward": RewardConfig, "ppo": PPOConfig, "dpo": DPOConfig, "rloo": RLOOConfig,
+           "kto": KTOConfig}
 
 
 AT_LEAST_ONE = {"steps", "iterations", "batch_size", "checkpoint_every", "eval_every", "ppo_epochs", "minibatches",
                 "lora_r", "lora_alpha", "max_length", "max_new_tokens", "kl_horizon", "prompts_per_pass"}
-POSITIVE = {"lr", "max_grad_norm", "target_kl", "temperature", "beta", "epochs"}
+POSITIVE = {"lr", "max_grad_norm", "target_kl", "temperature", "beta", "epochs", "desirable_weight",
+            "undesirable_weight"}
 FRACTIONS = {"eval_fraction", "gamma", "lam", "top_p"}
 
 
@@ -205,6 +225,9 @@ def validate(config) -> None:
     if getattr(config, "samples_per_prompt", 2) < 2:
         raise ValueError(f"samples_per_prompt must be at least 2 (got {config.samples_per_prompt}): "
                          "each response is judged against the others to the same prompt")
+    if isinstance(config, KTOConfig) and config.batch_size < 2:
+        raise ValueError(f"batch_size must be at least 2 for KTO, which estimates the drift across a batch "
+                         f"(got {config.batch_size})")
 
 
 def config_help(cls) -> dict[str, str]:

@@ -14,12 +14,14 @@ from pathlib import Path
 import torch
 
 from studio.core.project import Project
+from studio.core.ratings import Ratings
 from studio.core.records import Run
 from studio.training.checkpoints import checkpoint_step
 from studio.training.configs import CONFIGS, validate
 from studio.training.dpo import train_dpo
 from studio.training.engine import Hooks, TrainResult
 from studio.training.generation import SamplingConfig, generate
+from studio.training.kto import train_kto
 from studio.training.models import load_model
 from studio.training.ppo import train_ppo
 from studio.training.reward import RewardScorer, train_reward
@@ -27,7 +29,8 @@ from studio.training.rloo import train_rloo
 from studio.training.sft import train_sft
 from studio.training.shared_base import SharedBase
 
-ADAPTER_OF = {"sft": "sft", "reward": "reward", "ppo": "policy", "dpo": "dpo", "rloo": "policy"}
+ADAPTER_OF = {"sft": "sft", "reward": "reward", "ppo": "policy", "dpo": "dpo", "rloo": "policy",
+              "kto": "kto"}
 
 
 def open_base(project: Project, device: str = "auto", progress: Callable[[str], None] | None = None) -> SharedBase:
@@ -158,10 +161,13 @@ def _dispatch(project, base, kind, config, run_dir, hooks, resume, init, reward)
     if kind == "sft":
         demos = [{"prompt": d.prompt, "response": d.response, "system": d.system} for d in store.demos()]
         return train_sft(base, demos, config, run_dir, hooks, resume=resume)
-    pairs = [dataclasses.asdict(p) for p in store.preference_pairs()]
+    pairs = [dataclasses.asdict(p) for p in store.preference_pairs() + Ratings(store).pairs()]
     if kind == "reward":
         return train_reward(base, pairs, config, run_dir, hooks, resume=resume)
     init_adapter = _load_init(project, base, init)
+    if kind == "kto":
+        return train_kto(base, Ratings(store).examples(), config, run_dir, hooks, resume=resume,
+                         init_adapter=init_adapter)
     if kind == "dpo":
         return train_dpo(base, pairs, config, run_dir, hooks, resume=resume, init_adapter=init_adapter)
     if kind == "ppo":
@@ -174,7 +180,7 @@ def _dispatch(project, base, kind, config, run_dir, hooks, resume, init, reward)
         prompts = [p.text for p in store.prompts()]
         return train_rloo(base, prompts, scorer.normalised, config, run_dir, hooks, resume=resume,
                           init_adapter=init_adapter)
-    raise ValueError(f"unknown run kind {kind!r}: choose sft, reward, ppo, dpo or rloo")
+    raise ValueError(f"unknown run kind {kind!r}: choose sft, reward, ppo, dpo, rloo or kto")
 
 
 def _load_init(project: Project, base: SharedBase, init: str | None) -> str | None:
@@ -187,7 +193,7 @@ def _load_init(project: Project, base: SharedBase, init: str | None) -> str | No
 
 
 def _default_init(project: Project, kind: str, init: str | None) -> str | None:
-    if kind not in ("ppo", "dpo", "rloo"):
+    if kind not in ("ppo", "dpo", "rloo", "kto"):
         return None
     if init is not None:
         return init

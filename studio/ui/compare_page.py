@@ -15,7 +15,7 @@ from studio.core.records import Run
 from studio.ui.context import StudioContext
 from studio.workers import Job, stream_job
 
-POLICY_KINDS = ("sft", "ppo", "dpo", "rloo")
+POLICY_KINDS = ("sft", "ppo", "dpo", "rloo", "kto")
 
 
 class AnswerPane(QGroupBox):

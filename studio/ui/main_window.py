@@ -1,4 +1,4 @@
-"""The main window: the five pages as tabs, the File menu, errors in a banner, and a status bar
+"""The main window: the pages as tabs, the File menu, errors in a banner, and a status bar
 with the model (loaded in the background at start) and whatever job is running."""
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from studio.ui.rank_page import RankPage
 from studio.ui.recent import recent_projects, remember_project
 from studio.workers import Job, export_job, load_model_job
 
-PAGES = ("Demonstrations", "Rank", "Train", "Compare", "Help")
+PAGES = ("Demonstrations", "Rank", "Rate", "Train", "Compare", "Help")
 HELP_INDEX = PAGES.index("Help")
 
 
@@ -111,7 +111,8 @@ class MainWindow(QMainWindow):
             page.deleteLater()
         self.demos_page = DemosPage(ctx)
         self.rank_page = RankPage(ctx)
-        pages = [self.demos_page, self.rank_page, _optional_page("studio.ui.train_page", "TrainPage", ctx),
+        pages = [self.demos_page, self.rank_page, _optional_page("studio.ui.rate_page", "RatePage", ctx),
+                 _optional_page("studio.ui.train_page", "TrainPage", ctx),
                  _optional_page("studio.ui.compare_page", "ComparePage", ctx), HelpPage()]
         for name, page in zip(PAGES, pages):
             self.tabs.addTab(page, name)

@@ -22,7 +22,7 @@ from studio.workers import Job, generate_job
 
 PREFETCH_BELOW = 2   # start generating when fewer unranked comparisons than this remain
 PREFETCH_PROMPTS = 2
-POLICY_KINDS = ("sft", "ppo", "dpo", "rloo")
+POLICY_KINDS = ("sft", "ppo", "dpo", "rloo", "kto")
 ORDINALS = ["1st", "2nd", "3rd", "4th", "5th", "6th", "7th", "8th", "9th"]
 
 

@@ -22,9 +22,9 @@ from studio.workers import Job, config_fields, train_job
 
 KINDS = {"sft": "SFT (learn from demonstrations)", "reward": "Reward model (learn the rankings)",
          "ppo": "PPO (optimise the reward)", "dpo": "DPO (learn the rankings directly)",
-         "rloo": "RLOO (optimise the reward, no value head)"}
+         "rloo": "RLOO (optimise the reward, no value head)", "kto": "KTO (learn the good/bad ratings directly)"}
 ONLINE = ("ppo", "rloo")  # kinds that sample from the policy in rounds, against a reward model
-FROM_SFT = ("ppo", "dpo", "rloo")  # kinds that start from a policy (normally the SFT run)
+FROM_SFT = ("ppo", "dpo", "rloo", "kto")  # kinds that start from a policy (normally the SFT run)
 GROUPS: dict[str, list[Group]] = {
     "sft": [("loss", ["loss", "eval_loss"]), ("learning rate", ["lr"]), ("gradient norm", ["grad_norm"]),
             ("tokens per second", ["tokens_per_s"])],
@@ -32,6 +32,8 @@ GROUPS: dict[str, list[Group]] = {
                ("margin", ["margin", "eval_margin"])],
     "dpo": [("loss", ["loss", "eval_loss"]), ("accuracy", ["reward_accuracy", "eval_reward_accuracy"]),
             ("implicit rewards", ["chosen_reward", "rejected_reward"]), ("margin", ["margin", "eval_margin"])],
+    "kto": [("loss", ["loss", "eval_loss"]), ("implicit rewards", ["chosen_reward", "rejected_reward"]),
+            ("margin", ["margin", "eval_margin"]), ("KL reference point", ["kl", "eval_kl"])],
     "ppo": [("reward", ["reward"]), ("KL", ["kl"]), ("beta", ["beta"]), ("entropy", ["entropy"]),
             ("value loss", ["value_loss"]), ("clip fraction", ["clip_frac"]),
             ("response length", ["response_length"]), ("policy loss", ["policy_loss"])],
@@ -45,8 +47,10 @@ CHART_HELP = {
             "while loss falls, the model is memorising.",
     "accuracy": "How often the preferred response scores higher than the other one (0.5 = chance).",
     "margin": "Average score gap between the preferred and the other response.",
-    "implicit rewards": "How much more (or less) likely DPO made the preferred and the rejected responses "
-                        "than the reference model did.",
+    "implicit rewards": "How much more (or less) likely DPO or KTO made the preferred (good) and the rejected "
+                        "(bad) responses than the reference model did.",
+    "KL reference point": "KTO's estimate of how far the policy has drifted from the reference, from answers "
+                          "paired with other prompts; good answers must gain more than this, bad ones less.",
     "reward": "Mean reward-model score of the policy's answers (normalised: 0 = the starting policy). Rising "
               "is good, unless the samples below turn into gibberish that games the reward model.",
     "KL": "KL divergence: how far the policy's answers have drifted from the reference (SFT) model, in nats "
@@ -68,7 +72,7 @@ CHART_HELP = {
 }
 HEADLINE = {"sft": ["loss", "eval_loss"], "reward": ["accuracy", "eval_accuracy", "loss"],
             "ppo": ["reward", "kl", "response_length"], "dpo": ["reward_accuracy", "eval_reward_accuracy", "loss"],
-            "rloo": ["reward", "kl", "response_length"]}
+            "rloo": ["reward", "kl", "response_length"], "kto": ["margin", "eval_margin", "loss"]}
 # "running" with no job in this window means the process died mid-run (crash, kill): resumable.
 RESUMABLE = ("cancelled", "failed", "running")
 MAX_SAMPLE_ROWS = 1000
@@ -89,8 +93,8 @@ class TrainPage(QWidget):
             self.kind.addItem(label, kind)
         self.form_area = QScrollArea(widgetResizable=True)
         self.form: ConfigForm | None = None
-        self.init_combo = QComboBox(toolTip="The policy to start from. PPO and DPO normally start from the SFT "
-                                            "model, which also serves as the reference the KL is measured against.")
+        self.init_combo = QComboBox(toolTip="The policy to start from. PPO, DPO, RLOO and KTO normally start from "
+                                            "the SFT model, which also serves as the reference the KL is measured against.")
         self.reward_combo = QComboBox(toolTip="The reward model whose scores PPO or RLOO maximises.")
         sources = QFormLayout()
         sources.addRow("Start from", self.init_combo)
