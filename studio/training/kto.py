@@ -41,10 +41,11 @@ def kl_partners(prompts: list[str], seed: int) -> list[int]:
     n = len(prompts)
     order = list(range(n))
     random.Random(seed).shuffle(order)
+    several = len(set(prompts)) > 1
     partners = [0] * n
     for k, i in enumerate(order):
-        ahead = [order[(k + d) % n] for d in range(1, n)] or [i]
-        partners[i] = next((j for j in ahead if prompts[j] != prompts[i]), ahead[0])
+        ahead = (order[(k + d) % n] for d in range(1, n))  # lazily: another prompt is usually a step or two away
+        partners[i] = next((j for j in ahead if prompts[j] != prompts[i] or not several), order[(k + 1) % n])
     return partners
 
 

@@ -34,6 +34,7 @@ class RatePage(QWidget):
         self.item: RateItem | None = None
         self.skipped: list[int] = []                      # response ids skipped on this page, left out
         self._history: list[tuple[int, int | None]] = []  # (response id, rating id or None for a skip)
+        self._annotator = ctx.annotator                   # whose skips and history these are
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self._build()
         ctx.data_changed.connect(self.refresh)
@@ -113,8 +114,14 @@ class RatePage(QWidget):
 
     # -- what is shown --------------------------------------------------------------------------------
     def refresh(self) -> None:
-        """Counters, and the next unrated answer if none is shown."""
+        """Counters, and the next unrated answer if none is shown (a new one when the annotator changed,
+        here or on the Rank page)."""
         annotator = self.ctx.annotator
+        if annotator != self._annotator:
+            self._annotator, self.item = annotator, None
+            self._history.clear()
+            self.skipped.clear()
+            self.annotator.setText(annotator)
         if self.item is None:
             found = self.ratings.unrated(annotator, skip=self.skipped, limit=1)
             self._show(found[0] if found else None)
@@ -229,7 +236,4 @@ class RatePage(QWidget):
             return
         if name != self.ctx.annotator:
             self.ctx.annotator = name
-            self._history.clear()
-            self.skipped.clear()
-            self.item = None
             self.refresh()

@@ -96,6 +96,7 @@ def test_kl_partners_answer_another_prompt():
     assert all(prompts[j] != prompts[i] for i, j in enumerate(partners))
     assert kl_partners(prompts, seed=3) == partners
     assert kl_partners(["x", "x", "x"], seed=0) != [0, 1, 2]  # one prompt only: another answer at least
+    assert kl_partners(["x"], seed=0) == [0]
 
 
 def test_kto_needs_a_batch_of_two_and_positive_weights():

@@ -99,6 +99,11 @@ def test_each_annotator_rates_every_answer(qtbot, ctx):
     assert ctx.annotator == "ann" and page.item.response_id == ids[1]
     press(qtbot, page, "K")
     assert stored(ctx)[-1] == (ids[1], False, "ann")
+    ctx.annotator = "cy"  # changed on the Rank page: the Rate page follows when it is refreshed
+    page.refresh()
+    assert page.annotator.text() == "cy" and page.item.response_id == ids[0]
+    undo(qtbot, page)
+    assert stored(ctx)[-1] == (ids[1], False, "ann")  # "ann"'s rating is not "cy"'s to undo
 
 
 def test_nothing_to_rate(qtbot, ctx):
