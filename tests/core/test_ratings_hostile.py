@@ -22,7 +22,7 @@ SHAPED = st.fixed_dictionaries({"prompt": words | any_text, "completion": words 
 
 @pytest.fixture
 def project(tmp_path) -> Project:
-    project = Project.init(tmp_path / "p", model="unused")
+    project = Project.init(tmp_path / "p", model="embedded")
     yield project
     project.close()
 
