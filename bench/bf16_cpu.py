@@ -1,6 +1,7 @@
 """bfloat16 autocast on CPU against float32: speed of PPO's rollout (sampling) and of its scoring forward, and how
-close the results stay (greedy answers, response log-probs). The two variants alternate round by round, so
-a changing machine load hits both alike.
+close the results stay (greedy answers, response log-probs). Times are this process's CPU seconds (run it with
+--threads 1 on a loaded machine: CPU time then stands for the idle machine's wall time), and the two variants
+alternate round by round.
 
     .venv/bin/python bench/bf16_cpu.py --threads 2 [--rounds 3]
 """
@@ -49,17 +50,17 @@ def main() -> None:
     with base.use("policy") as model:
         for _ in range(args.rounds):
             for name in ("fp32", "bf16"):
-                t0 = time.perf_counter()
+                t0 = time.process_time()
                 with autocast(name == "bf16"), torch.no_grad():
                     rolled = generate_tokens(model, base.tokenizer, prompts, sampling)
-                times[name]["rollout"].append(time.perf_counter() - t0)
+                times[name]["rollout"].append(time.process_time() - t0)
                 batch = batch or rolled  # score the same tokens in both variants
                 ids = torch.cat([batch.query_ids, batch.response_ids], 1)
                 attention = torch.cat([batch.query_mask, torch.ones_like(batch.response_ids)], 1)
-                t0 = time.perf_counter()
+                t0 = time.process_time()
                 with autocast(name == "bf16"), torch.no_grad():
                     logprobs, _, _ = forward(base, None, ids, attention, batch.query_ids.size(1), 1.0)
-                times[name]["forward"].append(time.perf_counter() - t0)
+                times[name]["forward"].append(time.process_time() - t0)
                 if name == "fp32":
                     reference = logprobs
                 else:
