@@ -31,7 +31,14 @@ def cmd_job_export(args) -> None:
 def cmd_runs_import(args) -> None:
     from studio.core.run_import import import_run
 
-    run_id = import_run(Project.open(args.dir), args.folder, kind=args.kind)
+    def fold(init_run: int, adapter_dir: Path) -> None:
+        from studio.training.job_export import fold_init_adapter
+
+        _say(f"Folding run {init_run}'s adapter into the imported one…")
+        fold_init_adapter(project, init_run, adapter_dir)
+
+    project = Project.open(args.dir)
+    run_id = import_run(project, args.folder, kind=args.kind, fold=fold)
     print(f"imported {args.folder} as run {run_id}")
 
 

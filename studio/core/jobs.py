@@ -37,6 +37,7 @@ class JobSpec:
     model: str
     config: object | None = None
     reward_model: str | None = None  # a sequence-classification folder (rloo, ppo), relative to the job folder
+    init_run: int | None = None  # the run merged into `model/`: its adapter is folded into the result on import
     notes: list[str] = dataclasses.field(default_factory=list)
 
 
@@ -223,7 +224,7 @@ def write_job(store: Store, spec: JobSpec, out: Path) -> int:
     write_jsonl(out / "data" / "train.jsonl", records)
     files = {"README.md": readme_text(spec, len(records)),
              "job.json": json.dumps({"kind": spec.kind, "engine": "openrlhf" if spec.kind == "ppo" else "trl",
-                                     "model": spec.model, "examples": len(records),
+                                     "model": spec.model, "init_run": spec.init_run, "examples": len(records),
                                      "config": dataclasses.asdict(spec.config) if spec.config else {}}, indent=1)}
     if spec.kind == "ppo":
         files["launch.sh"] = ppo_launch_script(spec)

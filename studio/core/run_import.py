@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 from studio.core.project import Project
@@ -10,10 +11,13 @@ from studio.core.project import Project
 POLICY_KINDS = ("sft", "dpo", "kto", "rloo", "ppo")  # the store decides which of these it knows
 
 
-def import_run(project: Project, folder: str | Path, kind: str | None = None) -> int:
+def import_run(project: Project, folder: str | Path, kind: str | None = None,
+               fold: Callable[[int, Path], None] | None = None) -> int:
     """Copy the PEFT adapter in `folder` to runs/<id>/adapter as a finished run; returns the run id.
 
     The kind comes from the job's `job.json` beside `folder` unless given. Only safetensors adapters load.
+    A job trained on a run merged into the base names it as `init_run`: that run becomes the parent and
+    `fold(init_run, adapter_dir)` makes the copied adapter apply to the bare base.
     """
     folder = Path(folder)
     if not (folder / "adapter_config.json").is_file():
@@ -33,11 +37,16 @@ def import_run(project: Project, folder: str | Path, kind: str | None = None) ->
     store = project.store
     config = {**job.get("config", {}), "_imported_from": str(folder.resolve()), "_engine": job.get("engine", "")}
     steps = job.get("config", {}).get("steps") or job.get("config", {}).get("iterations") or 0
+    init_run = job.get("init_run")
+    if init_run is not None and fold is None:
+        raise ValueError(f"the job trained on run {init_run} merged into the base; its adapter must be folded")
     with store.transaction():
-        run_id = store.create_run(kind, config)
+        run_id = store.create_run(kind, config, parent=init_run)
         target = project.run_dir(run_id) / "adapter"
         try:
             shutil.copytree(folder, target, ignore=shutil.ignore_patterns("*.bin", "*.pt", "*.pth", "checkpoint-*"))
+            if init_run is not None:
+                fold(init_run, target)
             store.update_run(run_id, status="finished", artifact=str(target), step=steps, final_metrics={})
         except BaseException:
             shutil.rmtree(project.run_dir(run_id), ignore_errors=True)

@@ -43,8 +43,9 @@ def export_job(project: Project, kind: str, out: Path, init: str | None = None, 
     spec = JobSpec(kind, str(model_folder(project.model_spec, say)), project_settings(project, kind))
     reward_run = store.resolve_run(reward) if kind in ("rloo", "ppo") else None  # before anything is written
     if init not in (None, "base"):
-        spec.model = "model"
-        spec.notes.append(f"`model/` is the base with run {store.resolve_run(init).id} (SFT) merged in.")
+        spec.model, spec.init_run = "model", store.resolve_run(init).id
+        spec.notes.append(f"`model/` is the base with run {spec.init_run} merged in; `runs import` folds that "
+                          "run's adapter into the result so it applies to the bare base.")
     if reward_run is not None:
         spec.reward_model = "reward_model"
         spec.notes.append(f"`reward_model/` is reward run {reward_run.id} as a sequence-classification model.")
@@ -60,3 +61,24 @@ def export_job(project: Project, kind: str, out: Path, init: str | None = None, 
         shutil.rmtree(out, ignore_errors=True)
         raise
     return count
+
+
+def fold_init_adapter(project: Project, init_run: int, adapter_dir: Path) -> None:
+    """Make an adapter trained on (base + run `init_run` merged) apply to the bare base, in place.
+
+    PEFT's `cat` combination stacks both LoRAs (rank r1 + r2), so the result is exactly the sum of the
+    two weight updates: W + dInit + dJob.
+    """
+    from peft import PeftModel
+
+    from studio.training.models import load_model
+
+    loaded = load_model(project.model_spec, device="cpu")
+    model = PeftModel.from_pretrained(loaded.model, project.store.run(init_run).artifact, adapter_name="init")
+    model.load_adapter(str(adapter_dir), adapter_name="job")
+    model.add_weighted_adapter(["init", "job"], [1.0, 1.0], "folded", combination_type="cat")
+    staging = adapter_dir.with_name(".folding")
+    model.save_pretrained(staging, selected_adapters=["folded"])
+    shutil.rmtree(adapter_dir)
+    (staging / "folded").rename(adapter_dir)
+    shutil.rmtree(staging)
