@@ -227,3 +227,12 @@ def export_job(run: str, out_dir: Path, merged: bool) -> Callable:
         ctx.say("Exporting…")
         return str(export_run(ctx.project, run, Path(out_dir), merged=merged))
     return run_
+
+
+def gguf_export_job(run: str, out: Path, qtype: str) -> Callable:
+    """Merge a run and write it as GGUF with an Ollama Modelfile; the converter's lines stream as messages."""
+    def run_(ctx: JobContext) -> str:
+        from studio.training.gguf_export import export_gguf
+
+        return str(export_gguf(ctx.project, run, Path(out), qtype, progress=ctx.say))
+    return run_
