@@ -1,5 +1,5 @@
 """CLI commands that take the studio's work elsewhere and bring it back: GGUF export (`export --gguf`),
-`job export` (TRL / OpenRLHF job folders) and `runs import`."""
+`job export` (TRL / OpenRLHF job folders), `runs import`, and `models` (local models found on this machine)."""
 from __future__ import annotations
 
 import sys
@@ -42,6 +42,27 @@ def cmd_runs_import(args) -> None:
     print(f"imported {args.folder} as run {run_id}")
 
 
+def cmd_models(args) -> None:
+    import json
+
+    from studio.core.model_finder import find_models, machine_memory, project_model_specs
+    from studio.training.model_support import gguf_architectures, known_model_types
+    from studio.ui.recent import recent_projects
+
+    memory = machine_memory()
+    found = [m.summary(memory) for m in find_models(known_model_types(), gguf_architectures(),
+                                                      project_model_specs(recent_projects()))]
+    if args.json:
+        print(json.dumps(found))
+        return
+    if not found:
+        print("no models found in the Hugging Face cache, LM Studio, Ollama or recent projects")
+    for m in found:
+        params = f"{m['params'] / 1e6:,.0f}M" if m["params"] else "?"
+        print(f"{m['name']:<48} {m['source']:<9} {m['architecture']:<22} {params:>8} "
+              f"{m['size_bytes'] / 2**20:>9,.0f} MB  {m['verdict']}\n{'':<4}{m['path']}")
+
+
 def register(sub, command, with_dir) -> None:
     """Add `job export` and `runs import` to the CLI's subcommands."""
     group = sub.add_parser("job", help="Jobs for distributed engines (TRL, OpenRLHF).").add_subparsers(metavar="ACTION")
@@ -57,3 +78,6 @@ def register(sub, command, with_dir) -> None:
                                                            "as a finished run."))
     c.add_argument("folder", metavar="FOLDER")
     c.add_argument("--kind", default=None, help="the run's kind when there is no job.json beside FOLDER")
+    c = command(sub, "models", cmd_models, "List local models (Hugging Face cache, LM Studio, Ollama, recent "
+                                           "projects) and whether the studio can train them here.")
+    c.add_argument("--json", action="store_true", help="print one JSON list")

@@ -15,6 +15,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from studio.core.project import META_NAME
+
 OLLAMA_MODEL_LAYER = "application/vnd.ollama.image.model"
 # LoRA training holds fp32 weights (4 B/param), their gradients' activations and the optimizer's small state:
 # about 1.5x the weights for the small batches the studio uses (measured: SmolLM2-135M peaks near 0.9 GB).
@@ -39,6 +41,20 @@ class FoundModel:
     def fits(self, memory_bytes: int) -> bool | None:
         need = self.training_bytes()
         return None if need is None else need <= memory_bytes
+
+    def summary(self, memory_bytes: int) -> dict:
+        """The facts as JSON-able values, with the training verdict in words."""
+        need = self.training_bytes()
+        if self.reason:
+            verdict = f"cannot train: {self.reason}"
+        elif need is None:
+            verdict = "trainable (size unknown)"
+        else:
+            verdict = (f"trainable, needs ~{need / 2**30:.1f} GB of {memory_bytes / 2**30:.0f} GB"
+                       + ("" if self.fits(memory_bytes) else ": too big for this machine"))
+        return {"name": self.name, "source": self.source, "architecture": self.architecture, "params": self.params,
+                "size_bytes": self.size_bytes, "path": str(self.path), "trainable": self.reason is None,
+                "fits": self.fits(memory_bytes), "verdict": verdict}
 
 
 def default_places() -> dict[str, Path]:
@@ -155,6 +171,19 @@ def scan_recent(specs: Iterable[str], model_types: set[str], gguf_archs: set[str
         elif path.is_dir():
             found.append(hf_folder_model(path, "recent", model_types))
     return found
+
+
+def project_model_specs(projects: Iterable[Path]) -> list[str]:
+    """The model spec of each project folder ("embedded" left out: it is always offered)."""
+    specs = []
+    for root in projects:
+        try:
+            spec = json.loads((Path(root) / META_NAME).read_text(encoding="utf-8")).get("model")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if isinstance(spec, str) and spec != "embedded":
+            specs.append(spec)
+    return specs
 
 
 def find_models(model_types: set[str], gguf_archs: set[str], recent_specs: Iterable[str] = (),

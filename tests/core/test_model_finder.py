@@ -91,3 +91,22 @@ def test_finds_models_in_every_store_with_their_facts_and_reasons(places, tiny_m
 def test_missing_stores_give_an_empty_list(tmp_path):
     places = {"hf-cache": tmp_path / "none", "lm-studio": tmp_path / "none2", "ollama": tmp_path / "none3"}
     assert find_models(MODEL_TYPES, GGUF_ARCHS, [], places) == []
+
+
+def test_studio_models_lists_this_users_stores_and_recent_projects(places, tiny_model_dir, tmp_path, monkeypatch,
+                                                                   capsys):
+    from studio.cli import main
+    from studio.core.project import Project
+    from studio.ui.recent import remember_project
+
+    monkeypatch.setenv("HF_HUB_CACHE", str(places["hf-cache"]))
+    monkeypatch.setenv("OLLAMA_MODELS", str(places["ollama"]))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    shutil.move(places["lm-studio"], tmp_path / ".lmstudio" / "models")
+    remember_project(Project.init(tmp_path / "proj", model=str(tiny_model_dir)).root)
+    assert main(["models", "--json"]) == 0
+    found = {m["name"]: m for m in json.loads(capsys.readouterr().out)}
+    assert set(found) == {"tiny/llama", "old/pickled", "odd/remote", "bartowski/Smol-GGUF/smol-Q8_0.gguf",
+                          "embedder:latest", tiny_model_dir.name}
+    assert found["tiny/llama"]["trainable"] and found["tiny/llama"]["verdict"].startswith("trainable, needs ~0.0 GB")
+    assert found["embedder:latest"]["verdict"] == "cannot train: transformers cannot read GGUF architecture 'bert'"
