@@ -17,6 +17,7 @@ from studio.core.store import StoreError
 from studio.ui.context import StudioContext
 from studio.ui.demos_page import JSONL_FILTER, DemosPage
 from studio.ui.help_page import HelpPage
+from studio.ui.model_picker import ModelPicker
 from studio.ui.rank_page import RankPage
 from studio.ui.recent import recent_projects, remember_project
 from studio.workers import Job, export_job, gguf_export_job, load_model_job
@@ -181,6 +182,13 @@ class MainWindow(QMainWindow):
         if spec:
             self.set_model(spec)
 
+    def pick_found_model(self) -> ModelPicker:
+        """List the local models (scanned in the background) and switch to the one picked."""
+        picker = ModelPicker(self.ctx, self)
+        picker.chosen.connect(self.set_model)
+        picker.open()
+        return picker
+
     def set_model(self, spec: str) -> None:
         """Make `spec` the project's model, drop the loaded one and load the new one in the background."""
         if self._refuse_if_busy("changing the model"):
@@ -302,6 +310,8 @@ class MainWindow(QMainWindow):
             "A folder with config.json, safetensors weights and a tokenizer")
         model.addAction("GGUF file…", lambda: self.choose_model("gguf")).setToolTip(
             "A .gguf file; it is converted once and cached")
+        model.addAction("Found on this computer…", self.pick_found_model).setToolTip(
+            "Models in the Hugging Face cache, LM Studio, Ollama and recent projects")
         export = file.addMenu("Export")
         export.addAction("Adapter of a run…", lambda: self.export_run(merged=False))
         export.addAction("Merged model of a run…", lambda: self.export_run(merged=True))
