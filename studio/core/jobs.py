@@ -25,7 +25,10 @@ TRL_FIELDS = {"steps": "max_steps", "batch_size": "per_device_train_batch_size",
               "warmup_steps": "warmup_steps", "weight_decay": "weight_decay", "max_grad_norm": "max_grad_norm",
               "seed": "seed", "gradient_checkpointing": "gradient_checkpointing", "max_length": "max_length",
               "beta": "beta", "lora_r": "lora_r", "lora_alpha": "lora_alpha", "iterations": "max_steps",
-              "max_new_tokens": "max_completion_length", "temperature": "temperature"}
+              "max_new_tokens": "max_completion_length", "temperature": "temperature",
+              "desirable_weight": "desirable_weight", "undesirable_weight": "undesirable_weight",
+              "rloo_k": "num_generations", "k": "num_generations", "num_generations": "num_generations",
+              "samples_per_prompt": "num_generations"}
 ZERO_STAGES = (2, 3)
 
 
@@ -111,13 +114,16 @@ def trl_launch_script(kind: str) -> str:
     module = TRL_SCRIPT[kind]
     return f"""#!/usr/bin/env bash
 # Runs this {kind.upper()} job with TRL. GPUS per node (default 1), NODES (default 1), NODE_RANK, MASTER_ADDR,
-# MASTER_PORT; LAUNCHER=torchrun skips accelerate (e.g. CPUs); ZERO=2|3 uses DeepSpeed ZeRO. Extra
-# arguments go to the TRL script (e.g. --max_steps 10). The adapter lands in output/.
+# MASTER_PORT; LAUNCHER=torchrun skips accelerate; CPU=1 trains on CPUs (fp32, gloo; use with torchrun);
+# ZERO=2|3 uses DeepSpeed ZeRO. Extra arguments go to the TRL script (e.g. --max_steps 10). The adapter
+# lands in output/.
 set -euo pipefail
 cd "$(dirname "$0")"
 GPUS=${{GPUS:-1}}; NODES=${{NODES:-1}}; NODE_RANK=${{NODE_RANK:-0}}
 MASTER_ADDR=${{MASTER_ADDR:-127.0.0.1}}; MASTER_PORT=${{MASTER_PORT:-29500}}
-ARGS=(-m {module} --config trl_config.yaml "$@")
+ARGS=(-m {module} --config trl_config.yaml)
+[[ -n "${{CPU:-}}" ]] && ARGS+=(--bf16 false --use_cpu true)
+ARGS+=("$@")
 if [[ "${{LAUNCHER:-accelerate}}" == torchrun ]]; then
   exec torchrun --nproc_per_node "$GPUS" --nnodes "$NODES" --node_rank "$NODE_RANK" \\
     --master_addr "$MASTER_ADDR" --master_port "$MASTER_PORT" "${{ARGS[@]}}"
@@ -192,7 +198,7 @@ bash launch.sh                                      # 1 GPU
 GPUS=4 bash launch.sh                               # 4 GPUs on this machine
 GPUS=4 ZERO=3 bash launch.sh                        # 4 GPUs, DeepSpeed ZeRO-3 (accelerate_zero3.yaml; ZERO=2 too)
 GPUS=8 NODES=2 NODE_RANK=0 MASTER_ADDR=10.0.0.1 bash launch.sh   # on each node, with its own NODE_RANK
-LAUNCHER=torchrun GPUS=2 bash launch.sh             # plain torchrun (also on CPUs, with the gloo backend)
+CPU=1 LAUNCHER=torchrun GPUS=2 bash launch.sh       # 2 processes on CPUs (torchrun, gloo backend)
 ```
 `per_device_train_batch_size` is per process: with N processes one step sees N times the batch."""
     return f"""# {spec.kind.upper()} job exported by Alignment Studio
