@@ -103,3 +103,65 @@ def test_sft_then_dpo_jobs_run_on_two_processes_and_import_as_runs(tiny_model_di
         folded = logits(model, ids)
     torch.testing.assert_close(folded, logits(trl_dpo, ids), atol=1e-4, rtol=1e-4)
     assert (folded - ours).abs().max() > 1e-3  # DPO moved the policy beyond SFT
+
+
+def openrlhf_flags(trl_bin: Path) -> dict[str, bool]:
+    """{flag: takes no value} from OpenRLHF 0.11.2's own train_ppo_ray argument parser (read, not run)."""
+    import ast
+
+    source = next((trl_bin.parent / "lib").glob("python3*/site-packages/openrlhf/cli/train_ppo_ray.py"))
+    flags = {}
+    for node in ast.walk(ast.parse(source.read_text())):
+        if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "add_argument" and node.args:
+            action = next((k.value.value for k in node.keywords if k.arg == "action"), None)
+            name = node.args[0]
+            names = [name.value] if isinstance(name, ast.Constant) else [  # f"--{prefix}.x" for actor and critic
+                "".join(p.value if isinstance(p, ast.Constant) else prefix for p in name.values)
+                for prefix in ("actor", "critic")]
+            flags.update({n: action == "store_true" for n in names})
+    return flags
+
+
+def test_reward_ppo_and_rloo_jobs_fit_their_engines(tiny_model_dir, tmp_path, trl_bin):
+    import shlex
+
+    from transformers import AutoModelForSequenceClassification
+
+    from studio.training.reward import RewardConfig, RewardScorer
+    from studio.training.runs import train
+
+    project = seeded_project(tmp_path / "proj", tiny_model_dir)
+    base = open_base(project, device="cpu")
+    run_id, _ = train(project, base, "reward", RewardConfig(steps=3, batch_size=2, max_length=64, lora_r=4))
+    root = str(project.root)
+    for kind in ("sft", "reward", "dpo", "kto", "rloo", "ppo"):
+        assert main(["job", "export", root, "--kind", kind, "--out", str(tmp_path / kind), "--init", "base"]) == 0
+
+    # PPO: every flag is one OpenRLHF's parser defines, with a value exactly where it takes one
+    flags = openrlhf_flags(trl_bin)
+    script = (tmp_path / "ppo" / "launch.sh").read_text()
+    words = shlex.split(script.split("train_ppo_ray", 1)[1].replace("\\\n", " ").split('"$@"')[0])
+    i = 0
+    while i < len(words):
+        assert words[i] in flags, f"OpenRLHF 0.11.2 has no flag {words[i]}"
+        i += 1 if flags[words[i]] else 2
+    # the exported reward model scores like the studio's reward run (normalised by its stored mean and std)
+    rm = AutoModelForSequenceClassification.from_pretrained(tmp_path / "ppo" / "reward_model").eval()
+    scorer = RewardScorer.load(base, project.run_dir(run_id))
+    texts = [("say something about tea", "banana tea"), ("say something about jazz", "lemon jazz")]
+    ours = scorer.normalised([p for p, _ in texts], [r for _, r in texts])
+    from studio.training.sft import encode_example
+
+    for (prompt, response), expected in zip(texts, ours):
+        ids = torch.tensor([encode_example(base.tokenizer, prompt, response, None, 64)[0]])
+        with torch.no_grad():
+            raw = rm(input_ids=ids).logits[0, 0]
+        assert abs((raw - rm.config.mean) / rm.config.std - expected) < 1e-4
+
+    # every TRL config parses with the TRL script it is for (unknown keys would fail)
+    checks = "; ".join(f"import trl.scripts.{k} as m; m.make_parser().parse_args_and_config(['--config', "
+                       f"'{tmp_path / k / 'trl_config.yaml'}', '--use_cpu', 'true', '--bf16', 'false'])"
+                       for k in ("sft", "reward", "dpo", "kto", "rloo"))
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    proc = subprocess.run([str(trl_bin / "python"), "-c", checks], env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]

@@ -134,7 +134,7 @@ exec accelerate launch --config_file "$CONFIG" --num_processes $((GPUS * NODES))
 """
 
 
-def openrlhf_args(spec: JobSpec) -> list[str]:
+def openrlhf_args(spec: JobSpec, n_prompts: int = 1) -> list[str]:
     """`openrlhf.cli.train_ppo_ray` flags (OpenRLHF 0.11.2's parser) carrying the project's PPO settings."""
     args = {"--actor.model_name_or_path": spec.model, "--reward.model_name_or_path": spec.reward_model,
             "--critic.model_name_or_path": spec.model, "--data.prompt_dataset": "data/train.jsonl",
@@ -145,29 +145,36 @@ def openrlhf_args(spec: JobSpec) -> list[str]:
             "--critic.num_gpus_per_node": "${GPUS}", "--reward.num_gpus_per_node": "${GPUS}",
             "--actor.num_nodes": "${NODES}", "--ref.num_nodes": "${NODES}", "--critic.num_nodes": "${NODES}",
             "--reward.num_nodes": "${NODES}", "--train.colocate_all": None}
-    ppo_fields = {"iterations": "--train.num_episodes", "batch_size": "--rollout.batch_size",
-                  "max_new_tokens": "--rollout.max_new_tokens", "temperature": "--rollout.temperature",
-                  "ppo_epochs": "--train.max_epochs", "cliprange": "--actor.eps_clip",
-                  "cliprange_value": "--critic.value_clip", "gamma": "--algo.advantage.gamma",
-                  "lam": "--algo.advantage.lambd", "init_kl_coef": "--algo.kl.init_coef",
-                  "target_kl": "--algo.kl.target", "kl_horizon": "--algo.kl.horizon", "seed": "--train.seed",
-                  "lora_r": "--ds.lora.rank", "lora_alpha": "--ds.lora.alpha"}
-    if spec.config is not None:
-        for f in dataclasses.fields(spec.config):
-            if f.name in ppo_fields:
-                args[ppo_fields[f.name]] = str(getattr(spec.config, f.name))
-        if getattr(spec.config, "adaptive_kl", True) is False:
+    ppo_fields = {"batch_size": "--rollout.batch_size", "max_new_tokens": "--rollout.max_new_tokens",
+                  "temperature": "--rollout.temperature", "ppo_epochs": "--train.max_epochs",
+                  "cliprange": "--actor.eps_clip", "cliprange_value": "--critic.value_clip",
+                  "gamma": "--algo.advantage.gamma", "lam": "--algo.advantage.lambd",
+                  "init_kl_coef": "--algo.kl.init_coef", "target_kl": "--algo.kl.target",
+                  "kl_horizon": "--algo.kl.horizon", "seed": "--train.seed", "lora_r": "--ds.lora.rank",
+                  "lora_alpha": "--ds.lora.alpha", "lr": ("--actor.adam.lr", "--critic.adam.lr"),
+                  "max_grad_norm": ("--actor.max_norm", "--critic.max_norm")}
+    config = spec.config
+    if config is not None:
+        for f in dataclasses.fields(config):
+            flags = ppo_fields.get(f.name, ())
+            for flag in (flags,) if isinstance(flags, str) else flags:
+                args[flag] = str(getattr(config, f.name))
+        if getattr(config, "adaptive_kl", True) is False:
             args.pop("--algo.kl.target", None)
-        if hasattr(spec.config, "batch_size"):
-            args["--train.batch_size"] = str(spec.config.batch_size)
+        batch, minibatches = getattr(config, "batch_size", None), getattr(config, "minibatches", 1)
+        if batch:  # one optimizer update per minibatch of a round's responses
+            args["--train.batch_size"] = str(max(1, batch // minibatches))
+        if batch and getattr(config, "iterations", None):  # our rounds as passes over the prompts
+            args["--train.num_episodes"] = str(max(1, -(-config.iterations * batch // max(1, n_prompts))))
     flat = []
     for flag, value in args.items():
         flat += [flag] if value is None else [flag, value]
     return flat
 
 
-def ppo_launch_script(spec: JobSpec) -> str:
-    flags = " \\\n    ".join(shlex.quote(a) if not a.startswith("${") else f'"{a}"' for a in openrlhf_args(spec))
+def ppo_launch_script(spec: JobSpec, n_prompts: int) -> str:
+    flags = " \\\n    ".join(shlex.quote(a) if not a.startswith("${") else f'"{a}"'
+                              for a in openrlhf_args(spec, n_prompts))
     return f"""#!/usr/bin/env bash
 # Runs this PPO job with OpenRLHF 0.11.2 on a Ray cluster (start one with `ray start --head`).
 # GPUS per node (default 1), NODES (default 1), RAY_ADDRESS (default http://127.0.0.1:8265).
@@ -233,7 +240,7 @@ def write_job(store: Store, spec: JobSpec, out: Path) -> int:
                                      "model": spec.model, "init_run": spec.init_run, "examples": len(records),
                                      "config": dataclasses.asdict(spec.config) if spec.config else {}}, indent=1)}
     if spec.kind == "ppo":
-        files["launch.sh"] = ppo_launch_script(spec)
+        files["launch.sh"] = ppo_launch_script(spec, len(records))
     else:
         files["launch.sh"] = trl_launch_script(spec.kind)
         files["trl_config.yaml"] = yaml_text(trl_config(spec))

@@ -55,10 +55,17 @@ def test_ppo_settings_become_openrlhf_flags():
         init_kl_coef: float = 0.07
         cliprange: float = 0.25
 
-    args = openrlhf_args(JobSpec("ppo", "model", PPOish(), reward_model="reward_model"))
+        batch_size: int = 8
+        minibatches: int = 2
+        lr: float = 1e-4
+
+    args = openrlhf_args(JobSpec("ppo", "model", PPOish(), reward_model="reward_model"), n_prompts=10)
     pairs = dict(zip(args, args[1:]))
     assert pairs["--algo.kl.init_coef"] == "0.07" and pairs["--actor.eps_clip"] == "0.25"
-    assert pairs["--train.num_episodes"] == "3" and pairs["--reward.model_name_or_path"] == "reward_model"
+    assert pairs["--actor.adam.lr"] == pairs["--critic.adam.lr"] == "0.0001"
+    assert pairs["--rollout.batch_size"] == "8" and pairs["--train.batch_size"] == "4"  # 2 updates per round
+    assert pairs["--train.num_episodes"] == "3"  # 3 rounds of 8 prompts = 2.4 passes over 10 prompts, rounded up
+    assert pairs["--reward.model_name_or_path"] == "reward_model"
 
 
 def test_write_job_writes_everything_and_refuses_a_used_folder_or_missing_data(store, tmp_path):
