@@ -85,7 +85,7 @@ def test_finds_models_in_every_store_with_their_facts_and_reasons(places, tiny_m
     smol = found["bartowski/Smol-GGUF/smol-Q8_0.gguf"]
     assert (smol.architecture, smol.params, smol.reason) == ("llama", 44, None)
     assert found["embedder:latest"].reason == "transformers cannot read GGUF architecture 'bert'"
-    assert tiny.fits(10**9) and not tiny.fits(tiny.params)
+    assert tiny.fits(2**31) and not tiny.fits(2**30)  # 1 GiB + 12 B per parameter
 
 
 def test_missing_stores_give_an_empty_list(tmp_path):
@@ -108,5 +108,5 @@ def test_studio_models_lists_this_users_stores_and_recent_projects(places, tiny_
     found = {m["name"]: m for m in json.loads(capsys.readouterr().out)}
     assert set(found) == {"tiny/llama", "old/pickled", "odd/remote", "bartowski/Smol-GGUF/smol-Q8_0.gguf",
                           "embedder:latest", tiny_model_dir.name}
-    assert found["tiny/llama"]["trainable"] and found["tiny/llama"]["verdict"].startswith("trainable, needs ~0.0 GB")
+    assert found["tiny/llama"]["trainable"] and found["tiny/llama"]["verdict"].startswith("trainable, needs ~1.0 GB of ")
     assert found["embedder:latest"]["verdict"] == "cannot train: transformers cannot read GGUF architecture 'bert'"
