@@ -189,7 +189,11 @@ exec ray job submit --address="${{RAY_ADDRESS:-http://127.0.0.1:8265}}" --runtim
 
 def readme_text(spec: JobSpec, count: int) -> str:
     engine = "OpenRLHF 0.11.2" if spec.kind == "ppo" else "TRL 1.16"
-    notes = "".join(f"- {n}\n" for n in spec.notes)
+    notes = list(spec.notes)
+    if spec.kind in ("reward", "dpo", "kto"):
+        notes.append("TRL has no per-pair weights: every pair counts once here, while the studio gives the pairs "
+                     "of one K-way ranking a weight of 1/num_pairs each.")
+    notes = "".join(f"- {n}\n" for n in notes)
     if spec.kind == "ppo":
         how = """```bash
 pip install openrlhf==0.11.2            # on every node, with its GPU dependencies (vLLM, DeepSpeed)
@@ -217,7 +221,7 @@ CPU=1 LAUNCHER=torchrun GPUS=2 bash launch.sh       # 2 processes on CPUs (torch
 
 Bring the result back into the project (a run that Compare and `sample` can use):
 ```bash
-python -m studio runs import PROJECT_DIR {'output' if spec.kind != 'ppo' else 'output'}
+python -m studio runs import PROJECT_DIR {'output' if spec.kind != 'ppo' else 'output   # the folder where OpenRLHF wrote adapter_config.json'}
 ```
 {notes}"""
 
