@@ -212,16 +212,18 @@ GPUS=8 NODES=2 NODE_RANK=0 MASTER_ADDR=10.0.0.1 bash launch.sh   # on each node,
 CPU=1 LAUNCHER=torchrun GPUS=2 bash launch.sh       # 2 processes on CPUs (torchrun, gloo backend)
 ```
 `per_device_train_batch_size` is per process: with N processes one step sees N times the batch."""
+    settings = "launch.sh" if spec.kind == "ppo" else "trl_config.yaml"
+    where = "   # the folder where OpenRLHF wrote adapter_config.json" if spec.kind == "ppo" else ""
     return f"""# {spec.kind.upper()} job exported by Alignment Studio
 
-{count} training examples in `data/train.jsonl`; settings in `{'launch.sh' if spec.kind == 'ppo' else 'trl_config.yaml'}`
+{count} training examples in `data/train.jsonl`; settings in `{settings}`
 (model `{spec.model}`, LoRA, the project's training settings). Engine: {engine}.
 
 {how}
 
 Bring the result back into the project (a run that Compare and `sample` can use):
 ```bash
-python -m studio runs import PROJECT_DIR {'output' if spec.kind != 'ppo' else 'output   # the folder where OpenRLHF wrote adapter_config.json'}
+python -m studio runs import PROJECT_DIR output{where}
 ```
 {notes}"""
 

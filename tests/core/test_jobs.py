@@ -33,7 +33,8 @@ def test_records_follow_trls_conversational_formats(store):
                                                        {"role": "user", "content": "Hi"},
                                                        {"role": "assistant", "content": "Hello!"}]}]
     dpo = job_records(store, "dpo")
-    assert [(r["chosen"][0]["content"], r["rejected"][0]["content"]) for r in dpo] == [("a", "b"), ("a", "c"), ("b", "c")]
+    pairs = [(r["chosen"][0]["content"], r["rejected"][0]["content"]) for r in dpo]
+    assert pairs == [("a", "b"), ("a", "c"), ("b", "c")]
     assert dpo[0]["prompt"] == [{"role": "user", "content": "Q"}]
     kto = job_records(store, "kto")
     assert [(r["completion"][0]["content"], r["label"]) for r in kto] == [

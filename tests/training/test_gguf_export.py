@@ -77,8 +77,9 @@ def test_a_failing_converter_is_reported_in_one_line_and_leaves_no_file(tiny_mod
     lines = []
     with pytest.raises(GGUFExportError) as err:
         convert(tiny_model_dir, tmp_path / "tiny.gguf", "f16", lines.append)
-    assert "GGUF converter exited with code 1: NotImplementedError: BPE pre-tokenizer was not recognized" in str(err.value)
-    assert "\n" not in str(err.value) and any("Loading model" in line for line in lines)
+    message = str(err.value)
+    assert "GGUF converter exited with code 1: NotImplementedError: BPE pre-tokenizer was not recognized" in message
+    assert "\n" not in message and any("Loading model" in line for line in lines)
     assert list(tmp_path.iterdir()) == []
 
 
