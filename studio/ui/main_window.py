@@ -17,9 +17,10 @@ from studio.core.store import StoreError
 from studio.ui.context import StudioContext
 from studio.ui.demos_page import JSONL_FILTER, DemosPage
 from studio.ui.help_page import HelpPage
+from studio.ui.model_picker import ModelPicker
 from studio.ui.rank_page import RankPage
 from studio.ui.recent import recent_projects, remember_project
-from studio.workers import Job, export_job, load_model_job
+from studio.workers import Job, export_job, gguf_export_job, load_model_job
 
 PAGES = ("Demonstrations", "Rank", "Rate", "Train", "Compare", "Help")
 HELP_INDEX = PAGES.index("Help")
@@ -187,6 +188,13 @@ class MainWindow(QMainWindow):
         if spec:
             self.set_model(spec)
 
+    def pick_found_model(self) -> ModelPicker:
+        """List the local models (scanned in the background) and switch to the one picked."""
+        picker = ModelPicker(self.ctx, self)
+        picker.chosen.connect(self.set_model)
+        picker.open()
+        return picker
+
     def set_model(self, spec: str) -> None:
         """Make `spec` the project's model, drop the loaded one and load the new one in the background."""
         if self._refuse_if_busy("changing the model"):
@@ -217,6 +225,35 @@ class MainWindow(QMainWindow):
         job.finished.connect(lambda path: self.statusBar().showMessage(f"Exported to {path}", 15000))
         self.ctx.busy.emit(f"Exporting run {run.id}…")
         job.start()
+
+    def export_gguf(self, run_id: int | None = None, path: str | None = None, qtype: str | None = None) -> Job | None:
+        """Write a finished run merged into the base as GGUF, with an Ollama Modelfile beside it."""
+        runs = [r for r in reversed(self.ctx.store.runs()) if r.status == "finished" and r.artifact
+                and r.kind != "reward"]
+        if not runs:
+            self.show_error("No finished policy run to export yet: train one on the Train page.")
+            return None
+        if run_id is None:
+            labels = [f"Run {r.id} · {r.kind.upper()} · step {r.step}" for r in runs]
+            label, ok = QInputDialog.getItem(self, "Export as GGUF", "Run:", labels, 0, False)
+            if not ok:
+                return None
+            run_id = runs[labels.index(label)].id
+        if qtype is None:
+            qtype, ok = QInputDialog.getItem(self, "Export as GGUF", "Weights:", ["f16", "q8_0"], 0, False)
+            if not ok:
+                return None
+        path = path or QFileDialog.getSaveFileName(self, "Export as GGUF", f"run{run_id}-{qtype}.gguf",
+                                                   "GGUF (*.gguf)")[0]
+        if not path:
+            return None
+        job = self.ctx.run(gguf_export_job(str(run_id), Path(path), qtype), needs_model=False)
+        job.message.connect(lambda line: self.statusBar().showMessage(line[:200]))
+        job.finished.connect(lambda out: self.statusBar().showMessage(
+            f"Exported {out} and an Ollama Modelfile beside it", 15000))
+        self.ctx.busy.emit(f"Exporting run {run_id} as GGUF…")
+        job.start()
+        return job
 
     def export_prefs(self, path: str | None = None) -> Job | None:
         """Write the preference pairs implied by the rankings as TRL JSONL."""
@@ -280,9 +317,12 @@ class MainWindow(QMainWindow):
             "A folder with config.json, safetensors weights and a tokenizer")
         model.addAction("GGUF file…", lambda: self.choose_model("gguf")).setToolTip(
             "A .gguf file; it is converted once and cached")
+        model.addAction("Found on this computer…", self.pick_found_model).setToolTip(
+            "Models in the Hugging Face cache, LM Studio, Ollama and recent projects")
         export = file.addMenu("Export")
         export.addAction("Adapter of a run…", lambda: self.export_run(merged=False))
         export.addAction("Merged model of a run…", lambda: self.export_run(merged=True))
+        export.addAction("GGUF for llama.cpp / Ollama / LM Studio…", lambda: self.export_gguf())
         export.addAction("Preference pairs (TRL JSONL)…", lambda: self.export_prefs())
         export.addAction("Demonstrations (JSONL)…", lambda: self.demos_page.export_jsonl())
         file.addSeparator()

@@ -1,0 +1,83 @@
+"""CLI commands that take the studio's work elsewhere and bring it back: GGUF export (`export --gguf`),
+`job export` (TRL / OpenRLHF job folders), `runs import`, and `models` (local models found on this machine)."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from studio.core.jobs import JOB_KINDS
+from studio.core.project import Project
+
+
+def _say(line: str) -> None:
+    print(line, file=sys.stderr)
+
+
+def cmd_export_gguf(args) -> None:
+    from studio.training.gguf_export import export_gguf
+
+    out = export_gguf(Project.open(args.dir), args.run, Path(args.gguf), qtype=args.type, progress=_say)
+    print(f"exported {args.type} GGUF to {out} and an Ollama Modelfile to {out.parent / 'Modelfile'}")
+
+
+def cmd_job_export(args) -> None:
+    from studio.training.job_export import export_job
+
+    count = export_job(Project.open(args.dir), args.kind, Path(args.out), init=args.init, reward=args.reward,
+                       say=_say)
+    print(f"wrote a {args.kind} job with {count} examples to {args.out} (see its README.md; run launch.sh)")
+
+
+def cmd_runs_import(args) -> None:
+    from studio.core.run_import import import_run
+
+    def fold(init_run: int, adapter_dir: Path) -> None:
+        from studio.training.job_export import fold_init_adapter
+
+        _say(f"Folding run {init_run}'s adapter into the imported one…")
+        fold_init_adapter(project, init_run, adapter_dir)
+
+    project = Project.open(args.dir)
+    run_id = import_run(project, args.folder, kind=args.kind, fold=fold)
+    print(f"imported {args.folder} as run {run_id}")
+
+
+def cmd_models(args) -> None:
+    import json
+
+    from studio.core.model_finder import find_models, machine_memory, project_model_specs
+    from studio.training.model_support import gguf_architectures, known_model_types
+    from studio.ui.recent import recent_projects
+
+    memory = machine_memory()
+    found = [m.summary(memory) for m in find_models(known_model_types(), gguf_architectures(),
+                                                      project_model_specs(recent_projects()))]
+    if args.json:
+        print(json.dumps(found))
+        return
+    if not found:
+        print("no models found in the Hugging Face cache, LM Studio, Ollama or recent projects")
+    for m in found:
+        params = f"{m['params'] / 1e6:,.0f}M" if m["params"] else "?"
+        print(f"{m['name']:<48} {m['source']:<9} {m['architecture']:<22} {params:>8} "
+              f"{m['size_bytes'] / 2**20:>9,.0f} MB  {m['verdict']}\n{'':<4}{m['path']}")
+
+
+def register(sub, command, with_dir) -> None:
+    """Add `job export` and `runs import` to the CLI's subcommands."""
+    group = sub.add_parser("job", help="Jobs for distributed engines (TRL, OpenRLHF).").add_subparsers(metavar="ACTION")
+    c = with_dir(command(group, "export", cmd_job_export, "Write the project's data and settings as a TRL job "
+                                                          "(OpenRLHF for PPO) with launch.sh and a README."))
+    c.add_argument("--kind", required=True, choices=JOB_KINDS)
+    c.add_argument("--out", required=True, metavar="JOBDIR", help="a new folder")
+    c.add_argument("--init", default=None, help="starting policy for dpo/kto/rloo/ppo: a run, latest:sft or base "
+                                                "(default latest:sft when there is one)")
+    c.add_argument("--reward", default="latest:reward", help="reward run for rloo and ppo")
+    group = sub.add_parser("runs", help="Runs trained elsewhere.").add_subparsers(metavar="ACTION")
+    c = with_dir(command(group, "import", cmd_runs_import, "Import a LoRA adapter folder (e.g. JOBDIR/output) "
+                                                           "as a finished run."))
+    c.add_argument("folder", metavar="FOLDER")
+    c.add_argument("--kind", default=None, help="the run's kind when there is no job.json beside FOLDER")
+    c = command(sub, "models", cmd_models, "List local models (Hugging Face cache, LM Studio, Ollama, recent "
+                                           "projects) and whether the studio can train them here.")
+    c.add_argument("--json", action="store_true", help="print one JSON list")

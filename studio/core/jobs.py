@@ -1,0 +1,259 @@
+"""A project's data and settings as a job for an existing distributed engine: TRL (SFT, reward, DPO, KTO, RLOO)
+or OpenRLHF (PPO).
+
+A job folder holds `data/train.jsonl` in TRL's conversational formats, `trl_config.yaml` (the `trl` scripts'
+own YAML: model, LoRA and training settings), `accelerate.yaml`, `launch.sh`, a README and `job.json`
+(what the studio needs to import the result back). Settings are read from the project's config dataclasses
+by field name, so an engine's config that lacks a field simply leaves TRL's default in place.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import shlex
+from pathlib import Path
+
+from studio.core.atomic import atomic_writer
+from studio.core.jsonl import write_jsonl
+from studio.core.store import Store
+
+JOB_KINDS = ("sft", "reward", "dpo", "kto", "rloo", "ppo")
+TRL_SCRIPT = {"sft": "trl.scripts.sft", "reward": "trl.scripts.reward", "dpo": "trl.scripts.dpo",
+              "kto": "trl.scripts.kto", "rloo": "trl.scripts.rloo"}
+# our field name -> TRL's (TrainingArguments / TRL config / ModelConfig) field name
+TRL_FIELDS = {"steps": "max_steps", "batch_size": "per_device_train_batch_size", "lr": "learning_rate",
+              "warmup_steps": "warmup_steps", "weight_decay": "weight_decay", "max_grad_norm": "max_grad_norm",
+              "seed": "seed", "gradient_checkpointing": "gradient_checkpointing", "max_length": "max_length",
+              "beta": "beta", "lora_r": "lora_r", "lora_alpha": "lora_alpha", "iterations": "max_steps",
+              "max_new_tokens": "max_completion_length", "temperature": "temperature",
+              "desirable_weight": "desirable_weight", "undesirable_weight": "undesirable_weight",
+              "rloo_k": "num_generations", "k": "num_generations", "num_generations": "num_generations",
+              "samples_per_prompt": "num_generations"}
+ZERO_STAGES = (2, 3)
+
+
+@dataclasses.dataclass
+class JobSpec:
+    """What `write_job` needs besides the store: the kind, the model path, and the engine's settings."""
+
+    kind: str
+    model: str
+    config: object | None = None
+    reward_model: str | None = None  # a sequence-classification folder (rloo, ppo), relative to the job folder
+    init_run: int | None = None  # the run merged into `model/`: its adapter is folded into the result on import
+    notes: list[str] = dataclasses.field(default_factory=list)
+
+
+def _user(text: str) -> list[dict]:
+    return [{"role": "user", "content": text}]
+
+
+def _assistant(text: str) -> list[dict]:
+    return [{"role": "assistant", "content": text}]
+
+
+def job_records(store: Store, kind: str) -> list[dict]:
+    """The project's data for `kind` in TRL's conversational dataset formats."""
+    if kind == "sft":
+        return [{"messages": ([{"role": "system", "content": d.system}] if d.system else [])
+                 + _user(d.prompt) + _assistant(d.response)} for d in store.demos()]
+    if kind in ("reward", "dpo"):  # preference format with an explicit prompt
+        return [{"prompt": _user(p.prompt), "chosen": _assistant(p.chosen), "rejected": _assistant(p.rejected)}
+                for p in store.preference_pairs()]
+    if kind == "kto":  # unpaired preference: every pair's chosen answer is desirable, its rejected one not
+        rows = []
+        for p in store.preference_pairs():
+            rows.append({"prompt": _user(p.prompt), "completion": _assistant(p.chosen), "label": True})
+            rows.append({"prompt": _user(p.prompt), "completion": _assistant(p.rejected), "label": False})
+        return rows
+    if kind in ("rloo", "ppo"):
+        return [{"prompt": _user(p.text)} for p in store.prompts()]
+    raise ValueError(f"job kind must be one of {', '.join(JOB_KINDS)}, got {kind!r}")
+
+
+def trl_config(spec: JobSpec) -> dict:
+    """The `trl` scripts' YAML settings: model, data, LoRA and the project's training settings."""
+    settings = {"model_name_or_path": spec.model, "dataset_name": "data", "output_dir": "output",
+                "use_peft": True, "lora_target_modules": "all-linear", "lora_r": 16, "lora_alpha": 32,
+                "logging_steps": 1, "save_strategy": "no", "report_to": "none"}
+    if spec.config is not None:
+        for f in dataclasses.fields(spec.config):
+            if f.name in TRL_FIELDS:
+                settings[TRL_FIELDS[f.name]] = getattr(spec.config, f.name)
+    if spec.kind == "rloo":
+        settings["reward_model_name_or_path"] = spec.reward_model
+    return settings
+
+
+def accelerate_config(zero_stage: int | None = None) -> dict:
+    """One node, one process; launch.sh overrides the process and machine counts. ZeRO via DeepSpeed optional."""
+    config = {"compute_environment": "LOCAL_MACHINE", "distributed_type": "MULTI_GPU", "num_machines": 1,
+              "num_processes": 1, "machine_rank": 0, "mixed_precision": "bf16", "main_training_function": "main",
+              "rdzv_backend": "static", "same_network": True, "use_cpu": False}
+    if zero_stage is not None:
+        config["distributed_type"] = "DEEPSPEED"
+        config["deepspeed_config"] = {"zero_stage": zero_stage, "offload_optimizer_device": "none",
+                                      "offload_param_device": "none", "zero3_init_flag": zero_stage == 3,
+                                      "gradient_accumulation_steps": 1}
+    return config
+
+
+def yaml_text(data: dict) -> str:
+    """Flat and one-level-nested dicts as YAML (JSON scalars are valid YAML; no PyYAML in the studio's deps)."""
+    lines = []
+    for key, value in data.items():
+        if isinstance(value, dict):
+            lines.append(f"{key}:")
+            lines += [f"  {k}: {json.dumps(v)}" for k, v in value.items()]
+        else:
+            lines.append(f"{key}: {json.dumps(value)}")
+    return "\n".join(lines) + "\n"
+
+
+def trl_launch_script(kind: str) -> str:
+    module = TRL_SCRIPT[kind]
+    return f"""#!/usr/bin/env bash
+# Runs this {kind.upper()} job with TRL. GPUS per node (default 1), NODES (default 1), NODE_RANK, MASTER_ADDR,
+# MASTER_PORT; LAUNCHER=torchrun skips accelerate; CPU=1 trains on CPUs (fp32, gloo; use with torchrun);
+# ZERO=2|3 uses DeepSpeed ZeRO. Extra arguments go to the TRL script (e.g. --max_steps 10). The adapter
+# lands in output/.
+set -euo pipefail
+cd "$(dirname "$0")"
+GPUS=${{GPUS:-1}}; NODES=${{NODES:-1}}; NODE_RANK=${{NODE_RANK:-0}}
+MASTER_ADDR=${{MASTER_ADDR:-127.0.0.1}}; MASTER_PORT=${{MASTER_PORT:-29500}}
+ARGS=(-m {module} --config trl_config.yaml)
+[[ -n "${{CPU:-}}" ]] && ARGS+=(--bf16 false --use_cpu true)
+ARGS+=("$@")
+if [[ "${{LAUNCHER:-accelerate}}" == torchrun ]]; then
+  exec torchrun --nproc_per_node "$GPUS" --nnodes "$NODES" --node_rank "$NODE_RANK" \\
+    --master_addr "$MASTER_ADDR" --master_port "$MASTER_PORT" "${{ARGS[@]}}"
+fi
+CONFIG=accelerate.yaml; [[ -n "${{ZERO:-}}" ]] && CONFIG="accelerate_zero${{ZERO}}.yaml"
+exec accelerate launch --config_file "$CONFIG" --num_processes $((GPUS * NODES)) --num_machines "$NODES" \\
+  --machine_rank "$NODE_RANK" --main_process_ip "$MASTER_ADDR" --main_process_port "$MASTER_PORT" "${{ARGS[@]}}"
+"""
+
+
+def openrlhf_args(spec: JobSpec, n_prompts: int = 1) -> list[str]:
+    """`openrlhf.cli.train_ppo_ray` flags (OpenRLHF 0.11.2's parser) carrying the project's PPO settings."""
+    args = {"--actor.model_name_or_path": spec.model, "--reward.model_name_or_path": spec.reward_model,
+            "--critic.model_name_or_path": spec.model, "--data.prompt_dataset": "data/train.jsonl",
+            "--data.input_key": "prompt", "--ckpt.output_dir": "output", "--ckpt.save_hf": None,
+            "--data.apply_chat_template": None, "--reward.normalize_enable": None,
+            "--actor.gradient_checkpointing_enable": None, "--ds.zero_stage": "2",
+            "--actor.num_gpus_per_node": "${GPUS}", "--ref.num_gpus_per_node": "${GPUS}",
+            "--critic.num_gpus_per_node": "${GPUS}", "--reward.num_gpus_per_node": "${GPUS}",
+            "--actor.num_nodes": "${NODES}", "--ref.num_nodes": "${NODES}", "--critic.num_nodes": "${NODES}",
+            "--reward.num_nodes": "${NODES}", "--train.colocate_all": None}
+    ppo_fields = {"batch_size": "--rollout.batch_size", "max_new_tokens": "--rollout.max_new_tokens",
+                  "temperature": "--rollout.temperature", "ppo_epochs": "--train.max_epochs",
+                  "cliprange": "--actor.eps_clip", "cliprange_value": "--critic.value_clip",
+                  "gamma": "--algo.advantage.gamma", "lam": "--algo.advantage.lambd",
+                  "init_kl_coef": "--algo.kl.init_coef", "target_kl": "--algo.kl.target",
+                  "kl_horizon": "--algo.kl.horizon", "seed": "--train.seed", "lora_r": "--ds.lora.rank",
+                  "lora_alpha": "--ds.lora.alpha", "lr": ("--actor.adam.lr", "--critic.adam.lr"),
+                  "max_grad_norm": ("--actor.max_norm", "--critic.max_norm")}
+    config = spec.config
+    if config is not None:
+        for f in dataclasses.fields(config):
+            flags = ppo_fields.get(f.name, ())
+            for flag in (flags,) if isinstance(flags, str) else flags:
+                args[flag] = str(getattr(config, f.name))
+        if getattr(config, "adaptive_kl", True) is False:
+            args.pop("--algo.kl.target", None)
+        batch, minibatches = getattr(config, "batch_size", None), getattr(config, "minibatches", 1)
+        if batch:  # one optimizer update per minibatch of a round's responses
+            args["--train.batch_size"] = str(max(1, batch // minibatches))
+        if batch and getattr(config, "iterations", None):  # our rounds as passes over the prompts
+            args["--train.num_episodes"] = str(max(1, -(-config.iterations * batch // max(1, n_prompts))))
+    flat = []
+    for flag, value in args.items():
+        flat += [flag] if value is None else [flag, value]
+    return flat
+
+
+def ppo_launch_script(spec: JobSpec, n_prompts: int) -> str:
+    flags = " \\\n    ".join(shlex.quote(a) if not a.startswith("${") else f'"{a}"'
+                              for a in openrlhf_args(spec, n_prompts))
+    return f"""#!/usr/bin/env bash
+# Runs this PPO job with OpenRLHF 0.11.2 on a Ray cluster (start one with `ray start --head`).
+# GPUS per node (default 1), NODES (default 1), RAY_ADDRESS (default http://127.0.0.1:8265).
+set -euo pipefail
+cd "$(dirname "$0")"
+GPUS=${{GPUS:-1}}; NODES=${{NODES:-1}}
+exec ray job submit --address="${{RAY_ADDRESS:-http://127.0.0.1:8265}}" --runtime-env-json='{{"working_dir": "."}}' \\
+  -- python3 -m openrlhf.cli.train_ppo_ray \\
+    {flags} "$@"
+"""
+
+
+def readme_text(spec: JobSpec, count: int) -> str:
+    engine = "OpenRLHF 0.11.2" if spec.kind == "ppo" else "TRL 1.16"
+    notes = list(spec.notes)
+    if spec.kind in ("reward", "dpo", "kto"):
+        notes.append("TRL has no per-pair weights: every pair counts once here, while the studio gives the pairs "
+                     "of one K-way ranking a weight of 1/num_pairs each.")
+    notes = "".join(f"- {n}\n" for n in notes)
+    if spec.kind == "ppo":
+        how = """```bash
+pip install openrlhf==0.11.2            # on every node, with its GPU dependencies (vLLM, DeepSpeed)
+ray start --head                         # first node; the others: ray start --address HEAD_IP:6379
+GPUS=8 NODES=2 bash launch.sh            # submits the job; the policy lands in output/
+```
+The reward model in `reward_model/` is the project's reward run merged into the base as a
+sequence-classification model (`score` head; its mean and std are in config.json for normalisation)."""
+    else:
+        how = """```bash
+pip install trl==1.16.0 peft accelerate datasets   # plus deepspeed for ZeRO
+bash launch.sh                                      # 1 GPU
+GPUS=4 bash launch.sh                               # 4 GPUs on this machine
+GPUS=4 ZERO=3 bash launch.sh                        # 4 GPUs, DeepSpeed ZeRO-3 (accelerate_zero3.yaml; ZERO=2 too)
+GPUS=8 NODES=2 NODE_RANK=0 MASTER_ADDR=10.0.0.1 bash launch.sh   # on each node, with its own NODE_RANK
+CPU=1 LAUNCHER=torchrun GPUS=2 bash launch.sh       # 2 processes on CPUs (torchrun, gloo backend)
+```
+`per_device_train_batch_size` is per process: with N processes one step sees N times the batch."""
+    settings = "launch.sh" if spec.kind == "ppo" else "trl_config.yaml"
+    where = "   # the folder where OpenRLHF wrote adapter_config.json" if spec.kind == "ppo" else ""
+    return f"""# {spec.kind.upper()} job exported by Alignment Studio
+
+{count} training examples in `data/train.jsonl`; settings in `{settings}`
+(model `{spec.model}`, LoRA, the project's training settings). Engine: {engine}.
+
+{how}
+
+Bring the result back into the project (a run that Compare and `sample` can use):
+```bash
+python -m studio runs import PROJECT_DIR output{where}
+```
+{notes}"""
+
+
+def write_job(store: Store, spec: JobSpec, out: Path) -> int:
+    """Write the job folder; returns the number of training examples. Refuses an existing non-empty folder."""
+    if spec.kind not in JOB_KINDS:
+        raise ValueError(f"job kind must be one of {', '.join(JOB_KINDS)}, got {spec.kind!r}")
+    out = Path(out)
+    if out.exists() and any(out.iterdir()):
+        raise ValueError(f"{out} already exists and is not empty: choose a new folder")
+    records = job_records(store, spec.kind)
+    if not records:
+        need = {"sft": "demonstrations", "rloo": "prompts", "ppo": "prompts"}.get(spec.kind, "ranked comparisons")
+        raise ValueError(f"this project has no {need} for a {spec.kind} job")
+    (out / "data").mkdir(parents=True, exist_ok=True)
+    write_jsonl(out / "data" / "train.jsonl", records)
+    files = {"README.md": readme_text(spec, len(records)),
+             "job.json": json.dumps({"kind": spec.kind, "engine": "openrlhf" if spec.kind == "ppo" else "trl",
+                                     "model": spec.model, "init_run": spec.init_run, "examples": len(records),
+                                     "config": dataclasses.asdict(spec.config) if spec.config else {}}, indent=1)}
+    if spec.kind == "ppo":
+        files["launch.sh"] = ppo_launch_script(spec, len(records))
+    else:
+        files["launch.sh"] = trl_launch_script(spec.kind)
+        files["trl_config.yaml"] = yaml_text(trl_config(spec))
+        files["accelerate.yaml"] = yaml_text(accelerate_config())
+        files.update({f"accelerate_zero{z}.yaml": yaml_text(accelerate_config(z)) for z in ZERO_STAGES})
+    for name, text in files.items():
+        with atomic_writer(out / name) as f:
+            f.write(text)
+    (out / "launch.sh").chmod(0o755)
+    return len(records)

@@ -1,0 +1,84 @@
+"""Glue for `studio job export`: the model folder, the project's settings and, for RLOO and PPO, the reward
+model, handed to `studio.core.jobs.write_job`."""
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+from studio.core.jobs import JobSpec, write_job
+from studio.core.project import Project
+from studio.training import configs
+from studio.training.models import EMBEDDED, _gguf_cache, embedded_gguf
+
+
+def model_folder(spec: str, say: Callable[[str], None] = lambda _m: None) -> Path:
+    """The Hugging Face folder behind a project's model spec (a GGUF becomes its cached safetensors copy)."""
+    path = embedded_gguf() if spec == EMBEDDED else Path(spec).expanduser()
+    return _gguf_cache(path, say) if path.suffix == ".gguf" else path.resolve()
+
+
+def project_settings(project: Project, kind: str):
+    """The settings of the project's newest run of `kind` (else the defaults), or None if no config exists."""
+    cls = getattr(configs, "CONFIGS", {}).get(kind)
+    if cls is None:
+        return None
+    names = {f.name for f in dataclasses.fields(cls)}
+    runs = [r for r in project.store.runs() if r.kind == kind]
+    latest = runs[-1].config if runs else {}
+    return cls(**{k: v for k, v in latest.items() if k in names})
+
+
+def export_job(project: Project, kind: str, out: Path, init: str | None = None, reward: str = "latest:reward",
+               say: Callable[[str], None] = lambda _m: None) -> int:
+    """Write a TRL (or, for PPO, OpenRLHF) job folder; returns the number of training examples."""
+    from studio.training.reward_export import export_reward_model
+    from studio.training.runs import export_run
+
+    out = Path(out)
+    store = project.store
+    if init is None and kind in ("dpo", "kto", "rloo", "ppo"):
+        init = "latest:sft" if any(r.kind == "sft" and r.status == "finished" for r in store.runs()) else "base"
+    spec = JobSpec(kind, str(model_folder(project.model_spec, say)), project_settings(project, kind))
+    reward_run = store.resolve_run(reward) if kind in ("rloo", "ppo") else None  # before anything is written
+    if init not in (None, "base"):
+        spec.model, spec.init_run = "model", store.resolve_run(init).id
+        spec.notes.append(f"`model/` is the base with run {spec.init_run} merged in; `runs import` folds that "
+                          "run's adapter into the result so it applies to the bare base.")
+    if reward_run is not None:
+        spec.reward_model = "reward_model"
+        spec.notes.append(f"`reward_model/` is reward run {reward_run.id} as a sequence-classification model.")
+    count = write_job(store, spec, out)
+    try:
+        if init not in (None, "base"):
+            say("Merging the starting policy into the base…")
+            export_run(project, init, out / "model", merged=True)
+        if reward_run is not None:
+            say("Writing the reward model…")
+            export_reward_model(project, str(reward_run.id), out / "reward_model")
+    except BaseException:
+        shutil.rmtree(out, ignore_errors=True)
+        raise
+    return count
+
+
+def fold_init_adapter(project: Project, init_run: int, adapter_dir: Path) -> None:
+    """Make an adapter trained on (base + run `init_run` merged) apply to the bare base, in place.
+
+    PEFT's `cat` combination stacks both LoRAs (rank r1 + r2), so the result is exactly the sum of the
+    two weight updates: W + dInit + dJob.
+    """
+    from peft import PeftModel
+
+    from studio.training.models import load_model
+
+    loaded = load_model(project.model_spec, device="cpu")
+    model = PeftModel.from_pretrained(loaded.model, project.store.run(init_run).artifact, adapter_name="init")
+    model.load_adapter(str(adapter_dir), adapter_name="job")
+    model.add_weighted_adapter(["init", "job"], [1.0, 1.0], "folded", combination_type="cat")
+    staging = adapter_dir.with_name(".folding")
+    model.save_pretrained(staging, selected_adapters=["folded"])
+    shutil.rmtree(adapter_dir)
+    (staging / "folded").rename(adapter_dir)
+    shutil.rmtree(staging)

@@ -1,0 +1,121 @@
+"""Job folders for TRL / OpenRLHF: the data in TRL's formats, the settings mapped by field name, refusals."""
+import json
+from pathlib import Path
+from dataclasses import dataclass
+
+import pytest
+
+from studio.core.jobs import JobSpec, job_records, openrlhf_args, trl_config, write_job
+from studio.core.project import Project
+from studio.core.run_import import import_run
+
+
+@dataclass
+class DPOish:
+    steps: int = 7
+    beta: float = 0.3
+    lr: float = 5e-5
+    lora_r: int = 8
+    colour: str = "blue"  # a field TRL has no counterpart for
+
+
+def ranked(store):
+    """"Q" with answers a > b > c: three pairs, each weight 1/3."""
+    prompt_id = store.add_prompt("Q")
+    ids = [store.add_response(prompt_id, text, "base") for text in "abc"]
+    store.add_ranking(store.add_comparison(prompt_id, ids), [[0], [1], [2]])
+
+
+def test_records_follow_trls_conversational_formats(store):
+    store.add_demo("Hi", "Hello!", system="Be kind.")
+    ranked(store)
+    assert job_records(store, "sft") == [{"messages": [{"role": "system", "content": "Be kind."},
+                                                       {"role": "user", "content": "Hi"},
+                                                       {"role": "assistant", "content": "Hello!"}]}]
+    dpo = job_records(store, "dpo")
+    pairs = [(r["chosen"][0]["content"], r["rejected"][0]["content"]) for r in dpo]
+    assert pairs == [("a", "b"), ("a", "c"), ("b", "c")]
+    assert dpo[0]["prompt"] == [{"role": "user", "content": "Q"}]
+    kto = job_records(store, "kto")
+    assert [(r["completion"][0]["content"], r["label"]) for r in kto] == [
+        ("a", True), ("b", False), ("a", True), ("c", False), ("b", True), ("c", False)]
+    assert job_records(store, "rloo") == [{"prompt": [{"role": "user", "content": "Q"}]}]
+
+
+def test_settings_map_to_trl_field_names_and_unknown_fields_are_left_out():
+    settings = trl_config(JobSpec("dpo", "/models/smol", DPOish()))
+    assert settings["max_steps"] == 7 and settings["beta"] == 0.3 and settings["learning_rate"] == 5e-5
+    assert settings["lora_r"] == 8 and settings["lora_alpha"] == 32  # TRL's default kept where ours is missing
+    assert "colour" not in settings and settings["model_name_or_path"] == "/models/smol"
+
+
+def test_ppo_settings_become_openrlhf_flags():
+    @dataclass
+    class PPOish:
+        iterations: int = 3
+        init_kl_coef: float = 0.07
+        cliprange: float = 0.25
+
+        batch_size: int = 8
+        minibatches: int = 2
+        lr: float = 1e-4
+
+    args = openrlhf_args(JobSpec("ppo", "model", PPOish(), reward_model="reward_model"), n_prompts=10)
+    pairs = dict(zip(args, args[1:]))
+    assert pairs["--algo.kl.init_coef"] == "0.07" and pairs["--actor.eps_clip"] == "0.25"
+    assert pairs["--actor.adam.lr"] == pairs["--critic.adam.lr"] == "0.0001"
+    assert pairs["--rollout.batch_size"] == "8" and pairs["--train.batch_size"] == "4"  # 2 updates per round
+    assert pairs["--train.num_episodes"] == "3"  # 3 rounds of 8 prompts = 2.4 passes over 10 prompts, rounded up
+    assert pairs["--reward.model_name_or_path"] == "reward_model"
+
+
+def test_write_job_writes_everything_and_refuses_a_used_folder_or_missing_data(store, tmp_path):
+    with pytest.raises(ValueError, match="no demonstrations for a sft job"):
+        write_job(store, JobSpec("sft", "m"), tmp_path / "empty")
+    assert not (tmp_path / "empty").exists()
+    store.add_demo("Hi", "Hello!")
+    assert write_job(store, JobSpec("sft", "m", DPOish()), tmp_path / "job") == 1
+    names = sorted(p.name for p in (tmp_path / "job").iterdir())
+    assert names == ["README.md", "accelerate.yaml", "accelerate_zero2.yaml", "accelerate_zero3.yaml", "data",
+                     "job.json", "launch.sh", "trl_config.yaml"]
+    assert "max_steps: 7" in (tmp_path / "job" / "trl_config.yaml").read_text()
+    assert "-m trl.scripts.sft --config trl_config.yaml" in (tmp_path / "job" / "launch.sh").read_text()
+    with pytest.raises(ValueError, match="already exists and is not empty"):
+        write_job(store, JobSpec("sft", "m"), tmp_path / "job")
+
+
+def fake_output(job: Path, kind: str = "sft", init_run=None) -> Path:
+    out = job / "output"
+    out.mkdir(parents=True)
+    (out / "adapter_config.json").write_text(json.dumps({"peft_type": "LORA", "r": 4}))
+    (out / "adapter_model.safetensors").write_bytes(b"weights")
+    (out / "training_args.bin").write_bytes(b"pickle")
+    (job / "job.json").write_text(json.dumps({"kind": kind, "config": {"steps": 5}, "init_run": init_run}))
+    return out
+
+
+def test_import_copies_the_adapter_into_the_run_folder_without_pickles(tmp_path):
+    project = Project.init(tmp_path / "proj", model="m")
+    run_id = import_run(project, fake_output(tmp_path / "job"))
+    run = project.store.run(run_id)
+    assert (run.kind, run.status, run.step) == ("sft", "finished", 5)
+    assert Path(run.artifact) == project.root / "runs" / str(run_id) / "adapter"
+    assert sorted(p.name for p in Path(run.artifact).iterdir()) == ["adapter_config.json", "adapter_model.safetensors"]
+
+
+def test_import_refuses_pickle_adapters_and_a_failed_fold_leaves_no_run(tmp_path):
+    project = Project.init(tmp_path / "proj", model="m")
+    out = fake_output(tmp_path / "job", init_run=None)
+    (out / "adapter_model.safetensors").unlink()
+    with pytest.raises(ValueError, match="no adapter_model.safetensors"):
+        import_run(project, out)
+    base_run = import_run(project, fake_output(tmp_path / "job2"))
+    out = fake_output(tmp_path / "job3", kind="dpo", init_run=base_run)
+
+    def broken_fold(init_run, adapter_dir):
+        raise RuntimeError("fold failed")
+
+    with pytest.raises(RuntimeError, match="fold failed"):
+        import_run(project, out, fold=broken_fold)
+    assert [r.id for r in project.store.runs()] == [base_run]
+    assert sorted(p.name for p in (project.root / "runs").iterdir()) == [str(base_run)]
