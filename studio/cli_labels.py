@@ -1,0 +1,79 @@
+"""Headless labelling: unranked comparisons most informative first, agreement in `status`, guidelines."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from studio.core import active
+from studio.core.agreement import annotator_report
+from studio.core.jsonl import write_jsonl
+from studio.core.project import Project
+from studio.core.store import Store
+
+
+def cmd_comparisons_export(args) -> None:
+    """Export unranked comparisons in arrival order or, with --order uncertain, the least sure first
+    (guessing, with the model loaded, any comparison the latest reward model has not guessed yet)."""
+    project = Project.open(args.dir)
+    store = project.store
+    run_id = active.latest_reward_run(store)
+    if args.order == "uncertain" and run_id is None:
+        print("note: no finished reward model yet, so the comparisons come in arrival order", file=sys.stderr)
+    elif args.order == "uncertain" and active.unscored(store, run_id):
+        from studio.training.runs import open_base
+        from studio.training.uncertainty import score_unranked
+
+        base = open_base(project, device=args.device, progress=lambda msg: print(msg, file=sys.stderr))
+        print(f"reward model guessed {score_unranked(project, base)} new comparisons", file=sys.stderr)
+    by_id = active.guesses(store)
+    records = []
+    for c in active.queue(store, args.annotator, args.order):
+        record = {"comparison_id": c.id, "prompt": c.prompt, "responses": c.responses}
+        if args.order == "uncertain" and c.id in by_id:
+            g = by_id[c.id]
+            record["reward_model"] = {"p_first": round(g.p_first, 4), "spread": round(g.spread, 4),
+                                      "unsure": g.unsure}
+        records.append(record)
+    print(f"exported {write_jsonl(args.file, records)} unranked comparisons")
+
+
+def label_status(store: Store) -> dict:
+    """The `status` fields on labels: how many comparisons the reward model is unsure about, and agreement."""
+    return {"unsure": active.unsure_count(store), "agreement": annotator_report(store)}
+
+
+def _fmt(value: float | None, percent: bool = False) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.0%}" if percent else f"{value:.3f}"
+
+
+def print_label_status(status: dict) -> None:
+    report = status["agreement"]
+    alpha = report["alpha"]
+    print(f"{'unsure':>16}: {status['unsure']}")
+    print(f"{'alpha':>16}: all {_fmt(alpha['all'])}, rankings {_fmt(alpha['rankings'])}, "
+          f"ratings {_fmt(alpha['ratings'])} (Krippendorff, ordinal)")
+    for a in report["annotators"]:
+        pace = "-" if a["labels_per_hour"] is None else f"{a['labels_per_hour']:.0f}/h"
+        print(f"annotator {a['name']}: {a['rankings']} rankings, {a['ratings']} ratings, self-consistency "
+              f"{_fmt(a['self_consistency'], True)} of {a['self_repeats']}, with the reward model "
+              f"{_fmt(a['reward_model_agreement'], True)} of {a['reward_model_n']}, {pace}")
+    for p in report["pairs"]:
+        print(f"pair {p['a']} / {p['b']}: alpha {_fmt(p['alpha'])} on {p['shared']} shared items")
+
+
+def cmd_guidelines(args) -> None:
+    """Print the project's labelling guidelines, or replace them with a Markdown file's text."""
+    store = Project.open(args.dir).store
+    if args.set is None:
+        print(active.guidelines(store))
+        return
+    active.set_guidelines(store, Path(args.set).read_text(encoding="utf-8"))
+    print(f"guidelines set from {args.set}")
+
+
+def register(sub, command, with_dir) -> None:
+    """Add the `guidelines` command to the CLI."""
+    c = with_dir(command(sub, "guidelines", cmd_guidelines, "Show or set the project's labelling guidelines."))
+    c.add_argument("--set", default=None, metavar="FILE.md", help="replace the guidelines with this file's text")
