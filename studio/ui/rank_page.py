@@ -18,6 +18,8 @@ from PySide6.QtWidgets import (QApplication, QComboBox, QDialog, QDialogButtonBo
 from studio.core.records import Comparison
 from studio.core.store import StoreError
 from studio.ui.context import StudioContext
+from studio.ui.guidelines import GuidelinesPanel
+from studio.ui.rank_queue import Decision, LabelQueue
 from studio.workers import Job, generate_job
 
 PREFETCH_BELOW = 2   # start generating when fewer unranked comparisons than this remain
@@ -119,7 +121,8 @@ class RankPage(QWidget):
         self.comparison: Comparison | None = None
         self.picked: list[int] = []                  # positions pressed so far, best first
         self.panes: list[ResponsePane] = []
-        self._decisions: list[tuple[int, int]] = []  # (ranking id, comparison id), for undo
+        self._decisions: list[Decision] = []         # for undo
+        self.queue = LabelQueue(ctx)
         self._job: Job | None = None
         self._auto = True                            # prefetch allowed (off after a failed generation)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
@@ -142,6 +145,8 @@ class RankPage(QWidget):
         top.addWidget(self.annotator)
         top.addSpacing(16)
         top.addWidget(self.counters)
+        top.addSpacing(16)
+        top.addWidget(self.queue.combo)
         top.addSpacing(16)
         top.addWidget(self.agreement)
         top.addStretch(1)
@@ -219,18 +224,20 @@ class RankPage(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(gen_box)
         layout.addWidget(prompt_box, 1)
+        layout.addWidget(GuidelinesPanel(self.ctx), 2)
         return side
 
     # -- what is shown --------------------------------------------------------------------------------
     def refresh(self) -> None:
         """Counters, the policy list, the next comparison if none is shown, and prefetch."""
-        unranked = self.ctx.store.unranked_comparisons(self.ctx.annotator)
+        unranked = self.queue.unranked(self.ctx.annotator)
         if self.comparison is None:
-            self._show(unranked[0] if unranked else None)
+            self._show(self.queue.next(self.ctx.annotator, unranked))
         self._refresh_policies()
         mine = [r for r in self.ctx.store.rankings() if r.annotator == self.ctx.annotator]
         today = sum(datetime.fromisoformat(r.created).astimezone().date() == date.today() for r in mine)
-        self.counters.setText(f"Today: <b>{today}</b> · Ranked: <b>{len(mine)}</b> · Left: <b>{len(unranked)}</b>")
+        self.counters.setText(f"Today: <b>{today}</b> · Ranked: <b>{len(mine)}</b> · Left: <b>{len(unranked)}</b>"
+                              + self.queue.unsure_text(self.ctx.annotator))
         self._prefetch(len(unranked))
 
     def _refresh_policies(self) -> None:
@@ -316,13 +323,13 @@ class RankPage(QWidget):
     def _decide(self, order: list[list[int]], status: str) -> None:
         comparison = self.comparison
         try:
-            ranking_id = self.ctx.store.add_ranking(comparison.id, order, self.ctx.annotator, status)
+            decision = self.queue.save(comparison, order, self.ctx.annotator, status)
         except (ValueError, LookupError, StoreError) as exc:
             self._say(f"Not saved: {exc}", error=True)
             self._show(comparison)
             return
-        self._decisions.append((ranking_id, comparison.id))
-        self._say(f"Saved: {_describe(order, status)}. Ctrl+Z takes it back.")
+        self._decisions.append(decision)
+        self._say(f"Saved: {_describe(order, status)}.{self.queue.guess_text(decision)} Ctrl+Z takes it back.")
         self.comparison = None
         self.ctx.data_changed.emit()  # refreshes this page too: the next comparison appears
 
@@ -334,10 +341,8 @@ class RankPage(QWidget):
         if not self._decisions:
             self._say("Nothing to undo.")
             return
-        ranking_id, comparison_id = self._decisions.pop()
         try:
-            self.ctx.store.delete_ranking(ranking_id)
-            comparison = self.ctx.store.comparison(comparison_id)
+            comparison = self.queue.undo(self._decisions.pop())
         except (LookupError, StoreError) as exc:
             self._say(f"Could not undo: {exc}", error=True)
             return
