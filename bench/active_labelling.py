@@ -167,16 +167,19 @@ def main() -> None:
     started = time.time()
     base = SharedBase.from_loaded(load_model("embedded", device="cpu"))
     scorer = RewardScorer(base, None, None, max_length=128)
+    datasets = []
+    for seed in range(args.seeds):
+        data = make_data(args.pool + args.test, seed)
+        flat = features(scorer, [d["prompt"] for d in data for _ in range(2)],
+                        [a for d in data for a in d["answers"]], batch_size=16)
+        flat = (flat - flat.mean(0)) / (flat.std(0) + 1e-6)   # unsupervised scaling of the features
+        datasets.append((data, flat.view(len(data), 2, -1)))
+        print(f"features of seed {seed}: {time.time() - started:.0f} s", flush=True)
     results: dict = {}
     summary = {}
     for rule_name, rule in RULES.items():
         results[rule_name] = {"active": [], "arrival": []}
-        for seed in range(args.seeds):
-            data = make_data(args.pool + args.test, seed)
-            flat = features(scorer, [d["prompt"] for d in data for _ in range(2)],
-                            [a for d in data for a in d["answers"]], batch_size=16)
-            flat = (flat - flat.mean(0)) / (flat.std(0) + 1e-6)   # unsupervised scaling of the features
-            feats = flat.view(len(data), 2, -1)
+        for seed, (data, feats) in enumerate(datasets):
             for order in ("active", "arrival"):
                 results[rule_name][order].append(run(feats, data, rule, order, seed, args.pool))
         mean = {o: [sum(c[k][1] for c in cs) / len(cs) for k in range(ROUNDS)]

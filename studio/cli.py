@@ -279,7 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--temperature", type=float, default=0.8)
     c.add_argument("--seed", type=int, default=None)
 
-    cli_labels.register(sub, command, with_dir)
+    cli_labels.register(sub, command, with_dir, with_device)
 
     c = with_dir(command(sub, "status", cmd_status, "Counts of prompts, demonstrations, comparisons and runs."))
     c.add_argument("--json", action="store_true", help="print one JSON object")

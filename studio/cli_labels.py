@@ -4,11 +4,24 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from studio.core import active
+from studio.core import active, packs
 from studio.core.agreement import annotator_report
 from studio.core.jsonl import write_jsonl
 from studio.core.project import Project
 from studio.core.store import Store
+
+
+def _ensure_guesses(project: Project, args) -> None:
+    """For --order uncertain: have the latest reward model guess every unranked comparison (loads the model)."""
+    run_id = active.latest_reward_run(project.store)
+    if args.order == "uncertain" and run_id is None:
+        print("note: no finished reward model yet, so the comparisons come in arrival order", file=sys.stderr)
+    elif args.order == "uncertain" and active.unscored(project.store, run_id):
+        from studio.training.runs import open_base
+        from studio.training.uncertainty import score_unranked
+
+        base = open_base(project, device=args.device, progress=lambda msg: print(msg, file=sys.stderr))
+        print(f"reward model guessed {score_unranked(project, base)} new comparisons", file=sys.stderr)
 
 
 def cmd_comparisons_export(args) -> None:
@@ -16,15 +29,7 @@ def cmd_comparisons_export(args) -> None:
     (guessing, with the model loaded, any comparison the latest reward model has not guessed yet)."""
     project = Project.open(args.dir)
     store = project.store
-    run_id = active.latest_reward_run(store)
-    if args.order == "uncertain" and run_id is None:
-        print("note: no finished reward model yet, so the comparisons come in arrival order", file=sys.stderr)
-    elif args.order == "uncertain" and active.unscored(store, run_id):
-        from studio.training.runs import open_base
-        from studio.training.uncertainty import score_unranked
-
-        base = open_base(project, device=args.device, progress=lambda msg: print(msg, file=sys.stderr))
-        print(f"reward model guessed {score_unranked(project, base)} new comparisons", file=sys.stderr)
+    _ensure_guesses(project, args)
     by_id = active.guesses(store)
     records = []
     for c in active.queue(store, args.annotator, args.order):
@@ -73,7 +78,31 @@ def cmd_guidelines(args) -> None:
     print(f"guidelines set from {args.set}")
 
 
-def register(sub, command, with_dir) -> None:
-    """Add the `guidelines` command to the CLI."""
+def cmd_pack_export(args) -> None:
+    project = Project.open(args.dir)
+    _ensure_guesses(project, args)
+    count = packs.export_pack(project.store, args.out, count=args.count, order=args.order)
+    print(f"packed {count} comparisons and the guidelines into {args.out}")
+
+
+def cmd_pack_import(args) -> None:
+    result = packs.import_pack(Project.open(args.dir).store, args.file)
+    print(f"imported {result.rankings} rankings and {result.repeats} repeats from {args.file}"
+          + (f" ({result.skipped} already there)" if result.skipped else ""))
+
+
+def register(sub, command, with_dir, with_device) -> None:
+    """Add the `guidelines` and `pack` commands to the CLI."""
     c = with_dir(command(sub, "guidelines", cmd_guidelines, "Show or set the project's labelling guidelines."))
     c.add_argument("--set", default=None, metavar="FILE.md", help="replace the guidelines with this file's text")
+    about = "Labelling packs: rank on another computer (no model needed), merge the labels back."
+    group = sub.add_parser("pack", help=about, description=about).add_subparsers(metavar="ACTION")
+    c = with_device(with_dir(command(group, "export", cmd_pack_export,
+                                     "Write unranked comparisons and the guidelines into one pack file.")))
+    c.add_argument("--out", required=True, metavar="FILE", help="the pack file to write")
+    c.add_argument("--count", type=int, default=None, help="at most this many comparisons")
+    c.add_argument("--order", choices=["arrival", "uncertain"], default="arrival",
+                   help="uncertain: those the latest reward model is least sure about first")
+    c = with_dir(command(group, "import", cmd_pack_import,
+                         "Merge a pack's labels back (by content; importing twice adds nothing)."))
+    c.add_argument("file", metavar="FILE")
