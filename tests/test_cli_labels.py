@@ -66,3 +66,26 @@ def test_guidelines_set_and_show(tmp_path, capsys):
     assert _out(capsys, ["guidelines", str(proj)]) == "# Rules\nPrefer honest answers.\n\n"
     assert main(["guidelines", str(proj), "--set", str(tmp_path / "missing.md")]) == 1
     assert "missing.md" in capsys.readouterr().err
+
+
+def test_pack_export_and_import(tmp_path, capsys):
+    from studio.core import packs
+
+    proj = tmp_path / "p"
+    main(["init", str(proj)])
+    with closing(Project.open(proj)) as project:
+        for i in range(4):
+            p = project.store.add_prompt(f"q{i}")
+            project.store.add_comparison(p, [project.store.add_response(p, f"a{i}{j}", "base") for j in range(2)])
+    pack = tmp_path / "x.pack"
+    assert "packed 2 comparisons" in _out(capsys, ["pack", "export", str(proj), "--out", str(pack), "--count", "2"])
+    with packs.open_pack(pack) as store:
+        store.add_ranking(store.comparisons()[1].id, [[1], [0]], "ann")
+    assert "imported 1 rankings" in _out(capsys, ["pack", "import", str(proj), str(pack)])
+    assert "imported 0 rankings and 0 repeats from" in _out(capsys, ["pack", "import", str(proj), str(pack)])
+    with packs.open_pack(pack) as store:
+        store.db.execute("UPDATE prompts SET text = 'q9' WHERE id = 1")
+        store.db.conn.commit()
+    assert main(["pack", "import", str(proj), str(pack)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "tampered" in err and err.count("\n") == 1

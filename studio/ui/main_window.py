@@ -17,6 +17,7 @@ from studio.core.store import StoreError
 from studio.ui.context import StudioContext
 from studio.ui.demos_page import JSONL_FILTER, DemosPage
 from studio.ui.help_page import HelpPage
+from studio.ui.pack_window import PACK_FILTER, open_pack_window
 from studio.ui.rank_page import RankPage
 from studio.ui.recent import recent_projects, remember_project
 from studio.workers import Job, export_job, load_model_job
@@ -164,6 +165,11 @@ class MainWindow(QMainWindow):
         if folder:
             self.switch_project(folder)
 
+    def open_pack(self, path: str | None = None) -> None:
+        path = path or QFileDialog.getOpenFileName(self, "Open a labelling pack", "", PACK_FILTER)[0]
+        if path:
+            self.pack_window = open_pack_window(path, self.ctx.annotator, self.show_error)
+
     def _fill_recent(self, menu: QMenu) -> None:
         menu.clear()
         for root in recent_projects():
@@ -263,6 +269,8 @@ class MainWindow(QMainWindow):
         file.addAction("New project…", QKeySequence("Ctrl+Shift+N"), self.new_project).setToolTip(
             "Create a project in an empty folder and open it")
         file.addAction("Open project…", QKeySequence.StandardKey.Open, self.open_project)
+        file.addAction("Open labelling pack…", self.open_pack).setToolTip(
+            "Rank the comparisons of a pack file (made with `studio pack export`) in a window of its own")
         recent = file.addMenu("Open recent")
         recent.aboutToShow.connect(lambda: self._fill_recent(recent))
         file.addSeparator()

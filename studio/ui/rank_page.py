@@ -113,18 +113,20 @@ class DemoDialog(QDialog):
 
 
 class RankPage(QWidget):
-    """Rank K answers to one prompt at a time, with keys; generation runs ahead in the background."""
+    """Rank K answers to one prompt at a time, with keys; generation runs ahead in the background
+    (not when `labelling_only`: a labelling pack has no model)."""
 
-    def __init__(self, ctx: StudioContext, parent: QWidget | None = None):
+    def __init__(self, ctx: StudioContext, parent: QWidget | None = None, labelling_only: bool = False):
         super().__init__(parent)
         self.ctx = ctx
+        self.labelling_only = labelling_only
         self.comparison: Comparison | None = None
         self.picked: list[int] = []                  # positions pressed so far, best first
         self.panes: list[ResponsePane] = []
         self._decisions: list[Decision] = []         # for undo
         self.queue = LabelQueue(ctx)
         self._job: Job | None = None
-        self._auto = True                            # prefetch allowed (off after a failed generation)
+        self._auto = not labelling_only              # prefetch allowed (off after a failed generation)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self._build()
         ctx.data_changed.connect(self.refresh)
@@ -224,6 +226,8 @@ class RankPage(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(gen_box)
         layout.addWidget(prompt_box, 1)
+        gen_box.setVisible(not self.labelling_only)
+        prompt_box.setVisible(not self.labelling_only)
         layout.addWidget(GuidelinesPanel(self.ctx), 2)
         return side
 
