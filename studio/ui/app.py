@@ -12,8 +12,6 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 from studio.core.import_export import import_prompts
 from studio.core.project import EMBEDDED_MODEL, Project, ProjectError
 from studio.core.store import StoreError
-from studio.ui.context import StudioContext
-from studio.ui.main_window import MainWindow
 from studio.ui.pack_window import open_pack_window
 from studio.ui.recent import recent_projects
 
@@ -73,6 +71,9 @@ def run_app(argv: list[str] | None = None) -> int:
     app.setWindowIcon(QIcon(str(RESOURCES / "icon.svg")))
     if args.pack:
         return run_pack(app, args)
+    from studio.ui.context import StudioContext  # here, so that --pack starts without them (and superqt)
+    from studio.ui.main_window import MainWindow
+
     try:
         root = prepare_project(args)
         ctx = StudioContext(root, annotator=args.annotator, device=args.device)

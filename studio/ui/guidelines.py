@@ -1,12 +1,16 @@
 """The project's labelling guidelines (Markdown), shown beside the Rank page and edited in place."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from PySide6.QtWidgets import (QGroupBox, QHBoxLayout, QPlainTextEdit, QPushButton, QStackedWidget, QTextBrowser,
                                QVBoxLayout, QWidget)
 
 from studio.core.active import guidelines, set_guidelines
 from studio.core.store import StoreError
-from studio.ui.context import StudioContext
+
+if TYPE_CHECKING:
+    from studio.ui.context import StudioContext
 
 PLACEHOLDER = ("No guidelines yet. Write down what a good answer is, so every annotator (and you, next "
                "week) ranks by the same rules: Edit…")

@@ -8,6 +8,7 @@ background (never on this thread), so the loop does not stall.
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence, QShortcut
@@ -17,10 +18,12 @@ from PySide6.QtWidgets import (QApplication, QComboBox, QDialog, QDialogButtonBo
 
 from studio.core.records import Comparison
 from studio.core.store import StoreError
-from studio.ui.context import StudioContext
 from studio.ui.guidelines import GuidelinesPanel
 from studio.ui.rank_queue import Decision, LabelQueue
-from studio.workers import Job, generate_job
+
+if TYPE_CHECKING:  # the labelling-only pack window starts without the workers (superqt) and the model host
+    from studio.ui.context import StudioContext
+    from studio.workers import Job
 
 PREFETCH_BELOW = 2   # start generating when fewer unranked comparisons than this remain
 PREFETCH_PROMPTS = 2
@@ -410,6 +413,8 @@ class RankPage(QWidget):
                 self._say("Every prompt already has answers from this model: add prompts first.", error=True)
             return None
         self._auto = True
+        from studio.workers import generate_job
+
         job = self.ctx.run(generate_job(per_prompt=self.k_spin.value(), policy=policy, limit=prompts,
                                         max_new_tokens=self.tokens_spin.value()))
         job.progress.connect(lambda i, n: self.preparing.setText(f"preparing next… {i}/{n}"))

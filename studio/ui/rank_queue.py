@@ -3,12 +3,15 @@ reward model's guess (said only after the person decided, so it cannot anchor th
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from PySide6.QtWidgets import QComboBox
 
 from studio.core import active
 from studio.core.records import Comparison
-from studio.ui.context import StudioContext
+
+if TYPE_CHECKING:
+    from studio.ui.context import StudioContext
 
 ORDER_NAMES = {"uncertain": "Most informative first", "arrival": "In order"}
 
