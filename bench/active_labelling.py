@@ -9,7 +9,8 @@ opinion) still costs a label: a person read it.
 The reward model here is the reward head on frozen features of the embedded SmolLM2-135M (last-token
 hidden state of prompt + answer, as the studio's reward model scores), refitted per round; retraining
 the LoRA trunk per round (3 seeds x 2 rules x 2 orders x 15 rounds) would take hours on the 2 shared
-cores. Answers are built from sentence pieces so that each rule has a known truth.
+cores. Answers are built from sentence pieces so that each rule has a known truth; one set of 500
+comparisons, each seed drawing its own labelling pool, held-out set, arrival order and first labels.
 
 Rules: "concise" (dense: prefers the answer with fewer sentences; skips equal lengths) and
 "no-apology" (sparse: has an opinion only when exactly one answer apologises, preferring the other;
@@ -158,8 +159,8 @@ def plot(results: dict, path: Path) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--pool", type=int, default=400, help="comparisons to label from")
-    ap.add_argument("--test", type=int, default=200, help="held-out comparisons")
+    ap.add_argument("--pool", type=int, default=350, help="comparisons to label from")
+    ap.add_argument("--test", type=int, default=150, help="held-out comparisons")
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--out", default=str(ROOT / "bench" / "active_labelling.png"))
     args = ap.parse_args()
@@ -167,19 +168,18 @@ def main() -> None:
     started = time.time()
     base = SharedBase.from_loaded(load_model("embedded", device="cpu"))
     scorer = RewardScorer(base, None, None, max_length=128)
-    datasets = []
-    for seed in range(args.seeds):
-        data = make_data(args.pool + args.test, seed)
-        flat = features(scorer, [d["prompt"] for d in data for _ in range(2)],
-                        [a for d in data for a in d["answers"]], batch_size=16)
-        flat = (flat - flat.mean(0)) / (flat.std(0) + 1e-6)   # unsupervised scaling of the features
-        datasets.append((data, flat.view(len(data), 2, -1)))
-        print(f"features of seed {seed}: {time.time() - started:.0f} s", flush=True)
+    # one set of answers (features computed once); each seed draws its own pool/held-out split and order
+    data = make_data(args.pool + args.test, 0)
+    flat = features(scorer, [d["prompt"] for d in data for _ in range(2)],
+                    [a for d in data for a in d["answers"]], batch_size=16)
+    flat = (flat - flat.mean(0)) / (flat.std(0) + 1e-6)   # unsupervised scaling of the features
+    feats = flat.view(len(data), 2, -1)
+    print(f"features of {2 * len(data)} answers: {time.time() - started:.0f} s", flush=True)
     results: dict = {}
     summary = {}
     for rule_name, rule in RULES.items():
         results[rule_name] = {"active": [], "arrival": []}
-        for seed, (data, feats) in enumerate(datasets):
+        for seed in range(args.seeds):
             for order in ("active", "arrival"):
                 results[rule_name][order].append(run(feats, data, rule, order, seed, args.pool))
         mean = {o: [sum(c[k][1] for c in cs) / len(cs) for k in range(ROUNDS)]
