@@ -3,7 +3,8 @@
 A programmatic labeller ranks pairs of answers by a rule; the reward model is retrained after every
 round of ROUND more labels. "active" asks next for the comparisons the studio's queue puts first
 (`studio.core.active.order_queue` on `studio.training.uncertainty` guesses: a bootstrap ensemble of
-reward heads); "arrival" asks in the order they came. A skipped comparison (the sparse rule has no
+reward heads); "margin" the fallback (P(first wins) nearest 1/2, one head); "arrival" asks in the order
+they came. A skipped comparison (the sparse rule has no
 opinion) still costs a label: a person read it.
 
 The reward model here is the reward head on frozen features of the embedded SmolLM2-135M (last-token
@@ -28,6 +29,7 @@ import time
 from pathlib import Path
 
 import torch
+from safetensors.torch import load_file, save_file
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -47,6 +49,7 @@ FACTS = ["{t} has a long history.", "Many people enjoy learning about {t}.", "Th
 APOLOGIES = ["I'm sorry, but I am not sure about this.", "Sorry, I may be wrong here.",
              "I apologise, I cannot be certain."]
 ROUND, START, ROUNDS = 10, 10, 15
+ORDERS = ("active", "margin", "arrival")  # active: the studio's queue; margin: P(first) nearest 1/2 only
 
 
 def make_data(n: int, seed: int) -> list[dict]:
@@ -120,7 +123,9 @@ def run(feats: torch.Tensor, data: list[dict], rule, order: str, seed: int, pool
         if order == "arrival":
             ask(left[:ROUND])
             continue
-        guesses = guesses_from(heads, [feats[i] for i in left], left, 0, "bootstrap")
+        if order == "margin":
+            heads = heads.mean(0, keepdim=True)
+        guesses = guesses_from(heads, [feats[i] for i in left], left, 0, "margin" if order == "margin" else "bootstrap")
         comparisons = [Comparison(i, 0, "", [0, 1], ["", ""], "") for i in left]
         ranked = order_queue(comparisons, {g.comparison_id: g for g in guesses}, "uncertain")
         ask([c.id for c in ranked[:ROUND]])
@@ -141,7 +146,7 @@ def plot(results: dict, path: Path) -> None:
     pg.setConfigOption("foreground", "k")
     layout = pg.GraphicsLayoutWidget()
     layout.resize(1100, 420)
-    colours = {"active": (200, 60, 30), "arrival": (40, 90, 200)}
+    colours = {"active": (200, 60, 30), "margin": (120, 120, 120), "arrival": (40, 90, 200)}
     for rule, by_order in results.items():
         plot_item = layout.addPlot(title=f"rule: {rule}")
         plot_item.setLabel("bottom", "labels spent (skips included)")
@@ -166,31 +171,38 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     started = time.time()
-    base = SharedBase.from_loaded(load_model("embedded", device="cpu"))
-    scorer = RewardScorer(base, None, None, max_length=128)
     # one set of answers (features computed once); each seed draws its own pool/held-out split and order
     data = make_data(args.pool + args.test, 0)
-    flat = features(scorer, [d["prompt"] for d in data for _ in range(2)],
-                    [a for d in data for a in d["answers"]], batch_size=16)
+    cache = ROOT / "bench" / "out" / f"active_labelling_features_{len(data)}.safetensors"
+    if cache.exists():
+        flat = load_file(str(cache))["features"]
+    else:
+        scorer = RewardScorer(SharedBase.from_loaded(load_model("embedded", device="cpu")), None, None,
+                              max_length=128)
+        flat = features(scorer, [d["prompt"] for d in data for _ in range(2)],
+                        [a for d in data for a in d["answers"]], batch_size=16)
+        cache.parent.mkdir(exist_ok=True)
+        save_file({"features": flat.contiguous()}, str(cache))
     flat = (flat - flat.mean(0)) / (flat.std(0) + 1e-6)   # unsupervised scaling of the features
     feats = flat.view(len(data), 2, -1)
     print(f"features of {2 * len(data)} answers: {time.time() - started:.0f} s", flush=True)
     results: dict = {}
     summary = {}
     for rule_name, rule in RULES.items():
-        results[rule_name] = {"active": [], "arrival": []}
+        results[rule_name] = {order: [] for order in ORDERS}
         for seed in range(args.seeds):
-            for order in ("active", "arrival"):
+            for order in ORDERS:
                 results[rule_name][order].append(run(feats, data, rule, order, seed, args.pool))
         mean = {o: [sum(c[k][1] for c in cs) / len(cs) for k in range(ROUNDS)]
                 for o, cs in results[rule_name].items()}
         xs = [n for n, _ in results[rule_name]["arrival"][0]]
         target = mean["arrival"][-1]
         need = labels_to_reach(list(zip(xs, mean["active"])), target)
-        summary[rule_name] = {"labels": xs, "active": [round(a, 3) for a in mean["active"]],
-                              "arrival": [round(a, 3) for a in mean["arrival"]],
+        margin_need = labels_to_reach(list(zip(xs, mean["margin"])), target)
+        summary[rule_name] = {"labels": xs, **{o: [round(a, 3) for a in mean[o]] for o in ORDERS},
                               "arrival_final": round(target, 3), "active_labels_to_reach": need,
-                              "ratio": None if need is None else round(need / xs[-1], 3)}
+                              "ratio": None if need is None else round(need / xs[-1], 3),
+                              "margin_ratio": None if margin_need is None else round(margin_need / xs[-1], 3)}
         print(json.dumps({rule_name: summary[rule_name]}), flush=True)
     plot(results, Path(args.out))
     print(json.dumps({"seconds": round(time.time() - started, 1), "threads": args.threads, "plot": args.out}))

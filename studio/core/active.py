@@ -90,8 +90,8 @@ def guesses(store: Store, run_id: int | None = None) -> dict[int, Guess]:
 
 def unscored(store: Store, run_id: int) -> list[Comparison]:
     """Unranked comparisons run `run_id` has no guess for yet."""
-    return store._comparisons("WHERE c.id NOT IN (SELECT comparison_id FROM rankings) AND c.id NOT IN "
-                              "(SELECT comparison_id FROM rm_guesses WHERE run_id = ?)", [run_id])
+    guessed = {row[0] for row in store.db.execute("SELECT comparison_id FROM rm_guesses WHERE run_id = ?", [run_id])}
+    return [c for c in store.unranked_comparisons() if c.id not in guessed]
 
 
 def informativeness(guess: Guess | None) -> tuple[float, float]:
