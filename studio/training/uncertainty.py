@@ -89,20 +89,21 @@ def guesses_from(heads: torch.Tensor, answer_features: list[torch.Tensor], compa
 
 
 def ensemble(scorer: RewardScorer, pairs: list, run_dir: Path, n_heads: int = N_HEADS) -> tuple[torch.Tensor, str]:
-    """The heads for this run and the labels now (cached in the run folder by pair count), and the method."""
+    """The run's heads and the method. Fitted once, on the pairs there when the run is first asked (right
+    after training), and cached in the run folder: guessing new comparisons later (after each generation)
+    then costs only their own forward passes, however many labels the project has."""
     init = scorer.head.linear.weight.detach().float().cpu()[0]
-    if len(pairs) < MIN_PAIRS:
-        return init[None], "margin"
     cache = Path(run_dir) / ENSEMBLE_FILE
     if cache.exists():
         stored = load_file(str(cache))
-        if int(stored["pairs"]) == len(pairs) and stored["heads"].size(0) == n_heads:
-            return stored["heads"], "bootstrap"
+        return stored["heads"], "bootstrap" if stored["heads"].size(0) > 1 else "margin"
+    if len(pairs) < MIN_PAIRS:
+        return init[None], "margin"
     feats = features(scorer, [p.prompt for p in pairs] * 2,
                      [p.chosen for p in pairs] + [p.rejected for p in pairs])
     weights = torch.tensor([p.weight for p in pairs], dtype=torch.float)
     heads = fit_heads(feats[:len(pairs)], feats[len(pairs):], weights, init, n_heads)
-    save_file({"heads": heads.contiguous(), "pairs": torch.tensor(len(pairs))}, str(cache))
+    save_file({"heads": heads.contiguous()}, str(cache))
     return heads, "bootstrap"
 
 

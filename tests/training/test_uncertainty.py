@@ -68,8 +68,11 @@ def test_a_finished_reward_run_guesses_every_unranked_comparison(base, tiny_mode
     assert (project.run_dir(run_id) / ENSEMBLE_FILE).exists()
     order = active.queue(store, "me", "uncertain")
     assert [found[c.id].spread for c in order] == sorted((g.spread for g in found.values()), reverse=True)
-    # a new comparison is guessed by the same run, the cached heads reused
+    # a new comparison (and a new label) later: guessed by the same run with the cached heads, not refitted
+    cached = (project.run_dir(run_id) / ENSEMBLE_FILE).read_bytes()
+    store.add_ranking(next(iter(unranked)), [[1], [0]])
     p = store.add_prompt("one more")
     c = store.add_comparison(p, [store.add_response(p, t, "base") for t in ("banana red", "lemon red")])
     assert score_unranked(project, base) == 1 and c in active.guesses(store)
     assert score_unranked(project, base) == 0
+    assert (project.run_dir(run_id) / ENSEMBLE_FILE).read_bytes() == cached
