@@ -98,9 +98,12 @@ def accuracy(heads: torch.Tensor, feats: torch.Tensor, truth: list[tuple[int, in
     return sum(int(scores[i, 0] < scores[i, 1]) == w for i, w in truth) / len(truth)
 
 
-def run(feats: torch.Tensor, data: list[dict], rule, order: str, seed: int, pool_n: int) -> list[tuple[int, float]]:
-    """Labels spent -> held-out accuracy, for one rule, order and seed."""
+def run(feats: torch.Tensor, data: list[dict], rule, order: str, seed: int, pool_n: int, noise: float
+        ) -> list[tuple[int, float]]:
+    """Labels spent -> held-out accuracy (against the rule itself), for one rule, order and seed; the
+    labeller flips a `noise` share of its decisions, as a tired person does."""
     rng = random.Random(seed)
+    flips = random.Random(seed + 1000)
     idx = list(range(len(data)))
     rng.shuffle(idx)
     pool, test = idx[:pool_n], idx[pool_n:]
@@ -112,7 +115,7 @@ def run(feats: torch.Tensor, data: list[dict], rule, order: str, seed: int, pool
             asked.append(i)
             w = rule(data[i]["meta"])
             if w is not None:
-                labelled.append((i, w))
+                labelled.append((i, 1 - w if flips.random() < noise else w))
 
     ask(pool[:START])
     for r in range(ROUNDS):
@@ -145,18 +148,20 @@ def plot(results: dict, path: Path) -> None:
     pg.setConfigOption("background", "w")
     pg.setConfigOption("foreground", "k")
     layout = pg.GraphicsLayoutWidget()
-    layout.resize(1100, 420)
+    layout.resize(1200, 460)
     colours = {"active": (200, 60, 30), "margin": (120, 120, 120), "arrival": (40, 90, 200)}
     for rule, by_order in results.items():
         plot_item = layout.addPlot(title=f"rule: {rule}")
         plot_item.setLabel("bottom", "labels spent (skips included)")
         plot_item.setLabel("left", "held-out accuracy")
-        plot_item.addLegend()
+        plot_item.addLegend(offset=(-10, -10))
         for order, curves in by_order.items():
             xs = [n for n, _ in curves[0]]
             mean = [sum(c[k][1] for c in curves) / len(curves) for k in range(len(xs))]
             plot_item.plot(xs, mean, pen=pg.mkPen(colours[order], width=2), symbol="o", symbolSize=5,
                            symbolBrush=colours[order], name=f"{order} (mean of {len(curves)} seeds)")
+    layout.show()
+    QApplication.processEvents()
     exporter = ImageExporter(layout.scene())
     exporter.export(str(path))
 
@@ -167,6 +172,7 @@ def main() -> None:
     ap.add_argument("--pool", type=int, default=350, help="comparisons to label from")
     ap.add_argument("--test", type=int, default=150, help="held-out comparisons")
     ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--noise", type=float, default=0.0, help="share of the labeller's decisions flipped")
     ap.add_argument("--out", default=str(ROOT / "bench" / "active_labelling.png"))
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -192,7 +198,7 @@ def main() -> None:
         results[rule_name] = {order: [] for order in ORDERS}
         for seed in range(args.seeds):
             for order in ORDERS:
-                results[rule_name][order].append(run(feats, data, rule, order, seed, args.pool))
+                results[rule_name][order].append(run(feats, data, rule, order, seed, args.pool, args.noise))
         mean = {o: [sum(c[k][1] for c in cs) / len(cs) for k in range(ROUNDS)]
                 for o, cs in results[rule_name].items()}
         xs = [n for n, _ in results[rule_name]["arrival"][0]]
@@ -205,7 +211,8 @@ def main() -> None:
                               "margin_ratio": None if margin_need is None else round(margin_need / xs[-1], 3)}
         print(json.dumps({rule_name: summary[rule_name]}), flush=True)
     plot(results, Path(args.out))
-    print(json.dumps({"seconds": round(time.time() - started, 1), "threads": args.threads, "plot": args.out}))
+    print(json.dumps({"seconds": round(time.time() - started, 1), "threads": args.threads, "noise": args.noise,
+                      "plot": args.out}))
 
 
 if __name__ == "__main__":
