@@ -87,7 +87,7 @@ def cmd_pack_export(args) -> None:
 
 def cmd_pack_import(args) -> None:
     result = packs.import_pack(Project.open(args.dir).store, args.file)
-    print(f"imported {result.rankings} rankings and {result.repeats} repeats from {args.file}"
+    print(f"imported {result.rankings} rankings, {result.ratings} ratings and {result.repeats} repeats from {args.file}"
           + (f" ({result.skipped} already there)" if result.skipped else ""))
 
 

@@ -82,7 +82,7 @@ def test_pack_export_and_import(tmp_path, capsys):
     with packs.open_pack(pack) as store:
         store.add_ranking(store.comparisons()[1].id, [[1], [0]], "ann")
     assert "imported 1 rankings" in _out(capsys, ["pack", "import", str(proj), str(pack)])
-    assert "imported 0 rankings and 0 repeats from" in _out(capsys, ["pack", "import", str(proj), str(pack)])
+    assert "imported 0 rankings, 0 ratings and 0 repeats from" in _out(capsys, ["pack", "import", str(proj), str(pack)])
     with packs.open_pack(pack) as store:
         store.db.execute("UPDATE prompts SET text = 'q9' WHERE id = 1")
         store.db.conn.commit()

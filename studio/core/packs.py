@@ -1,4 +1,5 @@
-"""Labelling packs: comparisons to rank on another computer, merged back by content.
+"""Labelling packs: comparisons to rank on another computer, merged back by content (rankings, repeats,
+and ratings when the studio has a `ratings` table).
 
 A pack is one SQLite file with the store's own schema (so the Rank page works on it unchanged and
 every decision is committed at once, in rollback-journal mode so the single file is always whole),
@@ -98,6 +99,7 @@ def export_pack(store: Store, out: str | Path, count: int | None = None, order: 
 class ImportResult:
     rankings: int = 0
     repeats: int = 0
+    ratings: int = 0
     skipped: int = 0     # already imported, or older than the label there
 
 
@@ -127,6 +129,7 @@ def import_pack(store: Store, path: str | Path) -> ImportResult:
         local = {content_key(c.prompt, c.responses): c for c in store.comparisons()}
         mapped = _checked_items(pack, path, local)
         rankings, repeats = pack.rankings(), list(pack.db.query("SELECT * FROM repeats ORDER BY id"))
+        ratings = _mapped_ratings(pack, mapped) if store.db["ratings"].exists() else []
     finally:
         pack.close()
     result = ImportResult()
@@ -152,4 +155,23 @@ def import_pack(store: Store, path: str | Path) -> ImportResult:
                 continue
             store.db["repeats"].insert(row)
             result.repeats += 1
+        for row in ratings:
+            if store.db.execute("SELECT 1 FROM ratings WHERE response_id = :response_id AND annotator = :annotator "
+                                "AND label = :label AND created = :created", row).fetchone():
+                result.skipped += 1
+                continue
+            store.db["ratings"].insert(row)
+            result.ratings += 1
     return result
+
+
+def _mapped_ratings(pack: Store, mapped: dict[int, Comparison]) -> list[dict]:
+    """The pack's ratings (the `ratings` table, when the studio has one) with this project's prompt and
+    answer ids: a rated answer is found through its comparison's content key and its position in it."""
+    if not pack.db["ratings"].exists():
+        return []
+    local_answer = {rid: (c.prompt_id, c.response_ids[pos]) for pid, c in mapped.items()
+                    for pos, rid in enumerate(pack.comparison(pid).response_ids)}
+    return [{"prompt_id": local_answer[r["response_id"]][0], "response_id": local_answer[r["response_id"]][1],
+             "label": r["label"], "annotator": r["annotator"], "created": r["created"]}
+            for r in pack.db.query("SELECT * FROM ratings ORDER BY id") if r["response_id"] in local_answer]
