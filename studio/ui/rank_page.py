@@ -63,6 +63,7 @@ class ResponsePane(QFrame):
         demo = QPushButton("Make this a demonstration…",
                            toolTip="“This is what it should have said”: edit this answer into a demonstration")
         demo.clicked.connect(lambda: page.make_demo(number - 1))
+        demo.setVisible(not page.labelling_only)  # a pack brings back labels only
         self.pick_button = pick
         self.number = number
         layout = QVBoxLayout(self)

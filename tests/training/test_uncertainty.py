@@ -4,9 +4,10 @@ import pytest
 import torch
 
 from studio.core import active
+from studio.core.active import Guess
 from studio.core.project import Project
 from studio.training import runs
-from studio.training.configs import RewardConfig
+from studio.training.configs import RewardConfig, SamplingConfig
 from studio.training.uncertainty import ENSEMBLE_FILE, fit_heads, guesses_from, score_unranked
 from tests.training.helpers import marker_pairs
 
@@ -76,3 +77,22 @@ def test_a_finished_reward_run_guesses_every_unranked_comparison(base, tiny_mode
     assert score_unranked(project, base) == 1 and c in active.guesses(store)
     assert score_unranked(project, base) == 0
     assert (project.run_dir(run_id) / ENSEMBLE_FILE).read_bytes() == cached
+
+
+def test_generation_answers_the_prompts_the_reward_model_knows_least_first(base, tiny_model_dir, tmp_path):
+    project = _project(tmp_path, tiny_model_dir)
+    config = RewardConfig(steps=2, batch_size=4, max_length=48, lora_r=4, lora_alpha=8, warmup_steps=1,
+                          eval_every=100, checkpoint_every=100, eval_fraction=0.0)
+    run_id, _ = runs.train(project, base, "reward", config)
+    store = project.store
+    known = {}
+    for name in ("sure", "unsure"):  # answered by another policy, so they still lack base answers
+        p = store.add_prompt(f"{name} prompt")
+        known[name] = (p, store.add_comparison(p, [store.add_response(p, t, "imported") for t in ("x", "y")]))
+    fresh = store.add_prompt("a prompt nobody answered")
+    score_unranked(project, base)
+    active.save_guesses(store, run_id, [Guess(known["sure"][1], run_id, 0.5, 0.01, [0.5, 0.5], False, "bootstrap"),
+                                        Guess(known["unsure"][1], run_id, 0.5, 0.4, [0.5, 0.5], True, "bootstrap")])
+    made = runs.generate_comparisons(project, base, 2, "base", SamplingConfig(max_new_tokens=3), limit=2)
+    assert [store.comparison(c).prompt_id for c in made] == [fresh, known["unsure"][0]]
+    assert set(made) <= set(active.guesses(store))  # the new comparisons join the queue with a guess

@@ -2,6 +2,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from PySide6.QtWidgets import QPushButton
+
 from studio.core import active, packs
 from studio.core.project import Project
 from studio.ui.guidelines import GuidelinesPanel
@@ -32,6 +34,8 @@ def test_every_decision_lands_in_the_pack_at_once(qtbot, tmp_path):
     assert page.comparison.prompt == "prompt 0"
     assert "Prefer short answers." in window.findChild(GuidelinesPanel).view.toPlainText()
     assert not page.findChild(type(page.k_spin)).isVisibleTo(page)  # no generation without a model
+    buttons = {b.text(): b.isVisibleTo(page) for b in page.panes[0].findChildren(QPushButton)}
+    assert buttons == {"Pick (1)": True, "Make this a demonstration…": False}
     press(qtbot, page, "2")
     with packs.open_pack(path) as other:  # another connection sees it: committed
         [ranking] = other.rankings()
