@@ -78,12 +78,14 @@ def latest_reward_run(store: Store) -> int | None:
     return row[0] if row else None
 
 
-def guesses(store: Store, run_id: int | None = None) -> dict[int, Guess]:
-    """Guesses by comparison id of run `run_id` (default: the latest finished reward run)."""
+def guesses(store: Store, run_id: int | None = None, comparison_id: int | None = None) -> dict[int, Guess]:
+    """Guesses by comparison id of run `run_id` (default: the latest finished reward run), of one
+    comparison or all."""
     run_id = latest_reward_run(store) if run_id is None else run_id
     if run_id is None:
         return {}
-    rows = store.db.query("SELECT * FROM rm_guesses WHERE run_id = ?", [run_id])
+    rows = store.db.query("SELECT * FROM rm_guesses WHERE run_id = :run AND (:c IS NULL OR comparison_id = :c)",
+                          {"run": run_id, "c": comparison_id})
     return {r["comparison_id"]: Guess(r["comparison_id"], r["run_id"], r["p_first"], r["spread"],
                                       json.loads(r["probs"]), bool(r["unsure"]), r["method"]) for r in rows}
 
@@ -117,8 +119,12 @@ def queue(store: Store, annotator: str | None, order: str) -> list[Comparison]:
 
 def unsure_count(store: Store, annotator: str | None = None) -> int:
     """How many comparisons left (for `annotator`) the latest reward model is unsure about."""
-    by_id = guesses(store)
-    return sum(by_id[c.id].unsure for c in store.unranked_comparisons(annotator) if c.id in by_id)
+    run_id = latest_reward_run(store)
+    if run_id is None:
+        return 0
+    return store.db.execute("SELECT count(*) FROM rm_guesses WHERE run_id = :run AND unsure AND comparison_id "
+                            "NOT IN (SELECT comparison_id FROM rankings WHERE :a IS NULL OR annotator = :a)",
+                            {"run": run_id, "a": annotator}).fetchone()[0]
 
 
 def prompts_by_uncertainty(store: Store, prompts: list[Prompt]) -> list[Prompt]:

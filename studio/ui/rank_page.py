@@ -63,7 +63,8 @@ class ResponsePane(QFrame):
         demo = QPushButton("Make this a demonstration…",
                            toolTip="“This is what it should have said”: edit this answer into a demonstration")
         demo.clicked.connect(lambda: page.make_demo(number - 1))
-        demo.setVisible(not page.labelling_only)  # a pack brings back labels only
+        if page.labelling_only:  # a pack brings back labels only
+            demo.hide()
         self.pick_button = pick
         self.number = number
         layout = QVBoxLayout(self)
@@ -230,8 +231,9 @@ class RankPage(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(gen_box)
         layout.addWidget(prompt_box, 1)
-        gen_box.setVisible(not self.labelling_only)
-        prompt_box.setVisible(not self.labelling_only)
+        if self.labelling_only:  # no model in a pack: nothing to generate
+            gen_box.hide()
+            prompt_box.hide()
         layout.addWidget(GuidelinesPanel(self.ctx), 2)
         return side
 

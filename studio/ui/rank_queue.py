@@ -85,7 +85,7 @@ class LabelQueue:
 
     def guess_text(self, decision: Decision) -> str:
         """The reward model's guess on the comparison just decided, or "" (none, or a repeat)."""
-        guess = active.guesses(self.ctx.store).get(decision.comparison_id)
+        guess = active.guesses(self.ctx.store, comparison_id=decision.comparison_id).get(decision.comparison_id)
         if guess is None or decision.kind == "repeat":
             return ""
         return (f" The reward model guessed answer {guess.best + 1} "
