@@ -30,15 +30,23 @@ from tests.kill_harness import (RankingKill, TrainKill, add_comparisons, kill_an
 KIND_WAVES = [["sft", "reward"], ["dpo", "ppo"]]  # dpo and ppo start from the newest sft (ppo: and reward)
 
 
-def soak_rankings(root: Path, kills: int, rng: random.Random) -> list[RankingKill]:
+def soak_rankings(root: Path, kills: int, rng: random.Random, pack: bool = False) -> list[RankingKill]:
+    """Kill ranking writers on a project's store, or (`pack`) on a labelling pack exported from it."""
     seed_project(root, model="embedded", comparisons=0)
     db = root / "studio.db"
     add_comparisons(db, 1000)
+    if pack:
+        from studio.core.packs import export_pack
+        from studio.core.store import Store
+
+        with Store(db) as store:
+            export_pack(store, root / "todo.pack")
+        db = root / "todo.pack"
     results = []
     for i in range(kills):
-        results.append(kill_while_ranking(db, f"soak{i}", rng, max_acks=200))
+        results.append(kill_while_ranking(db, f"soak{i}", rng, max_acks=200, pack=pack))
         r = results[-1]
-        print(f"  ranking kill {i + 1}/{kills}: {r.acknowledged} acknowledged, lost {r.lost}, "
+        print(f"  {'pack' if pack else 'ranking'} kill {i + 1}/{kills}: {r.acknowledged} acknowledged, lost {r.lost}, "
               f"integrity {r.integrity}", file=sys.stderr, flush=True)
     return results
 
@@ -97,6 +105,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--kills", type=int, default=40, help="ranking-writer kills")
     parser.add_argument("--gui-kills", type=int, default=20, help="kills of the window while it ranks")
+    parser.add_argument("--pack-kills", type=int, default=10, help="kills of a ranking writer on a labelling pack")
     parser.add_argument("--trainer-kills", type=int, default=10, help="kills per trainer (sft, reward, dpo, ppo)")
     parser.add_argument("--steps", type=int, default=12, help="steps per sft/reward run (dpo, ppo: two thirds)")
     parser.add_argument("--tear-fraction", type=float, default=0.25,
@@ -115,12 +124,16 @@ def main() -> int:
         model = make_tiny_model_dir(work / "model")
         rankings = soak_rankings(work / "ranking", args.kills, rng)
         window = soak_window(work / "window", model, args.gui_kills, rng) if args.gui_kills else []
+        packs = soak_rankings(work / "pack", args.pack_kills, rng, pack=True) if args.pack_kills else []
         trainers = []
         if args.trainer_kills:
             trainers = soak_trainers(work / "training", model, args.trainer_kills, args.steps, args.tear_fraction,
                                      rng)
         elapsed = time.perf_counter() - start
     print(table(rankings, window, trainers))
+    print(f"\nlabelling pack: {len(packs)} kills, {sum(r.survived for r in packs)} survived, "
+          f"{sum(r.acknowledged for r in packs)} acknowledged rankings, {sum(r.lost for r in packs)} lost")
+    rankings = rankings + packs
     print(f"\nseed {seed}, {elapsed:.0f} s")
     lost = sum(r.lost for r in rankings + window)
     failed = [r for r in rankings + window if not r.survived] + [r for r, _ in trainers if not r.survived]

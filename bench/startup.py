@@ -6,6 +6,8 @@ Each case is a fresh process that does what `main.py` does (QApplication, projec
 MainWindow.show()) on a new temporary project with the embedded model, then waits for the window's own
 model-loading job (`model_changed`). "first run" points STUDIO_CACHE_DIR at an empty temporary folder,
 so the GGUF is converted to safetensors; "cached" uses the normal cache (filled first if it is empty).
+"pack" is `python main.py --pack FILE` on a 200-comparison pack: the labelling-only window, which must
+be visible within 1.5 s and must not import torch (the child reports whether it did).
 Times are from the child's first line of Python (after interpreter start-up), and the parent's
 wall-clock time for the whole process is shown too.
 """
@@ -65,7 +67,42 @@ def _start(args: argparse.Namespace, cold: bool) -> dict:
     return {"window_visible_s": visible, "model_ready_s": ready, "model": outcome.get("name")}
 
 
-VARIANTS = {"first_run": lambda a: _start(a, cold=True), "cached": lambda a: _start(a, cold=False)}
+def _pack(args: argparse.Namespace) -> dict:
+    """`python main.py --pack FILE`: the labelling-only window on the pack the parent made; no torch."""
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6.QtWidgets import QApplication
+
+    from studio.ui.app import parse_args
+    from studio.ui.pack_window import open_pack_window
+
+    app = QApplication.instance() or QApplication([sys.argv[0]])
+    args = parse_args(["--pack", os.environ["STUDIO_BENCH_PACK"]])
+    window = open_pack_window(args.pack, args.annotator, print)
+    app.processEvents()
+    visible = time.perf_counter() - T0
+    assert window.isVisible() and window.rank_page.comparison is not None
+    torch_imported = "torch" in sys.modules
+    window.close()
+    return {"window_visible_s": visible, "torch_imported": torch_imported}
+
+
+def make_pack(comparisons: int = 200) -> Path:
+    """A pack of `comparisons` two-answer comparisons, as `studio pack export` writes it."""
+    from studio.core.packs import export_pack
+    from studio.core.project import Project
+
+    folder = Path(tempfile.mkdtemp(prefix="bench-pack-"))
+    project = Project.init(folder / "project")
+    for i in range(comparisons):
+        p = project.store.add_prompt(f"Prompt number {i}: say something kind.")
+        project.store.add_comparison(p, [project.store.add_response(p, f"Answer {j} to {i}. " * 20, "base")
+                                         for j in range(2)])
+    export_pack(project.store, folder / "todo.pack")
+    project.close()
+    return folder / "todo.pack"
+
+
+VARIANTS = {"first_run": lambda a: _start(a, cold=True), "cached": lambda a: _start(a, cold=False), "pack": _pack}
 
 
 def main() -> None:
@@ -75,16 +112,25 @@ def main() -> None:
         return
     model_folder("embedded")  # make sure the normal cache is filled, so "cached" is cached
     print(f"# Startup: embedded model on {args.device}; {machine_line()}", flush=True)
-    res = {name: run_child(Path(__file__), name, forward_args(args, skip=("child", "model"))) for name in VARIANTS}
+    res = {name: run_child(Path(__file__), name, forward_args(args, skip=("child", "model"))) for name in VARIANTS
+           if name != "pack"}
+    os.environ["STUDIO_BENCH_PACK"] = str(make_pack())
+    # no --threads: setting torch's threads would import torch, which the pack window must not
+    pack = run_child(Path(__file__), "pack", forward_args(args, skip=("child", "model", "threads")))
+    print(f"pack: {pack}", flush=True)
     for name, r in res.items():
         print(f"{name}: {r}", flush=True)
-    if any("error" in r for r in res.values()):
+    if any("error" in r for r in [*res.values(), pack]):
         sys.exit(1)
     lines = ["### Start-up", "", "| case | window visible (s) | model ready (s) | whole process (s) | peak RSS (MiB) |",
              "|---|---:|---:|---:|---:|"]
     for name, r in res.items():
         lines.append(f"| {name.replace('_', ' ')} | {r['window_visible_s']:.2f} | {r['model_ready_s']:.2f} | "
                      f"{r['process_s']:.2f} | {r['peak_rss_mb']:,.0f} |")
+    lines += ["", "| labelling pack (200 comparisons) | window visible (s) | torch imported | whole process (s) | "
+              "peak RSS (MiB) |", "|---|---:|---|---:|---:|",
+              f"| main.py --pack | {pack['window_visible_s']:.2f} | {pack['torch_imported']} | {pack['process_s']:.2f} | "
+              f"{pack['peak_rss_mb']:,.0f} |"]
     print("\n".join(lines), flush=True)
 
 

@@ -10,8 +10,9 @@ import sys
 import typing
 from pathlib import Path
 
+from studio import cli_labels, cli_out
+from studio.cli_labels import cmd_comparisons_export
 from studio.cli_ratings import add_ratings_commands, kto_note
-from studio import cli_out
 from studio.core import import_export as io
 from studio.core.jsonl import read_completions, read_prompts, write_jsonl
 from studio.core.project import Project
@@ -70,11 +71,6 @@ def cmd_prompts_import(args) -> None:
     print(f"imported {io.import_prompts(Project.open(args.dir).store, args.file)} prompts")
 
 
-def cmd_comparisons_export(args) -> None:
-    count = io.export_comparisons(Project.open(args.dir).store, _output(args, args.file), annotator=args.annotator)
-    print(f"exported {count} unranked comparisons")
-
-
 def cmd_rankings_import(args) -> None:
     print(f"imported {io.import_rankings(Project.open(args.dir).store, args.file)} rankings")
 
@@ -91,13 +87,14 @@ def cmd_status(args) -> None:
     store = Project.open(args.dir).store
     runs = [{"id": r.id, "kind": r.kind, "status": r.status, "parent": r.parent, "step": r.step,
              "metrics": r.final_metrics, "error": r.error or None} for r in store.runs()]
-    report = {**store.counts(), **Ratings(store).counts(), "runs": runs}
+    report = {**store.counts(), **Ratings(store).counts(), **cli_labels.label_status(store), "runs": runs}
     if args.json:
         print(json.dumps(report))
         return
     for key, value in report.items():
-        if key != "runs":
+        if key not in labels and key != "runs":
             print(f"{key:>16}: {value}")
+    cli_labels.print_label_status(labels)
     for r in runs:
         shown = ", ".join(f"{k}={v:.4g}" for k, v in list((r["metrics"] or {}).items())[:6])
         parent = f" from run {r['parent']}" if r["parent"] else ""
@@ -329,6 +326,9 @@ def build_parser() -> argparse.ArgumentParser:
                 c.add_argument("--format", choices=["completion", "messages"], default="completion")
             if noun == "comparisons":
                 c.add_argument("--annotator", default=None, help="only those this annotator has not ranked")
+                c.add_argument("--order", choices=["arrival", "uncertain"], default="arrival",
+                               help="uncertain: those the latest reward model is least sure about first")
+                with_device(c)
 
     add_ratings_commands(sub)
 
@@ -339,6 +339,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--max-new-tokens", type=int, default=128)
     c.add_argument("--temperature", type=float, default=0.8)
     c.add_argument("--seed", type=int, default=None)
+
+    cli_labels.register(sub, command, with_dir, with_device)
 
     c = with_dir(command(sub, "status", cmd_status, "Counts of prompts, demonstrations, comparisons and runs."))
     c.add_argument("--json", action="store_true", help="print one JSON object")

@@ -14,7 +14,8 @@ def cmd_ratings_import(args) -> None:
 
 
 def cmd_ratings_export(args) -> None:
-    print(f"exported {export_ratings(Project.open(args.dir).store, args.file)} ratings")
+    project = Project.open(args.dir)
+    print(f"exported {export_ratings(project.store, project.check_output(args.file))} ratings")
 
 
 def kto_note(store: Store, config) -> None:

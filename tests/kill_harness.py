@@ -3,6 +3,7 @@
 Shared by tests/test_faults.py (a few kills) and bench/soak_kills.py (many). Two kinds of victim:
 - a ranking writer: `python -m tests.kill_harness rank DB ANNOTATOR` ranks every comparison in turn and
   prints one line per ranking once `Store.add_ranking` has returned (that line is the acknowledgement);
+  `rank-pack PACK ANNOTATOR` does the same in a labelling pack (as the pack window does);
 - a trainer: `python -m studio train KIND DIR ...`, killed once it has written a checkpoint, then resumed
   with `--resume RUN_ID`.
 """
@@ -19,6 +20,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from studio.core.packs import open_pack
 from studio.core.project import Project
 from studio.core.store import Store
 
@@ -90,9 +92,9 @@ def ranking_for(comparison_id: int, size: int) -> tuple[list[list[int]], str]:
     return order, "ranked"
 
 
-def rank_everything(db: str, annotator: str) -> None:
+def rank_everything(db: str, annotator: str, pack: bool = False) -> None:
     """Rank every comparison once as `annotator`, printing `id comparison_id` after each commit."""
-    with Store(db) as store:
+    with (open_pack(db) if pack else Store(db)) as store:
         for comparison in store.comparisons():
             order, status = ranking_for(comparison.id, len(comparison.response_ids))
             ranking_id = store.add_ranking(comparison.id, order, annotator=annotator, status=status)
@@ -123,9 +125,12 @@ class RankingKill:
         return self.killed and self.lost == 0 and self.integrity == "ok" and self.unacknowledged_extra <= 1
 
 
-def kill_while_ranking(db: Path, annotator: str, rng: random.Random, max_acks: int) -> RankingKill:
-    """Start a ranking writer, SIGKILL it after a random number (1..max_acks) of acknowledgements, check the store."""
-    child = subprocess.Popen([sys.executable, "-m", "tests.kill_harness", "rank", str(db), annotator], cwd=ROOT,
+def kill_while_ranking(db: Path, annotator: str, rng: random.Random, max_acks: int, pack: bool = False
+                       ) -> RankingKill:
+    """Start a ranking writer, SIGKILL it after a random number (1..max_acks) of acknowledgements, check the store
+    (`pack`: a labelling pack)."""
+    mode = "rank-pack" if pack else "rank"
+    child = subprocess.Popen([sys.executable, "-m", "tests.kill_harness", mode, str(db), annotator], cwd=ROOT,
                              env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     acked: dict[int, int] = {}
     target = rng.randint(1, max_acks)
@@ -146,11 +151,12 @@ def kill_while_ranking(db: Path, annotator: str, rng: random.Random, max_acks: i
     child.stderr.close()
     if child.returncode != -signal.SIGKILL and child.returncode != 0:
         raise RuntimeError(f"the ranking writer failed before the kill:\n{stderr}")
-    return check_rankings(db, annotator, acked, killed=child.returncode == -signal.SIGKILL)
+    return check_rankings(db, annotator, acked, killed=child.returncode == -signal.SIGKILL, pack=pack)
 
 
-def check_rankings(db: Path, annotator: str, acked: dict[int, int], killed: bool) -> RankingKill:
-    with Store(db) as store:
+def check_rankings(db: Path, annotator: str, acked: dict[int, int], killed: bool, pack: bool = False
+                   ) -> RankingKill:
+    with (open_pack(db) if pack else Store(db)) as store:
         integrity = store.db.execute("PRAGMA integrity_check").fetchone()[0]
         sizes = {c.id: len(c.response_ids) for c in store.comparisons()}
         stored = {r.id: r for r in store.rankings() if r.annotator == annotator}
@@ -327,7 +333,9 @@ def metric_rows_per_step(project: Path, run_id: int) -> dict[int, int]:
 if __name__ == "__main__":
     if sys.argv[1:2] == ["rank"] and len(sys.argv) == 4:
         rank_everything(sys.argv[2], sys.argv[3])
+    elif sys.argv[1:2] == ["rank-pack"] and len(sys.argv) == 4:
+        rank_everything(sys.argv[2], sys.argv[3], pack=True)
     elif sys.argv[1:2] == ["metrics"] and len(sys.argv) == 4:
         record_metrics(sys.argv[2], int(sys.argv[3]))
     else:
-        sys.exit("usage: python -m tests.kill_harness rank DB ANNOTATOR | metrics DB STEPS")
+        sys.exit("usage: python -m tests.kill_harness rank DB ANNOTATOR | rank-pack PACK ANNOTATOR | metrics DB STEPS")

@@ -56,6 +56,7 @@ def trained(tmp_path_factory, tiny_model_dir) -> Path:
     (["prefs", "export"], "project.json"),
     (["comparisons", "export"], "runs/x.jsonl"),
     (["demos", "export"], "."),
+    (["ratings", "export"], "studio.db"),
 ])
 def test_file_exports_refuse_targets_inside_the_project(capsys, project, command, target):
     before = digest(project)
@@ -63,6 +64,13 @@ def test_file_exports_refuse_targets_inside_the_project(capsys, project, command
     assert rc == 1 and "inside the project folder" in error_line(err)
     assert digest(project) == before
     assert json.loads(run(capsys, "status", project, "--json")[1])["comparisons"] == 6
+
+
+def test_pack_export_refuses_a_target_inside_the_project(capsys, project):
+    before = digest(project)
+    rc, _, err = run(capsys, "pack", "export", project, "--out", project / "studio.db")
+    assert rc == 1 and "inside the project folder" in error_line(err)
+    assert digest(project) == before
 
 
 def test_file_exports_refuse_the_model_folder(capsys, project, tiny_model_dir):

@@ -15,6 +15,7 @@ from pathlib import Path, PurePosixPath
 
 from sqlite_utils import Database
 
+from studio.core.active import create_label_tables
 from studio.core.preferences import check_order, pairs_from_ranking
 from studio.core.records import Comparison, Demo, PreferencePair, Prompt, Ranking, Response, Run
 
@@ -101,7 +102,8 @@ def _migration_ratings(db: Database) -> None:
     """)
 
 
-MIGRATIONS: list[Callable[[Database], None]] = [_migration_1, _migration_relative_artifacts, _migration_ratings]
+MIGRATIONS: list[Callable[[Database], None]] = [_migration_1, _migration_relative_artifacts, _migration_ratings,
+                                               create_label_tables]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -131,7 +131,7 @@ def export_gguf(project, run_ref: str, out: Path, qtype: str = "f16", progress: 
 
     if qtype not in TYPES:
         raise ValueError(f"GGUF type must be one of {', '.join(TYPES)}, got {qtype!r}")
-    out = Path(out)
+    out = project.check_output(out)
     if out.suffix != ".gguf":
         raise ValueError(f"the GGUF file name must end in .gguf, got {out.name}")
     if not out.parent.is_dir():

@@ -36,7 +36,7 @@ def export_job(project: Project, kind: str, out: Path, init: str | None = None, 
     from studio.training.reward_export import export_reward_model
     from studio.training.runs import export_run
 
-    out = Path(out)
+    out = project.check_output(out)
     store = project.store
     if init is None and kind in ("dpo", "kto", "rloo", "ppo"):
         init = "latest:sft" if any(r.kind == "sft" and r.status == "finished" for r in store.runs()) else "base"

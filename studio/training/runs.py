@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 
+from studio.core.active import latest_reward_run, prompts_by_uncertainty
 from studio.core.project import Project
 from studio.core.ratings import Ratings
 from studio.core.records import Run
@@ -28,6 +29,7 @@ from studio.training.reward import RewardScorer, train_reward
 from studio.training.rloo import train_rloo
 from studio.training.sft import train_sft
 from studio.training.shared_base import SharedBase
+from studio.training.uncertainty import score_unranked
 
 ADAPTER_OF = {"sft": "sft", "reward": "reward", "ppo": "policy", "dpo": "dpo", "rloo": "policy",
               "kto": "kto"}
@@ -65,7 +67,7 @@ def generate_comparisons(project: Project, base: SharedBase, per_prompt: int, po
     hooks, sampling = hooks or Hooks(), sampling or SamplingConfig()
     store = project.store
     label = policy_label(project, policy)
-    todo = store.prompts_without_responses(label)[:limit]
+    todo = prompts_by_uncertainty(store, store.prompts_without_responses(label))[:limit]
     made: list[int] = []
     with base.use(policy_adapter(project, base, policy)) as model:
         for i, prompt in enumerate(todo):
@@ -77,6 +79,8 @@ def generate_comparisons(project: Project, base: SharedBase, per_prompt: int, po
                 ids = [store.add_response(prompt.id, t, label, settings) for t in texts]
                 made.append(store.add_comparison(prompt.id, ids))
             hooks.progress(i + 1, len(todo))
+    if made and latest_reward_run(store) is not None:
+        score_unranked(project, base)  # the new comparisons join the "most informative first" queue
     return made
 
 
@@ -130,6 +134,8 @@ def train(project: Project, base: SharedBase, kind: str, config=None, hooks: Hoo
     store.update_run(run_id, status=result.status, step=result.step, final_metrics=result.metrics,
                      artifact=project.relative_artifact(run_id, result.artifact) if result.artifact else None,
                      error=result.error or "")
+    if kind == "reward" and result.status == "finished":
+        score_unranked(project, base, str(run_id))
     return run_id, result
 
 

@@ -12,8 +12,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 from studio.core.import_export import import_prompts
 from studio.core.project import EMBEDDED_MODEL, Project, ProjectError
 from studio.core.store import StoreError
-from studio.ui.context import StudioContext
-from studio.ui.main_window import MainWindow
+from studio.ui.pack_window import open_pack_window
 from studio.ui.recent import recent_projects
 
 RESOURCES = Path(__file__).resolve().parents[2] / "resources"
@@ -28,6 +27,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"],
                         help="where the model runs (default: the best available)")
     parser.add_argument("--annotator", default="me", help="your name on the rankings you make")
+    parser.add_argument("--pack", metavar="FILE", help="label a labelling pack only (no project, no model)")
     return parser.parse_args(argv)
 
 
@@ -52,12 +52,28 @@ def prepare_project(args: argparse.Namespace) -> Path:
     return root
 
 
+def run_pack(app: QApplication, args: argparse.Namespace) -> int:
+    """The labelling-only window on a pack; a pack that cannot be used is reported in one line."""
+    errors: list[str] = []
+    window = open_pack_window(args.pack, args.annotator, errors.append)
+    if window is None:
+        print(f"error: {errors[0]}", file=sys.stderr)
+        QMessageBox.critical(None, "Alignment Studio", errors[0])
+        return 1
+    return app.exec()
+
+
 def run_app(argv: list[str] | None = None) -> int:
     """Run the GUI until its window closes; returns the exit code."""
     args = parse_args(argv)
     app = QApplication.instance() or QApplication([sys.argv[0]])
     app.setApplicationName("Alignment Studio")
     app.setWindowIcon(QIcon(str(RESOURCES / "icon.svg")))
+    if args.pack:
+        return run_pack(app, args)
+    from studio.ui.context import StudioContext  # here, so that --pack starts without them (and superqt)
+    from studio.ui.main_window import MainWindow
+
     try:
         root = prepare_project(args)
         ctx = StudioContext(root, annotator=args.annotator, device=args.device)

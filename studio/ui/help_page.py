@@ -20,10 +20,15 @@ answer also gives the reward model and DPO a preference pair.</p></li>
 </ol>
 <p>Then the Compare page shows the base, SFT, PPO and DPO answers to the same prompt side by side.
 Every demonstration and every ranking is saved the moment you make it.</p>
+<p>Once a reward model exists, the Rank page asks first about the comparisons it is least sure of (the
+labels that teach it most) and tells you its guess only after you decided. Now and then a comparison you
+ranked earlier comes back, shuffled: the Annotators page shows how often you agree with yourself, with the
+other annotators (Krippendorff's alpha) and with the reward model. Write the project's guidelines beside
+the Rank page, so everyone ranks by the same rules.</p>
 
 <h3>Keyboard shortcuts</h3>
 <table cellpadding="4">
-<tr><td><b>Ctrl+1 … Ctrl+6</b></td><td>Demonstrations, Rank, Rate, Train, Compare, Help</td></tr>
+<tr><td><b>Ctrl+1 … Ctrl+7</b></td><td>Demonstrations, Rank, Rate, Train, Compare, Annotators, Help</td></tr>
 <tr><td colspan="2"><i>Rank page</i></td></tr>
 <tr><td><b>1 … K</b></td><td>the best answer, then the next best… (the last one is implied)</td></tr>
 <tr><td><b>T</b></td><td>tie: all answers equally good</td></tr>

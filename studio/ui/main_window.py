@@ -18,11 +18,12 @@ from studio.ui.context import StudioContext
 from studio.ui.demos_page import JSONL_FILTER, DemosPage
 from studio.ui.help_page import HelpPage
 from studio.ui.model_picker import ModelPicker
+from studio.ui.pack_window import PACK_FILTER, open_pack_window
 from studio.ui.rank_page import RankPage
 from studio.ui.recent import recent_projects, remember_project
 from studio.workers import Job, export_job, gguf_export_job, load_model_job
 
-PAGES = ("Demonstrations", "Rank", "Rate", "Train", "Compare", "Help")
+PAGES = ("Demonstrations", "Rank", "Rate", "Train", "Compare", "Annotators", "Help")
 HELP_INDEX = PAGES.index("Help")
 
 
@@ -114,7 +115,8 @@ class MainWindow(QMainWindow):
         self.rank_page = RankPage(ctx)
         pages = [self.demos_page, self.rank_page, _optional_page("studio.ui.rate_page", "RatePage", ctx),
                  _optional_page("studio.ui.train_page", "TrainPage", ctx),
-                 _optional_page("studio.ui.compare_page", "ComparePage", ctx), HelpPage()]
+                 _optional_page("studio.ui.compare_page", "ComparePage", ctx),
+                 _optional_page("studio.ui.annotators_page", "AnnotatorsPage", ctx), HelpPage()]
         for name, page in zip(PAGES, pages):
             self.tabs.addTab(page, name)
         self.tabs.setCurrentIndex(HELP_INDEX if not ctx.store.demos() else 0)
@@ -169,6 +171,11 @@ class MainWindow(QMainWindow):
         folder = QFileDialog.getExistingDirectory(self, "Open a project folder")
         if folder:
             self.switch_project(folder)
+
+    def open_pack(self, path: str | None = None) -> None:
+        path = path or QFileDialog.getOpenFileName(self, "Open a labelling pack", "", PACK_FILTER)[0]
+        if path:
+            self.pack_window = open_pack_window(path, self.ctx.annotator, self.show_error)
 
     def _fill_recent(self, menu: QMenu) -> None:
         menu.clear()
@@ -306,6 +313,8 @@ class MainWindow(QMainWindow):
         file.addAction("New project…", QKeySequence("Ctrl+Shift+N"), self.new_project).setToolTip(
             "Create a project in an empty folder and open it")
         file.addAction("Open project…", QKeySequence.StandardKey.Open, self.open_project)
+        file.addAction("Open labelling pack…", self.open_pack).setToolTip(
+            "Rank the comparisons of a pack file (made with `studio pack export`) in a window of its own")
         recent = file.addMenu("Open recent")
         recent.aboutToShow.connect(lambda: self._fill_recent(recent))
         file.addSeparator()

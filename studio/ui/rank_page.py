@@ -8,6 +8,7 @@ background (never on this thread), so the loop does not stall.
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence, QShortcut
@@ -17,8 +18,12 @@ from PySide6.QtWidgets import (QApplication, QComboBox, QDialog, QDialogButtonBo
 
 from studio.core.records import Comparison
 from studio.core.store import StoreError
-from studio.ui.context import StudioContext
-from studio.workers import Job, generate_job
+from studio.ui.guidelines import GuidelinesPanel
+from studio.ui.rank_queue import Decision, LabelQueue
+
+if TYPE_CHECKING:  # the labelling-only pack window starts without the workers (superqt) and the model host
+    from studio.ui.context import StudioContext
+    from studio.workers import Job
 
 PREFETCH_BELOW = 2   # start generating when fewer unranked comparisons than this remain
 PREFETCH_PROMPTS = 2
@@ -58,6 +63,8 @@ class ResponsePane(QFrame):
         demo = QPushButton("Make this a demonstration…",
                            toolTip="“This is what it should have said”: edit this answer into a demonstration")
         demo.clicked.connect(lambda: page.make_demo(number - 1))
+        if page.labelling_only:  # a pack brings back labels only
+            demo.hide()
         self.pick_button = pick
         self.number = number
         layout = QVBoxLayout(self)
@@ -111,17 +118,20 @@ class DemoDialog(QDialog):
 
 
 class RankPage(QWidget):
-    """Rank K answers to one prompt at a time, with keys; generation runs ahead in the background."""
+    """Rank K answers to one prompt at a time, with keys; generation runs ahead in the background
+    (not when `labelling_only`: a labelling pack has no model)."""
 
-    def __init__(self, ctx: StudioContext, parent: QWidget | None = None):
+    def __init__(self, ctx: StudioContext, parent: QWidget | None = None, labelling_only: bool = False):
         super().__init__(parent)
         self.ctx = ctx
+        self.labelling_only = labelling_only
         self.comparison: Comparison | None = None
         self.picked: list[int] = []                  # positions pressed so far, best first
         self.panes: list[ResponsePane] = []
-        self._decisions: list[tuple[int, int]] = []  # (ranking id, comparison id), for undo
+        self._decisions: list[Decision] = []         # for undo
+        self.queue = LabelQueue(ctx)
         self._job: Job | None = None
-        self._auto = True                            # prefetch allowed (off after a failed generation)
+        self._auto = not labelling_only              # prefetch allowed (off after a failed generation)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self._build()
         ctx.data_changed.connect(self.refresh)
@@ -142,6 +152,8 @@ class RankPage(QWidget):
         top.addWidget(self.annotator)
         top.addSpacing(16)
         top.addWidget(self.counters)
+        top.addSpacing(16)
+        top.addWidget(self.queue.combo)
         top.addSpacing(16)
         top.addWidget(self.agreement)
         top.addStretch(1)
@@ -219,18 +231,23 @@ class RankPage(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(gen_box)
         layout.addWidget(prompt_box, 1)
+        if self.labelling_only:  # no model in a pack: nothing to generate
+            gen_box.hide()
+            prompt_box.hide()
+        layout.addWidget(GuidelinesPanel(self.ctx), 2)
         return side
 
     # -- what is shown --------------------------------------------------------------------------------
     def refresh(self) -> None:
         """Counters, the policy list, the next comparison if none is shown, and prefetch."""
-        unranked = self.ctx.store.unranked_comparisons(self.ctx.annotator)
+        unranked = self.queue.unranked(self.ctx.annotator)
         if self.comparison is None:
-            self._show(unranked[0] if unranked else None)
+            self._show(self.queue.next(self.ctx.annotator, unranked))
         self._refresh_policies()
         mine = [r for r in self.ctx.store.rankings() if r.annotator == self.ctx.annotator]
         today = sum(datetime.fromisoformat(r.created).astimezone().date() == date.today() for r in mine)
-        self.counters.setText(f"Today: <b>{today}</b> · Ranked: <b>{len(mine)}</b> · Left: <b>{len(unranked)}</b>")
+        self.counters.setText(f"Today: <b>{today}</b> · Ranked: <b>{len(mine)}</b> · Left: <b>{len(unranked)}</b>"
+                              + self.queue.unsure_text(self.ctx.annotator))
         self._prefetch(len(unranked))
 
     def _refresh_policies(self) -> None:
@@ -316,13 +333,13 @@ class RankPage(QWidget):
     def _decide(self, order: list[list[int]], status: str) -> None:
         comparison = self.comparison
         try:
-            ranking_id = self.ctx.store.add_ranking(comparison.id, order, self.ctx.annotator, status)
+            decision = self.queue.save(comparison, order, self.ctx.annotator, status)
         except (ValueError, LookupError, StoreError) as exc:
             self._say(f"Not saved: {exc}", error=True)
             self._show(comparison)
             return
-        self._decisions.append((ranking_id, comparison.id))
-        self._say(f"Saved: {_describe(order, status)}. Ctrl+Z takes it back.")
+        self._decisions.append(decision)
+        self._say(f"Saved: {_describe(order, status)}.{self.queue.guess_text(decision)} Ctrl+Z takes it back.")
         self.comparison = None
         self.ctx.data_changed.emit()  # refreshes this page too: the next comparison appears
 
@@ -334,10 +351,8 @@ class RankPage(QWidget):
         if not self._decisions:
             self._say("Nothing to undo.")
             return
-        ranking_id, comparison_id = self._decisions.pop()
         try:
-            self.ctx.store.delete_ranking(ranking_id)
-            comparison = self.ctx.store.comparison(comparison_id)
+            comparison = self.queue.undo(self._decisions.pop())
         except (LookupError, StoreError) as exc:
             self._say(f"Could not undo: {exc}", error=True)
             return
@@ -401,6 +416,8 @@ class RankPage(QWidget):
                 self._say("Every prompt already has answers from this model: add prompts first.", error=True)
             return None
         self._auto = True
+        from studio.workers import generate_job
+
         job = self.ctx.run(generate_job(per_prompt=self.k_spin.value(), policy=policy, limit=prompts,
                                         max_new_tokens=self.tokens_spin.value()))
         job.progress.connect(lambda i, n: self.preparing.setText(f"preparing next… {i}/{n}"))

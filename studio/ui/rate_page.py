@@ -218,7 +218,8 @@ class RatePage(QWidget):
     def export_jsonl(self, path: str | None = None) -> Job | None:
         """Write every rating as TRL unpaired lines, in the background."""
         path = path or QFileDialog.getSaveFileName(self, "Export ratings", "ratings.jsonl", JSONL_FILTER)[0]
-        return self._file_job(path, export_ratings, "Exported {n} ratings to {name}.", "Export failed")
+        return self._file_job(path, lambda store, out: export_ratings(store, self.ctx.project.check_output(out)),
+                              "Exported {n} ratings to {name}.", "Export failed")
 
     def _file_job(self, path: str, work: Callable[[Store, str], int], done: str, failed: str) -> Job | None:
         """Run `work(store, path)` on the job's own connection; the outcome goes to the message line."""

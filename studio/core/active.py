@@ -1,0 +1,225 @@
+"""Active labelling in the store: the reward model's guesses, the "most informative first" queue,
+unannounced repeats for self-consistency, and the project's labelling guidelines.
+
+A guess is written for a comparison while it is still unranked (by `studio.training.uncertainty`),
+so it is the model's honest, held-out guess: shown after the person decides, compared with their
+decision for "agreement with the reward model", never used to anchor them.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import random
+from typing import TYPE_CHECKING
+
+from sqlite_utils import Database
+
+from studio.core.preferences import check_order
+from studio.core.records import Comparison, Prompt
+
+if TYPE_CHECKING:
+    from studio.core.store import Store
+
+QUEUE_ORDERS = ("uncertain", "arrival")
+REPEAT_EVERY = 20       # one decision in 20 (5 %) is an unannounced repeat of an earlier one
+REPEAT_AFTER = 10       # ... of a comparison ranked at least this many decisions ago
+
+
+def create_label_tables(db: Database) -> None:
+    """Migration: reward-model guesses and self-consistency repeats."""
+    db.executescript("""
+        CREATE TABLE rm_guesses (
+            comparison_id INTEGER NOT NULL REFERENCES comparisons(id), run_id INTEGER NOT NULL REFERENCES runs(id),
+            p_first REAL NOT NULL, spread REAL NOT NULL, probs TEXT NOT NULL, unsure INTEGER NOT NULL,
+            method TEXT NOT NULL, created TEXT NOT NULL, PRIMARY KEY (comparison_id, run_id));
+        CREATE TABLE repeats (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            comparison_id INTEGER NOT NULL REFERENCES comparisons(id), annotator TEXT NOT NULL,
+            "order" TEXT NOT NULL, status TEXT NOT NULL, created TEXT NOT NULL);
+        CREATE INDEX repeats_annotator ON repeats(annotator, comparison_id);
+    """)
+
+
+@dataclasses.dataclass(frozen=True)
+class Guess:
+    """The reward model's view of one comparison: P(each answer wins), P(first wins) and its spread.
+
+    `unsure` is true when the ensemble's heads disagree about which answer wins.
+    """
+
+    comparison_id: int
+    run_id: int
+    p_first: float
+    spread: float
+    probs: list[float]
+    unsure: bool
+    method: str
+
+    @property
+    def best(self) -> int:
+        return max(range(len(self.probs)), key=self.probs.__getitem__)
+
+
+def save_guesses(store: Store, run_id: int, guesses: list[Guess]) -> int:
+    """Store (or replace) run `run_id`'s guesses."""
+    from studio.core.store import _now
+
+    with store.transaction():
+        store.db["rm_guesses"].insert_all(
+            [{"comparison_id": g.comparison_id, "run_id": run_id, "p_first": g.p_first, "spread": g.spread,
+              "probs": json.dumps(g.probs), "unsure": int(g.unsure), "method": g.method, "created": _now()}
+             for g in guesses], replace=True)
+    return len(guesses)
+
+
+def latest_reward_run(store: Store) -> int | None:
+    row = store.db.execute("SELECT id FROM runs WHERE kind = 'reward' AND status = 'finished' "
+                           "ORDER BY id DESC LIMIT 1").fetchone()
+    return row[0] if row else None
+
+
+def guesses(store: Store, run_id: int | None = None, comparison_id: int | None = None) -> dict[int, Guess]:
+    """Guesses by comparison id of run `run_id` (default: the latest finished reward run), of one
+    comparison or all."""
+    run_id = latest_reward_run(store) if run_id is None else run_id
+    if run_id is None:
+        return {}
+    rows = store.db.query("SELECT * FROM rm_guesses WHERE run_id = :run AND (:c IS NULL OR comparison_id = :c)",
+                          {"run": run_id, "c": comparison_id})
+    return {r["comparison_id"]: Guess(r["comparison_id"], r["run_id"], r["p_first"], r["spread"],
+                                      json.loads(r["probs"]), bool(r["unsure"]), r["method"]) for r in rows}
+
+
+def unscored(store: Store, run_id: int) -> list[Comparison]:
+    """Unranked comparisons run `run_id` has no guess for yet."""
+    guessed = {row[0] for row in store.db.execute("SELECT comparison_id FROM rm_guesses WHERE run_id = ?", [run_id])}
+    return [c for c in store.unranked_comparisons() if c.id not in guessed]
+
+
+def informativeness(guess: Guess | None) -> tuple[float, float]:
+    """Sort key, larger first: the ensemble's spread, then closeness of P(first) to 1/2; unscored last."""
+    if guess is None:
+        return (-1.0, -1.0)
+    return (guess.spread, -abs(guess.p_first - 0.5))
+
+
+def order_queue(comparisons: list[Comparison], by_id: dict[int, Guess], order: str) -> list[Comparison]:
+    """`comparisons` most informative first ("uncertain") or as they arrived ("arrival"); stable."""
+    if order not in QUEUE_ORDERS:
+        raise ValueError(f"queue order must be one of {', '.join(QUEUE_ORDERS)}, got {order!r}")
+    if order == "arrival":
+        return sorted(comparisons, key=lambda c: c.id)
+    return sorted(comparisons, key=lambda c: tuple(-v for v in informativeness(by_id.get(c.id))))
+
+
+def queue(store: Store, annotator: str | None, order: str) -> list[Comparison]:
+    """What `annotator` has left to rank, in the chosen order."""
+    return order_queue(store.unranked_comparisons(annotator), guesses(store), order)
+
+
+def unsure_count(store: Store, annotator: str | None = None) -> int:
+    """How many comparisons left (for `annotator`) the latest reward model is unsure about."""
+    run_id = latest_reward_run(store)
+    if run_id is None:
+        return 0
+    return store.db.execute("SELECT count(*) FROM rm_guesses WHERE run_id = :run AND unsure AND comparison_id "
+                            "NOT IN (SELECT comparison_id FROM rankings WHERE :a IS NULL OR annotator = :a)",
+                            {"run": run_id, "a": annotator}).fetchone()[0]
+
+
+def prompts_by_uncertainty(store: Store, prompts: list[Prompt]) -> list[Prompt]:
+    """`prompts` with the reward model's least sure first: a prompt's spread is the largest over its
+    scored comparisons; a prompt it has never scored counts as least known of all (it comes first)."""
+    by_id = guesses(store)
+    if not by_id:
+        return prompts
+    spread: dict[int, float] = {}
+    for c in store.comparisons():
+        if c.id in by_id:
+            spread[c.prompt_id] = max(spread.get(c.prompt_id, 0.0), by_id[c.id].spread)
+    return sorted(prompts, key=lambda p: -spread.get(p.id, float("inf")))
+
+
+# -- self-consistency: unannounced repeats ---------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class Repeat:
+    """An earlier comparison shown again with its answers shuffled: screen position i is answer `shown[i]`."""
+
+    comparison: Comparison
+    shown: list[int]
+
+    def on_screen(self) -> Comparison:
+        c = self.comparison
+        return dataclasses.replace(c, response_ids=[c.response_ids[i] for i in self.shown],
+                                   responses=[c.responses[i] for i in self.shown])
+
+    def original_order(self, order: list[list[int]]) -> list[list[int]]:
+        """A ranking of screen positions as a ranking of the stored positions."""
+        return [sorted(self.shown[p] for p in group) for group in order]
+
+
+def _decisions(store: Store, annotator: str) -> int:
+    return store.db.execute("SELECT (SELECT count(*) FROM rankings WHERE annotator = :a) + "
+                            "(SELECT count(*) FROM repeats WHERE annotator = :a)", {"a": annotator}).fetchone()[0]
+
+
+def due_repeat(store: Store, annotator: str, rng: random.Random | None = None) -> Repeat | None:
+    """Every REPEAT_EVERY-th decision: one of the annotator's ranked comparisons (ranked at least
+    REPEAT_AFTER decisions ago, never repeated), answers shuffled so they differ from the first showing."""
+    done = _decisions(store, annotator)
+    if done == 0 or done % REPEAT_EVERY:
+        return None
+    rows = store.db.execute("SELECT comparison_id, status FROM rankings WHERE annotator = ? ORDER BY id",
+                            [annotator]).fetchall()
+    ranked = [c for c, status in rows[:max(0, len(rows) - REPEAT_AFTER)] if status == "ranked"]
+    repeated = {r[0] for r in store.db.execute("SELECT comparison_id FROM repeats WHERE annotator = ?", [annotator])}
+    eligible = [c for c in ranked if c not in repeated]
+    if not eligible:
+        return None
+    rng = rng or random.Random()
+    comparison = store.comparison(rng.choice(eligible))
+    k = len(comparison.responses)
+    shown = list(range(k))
+    while shown == list(range(k)):
+        rng.shuffle(shown)
+    return Repeat(comparison, shown)
+
+
+def add_repeat(store: Store, repeat: Repeat, order: list[list[int]], annotator: str,
+               status: str = "ranked") -> int:
+    """Record the answer to a repeat (`order` in screen positions, as the person pressed it)."""
+    from studio.core.store import RANKING_STATUSES, _now
+
+    if status not in RANKING_STATUSES:
+        raise ValueError(f"ranking status must be one of {', '.join(RANKING_STATUSES)}, got {status!r}")
+    if status == "ranked":
+        check_order(order, len(repeat.shown))
+    stored = repeat.original_order(order) if status == "ranked" else []
+    with store.transaction():
+        return store.db["repeats"].insert({"comparison_id": repeat.comparison.id, "annotator": annotator,
+                                           "order": json.dumps(stored), "status": status,
+                                           "created": _now()}).last_pk
+
+
+def delete_repeat(store: Store, repeat_id: int) -> None:
+    with store.transaction():
+        store.db.execute("DELETE FROM repeats WHERE id = ?", [repeat_id])
+
+
+def repeats(store: Store) -> list[dict]:
+    """Rows {id, comparison_id, annotator, order, status, created}, order in stored positions."""
+    return [{**r, "order": json.loads(r["order"])} for r in store.db.query("SELECT * FROM repeats ORDER BY id")]
+
+
+# -- guidelines --------------------------------------------------------------------------------------------
+def guidelines(store: Store) -> str:
+    """The project's labelling guidelines (Markdown; "" when none were written)."""
+    row = store.db.execute("SELECT value FROM meta WHERE key = 'guidelines'").fetchone()
+    return row[0] if row else ""
+
+
+def set_guidelines(store: Store, text: str) -> None:
+    if not isinstance(text, str):
+        raise ValueError(f"guidelines must be text, got {text!r}")
+    with store.transaction():
+        store.db.execute("INSERT OR REPLACE INTO meta VALUES ('guidelines', ?)", [text])

@@ -1,0 +1,132 @@
+"""How sure the reward model is about each unranked comparison: a bootstrap ensemble of reward heads.
+
+Why an ensemble of heads and not the margin alone: the margin says which answer the model prefers,
+not how much the labels so far support that preference. A comparison can sit far from 1/2 only
+because one lucky direction of the head says so; heads fitted on bootstrap resamples of the labels
+disagree exactly there. Refitting the LoRA trunk per resample would cost one training run each,
+so the heads share the trained reward trunk (its adapter, frozen): each head is the run's head
+refitted on a resample of the preference pairs, with an L2 pull back to it, on last-token features
+computed once. Five heads cost one forward pass over the answers plus a few milliseconds.
+With fewer than MIN_PAIRS pairs there is nothing to resample and the margin (the run's own head)
+is the fallback: spread 0, ordered by how close P(first wins) is to 1/2.
+
+The order is: features of every answer; fit the heads (cached in the run folder); per comparison,
+each head's softmax over its answers (Plackett-Luce: P(answer wins)); mean, spread of P(first), and
+whether the heads disagree on the winner ("unsure").
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+
+from studio.core.active import Guess, save_guesses, unscored
+from studio.core.project import Project
+from studio.core.records import Comparison
+from studio.training.reward import RewardScorer, chunks, last_token_hidden
+from studio.training.sft import encode_example, pad_batch
+from studio.training.shared_base import SharedBase
+
+N_HEADS = 5
+MIN_PAIRS = 4
+FIT_STEPS = 200
+PULL = 1e-2              # L2 pull of each refitted head towards the trained head
+MARGIN_UNSURE = 0.1      # margin fallback: unsure when |P(first) - 1/2| is below this
+ENSEMBLE_FILE = "ensemble.safetensors"
+
+
+@torch.no_grad()
+def features(scorer: RewardScorer, prompts: list[str], responses: list[str], batch_size: int = 8) -> torch.Tensor:
+    """Last-token hidden states of each response after its prompt, under the reward adapter."""
+    base, tok = scorer.base, scorer.base.tokenizer
+    examples = [encode_example(tok, p, r, None, scorer.max_length) for p, r in zip(prompts, responses)]
+    out = [torch.zeros(0, base.hidden_size)]
+    with base.use(scorer.adapter):
+        for rows in chunks(examples, batch_size):
+            ids, mask, _ = pad_batch(rows, tok.pad_token_id, base.device)
+            out.append(last_token_hidden(base.hidden_states(ids, mask), mask).float().cpu())
+    return torch.cat(out)
+
+
+def fit_heads(chosen: torch.Tensor, rejected: torch.Tensor, weights: torch.Tensor, init: torch.Tensor,
+              n_heads: int = N_HEADS, seed: int = 0, steps: int = FIT_STEPS, pull: float = PULL,
+              lr: float = 1e-2) -> torch.Tensor:
+    """`n_heads` weight vectors (n_heads, D), each fitted by the weighted Bradley-Terry loss on its own
+    bootstrap resample of the pairs (features `chosen`, `rejected`: (N, D)), starting from and pulled
+    towards `init` (D,). The bias cancels in every score difference, so a head is its weights alone."""
+    generator = torch.Generator().manual_seed(seed)
+    resample = torch.randint(len(chosen), (n_heads, len(chosen)), generator=generator)
+    diff, w = (chosen - rejected)[resample], weights[resample]             # (H, N, D), (H, N)
+    heads = init.detach().clone().repeat(n_heads, 1).requires_grad_(True)
+    optimizer = torch.optim.Adam([heads], lr=lr)
+    for _ in range(steps):
+        margins = (diff * heads[:, None, :]).sum(-1)
+        loss = ((-F.logsigmoid(margins) * w).sum(1) / w.sum(1)).sum()
+        loss = loss + pull * ((heads - init) ** 2).sum()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return heads.detach()
+
+
+def guesses_from(heads: torch.Tensor, answer_features: list[torch.Tensor], comparison_ids: list[int],
+                 run_id: int, method: str) -> list[Guess]:
+    """Per comparison (features (K, D)): mean P(each answer wins) over heads, spread of P(first), and
+    unsure = the heads do not all pick the same winner (margin method: P(first) within MARGIN_UNSURE of 1/2)."""
+    out = []
+    for cid, feats in zip(comparison_ids, answer_features):
+        probs = torch.softmax(feats @ heads.T, dim=0)                       # (K, H)
+        mean = probs.mean(1)
+        spread = probs[0].std(unbiased=False).item() if heads.size(0) > 1 else 0.0
+        if method == "margin":
+            unsure = abs(mean[0].item() - 0.5) < MARGIN_UNSURE
+        else:
+            unsure = len(set(probs.argmax(0).tolist())) > 1
+        out.append(Guess(cid, run_id, mean[0].item(), spread, [round(p, 6) for p in mean.tolist()], unsure, method))
+    return out
+
+
+def ensemble(scorer: RewardScorer, pairs: list, run_dir: Path, n_heads: int = N_HEADS) -> tuple[torch.Tensor, str]:
+    """The run's heads and the method. Fitted once, on the pairs there when the run is first asked (right
+    after training), and cached in the run folder: guessing new comparisons later (after each generation)
+    then costs only their own forward passes, however many labels the project has."""
+    init = scorer.head.linear.weight.detach().float().cpu()[0]
+    cache = Path(run_dir) / ENSEMBLE_FILE
+    if cache.exists():
+        stored = load_file(str(cache))
+        return stored["heads"], "bootstrap" if stored["heads"].size(0) > 1 else "margin"
+    if len(pairs) < MIN_PAIRS:
+        return init[None], "margin"
+    feats = features(scorer, [p.prompt for p in pairs] * 2,
+                     [p.chosen for p in pairs] + [p.rejected for p in pairs])
+    weights = torch.tensor([p.weight for p in pairs], dtype=torch.float)
+    heads = fit_heads(feats[:len(pairs)], feats[len(pairs):], weights, init, n_heads)
+    save_file({"heads": heads.contiguous()}, str(cache))
+    return heads, "bootstrap"
+
+
+def score_comparisons(project: Project, base: SharedBase, comparisons: list[Comparison],
+                      reward: str = "latest:reward") -> list[Guess]:
+    """Guesses of reward run `reward` for `comparisons`, stored at once."""
+    store = project.store
+    run = store.resolve_run(reward)
+    if run.kind != "reward":
+        raise ValueError(f"run {run.id} is a {run.kind} run, not a reward model")
+    run_dir = project.run_dir(run.id)
+    scorer = RewardScorer.load(base, run_dir)
+    heads, method = ensemble(scorer, store.preference_pairs(), run_dir)
+    feats = features(scorer, [c.prompt for c in comparisons for _ in c.responses],
+                     [r for c in comparisons for r in c.responses])
+    split = list(torch.split(feats, [len(c.responses) for c in comparisons])) if comparisons else []
+    found = guesses_from(heads, split, [c.id for c in comparisons], run.id, method)
+    save_guesses(store, run.id, found)
+    return found
+
+
+def score_unranked(project: Project, base: SharedBase, reward: str = "latest:reward") -> int:
+    """Guess every unranked comparison reward run `reward` has not guessed yet; returns how many."""
+    run = project.store.resolve_run(reward)
+    todo = unscored(project.store, run.id)
+    return len(score_comparisons(project, base, todo, str(run.id))) if todo else 0

@@ -1,0 +1,109 @@
+import math
+
+import pytest
+
+from studio.core import active, agreement
+from studio.core.active import Guess, Repeat
+
+NAN = math.nan
+# Krippendorff (2011), "Computing Krippendorff's Alpha-Reliability", example C: 4 observers, 12 units, missing data
+EXAMPLE_C = [[1, 2, 3, 3, 2, 1, 4, 1, 2, NAN, NAN, NAN],
+             [1, 2, 3, 3, 2, 2, 4, 1, 2, 5, NAN, 3],
+             [NAN, 3, 3, 3, 2, 3, 4, 2, 2, 5, 1, NAN],
+             [1, 2, 3, 3, 2, 4, 4, 1, 2, 5, 1, NAN]]
+# ... example A: two observers, binary data, alpha = 0.095
+EXAMPLE_A = [[0, 1, 0, 0, 0, 0, 0, 0, 1, 0], [1, 1, 1, 0, 0, 1, 0, 0, 0, 0]]
+
+
+def _labels(rows):
+    return {f"o{i}": {("u", j): float(v) for j, v in enumerate(row) if not math.isnan(v)} for i, row in enumerate(rows)}
+
+
+@pytest.mark.parametrize("level, published", [("nominal", 0.743), ("ordinal", 0.815), ("interval", 0.849),
+                                              ("ratio", 0.797)])
+def test_alpha_matches_krippendorffs_worked_example(level, published):
+    assert agreement.alpha(_labels(EXAMPLE_C), level) == pytest.approx(published, abs=5e-4)
+
+
+def test_alpha_is_undefined_without_two_annotators_or_without_variation():
+    assert agreement.alpha(_labels(EXAMPLE_C[:1])) is None
+    assert agreement.alpha({"a": {("u", 0): 1.0}, "b": {("u", 1): 1.0}}) is None  # nothing shared
+    assert agreement.alpha({"a": {("u", 0): 1.0}, "b": {("u", 0): 1.0}}) is None
+
+
+def _make_ratings_table(store):
+    """A table of the shape the ratings migration (issue 11 section 2) creates."""
+    store.db.execute("CREATE TABLE ratings (id INTEGER PRIMARY KEY AUTOINCREMENT, prompt_id INTEGER NOT NULL, "
+                     "response_id INTEGER NOT NULL, label INTEGER NOT NULL, annotator TEXT NOT NULL, "
+                     "created TEXT NOT NULL)")
+
+
+def test_ratings_are_included_when_the_table_exists(store):
+    report = agreement.annotator_report(store)
+    assert report["alpha"] == {"all": None, "rankings": None, "ratings": None} and report["annotators"] == []
+    _make_ratings_table(store)
+    p = store.add_prompt("Q")
+    answers = [store.add_response(p, f"a{i}", "base") for i in range(10)]
+    for annotator, row in zip("ab", EXAMPLE_A):
+        for i, (rid, value) in enumerate(zip(answers, row)):
+            store.db["ratings"].insert({"prompt_id": p, "response_id": rid, "label": 1 - value,
+                                        "annotator": annotator, "created": f"2026-01-01T10:{i:02d}:00+00:00"})
+    report = agreement.annotator_report(store)
+    assert report["alpha"]["ratings"] == pytest.approx(0.095, abs=5e-4)
+    assert report["alpha"]["all"] == pytest.approx(0.095, abs=5e-4) and report["alpha"]["rankings"] is None
+    assert report["pairs"] == [{"a": "a", "b": "b", "shared": 10, "alpha": pytest.approx(0.095, abs=5e-4)}]
+    a = report["annotators"][0]
+    assert (a["name"], a["ratings"], a["rankings"]) == ("a", 10, 0)
+    assert a["labels_per_hour"] == pytest.approx(60.0)  # one a minute
+
+
+def test_rankings_alpha_by_hand(store):
+    ids = []
+    for i in range(4):
+        p = store.add_prompt(f"Q{i}")
+        ids.append(store.add_comparison(p, [store.add_response(p, f"a{i}{j}", "base") for j in range(2)]))
+    for c in ids[:3]:
+        store.add_ranking(c, [[0], [1]], "a")
+    store.add_ranking(ids[0], [[0], [1]], "b")
+    store.add_ranking(ids[1], [[0], [1]], "b")
+    store.add_ranking(ids[2], [[1], [0]], "b")
+    store.add_ranking(ids[3], [], "b", status="skip")  # gives no unit
+    store.add_ranking(ids[3], [[0], [1]], "c")
+    # a vs b: 6 units, values 0 and 1 six times each, 2 disagreeing units:
+    # alpha = 1 - (n - 1) * o01 / (n0 * n1) = 1 - 11 * 2 / 36 = 7/18
+    report = agreement.annotator_report(store)
+    ab = next(r for r in report["pairs"] if (r["a"], r["b"]) == ("a", "b"))
+    assert ab["shared"] == 3 and ab["alpha"] == pytest.approx(7 / 18)
+    bc = next(r for r in report["pairs"] if (r["a"], r["b"]) == ("b", "c"))
+    assert bc == {"a": "b", "b": "c", "shared": 0, "alpha": None}
+    assert report["alpha"]["rankings"] == pytest.approx(7 / 18)  # c shares nothing with anyone
+    assert {a["name"]: a["rankings"] for a in report["annotators"]} == {"a": 3, "b": 4, "c": 1}
+
+
+def test_self_consistency_and_agreement_with_the_reward_model(store):
+    ids = []
+    for i in range(4):
+        p = store.add_prompt(f"Q{i}")
+        ids.append(store.add_comparison(p, [store.add_response(p, f"a{i}{j}", "base") for j in range(3)]))
+    run = store.create_run("reward", {})
+    store.update_run(run, status="finished")
+    # the model guessed answer 2, 0, 1 for the first three (made while they were unranked)
+    active.save_guesses(store, run, [Guess(c, run, 0.3, 0.1, probs, False, "bootstrap") for c, probs in
+                                     zip(ids, [[0.2, 0.3, 0.5], [0.6, 0.3, 0.1], [0.1, 0.8, 0.1]])])
+    store.add_ranking(ids[0], [[2], [0], [1]], "a")      # agrees
+    store.add_ranking(ids[1], [[1, 0], [2]], "a")        # agrees (0 in the best group)
+    store.add_ranking(ids[2], [[0], [1], [2]], "a")      # disagrees
+    store.add_ranking(ids[3], [[0, 1, 2]], "a")          # a full tie picks no best: left out
+    active.add_repeat(store, Repeat(store.comparison(ids[0]), [2, 1, 0]), [[0], [1], [2]], "a")  # same best
+    active.add_repeat(store, Repeat(store.comparison(ids[2]), [1, 0, 2]), [[0], [1], [2]], "a")  # best was 0, now 1
+    a = agreement.annotator_report(store)["annotators"][0]
+    assert (a["self_consistency"], a["self_repeats"]) == (0.5, 2)
+    assert (a["reward_model_agreement"], a["reward_model_n"]) == (pytest.approx(2 / 3), 3)
+    assert a["repeats"] == 2 and a["rankings"] == 4
+
+
+def test_labels_per_hour_leaves_out_long_pauses():
+    times = ["2026-01-01T10:00:00+00:00", "2026-01-01T10:00:30+00:00", "2026-01-01T10:01:00+00:00",
+             "2026-01-01T12:00:00+00:00"]  # 2 labels in 60 s, then a 2-hour pause counted as 300 s
+    assert agreement.labels_per_hour(times) == pytest.approx(3 / 360 * 3600)
+    assert agreement.labels_per_hour(times[:1]) is None

@@ -1,0 +1,38 @@
+import pytest
+
+from studio.core import active
+from studio.core.active import Repeat
+from studio.ui.annotators_page import AnnotatorsPage
+from tests.ui.helpers import show
+from tests.ui.test_rank_page import seed
+
+
+def _cell(table, row, column) -> str:
+    return table.item(row, column).text()
+
+
+def test_counts_alpha_self_consistency_and_pairs(qtbot, ctx):
+    ids = [seed(ctx.store, 2, f"Q{i}") for i in range(3)]
+    for c in ids:
+        ctx.store.add_ranking(c, [[0], [1]], "ann")
+    ctx.store.add_ranking(ids[0], [[0], [1]], "bob")
+    ctx.store.add_ranking(ids[1], [[0], [1]], "bob")
+    ctx.store.add_ranking(ids[2], [[1], [0]], "bob")
+    active.add_repeat(ctx.store, Repeat(ctx.store.comparison(ids[0]), [1, 0]), [[1], [0]], "ann")  # same best
+    page = show(qtbot, AnnotatorsPage(ctx))
+    qtbot.waitUntil(lambda: page.report is not None, timeout=10000)
+    assert "rankings 0.39" in page.alpha.text()  # 7/18, as computed by hand in tests/core/test_agreement.py
+    assert page.annotators.rowCount() == 2
+    assert [_cell(page.annotators, 0, c) for c in range(4)] == ["ann", "3", "0", "100% of 1"]
+    assert _cell(page.annotators, 1, 3) == "–" and _cell(page.annotators, 0, 4) == "–"
+    assert [_cell(page.pairs, 0, c) for c in range(4)] == ["ann", "bob", "3", "0.39"]
+
+    ctx.store.add_ranking(ids[2], [[0], [1]], "bob")  # bob changes his mind: full agreement
+    ctx.data_changed.emit()
+    qtbot.waitUntil(lambda: _cell(page.pairs, 0, 3) == "1.00", timeout=10000)
+
+
+def test_no_labels_yet(qtbot, ctx):
+    page = show(qtbot, AnnotatorsPage(ctx))
+    qtbot.waitUntil(lambda: page.report is not None, timeout=10000)
+    assert "no labels yet" in page.alpha.text() and page.annotators.rowCount() == 0
