@@ -45,13 +45,10 @@ def cmd_runs_import(args) -> None:
 def cmd_models(args) -> None:
     import json
 
-    from studio.core.model_finder import find_models, machine_memory, project_model_specs
-    from studio.training.model_support import gguf_architectures, known_model_types
+    from studio.training.model_support import local_models
     from studio.ui.recent import recent_projects
 
-    memory = machine_memory()
-    found = [m.summary(memory) for m in find_models(known_model_types(), gguf_architectures(),
-                                                      project_model_specs(recent_projects()))]
+    found = local_models(recent_projects())
     if args.json:
         print(json.dumps(found))
         return

@@ -241,11 +241,8 @@ def gguf_export_job(run: str, out: Path, qtype: str) -> Callable:
 def find_models_job() -> Callable:
     """Scan the HF cache, LM Studio, Ollama and recent projects for models (a list of summaries)."""
     def run_(ctx: JobContext) -> list[dict]:
-        from studio.core.model_finder import find_models, machine_memory, project_model_specs
-        from studio.training.model_support import gguf_architectures, known_model_types
+        from studio.training.model_support import local_models
         from studio.ui.recent import recent_projects
 
-        memory = machine_memory()
-        return [m.summary(memory) for m in find_models(known_model_types(), gguf_architectures(),
-                                                       project_model_specs(recent_projects()))]
+        return local_models(recent_projects())
     return run_

@@ -1,6 +1,9 @@
 """What this transformers can load: the model types (for HF folders) and the GGUF architectures it reads."""
 from __future__ import annotations
 
+from collections.abc import Iterable
+from pathlib import Path
+
 
 def known_model_types() -> set[str]:
     from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
@@ -13,3 +16,12 @@ def gguf_architectures() -> set[str]:
 
     return set(GGUF_CONFIG_MAPPING)
 
+
+
+def local_models(recent_projects: Iterable[Path]) -> list[dict]:
+    """Every model found on this machine (and the recent projects' models) as summaries with a training verdict."""
+    from studio.core.model_finder import find_models, machine_memory, project_model_specs
+
+    memory = machine_memory()
+    found = find_models(known_model_types(), gguf_architectures(), project_model_specs(recent_projects))
+    return [m.summary(memory) for m in found]

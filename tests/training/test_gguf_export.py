@@ -1,7 +1,6 @@
 """GGUF export: llama.cpp's converter on a merged run, read back by transformers with the same greedy answers."""
 import json
 import re
-from pathlib import Path
 
 import pytest
 import torch
@@ -9,8 +8,9 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from studio.cli import main
 from studio.core.project import Project
+from studio.training.gguf_export import (GGUFExportError, check_architecture, convert, converter_script,
+                                         default_system, modelfile_text)
 from studio.training.models import load_model
-from studio.training.gguf_export import GGUFExportError, check_architecture, convert, default_system, modelfile_text
 from studio.training.runs import export_run
 from tests.tiny_model import make_tokenizer
 
@@ -64,12 +64,15 @@ def test_modelfile_keeps_the_default_system_message_of_the_template():
                                              tokenize=False)
 
 
-def test_other_architectures_and_templates_are_refused_clearly(tmp_path):
+def test_other_architectures_templates_and_a_missing_converter_are_refused_clearly(tmp_path, monkeypatch):
     (tmp_path / "config.json").write_text(json.dumps({"architectures": ["GPT2LMHeadModel"]}))
     with pytest.raises(GGUFExportError, match="supports Llama / SmolLM2, Qwen2 models; this model is GPT2LMHeadModel"):
         check_architecture(tmp_path)
     with pytest.raises(GGUFExportError, match="neither ChatML nor Llama 3"):
         modelfile_text("m.gguf", "{{ messages[0]['content'] }}", "</s>", None)
+    monkeypatch.setenv("STUDIO_GGUF_CONVERTER", str(tmp_path / "nowhere"))
+    with pytest.raises(GGUFExportError, match="converter is not installed .* run `python scripts/fetch_gguf_converter"):
+        converter_script()
 
 
 def test_a_failing_converter_is_reported_in_one_line_and_leaves_no_file(tiny_model_dir, tmp_path):
