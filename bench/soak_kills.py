@@ -19,6 +19,7 @@ import random
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -42,23 +43,21 @@ def soak_rankings(root: Path, kills: int, rng: random.Random, pack: bool = False
         with Store(db) as store:
             export_pack(store, root / "todo.pack")
         db = root / "todo.pack"
-    results = []
-    for i in range(kills):
-        results.append(kill_while_ranking(db, f"soak{i}", rng, max_acks=200, pack=pack))
-        r = results[-1]
-        print(f"  {'pack' if pack else 'ranking'} kill {i + 1}/{kills}: {r.acknowledged} acknowledged, lost {r.lost}, "
-              f"integrity {r.integrity}", file=sys.stderr, flush=True)
-    return results
+    return _repeat("pack" if pack else "ranking", kills,
+                   lambda i: kill_while_ranking(db, f"soak{i}", rng, max_acks=200, pack=pack))
 
 
 def soak_window(root: Path, model: Path, kills: int, rng: random.Random) -> list[RankingKill]:
     project = seed_project(root, model, comparisons=0).root
     add_comparisons(project / "studio.db", 60 * kills + 100)
+    return _repeat("window", kills, lambda i: kill_window_while_ranking(project, f"window{i}", rng, max_acks=60))
+
+
+def _repeat(victim: str, kills: int, kill: Callable[[int], RankingKill]) -> list[RankingKill]:
     results = []
     for i in range(kills):
-        results.append(kill_window_while_ranking(project, f"window{i}", rng, max_acks=60))
-        r = results[-1]
-        print(f"  window kill {i + 1}/{kills}: {r.acknowledged} acknowledged, lost {r.lost}, "
+        results.append(r := kill(i))
+        print(f"  {victim} kill {i + 1}/{kills}: {r.acknowledged} acknowledged, lost {r.lost}, "
               f"integrity {r.integrity}", file=sys.stderr, flush=True)
     return results
 

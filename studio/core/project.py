@@ -7,6 +7,8 @@ import os
 from datetime import datetime, timezone
 from pathlib import Path
 
+from filelock import FileLock, Timeout
+
 from studio.core.atomic import atomic_writer
 from studio.core.records import Run
 from studio.core.store import Store, artifact_in_run
@@ -103,6 +105,26 @@ class Project:
         path = self.root / "runs" / str(run_id)
         path.mkdir(parents=True, exist_ok=True)
         return path
+
+    def lock_run(self, run_id: int) -> FileLock:
+        """Hold runs/<id>/run.lock while training it (the OS lets go when the process dies, even by kill -9)."""
+        lock = FileLock(self.run_dir(run_id) / "run.lock")
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            raise ValueError(f"run {run_id} is being trained by another process right now") from None
+        return lock
+
+    def run_is_live(self, run_id: int) -> bool:
+        """Whether a process is training run `run_id` now (a `running` run that is not was killed: resume it)."""
+        folder = self.root / "runs" / str(run_id)
+        if not folder.is_dir() or self.read_only:
+            return False
+        try:
+            self.lock_run(run_id).release()
+        except ValueError:
+            return True
+        return False
 
     def artifact_path(self, run: Run) -> Path:
         """The folder of a finished run's adapter: its stored path, which must lie inside runs/<id>/."""

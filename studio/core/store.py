@@ -11,7 +11,7 @@ import time
 import urllib.parse
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timezone
-from pathlib import Path, PurePosixPath
+from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from sqlite_utils import Database
 
@@ -77,7 +77,8 @@ def artifact_in_run(run_id: int, stored: str | None) -> str | None:
         return None
     parts = PurePosixPath(stored.replace("\\", "/")).parts
     pairs = [i for i in range(len(parts) - 1) if parts[i:i + 2] == ("runs", str(run_id))]
-    if not pairs or (not PurePosixPath(stored).is_absolute() and pairs[0] != 0):
+    absolute = PurePosixPath(stored).is_absolute() or PureWindowsPath(stored).is_absolute()
+    if not pairs or (not absolute and pairs[0] != 0):
         return None
     tail = parts[pairs[-1]:]
     if ".." in tail or len(tail) < 3:

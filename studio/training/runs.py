@@ -107,6 +107,7 @@ def train(project: Project, base: SharedBase, kind: str, config=None, hooks: Hoo
     hooks = hooks or Hooks()
     if resume is not None:
         run = store.resolve_run(resume)
+        lock = project.lock_run(run.id)  # refuses a run that another process is training
         kind, config = run.kind, _config_from(run)
         init, reward = run.config.get("_init"), run.config.get("_reward")
         run_id = run.id
@@ -121,6 +122,7 @@ def train(project: Project, base: SharedBase, kind: str, config=None, hooks: Hoo
         stored = {**dataclasses.asdict(config), "_init": init, "_reward": reward}
         parent = store.resolve_run(init).id if init not in (None, "base") else None
         run_id = store.create_run(kind, stored, parent=parent)
+        lock = project.lock_run(run_id)
     run_dir = project.run_dir(run_id)
     recording = _recording_hooks(project, run_id, hooks)
     try:
@@ -131,6 +133,8 @@ def train(project: Project, base: SharedBase, kind: str, config=None, hooks: Hoo
     except Exception as exc:
         store.update_run(run_id, status="failed", error=f"{type(exc).__name__}: {exc}")
         raise
+    finally:
+        lock.release()
     store.update_run(run_id, status=result.status, step=result.step, final_metrics=result.metrics,
                      artifact=project.relative_artifact(run_id, result.artifact) if result.artifact else None,
                      error=result.error or "")

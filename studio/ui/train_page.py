@@ -362,7 +362,8 @@ class TrainPage(QWidget):
         run = self.selected_run()
         self.start_button.setEnabled(idle)
         self.stop_button.setEnabled(not idle and not self.job.stop_requested())
-        self.resume_button.setEnabled(idle and run is not None and run.status in RESUMABLE)
+        self.resume_button.setEnabled(idle and run is not None and run.status in RESUMABLE
+                                      and not self.ctx.project.run_is_live(run.id))
         self.kind.setEnabled(idle)
 
     def _add_sample(self, step: int, sample: dict) -> None:

@@ -41,3 +41,30 @@ def test_init_refuses_unwritable_place(tmp_path):
     blocker.write_text("")
     with pytest.raises(ProjectError, match="a_file"):
         Project.init(blocker / "proj")
+
+
+@pytest.mark.parametrize("stored, expected", [
+    ("runs/7/adapter", "runs/7/adapter"),
+    ("/old/place/runs/7/adapter", "runs/7/adapter"),
+    ("C:\\Users\\ann\\proj\\runs\\7\\adapter", "runs/7/adapter"),
+    ("/a/runs/7/b/runs/7/adapter", "runs/7/adapter"),
+    ("runs/7", None), ("runs/8/adapter", None), ("runs/7/../8/adapter", None), ("x/runs/7/adapter", None),
+    ("/home/ann/.ssh", None), ("", None), (None, None),
+])
+def test_artifact_in_run_accepts_only_paths_inside_that_run(stored, expected):
+    from studio.core.store import artifact_in_run
+
+    assert artifact_in_run(7, stored) == expected
+
+
+def test_check_output_guards_the_project_and_the_model(tmp_path):
+    model = tmp_path / "model"
+    model.mkdir()
+    project = Project.init(tmp_path / "p", model=model)
+    (tmp_path / "link").symlink_to(tmp_path / "p")
+    for inside in (tmp_path / "p", tmp_path / "p" / "studio.db", tmp_path / "p" / "runs" / "1" / "x",
+                   tmp_path / "link" / "out.jsonl", model, model / "config.json"):
+        with pytest.raises(ValueError, match="refusing to write"):
+            project.check_output(inside)
+    assert project.check_output(tmp_path / "out.jsonl") == tmp_path / "out.jsonl"
+    assert project.check_output(tmp_path / "p2" / "x") == tmp_path / "p2" / "x"  # a sibling, not inside
