@@ -80,3 +80,15 @@ def test_a_merged_export_has_the_adapters_logits(project, tmp_path, tiny_model_d
         expected, got, base = (m(ids).logits for m in (adapted, merged, plain))
     assert not torch.allclose(expected, base, atol=1e-3)  # the adapter really changes the model
     torch.testing.assert_close(got, expected, atol=1e-4, rtol=1e-4)
+
+
+def test_ppo_normalises_scores_by_the_reward_models_saved_statistics(project, capsys, monkeypatch):
+    from studio.training import runs
+    from studio.training.engine import TrainResult
+    from studio.training.shared_base import ScalarHead, load_heads
+
+    seen = {}
+    monkeypatch.setattr(runs, "train_ppo", lambda *args, **kwargs: seen.update(kwargs) or TrainResult("cancelled", 0))
+    run(capsys, ["train", "ppo", project, "--steps", "1"])
+    meta = load_heads({"reward_head": ScalarHead(64)}, project / "runs" / "2" / "heads.safetensors")
+    assert seen["score_norm"] == (meta["mean"], meta["std"]) and meta["std"] != 1.0
