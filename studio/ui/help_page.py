@@ -12,7 +12,7 @@ Supervised fine-tuning teaches the model the format and tone of a good answer.</
 put the answers in order. A reward model learns your taste from those rankings and scores any new answer.</p></li>
 <li><p><b>PPO.</b> The policy writes answers, the reward model scores them, and PPO nudges the policy
 towards higher scores. A KL leash keeps it close to the SFT model so it cannot game the reward with nonsense.
-<b>RLOO</b> does the same without PPO's value head: the policy answers each prompt several times and each
+<b>RLOO</b> does the same more simply: the policy answers each prompt several times and each
 answer is judged against the average score of the others, so there is no value head to train.</p></li>
 <li><p><b>DPO (the shortcut).</b> Direct preference optimisation learns straight from your rankings,
 skipping the reward model and PPO. It is simpler and steadier, and often just as good for a small model.</p></li>
