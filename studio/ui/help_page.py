@@ -11,14 +11,16 @@ Supervised fine-tuning teaches the model the format and tone of a good answer.</
 <li><p><b>Rank → reward model.</b> On the Rank page the model answers each prompt several times and you
 put the answers in order. A reward model learns your taste from those rankings and scores any new answer.</p></li>
 <li><p><b>PPO.</b> The policy writes answers, the reward model scores them, and PPO nudges the policy
-towards higher scores. A KL leash keeps it close to the SFT model so it cannot game the reward with nonsense.</p></li>
+towards higher scores. A KL leash keeps it close to the SFT model so it cannot game the reward with nonsense.
+<b>RLOO</b> does the same more simply: the policy answers each prompt several times and each
+answer is judged against the average score of the others, so there is no value head to train.</p></li>
 <li><p><b>DPO (the shortcut).</b> Direct preference optimisation learns straight from your rankings,
 skipping the reward model and PPO. It is simpler and steadier, and often just as good for a small model.</p></li>
 <li><p><b>Rate → KTO (one key per answer).</b> On the Rate page you judge one answer at a time, good or bad.
 KTO learns from those ratings alone, no side-by-side ranking needed. A prompt with a liked and a disliked
 answer also gives the reward model and DPO a preference pair.</p></li>
 </ol>
-<p>Then the Compare page shows the base, SFT, PPO and DPO answers to the same prompt side by side.
+<p>Then the Compare page shows the base, SFT, PPO, RLOO and DPO answers to the same prompt side by side.
 Every demonstration and every ranking is saved the moment you make it.</p>
 <p>Once a reward model exists, the Rank page asks first about the comparisons it is least sure of (the
 labels that teach it most) and tells you its guess only after you decided. Now and then a comparison you
