@@ -4,7 +4,7 @@ from studio.core.project import Project
 
 
 def test_bad_requests_are_refused_with_one_clear_line(tmp_path, capsys):
-    project = Project.init(tmp_path / "proj", model="m")
+    project = Project.init(tmp_path / "proj", model="embedded")
     root = str(project.root)
     cases = [
         (["export", root, "--run", "1"], "export needs --out OUT_DIR (adapter or --merged) or --gguf OUT.gguf"),

@@ -76,7 +76,7 @@ def test_sft_then_dpo_jobs_run_on_two_processes_and_import_as_runs(tiny_model_di
     assert "Total train batch size (w. parallel, distributed & accumulation) = 4" in out  # 2 ranks x 2
     assert main(["runs", "import", root, str(tmp_path / "sft" / "output")]) == 0
     sft = project.store.resolve_run("latest:sft")
-    assert Path(sft.artifact).parent == project.root / "runs" / str(sft.id)
+    assert project.artifact_path(sft).parent == (project.root / "runs" / str(sft.id)).resolve()
 
     base = open_base(project, device="cpu")
     trl_model = PeftModel.from_pretrained(plain, tmp_path / "sft" / "output").eval()

@@ -47,7 +47,8 @@ def import_run(project: Project, folder: str | Path, kind: str | None = None,
             shutil.copytree(folder, target, ignore=shutil.ignore_patterns("*.bin", "*.pt", "*.pth", "checkpoint-*"))
             if init_run is not None:
                 fold(init_run, target)
-            store.update_run(run_id, status="finished", artifact=str(target), step=steps, final_metrics={})
+            store.update_run(run_id, status="finished", artifact=project.relative_artifact(run_id, target), step=steps,
+                             final_metrics={})
         except BaseException:
             shutil.rmtree(project.run_dir(run_id), ignore_errors=True)
             raise

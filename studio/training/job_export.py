@@ -74,7 +74,8 @@ def fold_init_adapter(project: Project, init_run: int, adapter_dir: Path) -> Non
     from studio.training.models import load_model
 
     loaded = load_model(project.model_spec, device="cpu")
-    model = PeftModel.from_pretrained(loaded.model, project.store.run(init_run).artifact, adapter_name="init")
+    init = project.artifact_path(project.store.run(init_run))
+    model = PeftModel.from_pretrained(loaded.model, init, adapter_name="init")
     model.load_adapter(str(adapter_dir), adapter_name="job")
     model.add_weighted_adapter(["init", "job"], [1.0, 1.0], "folded", combination_type="cat")
     staging = adapter_dir.with_name(".folding")

@@ -25,7 +25,7 @@ def export_reward_model(project: Project, run_ref: str, out_dir: Path) -> Path:
     if run.kind != "reward" or run.status != "finished" or not run.artifact:
         raise ValueError(f"run {run.id} is not a finished reward model (kind {run.kind}, status {run.status})")
     loaded = load_model(project.model_spec, device="cpu")
-    trunk = PeftModel.from_pretrained(loaded.model, run.artifact).merge_and_unload()
+    trunk = PeftModel.from_pretrained(loaded.model, project.artifact_path(run)).merge_and_unload()
     head = ScalarHead(trunk.config.hidden_size)
     meta = load_heads({HEAD: head}, project.run_dir(run.id) / "heads.safetensors")
     config = trunk.config
