@@ -45,7 +45,7 @@ def test_kill_while_saving_rankings_loses_no_acknowledged_ranking(tmp_path, rng)
 def test_kill_while_labelling_a_pack_loses_no_acknowledged_ranking(tmp_path, rng):
     from studio.core.packs import export_pack
 
-    project = seed_project(tmp_path / "p", model="unused", comparisons=0)
+    project = seed_project(tmp_path / "p", model="embedded", comparisons=0)
     add_comparisons(project.db_path, 300)
     pack = tmp_path / "todo.pack"
     with Store(project.db_path) as store:

@@ -51,7 +51,7 @@ with Store(sys.argv[1]) as store:
 
 
 def test_kill_while_rating_loses_no_acknowledged_rating(tmp_path, rng):
-    project = seed_project(tmp_path / "p", model="unused", comparisons=300).root
+    project = seed_project(tmp_path / "p", model="embedded", comparisons=300).root
     db = project / "studio.db"
     child = subprocess.Popen([sys.executable, "-c", WRITER, str(db)], cwd=ROOT, env=child_env(),
                              stdout=subprocess.PIPE, text=True)
