@@ -1,7 +1,7 @@
 """Exported SFT and DPO jobs run for real with TRL 1.16 on 2 CPU processes (torchrun, gloo), and their adapters
 come back as runs that give exactly the model TRL trained.
 
-TRL lives in its own venv (bench/setup_trl_job_venv.sh, made here on first use); the studio never imports it.
+TRL lives in its own venv (bench/setup_trl116_venv.sh, made here on first use); the studio never imports it.
 """
 import os
 import socket
@@ -25,8 +25,8 @@ TOPICS = ["cats", "rain", "tea", "maps", "jazz", "soup", "kites", "moss"]
 
 @pytest.fixture(scope="module")
 def trl_bin() -> Path:
-    subprocess.run(["bash", str(REPO / "bench" / "setup_trl_job_venv.sh")], check=True, timeout=1800)
-    return REPO / "bench" / ".venv-trl-job" / "bin"
+    subprocess.run(["bash", str(REPO / "bench" / "setup_trl116_venv.sh")], check=True, timeout=1800)
+    return REPO / "bench" / ".venv-trl116" / "bin"
 
 
 def free_port() -> int:
