@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 
+from studio.core.oversight_store import forget_alarms_after, watch_run
 from studio.core.project import Project
 from studio.core.records import Run
 from studio.training.checkpoints import checkpoint_step
@@ -23,6 +24,7 @@ from studio.training.generation import SamplingConfig, generate
 from studio.training.models import load_model
 from studio.training.ppo import train_ppo
 from studio.training.reward import RewardScorer, train_reward
+from studio.training.rm_scoring import score_reward_run
 from studio.training.sft import train_sft
 from studio.training.shared_base import SharedBase
 
@@ -103,6 +105,7 @@ def train(project: Project, base: SharedBase, kind: str, config=None, hooks: Hoo
         init, reward = run.config.get("_init"), run.config.get("_reward")
         run_id = run.id
         store.forget_after(run_id, checkpoint_step(project.run_dir(run_id)))  # those steps run again
+        forget_alarms_after(store, run_id, checkpoint_step(project.run_dir(run_id)))
         store.update_run(run_id, status="running", error="")
     else:
         config = config or CONFIGS[kind]()
@@ -125,6 +128,8 @@ def train(project: Project, base: SharedBase, kind: str, config=None, hooks: Hoo
         raise
     store.update_run(run_id, status=result.status, step=result.step, final_metrics=result.metrics,
                      artifact=str(result.artifact) if result.artifact else None, error=result.error or "")
+    if kind == "reward" and result.status == "finished":
+        score_reward_run(project, base, run_id)  # the numbers of its health report (core.rm_health)
     return run_id, result
 
 
@@ -203,9 +208,11 @@ def _config_from(run: Run):
 
 def _recording_hooks(project: Project, run_id: int, hooks: Hooks) -> Hooks:
     store = project.store
+    watch = watch_run(store, run_id)  # the reward-hacking monitor of online runs
 
     def on_metrics(step: int, values: dict[str, float]) -> None:
         store.add_metrics(run_id, step, values)
+        watch(step, values)
         hooks.metrics(step, values)
 
     def on_samples(step: int, rows: list[dict]) -> None:
