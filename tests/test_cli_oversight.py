@@ -38,3 +38,72 @@ def test_status_lists_alarms(tmp_path, capsys):
                                             "message": "entropy fell", "action": "raise the KL coefficient"}]
     assert main(["status", str(proj.root)]) == 0
     assert "alarm entropy since round 3" in capsys.readouterr().out
+
+
+def seeded_project(tmp_path, tiny_model_dir) -> Project:
+    project = Project.init(tmp_path / "p", model=str(tiny_model_dir))
+    store = project.store
+    for i, texts in enumerate([("short", "a much longer answer"), ("a banana!", "no fruit"), ("same", "size")]):
+        pid = store.add_prompt(f"q{i}")
+        store.add_comparison(pid, [store.add_response(pid, t, "base") for t in texts])
+    return project
+
+
+def test_label_rule_principles_and_agreement(tmp_path, tiny_model_dir, capsys):
+    project = seeded_project(tmp_path, tiny_model_dir)
+    root = str(project.root)
+    project.store.add_ranking(1, [[0], [1]], "ann")
+    project.store.add_ranking(2, [[0], [1]], "ann")
+    assert main(["label", "rule", root, "--rule", "shorter"]) == 0
+    assert "labelled 2 comparisons; 1 left alone" in capsys.readouterr().out
+    assert main(["label", "rule", root, "--rule", "regex:("]) == 1
+    assert "invalid" in capsys.readouterr().err
+    assert main(["agreement", root, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == [{"machine": "rule:shorter", "human": "ann", "shared": 2,
+                                                    "agreement": 0.5}]
+    assert main(["principles", root, "--add", "be brief"]) == 0
+    assert "be brief" in capsys.readouterr().out
+
+
+def test_label_ai_and_revise_on_the_tiny_model(tmp_path, tiny_model_dir, capsys):
+    project = seeded_project(tmp_path, tiny_model_dir)
+    root = str(project.root)
+    assert main(["label", "ai", root, "--principle", "be brief", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    labelled = len([r for r in project.store.rankings() if r.annotator == "ai:be brief"])
+    assert f"labelled {labelled} of 3 comparisons; abstained on {3 - labelled}" in out
+    assert ov.principles(project.store) == [(1, "be brief")]
+    assert main(["revise", root, "--principle", "be brief", "--prompt", "q", "--answer", "a long answer",
+                 "--save", "--device", "cpu"]) == 0
+    assert "saved as demonstration" in capsys.readouterr().out
+    assert [d.prompt for d in project.store.demos()] == ["q"]
+
+
+def test_gold_export_import_and_curve(tmp_path, tiny_model_dir, capsys):
+    project = Project.init(tmp_path / "p", model=str(tiny_model_dir))
+    store, root = project.store, str(project.root)
+    run = store.create_run("ppo", {"_init": "base", "max_new_tokens": 6})
+    store.add_metrics(run, 3, {"kl": 1.5})
+    store.add_samples(run, 2, [{"prompt": "old", "response": "early", "reward": 0.0}])
+    store.add_samples(run, 3, [{"prompt": "q1", "response": "policy one", "reward": 1.0},
+                               {"prompt": "q2", "response": "policy two", "reward": 2.0}])
+    assert main(["gold", "export", root, str(tmp_path / "gold.jsonl"), "--run", str(run), "--device", "cpu"]) == 0
+    rows = [json.loads(line) for line in (tmp_path / "gold.jsonl").read_text().splitlines()]
+    assert [(r["run"], r["round"], r["prompt"]) for r in rows] == [(run, 3, "q1"), (run, 3, "q2")]
+    checks = {g.comparison_id: g for g in ov.gold_checks(store, run)}
+    for row in rows:
+        assert row["responses"][checks[row["comparison_id"]].policy_position] in ("policy one", "policy two")
+    # the person prefers the policy on q1, the starting policy on q2
+    ranked = [{"comparison_id": r["comparison_id"], "annotator": "ann",
+               "ranking": [checks[r["comparison_id"]].policy_position ^ (r["prompt"] == "q2"),
+                           checks[r["comparison_id"]].policy_position ^ (r["prompt"] != "q2")]} for r in rows]
+    write(tmp_path / "ranked.jsonl", ranked)
+    assert main(["gold", "import", root, str(tmp_path / "ranked.jsonl")]) == 0
+    assert f"run {run} round 3: policy wins 50% of 2 · reward-model score +1.50" in capsys.readouterr().out
+    from studio.core.gold import gold_curve
+
+    assert [(p.round, p.judged, p.gold_win_rate, p.kl) for p in gold_curve(store, run)] == [(3, 2, 0.5, 1.5)]
+    assert main(["gold", "export", root, str(tmp_path / "again.jsonl"), "--run", str(run), "--device", "cpu"]) == 0
+    assert "made 0 gold comparisons" in capsys.readouterr().out
+    write(tmp_path / "stray.jsonl", [{"comparison_id": 999, "ranking": [0, 1]}])
+    assert main(["gold", "import", root, str(tmp_path / "stray.jsonl")]) == 1
