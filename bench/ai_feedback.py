@@ -2,9 +2,11 @@
 
 Each task pairs a principle with the rule that is its ground truth and a synthetic set of 2-answer
 comparisons where exactly one answer follows the rule. The judge (the embedded SmolLM2-135M by
-default, or any local model folder / GGUF with --model) labels every comparison through
-`training.judge.label_with_judge`, in both orders; we report the share it abstains on (the two
-orders disagree) and, of the labels it keeps, the share that agree with the rule.
+default, or any local model folder / GGUF with --model) reads every comparison in both orders
+(`Judge.p_first`, then `core.ai_feedback.combine_orders`, exactly what `label_with_judge` does for
+two answers); we report the share it abstains on (the two orders disagree), of the labels it keeps
+the share that agree with the rule, the mean P(first answer) (position bias: 0.5 is none), and for
+reference the agreement of the debiased mean of both orders with no abstention at all.
 
     python bench/ai_feedback.py [--model SPEC] [--pairs 40]
 """
@@ -19,7 +21,8 @@ import torch
 
 from studio.core.rules import Rule
 from studio.core.store import Store
-from studio.training.judge import Judge, ai_annotator, label_with_judge
+from studio.core.ai_feedback import combine_orders
+from studio.training.judge import Judge
 from studio.training.models import load_model
 from studio.training.shared_base import SharedBase
 
@@ -57,21 +60,28 @@ def main() -> None:
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     base = SharedBase.from_loaded(load_model(args.model, device="cpu"))
     print(f"judge {args.model} · {torch.get_num_threads()} threads · load {os.getloadavg()[0]:.1f}")
-    print("| principle | ground-truth rule | pairs | abstained | agreement of kept labels | s per pair |")
-    print("|---|---|---|---|---|---|")
+    print("| principle | ground-truth rule | pairs | abstained | agreement of kept labels | mean P(first) | "
+          "debiased mean, no abstention | s per pair |")
+    print("|---|---|---|---|---|---|---|---|")
     for seed, (principle, rule_text, make) in enumerate(TASKS):
         rule = Rule.parse(rule_text)
         with Store(None) as store:
             make_set(store, make, args.pairs, seed)
+            judge, kept, debiased, firsts = Judge(base), [], 0, []
             t0 = time.perf_counter()
-            count = label_with_judge(store, Judge(base), principle)
+            for c in store.comparisons():
+                ab, ba = judge.p_first(principle, c.prompt, [(c.responses[0], c.responses[1]),
+                                                             (c.responses[1], c.responses[0])])
+                firsts += [ab, ba]
+                truth = rule.order(c.responses)[0][0]
+                verdict = combine_orders(ab, ba)
+                if verdict is not None:
+                    kept.append(verdict[0] == truth)
+                debiased += (0 if (ab + 1 - ba) / 2 > 0.5 else 1) == truth
             elapsed = time.perf_counter() - t0
-            truth = {c.id: rule.order(c.responses)[0] for c in store.comparisons()}
-            kept = [r for r in store.rankings() if r.annotator == ai_annotator(principle)]
-            agree = sum(r.order[0] == truth[r.comparison_id] for r in kept)
-            rate = f"{agree / len(kept):.0%} ({agree}/{len(kept)})" if kept else "n/a"
-            print(f"| {principle} | {rule_text} | {args.pairs} | {count.abstained / args.pairs:.0%} | {rate} | "
-                  f"{elapsed / args.pairs:.2f} |")
+            rate = f"{sum(kept) / len(kept):.0%} ({sum(kept)}/{len(kept)})" if kept else "n/a"
+            print(f"| {principle} | {rule_text} | {args.pairs} | {1 - len(kept) / args.pairs:.0%} | {rate} | "
+                  f"{sum(firsts) / len(firsts):.2f} | {debiased / args.pairs:.0%} | {elapsed / args.pairs:.2f} |")
 
 
 if __name__ == "__main__":

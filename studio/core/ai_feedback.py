@@ -78,3 +78,13 @@ def suggestion(rankings: Sequence, comparison_id: int) -> list[tuple[str, list[l
     """The machine labels of one comparison: (annotator, order)."""
     return [(r.annotator, r.order) for r in rankings
             if r.comparison_id == comparison_id and is_machine(r.annotator) and r.status == "ranked"]
+
+
+def suggestion_text(rankings: Sequence, comparison_id: int, human_order: list[list[int]]) -> str:
+    """What the machine labellers picked for a comparison the person just ranked, in one sentence."""
+    notes = []
+    for annotator, order in suggestion(rankings, comparison_id):
+        best = " and ".join(str(p + 1) for p in order[0])
+        verdict = "agrees" if human_order and set(order[0]) == set(human_order[0]) else "differs"
+        notes.append(f"{annotator} picked {best} ({verdict})")
+    return f" Labellers: {'; '.join(notes)}." if notes else ""

@@ -16,11 +16,14 @@ towards higher scores. A KL leash keeps it close to the SFT model so it cannot g
 skipping the reward model and PPO. It is simpler and steadier, and often just as good for a small model.</p></li>
 </ol>
 <p>Then the Compare page shows the base, SFT, PPO and DPO answers to the same prompt side by side.
+The Train page warns while PPO runs when it looks like it games the reward model (Alarms) and shows how
+well each reward model ranks held-out pairs (Reward model health); the Oversight page lets a written rule or
+principle label comparisons for you and checks PPO's answers against your own verdicts (gold checks).
 Every demonstration and every ranking is saved the moment you make it.</p>
 
 <h3>Keyboard shortcuts</h3>
 <table cellpadding="4">
-<tr><td><b>Ctrl+1 … Ctrl+5</b></td><td>Demonstrations, Rank, Train, Compare, Help</td></tr>
+<tr><td><b>Ctrl+1 … Ctrl+6</b></td><td>Demonstrations, Rank, Train, Compare, Oversight, Help</td></tr>
 <tr><td colspan="2"><i>Rank page</i></td></tr>
 <tr><td><b>1 … K</b></td><td>the best answer, then the next best… (the last one is implied)</td></tr>
 <tr><td><b>T</b></td><td>tie: all answers equally good</td></tr>

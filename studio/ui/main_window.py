@@ -21,7 +21,7 @@ from studio.ui.rank_page import RankPage
 from studio.ui.recent import recent_projects, remember_project
 from studio.workers import Job, export_job, load_model_job
 
-PAGES = ("Demonstrations", "Rank", "Train", "Compare", "Help")
+PAGES = ("Demonstrations", "Rank", "Train", "Compare", "Oversight", "Help")
 HELP_INDEX = PAGES.index("Help")
 
 
@@ -107,7 +107,8 @@ class MainWindow(QMainWindow):
         self.demos_page = DemosPage(ctx)
         self.rank_page = RankPage(ctx)
         pages = [self.demos_page, self.rank_page, _optional_page("studio.ui.train_page", "TrainPage", ctx),
-                 _optional_page("studio.ui.compare_page", "ComparePage", ctx), HelpPage()]
+                 _optional_page("studio.ui.compare_page", "ComparePage", ctx),
+                 _optional_page("studio.ui.oversight_page", "OversightPage", ctx), HelpPage()]
         for name, page in zip(PAGES, pages):
             self.tabs.addTab(page, name)
         self.tabs.setCurrentIndex(HELP_INDEX if not ctx.store.demos() else 0)

@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QDialog, QDialogButtonBox, QFi
                                QVBoxLayout, QWidget)
 
 from studio.core.oversight_store import alarms
-from studio.core.rm_health import SCORES_FILE, RMReport, ScoredPair, load_scored, rm_report
+from studio.core.rm_health import SCORES_FILE, RMReport, load_scored, rm_report
 from studio.ui.context import StudioContext
 from studio.ui.plots import COLOURS, save_image, write_csv
 
@@ -124,7 +124,10 @@ class RMReportPanel(QWidget):
         pair = self.report.worst[row] if self.report and 0 <= row < len(self.report.worst) else None
         if pair is None or pair.comparison_id is None:
             return None
-        dialog = RerankDialog(self.ctx, pair, self)
+        texts = self.ctx.store.comparison(pair.comparison_id).responses
+        first = texts.index(pair.chosen) if pair.chosen in texts else None
+        dialog = RerankDialog(self.ctx, pair.comparison_id, first, f"The reward model preferred the other "
+                              f"answer (gap {pair.gap:+.2f}).", self)
         dialog.show()
         return dialog
 
@@ -164,15 +167,15 @@ class RMReportPanel(QWidget):
 
 
 class RerankDialog(QDialog):
-    """Read a comparison the reward model got wrong and rank it again: drag the answers best first."""
+    """Read a comparison again and re-rank it: drag the answers into order, best first."""
 
-    def __init__(self, ctx: StudioContext, pair: ScoredPair, parent: QWidget | None = None):
-        super().__init__(parent, windowTitle=f"Re-rank comparison {pair.comparison_id}")
+    def __init__(self, ctx: StudioContext, comparison_id: int, first: int | None, note: str,
+                 parent: QWidget | None = None):
+        super().__init__(parent, windowTitle=f"Re-rank comparison {comparison_id}")
         self.ctx = ctx
-        self.comparison = ctx.store.comparison(pair.comparison_id)
+        self.comparison = ctx.store.comparison(comparison_id)
         texts = self.comparison.responses
-        first = [texts.index(pair.chosen)] if pair.chosen in texts else []
-        order = first + [i for i in range(len(texts)) if i not in first]
+        order = ([first] if first is not None else []) + [i for i in range(len(texts)) if i != first]
         self.answers = QListWidget(dragDropMode=QAbstractItemView.DragDropMode.InternalMove, wordWrap=True)
         for position in order:
             item = QListWidgetItem(texts[position])
@@ -184,9 +187,8 @@ class RerankDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.addWidget(QLabel(f"Prompt: {self.comparison.prompt}", wordWrap=True,
                                 textFormat=Qt.TextFormat.PlainText))
-        layout.addWidget(QLabel(f"The reward model preferred the answer below the one you chose (gap "
-                                f"{pair.gap:+.2f}). Drag the answers into your order, best first, and save "
-                                f"(as annotator {ctx.annotator!r}).", wordWrap=True))
+        layout.addWidget(QLabel(f"{note} Drag the answers into your order, best first, and save (as annotator "
+                                f"{ctx.annotator!r}).", wordWrap=True))
         layout.addWidget(self.answers, 1)
         layout.addWidget(buttons)
 

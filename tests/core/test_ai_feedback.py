@@ -41,3 +41,12 @@ def test_disagreements_and_suggestion():
     assert disagreements(RANKINGS, "ann") == [(1, "rule:longer"), (2, "ai:be brief")]
     assert disagreements(RANKINGS, "bob") == []
     assert suggestion(RANKINGS, 1) == [("ai:be brief", [[0], [1]]), ("rule:longer", [[1], [0]])]
+
+
+def test_suggestion_text():
+    from studio.core.ai_feedback import suggestion_text
+
+    assert suggestion_text(RANKINGS, 1, [[0], [1]]) == (" Labellers: ai:be brief picked 1 (agrees); "
+                                                        "rule:longer picked 2 (differs).")
+    assert suggestion_text(RANKINGS, 3, []) == " Labellers: ai:be brief picked 1 (differs)."
+    assert suggestion_text(RANKINGS, 9, [[0], [1]]) == ""
