@@ -17,13 +17,14 @@ def distinct_n(texts: Sequence[str], n: int = 2) -> float | None:
     return sum(ratios) / len(ratios) if ratios else None
 
 
-def round_stats(texts: Sequence[str], rewards: Sequence[float], lengths: Sequence[float]) -> dict[str, float]:
-    """distinct_2 of the answers and reward_length_corr (Pearson's r of reward and length inside the round)."""
+def round_stats(texts: Sequence[str], rewards: Sequence[float]) -> dict[str, float]:
+    """distinct_2 of the answers and reward_length_corr (Pearson's r of reward and length in characters
+    inside the round; absent when every answer has the same length)."""
     stats = {}
     distinct = distinct_n(texts, 2)
     if distinct is not None:
         stats["distinct_2"] = distinct
-    corr = pearson(list(lengths), list(rewards))
+    corr = pearson([float(len(t)) for t in texts], list(rewards))
     if corr is not None:
         stats["reward_length_corr"] = corr
     return stats

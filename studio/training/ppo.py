@@ -198,7 +198,7 @@ def train_ppo(base: SharedBase, prompts: list[str], score_fn: ScoreFn, config: P
             last = {"reward": scores.mean().item(), "reward_raw": raw.mean().item(), "kl": kl.mean().item(),
                     "beta": beta, **stats, "response_length": roll.mask.sum(1).mean().item(),
                     "eos_fraction": roll.ended.float().mean().item(),
-                    **round_stats(roll.texts, scores.tolist(), roll.mask.sum(1).tolist()),
+                    **round_stats(roll.texts, scores.tolist()),
                     "returns": masked_mean(returns, roll.mask).item(),
                     "value": masked_mean(roll.values, roll.mask).item(),
                     "samples_per_s": len(idx) / elapsed, "iteration_s": elapsed}

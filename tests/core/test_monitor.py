@@ -122,6 +122,7 @@ def test_monitor_for_online_kinds_only():
 def test_distinct_n_and_round_stats_by_hand():
     assert distinct_n(["a b a b", "x y z"], 2) == pytest.approx((2 / 3 + 1) / 2)
     assert distinct_n(["one"], 2) is None
-    stats = round_stats(["a b c", "a a a a"], [1.0, 2.0, 3.0], [3, 4, 5])
-    assert stats["distinct_2"] == pytest.approx((1 + 1 / 3) / 2)
-    assert stats["reward_length_corr"] == pytest.approx(1.0)
+    stats = round_stats(["a b c", "a a a a", "a b c d"], [1.0, 2.0, 3.0])
+    assert stats["distinct_2"] == pytest.approx((1 + 1 / 3 + 1) / 3)
+    assert stats["reward_length_corr"] == pytest.approx(3 ** 0.5 / 2)   # lengths 5, 7, 7 vs 1, 2, 3, by hand
+    assert "reward_length_corr" not in round_stats(["ab", "cd"], [1.0, 2.0])

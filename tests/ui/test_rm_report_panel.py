@@ -71,3 +71,34 @@ def test_train_page_lists_a_runs_alarms_and_a_reward_runs_health(qtbot, ctx):
     qtbot.waitUntil(lambda: page.rm_report.report is not None, timeout=10_000)
     assert page.alarms.item(0).text() == "No alarms."
     assert page.rm_report.worst.item(0, 1).text() == "name a fruit"
+
+
+def test_live_metrics_bring_new_alarms_to_the_front_once(qtbot, ctx):
+    ppo = ctx.store.create_run("ppo", {})
+    page = TrainPage(ctx)
+    qtbot.addWidget(page)
+    page._live_run = ppo          # as once the running job's run row is known
+    page.tabs.setCurrentWidget(page.history)
+    page._on_metrics(1, {"reward": 0.1})
+    assert page.tabs.currentWidget() is page.history and page.alarms.item(0).text() == "No alarms."
+    ov.add_alarm(ctx.store, ppo, Alarm("entropy", 2, 2, "entropy fell", "raise the temperature"))
+    page._on_metrics(2, {"reward": 0.2})
+    assert page.tabs.currentWidget() is page.alarms
+    assert page.tabs.tabText(page.tabs.indexOf(page.alarms)) == "Alarms (1)"
+    page.tabs.setCurrentWidget(page.history)
+    page._on_metrics(3, {"reward": 0.3})   # nothing new: the user's tab stays
+    assert page.tabs.currentWidget() is page.history
+
+
+def test_rank_page_shows_the_labellers_pick_after_the_decision(qtbot, ctx):
+    from studio.core.rules import Rule, label_with_rule
+    from studio.ui.rank_page import RankPage
+    from tests.ui.helpers import show
+
+    pid = ctx.store.add_prompt("Q")
+    ctx.store.add_comparison(pid, [ctx.store.add_response(pid, t, "base") for t in ("short", "much longer")])
+    label_with_rule(ctx.store, Rule.parse("longer"))
+    page = show(qtbot, RankPage(ctx))
+    assert "rule:" not in page.message.text()       # nothing shown before the person decides
+    qtbot.keyClick(page.windowHandle(), "1")
+    assert "rule:longer picked 2 (differs)" in page.message.text()
