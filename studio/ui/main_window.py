@@ -286,6 +286,10 @@ class MainWindow(QMainWindow):
             action = QAction(name, self, shortcut=QKeySequence(f"Ctrl+{index + 1}"))
             action.triggered.connect(lambda _=False, i=index: self.tabs.setCurrentIndex(i))
             go.addAction(action)
+        from studio.ui.demo_tour import open_demo
+
+        self.menuBar().addMenu("&Help").addAction("Open the demo project", lambda: open_demo(self)).setToolTip(
+            "A ready workshop project (prompts, short demonstrations, a rule and principles) and a guided tour")
 
     def closeEvent(self, event: QCloseEvent) -> None:
         """Ask before stopping a running job; then save, stop every job and close the project."""
