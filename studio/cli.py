@@ -84,9 +84,13 @@ def cmd_prefs_export(args) -> None:
 
 
 def cmd_status(args) -> None:
+    from studio.core.oversight_store import alarms
+
     store = Project.open(args.dir).store
+    raised = alarms(store)
     runs = [{"id": r.id, "kind": r.kind, "status": r.status, "parent": r.parent, "step": r.step,
-             "metrics": r.final_metrics, "error": r.error or None} for r in store.runs()]
+             "metrics": r.final_metrics, "error": r.error or None,
+             "alarms": [a.to_dict() for run_id, a in raised if run_id == r.id]} for r in store.runs()]
     report = {**store.counts(), **Ratings(store).counts(), **cli_labels.label_status(store), "runs": runs}
     if args.json:
         print(json.dumps(report))
@@ -99,6 +103,8 @@ def cmd_status(args) -> None:
         shown = ", ".join(f"{k}={v:.4g}" for k, v in list((r["metrics"] or {}).items())[:6])
         parent = f" from run {r['parent']}" if r["parent"] else ""
         print(f"run {r['id']:>3} {r['kind']:<6} {r['status']:<9} step {r['step']}{parent}  {shown}")
+        for alarm in r["alarms"]:
+            print(f"    alarm {alarm['signal']} since round {alarm['began']}: {alarm['message']}")
 
 
 # -- model work ---------------------------------------------------------------------------------------
@@ -392,4 +398,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--type", choices=["f16", "q8_0"], default="f16", help="GGUF weight type (with --gguf)")
     c.add_argument("--merged", action="store_true", help="merge the adapter into the base weights")
     cli_out.register(sub, command, with_dir)
+
+    from studio.cli_oversight import register
+
+    register(sub, command, with_dir, with_device)
     return p

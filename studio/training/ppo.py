@@ -22,7 +22,8 @@ move by about 20% over the run whatever its length.
 Metrics per round: reward (mean normalised score, penalty included), reward_raw, kl (mean over responses
 of the summed log p - log p_ref, in nats), beta, policy_loss, value_loss, entropy, clip_frac, approx_kl
 (k3 estimate of KL(old || new) per token: how far the round's updates moved the policy), grad_norm,
-response_length, eos_fraction, returns, value, samples_per_s, iteration_s.
+response_length, eos_fraction, distinct_2 and reward_length_corr (for the hacking monitor, `text_stats`),
+returns, value, samples_per_s, iteration_s.
 """
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ from pathlib import Path
 
 import torch
 
+from studio.core.text_stats import round_stats
 from studio.training.checkpoints import has_checkpoint, load_checkpoint, save_checkpoint, trainable_parameters
 from studio.training.configs import PPOConfig
 from studio.training.engine import Diverged, Hooks, TrainResult, batch_for_step, check_finite
@@ -226,6 +228,7 @@ def train_ppo(base: SharedBase, prompts: list[str], score_fn: ScoreFn, config: P
             last = {"reward": scores.mean().item(), "reward_raw": raw.mean().item(), "kl": kl.mean().item(),
                     "beta": beta, **stats, "response_length": roll.mask.sum(1).mean().item(),
                     "eos_fraction": roll.ended.float().mean().item(),
+                    **round_stats(roll.texts, scores.tolist()),
                     "returns": masked_mean(returns, roll.mask).item(),
                     "value": masked_mean(roll.values, roll.mask).item(),
                     "samples_per_s": len(idx) / elapsed, "iteration_s": elapsed}

@@ -30,7 +30,8 @@ before any update of that round, so the checkpoint saved on stopping is exactly 
 
 Metrics per round: reward (mean score), rlhf_reward (mean score - beta * KL), kl (mean over responses of the
 summed log p - log p_ref, in nats), beta, policy_loss, entropy, clip_frac (share of responses clipped,
-over all passes), grad_norm, response_length, eos_fraction, samples_per_s (responses), iteration_s.
+over all passes), grad_norm, response_length, eos_fraction, distinct_2 and reward_length_corr (for the hacking
+monitor), samples_per_s (responses), iteration_s.
 """
 from __future__ import annotations
 
@@ -41,6 +42,7 @@ from pathlib import Path
 
 import torch
 
+from studio.core.text_stats import round_stats
 from studio.training.checkpoints import has_checkpoint, load_checkpoint, save_checkpoint, trainable_parameters
 from studio.training.configs import RLOOConfig
 from studio.training.engine import Diverged, Hooks, TrainResult, batch_for_step, check_finite
@@ -180,6 +182,7 @@ def train_rloo(base: SharedBase, prompts: list[str], score_fn: ScoreFn, config: 
             last = {"reward": scores.mean().item(), "rlhf_reward": (scores - config.beta * kl).mean().item(),
                     "kl": kl.mean().item(), "beta": config.beta, **stats,
                     "response_length": mask.sum(1).mean().item(), "eos_fraction": ended.float().mean().item(),
+                    **round_stats(batch.texts, scores.tolist()),  # for the reward-hacking monitor
                     "samples_per_s": len(asked) / elapsed, "iteration_s": elapsed}
             hooks.metrics(iteration, last)
             hooks.samples(iteration, [{"prompt": p, "response": text, "reward": score} for p, text, score

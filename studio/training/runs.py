@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 
 from studio.core.active import latest_reward_run, prompts_by_uncertainty
+from studio.core.oversight_store import forget_alarms_after, watch_run
 from studio.core.project import Project
 from studio.core.ratings import Ratings
 from studio.core.records import Run
@@ -27,6 +28,7 @@ from studio.training.models import load_model
 from studio.training.ppo import train_ppo
 from studio.training.reward import RewardScorer, train_reward
 from studio.training.rloo import train_rloo
+from studio.training.rm_scoring import score_reward_run
 from studio.training.sft import train_sft
 from studio.training.shared_base import SharedBase
 from studio.training.uncertainty import score_unranked
@@ -111,7 +113,9 @@ def train(project: Project, base: SharedBase, kind: str, config=None, hooks: Hoo
         kind, config = run.kind, _config_from(run)
         init, reward = run.config.get("_init"), run.config.get("_reward")
         run_id = run.id
-        store.forget_after(run_id, checkpoint_step(project.run_dir(run_id)))  # those steps run again
+        resumed_at = checkpoint_step(project.run_dir(run_id))
+        store.forget_after(run_id, resumed_at)  # those steps run again
+        forget_alarms_after(store, run_id, resumed_at)
         store.update_run(run_id, status="running", error="")
     else:
         config = config or CONFIGS[kind]()
@@ -139,7 +143,8 @@ def train(project: Project, base: SharedBase, kind: str, config=None, hooks: Hoo
                      artifact=project.relative_artifact(run_id, result.artifact) if result.artifact else None,
                      error=result.error or "")
     if kind == "reward" and result.status == "finished":
-        score_unranked(project, base, str(run_id))
+        score_reward_run(project, base, run_id)  # the numbers of its health report (core.rm_health)
+        score_unranked(project, base, str(run_id))  # its guesses for active labelling
     return run_id, result
 
 
@@ -228,9 +233,11 @@ def _config_from(run: Run):
 
 def _recording_hooks(project: Project, run_id: int, hooks: Hooks) -> Hooks:
     store = project.store
+    watch = watch_run(store, run_id)  # the reward-hacking monitor of online runs
 
     def on_metrics(step: int, values: dict[str, float]) -> None:
         store.add_metrics(run_id, step, values)
+        watch(step, values)
         hooks.metrics(step, values)
 
     def on_samples(step: int, rows: list[dict]) -> None:

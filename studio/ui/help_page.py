@@ -20,7 +20,10 @@ skipping the reward model and PPO. It is simpler and steadier, and often just as
 KTO learns from those ratings alone, no side-by-side ranking needed. A prompt with a liked and a disliked
 answer also gives the reward model and DPO a preference pair.</p></li>
 </ol>
-<p>Then the Compare page shows the base, SFT, PPO, RLOO and DPO answers to the same prompt side by side.
+<p>Then the Compare page shows the base, SFT, PPO, RLOO, DPO and KTO answers to the same prompt side by side.
+The Train page warns while PPO runs when it looks like it games the reward model (Alarms) and shows how
+well each reward model ranks held-out pairs (Reward model health); the Oversight page lets a written rule or
+principle label comparisons for you and checks PPO's answers against your own verdicts (gold checks).
 Every demonstration and every ranking is saved the moment you make it.</p>
 <p>Once a reward model exists, the Rank page asks first about the comparisons it is least sure of (the
 labels that teach it most) and tells you its guess only after you decided. Now and then a comparison you
@@ -30,7 +33,7 @@ the Rank page, so everyone ranks by the same rules.</p>
 
 <h3>Keyboard shortcuts</h3>
 <table cellpadding="4">
-<tr><td><b>Ctrl+1 … Ctrl+7</b></td><td>Demonstrations, Rank, Rate, Train, Compare, Annotators, Help</td></tr>
+<tr><td><b>Ctrl+1 … Ctrl+8</b></td><td>Demonstrations, Rank, Rate, Train, Compare, Oversight, Annotators, Help</td></tr>
 <tr><td colspan="2"><i>Rank page</i></td></tr>
 <tr><td><b>1 … K</b></td><td>the best answer, then the next best… (the last one is implied)</td></tr>
 <tr><td><b>T</b></td><td>tie: all answers equally good</td></tr>

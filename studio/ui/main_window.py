@@ -23,7 +23,7 @@ from studio.ui.rank_page import RankPage
 from studio.ui.recent import recent_projects, remember_project
 from studio.workers import Job, export_job, gguf_export_job, load_model_job
 
-PAGES = ("Demonstrations", "Rank", "Rate", "Train", "Compare", "Annotators", "Help")
+PAGES = ("Demonstrations", "Rank", "Rate", "Train", "Compare", "Oversight", "Annotators", "Help")
 HELP_INDEX = PAGES.index("Help")
 
 
@@ -116,6 +116,7 @@ class MainWindow(QMainWindow):
         pages = [self.demos_page, self.rank_page, _optional_page("studio.ui.rate_page", "RatePage", ctx),
                  _optional_page("studio.ui.train_page", "TrainPage", ctx),
                  _optional_page("studio.ui.compare_page", "ComparePage", ctx),
+                 _optional_page("studio.ui.oversight_page", "OversightPage", ctx),
                  _optional_page("studio.ui.annotators_page", "AnnotatorsPage", ctx), HelpPage()]
         for name, page in zip(PAGES, pages):
             self.tabs.addTab(page, name)
@@ -341,6 +342,10 @@ class MainWindow(QMainWindow):
             action = QAction(name, self, shortcut=QKeySequence(f"Ctrl+{index + 1}"))
             action.triggered.connect(lambda _=False, i=index: self.tabs.setCurrentIndex(i))
             go.addAction(action)
+        from studio.ui.demo_tour import open_demo
+
+        self.menuBar().addMenu("&Help").addAction("Open the demo project", lambda: open_demo(self)).setToolTip(
+            "A ready workshop project (prompts, short demonstrations, a rule and principles) and a guided tour")
 
     def closeEvent(self, event: QCloseEvent) -> None:
         """Ask before stopping a running job; then save, stop every job and close the project."""

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (QApplication, QComboBox, QDialog, QDialogButtonBo
                                QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit, QPushButton,
                                QSpinBox, QSplitter, QStackedWidget, QVBoxLayout, QWidget)
 
+from studio.core.ai_feedback import suggestion_text
 from studio.core.records import Comparison
 from studio.core.store import StoreError
 from studio.ui.guidelines import GuidelinesPanel
@@ -339,7 +340,8 @@ class RankPage(QWidget):
             self._show(comparison)
             return
         self._decisions.append(decision)
-        self._say(f"Saved: {_describe(order, status)}.{self.queue.guess_text(decision)} Ctrl+Z takes it back.")
+        self._say(f"Saved: {_describe(order, status)}.{self.queue.guess_text(decision)} Ctrl+Z takes it back."
+                  + suggestion_text(self.ctx.store.rankings(comparison.id), comparison.id, order))
         self.comparison = None
         self.ctx.data_changed.emit()  # refreshes this page too: the next comparison appears
 

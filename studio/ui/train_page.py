@@ -18,6 +18,7 @@ from studio.core.records import Run
 from studio.ui.config_form import ConfigForm
 from studio.ui.context import StudioContext
 from studio.ui.plots import Group, MetricsBoard, save_image, write_csv
+from studio.ui.rm_report_panel import AlarmList, RMReportPanel
 from studio.workers import Job, config_fields, train_job
 
 KINDS = {"sft": "SFT (learn from demonstrations)", "reward": "Reward model (learn the rankings)",
@@ -124,6 +125,10 @@ class TrainPage(QWidget):
         self.tabs = QTabWidget()
         self.tabs.addTab(self.samples, "PPO samples")
         self.tabs.addTab(self.history, "Run history")
+        self.alarms = AlarmList()
+        self.rm_report = RMReportPanel(ctx)
+        self.tabs.addTab(self.alarms, "Alarms")
+        self.tabs.addTab(self.rm_report, "Reward model health")
 
         self._lay_out()
         self.kind.currentIndexChanged.connect(self._on_kind_changed)
@@ -247,6 +252,7 @@ class TrainPage(QWidget):
             self._add_sample(sample["step"], sample)
         if run.kind in ONLINE:
             self.tabs.setCurrentWidget(self.samples)
+        self._show_oversight(run)
 
     def _on_history_selected(self) -> None:
         run = self.selected_run()
@@ -303,8 +309,21 @@ class TrainPage(QWidget):
         job.start()
         return job
 
+    def _show_oversight(self, run: Run) -> None:
+        """The run's hacking alarms (brought to the front when new ones came), and a reward model's report."""
+        shown_before = self.alarms.shown
+        count = self.alarms.show_run(self.ctx.store, run.id)
+        self.tabs.setTabText(self.tabs.indexOf(self.alarms), f"Alarms ({count})" if count else "Alarms")
+        if run.kind == "reward" and run.status == "finished":
+            self.rm_report.show_run(run.id)
+            self.tabs.setCurrentWidget(self.rm_report)
+        elif count and self.alarms.shown != shown_before:
+            self.tabs.setCurrentWidget(self.alarms)
+
     def _on_metrics(self, step: int, values: dict) -> None:
         self.board.add(step, values)
+        if self._live_run is not None:
+            self._show_oversight(self.ctx.store.run(self._live_run))
         if self._live_run is None:  # the engine created the run row by now: list it
             self.refresh()
             running = [r for r in self.ctx.store.runs(self.selected_kind) if r.status == "running"]
@@ -352,6 +371,7 @@ class TrainPage(QWidget):
         if self._live_run is not None:
             run = self.ctx.store.run(self._live_run)
             self.shown.setText(f"Run {run.id} · {run.kind.upper()} · {run.status}")
+            self._show_oversight(run)
 
     def _show_error(self, message: str) -> None:
         self.error.setText(message)

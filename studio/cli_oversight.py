@@ -1,0 +1,160 @@
+"""Oversight commands of the CLI: the reward model's health report, rule and AI labellers, principles,
+critique-and-revise and gold checks."""
+from __future__ import annotations
+
+import json
+import sys
+
+from studio.core import oversight_store as ov
+from studio.core.jsonl import write_jsonl
+from studio.core.project import Project
+
+
+def _base(project: Project, device: str, spec: str | None = None):
+    """The project's model, or the model `spec` (a folder or GGUF) when given."""
+    from studio.training.models import load_model
+    from studio.training.runs import open_base
+    from studio.training.shared_base import SharedBase
+
+    say = lambda msg: print(msg, file=sys.stderr)  # noqa: E731
+    if spec is None:
+        return open_base(project, device=device, progress=say)
+    return SharedBase.from_loaded(load_model(spec, device=device, progress=say))
+
+
+def cmd_rm_report(args) -> None:
+    from studio.core.rm_health import report_text
+    from studio.training.rm_scoring import reward_report
+
+    project = Project.open(args.dir)
+    report = reward_report(project, args.reward, lambda: _base(project, args.device))
+    print(json.dumps(report.to_dict()) if args.json else report_text(report))
+
+
+def cmd_label_rule(args) -> None:
+    from studio.core.rules import Rule, label_with_rule
+
+    rule = Rule.parse(args.rule)
+    labelled, left = label_with_rule(Project.open(args.dir).store, rule, args.limit)
+    print(f"{rule.annotator} labelled {labelled} comparisons; {left} left alone (the rule cannot tell them apart)")
+
+
+def cmd_label_ai(args) -> None:
+    from studio.training.judge import Judge, label_with_judge
+
+    project = Project.open(args.dir)
+    if not args.principle.strip():
+        raise ValueError("--principle is empty: write the rule the judge should apply")
+    ov.add_principle(project.store, args.principle)
+    count = label_with_judge(project.store, Judge(_base(project, args.device, args.judge)), args.principle,
+                             args.limit)
+    total = count.labelled + count.abstained
+    print(f"ai:{args.principle.strip()} labelled {count.labelled} of {total} comparisons; abstained on "
+          f"{count.abstained} (the two orders disagreed: they stay for people)")
+
+
+def cmd_agreement(args) -> None:
+    from studio.core.ai_feedback import agreements
+
+    rows = agreements(Project.open(args.dir).store.rankings())
+    if args.json:
+        print(json.dumps([vars(a) for a in rows]))
+        return
+    if not rows:
+        print("no comparison is ranked both by a person and by a rule or AI labeller yet")
+    for a in rows:
+        print(f"{a.machine} vs {a.human}: {a.agreement:.0%} same best answer on {a.shared} comparisons")
+
+
+def cmd_principles(args) -> None:
+    store = Project.open(args.dir).store
+    if args.add:
+        print(f"principle {ov.add_principle(store, args.add)} stored")
+    for id, text in ov.principles(store):
+        print(f"{id:>3}  {text}")
+
+
+def cmd_revise(args) -> None:
+    from studio.training.judge import Judge
+
+    project = Project.open(args.dir)
+    critique, revision = Judge(_base(project, args.device, args.judge)).critique_and_revise(
+        args.principle, args.prompt, args.answer)
+    print(f"critique: {critique}\nrevision: {revision}")
+    if args.save:
+        print(f"saved as demonstration {project.store.add_demo(args.prompt, revision)}")
+
+
+def cmd_gold_export(args) -> None:
+    from studio.training.gold import make_gold_checks
+
+    project = Project.open(args.dir)
+    run = project.store.resolve_run(args.run)
+    made = make_gold_checks(project, _base(project, args.device), str(run.id), args.round)
+    checks = {g.comparison_id: g for g in ov.gold_checks(project.store, run.id)}
+    todo = [c for c in project.store.unranked_comparisons(args.annotator) if c.id in checks]
+    count = write_jsonl(args.file, ({"comparison_id": c.id, "prompt": c.prompt, "responses": c.responses,
+                                     "run": checks[c.id].run_id, "round": checks[c.id].round} for c in todo))
+    print(f"made {len(made)} gold comparisons; exported {count} unranked ones of run {run.id} to {args.file}")
+
+
+def cmd_gold_import(args) -> None:
+    from studio.core.gold import gold_curve
+    from studio.core.import_export import import_rankings
+    from studio.core.jsonl import read_rankings
+
+    store = Project.open(args.dir).store
+    gold = {g.comparison_id: g.run_id for g in ov.gold_checks(store)}
+    lines = read_rankings(args.file)
+    stray = [line.line for line in lines if line.comparison_id not in gold]
+    if stray:
+        raise ValueError(f"{args.file}: line {stray[0]} ranks a comparison that is not a gold check")
+    print(f"imported {import_rankings(store, args.file)} gold rankings")
+    for run_id in sorted({gold[line.comparison_id] for line in lines}):
+        for p in gold_curve(store, run_id):
+            print(f"run {run_id} round {p.round}: policy wins {p.gold_win_rate:.0%} of {p.judged} · "
+                  f"reward-model score {p.proxy_reward:+.2f}")
+
+
+def register(sub, command, with_dir, with_device) -> None:
+    """Add the oversight subcommands to the CLI's parser (`command`, `with_*` as in `cli.build_parser`)."""
+    c = with_device(with_dir(command(sub, "rm-report", cmd_rm_report,
+                                     "Reward-model health: held-out accuracy, calibration (ECE, Brier), score "
+                                     "histograms, length correlation and the pairs it gets most wrong.")))
+    c.add_argument("--reward", default="latest:reward", help="reward model run (id or latest:reward)")
+    c.add_argument("--json", action="store_true", help="print one JSON object")
+
+    label = sub.add_parser("label", help="Let a rule or an AI judge rank comparisons.",
+                           description="Let a rule or an AI judge rank comparisons.").add_subparsers(metavar="BY")
+    c = with_dir(command(label, "rule", cmd_label_rule, "Rank comparisons by a rule (annotator rule:<rule>)."))
+    c.add_argument("--rule", required=True, help="longer, shorter, contains:PHRASE, avoids:PHRASE or regex:PATTERN")
+    c.add_argument("--limit", type=int, default=None)
+    c = with_device(with_dir(command(label, "ai", cmd_label_ai,
+                                     "Rank comparisons with a judge model by a principle, reading each pair in "
+                                     "both orders; kept only when both agree (annotator ai:<principle>).")))
+    c.add_argument("--principle", required=True)
+    c.add_argument("--judge", default=None, help="a model folder or .gguf (default: the project's model)")
+    c.add_argument("--limit", type=int, default=None)
+    c = with_dir(command(sub, "agreement", cmd_agreement, "How often each rule / AI labeller agrees with each person."))
+    c.add_argument("--json", action="store_true")
+    c = with_dir(command(sub, "principles", cmd_principles, "List the project's principles (or add one)."))
+    c.add_argument("--add", default=None, metavar="TEXT")
+    c = with_device(with_dir(command(sub, "revise", cmd_revise,
+                                     "Critique an answer against a principle and rewrite it (Constitutional AI).")))
+    for name in ("principle", "prompt", "answer"):
+        c.add_argument(f"--{name}", required=True)
+    c.add_argument("--judge", default=None, help="a model folder or .gguf (default: the project's model)")
+    c.add_argument("--save", action="store_true", help="store the revision as a demonstration")
+
+    gold = sub.add_parser("gold", help="Gold checks: rank what PPO writes against the SFT answers.",
+                          description="Gold checks: rank what PPO writes against the SFT answers.")
+    gold = gold.add_subparsers(metavar="ACTION")
+    c = with_device(with_dir(command(gold, "export", cmd_gold_export,
+                                     "Pair a PPO round's answers with the starting policy's and export them.")))
+    c.add_argument("file", metavar="FILE.jsonl")
+    c.add_argument("--run", default="latest:ppo", help="PPO run (id or latest:ppo)")
+    c.add_argument("--round", type=int, default=None, help="the round (default: its last)")
+    c.add_argument("--annotator", default=None, help="only those this annotator has not ranked")
+    c = with_dir(command(gold, "import", cmd_gold_import,
+                         "Import rankings of gold comparisons and print the gold-vs-proxy curve."))
+    c.add_argument("file", metavar="FILE.jsonl")

@@ -1,0 +1,148 @@
+"""What oversight keeps in the project's store: hacking alarms, principles, AI-label confidences, gold checks.
+
+Functions over a `Store` (its tables come from `migrate_oversight`, one numbered migration), kept out
+of store.py so that file stays the shared core. Every write commits at once, like the Store's own.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlite_utils import Database
+
+from studio.core.monitor import Alarm, monitor_for
+
+
+def migrate_oversight(db: Database) -> None:
+    """Tables for alarms, principles, AI-label confidences and gold-check comparisons."""
+    db.executescript("""
+        CREATE TABLE alarms (
+            id INTEGER PRIMARY KEY AUTOINCREMENT, run_id INTEGER NOT NULL REFERENCES runs(id),
+            signal TEXT NOT NULL, began INTEGER NOT NULL, raised INTEGER NOT NULL, message TEXT NOT NULL,
+            action TEXT NOT NULL, created TEXT NOT NULL, UNIQUE (run_id, signal));
+        CREATE TABLE principles (
+            id INTEGER PRIMARY KEY AUTOINCREMENT, text TEXT NOT NULL UNIQUE, created TEXT NOT NULL);
+        CREATE TABLE label_confidence (
+            ranking_id INTEGER PRIMARY KEY REFERENCES rankings(id) ON DELETE CASCADE, confidence REAL NOT NULL);
+        CREATE TABLE gold_checks (
+            comparison_id INTEGER PRIMARY KEY REFERENCES comparisons(id), run_id INTEGER NOT NULL
+            REFERENCES runs(id), round INTEGER NOT NULL, policy_position INTEGER NOT NULL,
+            policy_reward REAL);
+    """)
+
+
+@dataclass(frozen=True)
+class GoldCheck:
+    comparison_id: int
+    run_id: int
+    round: int
+    policy_position: int          # which response of the comparison the PPO policy wrote
+    policy_reward: float | None   # the reward model's score of that answer during the run
+
+
+# -- alarms ------------------------------------------------------------------------------------------------
+def add_alarm(store, run_id: int, alarm: Alarm) -> None:
+    """Record an alarm (a signal fires once per run; a resumed run raising it again changes nothing)."""
+    from studio.core.store import _now
+
+    with store.transaction():
+        store.db.execute("INSERT OR IGNORE INTO alarms (run_id, signal, began, raised, message, action, created) "
+                         "VALUES (?, ?, ?, ?, ?, ?, ?)", [run_id, alarm.signal, alarm.began, alarm.raised,
+                                                          alarm.message, alarm.action, _now()])
+
+
+def alarms(store, run_id: int | None = None) -> list[tuple[int, Alarm]]:
+    """(run id, alarm) in the order raised."""
+    rows = store._rows("SELECT * FROM alarms WHERE ? IS NULL OR run_id = ? ORDER BY id", [run_id, run_id])
+    return [(r["run_id"], Alarm(r["signal"], r["began"], r["raised"], r["message"], r["action"])) for r in rows]
+
+
+def watch_run(store, run_id: int) -> Callable[[int, dict[str, float]], list[Alarm]]:
+    """A metrics callback that feeds the run's hacking monitor and stores every alarm it raises.
+
+    A resumed run's recorded rounds are replayed first, so the monitor knows where the run started.
+    Offline kinds (SFT, reward, DPO) get a callback that does nothing.
+    """
+    run = store.run(run_id)
+    monitor = monitor_for(run.kind, run.config)
+    if monitor is None:
+        return lambda step, values: []
+    recorded: dict[int, dict[str, float]] = {}
+    for row in store.metrics(run_id):
+        recorded.setdefault(row["step"], {})[row["name"]] = row["value"]
+    monitor.observe_all(sorted(recorded.items()))
+
+    def on_metrics(step: int, values: dict[str, float]) -> list[Alarm]:
+        raised = monitor.observe(step, values)
+        for alarm in raised:
+            add_alarm(store, run_id, alarm)
+        return raised
+    return on_metrics
+
+
+def forget_alarms_after(store, run_id: int, step: int) -> None:
+    """A resumed run repeats the rounds after its checkpoint: their alarms go, to be raised again if still due."""
+    with store.transaction():
+        store.db.execute("DELETE FROM alarms WHERE run_id = ? AND raised > ?", [run_id, step])
+
+
+# -- principles --------------------------------------------------------------------------------------------
+def add_principle(store, text: str) -> int:
+    """Store a principle (stripped, non-empty); the same text again returns the existing id."""
+    from studio.core.store import _now, _text
+
+    text = _text(text, "a principle").strip()
+    with store.transaction():
+        row = store.db.execute("SELECT id FROM principles WHERE text = ?", [text]).fetchone()
+        return row[0] if row else store._insert("principles", {"text": text, "created": _now()})
+
+
+def principles(store) -> list[tuple[int, str]]:
+    return [(r["id"], r["text"]) for r in store._rows("SELECT id, text FROM principles ORDER BY id")]
+
+
+def delete_principle(store, id: int) -> None:
+    with store.transaction():
+        store._get("principles", id, "principle")
+        store.db.execute("DELETE FROM principles WHERE id = ?", [id])
+
+
+# -- machine labels ----------------------------------------------------------------------------------------
+def add_machine_label(store, comparison_id: int, order: list[list[int]], annotator: str,
+                      confidence: float) -> int:
+    """A ranking by a rule or a judge with its confidence in [0, 1], both committed together."""
+    if not 0.0 <= confidence <= 1.0:
+        raise ValueError(f"confidence must be between 0 and 1, got {confidence!r}")
+    with store.transaction():
+        ranking_id = store.add_ranking(comparison_id, order, annotator)
+        store.db.execute("INSERT INTO label_confidence VALUES (?, ?)", [ranking_id, confidence])
+        return ranking_id
+
+
+def confidences(store) -> dict[int, float]:
+    """Ranking id -> confidence of every machine label."""
+    return dict(store.db.execute("SELECT ranking_id, confidence FROM label_confidence").fetchall())
+
+
+# -- gold checks -------------------------------------------------------------------------------------------
+def add_gold_check(store, check: GoldCheck) -> None:
+    with store.transaction():
+        store.db["gold_checks"].insert(vars(check))
+
+
+def gold_checks(store, run_id: int | None = None) -> list[GoldCheck]:
+    rows = store._rows("SELECT * FROM gold_checks WHERE ? IS NULL OR run_id = ? ORDER BY comparison_id",
+                       [run_id, run_id])
+    return [GoldCheck(**row) for row in rows]
+
+
+def gold_prompts(store, run_id: int, round_: int) -> set[str]:
+    """Prompts already turned into gold checks for this run and round (so a second click adds none twice)."""
+    rows = store._rows("SELECT p.text FROM gold_checks g JOIN comparisons c ON c.id = g.comparison_id "
+                       "JOIN prompts p ON p.id = c.prompt_id WHERE g.run_id = ? AND g.round = ?", [run_id, round_])
+    return {r["text"] for r in rows}
+
+
+def annotators(store) -> list[str]:
+    """Every annotator that has ranked something."""
+    return [r[0] for r in store.db.execute("SELECT DISTINCT annotator FROM rankings ORDER BY annotator")]

@@ -1,0 +1,224 @@
+"""Oversight views on the Train page: the reward model's health report and a run's hacking alarms.
+
+`RMReportPanel` reads a reward run's held-out scores (written after training by
+`training.rm_scoring`) in a job, computes the report with `core.rm_health` and draws the reliability
+diagram and the score histograms with pyqtgraph; its worst pairs open a `RerankDialog`.
+`AlarmList` shows the alarms the monitor stored for a run.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (QAbstractItemView, QDialog, QDialogButtonBox, QFileDialog, QHBoxLayout, QLabel,
+                               QListWidget, QListWidgetItem, QPushButton, QTableWidget, QTableWidgetItem,
+                               QVBoxLayout, QWidget)
+
+from studio.core.oversight_store import alarms
+from studio.core.rm_health import SCORES_FILE, RMReport, load_scored, rm_report
+from studio.ui.context import StudioContext
+from studio.ui.plots import COLOURS, save_image, write_csv
+
+WARNING_STYLE = "color: #b00020;"
+
+
+class RMReportPanel(QWidget):
+    """Accuracy, calibration, score histograms, length bias and the worst held-out pairs of a reward run."""
+
+    def __init__(self, ctx: StudioContext, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.ctx = ctx
+        self.report: RMReport | None = None
+        self.run_id: int | None = None
+        self.summary = QLabel("Select a finished reward run to see how well it ranks held-out pairs.",
+                              wordWrap=True)
+        self.warnings = QLabel(wordWrap=True, styleSheet=WARNING_STYLE, visible=False)
+        self.reliability = pg.PlotWidget(title="reliability (predicted vs observed win rate)")
+        self.reliability.setLabel("bottom", "predicted P(win) = sigmoid(score gap)")
+        self.reliability.setLabel("left", "observed win rate")
+        self.reliability.setToolTip("Each dot is a bin of pairs: how sure the reward model was that an answer "
+                                    "wins (x) against how often it really won (y). On the diagonal the model "
+                                    "is calibrated; below it, over-confident.")
+        self.histogram = pg.PlotWidget(title="scores of chosen vs rejected answers")
+        self.histogram.addLegend(offset=(-10, 10))
+        self.histogram.setToolTip("The two humps should sit apart: chosen answers scoring higher.")
+        for plot in (self.reliability, self.histogram):
+            plot.showGrid(x=True, y=True, alpha=0.3)
+            plot.setMinimumSize(260, 200)
+        self.worst = QTableWidget(0, 4, editTriggers=QAbstractItemView.EditTrigger.NoEditTriggers,
+                                  selectionBehavior=QAbstractItemView.SelectionBehavior.SelectRows)
+        self.worst.setHorizontalHeaderLabels(["Gap", "Prompt", "Chosen (scored lower)", "Rejected (scored higher)"])
+        self.worst.horizontalHeader().setStretchLastSection(True)
+        self.worst.verticalHeader().hide()
+        self.worst.setToolTip("The held-out pairs the reward model gets most wrong. Double-click one to read "
+                              "and re-rank it: perhaps the label, not the model, is wrong.")
+        self.worst.cellDoubleClicked.connect(lambda row, _col: self.open_pair(row))
+        self.png_button = QPushButton("Export PNG…", clicked=self._ask_png, enabled=False)
+        self.csv_button = QPushButton("Export CSV…", clicked=self._ask_csv, enabled=False)
+
+        header = QHBoxLayout()
+        header.addWidget(self.summary, 1)
+        header.addWidget(self.png_button)
+        header.addWidget(self.csv_button)
+        plots = QHBoxLayout()
+        plots.addWidget(self.reliability)
+        plots.addWidget(self.histogram)
+        layout = QVBoxLayout(self)
+        layout.addLayout(header)
+        layout.addWidget(self.warnings)
+        layout.addLayout(plots, 2)
+        layout.addWidget(self.worst, 1)
+
+    def show_run(self, run_id: int):
+        """Load and show reward run `run_id`'s report (read in a job); returns the job, or None."""
+        self.run_id = run_id
+        path = self.ctx.project.run_dir(run_id) / SCORES_FILE
+        if not path.exists():
+            self._set(None, f"Run {run_id} has no held-out scores (it did not finish, or predates the report).")
+            return None
+
+        def read(_ctx) -> RMReport:
+            pairs, split = load_scored(path)
+            return rm_report(pairs, split=split)
+
+        job = self.ctx.run(read, needs_model=False)
+        job.finished.connect(lambda report: self._set(report) if self.run_id == run_id else None)
+        job.failed.connect(lambda message: self._set(None, message))
+        return job.start()
+
+    def _set(self, report: RMReport | None, message: str = "") -> None:
+        self.report = report
+        self.reliability.clear()
+        self.histogram.clear()
+        self.worst.setRowCount(0)
+        self.png_button.setEnabled(report is not None)
+        self.csv_button.setEnabled(report is not None)
+        if report is None:
+            self.summary.setText(message)
+            self.warnings.hide()
+            return
+        corr = "n/a" if report.length_correlation is None else f"{report.length_correlation:+.2f}"
+        self.summary.setText(f"Run {self.run_id} on {report.pairs} {report.split} pairs: accuracy "
+                             f"<b>{report.accuracy:.0%}</b> · ECE <b>{report.ece:.3f}</b> · Brier "
+                             f"<b>{report.brier:.3f}</b> · score-length r <b>{corr}</b>")
+        self.warnings.setText("\n".join(f"⚠ {w}" for w in report.warnings))
+        self.warnings.setVisible(bool(report.warnings))
+        self.reliability.plot([0, 1], [0, 1], pen=pg.mkPen("#888", style=Qt.PenStyle.DashLine))
+        self.reliability.plot([b.confidence for b in report.bins], [b.win_rate for b in report.bins],
+                              pen=pg.mkPen(COLOURS[0], width=2), symbol="o", symbolBrush=COLOURS[0])
+        for name, counts, colour in (("chosen", report.chosen_histogram, COLOURS[2]),
+                                     ("rejected", report.rejected_histogram, COLOURS[3])):
+            self.histogram.plot(report.histogram_edges, counts, stepMode="center", name=name,
+                                pen=pg.mkPen(colour, width=2))
+        for pair in report.worst:
+            row = self.worst.rowCount()
+            self.worst.insertRow(row)
+            for column, text in enumerate([f"{pair.gap:+.2f}", pair.prompt, pair.chosen, pair.rejected]):
+                item = QTableWidgetItem(text.replace("\n", " ⏎ "))
+                item.setToolTip(text)
+                self.worst.setItem(row, column, item)
+
+    def open_pair(self, row: int) -> RerankDialog | None:
+        """Open the comparison behind worst pair `row` for re-ranking (non-modal; returns the dialog)."""
+        pair = self.report.worst[row] if self.report and 0 <= row < len(self.report.worst) else None
+        if pair is None or pair.comparison_id is None:
+            return None
+        texts = self.ctx.store.comparison(pair.comparison_id).responses
+        first = texts.index(pair.chosen) if pair.chosen in texts else None
+        dialog = RerankDialog(self.ctx, pair.comparison_id, first, f"The reward model preferred the other "
+                              f"answer (gap {pair.gap:+.2f}).", self)
+        dialog.show()
+        return dialog
+
+    # -- export ----------------------------------------------------------------------------------------------
+    def table(self) -> tuple[list[str], list[list]]:
+        """The reliability bins and the score histograms as one CSV table."""
+        rows = [["reliability", b.low, b.high, b.count, b.confidence, b.win_rate] for b in self.report.bins]
+        edges = self.report.histogram_edges
+        rows += [[f"{name} scores", edges[i], edges[i + 1], count, "", ""]
+                 for name, counts in (("chosen", self.report.chosen_histogram),
+                                      ("rejected", self.report.rejected_histogram))
+                 for i, count in enumerate(counts)]
+        return ["table", "low", "high", "count", "mean_confidence", "win_rate"], rows
+
+    def export_csv(self, path: str | Path):
+        header, rows = self.table()
+        return self._export(lambda _ctx: str(write_csv(path, header, rows)))
+
+    def export_png(self, path: str | Path):
+        image = self.grab().toImage()
+        return self._export(lambda _ctx: str(save_image(image, path)))
+
+    def _export(self, fn):
+        job = self.ctx.run(fn, needs_model=False)
+        job.finished.connect(lambda path: self.summary.setToolTip(f"Saved {path}"))
+        return job.start()
+
+    def _ask_png(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export report", "reward_health.png", "PNG images (*.png)")
+        if path:
+            self.export_png(path)
+
+    def _ask_csv(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export report", "reward_health.csv", "CSV files (*.csv)")
+        if path:
+            self.export_csv(path)
+
+
+class RerankDialog(QDialog):
+    """Read a comparison again and re-rank it: drag the answers into order, best first."""
+
+    def __init__(self, ctx: StudioContext, comparison_id: int, first: int | None, note: str,
+                 parent: QWidget | None = None):
+        super().__init__(parent, windowTitle=f"Re-rank comparison {comparison_id}")
+        self.ctx = ctx
+        self.comparison = ctx.store.comparison(comparison_id)
+        texts = self.comparison.responses
+        order = ([first] if first is not None else []) + [i for i in range(len(texts)) if i != first]
+        self.answers = QListWidget(dragDropMode=QAbstractItemView.DragDropMode.InternalMove, wordWrap=True)
+        for position in order:
+            item = QListWidgetItem(texts[position])
+            item.setData(Qt.ItemDataRole.UserRole, position)
+            self.answers.addItem(item)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(QLabel(f"Prompt: {self.comparison.prompt}", wordWrap=True,
+                                textFormat=Qt.TextFormat.PlainText))
+        layout.addWidget(QLabel(f"{note} Drag the answers into your order, best first, and save (as annotator "
+                                f"{ctx.annotator!r}).", wordWrap=True))
+        layout.addWidget(self.answers, 1)
+        layout.addWidget(buttons)
+
+    def order(self) -> list[list[int]]:
+        return [[self.answers.item(i).data(Qt.ItemDataRole.UserRole)] for i in range(self.answers.count())]
+
+    def accept(self) -> None:
+        self.ctx.store.add_ranking(self.comparison.id, self.order(), self.ctx.annotator)
+        self.ctx.data_changed.emit()
+        super().accept()
+
+
+class AlarmList(QListWidget):
+    """The reward-hacking alarms of one run, newest last, each with the round it began and what to do."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent, wordWrap=True)
+        self.shown: tuple[int | None, int] = (None, 0)  # (run id, alarms) on screen
+        self.setToolTip("Warnings from the reward-hacking monitor: raised while PPO runs, kept with the run.")
+
+    def show_run(self, store, run_id: int | None) -> int:
+        """Show run `run_id`'s alarms; returns how many."""
+        self.clear()
+        found = [a for _, a in alarms(store, run_id)] if run_id is not None else []
+        for alarm in found:
+            item = QListWidgetItem(f"⚠ {alarm.signal} (since round {alarm.began}): {alarm.message}\n"
+                                   f"   → {alarm.action}")
+            item.setForeground(Qt.GlobalColor.darkRed)
+            self.addItem(item)
+        if not found:
+            self.addItem("No alarms." if run_id is not None else "")
+        self.shown = (run_id, len(found))
+        return len(found)

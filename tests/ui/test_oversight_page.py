@@ -1,0 +1,90 @@
+import csv
+
+from studio.core import oversight_store as ov
+from studio.ui.oversight_page import OversightPage
+
+
+def make_page(qtbot, ctx) -> OversightPage:
+    page = OversightPage(ctx)
+    qtbot.addWidget(page)
+    return page
+
+
+def seed(store) -> list[int]:
+    made = []
+    for i, texts in enumerate([("a banana", "a lemon"), ("no fruit", "banana bread"), ("kiwi", "plum")]):
+        pid = store.add_prompt(f"q{i}")
+        made.append(store.add_comparison(pid, [store.add_response(pid, t, "base") for t in texts]))
+    return made
+
+
+def wait_job(qtbot, job, timeout=60_000):
+    with qtbot.waitSignal(job.finished, timeout=timeout):
+        pass
+
+
+def test_principles_rule_labeller_and_agreement(qtbot, ctx):
+    made = seed(ctx.store)
+    ctx.store.add_ranking(made[0], [[0], [1]], "tester")
+    ctx.store.add_ranking(made[1], [[0], [1]], "tester")
+    page = make_page(qtbot, ctx)
+    page.add_principle()
+    assert "Write the principle first" in page.message.text()
+    page.principle_edit.setText("prefer fruit")
+    page.add_principle()
+    assert page.selected_principle() == "prefer fruit" and ov.principles(ctx.store) == [(1, "prefer fruit")]
+
+    page.rule_kind.setCurrentIndex(page.rule_kind.findData("regex"))
+    page.rule_argument.setText("(")
+    assert page.label_with_rule() is None and "invalid" in page.message.text()
+    page.rule_kind.setCurrentIndex(page.rule_kind.findData("contains"))
+    page.rule_argument.setText("banana")
+    wait_job(qtbot, page.label_with_rule())
+    assert "labelled 2 comparisons; 1 it cannot tell apart" in page.message.text()
+    labels = {r.comparison_id: r.order for r in ctx.store.rankings() if r.annotator == "rule:contains:banana"}
+    assert labels == {made[0]: [[0], [1]], made[1]: [[1], [0]]}
+    qtbot.waitUntil(lambda: page.agreement.rowCount() == 1, timeout=10_000)
+    assert [page.agreement.item(0, c).text() for c in range(4)] == ["rule:contains:banana", "tester", "2", "50%"]
+    assert [page.disagree.item(0, c).text() for c in range(3)] == [str(made[1]), "rule:contains:banana", "q1"]
+    dialog = page.open_disagreement(0)
+    qtbot.addWidget(dialog)
+    assert dialog.order() == [[1], [0]]          # the labeller's pick on top, ready to accept
+    dialog.accept()
+    qtbot.waitUntil(lambda: page.disagree.rowCount() == 0 and page.agreement.item(0, 3).text() == "100%",
+                    timeout=10_000)
+
+
+def test_ai_label_and_critique_revise_on_the_loaded_model(qtbot, ctx):
+    seed(ctx.store)
+    page = make_page(qtbot, ctx)
+    assert page.label_with_ai() is None and "Select a principle" in page.message.text()
+    page.principle_edit.setText("prefer fruit")
+    page.add_principle()
+    wait_job(qtbot, page.label_with_ai())
+    labelled = len([r for r in ctx.store.rankings() if r.annotator == "ai:prefer fruit"])
+    assert f"labelled {labelled} comparisons and abstained on {3 - labelled}" in page.message.text()
+
+    page.revise_prompt.setText("name a fruit")
+    page.revise_answer.setPlainText("I will not.")
+    wait_job(qtbot, page.critique_and_revise())
+    assert page.save_demo_button.isEnabled()
+    page.revision.setPlainText("A banana.")
+    demo = page.save_revision()
+    assert [(d.id, d.prompt, d.response) for d in ctx.store.demos()] == [(demo, "name a fruit", "A banana.")]
+
+
+def test_gold_checks_curve_and_export(qtbot, ctx, tmp_path):
+    store = ctx.store
+    run = store.create_run("ppo", {"_init": "base", "max_new_tokens": 4})
+    store.add_metrics(run, 2, {"kl": 0.5})
+    store.add_samples(run, 2, [{"prompt": "q1", "response": "policy says hi", "reward": 0.8}])
+    page = make_page(qtbot, ctx)
+    assert page.gold_run.currentData() == run
+    wait_job(qtbot, page.make_gold())
+    assert "Made 1 gold comparisons" in page.message.text()
+    [check] = ov.gold_checks(store, run)
+    store.add_ranking(check.comparison_id, [[check.policy_position], [1 - check.policy_position]], "tester")
+    page.refresh_gold()
+    assert [(p.round, p.gold_win_rate, p.proxy_reward) for p in page.gold] == [(2, 1.0, 0.8)]
+    wait_job(qtbot, page.export_gold_csv(tmp_path / "gold.csv"), 10_000)
+    assert list(csv.reader((tmp_path / "gold.csv").open()))[1] == ["2", "1", "1.0", "0.8", "0.5"]
