@@ -78,8 +78,14 @@ class JobContext:
 
 
 class Job(QObject):
-    """A background job; connect to its signals, then `start()`. `cancel()` asks it to stop."""
+    """A background job; connect to its signals, then `start()`. `cancel()` asks it to stop.
 
+    `state` is "new", then "queued" (waiting for the model another job holds), "running", "ended";
+    `title`, `state`, `last_progress` and `last_message` are what the window's job indicator shows.
+    """
+
+    began = Signal()          # the function started (a model job: once it holds the model)
+    ended = Signal()          # after finished, failed or cancelled
     metrics = Signal(int, dict)
     samples = Signal(int, list)
     progress = Signal(int, int)
@@ -90,13 +96,20 @@ class Job(QObject):
     cancelled = Signal()
 
     def __init__(self, fn: Callable[[JobContext], Any], project_root: Path, host: ModelHost | None = None,
-                 parent: QObject | None = None):
+                 parent: QObject | None = None, title: str = ""):
         super().__init__(parent)
         self._fn, self._root, self._host = fn, Path(project_root), host
         self._stop = threading.Event()
         self._ended = threading.Event()
         self._worker = None
         self.running = False
+        self.title = title
+        self.state = "new"
+        self.last_progress: tuple[int, int] | None = None
+        self.last_message = ""
+        self.began.connect(lambda: setattr(self, "state", "running"))
+        self.progress.connect(lambda done, total: setattr(self, "last_progress", (done, total)))
+        self.message.connect(lambda text: setattr(self, "last_message", text))
 
     def stop_requested(self) -> bool:
         return self._stop.is_set()
@@ -106,6 +119,7 @@ class Job(QObject):
 
     def start(self) -> Job:
         self.running = True
+        self.state = "queued"
         self._worker = create_worker(self._run, _start_thread=False)
         self._worker.returned.connect(self._done)
         self._worker.start()
@@ -120,9 +134,11 @@ class Job(QObject):
             ctx = JobContext(self, self._host, self._root)
             try:
                 if self._host is None:
+                    self.began.emit()
                     result = self._fn(ctx)
                 else:
                     with self._host.lock:
+                        self.began.emit()
                         result = self._fn(ctx)
             finally:
                 ctx.project.close()
@@ -135,6 +151,7 @@ class Job(QObject):
 
     def _done(self, outcome: tuple[str, Any]) -> None:
         self.running = False
+        self.state = "ended"
         kind, value = outcome
         if kind == "ok":
             self.finished.emit(value)
@@ -142,6 +159,7 @@ class Job(QObject):
             self.cancelled.emit()
         else:
             self.failed.emit(value)
+        self.ended.emit()
 
 
 def readable_error(exc: BaseException) -> str:
@@ -177,12 +195,26 @@ def load_model_job(ctx: JobContext) -> dict:
     return dict(ctx.host.info)
 
 
+# Answer length on the Rank page when the user has not chosen one: on a CPU, 48 tokens make a first
+# comparison of 2 answers in under 10 s on 2 cores (bench/RESULTS.md); an accelerator affords more.
+ANSWER_TOKENS = {"cpu": 48, "mps": 128, "cuda": 256}
+
+
+def default_answer_tokens(device: str) -> int:
+    """The default answer length for `device` ("cpu", "cuda:0", …)."""
+    return ANSWER_TOKENS.get(device.split(":")[0], ANSWER_TOKENS["cpu"])
+
+
 def generate_job(per_prompt: int, policy: str = "base", limit: int | None = None, **sampling) -> Callable:
+    """Generate comparisons; `max_new_tokens=None` picks `default_answer_tokens` for the model's device."""
     def run(ctx: JobContext) -> list[int]:
         from studio.training.generation import SamplingConfig
         from studio.training.runs import generate_comparisons
 
-        return generate_comparisons(ctx.project, ctx.base(), per_prompt, policy, SamplingConfig(**sampling),
+        base = ctx.base()
+        if sampling.get("max_new_tokens", 0) is None:
+            sampling["max_new_tokens"] = default_answer_tokens(str(base.device))
+        return generate_comparisons(ctx.project, base, per_prompt, policy, SamplingConfig(**sampling),
                                     ctx.hooks, limit=limit)
     return run
 

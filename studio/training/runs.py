@@ -67,7 +67,11 @@ def generate_comparisons(project: Project, base: SharedBase, per_prompt: int, po
         for i, prompt in enumerate(todo):
             if hooks.stop_requested():
                 break
-            texts = generate(model, base.tokenizer, [prompt.text], sampling, num_return_sequences=per_prompt)[0]
+            answers = generate(model, base.tokenizer, [prompt.text], sampling, num_return_sequences=per_prompt,
+                               should_stop=hooks.should_stop)  # checked between tokens: a cancel is quick
+            if not answers:
+                break
+            texts = answers[0]
             settings = dataclasses.asdict(sampling)
             with store.transaction():
                 ids = [store.add_response(prompt.id, t, label, settings) for t in texts]

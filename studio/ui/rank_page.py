@@ -18,7 +18,8 @@ from PySide6.QtWidgets import (QApplication, QComboBox, QDialog, QDialogButtonBo
 from studio.core.records import Comparison
 from studio.core.store import StoreError
 from studio.ui.context import StudioContext
-from studio.workers import Job, generate_job
+from studio.ui.settings import remember_spin
+from studio.workers import Job, default_answer_tokens, generate_job
 
 PREFETCH_BELOW = 2   # start generating when fewer unranked comparisons than this remain
 PREFETCH_PROMPTS = 2
@@ -122,6 +123,7 @@ class RankPage(QWidget):
         self._decisions: list[tuple[int, int]] = []  # (ranking id, comparison id), for undo
         self._job: Job | None = None
         self._auto = True                            # prefetch allowed (off after a failed generation)
+        self._queued: int | None = None              # prompts of a Generate pressed while generating
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self._build()
         ctx.data_changed.connect(self.refresh)
@@ -192,9 +194,17 @@ class RankPage(QWidget):
                                toolTip="Answers per prompt (K): more answers give more preference pairs per read")
         self.count_spin = QSpinBox(minimum=1, maximum=500, value=10,
                                    toolTip="How many prompts without answers to generate for now")
-        self.tokens_spin = QSpinBox(minimum=8, maximum=2048, singleStep=32, value=128,
+        self.tokens_spin = QSpinBox(minimum=0, maximum=2048, singleStep=16, value=0,
+                                    specialValueText=f"Auto ({default_answer_tokens('cpu')} on a CPU)",
                                     toolTip="The longest answer, in tokens (a token is about ¾ of a word); "
-                                            "shorter answers are generated faster")
+                                            "shorter answers are generated faster. Auto: "
+                                            f"{default_answer_tokens('cpu')} on a CPU (a first comparison in "
+                                            f"seconds), {default_answer_tokens('cuda')} on a GPU")
+        root = self.ctx.project.root
+        for spin, name in ((self.k_spin, "rank/answers_per_prompt"), (self.count_spin, "rank/prompts"),
+                           (self.tokens_spin, "rank/answer_tokens")):
+            remember_spin(spin, root, name)
+        self.ctx.model_changed.connect(self._on_model)
         generate = QPushButton("Generate", toolTip="Generate answers in the background; you can keep ranking")
         generate.clicked.connect(lambda: self.generate(self.count_spin.value(), explicit=True))
         gen_box = QGroupBox("Generate answers")
@@ -232,6 +242,11 @@ class RankPage(QWidget):
         today = sum(datetime.fromisoformat(r.created).astimezone().date() == date.today() for r in mine)
         self.counters.setText(f"Today: <b>{today}</b> · Ranked: <b>{len(mine)}</b> · Left: <b>{len(unranked)}</b>")
         self._prefetch(len(unranked))
+
+    def _on_model(self, info: dict) -> None:
+        """Name the automatic answer length for the device the model landed on."""
+        device = str(info.get("device", "cpu"))
+        self.tokens_spin.setSpecialValueText(f"Auto ({default_answer_tokens(device)} on {device})")
 
     def _refresh_policies(self) -> None:
         current = self.policy.currentData()
@@ -393,7 +408,8 @@ class RankPage(QWidget):
         """Generate K answers for up to `prompts` prompts that have none from the chosen model."""
         if self._job is not None:
             if explicit:
-                self._say("Already generating; the new answers appear as soon as they are ready.")
+                self._queued = prompts
+                self._say("Queued: these answers are generated when the current ones are done.")
             return None
         policy = self.policy.currentData()
         if not self.ctx.store.prompts_without_responses(policy):
@@ -402,8 +418,9 @@ class RankPage(QWidget):
             return None
         self._auto = True
         job = self.ctx.run(generate_job(per_prompt=self.k_spin.value(), policy=policy, limit=prompts,
-                                        max_new_tokens=self.tokens_spin.value()))
-        job.progress.connect(lambda i, n: self.preparing.setText(f"preparing next… {i}/{n}"))
+                                        max_new_tokens=self.tokens_spin.value() or None),
+                           title="Generating answers")
+        job.progress.connect(self._on_generated)
         job.finished.connect(lambda _ids: self._generation_ended())
         job.failed.connect(self._generation_ended)
         job.cancelled.connect(self._generation_cancelled)
@@ -412,20 +429,29 @@ class RankPage(QWidget):
         self.preparing.show()
         if self.comparison is None:
             self._show(None)  # the empty state now says the next comparison is coming
-        self.ctx.busy.emit("Generating answers…")
         job.start()
         return job
+
+    def _on_generated(self, done: int, total: int) -> None:
+        """A comparison was just stored: show it at once when the page is waiting for one."""
+        self.preparing.setText(f"preparing next… {done}/{total}")
+        self.refresh()
 
     def _generation_ended(self, error: str | None = None) -> None:
         self._job = None
         self.preparing.hide()
         if error is not None:
             self._auto = False  # no retry loop; Generate or Add prompts turns prefetch back on
+            self._queued = None
             self._say(f"Generation failed: {error}", error=True)
+        queued, self._queued = self._queued, None
+        if queued is not None:
+            self.generate(queued, explicit=True)
         self.refresh()
 
     def _generation_cancelled(self) -> None:
         """Cancelled on shutdown: the store may be closed already, so touch nothing."""
         self._job = None
         self._auto = False
+        self._queued = None
         self.preparing.hide()
