@@ -13,7 +13,6 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from transformers import get_scheduler
 
 from studio.training.configs import TrainConfig
 from studio.training.checkpoints import has_checkpoint, load_checkpoint, save_checkpoint, trainable_parameters
@@ -93,6 +92,8 @@ def run_supervised(*, base: SharedBase, adapter: str, heads: dict[str, nn.Module
                    loss_fn: LossFn, eval_fn: Callable[[], dict[str, float]] | None, config: TrainConfig,
                    run_dir: Path, hooks: Hooks, resume: bool = False) -> TrainResult:
     """Optimise `adapter` (+ `heads`) with `loss_fn` for `config.steps` steps, checkpointing and resumable."""
+    from transformers import get_scheduler  # here, not at the top: it imports PEFT, which generation never needs
+
     run_dir = Path(run_dir)
     params = trainable_parameters(base, [adapter], heads)
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)

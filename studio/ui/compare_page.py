@@ -176,7 +176,7 @@ class ComparePage(QWidget):
                         temperature=temperature, do_sample=temperature > 0)
         pane.score.setText("writing…")
         self.status.setText(f"Generating: {pane.title()}")
-        job = self.ctx.run(fn, needs_model=True)
+        job = self.ctx.run(fn, needs_model=True, title=f"Comparing: {pane.title()}")
         job.partial.connect(pane.append)
         job.message.connect(self.status.setText)
         job.finished.connect(lambda result: (pane.done(result), self._next()))

@@ -254,7 +254,7 @@ class TrainPage(QWidget):
         init = self.init_combo.currentData() if kind in ("ppo", "dpo") else None
         reward = self.reward_combo.currentData() if kind == "ppo" else None
         self._show_board(kind, f"New {kind.upper()} run (live)")
-        return self._run(train_job(kind, values, init=init, reward=reward), None)
+        return self._run(train_job(kind, values, init=init, reward=reward), None, f"Training {kind.upper()}")
 
     def resume(self) -> Job | None:
         """Resume the run selected in the history from its checkpoint."""
@@ -263,7 +263,7 @@ class TrainPage(QWidget):
             return None
         self.show_run(run.id)
         self.shown.setText(f"Run {run.id} · {run.kind.upper()} · resumed (live)")
-        return self._run(train_job(run.kind, resume=run.id), run.id)
+        return self._run(train_job(run.kind, resume=run.id), run.id, f"Resuming run {run.id} ({run.kind.upper()})")
 
     def stop(self) -> None:
         if self.job is not None:
@@ -271,12 +271,12 @@ class TrainPage(QWidget):
             self.status.setText("Stopping after this step, saving a checkpoint…")
             self.stop_button.setEnabled(False)
 
-    def _run(self, fn, run_id: int | None) -> Job:
+    def _run(self, fn, run_id: int | None, title: str) -> Job:
         self.error.hide()
         self._eta_origin, self._live_run = None, run_id
         self.progress.setRange(0, 0)  # busy until the first step is done
         self.status.setText("Starting…")
-        job = self.ctx.run(fn, needs_model=True)
+        job = self.ctx.run(fn, needs_model=True, title=title)
         job.message.connect(self.status.setText)
         job.metrics.connect(self._on_metrics)
         job.samples.connect(self._on_samples)

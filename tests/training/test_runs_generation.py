@@ -31,3 +31,27 @@ def test_each_comparison_is_stored_before_the_next_prompt_starts(tmp_path, base)
     made = generate_comparisons(project, base, 2, sampling=SamplingConfig(max_new_tokens=4), hooks=hooks)
     assert len(made) == 3 and seen == [(1, 3, 1), (2, 3, 2), (3, 3, 3)]
     project.close()
+
+
+def test_generating_from_the_base_model_never_imports_peft(tmp_path, tiny_model_dir):
+    """PEFT takes seconds to import: loading the model and ranking's generation must not need it."""
+    import subprocess
+    import sys
+
+    project = Project.init(tmp_path / "p", model=str(tiny_model_dir))
+    project.store.add_prompt("a prompt")
+    project.close()
+    code = f"""
+import sys
+from studio.core.project import Project
+from studio.training.configs import SamplingConfig
+from studio.training.runs import generate_comparisons, open_base
+project = Project.open({str(tmp_path / "p")!r})
+base = open_base(project, device="cpu")
+assert len(generate_comparisons(project, base, 2, sampling=SamplingConfig(max_new_tokens=4))) == 1
+assert "peft" not in sys.modules, "peft was imported"
+base.add_lora("sft", r=2)
+assert "peft" in sys.modules
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]

@@ -102,7 +102,7 @@ def test_job_indicator_names_running_and_queued_jobs_on_every_page(qtbot, ctx):
 
     first = ctx.run(holds_model, title="Training SFT").start()
     second = ctx.run(lambda jc: None, title="Generating answers").start()  # waits for the model
-    qtbot.waitUntil(lambda: "3 of 10" in window.jobs_indicator.label.text(), timeout=10_000)
+    qtbot.waitUntil(lambda: "3 of 10" in window.jobs_indicator.label.text(), timeout=30_000)
     text = window.jobs_indicator.label.text()
     assert text == "Training SFT: 3 of 10 · queued: Generating answers"
     assert window.jobs_indicator.progress.value() == 3 and window.jobs_indicator.progress.maximum() == 10
@@ -110,8 +110,8 @@ def test_job_indicator_names_running_and_queued_jobs_on_every_page(qtbot, ctx):
         window.tabs.setCurrentIndex(index)
         assert window.jobs_indicator.isVisible()
     first.cancel()
-    qtbot.waitUntil(lambda: not first.running and not second.running, timeout=10_000)
-    qtbot.waitUntil(lambda: not window.jobs_indicator.isVisible(), timeout=10_000)
+    qtbot.waitUntil(lambda: not first.running and not second.running, timeout=30_000)
+    qtbot.waitUntil(lambda: not window.jobs_indicator.isVisible(), timeout=30_000)
 
 
 def test_switch_project_and_export_prefs(qtbot, ctx, tmp_path, tiny_model_dir):
