@@ -57,7 +57,7 @@ class DemosPage(QWidget):
     def _build(self) -> None:
         self.filter = QLineEdit(placeholderText="Search prompts and responses…", clearButtonEnabled=True)
         self.filter.setToolTip("Show only demonstrations whose prompt or response contains this text")
-        self.filter.textChanged.connect(self.refresh)
+        self.filter.textChanged.connect(self._on_filter)
         self.list = QListWidget()
         self.list.setToolTip("Your demonstrations; select one to edit it")
         # queued: saving rebuilds the list, which must not happen inside the list's own signal
@@ -137,6 +137,14 @@ class DemosPage(QWidget):
         found = len(demos)
         self.count.setText(f"{found} found" if self.filter.text().strip()
                            else f"{found} demonstration{'s' * (found != 1)}")
+
+    def _on_filter(self) -> None:
+        """Save the edit in progress, filter the list, and let the editor follow it: a demonstration the
+        filter hides leaves the editor (for the first one shown), so Delete or typing never acts on it."""
+        saved = self.save()
+        self.refresh()
+        if saved and self._current is not None and self._current not in self._demos:
+            self._select_first()
 
     def _select_first(self) -> None:
         first = self.list.item(0)
