@@ -18,6 +18,7 @@ from studio.core.records import Run
 from studio.ui.config_form import ConfigForm
 from studio.ui.context import StudioContext
 from studio.ui.plots import Group, MetricsBoard, save_image, write_csv
+from studio.ui.settings import project_value, set_project_value
 from studio.workers import Job, config_fields, train_job
 
 KINDS = {"sft": "SFT (learn from demonstrations)", "reward": "Reward model (learn the rankings)",
@@ -43,7 +44,10 @@ CHART_HELP = {
     "reward": "Mean reward-model score of the policy's answers (normalised: 0 = the starting policy). Rising "
               "is good, unless the samples below turn into gibberish that games the reward model.",
     "KL": "KL divergence: how far the policy's answers have drifted from the reference (SFT) model, in nats "
-          "per answer. 0 = identical; a fast climb is a warning sign of reward hacking.",
+          "per answer; a fast climb is a warning sign of reward hacking. It is estimated on the policy's own "
+          "answers as the sum over their tokens of log p(policy) − log p(reference): on average that equals "
+          "the true KL, which is never below 0, but one batch's estimate can dip a little below 0 by chance, "
+          "most often early on, when the two models still agree.",
     "beta": "The price per unit of KL subtracted from the reward. With adaptive KL it rises when KL is above "
             "the target and falls when below.",
     "entropy": "How spread out the policy's next-token choices are. A collapse toward 0 means it repeats "
@@ -58,6 +62,10 @@ CHART_HELP = {
     "gradient norm": "Size of each update before clipping; spikes mean unstable training.",
     "tokens per second": "Training speed.",
 }
+# What each kind learns from, and what to do when there is none (checked before a run is created).
+NEEDS = {"sft": ("demonstrations", "Add demonstrations first (Demonstrations page): SFT learns from them."),
+         "reward": ("pairs", "Rank some comparisons first (Rank page): the reward model learns from them."),
+         "dpo": ("pairs", "Rank some comparisons first (Rank page): DPO learns from them.")}
 HEADLINE = {"sft": ["loss", "eval_loss"], "reward": ["accuracy", "eval_accuracy", "loss"],
             "ppo": ["reward", "kl", "response_length"], "dpo": ["reward_accuracy", "eval_reward_accuracy", "loss"]}
 # "running" with no job in this window means the process died mid-run (crash, kill): resumable.
@@ -74,6 +82,7 @@ class TrainPage(QWidget):
         self.job: Job | None = None
         self._eta_origin: tuple[float, int] | None = None
         self._live_run: int | None = None  # the run id of the running job, once known
+        self._shown_run: int | None = None  # the run whose curves are on the board
 
         self.kind = QComboBox()
         for kind, label in KINDS.items():
@@ -84,12 +93,15 @@ class TrainPage(QWidget):
                                             "model, which also serves as the reference the KL is measured against.")
         self.reward_combo = QComboBox(toolTip="The reward model whose scores PPO maximises.")
         sources = QFormLayout()
+        sources.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapAllRows)  # each choice gets the full width
         sources.addRow("Start from", self.init_combo)
         sources.addRow("Reward model", self.reward_combo)
         self.sources = QWidget()
         self.sources.setLayout(sources)
 
-        self.start_button = QPushButton("Start", clicked=self.start)
+        self.start_button = QPushButton("Start", clicked=self.start,
+                                        toolTip="Start a new run of the chosen kind with these settings; it trains "
+                                                "in the background and its curves appear on the right.")
         self.stop_button = QPushButton("Stop", clicked=self.stop, enabled=False,
                                        toolTip="Stop after the current step; a checkpoint is saved so the run "
                                                "can be resumed.")
@@ -103,8 +115,10 @@ class TrainPage(QWidget):
 
         self.board = MetricsBoard(columns=4)
         self.shown = QLabel()
-        self.png_button = QPushButton("Export PNG…", clicked=self._ask_png)
-        self.csv_button = QPushButton("Export CSV…", clicked=self._ask_csv)
+        self.png_button = QPushButton("Export PNG…", clicked=self._ask_png,
+                                      toolTip="Save the charts shown, titled with their run, as one PNG image.")
+        self.csv_button = QPushButton("Export CSV…", clicked=self._ask_csv,
+                                      toolTip="Save every metric of the run shown as CSV: one row per step.")
         self.samples = _table(["Iteration", "Reward", "Prompt", "Response"])
         self.history = _table(["Run", "Kind", "Status", "Step", "Final metrics", "Started"])
         self.history.itemSelectionChanged.connect(self._on_history_selected)
@@ -115,6 +129,9 @@ class TrainPage(QWidget):
         self._lay_out()
         self.kind.currentIndexChanged.connect(self._on_kind_changed)
         ctx.data_changed.connect(self.refresh)
+        remembered = project_value(ctx.project.root, "train/kind")
+        if remembered in KINDS:
+            self.set_kind(remembered)
         self._on_kind_changed()
         self.refresh()
 
@@ -166,11 +183,15 @@ class TrainPage(QWidget):
     def _on_kind_changed(self) -> None:
         kind = self.selected_kind
         self.form = ConfigForm(config_fields(kind))
+        saved = project_value(self.ctx.project.root, f"train/{kind}")
+        if isinstance(saved, dict):
+            self.form.set_values(saved)
         self.form_area.setWidget(self.form)
         self.sources.setVisible(kind in ("ppo", "dpo"))
         self.reward_combo.setVisible(kind == "ppo")
         self.sources.layout().labelForField(self.reward_combo).setVisible(kind == "ppo")
         if self.job is None:
+            self._shown_run = None
             self._show_board(kind, f"New {kind.upper()} run: press Start")
 
     def _show_board(self, kind: str, caption: str) -> None:
@@ -204,6 +225,11 @@ class TrainPage(QWidget):
                 item.setData(Qt.ItemDataRole.UserRole, run.id)
                 if run.error:
                     item.setToolTip(run.error)
+                if run.id == self._shown_run:  # the run whose curves are shown stands out
+                    font = item.font()
+                    font.setBold(True)
+                    item.setFont(font)
+                    item.setToolTip(run.error or "Its curves are shown above")
                 self.history.setItem(row, column, item)
             if selected and run.id == selected.id:
                 self.history.selectRow(row)
@@ -222,6 +248,7 @@ class TrainPage(QWidget):
     def show_run(self, run_id: int) -> None:
         """Show a stored run's curves, samples and (when idle) its settings in the form."""
         run = self.ctx.store.run(run_id)
+        self._shown_run = run.id
         if self.job is None:
             self.set_kind(run.kind)
             self.form.set_values(run.config)
@@ -251,10 +278,25 @@ class TrainPage(QWidget):
         except ValueError as exc:
             self._show_error(str(exc))
             return None
+        set_project_value(self.ctx.project.root, f"train/{kind}", values)
+        set_project_value(self.ctx.project.root, "train/kind", kind)
+        missing = self._missing_data(kind)
+        if missing:
+            self._show_error(missing)
+            return None
         init = self.init_combo.currentData() if kind in ("ppo", "dpo") else None
         reward = self.reward_combo.currentData() if kind == "ppo" else None
         self._show_board(kind, f"New {kind.upper()} run (live)")
         return self._run(train_job(kind, values, init=init, reward=reward), None, f"Training {kind.upper()}")
+
+    def _missing_data(self, kind: str) -> str:
+        """Why a `kind` run cannot start on this project's data ("" when it can)."""
+        if kind in NEEDS:
+            count, message = NEEDS[kind]
+            return "" if self.ctx.store.counts()[count] else message
+        if kind == "ppo" and self.reward_combo.count() <= 1:
+            return "Train a reward model first: PPO maximises its score."
+        return ""
 
     def resume(self) -> Job | None:
         """Resume the run selected in the history from its checkpoint."""
@@ -295,7 +337,9 @@ class TrainPage(QWidget):
             self.refresh()
             running = [r for r in self.ctx.store.runs(self.selected_kind) if r.status == "running"]
             self._live_run = running[-1].id if running else None
+            self._shown_run = self._live_run
             if self._live_run is not None:
+                self.refresh()
                 self.shown.setText(f"Run {self._live_run} · {self.selected_kind.upper()} · training (live)")
 
     def _on_samples(self, step: int, rows: list) -> None:
@@ -366,7 +410,7 @@ class TrainPage(QWidget):
     # -- export ----------------------------------------------------------------------------------------
     def export_png(self, path: str | Path) -> Job:
         """Save the charts as one PNG (rendered here, written in a job)."""
-        image = self.board.image()
+        image = self.board.image(title=self.shown.text().replace(" (live)", ""))
         return self._export(lambda _ctx: str(save_image(image, path)))
 
     def export_csv(self, path: str | Path) -> Job:
