@@ -7,6 +7,7 @@ Open the project in the thread that calls these functions (sqlite connections ar
 from __future__ import annotations
 
 import dataclasses
+import json
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -20,7 +21,7 @@ from studio.training.configs import CONFIGS, validate
 from studio.training.dpo import train_dpo
 from studio.training.engine import Hooks, TrainResult
 from studio.training.generation import SamplingConfig, generate
-from studio.training.models import load_model
+from studio.training.models import load_model, model_identity
 from studio.training.ppo import train_ppo
 from studio.training.reward import RewardScorer, train_reward
 from studio.training.sft import train_sft
@@ -139,8 +140,12 @@ def export_run(project: Project, run_ref: str, out_dir: Path, merged: bool = Fal
         raise ValueError(f"run {run.id} has no finished adapter to export (status {run.status})")
     out_dir = Path(out_dir)
     loaded = load_model(project.model_spec, device="cpu")
+    identity = model_identity(project.model_spec)  # the local (cache) path stays out of exported files
     if not merged:
         shutil.copytree(run.artifact, out_dir, dirs_exist_ok=True)
+        config = out_dir / "adapter_config.json"
+        config.write_text(json.dumps({**json.loads(config.read_text(encoding="utf-8")),
+                                      "base_model_name_or_path": identity}, indent=2), encoding="utf-8")
         heads = project.run_dir(run.id) / "heads.safetensors"
         if heads.exists():
             shutil.copy2(heads, out_dir / "heads.safetensors")
@@ -148,7 +153,9 @@ def export_run(project: Project, run_ref: str, out_dir: Path, merged: bool = Fal
         from peft import PeftModel
 
         model = PeftModel.from_pretrained(loaded.model, run.artifact).merge_and_unload()
+        model.config._name_or_path = identity
         model.save_pretrained(out_dir, safe_serialization=True)
+    loaded.tokenizer.name_or_path = identity
     loaded.tokenizer.save_pretrained(out_dir)
     return out_dir
 
