@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QFormL
 
 from studio.core.records import Run
 from studio.ui.config_form import ConfigForm
+from studio.ui.held_out import data_size, held_out_note
 from studio.ui.context import StudioContext
 from studio.ui.plots import Group, MetricsBoard, save_image, write_csv
 from studio.ui.settings import project_value, set_project_value
@@ -115,6 +116,8 @@ class TrainPage(QWidget):
 
         self.board = MetricsBoard(columns=4)
         self.shown = QLabel()
+        self.eval_note = QLabel(wordWrap=True, toolTip="How many held-out examples the eval_ figures are "
+                                                       "measured on; with few, they swing by chance.")
         self.png_button = QPushButton("Export PNG…", clicked=self._ask_png,
                                       toolTip="Save the charts shown, titled with their run, as one PNG image.")
         self.csv_button = QPushButton("Export CSV…", clicked=self._ask_csv,
@@ -158,6 +161,7 @@ class TrainPage(QWidget):
         top = QVBoxLayout(charts)
         top.setContentsMargins(0, 0, 0, 0)
         top.addLayout(header)
+        top.addWidget(self.eval_note)
         top.addWidget(self.board, 1)
         right = QSplitter(Qt.Orientation.Vertical)
         right.addWidget(charts)
@@ -193,6 +197,7 @@ class TrainPage(QWidget):
         if self.job is None:
             self._shown_run = None
             self._show_board(kind, f"New {kind.upper()} run: press Start")
+        self._update_eval_note()
 
     def _show_board(self, kind: str, caption: str) -> None:
         self.board.set_groups(GROUPS[kind], "iteration" if kind == "ppo" else "step")
@@ -235,6 +240,20 @@ class TrainPage(QWidget):
                 self.history.selectRow(row)
         self.history.blockSignals(False)
         self._update_buttons()
+        self._update_eval_note()
+
+    def _update_eval_note(self) -> None:
+        """The held-out size behind the eval figures of the run shown (or of a new run with the form's
+        settings), counted on the project's data as it is now."""
+        run = self.ctx.store.run(self._shown_run) if self._shown_run is not None else None
+        if run is not None:
+            kind, fraction = run.kind, run.config.get("eval_fraction")
+        else:
+            editor = self.form.editors.get("eval_fraction")
+            kind, fraction = self.selected_kind, editor[1].value() if editor else None
+        note = held_out_note(kind, data_size(self.ctx.store, kind), fraction) if fraction is not None else ""
+        self.eval_note.setText(note)
+        self.eval_note.setVisible(bool(note))
 
     def selected_run(self) -> Run | None:
         items = self.history.selectedItems()

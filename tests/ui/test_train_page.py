@@ -123,3 +123,13 @@ def test_ppo_curves_grow_live_and_stop_cancels(qtbot, trained_ctx):
     with qtbot.waitSignal(job.cancelled, timeout=60_000):
         page.stop()
     assert ctx.store.run(run.id).status == "cancelled"
+
+
+def test_eval_figures_say_how_many_examples_they_rest_on(qtbot, seeded_ctx):
+    page = make_page(qtbot, seeded_ctx)
+    page.set_kind("reward")  # 6 ranked prompts: fewer than 10, so nothing is held out
+    assert page.eval_note.isVisible()
+    assert page.eval_note.text().startswith("Eval figures rest on 0 held-out prompts (of 6): too few")
+    assert "194 more ranked prompts" in page.eval_note.text()
+    page.set_kind("ppo")
+    assert not page.eval_note.isVisible()
