@@ -64,7 +64,7 @@ class JobContext:
         self.host = host
         self.project = Project.open(project_root)
         self.hooks = Hooks(on_metrics=job.metrics.emit, should_stop=job.stop_requested,
-                           on_samples=job.samples.emit, on_progress=job.progress.emit)
+                           on_samples=job.samples.emit, on_progress=job.progress.emit, on_message=job.message.emit)
 
     def say(self, text: str) -> None:
         self.job.message.emit(text)
@@ -108,8 +108,11 @@ class Job(QObject):
         self.last_progress: tuple[int, int] | None = None
         self.last_message = ""
         self.began.connect(lambda: setattr(self, "state", "running"))
-        self.progress.connect(lambda done, total: setattr(self, "last_progress", (done, total)))
+        self.progress.connect(self._note_progress)
         self.message.connect(lambda text: setattr(self, "last_message", text))
+
+    def _note_progress(self, done: int, total: int) -> None:
+        self.last_progress, self.last_message = (done, total), ""  # a message after it says what follows
 
     def stop_requested(self) -> bool:
         return self._stop.is_set()

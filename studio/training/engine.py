@@ -29,6 +29,11 @@ class Hooks:
     should_stop: Callable[[], bool] | None = None
     on_samples: Callable[[int, list[dict]], None] | None = None
     on_progress: Callable[[int, int], None] | None = None
+    on_message: Callable[[str], None] | None = None  # what a long phase without steps is doing
+
+    def say(self, text: str) -> None:
+        if self.on_message:
+            self.on_message(text)
 
     def metrics(self, step: int, values: dict[str, float]) -> None:
         if self.on_metrics:
@@ -137,6 +142,7 @@ def run_supervised(*, base: SharedBase, adapter: str, heads: dict[str, nn.Module
                 if tokens:
                     last["tokens_per_s"] = tokens / elapsed
                 if eval_fn and (step % config.eval_every == 0 or step == config.steps):
+                    hooks.say(f"Step {step}: measuring on the held-out examples…")
                     base.model.eval()
                     with torch.no_grad():
                         last.update(eval_fn())
@@ -151,6 +157,7 @@ def run_supervised(*, base: SharedBase, adapter: str, heads: dict[str, nn.Module
         finally:
             base.model.eval()
             base.base.gradient_checkpointing_disable()
+        hooks.say("Saving the checkpoint and the adapter…")
         checkpoint()
     artifact = base.save_adapter(adapter, run_dir / "adapter")
     if heads:

@@ -224,4 +224,4 @@ def _recording_hooks(project: Project, run_id: int, hooks: Hooks) -> Hooks:
         hooks.samples(step, rows)
 
     return Hooks(on_metrics=on_metrics, should_stop=hooks.should_stop, on_samples=on_samples,
-                 on_progress=hooks.on_progress)
+                 on_progress=hooks.on_progress, on_message=hooks.on_message)

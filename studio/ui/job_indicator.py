@@ -11,14 +11,17 @@ from studio.workers import Job
 
 
 def describe(job: Job) -> str:
-    """One job in a few words: "Training SFT: step 3 of 50", "Generating answers (waiting for the model)"."""
+    """One job in a few words: "Training SFT: 3 of 50", "Training SFT: 50 of 50 · Saving…",
+    "Generating answers (waiting for the model)"."""
     title = job.title or "Working"
     if job.state == "queued":
         return f"{title} (waiting for the model)"
+    parts = [title]
     if job.last_progress is not None:
-        done, total = job.last_progress
-        return f"{title}: {done} of {total}"
-    return f"{title}: {job.last_message}" if job.last_message else title
+        parts.append(f"{job.last_progress[0]} of {job.last_progress[1]}")
+    if job.last_message:
+        parts.append(job.last_message)
+    return ": ".join(parts[:2]) + "".join(f" · {part}" for part in parts[2:])
 
 
 class JobIndicator(QWidget):
