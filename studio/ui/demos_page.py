@@ -19,6 +19,7 @@ from studio.core.import_export import export_demos, import_demos
 from studio.core.records import Demo
 from studio.core.store import Store, StoreError
 from studio.ui.context import StudioContext
+from studio.ui.theme import set_role
 
 AUTOSAVE_MS = 800
 JSONL_FILTER = "JSON Lines (*.jsonl);;All files (*)"
@@ -195,7 +196,7 @@ class DemosPage(QWidget):
                                                 self.response_edit.toPlainText(), self._system))
 
     def _say(self, text: str, error: bool = False) -> None:
-        self.message.setStyleSheet("color: #b00020;" if error else "color: #555;")
+        set_role(self.message, "error" if error else "muted")
         self.message.setText(text)
 
     def save(self, quiet: bool = False) -> bool:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
-from PySide6.QtWidgets import (QFileDialog, QFrame, QHBoxLayout, QInputDialog, QLabel, QMainWindow, QMenu,
-                               QMessageBox, QTabWidget, QToolButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QApplication, QFileDialog, QFrame, QHBoxLayout, QInputDialog, QLabel, QMainWindow,
+                               QMenu, QMessageBox, QTabWidget, QToolButton, QVBoxLayout, QWidget)
 
 from studio.core import import_export
 from studio.core.project import EMBEDDED_MODEL, Project, ProjectError
@@ -20,6 +20,8 @@ from studio.ui.help_page import HelpPage
 from studio.ui.job_indicator import JobIndicator
 from studio.ui.rank_page import RankPage
 from studio.ui.recent import recent_projects, remember_project
+from studio.ui.theme import Appearance
+from studio.ui.view_menu import add_view_menu
 from studio.workers import Job, export_job, load_model_job
 
 PAGES = ("Demonstrations", "Rank", "Train", "Compare", "Help")
@@ -50,7 +52,7 @@ class ErrorBanner(QFrame):
     """A dismissible line above the pages with the last error."""
 
     def __init__(self, parent: QWidget | None = None):
-        super().__init__(parent, styleSheet="ErrorBanner { background: #fdecea; border: 1px solid #f5c2c0; }")
+        super().__init__(parent)  # coloured by the theme's style sheet (studio.ui.theme)
         self.label = QLabel(wordWrap=True, textInteractionFlags=Qt.TextInteractionFlag.TextSelectableByMouse)
         close = QToolButton(text="✕", toolTip="Dismiss", autoRaise=True)
         close.clicked.connect(self.hide)
@@ -86,7 +88,10 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.model_label)
         self._load_job: Job | None = None
         self._closing = False
+        self.appearance = Appearance()
+        self.appearance.apply(QApplication.instance())
         self._build_menus()
+        add_view_menu(self)
         self._attach(ctx)
 
     # -- project ----------------------------------------------------------------------------------------

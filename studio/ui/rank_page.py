@@ -19,6 +19,7 @@ from studio.core.records import Comparison
 from studio.core.store import StoreError
 from studio.ui.context import StudioContext
 from studio.ui.settings import remember_spin
+from studio.ui.theme import scaled_font, set_role
 from studio.workers import Job, default_answer_tokens, generate_job
 
 PREFETCH_BELOW = 2   # start generating when fewer unranked comparisons than this remain
@@ -32,9 +33,7 @@ def _reader(text: str = "") -> QPlainTextEdit:
     view = QPlainTextEdit(text, readOnly=True)
     view.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
     view.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
-    font = view.font()
-    font.setPointSizeF(font.pointSizeF() * 1.15)
-    view.setFont(font)
+    scaled_font(view, 1.15)
     return view
 
 
@@ -73,7 +72,7 @@ class ResponsePane(QFrame):
         picked = place is not None
         self.header.setText(f"<span style='font-size:16pt'><b>{self.number}</b></span>"
                             + (f"&nbsp;&nbsp;✓ {ORDINALS[place]}" if picked else ""))
-        self.header.setStyleSheet("background: #d8f0d8; padding: 2px;" if picked else "padding: 2px;")
+        set_role(self.header, "picked" if picked else "")
         self.pick_button.setEnabled(not picked)
 
 
@@ -86,7 +85,8 @@ class DemoDialog(QDialog):
         self.demo_id: int | None = None
         self.prompt_edit = QPlainTextEdit(prompt, toolTip="The prompt of the demonstration")
         self.response_edit = QPlainTextEdit(response, toolTip="Rewrite this into what the model should have said")
-        self.message = QLabel(wordWrap=True, styleSheet="color: #b00020;")
+        self.message = QLabel(wordWrap=True)
+        set_role(self.message, "error")
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
@@ -136,8 +136,8 @@ class RankPage(QWidget):
         self.annotator.editingFinished.connect(self._set_annotator)
         self.counters = QLabel(toolTip="Your decisions today and in all, and comparisons left for you")
         self.agreement = QLabel(toolTip="How often the annotators of this comparison pick the same best answer")
-        self.preparing = QLabel("preparing next…", styleSheet="color: #666;",
-                                toolTip="Answers are being generated in the background")
+        self.preparing = QLabel("preparing next…", toolTip="Answers are being generated in the background")
+        set_role(self.preparing, "muted")
         self.preparing.hide()
         top = QHBoxLayout()
         top.addWidget(QLabel("Annotator:"))
@@ -168,7 +168,8 @@ class RankPage(QWidget):
             button = QPushButton(text, toolTip=tip)
             button.clicked.connect(slot)
             actions.addWidget(button)
-        self.hint = QLabel(styleSheet="color: #666;")
+        self.hint = QLabel()
+        set_role(self.hint, "muted")
         actions.addWidget(self.hint, 1)
         self.message = QLabel(wordWrap=True)
 
@@ -296,7 +297,7 @@ class RankPage(QWidget):
         return "" if score is None else f"Agreement: {score:.0%} of {len(rankers)} annotators pick the same best"
 
     def _say(self, text: str, error: bool = False) -> None:
-        self.message.setStyleSheet("color: #b00020;" if error else "color: #444;")
+        set_role(self.message, "error" if error else "")
         self.message.setText(text)
 
     def showEvent(self, event) -> None:

@@ -20,6 +20,7 @@ from studio.ui.held_out import data_size, held_out_note
 from studio.ui.context import StudioContext
 from studio.ui.plots import Group, MetricsBoard, save_image, write_csv
 from studio.ui.settings import project_value, set_project_value
+from studio.ui.theme import set_role
 from studio.workers import Job, config_fields, train_job
 
 KINDS = {"sft": "SFT (learn from demonstrations)", "reward": "Reward model (learn the rankings)",
@@ -111,8 +112,9 @@ class TrainPage(QWidget):
                                                  "checkpoint.")
         self.progress = QProgressBar(textVisible=False)
         self.status = QLabel(wordWrap=True)
-        self.error = QLabel(wordWrap=True, visible=False, styleSheet="color: #b00020;",
+        self.error = QLabel(wordWrap=True, visible=False,
                             textInteractionFlags=Qt.TextInteractionFlag.TextSelectableByMouse)
+        set_role(self.error, "error")
 
         self.board = MetricsBoard(columns=4)
         self.shown = QLabel()
@@ -377,6 +379,7 @@ class TrainPage(QWidget):
         self.status.setText(f"Step {step} of {total}{eta}")
 
     def _on_finished(self, result: dict) -> None:
+        self._live_run = self._shown_run = result.get("run_id")  # known for sure now, however short the run
         self._end()
         run, status = result.get("run_id"), result.get("status")
         if status == "diverged":
