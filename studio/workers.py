@@ -9,6 +9,7 @@ belong to the thread that made them).
 """
 from __future__ import annotations
 
+import os
 import threading
 import traceback
 from collections.abc import Callable
@@ -38,8 +39,12 @@ class ModelHost:
 
     def base(self, project: Project, say: Callable[[str], None]):
         """The shared base (loaded on first use; call with `lock` held)."""
+        import torch
+
+        torch.set_num_threads(torch_threads())  # per thread (OpenMP): every job's thread sets it
         if self._base is None:
             from studio.training.runs import open_base
+
 
             self._base = open_base(project, device=self.device, progress=say)
             model = self._base.base
@@ -52,6 +57,13 @@ class ModelHost:
     def unload(self) -> None:
         self._base = None
         self.info = {}
+
+
+def torch_threads() -> int:
+    """Torch's threads in the GUI process: every core but one, which the GUI thread keeps, so that a
+    training step never starves it (bench/gui_responsiveness.py); $STUDIO_TORCH_THREADS overrides."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return int(os.environ.get("STUDIO_TORCH_THREADS") or max(1, cores - 1))
 
 
 class JobContext:
