@@ -45,7 +45,6 @@ class ModelHost:
         if self._base is None:
             from studio.training.runs import open_base
 
-
             self._base = open_base(project, device=self.device, progress=say)
             model = self._base.base
             params = sum(p.numel() for p in model.parameters())
