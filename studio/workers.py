@@ -9,6 +9,7 @@ belong to the thread that made them).
 """
 from __future__ import annotations
 
+import os
 import threading
 import traceback
 from collections.abc import Callable
@@ -19,6 +20,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 from superqt.utils import create_worker
 
+from studio.core.answer_length import default_answer_tokens
 from studio.core.project import Project
 
 
@@ -38,6 +40,9 @@ class ModelHost:
 
     def base(self, project: Project, say: Callable[[str], None]):
         """The shared base (loaded on first use; call with `lock` held)."""
+        import torch
+
+        torch.set_num_threads(torch_threads())  # per thread (OpenMP): every job's thread sets it
         if self._base is None:
             from studio.training.runs import open_base
 
@@ -54,6 +59,13 @@ class ModelHost:
         self.info = {}
 
 
+def torch_threads() -> int:
+    """Torch's threads in the GUI process: every core but one, which the GUI thread keeps, so that a
+    training step never starves it (bench/gui_responsiveness.py); $STUDIO_TORCH_THREADS overrides."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return int(os.environ.get("STUDIO_TORCH_THREADS") or max(1, cores - 1))
+
+
 class JobContext:
     """What a job function receives: its own project connection, hooks wired to signals, the model."""
 
@@ -64,7 +76,7 @@ class JobContext:
         self.host = host
         self.project = Project.open(project_root)
         self.hooks = Hooks(on_metrics=job.metrics.emit, should_stop=job.stop_requested,
-                           on_samples=job.samples.emit, on_progress=job.progress.emit)
+                           on_samples=job.samples.emit, on_progress=job.progress.emit, on_message=job.message.emit)
 
     def say(self, text: str) -> None:
         self.job.message.emit(text)
@@ -78,8 +90,14 @@ class JobContext:
 
 
 class Job(QObject):
-    """A background job; connect to its signals, then `start()`. `cancel()` asks it to stop."""
+    """A background job; connect to its signals, then `start()`. `cancel()` asks it to stop.
 
+    `state` is "new", then "queued" (waiting for the model another job holds), "running", "ended";
+    `title`, `state`, `last_progress` and `last_message` are what the window's job indicator shows.
+    """
+
+    began = Signal()          # the function started (a model job: once it holds the model)
+    ended = Signal()          # after finished, failed or cancelled
     metrics = Signal(int, dict)
     samples = Signal(int, list)
     progress = Signal(int, int)
@@ -90,13 +108,23 @@ class Job(QObject):
     cancelled = Signal()
 
     def __init__(self, fn: Callable[[JobContext], Any], project_root: Path, host: ModelHost | None = None,
-                 parent: QObject | None = None):
+                 parent: QObject | None = None, title: str = ""):
         super().__init__(parent)
         self._fn, self._root, self._host = fn, Path(project_root), host
         self._stop = threading.Event()
         self._ended = threading.Event()
         self._worker = None
         self.running = False
+        self.title = title
+        self.state = "new"
+        self.last_progress: tuple[int, int] | None = None
+        self.last_message = ""
+        self.began.connect(lambda: setattr(self, "state", "running"))
+        self.progress.connect(self._note_progress)
+        self.message.connect(lambda text: setattr(self, "last_message", text))
+
+    def _note_progress(self, done: int, total: int) -> None:
+        self.last_progress, self.last_message = (done, total), ""  # a message after it says what follows
 
     def stop_requested(self) -> bool:
         return self._stop.is_set()
@@ -106,6 +134,7 @@ class Job(QObject):
 
     def start(self) -> Job:
         self.running = True
+        self.state = "queued"
         self._worker = create_worker(self._run, _start_thread=False)
         self._worker.returned.connect(self._done)
         self._worker.start()
@@ -120,9 +149,11 @@ class Job(QObject):
             ctx = JobContext(self, self._host, self._root)
             try:
                 if self._host is None:
+                    self.began.emit()
                     result = self._fn(ctx)
                 else:
                     with self._host.lock:
+                        self.began.emit()
                         result = self._fn(ctx)
             finally:
                 ctx.project.close()
@@ -135,6 +166,7 @@ class Job(QObject):
 
     def _done(self, outcome: tuple[str, Any]) -> None:
         self.running = False
+        self.state = "ended"
         kind, value = outcome
         if kind == "ok":
             self.finished.emit(value)
@@ -142,6 +174,7 @@ class Job(QObject):
             self.cancelled.emit()
         else:
             self.failed.emit(value)
+        self.ended.emit()
 
 
 def readable_error(exc: BaseException) -> str:
@@ -178,11 +211,15 @@ def load_model_job(ctx: JobContext) -> dict:
 
 
 def generate_job(per_prompt: int, policy: str = "base", limit: int | None = None, **sampling) -> Callable:
+    """Generate comparisons; `max_new_tokens=None` picks `default_answer_tokens` for the model's device."""
     def run(ctx: JobContext) -> list[int]:
         from studio.training.generation import SamplingConfig
         from studio.training.runs import generate_comparisons
 
-        return generate_comparisons(ctx.project, ctx.base(), per_prompt, policy, SamplingConfig(**sampling),
+        base = ctx.base()
+        if sampling.get("max_new_tokens", 0) is None:
+            sampling["max_new_tokens"] = default_answer_tokens(str(base.device))
+        return generate_comparisons(ctx.project, base, per_prompt, policy, SamplingConfig(**sampling),
                                     ctx.hooks, limit=limit)
     return run
 

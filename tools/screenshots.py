@@ -47,6 +47,7 @@ PROMPTS = ["Why is the sky blue?", "How do I make a cup of tea?", "Suggest a nam
            "What is a healthy breakfast?", "How do I say thank you politely in an email?",
            "Give me one tip for learning a language."]
 COMPARE_PROMPT = "How can I stay focused while studying?"
+NEW_PROMPT = "What is a good name for a small boat?"
 
 
 def build_project(root: Path, say: Callable[[str], None]) -> dict[str, int]:
@@ -119,8 +120,9 @@ def shoot(root: Path, out: Path, runs: dict[str, int], say: Callable[[str], None
             pump(0.05)
         pump(0.3)  # let the charts' redraw timers fire
 
-    def save(name: str) -> Path:
-        idle()
+    def save(name: str, wait: bool = True) -> Path:
+        if wait:
+            idle()
         path = out / f"{name}.png"
         window.grab().save(str(path))
         say(f"  {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
@@ -143,6 +145,19 @@ def shoot(root: Path, out: Path, runs: dict[str, int], say: Callable[[str], None
             page.max_tokens.setValue(48)
             page.compare()
         saved.append(save(name.lower()))
+    rank = window.rank_page  # the job indicator while answers to a new prompt are generated
+    window.tabs.setCurrentWidget(rank)
+    rank.prompts_edit.setPlainText(NEW_PROMPT)
+    rank.add_prompts()
+    pump(4)
+    saved.append(save("rank-generating", wait=False))
+    window.theme_actions["dark"].trigger()  # the dark theme, charts included
+    window.tabs.setCurrentIndex(PAGES.index("Train"))
+    window.tabs.currentWidget().show_run(runs["ppo"])
+    saved.append(save("dark-train-ppo"))
+    window.tabs.setCurrentWidget(rank)
+    saved.append(save("dark-rank"))
+    window.theme_actions["system"].trigger()
     ctx.shutdown()
     window.close()
     app.processEvents()

@@ -40,11 +40,14 @@ def dpo_loss(pi_chosen: torch.Tensor, pi_rejected: torch.Tensor, ref_chosen: tor
 
 @torch.no_grad()
 def reference_logprobs(base: SharedBase, reference: str | None, encoded: list[tuple[Example, Example]],
-                       batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+                       batch_size: int, hooks: Hooks | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Summed response log-probs of every (chosen, rejected) pair under `reference` (None = bare base)."""
     out = []
+    batches = list(chunks(range(len(encoded)), batch_size))
     with base.use(reference):
-        for idx in chunks(range(len(encoded)), batch_size):
+        for i, idx in enumerate(batches):
+            if hooks:
+                hooks.say(f"Scoring the pairs with the reference model: batch {i + 1} of {len(batches)}…")
             out.append(sequence_logprobs(base, *pair_batch(base, encoded, idx)).view(2, -1))
     chosen, rejected = torch.cat(out, dim=1)
     return chosen, rejected
@@ -70,7 +73,7 @@ def train_dpo(base: SharedBase, pairs: list[dict], config: DPOConfig, run_dir: P
         base.copy_adapter(reference, ADAPTER)
     else:
         base.add_lora(ADAPTER, r=config.lora_r, alpha=config.lora_alpha)
-    ref_chosen, ref_rejected = reference_logprobs(base, reference, encoded, config.batch_size)
+    ref_chosen, ref_rejected = reference_logprobs(base, reference, encoded, config.batch_size, hooks)
 
     def logprobs(idx: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         ids, mask, labels = pair_batch(base, encoded, idx)

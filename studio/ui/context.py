@@ -16,8 +16,9 @@ class StudioContext(QObject):
     data_changed = Signal()          # demos, comparisons, rankings or runs changed: refresh counters
     model_changed = Signal(dict)     # model info after a (re)load: name, device, params, memory_mb
     error = Signal(str)              # readable message for the window's status bar / dialog
-    busy = Signal(str)               # a short status line ("Generating…", "")
+    busy = Signal(str)               # names the job just made by `run` when it was given no title
     job_started = Signal(object)     # a Job just made by `run` (the window shows its messages and progress)
+    idle = Signal()                  # the last job ended
 
     def __init__(self, project_root: str | Path, annotator: str = "me", device: str = "auto",
                  parent: QObject | None = None):
@@ -26,15 +27,16 @@ class StudioContext(QObject):
         self.host = ModelHost(self.project.root, device=device)
         self.annotator = annotator
         self.jobs: list[Job] = []
+        self.busy.connect(self._title_newest)
 
     @property
     def store(self):
         """The GUI thread's store connection."""
         return self.project.store
 
-    def run(self, fn: Callable[[JobContext], object], needs_model: bool = True) -> Job:
-        """Start `fn` off the GUI thread; errors reach `error`. Connect to the returned job's signals."""
-        job = Job(fn, self.project.root, self.host if needs_model else None, parent=self)
+    def run(self, fn: Callable[[JobContext], object], needs_model: bool = True, title: str = "") -> Job:
+        """Make a job for `fn` (call its `start()`); errors reach `error`. `title` names it in the window."""
+        job = Job(fn, self.project.root, self.host if needs_model else None, parent=self, title=title)
         job.failed.connect(self.error.emit)
         job.finished.connect(lambda _=None: self._forget(job))
         job.failed.connect(lambda _=None: self._forget(job))
@@ -46,10 +48,14 @@ class StudioContext(QObject):
     def running(self) -> list[Job]:
         return [j for j in self.jobs if j.running]
 
-    def shutdown(self, timeout_s: float = 60.0) -> None:
-        """Cancel every job and wait for them (training saves a checkpoint on cancel)."""
+    def stop_all(self) -> None:
+        """Ask every job to stop, without waiting; `idle` fires when the last one has ended."""
         for job in self.jobs:
             job.cancel()
+
+    def shutdown(self, timeout_s: float = 60.0) -> None:
+        """Cancel every job and wait for them (blocks: for tests and for switching projects when idle)."""
+        self.stop_all()
         for job in self.jobs:
             if job.running:
                 job.wait(timeout_s)
@@ -59,3 +65,10 @@ class StudioContext(QObject):
         if job in self.jobs:
             self.jobs.remove(job)
         self.data_changed.emit()
+        if not self.running():
+            self.idle.emit()
+
+    def _title_newest(self, text: str) -> None:
+        untitled = [job for job in self.jobs if not job.title]
+        if untitled and text:
+            untitled[-1].title = text.rstrip("…")

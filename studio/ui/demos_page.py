@@ -19,6 +19,7 @@ from studio.core.import_export import export_demos, import_demos
 from studio.core.records import Demo
 from studio.core.store import Store, StoreError
 from studio.ui.context import StudioContext
+from studio.ui.theme import set_role
 
 AUTOSAVE_MS = 800
 JSONL_FILTER = "JSON Lines (*.jsonl);;All files (*)"
@@ -57,7 +58,7 @@ class DemosPage(QWidget):
     def _build(self) -> None:
         self.filter = QLineEdit(placeholderText="Search prompts and responses…", clearButtonEnabled=True)
         self.filter.setToolTip("Show only demonstrations whose prompt or response contains this text")
-        self.filter.textChanged.connect(self.refresh)
+        self.filter.textChanged.connect(self._on_filter)
         self.list = QListWidget()
         self.list.setToolTip("Your demonstrations; select one to edit it")
         # queued: saving rebuilds the list, which must not happen inside the list's own signal
@@ -138,6 +139,14 @@ class DemosPage(QWidget):
         self.count.setText(f"{found} found" if self.filter.text().strip()
                            else f"{found} demonstration{'s' * (found != 1)}")
 
+    def _on_filter(self) -> None:
+        """Save the edit in progress, filter the list, and let the editor follow it: a demonstration the
+        filter hides leaves the editor (for the first one shown), so Delete or typing never acts on it."""
+        saved = self.save()
+        self.refresh()
+        if saved and self._current is not None and self._current not in self._demos:
+            self._select_first()
+
     def _select_first(self) -> None:
         first = self.list.item(0)
         self._load(self._demos.get(first.data(Qt.ItemDataRole.UserRole)) if first else None)
@@ -187,7 +196,7 @@ class DemosPage(QWidget):
                                                 self.response_edit.toPlainText(), self._system))
 
     def _say(self, text: str, error: bool = False) -> None:
-        self.message.setStyleSheet("color: #b00020;" if error else "color: #555;")
+        set_role(self.message, "error" if error else "muted")
         self.message.setText(text)
 
     def save(self, quiet: bool = False) -> bool:

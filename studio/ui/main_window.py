@@ -8,8 +8,8 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
-from PySide6.QtWidgets import (QFileDialog, QFrame, QHBoxLayout, QInputDialog, QLabel, QMainWindow, QMenu,
-                               QMessageBox, QProgressBar, QTabWidget, QToolButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QApplication, QFileDialog, QFrame, QHBoxLayout, QInputDialog, QLabel, QMainWindow,
+                               QMenu, QMessageBox, QTabWidget, QToolButton, QVBoxLayout, QWidget)
 
 from studio.core import import_export
 from studio.core.project import EMBEDDED_MODEL, Project, ProjectError
@@ -17,10 +17,13 @@ from studio.core.store import StoreError
 from studio.ui.context import StudioContext
 from studio.ui.demos_page import JSONL_FILTER, DemosPage
 from studio.ui.help_page import HelpPage
+from studio.ui.job_indicator import JobIndicator
 from studio.ui.model_picker import ModelPicker
 from studio.ui.pack_window import PACK_FILTER, open_pack_window
 from studio.ui.rank_page import RankPage
 from studio.ui.recent import recent_projects, remember_project
+from studio.ui.theme import Appearance
+from studio.ui.view_menu import add_view_menu
 from studio.workers import Job, export_job, gguf_export_job, load_model_job
 
 PAGES = ("Demonstrations", "Rank", "Rate", "Train", "Compare", "Oversight", "Annotators", "Help")
@@ -51,7 +54,7 @@ class ErrorBanner(QFrame):
     """A dismissible line above the pages with the last error."""
 
     def __init__(self, parent: QWidget | None = None):
-        super().__init__(parent, styleSheet="ErrorBanner { background: #fdecea; border: 1px solid #f5c2c0; }")
+        super().__init__(parent)  # coloured by the theme's style sheet (studio.ui.theme)
         self.label = QLabel(wordWrap=True, textInteractionFlags=Qt.TextInteractionFlag.TextSelectableByMouse)
         close = QToolButton(text="✕", toolTip="Dismiss", autoRaise=True)
         close.clicked.connect(self.hide)
@@ -84,14 +87,15 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(central)
 
         self.model_label = QLabel(toolTip="The model being aligned: name, device, parameters, memory")
-        self.busy_label = QLabel()
-        self.progress = QProgressBar(maximumWidth=180, textVisible=False, toolTip="Progress of the running job")
-        self.statusBar().addWidget(self.busy_label)
-        self.statusBar().addWidget(self.progress)
+        self.jobs_indicator = JobIndicator()
+        self.statusBar().addWidget(self.jobs_indicator)
         self.statusBar().addPermanentWidget(self.model_label)
-        self._busy_text = ""
         self._load_job: Job | None = None
+        self._closing = False
+        self.appearance = Appearance()
+        self.appearance.apply(QApplication.instance())
         self._build_menus()
+        add_view_menu(self)
         self._attach(ctx)
 
     # -- project ----------------------------------------------------------------------------------------
@@ -104,7 +108,7 @@ class MainWindow(QMainWindow):
                                       "and export, but nothing you change here is saved.")
         self.read_only_banner.setVisible(ctx.project.read_only)
         ctx.error.connect(self.show_error)
-        ctx.busy.connect(self._on_busy)
+        ctx.idle.connect(self._close_when_stopped)
         ctx.model_changed.connect(lambda info: self.model_label.setText(model_summary(info)))
         ctx.job_started.connect(self._track)
         while self.tabs.count():
@@ -121,17 +125,15 @@ class MainWindow(QMainWindow):
         for name, page in zip(PAGES, pages):
             self.tabs.addTab(page, name)
         self.tabs.setCurrentIndex(HELP_INDEX if not ctx.store.demos() else 0)
-        self._update_busy()
         self.load_model()
 
     def load_model(self) -> None:
         """Load the project's model in the background; the window stays usable meanwhile."""
         self.model_label.setText(f"Loading {Path(self.ctx.project.model_spec).name}…")
-        job = self.ctx.run(load_model_job, needs_model=True)
+        job = self.ctx.run(load_model_job, needs_model=True, title="Loading the model")
         job.finished.connect(self.ctx.model_changed.emit)
         job.failed.connect(lambda _text: self.model_label.setText("Model not loaded (see the message above)"))
         self._load_job = job
-        self.ctx.busy.emit("Loading the model…")
         job.start()
 
     def _refuse_if_busy(self, what: str) -> bool:
@@ -229,9 +231,9 @@ class MainWindow(QMainWindow):
             return
         run = runs[labels.index(label)]
         target = Path(folder) / f"run{run.id}-{run.kind}-{'merged' if merged else 'adapter'}"
-        job = self.ctx.run(export_job(str(run.id), target, merged), needs_model=False)
+        job = self.ctx.run(export_job(str(run.id), target, merged), needs_model=False,
+                           title=f"Exporting run {run.id}")
         job.finished.connect(lambda path: self.statusBar().showMessage(f"Exported to {path}", 15000))
-        self.ctx.busy.emit(f"Exporting run {run.id}…")
         job.start()
 
     def export_gguf(self, run_id: int | None = None, path: str | None = None, qtype: str | None = None) -> Job | None:
@@ -270,10 +272,9 @@ class MainWindow(QMainWindow):
         if not path:
             return None
         job = self.ctx.run(lambda jc: import_export.export_prefs(jc.project.store, jc.project.check_output(path)),
-                           needs_model=False)
+                           needs_model=False, title="Exporting preference pairs")
         job.finished.connect(lambda n: self.statusBar().showMessage(
             f"Exported {n} preference pairs to {path}", 15000))
-        self.ctx.busy.emit("Exporting preference pairs…")
         job.start()
         return job
 
@@ -284,29 +285,8 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(text, 15000)
 
     def _track(self, job: Job) -> None:
-        """Show a new job's messages and progress in the status bar until no job runs."""
-        job.message.connect(self._on_busy)
-        job.progress.connect(self._on_progress)
-        job.finished.connect(lambda _=None: self._update_busy())
-        job.failed.connect(lambda _=None: self._update_busy())
-        job.cancelled.connect(self._update_busy)
-        self.progress.setRange(0, 0)
-
-    def _on_busy(self, text: str) -> None:
-        self._busy_text = text
-        self._update_busy()
-
-    def _on_progress(self, done: int, total: int) -> None:
-        self.progress.setRange(0, max(total, 1))
-        self.progress.setValue(done)
-
-    def _update_busy(self) -> None:
-        running = bool(self.ctx.running())
-        if not running:
-            self._busy_text = ""
-        self.busy_label.setText(self._busy_text or ("Working…" if running else ""))
-        self.busy_label.setVisible(running or bool(self._busy_text))
-        self.progress.setVisible(running)
+        """Show a new job in the status bar's job indicator until it ends."""
+        self.jobs_indicator.track(job)
 
     # -- menus and closing ----------------------------------------------------------------------------
     def _build_menus(self) -> None:
@@ -348,15 +328,35 @@ class MainWindow(QMainWindow):
             "A ready workshop project (prompts, short demonstrations, a rule and principles) and a guided tour")
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        """Ask before stopping a running job; then save, stop every job and close the project."""
-        working = [job for job in self.ctx.running() if job is not self._load_job]
-        if working and QMessageBox.question(
-                self, "Quit Alignment Studio",
-                "Training or another job is running. Stop it (a checkpoint is saved) and quit?",
-        ) != QMessageBox.StandardButton.Yes:
+        """Ask before stopping a running job; stop every job without waiting here, close once they ended."""
+        running = self.ctx.running()
+        if running:
+            working = [job for job in running if job is not self._load_job]
+            if not self._closing and working and QMessageBox.question(
+                    self, "Quit Alignment Studio", quit_question(working)) != QMessageBox.StandardButton.Yes:
+                event.ignore()
+                return
+            self._closing = True
+            self.ctx.stop_all()  # the window closes itself from `idle`, when the last job has ended
+            self.demos_page.save()
+            self.statusBar().showMessage("Stopping the running job, then closing…")
+            self.centralWidget().setEnabled(False)
             event.ignore()
             return
         self.demos_page.save()
-        self.statusBar().showMessage("Stopping…")
-        self.ctx.shutdown()
+        self.ctx.project.close()
         event.accept()
+
+    def _close_when_stopped(self) -> None:
+        if self._closing:
+            self.close()
+
+
+def quit_question(jobs: list[Job]) -> str:
+    """The question asked before quitting, worded for the jobs at hand."""
+    titles = [job.title or "A job" for job in jobs]
+    training = any(title.startswith(("Training", "Resuming")) for title in titles)
+    what = " and ".join(dict.fromkeys(titles))
+    keep = ("Training stops after its current step and saves a checkpoint, so you can resume it later."
+            if training else "Nothing done so far is lost.")
+    return f"{what} {'are' if len(titles) > 1 else 'is'} still running. {keep}\n\nStop and quit?"

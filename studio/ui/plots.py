@@ -12,15 +12,21 @@ from pathlib import Path
 
 import pyqtgraph as pg
 from pyqtgraph.exporters import ImageExporter
-from PySide6.QtCore import QTimer
-from PySide6.QtGui import QColor, QImage, QPainter
+from PySide6.QtCore import QRect, Qt, QTimer
+from PySide6.QtGui import QColor, QFont, QImage, QPainter
 from PySide6.QtWidgets import QGridLayout, QWidget
 
 REDRAW_MS = 100
+TITLE_BAND = 40  # pixels above the charts in an exported image, for the run's title
 Group = tuple[str, Sequence[str]]  # (chart title, metric names drawn on it)
 COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd"]
 
 pg.setConfigOptions(antialias=True, background="w", foreground="k")
+
+
+def plot_colours() -> tuple[str, str]:
+    """The charts' (background, foreground) colours, as the theme last set them."""
+    return pg.getConfigOption("background"), pg.getConfigOption("foreground")
 
 
 class LivePlot(pg.PlotWidget):
@@ -76,7 +82,17 @@ class LivePlot(pg.PlotWidget):
     def redraw(self) -> None:
         self._timer.stop()
         for name, (xs, ys) in self._points.items():
-            self._curves[name].setData(xs, ys, connect="finite")
+            curve = self._curves[name]
+            curve.setData(xs, ys, connect="finite")
+            if not name.startswith("eval_"):  # a line needs two points: a lone one is drawn as a dot
+                curve.setSymbol("o" if len(xs) == 1 else None)
+                curve.setSymbolBrush(curve.opts["pen"].color())
+
+    def visible_points(self, name: str) -> int:
+        """How many points of `name` can be seen: a line's points once it has two, else its dots."""
+        curve = self._curves[name]
+        drawn = self.drawn(name)
+        return drawn if drawn >= 2 or curve.opts["symbol"] is not None else 0
 
     def image(self, width: int | None = None) -> QImage:
         """The chart rendered off screen (pyqtgraph's ImageExporter), by default at its size on screen."""
@@ -148,20 +164,30 @@ class MetricsBoard(QWidget):
         rows = [[step, *(self._rows[step].get(name, "") for name in names)] for step in sorted(self._rows)]
         return ["step", *names], rows
 
-    def image(self, plot_width: int | None = None) -> QImage:
-        """Every chart, laid out as on screen, in one image."""
+    def image(self, plot_width: int | None = None, title: str = "") -> QImage:
+        """Every chart, laid out as on screen, in one image; `title` (the run) is written above them."""
         images = [plot.image(plot_width) for plot in self.plots]
         if not images:
             raise ValueError("there are no charts to export")
         cell_w = max(im.width() for im in images)
         cell_h = max(im.height() for im in images)
         columns = min(self._columns, len(images))
-        canvas = QImage(cell_w * columns, cell_h * math.ceil(len(images) / columns), QImage.Format.Format_ARGB32)
-        canvas.fill(QColor("white"))
+        band = TITLE_BAND if title else 0
+        canvas = QImage(cell_w * columns, band + cell_h * math.ceil(len(images) / columns),
+                        QImage.Format.Format_ARGB32)
+        background, foreground = plot_colours()
+        canvas.fill(QColor(background))
         painter = QPainter(canvas)
+        if title:
+            font = QFont()
+            font.setPointSize(14)
+            font.setBold(True)
+            painter.setFont(font)
+            painter.setPen(QColor(foreground))
+            painter.drawText(QRect(12, 0, canvas.width() - 24, band), Qt.AlignmentFlag.AlignVCenter, title)
         for i, image in enumerate(images):
             row, column = divmod(i, columns)
-            painter.drawImage(column * cell_w, row * cell_h, image)
+            painter.drawImage(column * cell_w, band + row * cell_h, image)
         painter.end()
         return canvas
 

@@ -17,10 +17,13 @@ from PySide6.QtWidgets import (QApplication, QComboBox, QDialog, QDialogButtonBo
                                QSpinBox, QSplitter, QStackedWidget, QVBoxLayout, QWidget)
 
 from studio.core.ai_feedback import suggestion_text
+from studio.core.answer_length import default_answer_tokens
 from studio.core.records import Comparison
 from studio.core.store import StoreError
 from studio.ui.guidelines import GuidelinesPanel
 from studio.ui.rank_queue import Decision, LabelQueue
+from studio.ui.settings import remember_spin
+from studio.ui.theme import scaled_font, set_role
 
 if TYPE_CHECKING:  # the labelling-only pack window starts without the workers (superqt) and the model host
     from studio.ui.context import StudioContext
@@ -37,9 +40,7 @@ def _reader(text: str = "") -> QPlainTextEdit:
     view = QPlainTextEdit(text, readOnly=True)
     view.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
     view.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
-    font = view.font()
-    font.setPointSizeF(font.pointSizeF() * 1.15)
-    view.setFont(font)
+    scaled_font(view, 1.15)
     return view
 
 
@@ -80,7 +81,7 @@ class ResponsePane(QFrame):
         picked = place is not None
         self.header.setText(f"<span style='font-size:16pt'><b>{self.number}</b></span>"
                             + (f"&nbsp;&nbsp;✓ {ORDINALS[place]}" if picked else ""))
-        self.header.setStyleSheet("background: #d8f0d8; padding: 2px;" if picked else "padding: 2px;")
+        set_role(self.header, "picked" if picked else "")
         self.pick_button.setEnabled(not picked)
 
 
@@ -93,7 +94,8 @@ class DemoDialog(QDialog):
         self.demo_id: int | None = None
         self.prompt_edit = QPlainTextEdit(prompt, toolTip="The prompt of the demonstration")
         self.response_edit = QPlainTextEdit(response, toolTip="Rewrite this into what the model should have said")
-        self.message = QLabel(wordWrap=True, styleSheet="color: #b00020;")
+        self.message = QLabel(wordWrap=True)
+        set_role(self.message, "error")
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
@@ -133,6 +135,7 @@ class RankPage(QWidget):
         self.queue = LabelQueue(ctx)
         self._job: Job | None = None
         self._auto = not labelling_only              # prefetch allowed (off after a failed generation)
+        self._queued: int | None = None              # prompts of a Generate pressed while generating
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self._build()
         ctx.data_changed.connect(self.refresh)
@@ -145,8 +148,8 @@ class RankPage(QWidget):
         self.annotator.editingFinished.connect(self._set_annotator)
         self.counters = QLabel(toolTip="Your decisions today and in all, and comparisons left for you")
         self.agreement = QLabel(toolTip="How often the annotators of this comparison pick the same best answer")
-        self.preparing = QLabel("preparing next…", styleSheet="color: #666;",
-                                toolTip="Answers are being generated in the background")
+        self.preparing = QLabel("preparing next…", toolTip="Answers are being generated in the background")
+        set_role(self.preparing, "muted")
         self.preparing.hide()
         top = QHBoxLayout()
         top.addWidget(QLabel("Annotator:"))
@@ -179,7 +182,8 @@ class RankPage(QWidget):
             button = QPushButton(text, toolTip=tip)
             button.clicked.connect(slot)
             actions.addWidget(button)
-        self.hint = QLabel(styleSheet="color: #666;")
+        self.hint = QLabel()
+        set_role(self.hint, "muted")
         actions.addWidget(self.hint, 1)
         self.message = QLabel(wordWrap=True)
 
@@ -205,9 +209,17 @@ class RankPage(QWidget):
                                toolTip="Answers per prompt (K): more answers give more preference pairs per read")
         self.count_spin = QSpinBox(minimum=1, maximum=500, value=10,
                                    toolTip="How many prompts without answers to generate for now")
-        self.tokens_spin = QSpinBox(minimum=8, maximum=2048, singleStep=32, value=128,
+        self.tokens_spin = QSpinBox(minimum=0, maximum=2048, singleStep=16, value=0,
+                                    specialValueText=f"Auto ({default_answer_tokens('cpu')} on a CPU)",
                                     toolTip="The longest answer, in tokens (a token is about ¾ of a word); "
-                                            "shorter answers are generated faster")
+                                            "shorter answers are generated faster. Auto: "
+                                            f"{default_answer_tokens('cpu')} on a CPU (a first comparison in "
+                                            f"seconds), {default_answer_tokens('cuda')} on a GPU")
+        root = self.ctx.project.root
+        for spin, name in ((self.k_spin, "rank/answers_per_prompt"), (self.count_spin, "rank/prompts"),
+                           (self.tokens_spin, "rank/answer_tokens")):
+            remember_spin(spin, root, name)
+        self.ctx.model_changed.connect(self._on_model)
         generate = QPushButton("Generate", toolTip="Generate answers in the background; you can keep ranking")
         generate.clicked.connect(lambda: self.generate(self.count_spin.value(), explicit=True))
         gen_box = QGroupBox("Generate answers")
@@ -250,6 +262,11 @@ class RankPage(QWidget):
         self.counters.setText(f"Today: <b>{today}</b> · Ranked: <b>{len(mine)}</b> · Left: <b>{len(unranked)}</b>"
                               + self.queue.unsure_text(self.ctx.annotator))
         self._prefetch(len(unranked))
+
+    def _on_model(self, info: dict) -> None:
+        """Name the automatic answer length for the device the model landed on."""
+        device = str(info.get("device", "cpu"))
+        self.tokens_spin.setSpecialValueText(f"Auto ({default_answer_tokens(device)} on {device})")
 
     def _refresh_policies(self) -> None:
         current = self.policy.currentData()
@@ -299,7 +316,7 @@ class RankPage(QWidget):
         return "" if score is None else f"Agreement: {score:.0%} of {len(rankers)} annotators pick the same best"
 
     def _say(self, text: str, error: bool = False) -> None:
-        self.message.setStyleSheet("color: #b00020;" if error else "color: #444;")
+        set_role(self.message, "error" if error else "")
         self.message.setText(text)
 
     def showEvent(self, event) -> None:
@@ -410,7 +427,8 @@ class RankPage(QWidget):
         """Generate K answers for up to `prompts` prompts that have none from the chosen model."""
         if self._job is not None:
             if explicit:
-                self._say("Already generating; the new answers appear as soon as they are ready.")
+                self._queued = prompts
+                self._say("Queued: these answers are generated when the current ones are done.")
             return None
         policy = self.policy.currentData()
         if not self.ctx.store.prompts_without_responses(policy):
@@ -421,8 +439,9 @@ class RankPage(QWidget):
         from studio.workers import generate_job
 
         job = self.ctx.run(generate_job(per_prompt=self.k_spin.value(), policy=policy, limit=prompts,
-                                        max_new_tokens=self.tokens_spin.value()))
-        job.progress.connect(lambda i, n: self.preparing.setText(f"preparing next… {i}/{n}"))
+                                        max_new_tokens=self.tokens_spin.value() or None),
+                           title="Generating answers")
+        job.progress.connect(self._on_generated)
         job.finished.connect(lambda _ids: self._generation_ended())
         job.failed.connect(self._generation_ended)
         job.cancelled.connect(self._generation_cancelled)
@@ -431,20 +450,29 @@ class RankPage(QWidget):
         self.preparing.show()
         if self.comparison is None:
             self._show(None)  # the empty state now says the next comparison is coming
-        self.ctx.busy.emit("Generating answers…")
         job.start()
         return job
+
+    def _on_generated(self, done: int, total: int) -> None:
+        """A comparison was just stored: show it at once when the page is waiting for one."""
+        self.preparing.setText(f"preparing next… {done}/{total}")
+        self.refresh()
 
     def _generation_ended(self, error: str | None = None) -> None:
         self._job = None
         self.preparing.hide()
         if error is not None:
             self._auto = False  # no retry loop; Generate or Add prompts turns prefetch back on
+            self._queued = None
             self._say(f"Generation failed: {error}", error=True)
+        queued, self._queued = self._queued, None
+        if queued is not None:
+            self.generate(queued, explicit=True)
         self.refresh()
 
     def _generation_cancelled(self) -> None:
         """Cancelled on shutdown: the store may be closed already, so touch nothing."""
         self._job = None
         self._auto = False
+        self._queued = None
         self.preparing.hide()

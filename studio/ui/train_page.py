@@ -14,11 +14,15 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QFormL
                                QLabel, QProgressBar, QPushButton, QScrollArea, QSplitter, QTableWidget,
                                QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget)
 
+from studio.core.ratings import Ratings
 from studio.core.records import Run
 from studio.ui.config_form import ConfigForm
 from studio.ui.context import StudioContext
+from studio.ui.held_out import data_size, held_out_note
 from studio.ui.plots import Group, MetricsBoard, save_image, write_csv
 from studio.ui.rm_report_panel import AlarmList, RMReportPanel
+from studio.ui.settings import project_value, set_project_value
+from studio.ui.theme import set_role
 from studio.workers import Job, config_fields, train_job
 
 KINDS = {"sft": "SFT (learn from demonstrations)", "reward": "Reward model (learn the rankings)",
@@ -55,7 +59,10 @@ CHART_HELP = {
     "reward": "Mean reward-model score of the policy's answers (normalised: 0 = the starting policy). Rising "
               "is good, unless the samples below turn into gibberish that games the reward model.",
     "KL": "KL divergence: how far the policy's answers have drifted from the reference (SFT) model, in nats "
-          "per answer. 0 = identical; a fast climb is a warning sign of reward hacking.",
+          "per answer; a fast climb is a warning sign of reward hacking. It is estimated on the policy's own "
+          "answers as the sum over their tokens of log p(policy) − log p(reference): on average that equals "
+          "the true KL, which is never below 0, but one batch's estimate can dip a little below 0 by chance, "
+          "most often early on, when the two models still agree.",
     "beta": "The price per unit of KL subtracted from the reward. With adaptive KL it rises when KL is above "
             "the target and falls when below.",
     "entropy": "How spread out the policy's next-token choices are. A collapse toward 0 means it repeats "
@@ -71,6 +78,12 @@ CHART_HELP = {
     "tokens per second": "Training speed.",
     "samples per second": "Training speed: responses written, scored and learned from per second.",
 }
+# What each kind learns from, and what to do when there is none (checked before a run is created).
+NEEDS = {"sft": (["demonstrations"], "Add demonstrations first (Demonstrations page): SFT learns from them."),
+         "reward": (["pairs", "rating_pairs"], "Rank some comparisons first (Rank page): the reward model learns "
+                                               "from them."),
+         "dpo": (["pairs", "rating_pairs"], "Rank some comparisons first (Rank page): DPO learns from them."),
+         "kto": (["ratings"], "Rate some answers first (Rate page): KTO learns from them.")}
 HEADLINE = {"sft": ["loss", "eval_loss"], "reward": ["accuracy", "eval_accuracy", "loss"],
             "ppo": ["reward", "kl", "response_length"], "dpo": ["reward_accuracy", "eval_reward_accuracy", "loss"],
             "rloo": ["reward", "kl", "response_length"], "kto": ["margin", "eval_margin", "loss"]}
@@ -88,6 +101,7 @@ class TrainPage(QWidget):
         self.job: Job | None = None
         self._eta_origin: tuple[float, int] | None = None
         self._live_run: int | None = None  # the run id of the running job, once known
+        self._shown_run: int | None = None  # the run whose curves are on the board
 
         self.kind = QComboBox()
         for kind, label in KINDS.items():
@@ -98,12 +112,15 @@ class TrainPage(QWidget):
                                             "the SFT model, which also serves as the reference the KL is measured against.")
         self.reward_combo = QComboBox(toolTip="The reward model whose scores PPO or RLOO maximises.")
         sources = QFormLayout()
+        sources.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapAllRows)  # each choice gets the full width
         sources.addRow("Start from", self.init_combo)
         sources.addRow("Reward model", self.reward_combo)
         self.sources = QWidget()
         self.sources.setLayout(sources)
 
-        self.start_button = QPushButton("Start", clicked=self.start)
+        self.start_button = QPushButton("Start", clicked=self.start,
+                                        toolTip="Start a new run of the chosen kind with these settings; it trains "
+                                                "in the background and its curves appear on the right.")
         self.stop_button = QPushButton("Stop", clicked=self.stop, enabled=False,
                                        toolTip="Stop after the current step; a checkpoint is saved so the run "
                                                "can be resumed.")
@@ -112,13 +129,18 @@ class TrainPage(QWidget):
                                                  "checkpoint.")
         self.progress = QProgressBar(textVisible=False)
         self.status = QLabel(wordWrap=True)
-        self.error = QLabel(wordWrap=True, visible=False, styleSheet="color: #b00020;",
+        self.error = QLabel(wordWrap=True, visible=False,
                             textInteractionFlags=Qt.TextInteractionFlag.TextSelectableByMouse)
+        set_role(self.error, "error")
 
         self.board = MetricsBoard(columns=4)
         self.shown = QLabel()
-        self.png_button = QPushButton("Export PNG…", clicked=self._ask_png)
-        self.csv_button = QPushButton("Export CSV…", clicked=self._ask_csv)
+        self.eval_note = QLabel(wordWrap=True, toolTip="How many held-out examples the eval_ figures are "
+                                                       "measured on; with few, they swing by chance.")
+        self.png_button = QPushButton("Export PNG…", clicked=self._ask_png,
+                                      toolTip="Save the charts shown, titled with their run, as one PNG image.")
+        self.csv_button = QPushButton("Export CSV…", clicked=self._ask_csv,
+                                      toolTip="Save every metric of the run shown as CSV: one row per step.")
         self.samples = _table(["Iteration", "Reward", "Prompt", "Response"])
         self.history = _table(["Run", "Kind", "Status", "Step", "Final metrics", "Started"])
         self.history.itemSelectionChanged.connect(self._on_history_selected)
@@ -133,6 +155,9 @@ class TrainPage(QWidget):
         self._lay_out()
         self.kind.currentIndexChanged.connect(self._on_kind_changed)
         ctx.data_changed.connect(self.refresh)
+        remembered = project_value(ctx.project.root, "train/kind")
+        if remembered in KINDS:
+            self.set_kind(remembered)
         self._on_kind_changed()
         self.refresh()
 
@@ -159,6 +184,7 @@ class TrainPage(QWidget):
         top = QVBoxLayout(charts)
         top.setContentsMargins(0, 0, 0, 0)
         top.addLayout(header)
+        top.addWidget(self.eval_note)
         top.addWidget(self.board, 1)
         right = QSplitter(Qt.Orientation.Vertical)
         right.addWidget(charts)
@@ -184,12 +210,17 @@ class TrainPage(QWidget):
     def _on_kind_changed(self) -> None:
         kind = self.selected_kind
         self.form = ConfigForm(config_fields(kind))
+        saved = project_value(self.ctx.project.root, f"train/{kind}")
+        if isinstance(saved, dict):
+            self.form.set_values(saved)
         self.form_area.setWidget(self.form)
         self.sources.setVisible(kind in FROM_SFT)
         self.reward_combo.setVisible(kind in ONLINE)
         self.sources.layout().labelForField(self.reward_combo).setVisible(kind in ONLINE)
         if self.job is None:
+            self._shown_run = None
             self._show_board(kind, f"New {kind.upper()} run: press Start")
+        self._update_eval_note()
 
     def _show_board(self, kind: str, caption: str) -> None:
         self.board.set_groups(GROUPS[kind], "iteration" if kind in ONLINE else "step")
@@ -223,11 +254,30 @@ class TrainPage(QWidget):
                 item.setData(Qt.ItemDataRole.UserRole, run.id)
                 if run.error:
                     item.setToolTip(run.error)
+                if run.id == self._shown_run:  # the run whose curves are shown stands out
+                    font = item.font()
+                    font.setBold(True)
+                    item.setFont(font)
+                    item.setToolTip(run.error or "Its curves are shown above")
                 self.history.setItem(row, column, item)
             if selected and run.id == selected.id:
                 self.history.selectRow(row)
         self.history.blockSignals(False)
         self._update_buttons()
+        self._update_eval_note()
+
+    def _update_eval_note(self) -> None:
+        """The held-out size behind the eval figures of the run shown (or of a new run with the form's
+        settings), counted on the project's data as it is now."""
+        run = self.ctx.store.run(self._shown_run) if self._shown_run is not None else None
+        if run is not None:
+            kind, fraction = run.kind, run.config.get("eval_fraction")
+        else:
+            editor = self.form.editors.get("eval_fraction")
+            kind, fraction = self.selected_kind, editor[1].value() if editor else None
+        note = held_out_note(kind, data_size(self.ctx.store, kind), fraction) if fraction is not None else ""
+        self.eval_note.setText(note)
+        self.eval_note.setVisible(bool(note))
 
     def selected_run(self) -> Run | None:
         items = self.history.selectedItems()
@@ -241,6 +291,7 @@ class TrainPage(QWidget):
     def show_run(self, run_id: int) -> None:
         """Show a stored run's curves, samples and (when idle) its settings in the form."""
         run = self.ctx.store.run(run_id)
+        self._shown_run = run.id
         if self.job is None:
             self.set_kind(run.kind)
             self.form.set_values(run.config)
@@ -271,10 +322,26 @@ class TrainPage(QWidget):
         except ValueError as exc:
             self._show_error(str(exc))
             return None
+        set_project_value(self.ctx.project.root, f"train/{kind}", values)
+        set_project_value(self.ctx.project.root, "train/kind", kind)
+        missing = self._missing_data(kind)
+        if missing:
+            self._show_error(missing)
+            return None
         init = self.init_combo.currentData() if kind in FROM_SFT else None
         reward = self.reward_combo.currentData() if kind in ONLINE else None
         self._show_board(kind, f"New {kind.upper()} run (live)")
-        return self._run(train_job(kind, values, init=init, reward=reward), None)
+        return self._run(train_job(kind, values, init=init, reward=reward), None, f"Training {kind.upper()}")
+
+    def _missing_data(self, kind: str) -> str:
+        """Why a `kind` run cannot start on this project's data ("" when it can)."""
+        if kind in NEEDS:
+            names, message = NEEDS[kind]
+            counts = {**self.ctx.store.counts(), **Ratings(self.ctx.store).counts()}
+            return "" if any(counts[name] for name in names) else message
+        if kind in ONLINE and self.reward_combo.count() <= 1:
+            return f"Train a reward model first: {kind.upper()} maximises its score."
+        return ""
 
     def resume(self) -> Job | None:
         """Resume the run selected in the history from its checkpoint."""
@@ -283,7 +350,7 @@ class TrainPage(QWidget):
             return None
         self.show_run(run.id)
         self.shown.setText(f"Run {run.id} · {run.kind.upper()} · resumed (live)")
-        return self._run(train_job(run.kind, resume=run.id), run.id)
+        return self._run(train_job(run.kind, resume=run.id), run.id, f"Resuming run {run.id} ({run.kind.upper()})")
 
     def stop(self) -> None:
         if self.job is not None:
@@ -291,12 +358,12 @@ class TrainPage(QWidget):
             self.status.setText("Stopping after this step, saving a checkpoint…")
             self.stop_button.setEnabled(False)
 
-    def _run(self, fn, run_id: int | None) -> Job:
+    def _run(self, fn, run_id: int | None, title: str) -> Job:
         self.error.hide()
         self._eta_origin, self._live_run = None, run_id
         self.progress.setRange(0, 0)  # busy until the first step is done
         self.status.setText("Starting…")
-        job = self.ctx.run(fn, needs_model=True)
+        job = self.ctx.run(fn, needs_model=True, title=title)
         job.message.connect(self.status.setText)
         job.metrics.connect(self._on_metrics)
         job.samples.connect(self._on_samples)
@@ -328,7 +395,9 @@ class TrainPage(QWidget):
             self.refresh()
             running = [r for r in self.ctx.store.runs(self.selected_kind) if r.status == "running"]
             self._live_run = running[-1].id if running else None
+            self._shown_run = self._live_run
             if self._live_run is not None:
+                self.refresh()
                 self.shown.setText(f"Run {self._live_run} · {self.selected_kind.upper()} · training (live)")
 
     def _on_samples(self, step: int, rows: list) -> None:
@@ -347,6 +416,7 @@ class TrainPage(QWidget):
         self.status.setText(f"Step {step} of {total}{eta}")
 
     def _on_finished(self, result: dict) -> None:
+        self._live_run = self._shown_run = result.get("run_id")  # known for sure now, however short the run
         self._end()
         run, status = result.get("run_id"), result.get("status")
         if status == "diverged":
@@ -401,7 +471,7 @@ class TrainPage(QWidget):
     # -- export ----------------------------------------------------------------------------------------
     def export_png(self, path: str | Path) -> Job:
         """Save the charts as one PNG (rendered here, written in a job)."""
-        image = self.board.image()
+        image = self.board.image(title=self.shown.text().replace(" (live)", ""))
         return self._export(lambda _ctx: str(save_image(image, path)))
 
     def export_csv(self, path: str | Path) -> Job:

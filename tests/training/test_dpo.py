@@ -96,3 +96,13 @@ def test_nan_loss_stops_as_diverged_keeping_last_checkpoint(base, tmp_path, monk
     assert "nan" in result.error
     assert json.loads((checkpoint_dir(tmp_path) / "meta.json").read_text())["step"] == 3
     assert not (tmp_path / "adapter").exists()
+
+
+def test_every_phase_says_what_it_does(base, tmp_path):
+    """The reference scoring before step 1 and the saving after the last step are not silent."""
+    events = []
+    hooks = Hooks(on_message=lambda text: events.append(text), on_progress=lambda step, total: events.append(step))
+    train_dpo(base, marker_pairs(8), small_config(steps=2, batch_size=4), tmp_path / "dpo", hooks, init_adapter=None)
+    assert events[:2] == ["Scoring the pairs with the reference model: batch 1 of 2…",
+                          "Scoring the pairs with the reference model: batch 2 of 2…"]
+    assert events[-1] == "Saving the checkpoint and the adapter…" and events[-2] == 2

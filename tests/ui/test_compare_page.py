@@ -45,3 +45,27 @@ def test_compare_needs_a_prompt(qtbot, ctx):
     qtbot.addWidget(page)
     page.compare()
     assert page.job is None and "prompt" in page.status.text()
+
+
+def test_policies_listed_base_then_sft_then_aligned_and_four_panes_fit_1280(qtbot, ctx):
+    ids = {}
+    for kind in ("sft", "dpo", "sft", "ppo"):
+        run_id = ctx.store.create_run(kind, {})
+        ctx.store.update_run(run_id, status="finished")
+        ids.setdefault(kind, []).append(str(run_id))
+    page = ComparePage(ctx)
+    qtbot.addWidget(page)
+    page.resize(1280 - 16, 760)  # the page inside a 1280 px window
+    page.show()
+    qtbot.waitExposed(page)
+    policies = [page.policies.item(i).data(Qt.ItemDataRole.UserRole) for i in range(page.policies.count())]
+    assert policies == ["base", *ids["sft"], *ids["dpo"], *ids["ppo"]]
+    page.set_checked(policies[:4])
+    page.prompt.setPlainText("hello")
+    page.compare()
+    page.stop()
+    qtbot.waitUntil(lambda: page.job is None, timeout=60_000)
+    assert len(page.panes) == 4
+    viewport = page.panes[0].parentWidget().parentWidget()
+    right_edge = page.panes[-1].mapTo(viewport, page.panes[-1].rect().topRight()).x()
+    assert right_edge <= viewport.width(), "the 4th answer pane is cut off"

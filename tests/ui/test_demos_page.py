@@ -75,3 +75,20 @@ def test_import_and_export_run_as_jobs(qtbot, ctx, tmp_path):
     page.import_jsonl(str(bad))
     qtbot.waitUntil(lambda: "Import failed" in page.message.text(), timeout=10000)
     assert len(ctx.store.demos()) == 2
+
+
+def test_editor_follows_the_search_so_delete_never_hits_a_hidden_demo(qtbot, ctx):
+    cats = ctx.store.add_demo("About cats", "Cats purr.")
+    dogs = ctx.store.add_demo("About dogs", "Dogs bark.")
+    page = show(qtbot, DemosPage(ctx))
+    assert page.prompt_edit.toPlainText() == "About cats"
+    qtbot.keyClicks(page.filter, "dogs")
+    assert page.list.count() == 1 and page.prompt_edit.toPlainText() == "About dogs"
+    page.delete()  # acts on the demo the list shows, not on the hidden one
+    assert [d.id for d in ctx.store.demos()] == [cats]
+    page.filter.setText("nothing matches")
+    assert page.list.count() == 0 and page.prompt_edit.toPlainText() == ""
+    page.delete()
+    assert [d.id for d in ctx.store.demos()] == [cats] and dogs not in [d.id for d in ctx.store.demos()]
+    page.filter.clear()
+    assert page.list.count() == 1

@@ -51,3 +51,20 @@ def test_board_loads_store_rows_and_clears(qtbot):
     board.clear()
     assert board.plot("reward").series("reward") == ([], [])
     assert board.table() == (["step"], [])
+
+
+def test_a_single_point_is_visible_and_the_exported_image_carries_the_title(qtbot):
+    board = MetricsBoard([("reward", ["reward"]), ("KL", ["kl"])], columns=2)
+    qtbot.addWidget(board)
+    board.add(1, {"reward": 0.3, "kl": 0.01})
+    board.redraw()
+    reward = board.plot("reward")
+    assert reward.drawn("reward") == 1 and reward.visible_points("reward") == 1  # a dot, not an empty chart
+    board.add(2, {"reward": 0.4})
+    board.redraw()
+    assert reward.visible_points("reward") == 2 and reward._curves["reward"].opts["symbol"] is None
+    board.image(300)  # the first export settles the charts' layout
+    plain, titled = board.image(300), board.image(300, title="Run 7 · PPO · finished")
+    assert titled.height() == plain.height() + 40 and titled.width() == plain.width()
+    band = [titled.pixelColor(x, y).value() for x in range(0, 280, 2) for y in range(8, 32)]
+    assert min(band) < 128  # dark title text on the white band

@@ -104,3 +104,51 @@ def test_prefetch_generates_the_next_comparison(qtbot, ctx):
     press(qtbot, page, "1")  # now one left: the third prompt is generated with K=3
     qtbot.waitUntil(lambda: page._job is None and len(ctx.store.comparisons()) == 3, timeout=60_000)
     assert len(ctx.store.comparisons()[-1].responses) == 3
+
+
+def test_each_comparison_appears_as_soon_as_it_is_stored(qtbot, ctx):
+    """The first comparison is on screen while the rest of the batch is still being generated."""
+    for text in ("first prompt", "second prompt", "third prompt"):
+        ctx.store.add_prompt(text)
+    page = RankPage(ctx)
+    page.tokens_spin.setValue(8)
+    page._auto = False  # no prefetch on show: this test starts the batch itself
+    show(qtbot, page)
+    assert page.comparison is None
+    job = page.generate(3, explicit=True)
+    seen = []  # connected after the page's own slot: what the page shows once each comparison is stored
+    job.progress.connect(lambda done, total: seen.append((done, page.comparison is not None, job.running)))
+    qtbot.waitUntil(lambda: page._job is None, timeout=60_000)
+    assert seen[0] == (1, True, True) and len(seen) == 3
+    assert "Left: <b>3</b>" in page.counters.text()
+
+
+def test_generate_pressed_while_generating_is_queued(qtbot, ctx):
+    for text in ("first prompt", "second prompt"):
+        ctx.store.add_prompt(text)
+    page = RankPage(ctx)
+    page.tokens_spin.setValue(8)
+    page._auto = False
+    show(qtbot, page)
+    first = page.generate(1, explicit=True)
+    assert page.generate(1, explicit=True) is None and "Queued" in page.message.text()
+    qtbot.waitUntil(lambda: page._job not in (None, first), timeout=60_000)
+    qtbot.waitUntil(lambda: page._job is None, timeout=60_000)
+    assert len(ctx.store.comparisons()) == 2  # the queued press generated the second prompt's answers
+
+
+def test_answer_settings_are_remembered_per_project(qtbot, ctx, tmp_path, tiny_model_dir):
+    from studio.core.project import Project
+    from studio.ui.context import StudioContext
+
+    page = show(qtbot, RankPage(ctx))
+    assert page.tokens_spin.value() == 0 and page.tokens_spin.text().startswith("Auto")
+    page.tokens_spin.setValue(96)
+    page.k_spin.setValue(3)
+    again = show(qtbot, RankPage(ctx))
+    assert (again.tokens_spin.value(), again.k_spin.value()) == (96, 3)
+    Project.init(tmp_path / "other", model=str(tiny_model_dir)).close()
+    other = StudioContext(tmp_path / "other")
+    fresh = show(qtbot, RankPage(other))
+    assert (fresh.tokens_spin.value(), fresh.k_spin.value()) == (0, 2)  # another project keeps its own
+    other.shutdown()

@@ -4,6 +4,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from studio.ui.train_page import TrainPage
+from studio.workers import config_fields
 from tests.ui.seed import seed_data, seed_runs
 
 TINY_PPO = {"iterations": 20, "batch_size": 2, "max_new_tokens": 8, "ppo_epochs": 1, "minibatches": 1,
@@ -46,16 +47,26 @@ def test_form_fields_have_plain_tooltips(qtbot, ctx):
                                                     "clip fraction", "response length"}
 
 
-def test_ppo_without_reward_model_shows_the_error_inline(qtbot, ctx):
+@pytest.mark.parametrize(("kind", "says"), [("ppo", "Train a reward model first"),
+                                            ("sft", "Add demonstrations first"), ("dpo", "Rank some comparisons")])
+def test_a_run_without_its_data_is_refused_inline_before_it_is_created(qtbot, ctx, kind, says):
     page = make_page(qtbot, ctx)
-    page.set_kind("ppo")
-    page.form.set_values(TINY_PPO)
-    with qtbot.waitSignal(ctx.error, timeout=60_000):
-        page.start()
-    qtbot.waitUntil(lambda: page.job is None)
-    assert page.error.isVisible()
-    assert "no finished reward run yet: train one first" in page.error.text()
-    assert page.start_button.isEnabled()
+    page.set_kind(kind)
+    assert page.start() is None and page.job is None
+    assert page.error.isVisible() and says in page.error.text()
+    assert ctx.store.runs() == [] and page.start_button.isEnabled()
+
+
+def test_train_settings_are_remembered_per_project(qtbot, ctx):
+    page = make_page(qtbot, ctx)
+    page.set_kind("dpo")
+    page.form.set_values({"steps": 7, "beta": 0.25})
+    page.start()  # refused (no rankings), but what was set is remembered
+    again = make_page(qtbot, ctx)
+    assert again.selected_kind == "dpo"
+    assert again.form.values()["steps"] == 7 and again.form.values()["beta"] == 0.25
+    again.set_kind("sft")  # each kind keeps its own settings
+    assert again.form.values()["steps"] == next(f.default for f in config_fields("sft") if f.name == "steps")
 
 
 def test_sft_run_from_the_page_finishes_and_lists_in_history(qtbot, seeded_ctx, tmp_path):
@@ -70,6 +81,9 @@ def test_sft_run_from_the_page_finishes_and_lists_in_history(qtbot, seeded_ctx, 
     assert page.board.plot("loss").series("loss")[0] == [1, 2, 3]
     assert page.history.item(0, 2).text() == "finished"
     assert page.history.item(0, 4).text().startswith("loss ")
+    assert page.history.item(0, 0).font().bold()  # the run whose curves are shown
+    page.show_run(page.history.item(0, 0).data(Qt.ItemDataRole.UserRole))
+    assert page.history.item(0, 0).font().bold()
     export = page.export_csv(tmp_path / "sft.csv")
     with qtbot.waitSignal(export.finished, timeout=10_000):
         pass
@@ -109,3 +123,13 @@ def test_ppo_curves_grow_live_and_stop_cancels(qtbot, trained_ctx):
     with qtbot.waitSignal(job.cancelled, timeout=60_000):
         page.stop()
     assert ctx.store.run(run.id).status == "cancelled"
+
+
+def test_eval_figures_say_how_many_examples_they_rest_on(qtbot, seeded_ctx):
+    page = make_page(qtbot, seeded_ctx)
+    page.set_kind("reward")  # 6 ranked prompts: fewer than 10, so nothing is held out
+    assert page.eval_note.isVisible()
+    assert page.eval_note.text().startswith("Eval figures rest on 0 held-out prompts (of 6): too few")
+    assert "194 more ranked prompts" in page.eval_note.text()
+    page.set_kind("ppo")
+    assert not page.eval_note.isVisible()

@@ -1,0 +1,70 @@
+"""The window's one job indicator: which jobs run, how far they are, and which wait for the model.
+
+Shown in the status bar on every page. It reads each job's own state (`Job.state`, `title`,
+`last_progress`, `last_message`), so a page that starts a job only has to give it a title.
+"""
+from __future__ import annotations
+
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QWidget
+
+from studio.workers import Job
+
+
+def describe(job: Job) -> str:
+    """One job in a few words: "Training SFT: 3 of 50", "Training SFT: 50 of 50 · Saving…",
+    "Generating answers (waiting for the model)"."""
+    title = job.title or "Working"
+    if job.state == "queued":
+        return f"{title} (waiting for the model)"
+    parts = [title]
+    if job.last_progress is not None:
+        parts.append(f"{job.last_progress[0]} of {job.last_progress[1]}")
+    if job.last_message:
+        parts.append(job.last_message)
+    return ": ".join(parts[:2]) + "".join(f" · {part}" for part in parts[2:])
+
+
+class JobIndicator(QWidget):
+    """The running job(s) with their progress, then what is queued; hidden when nothing runs."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.label = QLabel()
+        self.progress = QProgressBar(maximumWidth=180, textVisible=False)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.label)
+        layout.addWidget(self.progress)
+        self.jobs: list[Job] = []
+        self.hide()
+
+    def track(self, job: Job) -> None:
+        """Follow `job` until it ends."""
+        self.jobs.append(job)
+        for signal in (job.began, job.progress, job.message):
+            signal.connect(self.update_text)
+        job.ended.connect(lambda: self._drop(job))
+        self.update_text()
+
+    def _drop(self, job: Job) -> None:
+        if job in self.jobs:
+            self.jobs.remove(job)
+        self.update_text()
+
+    def update_text(self, *_args) -> None:
+        """Redraw from the jobs' states (connected to their signals; arguments are ignored)."""
+        live = [job for job in self.jobs if job.state in ("queued", "running")]
+        running = [job for job in live if job.state == "running"]
+        queued = [job for job in live if job.state == "queued"]
+        parts = [describe(job) for job in running]
+        if queued:
+            parts.append("queued: " + ", ".join(job.title or "Working" for job in queued))
+        self.label.setText(" · ".join(parts))
+        self.setToolTip("\n".join(describe(job) for job in live))
+        first = next((job.last_progress for job in running if job.last_progress), None)
+        if first is None:
+            self.progress.setRange(0, 0)  # busy, no known end
+        else:
+            self.progress.setRange(0, max(first[1], 1))
+            self.progress.setValue(first[0])
+        self.setVisible(bool(live))

@@ -1,0 +1,57 @@
+"""generate_comparisons: each prompt's answers stored as one comparison; a cancel stops between tokens."""
+from studio.core.project import Project
+from studio.training.configs import SamplingConfig
+from studio.training.engine import Hooks
+from studio.training.runs import generate_comparisons
+
+
+def test_cancel_stops_inside_an_answer_and_stores_nothing_half_done(tmp_path, base):
+    project = Project.init(tmp_path / "p", model="embedded")
+    for text in ("first prompt", "second prompt"):
+        project.store.add_prompt(text)
+    checks = []
+
+    def should_stop() -> bool:  # true from the 3rd check on: that is 2 tokens into the first answer
+        checks.append(1)
+        return len(checks) >= 3
+
+    sampling = SamplingConfig(max_new_tokens=200, temperature=1.0, do_sample=True, seed=0)
+    made = generate_comparisons(project, base, 2, sampling=sampling, hooks=Hooks(should_stop=should_stop))
+    assert made == [] and project.store.comparisons() == [] and project.store.responses() == []
+    assert len(checks) <= 5  # checked per token: the 200-token answers were never finished
+    project.close()
+
+
+def test_each_comparison_is_stored_before_the_next_prompt_starts(tmp_path, base):
+    project = Project.init(tmp_path / "p", model="embedded")
+    for text in ("first prompt", "second prompt", "third prompt"):
+        project.store.add_prompt(text)
+    seen = []
+    hooks = Hooks(on_progress=lambda done, total: seen.append((done, total, len(project.store.comparisons()))))
+    made = generate_comparisons(project, base, 2, sampling=SamplingConfig(max_new_tokens=4), hooks=hooks)
+    assert len(made) == 3 and seen == [(1, 3, 1), (2, 3, 2), (3, 3, 3)]
+    project.close()
+
+
+def test_generating_from_the_base_model_never_imports_peft(tmp_path, tiny_model_dir):
+    """PEFT takes seconds to import: loading the model and ranking's generation must not need it."""
+    import subprocess
+    import sys
+
+    project = Project.init(tmp_path / "p", model=str(tiny_model_dir))
+    project.store.add_prompt("a prompt")
+    project.close()
+    code = f"""
+import sys
+from studio.core.project import Project
+from studio.training.configs import SamplingConfig
+from studio.training.runs import generate_comparisons, open_base
+project = Project.open({str(tmp_path / "p")!r})
+base = open_base(project, device="cpu")
+assert len(generate_comparisons(project, base, 2, sampling=SamplingConfig(max_new_tokens=4))) == 1
+assert "peft" not in sys.modules, "peft was imported"
+base.add_lora("sft", r=2)
+assert "peft" in sys.modules
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]

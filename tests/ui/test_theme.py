@@ -1,0 +1,67 @@
+"""The View menu: themes reach every custom colour and the charts; text size and presenter mode; remembered."""
+import pytest
+from PySide6.QtGui import QPalette
+from PySide6.QtWidgets import QApplication
+
+from studio.ui.main_window import MainWindow
+from studio.ui.plots import LivePlot
+from studio.ui.theme import COLOURS, PRESENTER_POINT_SIZE, Appearance
+from tests.ui.helpers import show
+
+
+@pytest.fixture
+def restore_app(qapp):
+    """Put the application's look back after the test (it is shared by every test)."""
+    palette, font, sheet, style = QPalette(qapp.palette()), qapp.font(), qapp.styleSheet(), qapp.style().name()
+    yield qapp
+    from PySide6.QtWidgets import QStyleFactory
+    import pyqtgraph as pg
+
+    qapp.setStyle(QStyleFactory.create(style))
+    qapp.setPalette(palette)
+    qapp.setFont(font)
+    qapp.setStyleSheet(sheet)
+    pg.setConfigOptions(background=COLOURS["light"]["plot_bg"], foreground=COLOURS["light"]["plot_fg"])
+
+
+def test_dark_theme_covers_banner_labels_and_plots_and_is_remembered(qtbot, ctx, restore_app):
+    window = show(qtbot, MainWindow(ctx))
+    window.show_error("Something went wrong")
+    plot = LivePlot("loss", ["loss"])
+    qtbot.addWidget(plot)
+    window.theme_actions["dark"].trigger()
+    app = QApplication.instance()
+    assert app.palette().color(QPalette.ColorRole.Window).lightness() < 100
+    banner = window.banner
+    background = banner.grab().toImage().pixelColor(2, 2)
+    text = banner.label.palette().color(QPalette.ColorRole.WindowText)
+    assert background.lightness() < 100 and text.lightness() > 150  # light text on a dark banner
+    assert plot.backgroundBrush().color().lightness() < 60  # the chart that already existed went dark
+    assert LivePlot("new", ["x"]).backgroundBrush().color().lightness() < 60
+    window.rank_page._say("Not saved: test", error=True)
+    colour = window.rank_page.message.palette().color(QPalette.ColorRole.WindowText).name()
+    assert colour == COLOURS["dark"]["error"]
+    assert Appearance().theme == "dark"  # remembered for the next start
+    window.theme_actions["light"].trigger()
+    assert plot.backgroundBrush().color().lightness() > 200
+    window.close()
+
+
+def test_text_size_and_presenter_mode(qtbot, ctx, restore_app):
+    window = show(qtbot, MainWindow(ctx))
+    app = QApplication.instance()
+    before = app.font().pointSize()
+    reader = window.rank_page.prompt_view
+    _view_action(window, "Larger text").trigger()
+    assert app.font().pointSize() > before and Appearance().point_size == app.font().pointSize()
+    assert reader.font().pointSizeF() == pytest.approx(app.font().pointSizeF() * 1.15)
+    window.presenter_action.setChecked(True)
+    assert app.font().pointSize() == PRESENTER_POINT_SIZE and Appearance().presenter
+    window.presenter_action.setChecked(False)
+    assert app.font().pointSize() < PRESENTER_POINT_SIZE
+    window.close()
+
+
+def _view_action(window, text):
+    view = next(a.menu() for a in window.menuBar().actions() if a.text() == "&View")
+    return next(a for a in view.actions() if a.text() == text)
