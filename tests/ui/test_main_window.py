@@ -53,9 +53,15 @@ def test_missing_page_shows_a_placeholder(qtbot, ctx, monkeypatch):
 def test_errors_show_in_a_banner_and_a_bad_model_does_not_crash(qtbot, ctx, tmp_path):
     window = show(qtbot, MainWindow(ctx))
     qtbot.waitUntil(lambda: loaded(window), timeout=LOAD_TIMEOUT_MS)
-    window.set_model(str(tmp_path / "no-such-model"))
+    spec = ctx.project.model_spec
+    window.set_model(str(tmp_path / "no-such-model"))  # refused at once: the loaded model stays
+    assert window.banner.isVisible() and "does not exist" in window.banner.label.text()
+    assert ctx.project.model_spec == spec and loaded(window)
+    window.banner.hide()
+    (tmp_path / "not-a-model").mkdir()
+    window.set_model(str(tmp_path / "not-a-model"))
     qtbot.waitUntil(window.banner.isVisible, timeout=LOAD_TIMEOUT_MS)
-    assert "does not exist" in window.banner.label.text()
+    assert "no config.json" in window.banner.label.text()
     assert "not loaded" in window.model_label.text()
 
 
