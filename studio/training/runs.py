@@ -27,6 +27,7 @@ from studio.training.sft import train_sft
 from studio.training.shared_base import SharedBase
 
 ADAPTER_OF = {"sft": "sft", "reward": "reward", "ppo": "policy", "dpo": "dpo"}
+GENERATION_BATCH = 8  # sequences per generate call when making comparisons
 
 
 def open_base(project: Project, device: str = "auto", progress: Callable[[str], None] | None = None) -> SharedBase:
@@ -63,16 +64,21 @@ def generate_comparisons(project: Project, base: SharedBase, per_prompt: int, po
     label = policy_label(project, policy)
     todo = store.prompts_without_responses(label)[:limit]
     made: list[int] = []
+    settings = dataclasses.asdict(sampling)
+    per_call = max(1, GENERATION_BATCH // per_prompt)  # prompts per generate call: batched, not one by one
     with base.use(policy_adapter(project, base, policy)) as model:
-        for i, prompt in enumerate(todo):
+        for start in range(0, len(todo), per_call):
             if hooks.stop_requested():
                 break
-            texts = generate(model, base.tokenizer, [prompt.text], sampling, num_return_sequences=per_prompt)[0]
-            settings = dataclasses.asdict(sampling)
+            chunk = todo[start:start + per_call]
+            answers = generate(model, base.tokenizer, [p.text for p in chunk], sampling,
+                               num_return_sequences=per_prompt, batch_size=GENERATION_BATCH,
+                               should_stop=hooks.should_stop)
             with store.transaction():
-                ids = [store.add_response(prompt.id, t, label, settings) for t in texts]
-                made.append(store.add_comparison(prompt.id, ids))
-            hooks.progress(i + 1, len(todo))
+                for prompt, texts in zip(chunk, answers):
+                    ids = [store.add_response(prompt.id, t, label, settings) for t in texts]
+                    made.append(store.add_comparison(prompt.id, ids))
+            hooks.progress(start + len(answers), len(todo))
     return made
 
 
