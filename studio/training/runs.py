@@ -36,6 +36,7 @@ from studio.training.uncertainty import score_unranked
 
 ADAPTER_OF = {"sft": "sft", "reward": "reward", "ppo": "policy", "dpo": "dpo", "rloo": "policy",
               "kto": "kto"}
+GENERATION_BATCH = 8  # sequences per generate call when making comparisons
 
 
 def open_base(project: Project, device: str = "auto", progress: Callable[[str], None] | None = None) -> SharedBase:
@@ -72,20 +73,24 @@ def generate_comparisons(project: Project, base: SharedBase, per_prompt: int, po
     label = policy_label(project, policy)
     todo = prompts_by_uncertainty(store, store.prompts_without_responses(label))[:limit]
     made: list[int] = []
+    settings = dataclasses.asdict(sampling)
+    per_call = max(1, GENERATION_BATCH // per_prompt)  # prompts per generate call: batched, not one by one
+    # The first prompt alone, so that its comparison can be ranked as soon as possible; then batches.
+    chunks = [todo[:1]] + [todo[i:i + per_call] for i in range(1, len(todo), per_call)] if todo else []
+    done = 0
     with base.use(policy_adapter(project, base, policy)) as model:
-        for i, prompt in enumerate(todo):
+        for chunk in chunks:
             if hooks.stop_requested():
                 break
-            answers = generate(model, base.tokenizer, [prompt.text], sampling, num_return_sequences=per_prompt,
+            answers = generate(model, base.tokenizer, [p.text for p in chunk], sampling,
+                               num_return_sequences=per_prompt, batch_size=GENERATION_BATCH,
                                should_stop=hooks.should_stop)  # checked between tokens: a cancel is quick
-            if not answers:
-                break
-            texts = answers[0]
-            settings = dataclasses.asdict(sampling)
             with store.transaction():
-                ids = [store.add_response(prompt.id, t, label, settings) for t in texts]
-                made.append(store.add_comparison(prompt.id, ids))
-            hooks.progress(i + 1, len(todo))
+                for prompt, texts in zip(chunk, answers):
+                    ids = [store.add_response(prompt.id, t, label, settings) for t in texts]
+                    made.append(store.add_comparison(prompt.id, ids))
+            done += len(answers)
+            hooks.progress(done, len(todo))
     if made and latest_reward_run(store) is not None:
         score_unranked(project, base)  # the new comparisons join the "most informative first" queue
     return made
