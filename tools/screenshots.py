@@ -134,7 +134,7 @@ def shoot(root: Path, out: Path, runs: dict[str, int], say: Callable[[str], None
         window.tabs.setCurrentIndex(index)
         page = window.tabs.widget(index)
         if name == "Train":
-            for kind in ("sft", "ppo"):
+            for kind in ("sft", "ppo", "reward"):  # a reward run opens its health report tab
                 page.show_run(runs[kind])
                 saved.append(save(f"train-{kind}"))
             continue

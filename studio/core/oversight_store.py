@@ -2,6 +2,7 @@
 
 Functions over a `Store` (its tables come from `migrate_oversight`, one numbered migration), kept out
 of store.py so that file stays the shared core. Every write commits at once, like the Store's own.
+store.py imports this module for its migration list, so its helpers are imported inside functions.
 """
 from __future__ import annotations
 

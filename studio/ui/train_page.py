@@ -41,11 +41,12 @@ GROUPS: dict[str, list[Group]] = {
             ("margin", ["margin", "eval_margin"]), ("KL reference point", ["kl", "eval_kl"])],
     "ppo": [("reward", ["reward"]), ("KL", ["kl"]), ("beta", ["beta"]), ("entropy", ["entropy"]),
             ("value loss", ["value_loss"]), ("clip fraction", ["clip_frac"]),
-            ("response length", ["response_length"]), ("policy loss", ["policy_loss"])],
+            ("response length", ["response_length"]), ("policy loss", ["policy_loss"]),
+            ("distinct bigrams", ["distinct_2"])],
     "rloo": [("reward", ["reward", "rlhf_reward"]), ("KL", ["kl"]), ("entropy", ["entropy"]),
              ("policy loss", ["policy_loss"]), ("response length", ["response_length"]),
              ("gradient norm", ["grad_norm"]), ("clip fraction", ["clip_frac"]),
-             ("samples per second", ["samples_per_s"])],
+             ("samples per second", ["samples_per_s"]), ("distinct bigrams", ["distinct_2"])],
 }
 CHART_HELP = {
     "loss": "What training minimises; it should fall. eval_loss is measured on held-out examples: if it rises "
@@ -73,6 +74,8 @@ CHART_HELP = {
     "response length": "Average answer length in tokens. A steady climb to the limit often means the reward "
                        "model likes long answers.",
     "policy loss": "PPO's clipped objective (negated). Noisy by nature; watch reward and KL instead.",
+    "distinct bigrams": "Share of word pairs in each answer that are not repeats (1 = none repeated). A fall while "
+                        "the reward rises means the policy found that repeating itself pleases the reward model.",
     "learning rate": "Step size of the optimiser (warm-up, then cosine decay).",
     "gradient norm": "Size of each update before clipping; spikes mean unstable training.",
     "tokens per second": "Training speed.",
