@@ -21,3 +21,11 @@ def ctx(project_dir, qtbot):
     context.shutdown()
     assert all(job.wait(0) for job in jobs), "a worker was still running after shutdown"
 
+
+
+@pytest.fixture(autouse=True)
+def _no_modal_questions(monkeypatch):
+    """A question box would block an offscreen test run forever: answer Yes (a test that cares patches its own)."""
+    from PySide6.QtWidgets import QMessageBox
+
+    monkeypatch.setattr(QMessageBox, "question", lambda *_args, **_kw: QMessageBox.StandardButton.Yes)
