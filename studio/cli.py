@@ -91,7 +91,8 @@ def cmd_status(args) -> None:
     runs = [{"id": r.id, "kind": r.kind, "status": r.status, "parent": r.parent, "step": r.step,
              "metrics": r.final_metrics, "error": r.error or None,
              "alarms": [a.to_dict() for run_id, a in raised if run_id == r.id]} for r in store.runs()]
-    report = {**store.counts(), **Ratings(store).counts(), **cli_labels.label_status(store), "runs": runs}
+    labels = cli_labels.label_status(store)
+    report = {**store.counts(), **Ratings(store).counts(), **labels, "runs": runs}
     if args.json:
         print(json.dumps(report))
         return

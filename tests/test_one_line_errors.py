@@ -14,9 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from studio.cli import main
 from studio.core import jsonl
-from studio.core.project import Project
 from studio.core.store import Store
 from tests.kill_harness import ROOT, child_env
 from tests.test_data_safety import error_line, run

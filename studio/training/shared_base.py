@@ -13,13 +13,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
-from safetensors.torch import load_file, save_file
 import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
 from torch import nn
 from transformers.pytorch_utils import Conv1D
 
 if TYPE_CHECKING:
-    from peft import PeftModel
+    from peft import LoraConfig, PeftModel
 
 DEFAULT_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
@@ -57,7 +57,7 @@ class SharedBase:
     def add_lora(self, name: str, r: int = 16, alpha: int = 32, dropout: float = 0.0,
                  targets: list[str] | None = None) -> None:
         """Add a fresh trainable LoRA adapter called `name` (replacing one of that name)."""
-        from peft import LoraConfig, get_peft_model
+        from peft import LoraConfig
 
         self.drop(name)
         cfg = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, task_type="CAUSAL_LM",
@@ -68,7 +68,7 @@ class SharedBase:
 
     def load_adapter(self, name: str, path: Path, trainable: bool = False) -> None:
         """Load a saved adapter folder (safetensors) as `name`."""
-        from peft import LoraConfig, get_peft_model, set_peft_model_state_dict
+        from peft import LoraConfig, set_peft_model_state_dict
 
         self.drop(name)
         path = Path(path)
@@ -172,6 +172,8 @@ class SharedBase:
     # -- internals --------------------------------------------------------------
     def _add(self, name: str, cfg: LoraConfig) -> None:
         """Add adapter `name` without dropout, its parameters in float32 whatever the base's dtype."""
+        from peft import get_peft_model
+
         cfg.lora_dropout = 0.0
         if self.peft is None:
             self.peft = get_peft_model(self.base, cfg, adapter_name=name)

@@ -1,4 +1,3 @@
-import pytest
 
 from studio.core import active
 from studio.core.active import Repeat
