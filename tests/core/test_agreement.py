@@ -31,17 +31,9 @@ def test_alpha_is_undefined_without_two_annotators_or_without_variation():
     assert agreement.alpha({"a": {("u", 0): 1.0}, "b": {("u", 0): 1.0}}) is None
 
 
-def _make_ratings_table(store):
-    """A table of the shape the ratings migration (issue 11 section 2) creates."""
-    store.db.execute("CREATE TABLE ratings (id INTEGER PRIMARY KEY AUTOINCREMENT, prompt_id INTEGER NOT NULL, "
-                     "response_id INTEGER NOT NULL, label INTEGER NOT NULL, annotator TEXT NOT NULL, "
-                     "created TEXT NOT NULL)")
-
-
-def test_ratings_are_included_when_the_table_exists(store):
+def test_ratings_count_in_agreement(store):
     report = agreement.annotator_report(store)
     assert report["alpha"] == {"all": None, "rankings": None, "ratings": None} and report["annotators"] == []
-    _make_ratings_table(store)
     p = store.add_prompt("Q")
     answers = [store.add_response(p, f"a{i}", "base") for i in range(10)]
     for annotator, row in zip("ab", EXAMPLE_A):

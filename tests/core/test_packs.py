@@ -104,16 +104,11 @@ def test_content_key_separates_texts():
     assert packs.content_key("ab", ["c"]) != packs.content_key("a", ["bc"])
 
 
-def test_ratings_come_back_when_the_studio_has_a_ratings_table(tmp_path):
-    from tests.core.test_agreement import _make_ratings_table
-
+def test_ratings_made_in_a_pack_come_back(tmp_path):
     home = _project(tmp_path / "home", 2)
-    _make_ratings_table(home.store)  # the shape of the ratings migration (issue 11 section 2)
     pack_file = tmp_path / "p.pack"
     packs.export_pack(home.store, pack_file)
     with packs.open_pack(pack_file) as pack:
-        if not pack.db["ratings"].exists():
-            _make_ratings_table(pack)
         c = pack.comparisons()[1]
         pack.db["ratings"].insert({"prompt_id": c.prompt_id, "response_id": c.response_ids[2], "label": 0,
                                    "annotator": "ann", "created": "2026-01-01T10:00:00+00:00"})

@@ -1,4 +1,3 @@
-
 from studio.core import active
 from studio.core.active import Repeat
 from studio.ui.annotators_page import AnnotatorsPage
