@@ -42,7 +42,8 @@ VALID = {
     "rankings": st.sampled_from(range(len(SIZES))).flatmap(
         lambda i: st.fixed_dictionaries({"comparison_id": st.just(i + 1), "ranking": permutation_of(SIZES[i]),
                                          "annotator": words})),
-    "prefs": st.fixed_dictionaries({"prompt": words, "chosen": words, "rejected": words}),
+    "prefs": st.fixed_dictionaries({"prompt": words, "chosen": words, "rejected": words}).filter(
+        lambda r: r["chosen"] != r["rejected"]),  # the same text twice is refused
 }
 
 

@@ -23,7 +23,8 @@ def records(text, comparison_id, ranking):
         "demos": st.fixed_dictionaries({"prompt": text, "completion": text}),
         "prompts": st.fixed_dictionaries({"prompt": text}),
         "rankings": st.fixed_dictionaries({"comparison_id": comparison_id, "ranking": ranking}),
-        "prefs": st.fixed_dictionaries({"prompt": text, "chosen": text, "rejected": text}),
+        "prefs": st.fixed_dictionaries({"prompt": text, "chosen": text, "rejected": text}).filter(
+            lambda r: r["chosen"] != r["rejected"]),  # the same text twice is refused
     }
 
 
