@@ -22,14 +22,15 @@ def test_cancel_stops_inside_an_answer_and_stores_nothing_half_done(tmp_path, ba
     project.close()
 
 
-def test_each_comparison_is_stored_before_the_next_prompt_starts(tmp_path, base):
+def test_the_first_comparison_is_stored_before_the_rest_are_generated(tmp_path, base):
+    """The first prompt is answered alone (it can be ranked at once); the others in one batched call."""
     project = Project.init(tmp_path / "p", model="embedded")
     for text in ("first prompt", "second prompt", "third prompt"):
         project.store.add_prompt(text)
     seen = []
     hooks = Hooks(on_progress=lambda done, total: seen.append((done, total, len(project.store.comparisons()))))
     made = generate_comparisons(project, base, 2, sampling=SamplingConfig(max_new_tokens=4), hooks=hooks)
-    assert len(made) == 3 and seen == [(1, 3, 1), (2, 3, 2), (3, 3, 3)]
+    assert len(made) == 3 and seen == [(1, 3, 1), (3, 3, 3)]
     project.close()
 
 
