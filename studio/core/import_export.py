@@ -10,7 +10,7 @@ from pathlib import Path
 
 from studio.core.jsonl import JsonlError, read_demos, read_prefs, read_prompts, read_rankings, write_jsonl
 from studio.core.preferences import check_order
-from studio.core.ratings import Ratings
+from studio.core.ratings import training_pairs
 from studio.core.store import Store, _now
 
 PREF_ANNOTATOR = "import"
@@ -124,4 +124,4 @@ def export_prefs(store: Store, path: str | Path) -> int:
     """Write one TRL {"prompt", "chosen", "rejected"} line per pair implied by the rankings (ties give
     none), then per pair implied by the ratings."""
     return write_jsonl(path, ({"prompt": p.prompt, "chosen": p.chosen, "rejected": p.rejected}
-                              for p in store.preference_pairs() + Ratings(store).pairs()))
+                              for p in training_pairs(store)))

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from studio.core.atomic import atomic_writer
 from studio.core.jsonl import write_jsonl
+from studio.core.ratings import training_pairs
 from studio.core.store import Store
 
 JOB_KINDS = ("sft", "reward", "dpo", "kto", "rloo", "ppo")
@@ -59,10 +60,10 @@ def job_records(store: Store, kind: str) -> list[dict]:
                  + _user(d.prompt) + _assistant(d.response)} for d in store.demos()]
     if kind in ("reward", "dpo"):  # preference format with an explicit prompt
         return [{"prompt": _user(p.prompt), "chosen": _assistant(p.chosen), "rejected": _assistant(p.rejected)}
-                for p in store.preference_pairs()]
+                for p in training_pairs(store)]
     if kind == "kto":  # unpaired preference: every pair's chosen answer is desirable, its rejected one not
         rows = []
-        for p in store.preference_pairs():
+        for p in training_pairs(store):
             rows.append({"prompt": _user(p.prompt), "completion": _assistant(p.chosen), "label": True})
             rows.append({"prompt": _user(p.prompt), "completion": _assistant(p.rejected), "label": False})
         return rows

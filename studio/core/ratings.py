@@ -214,3 +214,8 @@ def import_ratings(store: Store, path: str | Path) -> int:
 def export_ratings(store: Store, path: str | Path) -> int:
     """Write every rating as a TRL unpaired line {"prompt", "completion", "label"}, oldest first."""
     return write_jsonl(path, Ratings(store).examples())
+
+
+def training_pairs(store: Store) -> list[PreferencePair]:
+    """Every pair the reward model and DPO learn from: the rankings' pairs, then the ratings'."""
+    return store.preference_pairs() + Ratings(store).pairs()

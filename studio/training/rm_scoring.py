@@ -10,6 +10,7 @@ import dataclasses
 from pathlib import Path
 
 from studio.core.project import Project
+from studio.core.ratings import training_pairs
 from studio.core.rm_health import SCORES_FILE, RMReport, ScoredPair, load_scored, rm_report, save_scored
 from studio.training.reward import RewardScorer, split_by_prompt
 from studio.training.shared_base import SharedBase
@@ -34,7 +35,7 @@ def score_reward_run(project: Project, base: SharedBase, run_ref: str | int) -> 
     run = project.store.resolve_run(str(run_ref))
     if run.kind != "reward" or run.status != "finished":
         raise ValueError(f"run {run.id} is not a finished reward model ({run.kind}, {run.status})")
-    pairs = [dataclasses.asdict(p) for p in project.store.preference_pairs()]
+    pairs = [dataclasses.asdict(p) for p in training_pairs(project.store)]
     if not pairs:
         raise ValueError("the project has no preference pairs to check the reward model on")
     held, split = heldout_pairs(pairs, float(run.config.get("eval_fraction", 0.1)), int(run.config.get("seed", 0)))

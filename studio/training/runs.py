@@ -17,7 +17,7 @@ import torch
 from studio.core.active import latest_reward_run, prompts_by_uncertainty
 from studio.core.oversight_store import forget_alarms_after, watch_run
 from studio.core.project import Project
-from studio.core.ratings import Ratings
+from studio.core.ratings import Ratings, training_pairs
 from studio.core.records import Run
 from studio.training.checkpoints import checkpoint_step
 from studio.training.configs import CONFIGS, validate
@@ -192,7 +192,7 @@ def _dispatch(project, base, kind, config, run_dir, hooks, resume, init, reward)
     if kind == "sft":
         demos = [{"prompt": d.prompt, "response": d.response, "system": d.system} for d in store.demos()]
         return train_sft(base, demos, config, run_dir, hooks, resume=resume)
-    pairs = [dataclasses.asdict(p) for p in store.preference_pairs() + Ratings(store).pairs()]
+    pairs = [dataclasses.asdict(p) for p in training_pairs(store)]
     if kind == "reward":
         return train_reward(base, pairs, config, run_dir, hooks, resume=resume)
     init_adapter = _load_init(project, base, init)

@@ -24,6 +24,7 @@ from safetensors.torch import load_file, save_file
 
 from studio.core.active import Guess, save_guesses, unscored
 from studio.core.project import Project
+from studio.core.ratings import training_pairs
 from studio.core.records import Comparison
 from studio.training.reward import RewardScorer, chunks, last_token_hidden
 from studio.training.sft import encode_example, pad_batch
@@ -116,7 +117,7 @@ def score_comparisons(project: Project, base: SharedBase, comparisons: list[Comp
         raise ValueError(f"run {run.id} is a {run.kind} run, not a reward model")
     run_dir = project.run_dir(run.id)
     scorer = RewardScorer.load(base, run_dir)
-    heads, method = ensemble(scorer, store.preference_pairs(), run_dir)
+    heads, method = ensemble(scorer, training_pairs(store), run_dir)
     feats = features(scorer, [c.prompt for c in comparisons for _ in c.responses],
                      [r for c in comparisons for r in c.responses])
     split = list(torch.split(feats, [len(c.responses) for c in comparisons])) if comparisons else []

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 
+from studio.core.ratings import training_pairs
 from studio.core.store import Store
 
 MIN_HELD_OUT = 10        # the engines hold nothing out below this many prompts / demonstrations
@@ -19,7 +20,7 @@ def data_size(store: Store, kind: str) -> int:
     """What `kind` splits: demonstrations for SFT, distinct ranked prompts for the reward model and DPO."""
     if kind == "sft":
         return store.counts()["demonstrations"]
-    return len({pair.prompt for pair in store.preference_pairs()})
+    return len({pair.prompt for pair in training_pairs(store)})
 
 
 def held_out(total: int, fraction: float) -> int:
