@@ -117,7 +117,7 @@ def test_each_comparison_appears_as_soon_as_it_is_stored(qtbot, ctx):
     assert page.comparison is None
     job = page.generate(3, explicit=True)
     seen = []  # connected after the page's own slot: what the page shows once each comparison is stored
-    job.progress.connect(lambda done, total: seen.append((done, page.comparison is not None, job.running)))
+    job.progress.connect(lambda done, total: seen.append((done, page.comparison is not None, page._job is job)))
     qtbot.waitUntil(lambda: page._job is None, timeout=60_000)
     assert seen[0] == (1, True, True) and len(seen) == 3
     assert "Left: <b>3</b>" in page.counters.text()
