@@ -96,6 +96,7 @@ class Job(QObject):
     `title`, `state`, `last_progress` and `last_message` are what the window's job indicator shows.
     """
 
+    queued = Signal()         # `start()` was called: waiting for a thread (and the model)
     began = Signal()          # the function started (a model job: once it holds the model)
     ended = Signal()          # after finished, failed or cancelled
     metrics = Signal(int, dict)
@@ -114,7 +115,7 @@ class Job(QObject):
         self._stop = threading.Event()
         self._ended = threading.Event()
         self._worker = None
-        self.running = False
+        self._started = False
         self.title = title
         self.state = "new"
         self.last_progress: tuple[int, int] | None = None
@@ -132,9 +133,15 @@ class Job(QObject):
     def cancel(self) -> None:
         self._stop.set()
 
+    @property
+    def running(self) -> bool:
+        """Started and its function has not returned yet (true to the thread, not to delivered signals)."""
+        return self._started and not self._ended.is_set()
+
     def start(self) -> Job:
-        self.running = True
+        self._started = True
         self.state = "queued"
+        self.queued.emit()
         self._worker = create_worker(self._run, _start_thread=False)
         self._worker.returned.connect(self._done)
         self._worker.start()
@@ -165,7 +172,6 @@ class Job(QObject):
             self._ended.set()
 
     def _done(self, outcome: tuple[str, Any]) -> None:
-        self.running = False
         self.state = "ended"
         kind, value = outcome
         if kind == "ok":

@@ -41,7 +41,7 @@ class JobIndicator(QWidget):
     def track(self, job: Job) -> None:
         """Follow `job` until it ends."""
         self.jobs.append(job)
-        for signal in (job.began, job.progress, job.message):
+        for signal in (job.queued, job.began, job.progress, job.message):
             signal.connect(self.update_text)
         job.ended.connect(lambda: self._drop(job))
         self.update_text()

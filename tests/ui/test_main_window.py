@@ -7,6 +7,7 @@ from PySide6.QtWidgets import QLabel, QMessageBox
 from studio.core.project import Project
 from studio.ui.app import default_project, parse_args, prepare_project
 from studio.ui.help_page import HelpPage
+from studio.ui.job_indicator import JobIndicator
 from studio.ui.main_window import PAGES, MainWindow, quit_question
 from studio.ui.recent import recent_projects, remember_project
 from tests.ui.helpers import show
@@ -25,7 +26,7 @@ def test_opens_with_all_pages_and_loads_the_model_in_the_background(qtbot, ctx, 
     assert window.isVisible()  # the window is up while the model loads in a worker
     qtbot.waitUntil(lambda: loaded(window), timeout=LOAD_TIMEOUT_MS)
     assert window.model_label.text().startswith(f"{ctx.host.info['name'].rsplit('/', 1)[-1]} · cpu · ")
-    assert not window.jobs_indicator.isVisible()
+    assert not window.jobs_indicator.isVisible() and window.statusBar().isAncestorOf(window.jobs_indicator)
     assert recent_projects() == [project_dir.resolve()]
     qtbot.keyClick(window.windowHandle(), Qt.Key.Key_2, Qt.KeyboardModifier.ControlModifier)
     assert window.tabs.currentWidget() is window.rank_page
@@ -66,9 +67,9 @@ def test_errors_show_in_a_banner_and_a_bad_model_does_not_crash(qtbot, ctx, tmp_
 
 
 def _slow_stop(jc) -> None:
-    """A job that notices a cancel only after 0.5 s, as a training step would."""
+    """A job that notices a cancel only after 2 s, as a training step would."""
     jc.job._stop.wait(60)
-    time.sleep(0.5)
+    time.sleep(2)
 
 
 def test_close_while_a_job_runs_asks_in_its_words_and_never_waits(qtbot, ctx, monkeypatch):
@@ -82,7 +83,7 @@ def test_close_while_a_job_runs_asks_in_its_words_and_never_waits(qtbot, ctx, mo
     assert not window.close() and window.isVisible() and job.running and not job.stop_requested()
     started = time.perf_counter()
     assert not window.close()  # asked again, "Yes": the job is told to stop and the window closes later
-    assert time.perf_counter() - started < 0.3 and job.stop_requested() and job.running
+    assert time.perf_counter() - started < 1.5 and job.stop_requested() and job.running
     assert window.isVisible() and not window.centralWidget().isEnabled()
     qtbot.waitUntil(lambda: not window.isVisible(), timeout=10_000)
     assert job.wait(0) and "store" not in ctx.project.__dict__
@@ -97,27 +98,25 @@ def test_quit_question_names_training_and_its_checkpoint():
     assert text.startswith("Training SFT and Generating answers are still running") and "checkpoint" in text
 
 
-def test_job_indicator_names_running_and_queued_jobs_on_every_page(qtbot, ctx):
-    window = show(qtbot, MainWindow(ctx))
-    qtbot.waitUntil(lambda: loaded(window), timeout=LOAD_TIMEOUT_MS)
-    assert not window.jobs_indicator.isVisible()
+def test_job_indicator_names_running_and_queued_jobs(qtbot, ctx):
+    indicator = JobIndicator()
+    qtbot.addWidget(indicator)
+    indicator.show()
+    ctx.job_started.connect(indicator.track)  # as the window wires it
 
     def holds_model(jc) -> None:
         jc.job.progress.emit(3, 10)
         jc.job._stop.wait(60)
 
     first = ctx.run(holds_model, title="Training SFT").start()
+    qtbot.waitUntil(lambda: first.state == "running", timeout=30_000)
     second = ctx.run(lambda jc: None, title="Generating answers").start()  # waits for the model
-    qtbot.waitUntil(lambda: "3 of 10" in window.jobs_indicator.label.text(), timeout=30_000)
-    text = window.jobs_indicator.label.text()
-    assert text == "Training SFT: 3 of 10 · queued: Generating answers"
-    assert window.jobs_indicator.progress.value() == 3 and window.jobs_indicator.progress.maximum() == 10
-    for index in range(window.tabs.count()):  # it is in the status bar, so every page shows it
-        window.tabs.setCurrentIndex(index)
-        assert window.jobs_indicator.isVisible()
+    qtbot.waitUntil(lambda: "3 of 10" in indicator.label.text(), timeout=30_000)
+    assert indicator.label.text() == "Training SFT: 3 of 10 · queued: Generating answers"
+    assert indicator.progress.value() == 3 and indicator.progress.maximum() == 10 and indicator.isVisible()
     first.cancel()
-    qtbot.waitUntil(lambda: not first.running and not second.running, timeout=30_000)
-    qtbot.waitUntil(lambda: not window.jobs_indicator.isVisible(), timeout=30_000)
+    qtbot.waitUntil(lambda: first.state == second.state == "ended", timeout=30_000)
+    assert not indicator.isVisible()
 
 
 def test_switch_project_and_export_prefs(qtbot, ctx, tmp_path, tiny_model_dir):

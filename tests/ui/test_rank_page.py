@@ -117,7 +117,7 @@ def test_each_comparison_appears_as_soon_as_it_is_stored(qtbot, ctx):
     assert page.comparison is None
     job = page.generate(3, explicit=True)
     seen = []  # connected after the page's own slot: what the page shows once each comparison is stored
-    job.progress.connect(lambda done, total: seen.append((done, page.comparison is not None, job.running)))
+    job.progress.connect(lambda done, total: seen.append((done, page.comparison is not None, page._job is job)))
     qtbot.waitUntil(lambda: page._job is None, timeout=60_000)
     # the first prompt is generated alone and shown at once; the other two come in one batched call
     assert seen[0] == (1, True, True) and [done for done, _, _ in seen] == [1, 3]
