@@ -94,13 +94,15 @@ def test_a_truncated_gguf_is_named_in_one_line(tmp_path, content):
 
 
 def test_a_damaged_database_is_one_line(project, tmp_path):
-    with Store(project / "studio.db") as store, store.transaction():
+    db = project / "studio.db"
+    Store(db).close()
+    schema_end = db.stat().st_size  # the schema and the first page of every table
+    with Store(db) as store, store.transaction():
         for i in range(300):
             store.add_demo(f"question {i} " * 20, f"answer {i} " * 40)
-    db = project / "studio.db"
     data = bytearray(db.read_bytes())
-    assert len(data) > 40_000
-    start = 20 * 4096  # the demonstrations' pages: the schema and the first pages of every table stay intact
+    start = schema_end + 8 * 4096  # the demonstrations' pages: the schema and every table's root stay intact
+    assert len(data) > start + 40_000
     data[start:len(data) - 4096] = os.urandom(len(data) - 4096 - start)
     db.write_bytes(bytes(data))
     with Store(db) as store:  # it opens: the damage shows only when the demonstrations are read
