@@ -30,7 +30,8 @@ def test_rloo_raises_a_programmatic_reward(base, tmp_path):
     for name in ["reward", "rlhf_reward", "kl", "beta", "policy_loss", "entropy", "clip_frac", "grad_norm",
                  "response_length", "eos_fraction", "samples_per_s", "iteration_s"]:
         assert all(math.isfinite(m[name]) for _, m in metrics), name
-    assert all(0 < m["distinct_2"] <= 1 for _, m in metrics)  # what the hacking monitor watches
+    distinct = [m["distinct_2"] for _, m in metrics if "distinct_2" in m]  # what the hacking monitor watches
+    assert distinct and all(0 < d <= 1 for d in distinct)
     assert all(m["clip_frac"] == 0 for _, m in metrics)  # one pass: the ratio is exactly 1
     assert [s for s, _ in metrics] == list(range(1, 13)) and progress[-1] == (12, 12)
     assert all(len(rows) == 4 and set(rows[0]) == {"prompt", "response", "reward"} for _, rows in samples)
