@@ -111,7 +111,7 @@ def random_adapter_run(project: Project) -> int:
                 param.mul_(0.2)
     run_id = project.store.create_run("sft", {"steps": 0})
     peft_model.save_pretrained(project.run_dir(run_id) / "adapter")
-    project.store.update_run(run_id, status="finished", artifact=str(project.run_dir(run_id) / "adapter"))
+    project.store.update_run(run_id, status="finished", artifact=f"runs/{run_id}/adapter")
     return run_id
 
 

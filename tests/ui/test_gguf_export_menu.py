@@ -13,7 +13,7 @@ def adapter_run(ctx, model_dir: Path) -> int:
     store = ctx.store
     run_id = store.create_run("sft", {})
     model.save_pretrained(ctx.project.run_dir(run_id) / "adapter")
-    store.update_run(run_id, status="finished", artifact=str(ctx.project.run_dir(run_id) / "adapter"))
+    store.update_run(run_id, status="finished", artifact=f"runs/{run_id}/adapter")
     return run_id
 
 
