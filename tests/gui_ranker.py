@@ -62,8 +62,9 @@ def main(root: str, annotator: str) -> int:
             QTest.keyClick(window.windowHandle(), key)
         if len(page._decisions) != done + 1:
             raise SystemExit(f"the page did not save comparison {comparison.id}: {page.message.text()}")
-        ranking_id, saved = page._decisions[-1]
-        print(ranking_id, saved, json.dumps(order), status, flush=True)
+        decision = page._decisions[-1]
+        if decision.kind == "ranking":  # an unannounced repeat is stored apart, not as a ranking
+            print(decision.id, decision.comparison_id, json.dumps(order), status, flush=True)
         QTimer.singleShot(0, step)
 
     QTimer.singleShot(0, step)
