@@ -81,6 +81,17 @@ def forward(base: SharedBase, head: ScalarHead | None, ids: torch.Tensor, attent
     return token_logprobs(logits, ids[:, prompt_width:]), values, logits
 
 
+def start_policy(base: SharedBase, init_adapter: str | None, lora_r: int, lora_alpha: int) -> str | None:
+    """Make the trainable POLICY adapter: a copy of `init_adapter` (which stays frozen as the reference), or a
+    fresh LoRA when there is none (the reference is then the bare base). Returns the reference adapter."""
+    reference = init_adapter if init_adapter in base.adapters() and init_adapter != POLICY else None
+    if reference:
+        base.copy_adapter(reference, POLICY)
+    else:
+        base.add_lora(POLICY, r=lora_r, alpha=lora_alpha)
+    return reference
+
+
 @torch.no_grad()
 def rollout(base: SharedBase, head: ScalarHead, prompts: list[str], reference: str | None, config: PPOConfig,
             seed: int) -> Rollout:
@@ -165,11 +176,7 @@ def train_ppo(base: SharedBase, prompts: list[str], score_fn: ScoreFn, config: P
         raise ValueError("PPO samples from the policy: temperature must be above 0")
     hooks, run_dir = hooks or Hooks(), Path(run_dir)
     torch.manual_seed(config.seed)
-    reference = init_adapter if init_adapter in base.adapters() and init_adapter != POLICY else None
-    if reference:
-        base.copy_adapter(reference, POLICY)
-    else:
-        base.add_lora(POLICY, r=config.lora_r, alpha=config.lora_alpha)
+    reference = start_policy(base, init_adapter, config.lora_r, config.lora_alpha)
     head = ScalarHead(base.hidden_size, std=1e-3).to(base.device)
     heads = {"value_head": head}
     # no weight decay: it would pull the copied SFT adapter toward the bare base, not toward the reference

@@ -47,7 +47,7 @@ from studio.training.checkpoints import has_checkpoint, load_checkpoint, save_ch
 from studio.training.configs import RLOOConfig
 from studio.training.engine import Diverged, Hooks, TrainResult, batch_for_step, check_finite
 from studio.training.generation import GeneratedBatch, SamplingConfig, _eos_ids, generate_tokens
-from studio.training.ppo import POLICY
+from studio.training.ppo import POLICY, start_policy
 from studio.training.ppo_losses import entropy_from_logits
 from studio.training.prefix_sharing import grouped_forward
 from studio.training.rloo_losses import leave_one_out_advantages, sequence_kl, sequence_policy_loss
@@ -135,11 +135,7 @@ def train_rloo(base: SharedBase, prompts: list[str], score_fn: ScoreFn, config: 
         raise ValueError("RLOO needs at least 2 responses per prompt")
     hooks, run_dir = hooks or Hooks(), Path(run_dir)
     torch.manual_seed(config.seed)
-    reference = init_adapter if init_adapter in base.adapters() and init_adapter != POLICY else None
-    if reference:
-        base.copy_adapter(reference, POLICY)
-    else:
-        base.add_lora(POLICY, r=config.lora_r, alpha=config.lora_alpha)
+    reference = start_policy(base, init_adapter, config.lora_r, config.lora_alpha)
     optimizer = torch.optim.AdamW(trainable_parameters(base, [POLICY], {}), lr=config.lr, weight_decay=0.0)
     iteration = 0
     if resume and has_checkpoint(run_dir):
