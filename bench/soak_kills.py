@@ -158,8 +158,9 @@ def main() -> int:
                                      args.tear_fraction, rng)
         elapsed = time.perf_counter() - start
     print(table(rankings, window, trainers))
-    print(f"\nlabelling pack: {len(packs)} kills, {sum(r.survived for r in packs)} survived, "
-          f"{sum(r.acknowledged for r in packs)} acknowledged rankings, {sum(r.lost for r in packs)} lost")
+    if packs:
+        print(f"\nlabelling pack: {len(packs)} kills, {sum(r.survived for r in packs)} survived, "
+              f"{sum(r.acknowledged for r in packs)} acknowledged rankings, {sum(r.lost for r in packs)} lost")
     rankings = rankings + packs
     print(f"\nseed {seed}, {elapsed:.0f} s")
     lost = sum(r.lost for r in rankings + window)
