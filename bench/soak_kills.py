@@ -1,14 +1,16 @@
 """Soak: kill -9 the ranking writer, the real window and every trainer many times at random moments.
 
-    .venv/bin/python bench/soak_kills.py --kills 40 --gui-kills 20 --trainer-kills 10   # 100 kills
+    .venv/bin/python bench/soak_kills.py --kills 40 --gui-kills 20 --trainer-kills 10   # 130 kills
+    .venv/bin/python bench/soak_kills.py --kills 0 --gui-kills 0 --pack-kills 0 --trainers rloo,kto
 
 Each ranking kill: a child ranks comparisons one by one and prints each ranking once `add_ranking`
 returned; it is SIGKILLed after a random number of them; then the database must pass
 `PRAGMA integrity_check` and hold every acknowledged ranking. Each window kill: the same with the real
 MainWindow (offscreen) ranking on its Rank page with key presses (tests/gui_ranker.py), its model
 loading in the background meanwhile. Each trainer kill: `python -m studio train`
-on a tiny random model (sft and reward side by side, then dpo and ppo), SIGKILLed after a random
-checkpoint, then `--resume RUN_ID` must finish at the requested step, with every step's metrics and
+on a tiny random model (sft and reward side by side, then dpo and ppo, then rloo and kto; `--trainers`
+picks some, and the runs the others start from are then trained once without a kill), SIGKILLed after
+a random checkpoint, then `--resume RUN_ID` must finish at the requested step, with every step's metrics and
 without training the checkpointed steps again. `--tear-fraction` of the killed runs are also left as a
 kill between a checkpoint save's two renames would leave them. Prints a Markdown table.
 """
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import subprocess
 import sys
 import tempfile
 import time
@@ -25,10 +28,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.gui_kill_harness import kill_window_while_ranking  # noqa: E402
-from tests.kill_harness import (RankingKill, TrainKill, add_comparisons, kill_and_resume,  # noqa: E402
-                                kill_while_ranking, seed_project)
+from tests.kill_harness import (ROOT, TRAIN_SETTINGS, RankingKill, TrainKill, add_comparisons,  # noqa: E402
+                                child_env, kill_and_resume, kill_while_ranking, seed_project, studio_command)
 
-KIND_WAVES = [["sft", "reward"], ["dpo", "ppo"]]  # dpo and ppo start from the newest sft (ppo: and reward)
+# The first wave runs --steps, the later ones two thirds of it.
+KIND_WAVES = [["sft", "reward"], ["dpo", "ppo"], ["rloo", "kto"]]
+NEEDS = {"dpo": ["sft"], "ppo": ["sft", "reward"], "rloo": ["sft", "reward"], "kto": ["sft"]}  # runs they start from
+KINDS = [kind for wave in KIND_WAVES for kind in wave]
 
 
 def soak_rankings(root: Path, kills: int, rng: random.Random, pack: bool = False) -> list[RankingKill]:
@@ -62,17 +68,27 @@ def _repeat(victim: str, kills: int, kill: Callable[[int], RankingKill]) -> list
     return results
 
 
-def soak_trainers(root: Path, model: Path, rounds: int, steps: int, tear_fraction: float,
+def soak_trainers(root: Path, model: Path, kinds: list[str], rounds: int, steps: int, tear_fraction: float,
                   rng: random.Random) -> list[tuple[TrainKill, bool]]:
-    project = seed_project(root, model).root
+    project = seed_project(root, model, ratings=True).root
     logs = root / "logs"
     logs.mkdir()
+    for kind in KINDS:  # the runs the chosen kinds start from, when they are not soaked themselves
+        if kind not in kinds and any(kind in NEEDS.get(k, []) for k in kinds):
+            done = subprocess.run(studio_command("train", kind, project, "--steps", 2, "--device", "cpu",
+                                                 *TRAIN_SETTINGS[kind]),
+                                  cwd=ROOT, env=child_env(), capture_output=True, text=True)
+            if done.returncode:
+                raise RuntimeError(f"train {kind} (needed by {','.join(kinds)}) failed:\n{done.stderr[-3000:]}")
+    waves = [(i, [k for k in wave if k in kinds]) for i, wave in enumerate(KIND_WAVES)]
     results = []
     for i in range(rounds):
-        for kinds in KIND_WAVES:
-            torn = {kind for kind in kinds if rng.random() < tear_fraction}
-            wave_steps = steps if kinds[0] == "sft" else max(4, steps * 2 // 3)
-            for r in kill_and_resume(project, kinds, wave_steps, rng, logs, tear=torn):
+        for wave, chosen in waves:
+            if not chosen:
+                continue
+            torn = {kind for kind in chosen if rng.random() < tear_fraction}
+            wave_steps = steps if wave == 0 else max(4, steps * 2 // 3)
+            for r in kill_and_resume(project, chosen, wave_steps, rng, logs, tear=torn):
                 results.append((r, r.kind in torn))
                 print(f"  round {i + 1}/{rounds} {r.kind}: killed after checkpoint {r.checkpoint_step}/{r.steps}"
                       f"{' (torn)' if r.kind in torn else ''}, resumed -> {r.final_status} at {r.final_step}",
@@ -89,7 +105,7 @@ def table(rankings: list[RankingKill], window: list[RankingKill], trainers: list
             rows.append(f"| {name} | {len(kills)} | {sum(r.survived for r in kills)} | "
                         f"{sum(r.integrity == 'ok' for r in kills)} | {sum(r.lost for r in kills)} "
                         f"(of {sum(r.acknowledged for r in kills)} acknowledged) | - | - |")
-    for kind in ["sft", "reward", "dpo", "ppo"]:
+    for kind in KINDS:
         mine = [(r, torn) for r, torn in trainers if r.kind == kind]
         if not mine:
             continue
@@ -100,13 +116,25 @@ def table(rankings: list[RankingKill], window: list[RankingKill], trainers: list
     return "\n".join(rows)
 
 
+def trainer_list(text: str) -> list[str]:
+    """`--trainers rloo,kto` as a list of known trainer kinds."""
+    kinds = [k.strip() for k in text.split(",") if k.strip()]
+    unknown = [k for k in kinds if k not in KINDS]
+    if unknown or not kinds:
+        raise argparse.ArgumentTypeError(f"choose from {','.join(KINDS)} (got {text!r})")
+    return kinds
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--kills", type=int, default=40, help="ranking-writer kills")
     parser.add_argument("--gui-kills", type=int, default=20, help="kills of the window while it ranks")
     parser.add_argument("--pack-kills", type=int, default=10, help="kills of a ranking writer on a labelling pack")
-    parser.add_argument("--trainer-kills", type=int, default=10, help="kills per trainer (sft, reward, dpo, ppo)")
-    parser.add_argument("--steps", type=int, default=12, help="steps per sft/reward run (dpo, ppo: two thirds)")
+    parser.add_argument("--trainer-kills", type=int, default=10, help="kills per trainer")
+    parser.add_argument("--trainers", type=trainer_list, default=KINDS,
+                        help=f"the trainers to kill, comma-separated (default all: {','.join(KINDS)})")
+    parser.add_argument("--steps", type=int, default=12,
+                        help="steps per sft/reward run (dpo, ppo, rloo, kto: two thirds)")
     parser.add_argument("--tear-fraction", type=float, default=0.25,
                         help="share of killed runs also left mid checkpoint rename")
     parser.add_argument("--seed", type=int, default=None, help="replay the random kill points")
@@ -126,12 +154,13 @@ def main() -> int:
         packs = soak_rankings(work / "pack", args.pack_kills, rng, pack=True) if args.pack_kills else []
         trainers = []
         if args.trainer_kills:
-            trainers = soak_trainers(work / "training", model, args.trainer_kills, args.steps, args.tear_fraction,
-                                     rng)
+            trainers = soak_trainers(work / "training", model, args.trainers, args.trainer_kills, args.steps,
+                                     args.tear_fraction, rng)
         elapsed = time.perf_counter() - start
     print(table(rankings, window, trainers))
-    print(f"\nlabelling pack: {len(packs)} kills, {sum(r.survived for r in packs)} survived, "
-          f"{sum(r.acknowledged for r in packs)} acknowledged rankings, {sum(r.lost for r in packs)} lost")
+    if packs:
+        print(f"\nlabelling pack: {len(packs)} kills, {sum(r.survived for r in packs)} survived, "
+              f"{sum(r.acknowledged for r in packs)} acknowledged rankings, {sum(r.lost for r in packs)} lost")
     rankings = rankings + packs
     print(f"\nseed {seed}, {elapsed:.0f} s")
     lost = sum(r.lost for r in rankings + window)

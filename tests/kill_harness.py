@@ -22,16 +22,19 @@ from pathlib import Path
 
 from studio.core.packs import open_pack
 from studio.core.project import Project
+from studio.core.ratings import Ratings
 from studio.core.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
 CHILD_ENV = {"OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1",
              "TRANSFORMERS_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
 # Tiny runs that checkpoint after every step, so a kill lands between two checkpoints.
+SUPERVISED = ["--batch-size", "2", "--set", "checkpoint_every=1", "--set", "warmup_steps=0"]
 TRAIN_SETTINGS = {
-    "sft": ["--batch-size", "2", "--set", "checkpoint_every=1", "--set", "warmup_steps=0"],
-    "reward": ["--batch-size", "2", "--set", "checkpoint_every=1", "--set", "warmup_steps=0"],
-    "dpo": ["--batch-size", "2", "--set", "checkpoint_every=1", "--set", "warmup_steps=0"],
+    "sft": SUPERVISED,
+    "reward": SUPERVISED,
+    "dpo": SUPERVISED,
+    "kto": SUPERVISED,
     "ppo": ["--batch-size", "2", "--set", "checkpoint_every=1", "--set", "max_new_tokens=6",
             "--set", "ppo_epochs=1", "--set", "minibatches=1", "--set", "samples_per_iteration=2"],
     "rloo": ["--batch-size", "2", "--set", "checkpoint_every=1", "--set", "max_new_tokens=6",
@@ -48,8 +51,10 @@ def studio_command(*args: object) -> list[str]:
 
 
 # -- a project with something to rank and train on --------------------------------------------------------
-def seed_project(root: Path, model: str | Path, comparisons: int = 6, responses: int = 3) -> Project:
-    """A project on `model` with 4 demos and `comparisons` comparisons ranked by annotator "seed"."""
+def seed_project(root: Path, model: str | Path, comparisons: int = 6, responses: int = 3, ratings: bool = False
+                 ) -> Project:
+    """A project on `model` with 4 demos and `comparisons` comparisons ranked by annotator "seed"
+    (`ratings`: every answer also rated by "seed", good when it ends in "a", so KTO has data)."""
     project = Project.init(root, model=model)
     store = project.store
     with store.transaction():
@@ -61,6 +66,9 @@ def seed_project(root: Path, model: str | Path, comparisons: int = 6, responses:
                    for j in range(responses)]
             comparison = store.add_comparison(prompt_id, ids)
             store.add_ranking(comparison, [[j] for j in range(responses)], annotator="seed")
+    if ratings:
+        for response in store.responses():
+            Ratings(store).add(response.id, response.text.endswith("a"), "seed")
     project.close()
     return project
 

@@ -9,7 +9,6 @@ import pytest
 
 from studio.core.ratings import Ratings
 from studio.core.store import Store
-from tests import kill_harness
 from tests.kill_harness import ROOT, child_env, kill_and_resume, seed_project
 
 
@@ -20,13 +19,8 @@ def rng() -> random.Random:
     return random.Random(seed)
 
 
-def test_kill_kto_mid_run_then_resume_reaches_the_final_step(tmp_path, tiny_model_dir, rng, monkeypatch):
-    monkeypatch.setitem(kill_harness.TRAIN_SETTINGS, "kto",
-                        ["--batch-size", "2", "--set", "checkpoint_every=1", "--set", "warmup_steps=0"])
-    project = seed_project(tmp_path / "p", tiny_model_dir).root
-    with Store(project / "studio.db") as store:
-        for response in store.responses():
-            Ratings(store).add(response.id, response.text.endswith("a"), "seed")
+def test_kill_kto_mid_run_then_resume_reaches_the_final_step(tmp_path, tiny_model_dir, rng):
+    project = seed_project(tmp_path / "p", tiny_model_dir, ratings=True).root
     logs = tmp_path / "logs"
     logs.mkdir()
     [r] = kill_and_resume(project, ["kto"], 8, rng, logs)
