@@ -215,10 +215,10 @@ class RankPage(QWidget):
                                             "shorter answers are generated faster. Auto: "
                                             f"{default_answer_tokens('cpu')} on a CPU (a first comparison in "
                                             f"seconds), {default_answer_tokens('cuda')} on a GPU")
-        root = self.ctx.project.root
-        for spin, name in ((self.k_spin, "rank/answers_per_prompt"), (self.count_spin, "rank/prompts"),
-                           (self.tokens_spin, "rank/answer_tokens")):
-            remember_spin(spin, root, name)
+        if not self.labelling_only:  # a pack has no project (and nothing to generate) to remember them for
+            for spin, name in ((self.k_spin, "rank/answers_per_prompt"), (self.count_spin, "rank/prompts"),
+                               (self.tokens_spin, "rank/answer_tokens")):
+                remember_spin(spin, self.ctx.project.root, name)
         self.ctx.model_changed.connect(self._on_model)
         generate = QPushButton("Generate", toolTip="Generate answers in the background; you can keep ranking")
         generate.clicked.connect(lambda: self.generate(self.count_spin.value(), explicit=True))
