@@ -22,6 +22,7 @@ from studio.oversight_jobs import gold_job, judge_label_job, revise_job
 from studio.ui.context import StudioContext
 from studio.ui.plots import COLOURS, save_image, write_csv
 from studio.ui.rm_report_panel import RerankDialog
+from studio.ui.theme import set_role
 from studio.workers import Job, JobContext
 
 RULE_HELP = {"longer": "the longer answer wins", "shorter": "the shorter answer wins",
@@ -323,7 +324,7 @@ class OversightPage(QWidget):
         self._say(f"Saved {path}")
 
     def _say(self, text: str, error: bool = False) -> None:
-        self.message.setStyleSheet("color: #b00020;" if error else "")
+        set_role(self.message, "error" if error else "")
         self.message.setText(text)
 
 

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import QLabel, QMainWindow
 from studio.core.packs import PackError, open_pack
 from studio.core.store import Store
 from studio.ui.rank_page import RankPage
+from studio.ui.theme import set_role
 
 PACK_FILTER = "Labelling packs (*.pack);;All files (*)"
 
@@ -56,8 +57,9 @@ class PackWindow(QMainWindow):
         self.resize(1200, 780)
         self.rank_page = RankPage(ctx, labelling_only=True)
         self.setCentralWidget(self.rank_page)
-        self.statusBar().addPermanentWidget(QLabel(f"Every decision is saved into {ctx.path} at once",
-                                                   styleSheet="color: #666;"))
+        saved = QLabel(f"Every decision is saved into {ctx.path} at once")
+        set_role(saved, "muted")
+        self.statusBar().addPermanentWidget(saved)
         ctx.error.connect(lambda text: self.statusBar().showMessage(text, 15000))
         file = self.menuBar().addMenu("&File")
         file.addAction("Close pack", QKeySequence.StandardKey.Close, self.close)

@@ -20,6 +20,7 @@ from studio.core.store import Store, StoreError
 from studio.ui.context import StudioContext
 from studio.ui.demos_page import JSONL_FILTER
 from studio.ui.rank_page import DemoDialog, _reader
+from studio.ui.theme import set_role
 from studio.workers import Job
 
 KEYS_HELP = "Keys: <b>↑</b> or <b>J</b> good · <b>↓</b> or <b>K</b> bad · <b>S</b> skip · <b>Ctrl+Z</b> undo"
@@ -89,12 +90,14 @@ class RatePage(QWidget):
             button.clicked.connect(slot)
             actions.addWidget(button)
             self.buttons[name] = button
-        self.keys = QLabel(KEYS_HELP, styleSheet="color: #666;")
+        self.keys = QLabel(KEYS_HELP)
+        set_role(self.keys, "muted")
         actions.addWidget(self.keys, 1)
         self.message = QLabel(wordWrap=True)
-        self.balance = QLabel(wordWrap=True, styleSheet="color: #666;",
+        self.balance = QLabel(wordWrap=True,
                               toolTip="KTO learns best when good and bad ratings weigh about the same in all "
                                       "(TRL's advice); the weights are KTO settings on the Train page")
+        set_role(self.balance, "muted")
 
         layout = QVBoxLayout(self)
         layout.addLayout(top)
@@ -148,7 +151,7 @@ class RatePage(QWidget):
                                "imported with “ratings import”, appear here.")
 
     def _say(self, text: str, error: bool = False) -> None:
-        self.message.setStyleSheet("color: #b00020;" if error else "color: #444;")
+        set_role(self.message, "error" if error else "")
         self.message.setText(text)
 
     def showEvent(self, event) -> None:

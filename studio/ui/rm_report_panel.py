@@ -19,8 +19,8 @@ from studio.core.oversight_store import alarms
 from studio.core.rm_health import SCORES_FILE, RMReport, load_scored, rm_report
 from studio.ui.context import StudioContext
 from studio.ui.plots import COLOURS, save_image, write_csv
+from studio.ui.theme import role_colour, set_role
 
-WARNING_STYLE = "color: #b00020;"
 
 
 class RMReportPanel(QWidget):
@@ -33,7 +33,8 @@ class RMReportPanel(QWidget):
         self.run_id: int | None = None
         self.summary = QLabel("Select a finished reward run to see how well it ranks held-out pairs.",
                               wordWrap=True)
-        self.warnings = QLabel(wordWrap=True, styleSheet=WARNING_STYLE, visible=False)
+        self.warnings = QLabel(wordWrap=True, visible=False)
+        set_role(self.warnings, "error")
         self.reliability = pg.PlotWidget(title="reliability (predicted vs observed win rate)")
         self.reliability.setLabel("bottom", "predicted P(win) = sigmoid(score gap)")
         self.reliability.setLabel("left", "observed win rate")
@@ -216,7 +217,7 @@ class AlarmList(QListWidget):
         for alarm in found:
             item = QListWidgetItem(f"⚠ {alarm.signal} (since round {alarm.began}): {alarm.message}\n"
                                    f"   → {alarm.action}")
-            item.setForeground(Qt.GlobalColor.darkRed)
+            item.setForeground(role_colour(self, "error"))
             self.addItem(item)
         if not found:
             self.addItem("No alarms." if run_id is not None else "")

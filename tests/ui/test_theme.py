@@ -3,9 +3,9 @@ import pytest
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QApplication
 
-from studio.ui.main_window import MainWindow
+from studio.ui.main_window import PAGES, MainWindow
 from studio.ui.plots import LivePlot
-from studio.ui.theme import COLOURS, PRESENTER_POINT_SIZE, Appearance
+from studio.ui.theme import COLOURS, PRESENTER_POINT_SIZE, Appearance, role_colour
 from tests.ui.helpers import show
 
 
@@ -44,6 +44,32 @@ def test_dark_theme_covers_banner_labels_and_plots_and_is_remembered(qtbot, ctx,
     assert Appearance().theme == "dark"  # remembered for the next start
     window.theme_actions["light"].trigger()
     assert plot.backgroundBrush().color().lightness() > 200
+    window.close()
+
+
+def test_dark_theme_reaches_the_newer_pages(qtbot, ctx, restore_app):
+    """The Rate, Oversight and reward-health views, the alarms and the read-only banner take their colours
+    from the theme, not fixed light-theme ones (grey or dark red text on a dark window was unreadable)."""
+    window = show(qtbot, MainWindow(ctx))
+    window.theme_actions["dark"].trigger()
+    rate, oversight, train = (window.tabs.widget(PAGES.index(name)) for name in ("Rate", "Oversight", "Train"))
+    oversight._say("Not saved: test", error=True)
+
+    def text(widget):
+        widget.ensurePolished()
+        return widget.palette().color(QPalette.ColorRole.WindowText).name()
+
+    dark = COLOURS["dark"]
+    assert text(rate.keys) == dark["muted"] and text(rate.balance) == dark["muted"]
+    assert text(oversight.message) == dark["error"] and text(train.rm_report.warnings) == dark["error"]
+    assert role_colour(train.alarms, "error").name() == dark["error"]
+    window.read_only_banner.setText("read only")
+    window.read_only_banner.show()
+    assert window.read_only_banner.grab().toImage().pixelColor(2, 2).lightness() < 100
+    window.theme_actions["light"].trigger()
+    assert text(rate.keys) == COLOURS["light"]["muted"]
+    assert role_colour(train.alarms, "error").name() == COLOURS["light"]["error"]
+    assert window.read_only_banner.grab().toImage().pixelColor(2, 2).name() == COLOURS["light"]["notice_bg"]
     window.close()
 
 
