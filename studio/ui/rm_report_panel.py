@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QAbstractItemView, QDialog, QDialogButtonBox, QFileDialog, QHBoxLayout, QLabel,
-                               QListWidget, QListWidgetItem, QPushButton, QTableWidget, QTableWidgetItem,
+from PySide6.QtWidgets import (QAbstractItemView, QDialog, QDialogButtonBox, QFileDialog, QHBoxLayout, QHeaderView,
+                               QLabel, QListWidget, QListWidgetItem, QPushButton, QTableWidget, QTableWidgetItem,
                                QVBoxLayout, QWidget)
 
 from studio.core.oversight_store import alarms
@@ -50,7 +50,9 @@ class RMReportPanel(QWidget):
         self.worst = QTableWidget(0, 4, editTriggers=QAbstractItemView.EditTrigger.NoEditTriggers,
                                   selectionBehavior=QAbstractItemView.SelectionBehavior.SelectRows)
         self.worst.setHorizontalHeaderLabels(["Gap", "Prompt", "Chosen (scored lower)", "Rejected (scored higher)"])
-        self.worst.horizontalHeader().setStretchLastSection(True)
+        header = self.worst.horizontalHeader()  # the gap as narrow as it is, the three texts share the rest
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         self.worst.verticalHeader().hide()
         self.worst.setToolTip("The held-out pairs the reward model gets most wrong. Double-click one to read "
                               "and re-rank it: perhaps the label, not the model, is wrong.")
