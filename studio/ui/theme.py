@@ -141,3 +141,7 @@ def recolour_plots(app: QApplication) -> None:
                 axis.setPen(foreground)
                 axis.setTextPen(foreground)
             item.titleLabel.setText(item.titleLabel.text, color=foreground)
+            if item.legend is not None:  # a legend's labels keep the colour they were drawn with otherwise
+                item.legend.setLabelTextColor(foreground)
+                for _sample, label in item.legend.items:
+                    label.setText(label.text, color=foreground)

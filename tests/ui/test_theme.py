@@ -27,7 +27,7 @@ def restore_app(qapp):
 def test_dark_theme_covers_banner_labels_and_plots_and_is_remembered(qtbot, ctx, restore_app):
     window = show(qtbot, MainWindow(ctx))
     window.show_error("Something went wrong")
-    plot = LivePlot("loss", ["loss"])
+    plot = LivePlot("loss", ["loss", "eval_loss"])
     qtbot.addWidget(plot)
     window.theme_actions["dark"].trigger()
     app = QApplication.instance()
@@ -37,6 +37,9 @@ def test_dark_theme_covers_banner_labels_and_plots_and_is_remembered(qtbot, ctx,
     text = banner.label.palette().color(QPalette.ColorRole.WindowText)
     assert background.lightness() < 100 and text.lightness() > 150  # light text on a dark banner
     assert plot.backgroundBrush().color().lightness() < 60  # the chart that already existed went dark
+    legend_label = plot.getPlotItem().legend.items[0][1]
+    assert legend_label.item.defaultTextColor().lightness() > 150 or COLOURS["dark"]["plot_fg"] in \
+        legend_label.item.toHtml()  # and its legend's text went light
     assert LivePlot("new", ["x"]).backgroundBrush().color().lightness() < 60
     window.rank_page._say("Not saved: test", error=True)
     colour = window.rank_page.message.palette().color(QPalette.ColorRole.WindowText).name()
