@@ -103,12 +103,13 @@ class Appearance:
             app.setStyle(QStyleFactory.create("Fusion"))  # the one style that follows a palette everywhere
             app.setPalette(_dark_palette() if self.theme == "dark" else app.style().standardPalette())
         colours = self.colours()
-        app.setStyleSheet(style_sheet(colours))
         if self._system_point_size is None:
             self._system_point_size = app.font().pointSize()
         font = QFont(app.font())
         font.setPointSize(PRESENTER_POINT_SIZE if self.presenter else self.point_size or self._system_point_size)
+        app.setStyleSheet("")  # widgets polished under a style sheet keep their font: unpolish, then set both
         app.setFont(font)
+        app.setStyleSheet(style_sheet(colours))
         for widget in app.allWidgets():
             scale = widget.property(SCALE_PROPERTY)
             if scale:

@@ -84,8 +84,10 @@ def test_text_size_and_presenter_mode(qtbot, ctx, restore_app):
     _view_action(window, "Larger text").trigger()
     assert app.font().pointSize() > before and Appearance().point_size == app.font().pointSize()
     assert reader.font().pointSizeF() == pytest.approx(app.font().pointSizeF() * 1.15)
+    window.theme_actions["dark"].trigger()  # after a theme change too, every widget takes the large text
     window.presenter_action.setChecked(True)
     assert app.font().pointSize() == PRESENTER_POINT_SIZE and Appearance().presenter
+    assert window.tabs.tabBar().font().pointSize() == PRESENTER_POINT_SIZE
     window.presenter_action.setChecked(False)
     assert app.font().pointSize() < PRESENTER_POINT_SIZE
     window.close()
