@@ -62,6 +62,7 @@ class AnnotatorsPage(QWidget):
         self.report: dict | None = None
         self._job: Job | None = None
         self._stale = False
+        self._seen: tuple | None = None  # the label state the report was last computed for
         self.alpha = QLabel(wordWrap=True, toolTip="Krippendorff's alpha, ordinal: 1 = full agreement, "
                                                    "0 = no better than chance, below 0 = systematic disagreement")
         self.annotators = _table([c[0] for c in ANNOTATOR_COLUMNS], [c[1] for c in ANNOTATOR_COLUMNS])
@@ -80,14 +81,23 @@ class AnnotatorsPage(QWidget):
         self.refresh()
 
     def _labels_changed(self) -> None:
-        if self.isVisible():
+        # data_changed also fires whenever any job ends, this page's own included: recompute only when the
+        # labels changed, or the report would be recomputed over and over while the page is shown
+        if self.isVisible() and self._label_state() != self._seen:
             self.refresh()
+
+    def _label_state(self) -> tuple:
+        """(count, last id) of the rankings and of the ratings: a cheap sign that labels changed."""
+        db = self.ctx.store.db
+        return (*db.execute("SELECT COUNT(*), MAX(id) FROM rankings").fetchone(),
+                *db.execute("SELECT COUNT(*), MAX(id) FROM ratings").fetchone())
 
     def refresh(self) -> Job | None:
         """Recompute the report in the background (once more afterwards if asked again meanwhile)."""
         if self._job is not None:
             self._stale = True
             return None
+        self._seen = self._label_state()
         self.alpha.setText(self.alpha.text() or "Computing agreement…")
         job = self.ctx.run(lambda jc: annotator_report(jc.project.store), needs_model=False)
         job.finished.connect(self.show_report)

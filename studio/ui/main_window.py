@@ -22,7 +22,7 @@ from studio.ui.model_picker import ModelPicker
 from studio.ui.pack_window import PACK_FILTER, open_pack_window
 from studio.ui.rank_page import RankPage
 from studio.ui.recent import recent_projects, remember_project
-from studio.ui.theme import Appearance
+from studio.ui.theme import Appearance, set_role
 from studio.ui.view_menu import add_view_menu
 from studio.workers import Job, export_job, gguf_export_job, load_model_job
 
@@ -77,7 +77,8 @@ class MainWindow(QMainWindow):
         self.resize(1280, 820)
         self.tabs = QTabWidget(documentMode=True)
         self.banner = ErrorBanner()
-        self.read_only_banner = QLabel(wordWrap=True, styleSheet="background: #fff4ce; padding: 4px;")
+        self.read_only_banner = QLabel(wordWrap=True)
+        set_role(self.read_only_banner, "notice")
         central = QWidget()
         layout = QVBoxLayout(central)
         layout.setContentsMargins(4, 4, 4, 0)

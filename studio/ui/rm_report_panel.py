@@ -11,15 +11,15 @@ from pathlib import Path
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QAbstractItemView, QDialog, QDialogButtonBox, QFileDialog, QHBoxLayout, QLabel,
-                               QListWidget, QListWidgetItem, QPushButton, QTableWidget, QTableWidgetItem,
+from PySide6.QtWidgets import (QAbstractItemView, QDialog, QDialogButtonBox, QFileDialog, QHBoxLayout, QHeaderView,
+                               QLabel, QListWidget, QListWidgetItem, QPushButton, QTableWidget, QTableWidgetItem,
                                QVBoxLayout, QWidget)
 
 from studio.core.oversight_store import alarms
 from studio.core.rm_health import SCORES_FILE, RMReport, load_scored, rm_report
 from studio.ui.context import StudioContext
 from studio.ui.plots import COLOURS, save_image, write_csv
-from studio.ui.theme import set_role
+from studio.ui.theme import role_colour, set_role
 
 
 
@@ -50,7 +50,9 @@ class RMReportPanel(QWidget):
         self.worst = QTableWidget(0, 4, editTriggers=QAbstractItemView.EditTrigger.NoEditTriggers,
                                   selectionBehavior=QAbstractItemView.SelectionBehavior.SelectRows)
         self.worst.setHorizontalHeaderLabels(["Gap", "Prompt", "Chosen (scored lower)", "Rejected (scored higher)"])
-        self.worst.horizontalHeader().setStretchLastSection(True)
+        header = self.worst.horizontalHeader()  # the gap as narrow as it is, the three texts share the rest
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         self.worst.verticalHeader().hide()
         self.worst.setToolTip("The held-out pairs the reward model gets most wrong. Double-click one to read "
                               "and re-rank it: perhaps the label, not the model, is wrong.")
@@ -217,7 +219,7 @@ class AlarmList(QListWidget):
         for alarm in found:
             item = QListWidgetItem(f"⚠ {alarm.signal} (since round {alarm.began}): {alarm.message}\n"
                                    f"   → {alarm.action}")
-            item.setForeground(Qt.GlobalColor.darkRed)
+            item.setForeground(role_colour(self, "error"))
             self.addItem(item)
         if not found:
             self.addItem("No alarms." if run_id is not None else "")

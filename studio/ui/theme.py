@@ -15,9 +15,9 @@ from studio.ui.settings import settings
 THEMES = ("system", "light", "dark")
 COLOURS = {
     "light": {"error": "#b00020", "error_bg": "#fdecea", "error_border": "#f5c2c0", "muted": "#666666",
-              "picked_bg": "#d8f0d8", "plot_bg": "#ffffff", "plot_fg": "#000000"},
+              "picked_bg": "#d8f0d8", "notice_bg": "#fff4ce", "plot_bg": "#ffffff", "plot_fg": "#000000"},
     "dark": {"error": "#ff8a80", "error_bg": "#4a1c1c", "error_border": "#8c3a3a", "muted": "#a8a8a8",
-             "picked_bg": "#1f4d2a", "plot_bg": "#1e1e1e", "plot_fg": "#e0e0e0"},
+             "picked_bg": "#1f4d2a", "notice_bg": "#4d4219", "plot_bg": "#1e1e1e", "plot_fg": "#e0e0e0"},
 }
 DEFAULT_POINT_SIZE = 10
 PRESENTER_POINT_SIZE = 20  # readable from the back of a room
@@ -26,10 +26,16 @@ SCALE_PROPERTY = "font_scale"  # a widget with its own font keeps it at this mul
 
 
 def set_role(widget: QWidget, role: str) -> None:
-    """Colour `widget` by role ("error", "muted", "picked", "" for none) from the current theme."""
+    """Colour `widget` by role ("error", "muted", "picked", "notice", "" for none) from the current theme."""
     widget.setProperty("role", role)
     widget.style().unpolish(widget)
     widget.style().polish(widget)
+
+
+def role_colour(widget: QWidget, role: str) -> QColor:
+    """The current theme's colour for `role` (a key of `COLOURS`), for what a style sheet cannot reach
+    (e.g. list items); the theme is read from `widget`'s palette."""
+    return QColor(COLOURS["dark" if _is_dark(widget.palette()) else "light"][role])
 
 
 def scaled_font(widget: QWidget, scale: float) -> None:
@@ -64,7 +70,8 @@ def style_sheet(colours: dict[str, str]) -> str:
     return (f"ErrorBanner {{ background: {colours['error_bg']}; border: 1px solid {colours['error_border']}; }}\n"
             f"*[role=\"error\"] {{ color: {colours['error']}; }}\n"
             f"*[role=\"muted\"] {{ color: {colours['muted']}; }}\n"
-            f"*[role=\"picked\"] {{ background: {colours['picked_bg']}; padding: 2px; }}\n")
+            f"*[role=\"picked\"] {{ background: {colours['picked_bg']}; padding: 2px; }}\n"
+            f"*[role=\"notice\"] {{ background: {colours['notice_bg']}; padding: 4px; }}\n")
 
 
 class Appearance:
@@ -96,12 +103,13 @@ class Appearance:
             app.setStyle(QStyleFactory.create("Fusion"))  # the one style that follows a palette everywhere
             app.setPalette(_dark_palette() if self.theme == "dark" else app.style().standardPalette())
         colours = self.colours()
-        app.setStyleSheet(style_sheet(colours))
         if self._system_point_size is None:
             self._system_point_size = app.font().pointSize()
         font = QFont(app.font())
         font.setPointSize(PRESENTER_POINT_SIZE if self.presenter else self.point_size or self._system_point_size)
+        app.setStyleSheet("")  # widgets polished under a style sheet keep their font: unpolish, then set both
         app.setFont(font)
+        app.setStyleSheet(style_sheet(colours))
         for widget in app.allWidgets():
             scale = widget.property(SCALE_PROPERTY)
             if scale:
@@ -134,3 +142,7 @@ def recolour_plots(app: QApplication) -> None:
                 axis.setPen(foreground)
                 axis.setTextPen(foreground)
             item.titleLabel.setText(item.titleLabel.text, color=foreground)
+            if item.legend is not None:  # a legend's labels keep the colour they were drawn with otherwise
+                item.legend.setLabelTextColor(foreground)
+                for _sample, label in item.legend.items:
+                    label.setText(label.text, color=foreground)

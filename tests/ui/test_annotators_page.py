@@ -34,3 +34,20 @@ def test_no_labels_yet(qtbot, ctx):
     page = show(qtbot, AnnotatorsPage(ctx))
     qtbot.waitUntil(lambda: page.report is not None, timeout=10000)
     assert "no labels yet" in page.alpha.text() and page.annotators.rowCount() == 0
+
+
+def test_recomputes_only_when_labels_change(qtbot, ctx):
+    """Every job's end signals data_changed, the report's own included: that alone must not start another
+    report, or the page recomputes for ever while shown."""
+    ids = [seed(ctx.store, 2, f"Q{i}") for i in range(2)]
+    ctx.store.add_ranking(ids[0], [[0], [1]], "ann")
+    page = show(qtbot, AnnotatorsPage(ctx))
+    qtbot.waitUntil(lambda: page.report is not None and not ctx.running(), timeout=10000)
+    started = []
+    ctx.job_started.connect(started.append)
+    ctx.data_changed.emit()
+    assert started == [] and not ctx.running()
+    ctx.store.add_ranking(ids[1], [[1], [0]], "ann")
+    ctx.data_changed.emit()
+    assert len(started) == 1
+    qtbot.waitUntil(lambda: not ctx.running() and page.annotators.item(0, 1).text() == "2", timeout=10000)
