@@ -23,10 +23,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-# PySide6 6.12.0 on Python 3.11 takes one reference from None on every call of a Qt method that returns
-# nothing (None is immortal only from Python 3.12), so a long session dies with "deallocating None".
-# Holding ten million references keeps this script's few hundred thousand calls clear of zero.
-NONE_BALLAST = [None] * 10_000_000 if sys.version_info < (3, 12) else []
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
