@@ -229,17 +229,24 @@ python -m studio runs import PROJECT_DIR output{where}
 {notes}"""
 
 
-def write_job(store: Store, spec: JobSpec, out: Path) -> int:
-    """Write the job folder; returns the number of training examples. Refuses an existing non-empty folder."""
-    if spec.kind not in JOB_KINDS:
-        raise ValueError(f"job kind must be one of {', '.join(JOB_KINDS)}, got {spec.kind!r}")
+def check_job(store: Store, kind: str, out: Path) -> list[dict]:
+    """The job's training records, after refusing an unknown kind, a non-empty `out` or a project without data."""
+    if kind not in JOB_KINDS:
+        raise ValueError(f"job kind must be one of {', '.join(JOB_KINDS)}, got {kind!r}")
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise ValueError(f"{out} already exists and is not empty: choose a new folder")
-    records = job_records(store, spec.kind)
+    records = job_records(store, kind)
     if not records:
-        need = {"sft": "demonstrations", "rloo": "prompts", "ppo": "prompts"}.get(spec.kind, "ranked comparisons")
-        raise ValueError(f"this project has no {need} for a {spec.kind} job")
+        need = {"sft": "demonstrations", "rloo": "prompts", "ppo": "prompts"}.get(kind, "ranked comparisons")
+        raise ValueError(f"this project has no {need} for a {kind} job")
+    return records
+
+
+def write_job(store: Store, spec: JobSpec, out: Path) -> int:
+    """Write the job folder; returns the number of training examples. Refuses an existing non-empty folder."""
+    out = Path(out)
+    records = check_job(store, spec.kind, out)
     (out / "data").mkdir(parents=True, exist_ok=True)
     write_jsonl(out / "data" / "train.jsonl", records)
     files = {"README.md": readme_text(spec, len(records)),

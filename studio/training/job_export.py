@@ -7,7 +7,7 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from studio.core.jobs import JobSpec, write_job
+from studio.core.jobs import JobSpec, check_job, write_job
 from studio.core.project import Project
 from studio.training import configs
 from studio.training.models import EMBEDDED, _gguf_cache, embedded_gguf
@@ -38,6 +38,7 @@ def export_job(project: Project, kind: str, out: Path, init: str | None = None, 
 
     out = project.check_output(out)
     store = project.store
+    check_job(store, kind, out)  # before the model is converted or merged: bad requests cost no waiting
     if init is None and kind in ("dpo", "kto", "rloo", "ppo"):
         init = "latest:sft" if any(r.kind == "sft" and r.status == "finished" for r in store.runs()) else "base"
     spec = JobSpec(kind, str(model_folder(project.model_spec, say)), project_settings(project, kind))
