@@ -5,6 +5,7 @@ from studio.core.project import Project
 
 def test_bad_requests_are_refused_with_one_clear_line(tmp_path, capsys):
     project = Project.init(tmp_path / "proj", model="embedded")
+    project.store.add_prompt("a prompt")  # a PPO job has its prompts: what it lacks is a reward model
     root = str(project.root)
     cases = [
         (["export", root, "--run", "1"], "export needs --out OUT_DIR (adapter or --merged) or --gguf OUT.gguf"),

@@ -41,10 +41,11 @@ def export_job(project: Project, kind: str, out: Path, init: str | None = None, 
     check_job(store, kind, out)  # before the model is converted or merged: bad requests cost no waiting
     if init is None and kind in ("dpo", "kto", "rloo", "ppo"):
         init = "latest:sft" if any(r.kind == "sft" and r.status == "finished" for r in store.runs()) else "base"
-    spec = JobSpec(kind, str(model_folder(project.model_spec, say)), project_settings(project, kind))
     reward_run = store.resolve_run(reward) if kind in ("rloo", "ppo") else None  # before anything is written
-    if init not in (None, "base"):
-        spec.model, spec.init_run = "model", store.resolve_run(init).id
+    init_run = store.resolve_run(init).id if init not in (None, "base") else None
+    spec = JobSpec(kind, str(model_folder(project.model_spec, say)), project_settings(project, kind))
+    if init_run is not None:
+        spec.model, spec.init_run = "model", init_run
         spec.notes.append(f"`model/` is the base with run {spec.init_run} merged in; `runs import` folds that "
                           "run's adapter into the result so it applies to the bare base.")
     if reward_run is not None:
