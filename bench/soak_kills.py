@@ -1,11 +1,13 @@
 """Soak: kill -9 the ranking writer, the real window and every trainer many times at random moments.
 
     .venv/bin/python bench/soak_kills.py --kills 40 --gui-kills 20 --trainer-kills 10   # 130 kills
-    .venv/bin/python bench/soak_kills.py --kills 0 --gui-kills 0 --pack-kills 0 --trainers rloo,kto
+    .venv/bin/python bench/soak_kills.py --kills 0 --gui-kills 0 --pack-kills 0 --pack-rate-kills 0 --trainers rloo,kto
 
 Each ranking kill: a child ranks comparisons one by one and prints each ranking once `add_ranking`
 returned; it is SIGKILLed after a random number of them; then the database must pass
-`PRAGMA integrity_check` and hold every acknowledged ranking. Each window kill: the same with the real
+`PRAGMA integrity_check` and hold every acknowledged ranking. Pack kills do the same in a labelling
+pack, ranking (`--pack-kills`) or rating its answers as the pack window's Rate page does
+(`--pack-rate-kills`, each rating acknowledged once `Ratings.add` returned). Each window kill: the same with the real
 MainWindow (offscreen) ranking on its Rank page with key presses (tests/gui_ranker.py), its model
 loading in the background meanwhile. Each trainer kill: `python -m studio train`
 on a tiny random model (sft and reward side by side, then dpo and ppo, then rloo and kto; `--trainers`
@@ -37,20 +39,22 @@ NEEDS = {"dpo": ["sft"], "ppo": ["sft", "reward"], "rloo": ["sft", "reward"], "k
 KINDS = [kind for wave in KIND_WAVES for kind in wave]
 
 
-def soak_rankings(root: Path, kills: int, rng: random.Random, pack: bool = False) -> list[RankingKill]:
-    """Kill ranking writers on a project's store, or (`pack`) on a labelling pack exported from it."""
+def soak_rankings(root: Path, kills: int, rng: random.Random, pack: bool = False, rate: bool = False
+                  ) -> list[RankingKill]:
+    """Kill ranking writers on a project's store, or (`pack`) on a labelling pack exported from it, or
+    (`rate`) rating writers on such a pack."""
     seed_project(root, model="embedded", comparisons=0)
     db = root / "studio.db"
     add_comparisons(db, 1000)
-    if pack:
+    if pack or rate:
         from studio.core.packs import export_pack
         from studio.core.store import Store
 
         with Store(db) as store:
             export_pack(store, root / "todo.pack")
         db = root / "todo.pack"
-    return _repeat("pack" if pack else "ranking", kills,
-                   lambda i: kill_while_ranking(db, f"soak{i}", rng, max_acks=200, pack=pack))
+    return _repeat("pack rating" if rate else "pack" if pack else "ranking", kills,
+                   lambda i: kill_while_ranking(db, f"soak{i}", rng, max_acks=200, pack=pack, rate=rate))
 
 
 def soak_window(root: Path, model: Path, kills: int, rng: random.Random) -> list[RankingKill]:
@@ -130,6 +134,7 @@ def main() -> int:
     parser.add_argument("--kills", type=int, default=40, help="ranking-writer kills")
     parser.add_argument("--gui-kills", type=int, default=20, help="kills of the window while it ranks")
     parser.add_argument("--pack-kills", type=int, default=10, help="kills of a ranking writer on a labelling pack")
+    parser.add_argument("--pack-rate-kills", type=int, default=10, help="kills of a rating writer on a labelling pack")
     parser.add_argument("--trainer-kills", type=int, default=10, help="kills per trainer")
     parser.add_argument("--trainers", type=trainer_list, default=KINDS,
                         help=f"the trainers to kill, comma-separated (default all: {','.join(KINDS)})")
@@ -152,6 +157,7 @@ def main() -> int:
         rankings = soak_rankings(work / "ranking", args.kills, rng)
         window = soak_window(work / "window", model, args.gui_kills, rng) if args.gui_kills else []
         packs = soak_rankings(work / "pack", args.pack_kills, rng, pack=True) if args.pack_kills else []
+        rated = soak_rankings(work / "rate", args.pack_rate_kills, rng, rate=True) if args.pack_rate_kills else []
         trainers = []
         if args.trainer_kills:
             trainers = soak_trainers(work / "training", model, args.trainers, args.trainer_kills, args.steps,
@@ -161,7 +167,10 @@ def main() -> int:
     if packs:
         print(f"\nlabelling pack: {len(packs)} kills, {sum(r.survived for r in packs)} survived, "
               f"{sum(r.acknowledged for r in packs)} acknowledged rankings, {sum(r.lost for r in packs)} lost")
-    rankings = rankings + packs
+    if rated:
+        print(f"\nrating in a labelling pack: {len(rated)} kills, {sum(r.survived for r in rated)} survived, "
+              f"{sum(r.acknowledged for r in rated)} acknowledged ratings, {sum(r.lost for r in rated)} lost")
+    rankings = rankings + packs + rated
     print(f"\nseed {seed}, {elapsed:.0f} s")
     lost = sum(r.lost for r in rankings + window)
     failed = [r for r in rankings + window if not r.survived] + [r for r, _ in trainers if not r.survived]

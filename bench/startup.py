@@ -80,7 +80,7 @@ def _pack(args: argparse.Namespace) -> dict:
     window = open_pack_window(args.pack, args.annotator, print)
     app.processEvents()
     visible = time.perf_counter() - T0
-    assert window.isVisible() and window.rank_page.comparison is not None
+    assert window.isVisible() and window.rank_page.comparison is not None and window.rate_page.item is not None
     torch_imported = "torch" in sys.modules
     window.close()
     return {"window_visible_s": visible, "torch_imported": torch_imported}

@@ -82,8 +82,10 @@ def cmd_guidelines(args) -> None:
 def cmd_pack_export(args) -> None:
     project = Project.open(args.dir)
     _ensure_guesses(project, args)
-    count = packs.export_pack(project.store, project.check_output(args.out), count=args.count, order=args.order)
-    print(f"packed {count} comparisons and the guidelines into {args.out}")
+    packed = packs.export_pack(project.store, project.check_output(args.out), count=args.count, order=args.order,
+                               answers=args.answers)
+    print(f"packed {packed.comparisons} comparisons, {packed.answers} more answers to rate and the guidelines "
+          f"into {args.out}")
 
 
 def cmd_pack_import(args) -> None:
@@ -96,12 +98,14 @@ def register(sub, command, with_dir, with_device) -> None:
     """Add the `guidelines` and `pack` commands to the CLI."""
     c = with_dir(command(sub, "guidelines", cmd_guidelines, "Show or set the project's labelling guidelines."))
     c.add_argument("--set", default=None, metavar="FILE.md", help="replace the guidelines with this file's text")
-    about = "Labelling packs: rank on another computer (no model needed), merge the labels back."
+    about = "Labelling packs: rank and rate on another computer (no model needed), merge the labels back."
     group = sub.add_parser("pack", help=about, description=about).add_subparsers(metavar="ACTION")
     c = with_device(with_dir(command(group, "export", cmd_pack_export,
-                                     "Write unranked comparisons and the guidelines into one pack file.")))
+                                     "Write unranked comparisons, unrated answers and the guidelines into one pack file.")))
     c.add_argument("--out", required=True, metavar="FILE", help="the pack file to write")
     c.add_argument("--count", type=int, default=None, help="at most this many comparisons")
+    c.add_argument("--answers", type=int, default=None,
+                   help="at most this many answers nobody has rated, besides those of the comparisons (default all)")
     c.add_argument("--order", choices=["arrival", "uncertain"], default="arrival",
                    help="uncertain: those the latest reward model is least sure about first")
     c = with_dir(command(group, "import", cmd_pack_import,

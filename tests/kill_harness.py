@@ -3,7 +3,9 @@
 Shared by tests/test_faults.py (a few kills) and bench/soak_kills.py (many). Two kinds of victim:
 - a ranking writer: `python -m tests.kill_harness rank DB ANNOTATOR` ranks every comparison in turn and
   prints one line per ranking once `Store.add_ranking` has returned (that line is the acknowledgement);
-  `rank-pack PACK ANNOTATOR` does the same in a labelling pack (as the pack window does);
+  `rank-pack PACK ANNOTATOR` does the same in a labelling pack (as the pack window does), and
+  `rate-pack PACK ANNOTATOR` rates every answer of a pack in turn (as the pack window's Rate page does),
+  one line per rating once `Ratings.add` has returned;
 - a trainer: `python -m studio train KIND DIR ...`, killed once it has written a checkpoint, then resumed
   with `--resume RUN_ID`.
 """
@@ -109,6 +111,20 @@ def rank_everything(db: str, annotator: str, pack: bool = False) -> None:
             print(f"{ranking_id} {comparison.id}", flush=True)
 
 
+def rating_for(response_id: int) -> bool:
+    """A deterministic good or bad for one answer."""
+    return random.Random(response_id).random() < 0.5
+
+
+def rate_everything(db: str, annotator: str) -> None:
+    """Rate every answer of pack `db` once as `annotator`, printing `id response_id` after each commit."""
+    with open_pack(db) as store:
+        ratings = Ratings(store)
+        for item in ratings.unrated(annotator):
+            print(f"{ratings.add(item.response_id, rating_for(item.response_id), annotator)} {item.response_id}",
+                  flush=True)
+
+
 def record_metrics(db: str, steps: int, pause: float = 0.005) -> None:
     """Write metrics the way a training run does (one small commit per step), beside other writers."""
     with Store(db) as store:
@@ -124,20 +140,20 @@ def record_metrics(db: str, steps: int, pause: float = 0.005) -> None:
 class RankingKill:
     killed: bool  # the child died by SIGKILL (not finished before the kill)
     acknowledged: int
-    lost: int  # acknowledged rankings missing or changed in the store
+    lost: int  # acknowledged labels (rankings, or ratings) missing or changed in the store
     integrity: str  # PRAGMA integrity_check
-    unacknowledged_extra: int  # rankings stored but never acknowledged (at most the one in flight)
+    unacknowledged_extra: int  # labels stored but never acknowledged (at most the one in flight)
 
     @property
     def survived(self) -> bool:
         return self.killed and self.lost == 0 and self.integrity == "ok" and self.unacknowledged_extra <= 1
 
 
-def kill_while_ranking(db: Path, annotator: str, rng: random.Random, max_acks: int, pack: bool = False
-                       ) -> RankingKill:
+def kill_while_ranking(db: Path, annotator: str, rng: random.Random, max_acks: int, pack: bool = False,
+                       rate: bool = False) -> RankingKill:
     """Start a ranking writer, SIGKILL it after a random number (1..max_acks) of acknowledgements, check the store
-    (`pack`: a labelling pack)."""
-    mode = "rank-pack" if pack else "rank"
+    (`pack`: a labelling pack; `rate`: a rating writer on a pack)."""
+    mode = "rate-pack" if rate else "rank-pack" if pack else "rank"
     child = subprocess.Popen([sys.executable, "-m", "tests.kill_harness", mode, str(db), annotator], cwd=ROOT,
                              env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     acked: dict[int, int] = {}
@@ -146,20 +162,23 @@ def kill_while_ranking(db: Path, annotator: str, rng: random.Random, max_acks: i
         line = child.stdout.readline()
         if not line:
             break
-        ranking_id, comparison_id = map(int, line.split())
-        acked[ranking_id] = comparison_id
+        label_id, item_id = map(int, line.split())
+        acked[label_id] = item_id
     time.sleep(rng.uniform(0, 0.004))  # land anywhere inside the next write
     child.send_signal(signal.SIGKILL)
     child.wait()
     for line in child.stdout.read().splitlines():  # printed before the kill: acknowledged too
-        ranking_id, comparison_id = map(int, line.split())
-        acked[ranking_id] = comparison_id
+        label_id, item_id = map(int, line.split())
+        acked[label_id] = item_id
     stderr = child.stderr.read()
     child.stdout.close()
     child.stderr.close()
     if child.returncode != -signal.SIGKILL and child.returncode != 0:
-        raise RuntimeError(f"the ranking writer failed before the kill:\n{stderr}")
-    return check_rankings(db, annotator, acked, killed=child.returncode == -signal.SIGKILL, pack=pack)
+        raise RuntimeError(f"the {mode} writer failed before the kill:\n{stderr}")
+    killed = child.returncode == -signal.SIGKILL
+    if rate:
+        return check_ratings(db, annotator, acked, killed)
+    return check_rankings(db, annotator, acked, killed, pack=pack)
 
 
 def check_rankings(db: Path, annotator: str, acked: dict[int, int], killed: bool, pack: bool = False
@@ -175,6 +194,16 @@ def check_rankings(db: Path, annotator: str, acked: dict[int, int], killed: bool
         if row is None or (row.comparison_id, row.order, row.status) != (comparison_id, expected_order,
                                                                           expected_status):
             lost += 1
+    return RankingKill(killed, len(acked), lost, integrity, len(set(stored) - set(acked)))
+
+
+def check_ratings(db: Path, annotator: str, acked: dict[int, int], killed: bool) -> RankingKill:
+    """Every acknowledged rating (id -> response id) is in pack `db` as it was made."""
+    with open_pack(db) as store:
+        integrity = store.db.execute("PRAGMA integrity_check").fetchone()[0]
+        stored = {r.id: (r.response_id, r.label) for r in Ratings(store).list(annotator)}
+    lost = sum(stored.get(rating_id) != (response_id, rating_for(response_id))
+               for rating_id, response_id in acked.items())
     return RankingKill(killed, len(acked), lost, integrity, len(set(stored) - set(acked)))
 
 
@@ -343,7 +372,10 @@ if __name__ == "__main__":
         rank_everything(sys.argv[2], sys.argv[3])
     elif sys.argv[1:2] == ["rank-pack"] and len(sys.argv) == 4:
         rank_everything(sys.argv[2], sys.argv[3], pack=True)
+    elif sys.argv[1:2] == ["rate-pack"] and len(sys.argv) == 4:
+        rate_everything(sys.argv[2], sys.argv[3])
     elif sys.argv[1:2] == ["metrics"] and len(sys.argv) == 4:
         record_metrics(sys.argv[2], int(sys.argv[3]))
     else:
-        sys.exit("usage: python -m tests.kill_harness rank DB ANNOTATOR | rank-pack PACK ANNOTATOR | metrics DB STEPS")
+        sys.exit("usage: python -m tests.kill_harness rank DB ANNOTATOR | rank-pack PACK ANNOTATOR | "
+                 "rate-pack PACK ANNOTATOR | metrics DB STEPS")

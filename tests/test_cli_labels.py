@@ -4,6 +4,7 @@ from contextlib import closing
 from studio.cli import main
 from studio.core import active
 from studio.core.project import Project
+from studio.core.ratings import Ratings
 from tests.training.helpers import marker_pairs
 
 
@@ -78,10 +79,12 @@ def test_pack_export_and_import(tmp_path, capsys):
             p = project.store.add_prompt(f"q{i}")
             project.store.add_comparison(p, [project.store.add_response(p, f"a{i}{j}", "base") for j in range(2)])
     pack = tmp_path / "x.pack"
-    assert "packed 2 comparisons" in _out(capsys, ["pack", "export", str(proj), "--out", str(pack), "--count", "2"])
+    assert "packed 2 comparisons, 3 more answers to rate" in _out(
+        capsys, ["pack", "export", str(proj), "--out", str(pack), "--count", "2", "--answers", "3"])
     with packs.open_pack(pack) as store:
         store.add_ranking(store.comparisons()[1].id, [[1], [0]], "ann")
-    assert "imported 1 rankings" in _out(capsys, ["pack", "import", str(proj), str(pack)])
+        Ratings(store).add(store.responses()[-1].id, True, "ann")
+    assert "imported 1 rankings, 1 ratings and 0 repeats" in _out(capsys, ["pack", "import", str(proj), str(pack)])
     assert "imported 0 rankings, 0 ratings and 0 repeats from" in _out(capsys, ["pack", "import", str(proj), str(pack)])
     with packs.open_pack(pack) as store:
         store.db.execute("UPDATE prompts SET text = 'q9' WHERE id = 1")

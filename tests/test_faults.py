@@ -42,15 +42,18 @@ def test_kill_while_saving_rankings_loses_no_acknowledged_ranking(tmp_path, rng)
     assert survived == RANKING_KILLS
 
 
-def test_kill_while_labelling_a_pack_loses_no_acknowledged_ranking(tmp_path, rng):
+@pytest.mark.parametrize("rate", [False, True], ids=["ranking", "rating"])
+def test_kill_while_labelling_a_pack_loses_no_acknowledged_label(tmp_path, rng, rate):
+    """A ranking writer, or a rating writer as the pack window's Rate page, killed in a labelling pack."""
     from studio.core.packs import export_pack
 
     project = seed_project(tmp_path / "p", model="embedded", comparisons=0)
-    add_comparisons(project.db_path, 300)
+    add_comparisons(project.db_path, 300)  # 300 comparisons, 900 answers to rate
     pack = tmp_path / "todo.pack"
     with Store(project.db_path) as store:
         export_pack(store, pack)
-    results = [kill_while_ranking(pack, f"annotator{i}", rng, max_acks=100, pack=True) for i in range(RANKING_KILLS)]
+    results = [kill_while_ranking(pack, f"annotator{i}", rng, max_acks=100, pack=True, rate=rate)
+               for i in range(RANKING_KILLS)]
     for r in results:
         assert r.killed and r.integrity == "ok" and r.lost == 0 and r.unacknowledged_extra <= 1
     assert not pack.with_name("todo.pack-wal").exists()  # the pack stays one self-contained file

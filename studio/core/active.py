@@ -1,5 +1,5 @@
 """Active labelling in the store: the reward model's guesses, the "most informative first" queue,
-unannounced repeats for self-consistency, and the project's labelling guidelines.
+unannounced repeats for self-consistency (of rankings and of ratings), and the project's labelling guidelines.
 
 A guess is written for a comparison while it is still unranked (by `studio.training.uncertainty`),
 so it is the model's honest, held-out guess: shown after the person decides, compared with their
@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import random
+from collections.abc import Collection
 from typing import TYPE_CHECKING
 
 from sqlite_utils import Database
@@ -209,6 +210,52 @@ def delete_repeat(store: Store, repeat_id: int) -> None:
 def repeats(store: Store) -> list[dict]:
     """Rows {id, comparison_id, annotator, order, status, created}, order in stored positions."""
     return [{**r, "order": json.loads(r["order"])} for r in store.db.query("SELECT * FROM repeats ORDER BY id")]
+
+
+def create_rating_repeats(db: Database) -> None:
+    """Migration: self-consistency repeats of ratings (an answer rated again, unannounced, kept apart)."""
+    db.executescript("""
+        CREATE TABLE rating_repeats (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            response_id INTEGER NOT NULL REFERENCES responses(id), annotator TEXT NOT NULL,
+            label INTEGER NOT NULL CHECK (label IN (0, 1)), created TEXT NOT NULL);
+        CREATE INDEX rating_repeats_annotator ON rating_repeats(annotator, response_id);
+    """)
+
+
+def due_rating_repeat(store: Store, annotator: str, skip: Collection[int] = (),
+                      rng: random.Random | None = None) -> int | None:
+    """Every REPEAT_EVERY-th rating decision: the response id of one of the annotator's rated answers
+    (rated at least REPEAT_AFTER ratings ago, never repeated, not in `skip`), else None."""
+    done = store.db.execute("SELECT (SELECT count(*) FROM ratings WHERE annotator = :a) + "
+                            "(SELECT count(*) FROM rating_repeats WHERE annotator = :a)", {"a": annotator}).fetchone()[0]
+    if done == 0 or done % REPEAT_EVERY:
+        return None
+    rated = [r[0] for r in store.db.execute("SELECT response_id FROM ratings WHERE annotator = ? ORDER BY id",
+                                            [annotator])]
+    repeated = {r[0] for r in store.db.execute("SELECT response_id FROM rating_repeats WHERE annotator = ?",
+                                               [annotator])}
+    eligible = [r for r in rated[:max(0, len(rated) - REPEAT_AFTER)] if r not in repeated and r not in skip]
+    return (rng or random.Random()).choice(eligible) if eligible else None
+
+
+def add_rating_repeat(store: Store, response_id: int, good: bool, annotator: str) -> int:
+    """Record the answer to a rating repeat; the first rating stays as it was."""
+    from studio.core.store import _now
+
+    with store.transaction():
+        return store.db["rating_repeats"].insert({"response_id": response_id, "annotator": annotator,
+                                                  "label": int(good), "created": _now()}).last_pk
+
+
+def delete_rating_repeat(store: Store, repeat_id: int) -> None:
+    with store.transaction():
+        store.db.execute("DELETE FROM rating_repeats WHERE id = ?", [repeat_id])
+
+
+def rating_repeats(store: Store) -> list[dict]:
+    """Rows {id, response_id, annotator, label (1 good, 0 bad), created}, oldest first."""
+    return list(store.db.query("SELECT * FROM rating_repeats ORDER BY id"))
 
 
 # -- guidelines --------------------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 """How far labels can be trusted: Krippendorff's alpha between annotators, each annotator's agreement
-with themselves (unannounced repeats) and with the reward model, and their labelling pace.
+with themselves (unannounced repeats of rankings and ratings) and with the reward model, and their labelling pace.
 
 Units for alpha (ordinal level, computed by the `krippendorff` package): each answer of a ranked
 comparison, valued by its place (0 = best group; ties share a place), and each rated answer, valued
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import krippendorff
 import numpy as np
 
-from studio.core.active import guesses, repeats
+from studio.core.active import guesses, rating_repeats, repeats
 
 if TYPE_CHECKING:
     from studio.core.store import Store
@@ -95,17 +95,21 @@ def _top(order: list[list[int]], status: str) -> object:
 
 
 def self_consistency(store: Store) -> dict[str, dict]:
-    """Per annotator: repeats answered and the fraction whose best answer (or skip/all-bad) matches the
-    first time."""
-    first = {(r.comparison_id, r.annotator): _top(r.order, r.status) for r in store.rankings()}
+    """Per annotator: repeats answered (rankings and ratings) and the fraction that match the first time:
+    a ranking's best answer (or skip/all-bad), a rating's good or bad."""
+    first = {("c", r.comparison_id, r.annotator): _top(r.order, r.status) for r in store.rankings()}
+    first.update({("r", row["response_id"], row["annotator"]): row["label"] for row in rating_rows(store)})
+    answers = [(("c", row["comparison_id"], row["annotator"]), _top(row["order"], row["status"]))
+               for row in repeats(store)]
+    answers += [(("r", row["response_id"], row["annotator"]), row["label"]) for row in rating_repeats(store)]
     out: dict[str, dict] = {}
-    for row in repeats(store):
-        earlier = first.get((row["comparison_id"], row["annotator"]))
+    for key, again in answers:
+        earlier = first.get(key)
         if earlier is None:
             continue
-        entry = out.setdefault(row["annotator"], {"repeats": 0, "same": 0})
+        entry = out.setdefault(key[2], {"repeats": 0, "same": 0})
         entry["repeats"] += 1
-        entry["same"] += earlier == _top(row["order"], row["status"])
+        entry["same"] += earlier == again
     for entry in out.values():
         entry["agreement"] = entry["same"] / entry["repeats"]
     return out
@@ -149,7 +153,7 @@ def annotator_report(store: Store) -> dict:
     for row in rating_rows(store):
         times[row["annotator"]].append(row["created"])
         counts[row["annotator"]]["ratings"] += 1
-    for row in repeats(store):
+    for row in repeats(store) + rating_repeats(store):
         times[row["annotator"]].append(row["created"])
         counts[row["annotator"]]["repeats"] += 1
     consistency, with_rm = self_consistency(store), reward_model_agreement(store)

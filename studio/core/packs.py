@@ -1,18 +1,20 @@
-"""Labelling packs: comparisons to rank on another computer, merged back by content (rankings, repeats,
-and ratings when the studio has a `ratings` table).
+"""Labelling packs: comparisons to rank and answers to rate on another computer, merged back by
+content (rankings, ratings and the repeats of both).
 
-A pack is one SQLite file with the store's own schema (so the Rank page works on it unchanged and
-every decision is committed at once, in rollback-journal mode so the single file is always whole),
+A pack is one SQLite file with the store's own schema (so the Rank and Rate pages work on it unchanged
+and every decision is committed at once, in rollback-journal mode so the single file is always whole),
 holding the exported prompts, answers, comparisons and guidelines, no model and no weights, plus:
 
 - `pack_info` (key, value): the project's id (made on the first export), the pack's id, when made;
 - `pack_items` (comparison_id, key): each comparison's content key, the SHA-256 of its prompt and
-  answer texts, as exported.
+  answer texts, as exported;
+- `pack_answers` (response_id, key): the same for each answer packed to be rated that is in no packed
+  comparison (the key of its prompt and its text); an answer of a comparison is found through it.
 
-`import_pack` recomputes every key from the texts in the pack: an edited answer changes it, and the
-pack is refused; each key must name a comparison of this project (texts equal), so nothing lands
-anywhere else. A label is imported once: one already there (same annotator, comparison, decision,
-time) is skipped, and a newer label of the same annotator on the same comparison is kept.
+`import_pack` recomputes every key from the texts in the pack: an edited prompt or answer changes it,
+and the pack is refused; each key must name a comparison or answer of this project (texts equal), so
+nothing lands anywhere else. A label is imported once: one already there (same annotator, item,
+decision, time) is skipped, and a newer label of the same annotator on the same item is kept.
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from studio.core.active import guidelines, queue, set_guidelines
+from studio.core.ratings import Ratings
 from studio.core.records import Comparison
 from studio.core.store import Store, StoreError
 
@@ -69,18 +72,33 @@ def open_pack(path: str | Path) -> Store:
     return store
 
 
-def export_pack(store: Store, out: str | Path, count: int | None = None, order: str = "arrival") -> int:
-    """Write the unranked comparisons (the first `count` in `order`) and the guidelines to pack `out`."""
+@dataclass
+class Packed:
+    comparisons: int
+    answers: int         # answers to rate that are in no packed comparison
+
+
+def export_pack(store: Store, out: str | Path, count: int | None = None, order: str = "arrival",
+                answers: int | None = None) -> Packed:
+    """Write the unranked comparisons (the first `count` in `order`), the answers nobody has rated (the
+    first `answers`, besides those of the packed comparisons) and the guidelines to pack `out`."""
     out = Path(out)
     comparisons = queue(store, None, order)[:count]
-    if not comparisons:
-        raise ValueError("no unranked comparisons to put in a pack")
+    in_comparisons = {(c.prompt, text) for c in comparisons for text in c.responses}
+    to_rate = {}
+    for item in Ratings(store).unrated(None):
+        if (item.prompt, item.response) not in in_comparisons:
+            to_rate.setdefault((item.prompt, item.response), item)
+    to_rate = list(to_rate.values())[:answers]
+    if not comparisons and not to_rate:
+        raise ValueError("nothing to put in a pack: no unranked comparisons and no unrated answers")
     tmp = out.with_name(out.name + ".tmp")
     tmp.unlink(missing_ok=True)
     with Store(tmp) as pack:
         pack.db.disable_wal()
         pack.db.executescript("CREATE TABLE pack_info (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
-                              "CREATE TABLE pack_items (comparison_id INTEGER PRIMARY KEY, key TEXT NOT NULL);")
+                              "CREATE TABLE pack_items (comparison_id INTEGER PRIMARY KEY, key TEXT NOT NULL);"
+                              "CREATE TABLE pack_answers (response_id INTEGER PRIMARY KEY, key TEXT NOT NULL);")
         with pack.transaction():
             info = {"project_id": project_id(store), "pack_id": uuid.uuid4().hex,
                     "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
@@ -91,14 +109,18 @@ def export_pack(store: Store, out: str | Path, count: int | None = None, order: 
                 ids = [pack.add_response(prompt_id, text, "pack") for text in c.responses]
                 pack.db["pack_items"].insert({"comparison_id": pack.add_comparison(prompt_id, ids),
                                               "key": content_key(c.prompt, c.responses)})
+            for item in to_rate:
+                pack.db["pack_answers"].insert({
+                    "response_id": pack.add_response(pack.add_prompt(item.prompt), item.response, "pack"),
+                    "key": content_key(item.prompt, [item.response])})
     os.replace(tmp, out)
-    return len(comparisons)
+    return Packed(len(comparisons), len(to_rate))
 
 
 @dataclass
 class ImportResult:
     rankings: int = 0
-    repeats: int = 0
+    repeats: int = 0     # of rankings and of ratings
     ratings: int = 0
     skipped: int = 0     # already imported, or older than the label there
 
@@ -118,8 +140,63 @@ def _checked_items(pack: Store, path: Path, local: dict[str, Comparison]) -> dic
     return mapped
 
 
+def _checked_answers(store: Store, pack: Store, path: Path, mapped: dict[int, Comparison]) -> dict[int, tuple]:
+    """Pack answer id -> (prompt id, response id) in this project: the answers of the mapped comparisons
+    (by position), and the answers packed to be rated, after checking their content keys."""
+    answers = {rid: (c.prompt_id, c.response_ids[pos]) for pid, c in mapped.items()
+               for pos, rid in enumerate(pack.comparison(pid).response_ids)}
+    if not pack.db["pack_answers"].exists():  # a pack made before answers were packed to be rated
+        return answers
+    local: dict[str, tuple[int, int]] = {}
+    for row in store.db.query("SELECT r.id, r.prompt_id, p.text AS prompt, r.text FROM responses r "
+                              "JOIN prompts p ON p.id = r.prompt_id ORDER BY r.id"):
+        local.setdefault(content_key(row["prompt"], [row["text"]]), (row["prompt_id"], row["id"]))
+    for row in pack.db.query("SELECT a.response_id, a.key, p.text AS prompt, r.text FROM pack_answers a "
+                             "LEFT JOIN responses r ON r.id = a.response_id LEFT JOIN prompts p ON p.id = r.prompt_id"):
+        if row["text"] is None or content_key(row["prompt"], [row["text"]]) != row["key"]:
+            raise PackError(f"{path} was tampered with: answer {row['response_id']} does not match what was "
+                            "exported (its prompt or text was edited)")
+        if row["key"] not in local:
+            raise PackError(f"{path} holds answer {row['response_id']} that this project does not have")
+        answers[row["response_id"]] = local[row["key"]]
+    return answers
+
+
+def _rating_rows(pack: Store, path: Path, table: str, answers: dict[int, tuple]) -> list[dict]:
+    """The pack's rows of `table` (ratings or rating_repeats) with this project's prompt and answer ids."""
+    rows = []
+    for r in pack.db.query(f"SELECT * FROM {table} ORDER BY id"):
+        if r["response_id"] not in answers:
+            raise PackError(f"{path} was tampered with: it holds a rating of answer {r['response_id']}, "
+                            "which was not exported")
+        prompt_id, response_id = answers[r["response_id"]]
+        rows.append({"prompt_id": prompt_id, "response_id": response_id,
+                     **{k: r[k] for k in ("label", "annotator", "created")}})
+    return rows
+
+
+def _insert_newer(store: Store, table: str, item: str, row: dict) -> bool:
+    """Insert `row` unless the same annotator's label on the same item (column `item`) there is as new."""
+    where = f"{item} = :{item} AND annotator = :annotator"
+    there = store.db.execute(f"SELECT created FROM {table} WHERE {where}", row).fetchone()
+    if there is not None and there[0] >= row["created"]:
+        return False
+    store.db.execute(f"DELETE FROM {table} WHERE {where}", row)
+    store.db[table].insert(row)
+    return True
+
+
+def _insert_once(store: Store, table: str, row: dict) -> bool:
+    """Insert `row` unless an equal one is there already."""
+    if store.db.execute(f"SELECT 1 FROM {table} WHERE " + " AND ".join(f'"{k}" = :{k}' for k in row),
+                        row).fetchone():
+        return False
+    store.db[table].insert(row)
+    return True
+
+
 def import_pack(store: Store, path: str | Path) -> ImportResult:
-    """Merge the pack's rankings and repeats into the project, all or nothing."""
+    """Merge the pack's rankings, ratings and repeats into the project, all or nothing."""
     path = Path(path)
     pack = open_pack(path)
     try:
@@ -128,50 +205,25 @@ def import_pack(store: Store, path: str | Path) -> ImportResult:
             raise PackError(f"{path} comes from another project: import it into the project it was exported from")
         local = {content_key(c.prompt, c.responses): c for c in store.comparisons()}
         mapped = _checked_items(pack, path, local)
-        rankings, repeats = pack.rankings(), list(pack.db.query("SELECT * FROM repeats ORDER BY id"))
-        ratings = _mapped_ratings(pack, mapped) if store.db["ratings"].exists() else []
+        answers = _checked_answers(store, pack, path, mapped)
+        rankings = [{"comparison_id": mapped[r.comparison_id].id, "annotator": r.annotator,
+                     "order": json.dumps(r.order), "status": r.status, "created": r.created} for r in pack.rankings()]
+        repeats = [{**{k: r[k] for k in ("annotator", "order", "status", "created")},
+                    "comparison_id": mapped[r["comparison_id"]].id}
+                   for r in pack.db.query("SELECT * FROM repeats ORDER BY id")]
+        ratings = _rating_rows(pack, path, "ratings", answers)
+        rating_repeats = [{k: r[k] for k in ("response_id", "label", "annotator", "created")}
+                          for r in _rating_rows(pack, path, "rating_repeats", answers)]
     finally:
         pack.close()
     result = ImportResult()
     with store.transaction():
-        for r in rankings:
-            row = {"comparison_id": mapped[r.comparison_id].id, "annotator": r.annotator,
-                   "order": json.dumps(r.order), "status": r.status, "created": r.created}
-            there = store.db.execute("SELECT created FROM rankings WHERE comparison_id = ? AND annotator = ?",
-                                     [row["comparison_id"], r.annotator]).fetchone()
-            if there is not None and there[0] >= r.created:
-                result.skipped += 1
-                continue
-            store.db.execute("DELETE FROM rankings WHERE comparison_id = ? AND annotator = ?",
-                             [row["comparison_id"], r.annotator])
-            store.db["rankings"].insert(row)
-            result.rankings += 1
-        for r in repeats:
-            row = {**{k: r[k] for k in ("annotator", "order", "status", "created")},
-                   "comparison_id": mapped[r["comparison_id"]].id}
-            if store.db.execute("SELECT 1 FROM repeats WHERE comparison_id = :comparison_id AND annotator = "
-                                ":annotator AND created = :created AND \"order\" = :order", row).fetchone():
-                result.skipped += 1
-                continue
-            store.db["repeats"].insert(row)
-            result.repeats += 1
+        for row in rankings:
+            result.rankings += _insert_newer(store, "rankings", "comparison_id", row)
         for row in ratings:
-            if store.db.execute("SELECT 1 FROM ratings WHERE response_id = :response_id AND annotator = :annotator "
-                                "AND label = :label AND created = :created", row).fetchone():
-                result.skipped += 1
-                continue
-            store.db["ratings"].insert(row)
-            result.ratings += 1
+            result.ratings += _insert_newer(store, "ratings", "response_id", row)
+        result.repeats = (sum(_insert_once(store, "repeats", row) for row in repeats)
+                          + sum(_insert_once(store, "rating_repeats", row) for row in rating_repeats))
+    result.skipped = len(rankings) + len(ratings) + len(repeats) + len(rating_repeats) - (
+        result.rankings + result.ratings + result.repeats)
     return result
-
-
-def _mapped_ratings(pack: Store, mapped: dict[int, Comparison]) -> list[dict]:
-    """The pack's ratings (the `ratings` table, when the studio has one) with this project's prompt and
-    answer ids: a rated answer is found through its comparison's content key and its position in it."""
-    if not pack.db["ratings"].exists():
-        return []
-    local_answer = {rid: (c.prompt_id, c.response_ids[pos]) for pid, c in mapped.items()
-                    for pos, rid in enumerate(pack.comparison(pid).response_ids)}
-    return [{"prompt_id": local_answer[r["response_id"]][0], "response_id": local_answer[r["response_id"]][1],
-             "label": r["label"], "annotator": r["annotator"], "created": r["created"]}
-            for r in pack.db.query("SELECT * FROM ratings ORDER BY id") if r["response_id"] in local_answer]

@@ -95,16 +95,16 @@ class Ratings:
         rows = self._rows("SELECT * FROM ratings WHERE ? IS NULL OR annotator = ? ORDER BY id", [annotator, annotator])
         return [_rating(row) for row in rows]
 
-    def _items(self, where: str, params: list) -> list[RateItem]:
+    def _items(self, where: str, params: list | dict) -> list[RateItem]:
         return [RateItem(**row) for row in self._rows(
             "SELECT r.id AS response_id, r.prompt_id, p.text AS prompt, r.text AS response FROM responses r "
             f"JOIN prompts p ON p.id = r.prompt_id {where}", params)]
 
-    def unrated(self, annotator: str, skip: list[int] = (), limit: int | None = None) -> list[RateItem]:
-        """Answers `annotator` has not rated (leaving out the response ids in `skip`), oldest first."""
-        return self._items("WHERE r.id NOT IN (SELECT response_id FROM ratings WHERE annotator = ?) "
-                           "AND r.id NOT IN (SELECT value FROM json_each(?)) ORDER BY r.id LIMIT ?",
-                           [annotator, _json_ids(skip), -1 if limit is None else limit])
+    def unrated(self, annotator: str | None, skip: list[int] = (), limit: int | None = None) -> list[RateItem]:
+        """Answers `annotator` (None: anyone) has not rated, leaving out the response ids in `skip`, oldest first."""
+        return self._items("WHERE r.id NOT IN (SELECT response_id FROM ratings WHERE :a IS NULL OR annotator = :a) "
+                           "AND r.id NOT IN (SELECT value FROM json_each(:skip)) ORDER BY r.id LIMIT :limit",
+                           {"a": annotator, "skip": _json_ids(skip), "limit": -1 if limit is None else limit})
 
     def item(self, response_id: int) -> RateItem:
         """One answer with its prompt, to show it again (undo)."""

@@ -15,7 +15,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from sqlite_utils import Database
 
-from studio.core.active import create_label_tables
+from studio.core.active import create_label_tables, create_rating_repeats
 from studio.core.oversight_store import migrate_oversight
 from studio.core.preferences import check_order, pairs_from_ranking
 from studio.core.records import Comparison, Demo, PreferencePair, Prompt, Ranking, Response, Run
@@ -105,7 +105,7 @@ def _migration_ratings(db: Database) -> None:
 
 
 MIGRATIONS: list[Callable[[Database], None]] = [_migration_1, _migration_relative_artifacts, _migration_ratings,
-                                               create_label_tables, migrate_oversight]
+                                               create_label_tables, migrate_oversight, create_rating_repeats]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -1,5 +1,6 @@
 """The Annotators page: who labelled how much, how far they agree with each other (Krippendorff's
-alpha), with themselves (unannounced repeats) and with the reward model, and how fast they go.
+alpha), with themselves (unannounced repeats of rankings and ratings) and with the reward model, and
+how fast they go.
 
 The figures come from `studio.core.agreement.annotator_report`, computed in a background job (it
 reads every label), whenever the page is shown or the labels change while it is visible.
@@ -17,7 +18,7 @@ ANNOTATOR_COLUMNS = [
     ("Rankings", "Comparisons ranked, skipped or marked all bad", lambda a: a["rankings"]),
     ("Ratings", "Answers rated good or bad", lambda a: a["ratings"]),
     ("Self-consistency", "How often a comparison shown again later, shuffled and unannounced, got the same best "
-                         "answer as the first time (of how many)",
+                         "answer as the first time, or an answer rated again the same rating (of how many)",
      lambda a: _share(a["self_consistency"], a["self_repeats"])),
     ("With reward model", "How often the reward model's guess, made before the comparison was ranked, is among "
                           "the annotator's best answers (of how many)",
@@ -87,10 +88,11 @@ class AnnotatorsPage(QWidget):
             self.refresh()
 
     def _label_state(self) -> tuple:
-        """(count, last id) of the rankings and of the ratings: a cheap sign that labels changed."""
+        """(count, last id) of the rankings, the ratings and the repeats of both: a cheap sign that labels
+        changed."""
         db = self.ctx.store.db
-        return (*db.execute("SELECT COUNT(*), MAX(id) FROM rankings").fetchone(),
-                *db.execute("SELECT COUNT(*), MAX(id) FROM ratings").fetchone())
+        return tuple(value for table in ("rankings", "ratings", "repeats", "rating_repeats")
+                     for value in db.execute(f"SELECT COUNT(*), MAX(id) FROM {table}").fetchone())
 
     def refresh(self) -> Job | None:
         """Recompute the report in the background (once more afterwards if asked again meanwhile)."""

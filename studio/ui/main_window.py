@@ -296,7 +296,8 @@ class MainWindow(QMainWindow):
             "Create a project in an empty folder and open it")
         file.addAction("Open project…", QKeySequence.StandardKey.Open, self.open_project)
         file.addAction("Open labelling pack…", self.open_pack).setToolTip(
-            "Rank the comparisons of a pack file (made with `studio pack export`) in a window of its own")
+            "Rank the comparisons and rate the answers of a pack file (made with `studio pack export`) in a window of "
+            "its own")
         recent = file.addMenu("Open recent")
         recent.aboutToShow.connect(lambda: self._fill_recent(recent))
         file.addSeparator()

@@ -1,4 +1,5 @@
-"""A labelling-only window on a pack file: the Rank page and the guidelines, no model, no torch.
+"""A labelling-only window on a pack file: the Rank page (with the guidelines) and the Rate page, as
+tabs with the main window's keys (Ctrl+2, Ctrl+3); no model, no torch.
 
 Every decision goes straight into the pack (one SQLite file, committed at once), so a crash loses
 nothing; `studio pack import` merges it back into the project it came from.
@@ -9,19 +10,20 @@ from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
-from PySide6.QtGui import QCloseEvent, QKeySequence
-from PySide6.QtWidgets import QLabel, QMainWindow
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import QLabel, QMainWindow, QTabWidget
 
 from studio.core.packs import PackError, open_pack
 from studio.core.store import Store
 from studio.ui.rank_page import RankPage
+from studio.ui.rate_page import RatePage
 from studio.ui.theme import set_role
 
 PACK_FILTER = "Labelling packs (*.pack);;All files (*)"
 
 
 class PackContext(QObject):
-    """What the Rank page needs from a context, on a pack: the store, the annotator and the signals.
+    """What the Rank and Rate pages need from a context, on a pack: the store, the annotator and the signals.
     There is no model, so nothing runs in the background."""
 
     data_changed = Signal()
@@ -48,7 +50,7 @@ class PackContext(QObject):
 
 
 class PackWindow(QMainWindow):
-    """The Rank page on a labelling pack."""
+    """The Rank and Rate pages on a labelling pack."""
 
     def __init__(self, ctx: PackContext):
         super().__init__()
@@ -56,13 +58,21 @@ class PackWindow(QMainWindow):
         self.setWindowTitle(f"Alignment Studio — labelling pack {ctx.path.name}")
         self.resize(1200, 780)
         self.rank_page = RankPage(ctx, labelling_only=True)
-        self.setCentralWidget(self.rank_page)
+        self.rate_page = RatePage(ctx, labelling_only=True)
+        self.tabs = QTabWidget(documentMode=True)
+        self.setCentralWidget(self.tabs)
         saved = QLabel(f"Every decision is saved into {ctx.path} at once")
         set_role(saved, "muted")
         self.statusBar().addPermanentWidget(saved)
         ctx.error.connect(lambda text: self.statusBar().showMessage(text, 15000))
         file = self.menuBar().addMenu("&File")
         file.addAction("Close pack", QKeySequence.StandardKey.Close, self.close)
+        go = self.menuBar().addMenu("&Go")
+        for key, name, page in (("Ctrl+2", "Rank", self.rank_page), ("Ctrl+3", "Rate", self.rate_page)):
+            self.tabs.addTab(page, name)
+            action = QAction(name, self, shortcut=QKeySequence(key))  # the main window's keys for these pages
+            action.triggered.connect(lambda _=False, page=page: self.tabs.setCurrentWidget(page))
+            go.addAction(action)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.ctx.shutdown()

@@ -2,7 +2,8 @@
 
 Up or J rates the answer good, Down or K bad, S skips it (nothing is stored), Ctrl+Z takes back the
 last key. Every rating is written to the store at once, with the annotator and the time, and the next
-answer appears. A prompt with a liked and a disliked answer also gives preference pairs for the reward
+answer appears. Every 20th rating an answer rated earlier comes back unannounced; its second rating
+is stored apart (`active.rating_repeats`), for the annotator's self-consistency. A prompt with a liked and a disliked answer also gives preference pairs for the reward
 model and DPO (see `studio.core.ratings`).
 """
 from __future__ import annotations
@@ -10,18 +11,21 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QLineEdit, QPushButton, QVBoxLayout, QWidget
 
+from studio.core import active
 from studio.core.ratings import RateItem, Ratings, export_ratings, import_ratings, kto_weight_advice
 from studio.core.store import Store, StoreError
-from studio.ui.context import StudioContext
-from studio.ui.demos_page import JSONL_FILTER
 from studio.ui.rank_page import DemoDialog, _reader
 from studio.ui.theme import set_role
-from studio.workers import Job
+
+if TYPE_CHECKING:  # the labelling-only pack window starts without the workers (superqt) and the model host
+    from studio.ui.context import StudioContext
+    from studio.workers import Job
 
 KEYS_HELP = "Keys: <b>↑</b> or <b>J</b> good · <b>↓</b> or <b>K</b> bad · <b>S</b> skip · <b>Ctrl+Z</b> undo"
 
@@ -29,12 +33,15 @@ KEYS_HELP = "Keys: <b>↑</b> or <b>J</b> good · <b>↓</b> or <b>K</b> bad · 
 class RatePage(QWidget):
     """Rate the stored answers good or bad, one at a time, with single keys."""
 
-    def __init__(self, ctx: StudioContext, parent: QWidget | None = None):
+    def __init__(self, ctx: StudioContext, parent: QWidget | None = None, labelling_only: bool = False):
         super().__init__(parent)
         self.ctx = ctx
+        self.labelling_only = labelling_only              # a pack: labels only, no files, no demonstrations
         self.item: RateItem | None = None
+        self.repeat = False                               # the shown answer is an unannounced repeat
         self.skipped: list[int] = []                      # response ids skipped on this page, left out
-        self._history: list[tuple[int, int | None]] = []  # (response id, rating id or None for a skip)
+        # (response id, rating or repeat id or None for a skip, whether it was a repeat)
+        self._history: list[tuple[int, int | None, bool]] = []
         self._annotator = ctx.annotator                   # whose skips and history these are
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self._build()
@@ -63,6 +70,8 @@ class RatePage(QWidget):
         ]:
             button = QPushButton(text, toolTip=tip, focusPolicy=Qt.FocusPolicy.NoFocus)
             button.clicked.connect(lambda _=False, slot=slot: slot())
+            if self.labelling_only:  # a pack has no files to import or export
+                button.hide()
             top.addWidget(button)
 
         self.prompt_view = _reader()
@@ -90,6 +99,8 @@ class RatePage(QWidget):
             button.clicked.connect(slot)
             actions.addWidget(button)
             self.buttons[name] = button
+        if self.labelling_only:  # a pack brings back labels only
+            self.buttons["demo"].hide()
         self.keys = QLabel(KEYS_HELP)
         set_role(self.keys, "muted")
         actions.addWidget(self.keys, 1)
@@ -126,8 +137,13 @@ class RatePage(QWidget):
             self.skipped.clear()
             self.annotator.setText(annotator)
         if self.item is None:
-            found = self.ratings.unrated(annotator, skip=self.skipped, limit=1)
-            self._show(found[0] if found else None)
+            repeat = None if self._repeat_skipped() else active.due_rating_repeat(self.ctx.store, annotator,
+                                                                                   skip=self.skipped)
+            if repeat is not None:
+                self._show(self.ratings.item(repeat), repeat=True)
+            else:
+                found = self.ratings.unrated(annotator, skip=self.skipped, limit=1)
+                self._show(found[0] if found else None)
         mine = self.ratings.list(annotator)
         today = sum(datetime.fromisoformat(r.created).astimezone().date() == date.today() for r in mine)
         good = sum(r.label for r in mine)
@@ -136,8 +152,18 @@ class RatePage(QWidget):
         advice = kto_weight_advice(*self.ratings.totals())
         self.balance.setText(f"All annotators: {advice}." if advice else "")
 
-    def _show(self, item: RateItem | None) -> None:
-        self.item = item
+    def _repeat_skipped(self) -> bool:
+        """Whether a repeat was skipped since the last rating: then the next answers are new ones (a run of
+        repeats would announce them)."""
+        for _, saved, repeat in reversed(self._history):
+            if saved is not None:
+                return False
+            if repeat:
+                return True
+        return False
+
+    def _show(self, item: RateItem | None, repeat: bool = False) -> None:
+        self.item, self.repeat = item, repeat
         shown = item is not None
         self.prompt_view.setPlainText(item.prompt if shown else "")
         self.answer_view.setPlainText(item.response if shown else "")
@@ -161,15 +187,18 @@ class RatePage(QWidget):
 
     # -- decisions ------------------------------------------------------------------------------------
     def rate(self, good: bool) -> None:
-        """Store the shown answer as good or bad at once, then show the next one."""
+        """Store the shown answer as good or bad at once (a repeat's answer apart), then show the next one."""
         if self.item is None:
             return
         try:
-            rating_id = self.ratings.add(self.item.response_id, good, self.ctx.annotator)
+            if self.repeat:
+                saved = active.add_rating_repeat(self.ctx.store, self.item.response_id, good, self.ctx.annotator)
+            else:
+                saved = self.ratings.add(self.item.response_id, good, self.ctx.annotator)
         except (ValueError, LookupError, StoreError) as exc:
             self._say(f"Not saved: {exc}", error=True)
             return
-        self._history.append((self.item.response_id, rating_id))
+        self._history.append((self.item.response_id, saved, self.repeat))
         self._say(f"Saved: {'good' if good else 'bad'}. Ctrl+Z takes it back.")
         self.item = None
         self.ctx.data_changed.emit()  # refreshes this page too: the next answer appears
@@ -179,27 +208,30 @@ class RatePage(QWidget):
         if self.item is None:
             return
         self.skipped.append(self.item.response_id)
-        self._history.append((self.item.response_id, None))
+        self._history.append((self.item.response_id, None, self.repeat))
         self._say("Skipped. Ctrl+Z brings it back.")
         self.item = None
         self.refresh()
 
     def undo(self) -> None:
-        """Take back the last rating (deleted from the store) or skip, and show that answer again."""
+        """Take back the last rating (deleted from the store) or skip, and show that answer again (a repeat
+        as a repeat)."""
         if not self._history:
             self._say("Nothing to undo.")
             return
-        response_id, rating_id = self._history.pop()
+        response_id, saved, repeat = self._history.pop()
         try:
-            if rating_id is None:
+            if saved is None:
                 self.skipped.remove(response_id)
+            elif repeat:
+                active.delete_rating_repeat(self.ctx.store, saved)
             else:
-                self.ratings.delete(rating_id)
+                self.ratings.delete(saved)
             item = self.ratings.item(response_id)
         except (LookupError, StoreError) as exc:
             self._say(f"Could not undo: {exc}", error=True)
             return
-        self._show(item)
+        self._show(item, repeat)
         self._say("Undone: rate this one again.")
         self.ctx.data_changed.emit()
 
@@ -215,11 +247,15 @@ class RatePage(QWidget):
     # -- files (in background jobs) ------------------------------------------------------------------
     def import_jsonl(self, path: str | None = None) -> Job | None:
         """Add the ratings of a TRL unpaired file (all or nothing), in the background."""
+        from studio.ui.demos_page import JSONL_FILTER
+
         path = path or QFileDialog.getOpenFileName(self, "Import ratings", "", JSONL_FILTER)[0]
         return self._file_job(path, import_ratings, "Imported {n} ratings from {name}.", "Import failed, nothing added")
 
     def export_jsonl(self, path: str | None = None) -> Job | None:
         """Write every rating as TRL unpaired lines, in the background."""
+        from studio.ui.demos_page import JSONL_FILTER
+
         path = path or QFileDialog.getSaveFileName(self, "Export ratings", "ratings.jsonl", JSONL_FILTER)[0]
         return self._file_job(path, lambda store, out: export_ratings(store, self.ctx.project.check_output(out)),
                               "Exported {n} ratings to {name}.", "Export failed")

@@ -4,6 +4,7 @@ import pytest
 
 from studio.core import active
 from studio.core.active import Guess, Repeat
+from studio.core.ratings import Ratings
 from studio.core.store import SCHEMA_VERSION, Store
 
 
@@ -23,7 +24,7 @@ def _reward_run(store: Store) -> int:
 
 def test_label_tables_come_with_the_schema(store):
     assert store.schema_version == SCHEMA_VERSION
-    assert store.db["rm_guesses"].exists() and store.db["repeats"].exists()
+    assert store.db["rm_guesses"].exists() and store.db["repeats"].exists() and store.db["rating_repeats"].exists()
 
 
 def test_uncertain_queue_follows_hand_made_scores(store):
@@ -106,3 +107,29 @@ def test_guidelines_round_trip(store):
     assert active.guidelines(store) == ""
     active.set_guidelines(store, "# Prefer\n- short answers")
     assert active.guidelines(store) == "# Prefer\n- short answers"
+
+
+def test_rating_repeats_come_back_every_twentieth_rating_and_are_stored_apart(store):
+    ratings = Ratings(store)
+    answers = [r for c in _comparisons(store, 20) for r in store.comparison(c).response_ids]
+    for rid in answers[:19]:
+        ratings.add(rid, True, "me")
+    assert active.due_rating_repeat(store, "me") is None
+    ratings.add(answers[19], False, "me")
+    # 20 ratings: those rated at least REPEAT_AFTER ratings ago are the first 10
+    chosen = {active.due_rating_repeat(store, "me", rng=random.Random(seed)) for seed in range(60)}
+    assert chosen == set(answers[:10])
+    assert active.due_rating_repeat(store, "me", skip=answers[:9], rng=random.Random(0)) == answers[9]
+    assert active.due_rating_repeat(store, "me", skip=answers[:10]) is None
+    assert active.due_rating_repeat(store, "other") is None
+    repeat_id = active.add_rating_repeat(store, answers[3], False, "me")
+    assert [(r["response_id"], r["label"], r["annotator"]) for r in active.rating_repeats(store)] == [
+        (answers[3], 0, "me")]
+    assert ratings.list("me")[3].label is True and len(ratings.list()) == 20  # the first rating is kept
+    assert active.due_rating_repeat(store, "me") is None                      # 21 decisions: not due
+    for rid in answers[20:39]:                                                # 40 decisions: due again
+        ratings.add(rid, True, "me")
+    chosen = {active.due_rating_repeat(store, "me", rng=random.Random(seed)) for seed in range(150)}
+    assert chosen == set(answers[:29]) - {answers[3]}                         # repeated once per annotator
+    active.delete_rating_repeat(store, repeat_id)
+    assert active.rating_repeats(store) == []

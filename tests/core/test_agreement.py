@@ -4,6 +4,7 @@ import pytest
 
 from studio.core import active, agreement
 from studio.core.active import Guess, Repeat
+from studio.core.ratings import Ratings
 
 NAN = math.nan
 # Krippendorff (2011), "Computing Krippendorff's Alpha-Reliability", example C: 4 observers, 12 units, missing data
@@ -92,6 +93,28 @@ def test_self_consistency_and_agreement_with_the_reward_model(store):
     assert (a["self_consistency"], a["self_repeats"]) == (0.5, 2)
     assert (a["reward_model_agreement"], a["reward_model_n"]) == (pytest.approx(2 / 3), 3)
     assert a["repeats"] == 2 and a["rankings"] == 4
+
+
+def test_self_consistency_counts_rating_repeats_with_ranking_repeats(store):
+    ratings = Ratings(store)
+    p = store.add_prompt("Q")
+    answers = [store.add_response(p, f"a{i}", "base") for i in range(4)]
+    c = store.add_comparison(p, answers[:2])
+    store.add_ranking(c, [[1], [0]], "a")
+    active.add_repeat(store, Repeat(store.comparison(c), [1, 0]), [[0], [1]], "a")  # best is answer 1 again
+    for rid, good in zip(answers, [True, True, False, False]):
+        ratings.add(rid, good, "a")
+    ratings.add(answers[0], False, "b")
+    active.add_rating_repeat(store, answers[0], True, "a")   # same as before
+    active.add_rating_repeat(store, answers[1], False, "a")  # was good
+    active.add_rating_repeat(store, answers[2], False, "a")  # same
+    active.add_rating_repeat(store, answers[0], True, "b")   # was bad
+    active.add_rating_repeat(store, answers[3], True, "b")   # b never rated it: no first answer, left out
+    by_name = {a["name"]: a for a in agreement.annotator_report(store)["annotators"]}
+    # a: ranking repeat same, ratings same, different, same -> 3 of 4; b: 0 of 1
+    assert (by_name["a"]["self_consistency"], by_name["a"]["self_repeats"]) == (0.75, 4)
+    assert (by_name["b"]["self_consistency"], by_name["b"]["self_repeats"]) == (0.0, 1)
+    assert (by_name["a"]["repeats"], by_name["b"]["repeats"]) == (4, 2)
 
 
 def test_labels_per_hour_leaves_out_long_pauses():

@@ -1,10 +1,12 @@
 import shutil
+from pathlib import Path
 
 import pytest
 
 from studio.core import active, packs
 from studio.core.packs import PackError
 from studio.core.project import Project
+from studio.core.ratings import Ratings
 
 
 def _project(root, n: int = 4) -> Project:
@@ -23,7 +25,7 @@ def test_round_trip_keeps_annotators_and_imports_each_label_once(tmp_path):
     store.add_ranking(first, [[0], [1], [2]], "me")          # already ranked: not packed
     active.set_guidelines(store, "Prefer short answers.")
     pack_file = tmp_path / "away.pack"
-    assert packs.export_pack(store, pack_file, count=3) == 3
+    assert packs.export_pack(store, pack_file, count=3).comparisons == 3
 
     with packs.open_pack(pack_file) as pack:                  # on the other laptop: no project, no model
         assert active.guidelines(pack) == "Prefer short answers."
@@ -94,8 +96,12 @@ def test_truncated_foreign_and_missing_packs_are_refused(tmp_path):
 
 def test_nothing_to_pack(tmp_path):
     home = _project(tmp_path / "home", 1)
-    home.store.add_ranking(home.store.comparisons()[0].id, [], "me", status="skip")
-    with pytest.raises(ValueError, match="no unranked"):
+    c = home.store.comparisons()[0]
+    home.store.add_ranking(c.id, [], "me", status="skip")
+    assert packs.export_pack(home.store, tmp_path / "rate.pack") == packs.Packed(0, 3)  # its answers, to rate
+    for response_id in c.response_ids:
+        Ratings(home.store).add(response_id, True, "me")
+    with pytest.raises(ValueError, match="no unranked comparisons and no unrated answers"):
         packs.export_pack(home.store, tmp_path / "p.pack")
     assert not (tmp_path / "p.pack").exists()
 
@@ -120,3 +126,90 @@ def test_ratings_made_in_a_pack_come_back(tmp_path):
     assert (row["prompt_id"], row["response_id"], row["label"], row["annotator"]) == (
         target.prompt_id, target.response_ids[2], 0, "ann")
     assert packs.import_pack(home.store, pack_file).ratings == 0
+
+
+def _labelled_elsewhere(tmp_path) -> tuple[Project, Path]:
+    """A home project (3 comparisons, one ranked; a prompt with an answer in no comparison and a rated one),
+    packed with one comparison, then rated on "another laptop" by ann and bob."""
+    home = _project(tmp_path / "home", 3)
+    store = home.store
+    store.add_ranking(store.comparisons()[0].id, [[0], [1], [2]], "me")
+    p = store.add_prompt("lonely prompt")
+    store.add_response(p, "an answer in no comparison", "base")
+    Ratings(store).add(store.add_response(p, "rated at home", "base"), True, "me")
+    pack_file = tmp_path / "p.pack"
+    # comparison 1, and to rate: the answers of comparisons 0 (ranked, not rated) and 2, and the lone answer
+    assert packs.export_pack(store, pack_file, count=1) == packs.Packed(1, 7)
+    with packs.open_pack(pack_file) as pack:
+        answer = {r.text: r.id for r in pack.responses()}
+        assert "rated at home" not in answer and len(answer) == 10
+        ratings = Ratings(pack)
+        ratings.add(answer["answer 1.2"], False, "ann")                  # an answer of the packed comparison
+        ratings.add(answer["an answer in no comparison"], True, "ann")
+        ratings.add(answer["an answer in no comparison"], False, "bob")
+        active.add_rating_repeat(pack, answer["an answer in no comparison"], False, "ann")
+    return home, pack_file
+
+
+def _ratings_by_text(store) -> list[tuple[str, str, str, bool]]:
+    return sorted((store.prompt(r.prompt_id).text, next(x.text for x in store.responses(r.prompt_id)
+                                                         if x.id == r.response_id), r.annotator, r.label)
+                  for r in Ratings(store).list())
+
+
+def test_ratings_and_rating_repeats_come_back_once_with_their_annotators(tmp_path):
+    home, pack_file = _labelled_elsewhere(tmp_path)
+    store = home.store
+    result = packs.import_pack(store, pack_file)
+    assert (result.rankings, result.ratings, result.repeats, result.skipped) == (0, 3, 1, 0)
+    assert _ratings_by_text(store) == [
+        ("lonely prompt", "an answer in no comparison", "ann", True),
+        ("lonely prompt", "an answer in no comparison", "bob", False),
+        ("lonely prompt", "rated at home", "me", True),
+        ("prompt 1", "answer 1.2", "ann", False)]
+    [repeat] = active.rating_repeats(store)
+    lone = next(r.id for r in store.responses() if r.text == "an answer in no comparison")
+    assert (repeat["response_id"], repeat["annotator"], repeat["label"]) == (lone, "ann", 0)
+    again = packs.import_pack(store, pack_file)
+    assert (again.ratings, again.repeats, again.skipped) == (0, 0, 4)
+    assert len(Ratings(store).list()) == 4 and len(active.rating_repeats(store)) == 1
+
+    other = _project(tmp_path / "other", 3)                   # the same texts in another project
+    other.store.add_response(other.store.add_prompt("lonely prompt"), "an answer in no comparison", "base")
+    with pytest.raises(PackError, match="another project"):
+        packs.import_pack(other.store, pack_file)
+    assert Ratings(other.store).list() == [] and active.rating_repeats(other.store) == []
+
+
+def test_the_newer_rating_of_an_annotator_wins(tmp_path):
+    home, pack_file = _labelled_elsewhere(tmp_path)
+    store = home.store
+    lone = next(r.id for r in store.responses() if r.text == "an answer in no comparison")
+    Ratings(store).add(lone, False, "ann")                     # rated at home too, before the pack's rating
+    store.db.execute("UPDATE ratings SET created = '2000-01-01T00:00:00+00:00' WHERE annotator = 'ann'")
+    answer_12 = next(r.id for r in store.responses() if r.text == "answer 1.2")
+    Ratings(store).add(answer_12, True, "ann")                 # rated at home after the pack's rating
+    store.db.execute("UPDATE ratings SET created = '2999-01-01T00:00:00+00:00' WHERE response_id = ?", [answer_12])
+    store.db.conn.commit()
+    result = packs.import_pack(store, pack_file)
+    assert (result.ratings, result.skipped) == (2, 1)          # bob's and ann's newer; ann's older one skipped
+    mine = {r.response_id: r.label for r in Ratings(store).list("ann")}
+    assert mine == {lone: True, answer_12: True}
+
+
+def test_a_tampered_rating_is_refused_with_one_line(tmp_path):
+    home, pack_file = _labelled_elsewhere(tmp_path)
+    edited = tmp_path / "edited.pack"
+    shutil.copy(pack_file, edited)
+    with packs.open_pack(edited) as pack:
+        pack.db.execute("UPDATE responses SET text = 'a nicer answer' WHERE text = 'an answer in no comparison'")
+        pack.db.conn.commit()
+    with pytest.raises(PackError, match=r"tampered with: answer \d+ does not match") as err:
+        packs.import_pack(home.store, edited)
+    assert "\n" not in str(err.value)
+    with packs.open_pack(pack_file) as pack:                  # a rating of an answer that was never exported
+        p = pack.add_prompt("a prompt of my own")
+        Ratings(pack).add(pack.add_response(p, "an answer of my own", "pack"), True, "ann")
+    with pytest.raises(PackError, match=r"tampered with: it holds a rating of answer \d+, which was not exported"):
+        packs.import_pack(home.store, pack_file)
+    assert [r.annotator for r in Ratings(home.store).list()] == ["me"] and active.rating_repeats(home.store) == []

@@ -1,5 +1,6 @@
 from studio.core import active
 from studio.core.active import Repeat
+from studio.core.ratings import Ratings
 from studio.ui.annotators_page import AnnotatorsPage
 from tests.ui.helpers import show
 from tests.ui.test_rank_page import seed
@@ -51,3 +52,11 @@ def test_recomputes_only_when_labels_change(qtbot, ctx):
     ctx.data_changed.emit()
     assert len(started) == 1
     qtbot.waitUntil(lambda: not ctx.running() and page.annotators.item(0, 1).text() == "2", timeout=10000)
+    response = ctx.store.comparison(ids[0]).response_ids[0]
+    Ratings(ctx.store).add(response, True, "ann")
+    ctx.data_changed.emit()
+    qtbot.waitUntil(lambda: not ctx.running() and page.annotators.item(0, 2).text() == "1", timeout=10000)
+    active.add_rating_repeat(ctx.store, response, False, "ann")  # a repeat alone changes self-consistency
+    ctx.data_changed.emit()
+    assert len(started) == 3
+    qtbot.waitUntil(lambda: not ctx.running() and page.annotators.item(0, 3).text() == "0% of 1", timeout=10000)

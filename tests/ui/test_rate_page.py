@@ -1,7 +1,10 @@
 import pytest
 from PySide6.QtCore import Qt
 
+from studio.core import active, agreement
+from studio.core.active import Repeat
 from studio.core.ratings import Ratings
+from studio.ui.annotators_page import AnnotatorsPage
 from studio.ui.rate_page import RatePage
 from tests.ui.helpers import show
 
@@ -159,3 +162,51 @@ def test_the_shown_answer_can_become_a_demonstration(qtbot, ctx):
     [demo] = ctx.store.demos()
     assert (demo.prompt, demo.response) == ("Q", "A better answer.")
     assert "Added a demonstration" in page.message.text() and stored(ctx) == []  # no rating from it
+
+
+def test_a_rating_repeat_comes_back_unannounced_and_counts_in_self_consistency(qtbot, ctx):
+    p = ctx.store.add_prompt("Q")
+    ids = [ctx.store.add_response(p, f"answer {i}", "base") for i in range(active.REPEAT_EVERY + 1)]
+    c = ctx.store.add_comparison(p, [ctx.store.add_response(p, f"ranked {i}", "base") for i in range(2)])
+    ctx.store.add_ranking(c, [[0], [1]], "tester")
+    active.add_repeat(ctx.store, Repeat(ctx.store.comparison(c), [1, 0]), [[0], [1]], "tester")  # best was 0, now 1
+    page = show(qtbot, RatePage(ctx))
+    for i in range(active.REPEAT_EVERY):
+        assert page.item.response_id == ids[i] and not page.repeat
+        press(qtbot, page, "J" if i % 2 == 0 else "K")       # even answers good, odd ones bad
+    assert page.repeat and page.item.response_id in ids[:10]  # rated at least REPEAT_AFTER ratings ago
+    again = page.item.response_id
+    was_good = ids.index(again) % 2 == 0
+    assert page.answer_view.toPlainText() == f"answer {ids.index(again)}" and "Saved:" in page.message.text()
+    press(qtbot, page, "K" if was_good else "J")             # the other way this time
+    assert [(r["response_id"], bool(r["label"])) for r in active.rating_repeats(ctx.store)] == [(again, not was_good)]
+    assert len(stored(ctx)) == 20 and (again, was_good, "tester") in stored(ctx)  # the first rating is kept
+    assert page.item.response_id == ids[20] and not page.repeat
+    undo(qtbot, page)
+    assert active.rating_repeats(ctx.store) == [] and page.repeat and page.item.response_id == again
+    press(qtbot, page, "J" if was_good else "K")             # the same as the first time
+    assert [bool(r["label"]) for r in active.rating_repeats(ctx.store)] == [was_good]
+    # by hand: the ranking repeat differs (0), the rating repeat is the same (1): 1 of 2
+    [me] = agreement.annotator_report(ctx.store)["annotators"]
+    assert (me["self_consistency"], me["self_repeats"], me["repeats"]) == (0.5, 2, 2)
+    annotators = show(qtbot, AnnotatorsPage(ctx))
+    qtbot.waitUntil(lambda: annotators.report is not None, timeout=10000)
+    assert annotators.annotators.item(0, 3).text() == "50% of 2"
+
+
+def test_a_skipped_repeat_gives_way_to_new_answers_and_undo_brings_it_back_as_a_repeat(qtbot, ctx):
+    p = ctx.store.add_prompt("Q")
+    ids = [ctx.store.add_response(p, f"answer {i}", "base") for i in range(active.REPEAT_EVERY + 2)]
+    page = show(qtbot, RatePage(ctx))
+    for _ in range(active.REPEAT_EVERY):
+        press(qtbot, page, "J")
+    assert page.repeat
+    repeated = page.item.response_id
+    press(qtbot, page, "S")
+    assert page.item.response_id == ids[20] and not page.repeat
+    press(qtbot, page, "S")                                  # still no repeat until the next rating
+    assert page.item.response_id == ids[21] and not page.repeat
+    undo(qtbot, page)
+    undo(qtbot, page)
+    assert page.repeat and page.item.response_id == repeated
+    assert active.rating_repeats(ctx.store) == [] and len(stored(ctx)) == 20
