@@ -13,6 +13,10 @@ is the fallback: spread 0, ordered by how close P(first wins) is to 1/2.
 The order is: features of every answer; fit the heads (cached in the run folder); per comparison,
 each head's softmax over its answers (Plackett-Luce: P(answer wins)); mean, spread of P(first), and
 whether the heads disagree on the winner ("unsure").
+
+The same heads watch PPO and RLOO (`round_scorer`): each round's answers are scored by every head on the
+features the run's own head reads, and the spread is the round metric `ensemble_disagreement`, which the
+reward-hacking monitor (`studio.core.monitor`) raises an alarm on when it grows with the reward.
 """
 from __future__ import annotations
 
@@ -26,8 +30,8 @@ from studio.core.active import Guess, save_guesses, unscored
 from studio.core.project import Project
 from studio.core.ratings import training_pairs
 from studio.core.records import Comparison
-from studio.training.reward import RewardScorer, chunks, last_token_hidden
-from studio.training.sft import encode_example, pad_batch
+from studio.training.engine import ScoreFn, Scores
+from studio.training.reward import RewardScorer
 from studio.training.shared_base import SharedBase
 
 N_HEADS = 5
@@ -38,17 +42,9 @@ MARGIN_UNSURE = 0.1      # margin fallback: unsure when |P(first) - 1/2| is belo
 ENSEMBLE_FILE = "ensemble.safetensors"
 
 
-@torch.no_grad()
 def features(scorer: RewardScorer, prompts: list[str], responses: list[str], batch_size: int = 8) -> torch.Tensor:
-    """Last-token hidden states of each response after its prompt, under the reward adapter."""
-    base, tok = scorer.base, scorer.base.tokenizer
-    examples = [encode_example(tok, p, r, None, scorer.max_length) for p, r in zip(prompts, responses)]
-    out = [torch.zeros(0, base.hidden_size)]
-    with base.use(scorer.adapter):
-        for rows in chunks(examples, batch_size):
-            ids, mask, _ = pad_batch(rows, tok.pad_token_id, base.device)
-            out.append(last_token_hidden(base.hidden_states(ids, mask), mask).float().cpu())
-    return torch.cat(out)
+    """Last-token hidden states of each response after its prompt, under the reward adapter (on the CPU)."""
+    return scorer.features(scorer.encode(prompts, responses), batch_size).cpu()
 
 
 def fit_heads(chosen: torch.Tensor, rejected: torch.Tensor, weights: torch.Tensor, init: torch.Tensor,
@@ -131,3 +127,32 @@ def score_unranked(project: Project, base: SharedBase, reward: str = "latest:rew
     run = project.store.resolve_run(reward)
     todo = unscored(project.store, run.id)
     return len(score_comparisons(project, base, todo, str(run.id))) if todo else 0
+
+
+# -- the ensemble during PPO and RLOO: does the policy move where the reward models disagree? ----------------------
+def load_ensemble(run_dir: Path) -> torch.Tensor | None:
+    """The bootstrap heads (H, D) cached in a reward run's folder, or None (no file, or the margin's single head)."""
+    cache = Path(run_dir) / ENSEMBLE_FILE
+    heads = load_file(str(cache))["heads"] if cache.exists() else None
+    return heads if heads is not None and heads.size(0) > 1 else None
+
+
+def ensemble_disagreement(features: torch.Tensor, heads: torch.Tensor, std: float) -> float:
+    """Mean over responses of the standard deviation over heads (population: divided by H) of their normalised
+    scores. Every head scores f·w_h plus the run's own bias, normalised by the run's training (mean, std); the
+    bias and mean shift every head alike, so the spread is std_h(f·w_h) / std."""
+    return ((features @ heads.to(features).T).std(dim=1, unbiased=False) / std).mean().item()
+
+
+def round_scorer(scorer: RewardScorer, heads: torch.Tensor | None, normalised: bool) -> ScoreFn:
+    """The score function of an online run on this reward model: its scores (raw, or normalised by the training
+    statistics) and, with `heads`, the round metric `ensemble_disagreement`, read off the same features as the
+    scores (the heads add a matrix product, not a forward pass)."""
+    def score(prompts: list[str], responses: list[str]) -> Scores:
+        raw, feats = scorer.scores_and_features(prompts, responses)
+        values = scorer.normalise(raw) if normalised else raw
+        if heads is None:
+            return Scores(values)
+        return Scores(values, {"ensemble_disagreement": ensemble_disagreement(feats, heads, scorer.std)})
+
+    return score
