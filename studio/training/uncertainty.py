@@ -15,11 +15,13 @@ each head's softmax over its answers (Plackett-Luce: P(answer wins)); mean, spre
 whether the heads disagree on the winner ("unsure").
 
 The same heads watch PPO and RLOO (`round_scorer`): each round's answers are scored by every head on the
-features the run's own head reads, and the spread is the round metric `ensemble_disagreement`, which the
+features the run's own head reads, each head's scores normalised by its own mean and std over the training
+answers (saved with the heads), and their spread is the round metric `ensemble_disagreement`, which the
 reward-hacking monitor (`studio.core.monitor`) raises an alarm on when it grows with the reward.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -96,11 +98,16 @@ def ensemble(scorer: RewardScorer, pairs: list, run_dir: Path, n_heads: int = N_
         return stored["heads"], "bootstrap" if stored["heads"].size(0) > 1 else "margin"
     if len(pairs) < MIN_PAIRS:
         return init[None], "margin"
-    feats = features(scorer, [p.prompt for p in pairs] * 2,
-                     [p.chosen for p in pairs] + [p.rejected for p in pairs])
+    answers = list(dict.fromkeys((p.prompt, text) for p in pairs for text in (p.chosen, p.rejected)))
+    feats = features(scorer, [prompt for prompt, _ in answers], [text for _, text in answers])
+    row = {answer: i for i, answer in enumerate(answers)}
+    chosen = feats[[row[(p.prompt, p.chosen)] for p in pairs]]
+    rejected = feats[[row[(p.prompt, p.rejected)] for p in pairs]]
     weights = torch.tensor([p.weight for p in pairs], dtype=torch.float)
-    heads = fit_heads(feats[:len(pairs)], feats[len(pairs):], weights, init, n_heads)
-    save_file({"heads": heads.contiguous()}, str(cache))
+    heads = fit_heads(chosen, rejected, weights, init, n_heads)
+    scores = feats @ heads.T  # each head on every training answer: its own statistics, as the run's head has
+    save_file({"heads": heads.contiguous(), "mean": scores.mean(0).contiguous(),
+               "std": scores.std(0).clamp(min=1e-6).contiguous()}, str(cache))
     return heads, "bootstrap"
 
 
@@ -130,29 +137,41 @@ def score_unranked(project: Project, base: SharedBase, reward: str = "latest:rew
 
 
 # -- the ensemble during PPO and RLOO: does the policy move where the reward models disagree? ----------------------
-def load_ensemble(run_dir: Path) -> torch.Tensor | None:
-    """The bootstrap heads (H, D) cached in a reward run's folder, or None (no file, or the margin's single head)."""
+@dataclass(frozen=True)
+class Ensemble:
+    """A reward run's bootstrap heads (H, D), and each head's mean and std (H,) over the training answers."""
+
+    heads: torch.Tensor
+    mean: torch.Tensor
+    std: torch.Tensor
+
+    def disagreement(self, features: torch.Tensor) -> float:
+        """Mean over answers (features (N, D)) of the standard deviation over heads (population: divided by H)
+        of their normalised scores: each head's score minus its mean, over its std, as the run's own head is
+        normalised. Heads that agree up to scale and offset give 0."""
+        scores = (features @ self.heads.to(features).T - self.mean.to(features)) / self.std.to(features)
+        return scores.std(dim=1, unbiased=False).mean().item()
+
+
+def load_ensemble(run_dir: Path) -> Ensemble | None:
+    """The ensemble cached in a reward run's folder; None without one (no file, the margin's single head, or a
+    file written before the heads' statistics were saved: retraining the reward model writes a new one)."""
     cache = Path(run_dir) / ENSEMBLE_FILE
-    heads = load_file(str(cache))["heads"] if cache.exists() else None
-    return heads if heads is not None and heads.size(0) > 1 else None
+    stored = load_file(str(cache)) if cache.exists() else {}
+    if "std" not in stored or stored["heads"].size(0) < 2:
+        return None
+    return Ensemble(stored["heads"], stored["mean"], stored["std"])
 
 
-def ensemble_disagreement(features: torch.Tensor, heads: torch.Tensor, std: float) -> float:
-    """Mean over responses of the standard deviation over heads (population: divided by H) of their normalised
-    scores. Every head scores f·w_h plus the run's own bias, normalised by the run's training (mean, std); the
-    bias and mean shift every head alike, so the spread is std_h(f·w_h) / std."""
-    return ((features @ heads.to(features).T).std(dim=1, unbiased=False) / std).mean().item()
-
-
-def round_scorer(scorer: RewardScorer, heads: torch.Tensor | None, normalised: bool) -> ScoreFn:
+def round_scorer(scorer: RewardScorer, ensemble: Ensemble | None, normalised: bool) -> ScoreFn:
     """The score function of an online run on this reward model: its scores (raw, or normalised by the training
-    statistics) and, with `heads`, the round metric `ensemble_disagreement`, read off the same features as the
-    scores (the heads add a matrix product, not a forward pass)."""
+    statistics) and, with an ensemble, the round metric `ensemble_disagreement`, read off the same features as
+    the scores (the heads add a matrix product, not a forward pass)."""
     def score(prompts: list[str], responses: list[str]) -> Scores:
         raw, feats = scorer.scores_and_features(prompts, responses)
         values = scorer.normalise(raw) if normalised else raw
-        if heads is None:
+        if ensemble is None:
             return Scores(values)
-        return Scores(values, {"ensemble_disagreement": ensemble_disagreement(feats, heads, scorer.std)})
+        return Scores(values, {"ensemble_disagreement": ensemble.disagreement(feats)})
 
     return score

@@ -3,7 +3,7 @@ import statistics
 
 import pytest
 import torch
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 
 from studio.core.oversight_store import alarms
 from studio.training import runs
@@ -11,7 +11,7 @@ from studio.training.configs import PPOConfig, RewardConfig, RLOOConfig
 from studio.training.engine import Hooks
 from studio.training.reward import ADAPTER, RewardScorer
 from studio.training.sft import encode_example
-from studio.training.uncertainty import ENSEMBLE_FILE, ensemble_disagreement
+from studio.training.uncertainty import ENSEMBLE_FILE, Ensemble, load_ensemble
 from tests.training.test_uncertainty import _project
 
 TINY = dict(max_new_tokens=8, lora_r=4, lora_alpha=8, checkpoint_every=100, samples_per_iteration=100)
@@ -20,10 +20,15 @@ CONFIGS = {"ppo": PPOConfig(iterations=2, batch_size=3, ppo_epochs=1, minibatche
 
 
 def test_disagreement_by_hand():
-    heads = torch.tensor([[1.0, 0.0], [-1.0, 0.0], [0.0, 0.0]])
-    feats = torch.tensor([[3.0, 5.0], [0.0, 2.0]])
-    # answer 1 scores 3, -3, 0 (population std sqrt(6)); answer 2 scores 0 on every head; the run's std is 2
-    assert ensemble_disagreement(feats, heads, 2.0) == pytest.approx((6 ** 0.5 / 2 + 0) / 2)
+    heads = torch.tensor([[1.0, 0.0], [-1.0, 0.0], [0.0, 2.0]])
+    ensemble = Ensemble(heads, mean=torch.tensor([0.0, 1.0, 2.0]), std=torch.tensor([1.0, 2.0, 4.0]))
+    feats = torch.tensor([[3.0, 5.0], [1.0, 1.0]])
+    # answer 1: raw 3, -3, 10 -> normalised 3, -2, 2; answer 2: raw 1, -1, 2 -> 1, -1, 0
+    expected = (statistics.pstdev([3, -2, 2]) + statistics.pstdev([1, -1, 0])) / 2
+    assert ensemble.disagreement(feats) == pytest.approx(expected)
+    # heads that differ only in scale (and so in their training mean and std) agree: raw 2 and 6 are both 1 std up
+    same = Ensemble(torch.tensor([[1.0, 0.0], [3.0, 0.0]]), torch.tensor([1.0, 3.0]), torch.tensor([1.0, 3.0]))
+    assert same.disagreement(torch.tensor([[2.0, 7.0]])) == pytest.approx(0.0)
 
 
 def _reward_project(tmp_path, tiny_model_dir, base):
@@ -36,14 +41,16 @@ def _reward_project(tmp_path, tiny_model_dir, base):
 
 
 def _by_hand(base, run_dir, rows: list[dict]) -> float:
-    """The spread of every head's normalised score, one answer at a time (no batching, no padding)."""
-    heads, scorer = load_file(str(run_dir / ENSEMBLE_FILE))["heads"], RewardScorer.load(base, run_dir)
+    """The spread of the heads' normalised scores (each by its own saved mean and std), one answer at a time
+    (no batching, no padding)."""
+    stored, scorer = load_file(str(run_dir / ENSEMBLE_FILE)), RewardScorer.load(base, run_dir)
     spreads = []
     with torch.no_grad(), base.use(ADAPTER):
         for row in rows:
             ids, _ = encode_example(base.tokenizer, row["prompt"], row["response"], None, scorer.max_length)
             feature = base.hidden_states(torch.tensor([ids]), torch.ones(1, len(ids), dtype=torch.long))[0, -1]
-            scores = [(feature.float() @ head).item() / scorer.std for head in heads]
+            scores = [((feature.float() @ head).item() - mean.item()) / std.item()
+                      for head, mean, std in zip(stored["heads"], stored["mean"], stored["std"])]
             spreads.append(statistics.pstdev(scores))
     return sum(spreads) / len(spreads)
 
@@ -52,7 +59,8 @@ def _by_hand(base, run_dir, rows: list[dict]) -> float:
 def test_each_round_reports_the_heads_spread_and_none_without_an_ensemble(base, tiny_model_dir, tmp_path, kind):
     project, reward_id = _reward_project(tmp_path, tiny_model_dir, base)
     run_dir = project.run_dir(reward_id)
-    assert load_file(str(run_dir / ENSEMBLE_FILE))["heads"].shape == (5, base.hidden_size)
+    stored = load_file(str(run_dir / ENSEMBLE_FILE))
+    assert stored["heads"].shape == (5, base.hidden_size) and stored["mean"].shape == stored["std"].shape == (5,)
     rounds, samples = [], {}
     hooks = Hooks(on_metrics=lambda s, m: rounds.append(m), on_samples=lambda s, r: samples.setdefault(s, r))
     run_id, result = runs.train(project, base, kind, CONFIGS[kind], hooks)
@@ -68,3 +76,14 @@ def test_each_round_reports_the_heads_spread_and_none_without_an_ensemble(base, 
     run_id, result = runs.train(project, base, kind, CONFIGS[kind], hooks)
     assert result.status == "finished" and rounds and all("ensemble_disagreement" not in m for m in rounds)
     assert "reward" in rounds[0] and all(a.signal != "ensemble" for _, a in alarms(project.store, run_id))
+
+
+def test_only_a_saved_ensemble_with_its_statistics_is_used(tmp_path):
+    heads = torch.ones(5, 3)
+    assert load_ensemble(tmp_path) is None
+    save_file({"heads": heads}, str(tmp_path / ENSEMBLE_FILE))  # written before the statistics were saved
+    assert load_ensemble(tmp_path) is None
+    save_file({"heads": heads[:1], "mean": torch.ones(1), "std": torch.ones(1)}, str(tmp_path / ENSEMBLE_FILE))
+    assert load_ensemble(tmp_path) is None  # the margin's single head: nothing to disagree
+    save_file({"heads": heads, "mean": torch.zeros(5), "std": torch.ones(5)}, str(tmp_path / ENSEMBLE_FILE))
+    assert torch.equal(load_ensemble(tmp_path).heads, heads)
