@@ -11,6 +11,8 @@ import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from studio.core.records import Ranking
+
 Verdict = tuple[int, float]  # (winning position, confidence in [0.5, 1])
 MACHINE_PREFIXES = ("ai:", "rule:")
 
@@ -66,12 +68,25 @@ def agreements(rankings: Sequence) -> list[Agreement]:
     return result
 
 
+def _disagreeing(rankings: Sequence, human: str) -> list[tuple[Ranking, Ranking]]:
+    """(human's ranking, machine's ranking) pairs whose best answers differ, in the order of `rankings`."""
+    mine = {r.comparison_id: r for r in rankings if r.annotator == human and r.status == "ranked"}
+    return [(mine[r.comparison_id], r) for r in rankings
+            if is_machine(r.annotator) and r.status == "ranked" and r.comparison_id in mine
+            and set(r.order[0]) != set(mine[r.comparison_id].order[0])]
+
+
 def disagreements(rankings: Sequence, human: str) -> list[tuple[int, str]]:
     """(comparison id, machine annotator) where a machine's best answers differ from `human`'s, by comparison."""
-    mine = {r.comparison_id: frozenset(r.order[0]) for r in rankings if r.annotator == human and r.status == "ranked"}
-    return [(r.comparison_id, r.annotator) for r in rankings
-            if is_machine(r.annotator) and r.status == "ranked" and r.comparison_id in mine
-            and frozenset(r.order[0]) != mine[r.comparison_id]]
+    return [(machine.comparison_id, machine.annotator) for _, machine in _disagreeing(rankings, human)]
+
+
+def to_look_again(rankings: Sequence, human: str) -> list[int]:
+    """Comparisons to show `human` again, by id: a machine labelled one after they ranked it and put other
+    answers first. Ranking it again closes it, whatever the new ranking says (a second look that keeps the
+    first view is an answer too); so does a ranking made after the label (the Rank page shows the machine's
+    pick right after each decision). Ids tell the order: a replaced ranking gets a new one."""
+    return sorted({mine.comparison_id for mine, machine in _disagreeing(rankings, human) if mine.id < machine.id})
 
 
 def suggestion(rankings: Sequence, comparison_id: int) -> list[tuple[str, list[list[int]]]]:

@@ -374,6 +374,13 @@ class Store:
             self._get("rankings", id, "ranking")
             self.db.execute("DELETE FROM rankings WHERE id = ?", [id])
 
+    def restore_ranking(self, ranking: Ranking) -> None:
+        """Put back a deleted ranking under its old id and time (undo of a ranking that replaced it)."""
+        with self._patient(RANKING_PATIENCE_S), self.transaction():
+            if self._rows("SELECT id FROM rankings WHERE id = ?", [ranking.id]):
+                raise ValueError(f"ranking {ranking.id} already exists")
+            self.db["rankings"].insert({**dataclasses.asdict(ranking), "order": json.dumps(ranking.order)})
+
     def rankings(self, comparison_id: int | None = None) -> list[Ranking]:
         """Rankings ordered by comparison id, then ranking id."""
         rows = self._rows("SELECT * FROM rankings WHERE ? IS NULL OR comparison_id = ? "

@@ -66,6 +66,29 @@ class Diverged(RuntimeError):
     """The loss became NaN or infinite."""
 
 
+@dataclass
+class Scores:
+    """What an online engine's score function may return instead of bare scores: one score per response, and
+    round metrics about them that the engine reports with its own (such as `ensemble_disagreement`)."""
+
+    values: torch.Tensor
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+ScoreFn = Callable[[list[str], list[str]], "torch.Tensor | Scores"]
+
+
+def score_round(score_fn: ScoreFn, prompts: list[str], responses: list[str], device: torch.device | str,
+                iteration: int) -> tuple[torch.Tensor, dict[str, float]]:
+    """One float32 score per response on `device`, and the scorer's round metrics; a non-finite score stops the run."""
+    answer = score_fn(prompts, responses)
+    values, metrics = (answer.values, answer.metrics) if isinstance(answer, Scores) else (answer, {})
+    scores = torch.as_tensor(values, dtype=torch.float32, device=device).flatten()
+    if not torch.isfinite(scores).all():
+        raise Diverged(f"the scorer returned {scores.tolist()} at iteration {iteration}")
+    return scores, dict(metrics)
+
+
 def check_finite(loss: torch.Tensor, step: int) -> None:
     if not torch.isfinite(loss).all():
         raise Diverged(f"loss became {loss.item()} at step {step}; stopped, keeping the last good checkpoint")

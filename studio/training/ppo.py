@@ -23,7 +23,8 @@ Metrics per round: reward (mean normalised score, penalty included), reward_raw,
 of the summed log p - log p_ref, in nats), beta, policy_loss, value_loss, entropy, clip_frac, approx_kl
 (k3 estimate of KL(old || new) per token: how far the round's updates moved the policy), grad_norm,
 response_length, eos_fraction, distinct_2 and reward_length_corr (for the hacking monitor, `text_stats`),
-returns, value, samples_per_s, iteration_s.
+returns, value, samples_per_s, iteration_s, and any round metric the score function returns with its scores
+(`engine.Scores`: a reward run with an ensemble adds ensemble_disagreement).
 """
 from __future__ import annotations
 
@@ -40,7 +41,8 @@ import torch
 from studio.core.text_stats import round_stats
 from studio.training.checkpoints import has_checkpoint, load_checkpoint, save_checkpoint, trainable_parameters
 from studio.training.configs import PPOConfig
-from studio.training.engine import Diverged, Hooks, TrainResult, batch_for_step, check_finite
+from studio.training.engine import (Diverged, Hooks, ScoreFn, TrainResult, batch_for_step, check_finite,
+                                    score_round)
 from studio.training.generation import SamplingConfig, _eos_ids, generate_tokens
 from studio.training.ppo_losses import (AdaptiveKLController, FixedKLController, entropy_from_logits, gae,
                                         kl_k1, kl_penalty_rewards, masked_mean, masked_whiten, policy_loss,
@@ -48,7 +50,6 @@ from studio.training.ppo_losses import (AdaptiveKLController, FixedKLController,
 from studio.training.shared_base import ScalarHead, SharedBase, save_heads
 
 POLICY = "policy"
-ScoreFn = Callable[[list[str], list[str]], torch.Tensor]
 
 
 @dataclass
@@ -206,10 +207,8 @@ def train_ppo(base: SharedBase, prompts: list[str], score_fn: ScoreFn, config: P
             roll = rollout(base, head, [prompts[i] for i in idx], reference, config, seed)
 
             # score, then per-token rewards: -beta * KL on every token, the score on the last one
-            raw = torch.as_tensor(score_fn([prompts[i] for i in idx], roll.texts), dtype=torch.float32,
-                                  device=base.device).flatten()
-            if not torch.isfinite(raw).all():
-                raise Diverged(f"the scorer returned {raw.tolist()} at iteration {iteration + 1}")
+            raw, scorer_metrics = score_round(score_fn, [prompts[i] for i in idx], roll.texts, base.device,
+                                              iteration + 1)
             if normalise_scores and norm is None:
                 std = raw.std().item() if raw.numel() > 1 else 0.0
                 norm = [raw.mean().item(), std if std > 1e-6 else 1.0]
@@ -235,7 +234,7 @@ def train_ppo(base: SharedBase, prompts: list[str], score_fn: ScoreFn, config: P
             last = {"reward": scores.mean().item(), "reward_raw": raw.mean().item(), "kl": kl.mean().item(),
                     "beta": beta, **stats, "response_length": roll.mask.sum(1).mean().item(),
                     "eos_fraction": roll.ended.float().mean().item(),
-                    **round_stats(roll.texts, scores.tolist()),
+                    **round_stats(roll.texts, scores.tolist()), **scorer_metrics,
                     "returns": masked_mean(returns, roll.mask).item(),
                     "value": masked_mean(roll.values, roll.mask).item(),
                     "samples_per_s": len(idx) / elapsed, "iteration_s": elapsed}

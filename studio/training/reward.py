@@ -76,9 +76,14 @@ def last_token_hidden(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return hidden[torch.arange(hidden.size(0), device=hidden.device), last]
 
 
+def last_token_features(base: SharedBase, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """What a reward head reads: each row's last-token hidden state (float32), with the active adapter."""
+    return last_token_hidden(base.hidden_states(ids, mask), mask).float()
+
+
 def score(base: SharedBase, head: ScalarHead, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """The head on the last-token hidden state of each row, with the active adapter."""
-    return head(last_token_hidden(base.hidden_states(ids, mask), mask).float())
+    return head(last_token_features(base, ids, mask))
 
 
 def score_metrics(chosen: torch.Tensor, rejected: torch.Tensor) -> dict[str, float]:
@@ -108,21 +113,43 @@ class RewardScorer:
         with self.base.use(self.adapter):
             return score(self.base, self.head, input_ids, attention_mask)
 
+    def encode(self, prompts: list[str], responses: list[str]) -> list[Example]:
+        """Each response after its chat-formatted prompt, cut at `max_length` tokens."""
+        return [encode_example(self.base.tokenizer, p, r, None, self.max_length) for p, r in zip(prompts, responses)]
+
+    @torch.no_grad()
+    def features(self, examples: list[Example], batch_size: int = 8) -> torch.Tensor:
+        """The features (N, D) the head reads, of examples already encoded by `sft.encode_example`."""
+        pad, device = self.base.tokenizer.pad_token_id, self.base.device
+        out = [torch.zeros(0, self.base.hidden_size, device=device)]
+        with self.base.use(self.adapter):
+            for rows in chunks(examples, batch_size):
+                out.append(last_token_features(self.base, *pad_batch(rows, pad, device)[:2]))
+        return torch.cat(out)
+
+    @torch.no_grad()
     def score_examples(self, examples: list[Example], batch_size: int = 8) -> torch.Tensor:
         """Raw scores of examples already encoded by `sft.encode_example`."""
-        pad = self.base.tokenizer.pad_token_id
-        return torch.cat([self.score_ids(*pad_batch(rows, pad, self.base.device)[:2])
-                          for rows in chunks(examples, batch_size)])
+        return self.head(self.features(examples, batch_size))
+
+    @torch.no_grad()
+    def scores_and_features(self, prompts: list[str], responses: list[str], batch_size: int = 8
+                            ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Raw scores (N,) of each response to its prompt, and the features (N, D) they were read from."""
+        features = self.features(self.encode(prompts, responses), batch_size)
+        return self.head(features), features
 
     def __call__(self, prompts: list[str], responses: list[str], batch_size: int = 8) -> torch.Tensor:
         """Raw scores of each response to its prompt."""
-        tok = self.base.tokenizer
-        examples = [encode_example(tok, p, r, None, self.max_length) for p, r in zip(prompts, responses)]
-        return self.score_examples(examples, batch_size)
+        return self.scores_and_features(prompts, responses, batch_size)[0]
+
+    def normalise(self, raw: torch.Tensor) -> torch.Tensor:
+        """Raw scores shifted and scaled by the mean and std measured on the training responses."""
+        return (raw - self.mean) / self.std
 
     def normalised(self, prompts: list[str], responses: list[str], batch_size: int = 8) -> torch.Tensor:
-        """Scores shifted and scaled by the mean and std measured on the training responses."""
-        return (self(prompts, responses, batch_size) - self.mean) / self.std
+        """Normalised scores of each response to its prompt."""
+        return self.normalise(self(prompts, responses, batch_size))
 
 
 def train_reward(base: SharedBase, pairs: list[dict], config: RewardConfig, run_dir: Path,

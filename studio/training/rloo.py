@@ -31,13 +31,13 @@ before any update of that round, so the checkpoint saved on stopping is exactly 
 Metrics per round: reward (mean score), rlhf_reward (mean score - beta * KL), kl (mean over responses of the
 summed log p - log p_ref, in nats), beta, policy_loss, entropy, clip_frac (share of responses clipped,
 over all passes), grad_norm, response_length, eos_fraction, distinct_2 and reward_length_corr (for the hacking
-monitor), samples_per_s (responses), iteration_s.
+monitor), samples_per_s (responses), iteration_s, and any round metric the score function returns with its scores
+(`engine.Scores`: a reward run with an ensemble adds ensemble_disagreement).
 """
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -45,15 +45,14 @@ import torch
 from studio.core.text_stats import round_stats
 from studio.training.checkpoints import has_checkpoint, load_checkpoint, save_checkpoint, trainable_parameters
 from studio.training.configs import RLOOConfig
-from studio.training.engine import Diverged, Hooks, TrainResult, batch_for_step, check_finite
+from studio.training.engine import (Diverged, Hooks, ScoreFn, TrainResult, batch_for_step, check_finite,
+                                    score_round)
 from studio.training.generation import GeneratedBatch, SamplingConfig, _eos_ids, generate_tokens
 from studio.training.ppo import POLICY, start_policy
 from studio.training.ppo_losses import entropy_from_logits
 from studio.training.prefix_sharing import grouped_forward
 from studio.training.rloo_losses import leave_one_out_advantages, sequence_kl, sequence_policy_loss
 from studio.training.shared_base import SharedBase
-
-ScoreFn = Callable[[list[str], list[str]], torch.Tensor]
 
 
 class _Cancelled(Exception):
@@ -159,9 +158,7 @@ def train_rloo(base: SharedBase, prompts: list[str], score_fn: ScoreFn, config: 
 
             # score, and the reference's log-probs for the KL price
             asked = [prompts[i] for i in idx for _ in range(k)]
-            scores = torch.as_tensor(score_fn(asked, batch.texts), dtype=torch.float32, device=base.device).flatten()
-            if not torch.isfinite(scores).all():
-                raise Diverged(f"the scorer returned {scores.tolist()} at iteration {iteration + 1}")
+            scores, scorer_metrics = score_round(score_fn, asked, batch.texts, base.device, iteration + 1)
             ref_logprobs = reference_logprobs(base, reference, batch, config, passes)
 
             # advantages (reward - beta * KL, minus the leave-one-out baseline) and the REINFORCE passes
@@ -178,7 +175,7 @@ def train_rloo(base: SharedBase, prompts: list[str], score_fn: ScoreFn, config: 
             last = {"reward": scores.mean().item(), "rlhf_reward": (scores - config.beta * kl).mean().item(),
                     "kl": kl.mean().item(), "beta": config.beta, **stats,
                     "response_length": mask.sum(1).mean().item(), "eos_fraction": ended.float().mean().item(),
-                    **round_stats(batch.texts, scores.tolist()),  # for the reward-hacking monitor
+                    **round_stats(batch.texts, scores.tolist()), **scorer_metrics,  # for the hacking monitor
                     "samples_per_s": len(asked) / elapsed, "iteration_s": elapsed}
             hooks.metrics(iteration, last)
             hooks.samples(iteration, [{"prompt": p, "response": text, "reward": score} for p, text, score

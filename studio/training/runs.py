@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from studio.core.active import latest_reward_run, prompts_by_uncertainty
+from studio.core.active import latest_reward_run, prompts_by_uncertainty, unscored
 from studio.core.oversight_store import forget_alarms_after, watch_run
 from studio.core.project import Project
 from studio.core.ratings import Ratings, training_pairs
@@ -32,7 +32,7 @@ from studio.training.rloo import train_rloo
 from studio.training.rm_scoring import score_reward_run
 from studio.training.sft import train_sft
 from studio.training.shared_base import SharedBase
-from studio.training.uncertainty import score_unranked
+from studio.training.uncertainty import load_ensemble, round_scorer, score_comparisons, score_unranked
 
 ADAPTER_OF = {"sft": "sft", "reward": "reward", "ppo": "policy", "dpo": "dpo", "rloo": "policy",
               "kto": "kto"}
@@ -105,11 +105,16 @@ def sample(project: Project, base: SharedBase, policy: str, prompts: list[str],
                                        on_progress=hooks.on_progress)]
 
 
-def reward_scorer(project: Project, base: SharedBase, reward: str) -> RewardScorer:
+def reward_dir(project: Project, reward: str) -> Path:
+    """The folder of reward run `reward` (an id or latest:reward)."""
     run = project.store.resolve_run(reward)
     if run.kind != "reward":
         raise ValueError(f"run {run.id} is a {run.kind} run, not a reward model")
-    return RewardScorer.load(base, project.artifact_path(run).parent)
+    return project.artifact_path(run).parent
+
+
+def reward_scorer(project: Project, base: SharedBase, reward: str) -> RewardScorer:
+    return RewardScorer.load(base, reward_dir(project, reward))
 
 
 def train(project: Project, base: SharedBase, kind: str, config=None, hooks: Hooks | None = None,
@@ -154,7 +159,8 @@ def train(project: Project, base: SharedBase, kind: str, config=None, hooks: Hoo
                      error=result.error or "")
     if kind == "reward" and result.status == "finished":
         score_reward_run(project, base, run_id)  # the numbers of its health report (core.rm_health)
-        score_unranked(project, base, str(run_id))  # its guesses for active labelling
+        # its ensemble (fitted even with nothing to guess: PPO and RLOO report its disagreement) and its guesses
+        score_comparisons(project, base, unscored(store, run_id), str(run_id))
     return run_id, result
 
 
@@ -201,16 +207,16 @@ def _dispatch(project, base, kind, config, run_dir, hooks, resume, init, reward)
                          init_adapter=init_adapter)
     if kind == "dpo":
         return train_dpo(base, pairs, config, run_dir, hooks, resume=resume, init_adapter=init_adapter)
-    if kind == "ppo":
-        scorer = reward_scorer(project, base, reward)
+    if kind in ("ppo", "rloo"):  # each round also reports the reward run's ensemble disagreement, when it has one
+        folder = reward_dir(project, reward)
+        scorer = RewardScorer.load(base, folder)
         prompts = [p.text for p in store.prompts()]
-        return train_ppo(base, prompts, scorer, config, run_dir, hooks, resume=resume, init_adapter=init_adapter,
-                         score_norm=(scorer.mean, scorer.std))
-    if kind == "rloo":  # scores normalised by the reward model's own training statistics
-        scorer = reward_scorer(project, base, reward)
-        prompts = [p.text for p in store.prompts()]
-        return train_rloo(base, prompts, scorer.normalised, config, run_dir, hooks, resume=resume,
-                          init_adapter=init_adapter)
+        if kind == "ppo":  # PPO normalises the raw scores itself, with the reward model's training statistics
+            return train_ppo(base, prompts, round_scorer(scorer, load_ensemble(folder), normalised=False), config,
+                             run_dir, hooks, resume=resume, init_adapter=init_adapter,
+                             score_norm=(scorer.mean, scorer.std))
+        return train_rloo(base, prompts, round_scorer(scorer, load_ensemble(folder), normalised=True), config,
+                          run_dir, hooks, resume=resume, init_adapter=init_adapter)
     raise ValueError(f"unknown run kind {kind!r}: choose sft, reward, ppo, dpo, rloo or kto")
 
 

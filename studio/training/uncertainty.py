@@ -13,9 +13,15 @@ is the fallback: spread 0, ordered by how close P(first wins) is to 1/2.
 The order is: features of every answer; fit the heads (cached in the run folder); per comparison,
 each head's softmax over its answers (Plackett-Luce: P(answer wins)); mean, spread of P(first), and
 whether the heads disagree on the winner ("unsure").
+
+The same heads watch PPO and RLOO (`round_scorer`): each round's answers are scored by every head on the
+features the run's own head reads, each head's scores normalised by its own mean and std over the training
+answers (saved with the heads), and their spread is the round metric `ensemble_disagreement`, which the
+reward-hacking monitor (`studio.core.monitor`) raises an alarm on when it grows with the reward.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -26,8 +32,8 @@ from studio.core.active import Guess, save_guesses, unscored
 from studio.core.project import Project
 from studio.core.ratings import training_pairs
 from studio.core.records import Comparison
-from studio.training.reward import RewardScorer, chunks, last_token_hidden
-from studio.training.sft import encode_example, pad_batch
+from studio.training.engine import ScoreFn, Scores
+from studio.training.reward import RewardScorer
 from studio.training.shared_base import SharedBase
 
 N_HEADS = 5
@@ -38,17 +44,9 @@ MARGIN_UNSURE = 0.1      # margin fallback: unsure when |P(first) - 1/2| is belo
 ENSEMBLE_FILE = "ensemble.safetensors"
 
 
-@torch.no_grad()
 def features(scorer: RewardScorer, prompts: list[str], responses: list[str], batch_size: int = 8) -> torch.Tensor:
-    """Last-token hidden states of each response after its prompt, under the reward adapter."""
-    base, tok = scorer.base, scorer.base.tokenizer
-    examples = [encode_example(tok, p, r, None, scorer.max_length) for p, r in zip(prompts, responses)]
-    out = [torch.zeros(0, base.hidden_size)]
-    with base.use(scorer.adapter):
-        for rows in chunks(examples, batch_size):
-            ids, mask, _ = pad_batch(rows, tok.pad_token_id, base.device)
-            out.append(last_token_hidden(base.hidden_states(ids, mask), mask).float().cpu())
-    return torch.cat(out)
+    """Last-token hidden states of each response after its prompt, under the reward adapter (on the CPU)."""
+    return scorer.features(scorer.encode(prompts, responses), batch_size).cpu()
 
 
 def fit_heads(chosen: torch.Tensor, rejected: torch.Tensor, weights: torch.Tensor, init: torch.Tensor,
@@ -100,11 +98,16 @@ def ensemble(scorer: RewardScorer, pairs: list, run_dir: Path, n_heads: int = N_
         return stored["heads"], "bootstrap" if stored["heads"].size(0) > 1 else "margin"
     if len(pairs) < MIN_PAIRS:
         return init[None], "margin"
-    feats = features(scorer, [p.prompt for p in pairs] * 2,
-                     [p.chosen for p in pairs] + [p.rejected for p in pairs])
+    answers = list(dict.fromkeys((p.prompt, text) for p in pairs for text in (p.chosen, p.rejected)))
+    feats = features(scorer, [prompt for prompt, _ in answers], [text for _, text in answers])
+    row = {answer: i for i, answer in enumerate(answers)}
+    chosen = feats[[row[(p.prompt, p.chosen)] for p in pairs]]
+    rejected = feats[[row[(p.prompt, p.rejected)] for p in pairs]]
     weights = torch.tensor([p.weight for p in pairs], dtype=torch.float)
-    heads = fit_heads(feats[:len(pairs)], feats[len(pairs):], weights, init, n_heads)
-    save_file({"heads": heads.contiguous()}, str(cache))
+    heads = fit_heads(chosen, rejected, weights, init, n_heads)
+    scores = feats @ heads.T  # each head on every training answer: its own statistics, as the run's head has
+    save_file({"heads": heads.contiguous(), "mean": scores.mean(0).contiguous(),
+               "std": scores.std(0).clamp(min=1e-6).contiguous()}, str(cache))
     return heads, "bootstrap"
 
 
@@ -131,3 +134,44 @@ def score_unranked(project: Project, base: SharedBase, reward: str = "latest:rew
     run = project.store.resolve_run(reward)
     todo = unscored(project.store, run.id)
     return len(score_comparisons(project, base, todo, str(run.id))) if todo else 0
+
+
+# -- the ensemble during PPO and RLOO: does the policy move where the reward models disagree? ----------------------
+@dataclass(frozen=True)
+class Ensemble:
+    """A reward run's bootstrap heads (H, D), and each head's mean and std (H,) over the training answers."""
+
+    heads: torch.Tensor
+    mean: torch.Tensor
+    std: torch.Tensor
+
+    def disagreement(self, features: torch.Tensor) -> float:
+        """Mean over answers (features (N, D)) of the standard deviation over heads (population: divided by H)
+        of their normalised scores: each head's score minus its mean, over its std, as the run's own head is
+        normalised. Heads that agree up to scale and offset give 0."""
+        scores = (features @ self.heads.to(features).T - self.mean.to(features)) / self.std.to(features)
+        return scores.std(dim=1, unbiased=False).mean().item()
+
+
+def load_ensemble(run_dir: Path) -> Ensemble | None:
+    """The ensemble cached in a reward run's folder; None without one (no file, the margin's single head, or a
+    file written before the heads' statistics were saved: retraining the reward model writes a new one)."""
+    cache = Path(run_dir) / ENSEMBLE_FILE
+    stored = load_file(str(cache)) if cache.exists() else {}
+    if "std" not in stored or stored["heads"].size(0) < 2:
+        return None
+    return Ensemble(stored["heads"], stored["mean"], stored["std"])
+
+
+def round_scorer(scorer: RewardScorer, ensemble: Ensemble | None, normalised: bool) -> ScoreFn:
+    """The score function of an online run on this reward model: its scores (raw, or normalised by the training
+    statistics) and, with an ensemble, the round metric `ensemble_disagreement`, read off the same features as
+    the scores (the heads add a matrix product, not a forward pass)."""
+    def score(prompts: list[str], responses: list[str]) -> Scores:
+        raw, feats = scorer.scores_and_features(prompts, responses)
+        values = scorer.normalise(raw) if normalised else raw
+        if ensemble is None:
+            return Scores(values)
+        return Scores(values, {"ensemble_disagreement": ensemble.disagreement(feats)})
+
+    return score

@@ -21,7 +21,7 @@ from studio.core.answer_length import default_answer_tokens
 from studio.core.records import Comparison
 from studio.core.store import StoreError
 from studio.ui.guidelines import GuidelinesPanel
-from studio.ui.rank_queue import Decision, LabelQueue
+from studio.ui.rank_queue import DISAGREE, Decision, LabelQueue
 from studio.ui.settings import remember_spin
 from studio.ui.theme import scaled_font, set_role
 
@@ -133,6 +133,7 @@ class RankPage(QWidget):
         self.panes: list[ResponsePane] = []
         self._decisions: list[Decision] = []         # for undo
         self.queue = LabelQueue(ctx)
+        self.queue.combo.activated.connect(lambda _i: self._queue_chosen())
         self._job: Job | None = None
         self._auto = not labelling_only              # prefetch allowed (off after a failed generation)
         self._queued: int | None = None              # prompts of a Generate pressed while generating
@@ -263,6 +264,13 @@ class RankPage(QWidget):
                               + self.queue.unsure_text(self.ctx.annotator))
         self._prefetch(len(unranked))
 
+    def _queue_chosen(self) -> None:
+        """Another queue was picked: its head replaces the comparison on screen unless that one is in it too."""
+        if self.comparison is not None and all(c.id != self.comparison.id
+                                               for c in self.queue.unranked(self.ctx.annotator)):
+            self.comparison = None
+        self.refresh()
+
     def _on_model(self, info: dict) -> None:
         """Name the automatic answer length for the device the model landed on."""
         device = str(info.get("device", "cpu"))
@@ -290,7 +298,9 @@ class RankPage(QWidget):
         self.panes = []
         if comparison is None:
             self.prompt_view.setPlainText("")
-            self.empty.setText("Preparing the next comparison…" if self._job else
+            self.empty.setText("No disagreements left: where a labeller picked another best answer than yours, "
+                               "you have looked again." if self.queue.order == DISAGREE else
+                               "Preparing the next comparison…" if self._job else
                                "Nothing to rank. Add prompts on the right: their answers are generated "
                                "in the background and appear here.")
             self.stack.setCurrentWidget(self.empty)
@@ -306,7 +316,8 @@ class RankPage(QWidget):
             self.stack.setCurrentWidget(self.splitter)
             self.agreement.setText(self._agreement_text(comparison.id))
             k = len(comparison.responses)
-            self.hint.setText(f"Press 1–{k} for the best answer" + (", then the next best…" if k > 2 else ""))
+            self.hint.setText(self.queue.note(comparison, self.ctx.annotator) + f"Press 1–{k} for the best answer"
+                              + (", then the next best…" if k > 2 else ""))
         if had_focus or QApplication.focusWidget() is None:
             self.setFocus()
 
@@ -419,7 +430,8 @@ class RankPage(QWidget):
 
     # -- background generation ------------------------------------------------------------------------
     def _prefetch(self, unranked: int) -> None:
-        if unranked < PREFETCH_BELOW and self._auto and self._job is None and self.isVisible():
+        if (unranked < PREFETCH_BELOW and self._auto and self._job is None and self.isVisible()
+                and self.queue.order != DISAGREE):  # a second look needs no new answers
             if self.ctx.store.prompts_without_responses(self.policy.currentData()):
                 self.generate(PREFETCH_PROMPTS)
 

@@ -42,11 +42,12 @@ GROUPS: dict[str, list[Group]] = {
     "ppo": [("reward", ["reward"]), ("KL", ["kl"]), ("beta", ["beta"]), ("entropy", ["entropy"]),
             ("value loss", ["value_loss"]), ("clip fraction", ["clip_frac"]),
             ("response length", ["response_length"]), ("policy loss", ["policy_loss"]),
-            ("distinct bigrams", ["distinct_2"])],
+            ("distinct bigrams", ["distinct_2"]), ("reward-model disagreement", ["ensemble_disagreement"])],
     "rloo": [("reward", ["reward", "rlhf_reward"]), ("KL", ["kl"]), ("entropy", ["entropy"]),
              ("policy loss", ["policy_loss"]), ("response length", ["response_length"]),
              ("gradient norm", ["grad_norm"]), ("clip fraction", ["clip_frac"]),
-             ("samples per second", ["samples_per_s"]), ("distinct bigrams", ["distinct_2"])],
+             ("samples per second", ["samples_per_s"]), ("distinct bigrams", ["distinct_2"]),
+             ("reward-model disagreement", ["ensemble_disagreement"])],
 }
 CHART_HELP = {
     "loss": "What training minimises; it should fall. eval_loss is measured on held-out examples: if it rises "
@@ -76,6 +77,11 @@ CHART_HELP = {
     "policy loss": "PPO's clipped objective (negated). Noisy by nature; watch reward and KL instead.",
     "distinct bigrams": "Share of word pairs in each answer that are not repeats (1 = none repeated). A fall while "
                         "the reward rises means the policy found that repeating itself pleases the reward model.",
+    "reward-model disagreement": "How much the reward model's ensemble (5 heads refitted on resamples of the "
+                                 "labels) disagrees about this round's answers: the spread of their normalised "
+                                 "scores. A climb while the reward rises means the policy is heading where the "
+                                 "labels say little, so the reward there can be gamed. Empty when the reward "
+                                 "model has no ensemble (fewer than 4 pairs).",
     "learning rate": "Step size of the optimiser (warm-up, then cosine decay).",
     "gradient norm": "Size of each update before clipping; spikes mean unstable training.",
     "tokens per second": "Training speed.",

@@ -1,6 +1,6 @@
 import pytest
 
-from studio.core.ai_feedback import agreements, combine_orders, disagreements, rank_by_pairs, suggestion
+from studio.core.ai_feedback import agreements, combine_orders, disagreements, rank_by_pairs, suggestion, to_look_again
 from studio.core.records import Ranking
 
 
@@ -50,3 +50,17 @@ def test_suggestion_text():
                                                         "rule:longer picked 2 (differs).")
     assert suggestion_text(RANKINGS, 3, []) == " Labellers: ai:be brief picked 1 (differs)."
     assert suggestion_text(RANKINGS, 9, [[0], [1]]) == ""
+
+
+def test_to_look_again_only_where_the_machine_spoke_after_the_person():
+    rows = [Ranking(1, 1, "ann", [[0], [1]], "ranked", ""), Ranking(2, 1, "ai:be brief", [[1], [0]], "ranked", ""),
+            Ranking(3, 2, "rule:longer", [[1], [0]], "ranked", ""), Ranking(4, 2, "ann", [[0], [1]], "ranked", ""),
+            Ranking(5, 3, "ann", [[0], [1]], "ranked", ""), Ranking(6, 3, "ai:be brief", [[0], [1]], "ranked", ""),
+            Ranking(7, 4, "ann", [], "skip", ""), Ranking(8, 4, "ai:be brief", [[1], [0]], "ranked", ""),
+            Ranking(9, 5, "ann", [[0, 1]], "ranked", ""), Ranking(10, 5, "rule:longer", [[1], [0]], "ranked", ""),
+            Ranking(11, 5, "ai:be brief", [[1], [0]], "ranked", "")]
+    # 1: labelled after ann, differs; 2: labelled before ann ranked; 3 agrees; 4 ann skipped; 5 a tie vs a pick
+    assert to_look_again(rows, "ann") == [1, 5]
+    assert to_look_again(rows, "bob") == []
+    assert disagreements(rows, "ann") == [(1, "ai:be brief"), (2, "rule:longer"), (5, "rule:longer"),
+                                          (5, "ai:be brief")]

@@ -1,3 +1,4 @@
+import dataclasses
 import math
 import sqlite3
 from pathlib import Path
@@ -100,6 +101,17 @@ def test_unranked_and_rankings_per_annotator(store, comparison):
     assert rankings == [("bob", replaced - 1), ("ann", replaced)]
     store.delete_ranking(replaced)
     assert [r.annotator for r in store.rankings()] == ["bob"]
+
+
+def test_a_replaced_ranking_is_restored_as_it_was(store, comparison):
+    store.add_ranking(comparison, [[1], [0, 2]], annotator="ann")
+    [first] = store.rankings(comparison)
+    second = store.add_ranking(comparison, [[0], [1], [2]], annotator="ann")
+    with pytest.raises(ValueError, match=f"ranking {second} already exists"):
+        store.restore_ranking(dataclasses.replace(first, id=second))
+    store.delete_ranking(second)
+    store.restore_ranking(first)
+    assert store.rankings(comparison) == [first]  # same id, order and time
 
 
 def test_preference_pairs_weighted_per_ranking(store, comparison):

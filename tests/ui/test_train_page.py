@@ -103,6 +103,9 @@ def test_ppo_curves_grow_live_and_stop_cancels(qtbot, trained_ctx):
     assert page.history.item(0, 2).text() == "running"
     qtbot.waitUntil(lambda: len(reward.series("reward")[0]) >= 2, timeout=60_000)
     qtbot.waitUntil(lambda: reward.drawn("reward") >= 2 and kl.drawn("kl") >= 2, timeout=2_000)
+    spread = page.board.plot("reward-model disagreement")  # the seeded reward run has an ensemble (6 pairs)
+    qtbot.waitUntil(lambda: spread.drawn("ensemble_disagreement") >= 2, timeout=2_000)
+    assert all(v > 0 for v in spread.series("ensemble_disagreement")[1])
     assert reward.series("reward")[0][:2] == [1, 2] and kl.series("kl")[0][:2] == [1, 2]
     assert page.samples.rowCount() >= 2 and page.samples.item(0, 0).text() == "1"
     qtbot.waitUntil(lambda: "left" in page.status.text(), timeout=5_000)  # "Step 2 of 20 · about 9 s left"

@@ -33,6 +33,9 @@ def test_rloo_run_from_the_page_plots_live_stops_and_resumes(qtbot, ctx):
     reward, kl = page.board.plot("reward"), page.board.plot("KL")
     qtbot.waitUntil(lambda: len(reward.series("reward")[0]) >= 2, timeout=120_000)
     qtbot.waitUntil(lambda: reward.drawn("reward") >= 2 and kl.drawn("kl") >= 2, timeout=2_000)
+    spread = page.board.plot("reward-model disagreement")  # the seeded reward run has an ensemble (6 pairs)
+    qtbot.waitUntil(lambda: spread.drawn("ensemble_disagreement") >= 2, timeout=2_000)
+    assert all(v > 0 for v in spread.series("ensemble_disagreement")[1])
     assert reward.series("reward")[0][:2] == [1, 2] and reward.series("rlhf_reward")[0][:2] == [1, 2]
     assert page.tabs.tabText(page.tabs.indexOf(page.samples)) == "RLOO samples"
     assert page.samples.rowCount() >= 2 and page.samples.item(0, 0).text() == "1"
