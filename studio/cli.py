@@ -14,6 +14,7 @@ from studio import cli_labels, cli_out
 from studio.cli_labels import cmd_comparisons_export
 from studio.cli_ratings import add_ratings_commands, kto_note
 from studio.core import import_export as io
+from studio.core.held_out import held_out_report, metrics_line
 from studio.core.jsonl import read_completions, read_prompts, write_jsonl
 from studio.core.project import Project
 from studio.core.ratings import Ratings
@@ -90,6 +91,7 @@ def cmd_status(args) -> None:
     raised = alarms(store)
     runs = [{"id": r.id, "kind": r.kind, "status": r.status, "parent": r.parent, "step": r.step,
              "metrics": r.final_metrics, "error": r.error or None,
+             "held_out": held_out_report(r.kind, r.final_metrics, r.config.get("eval_fraction", 0.0)),
              "alarms": [a.to_dict() for run_id, a in raised if run_id == r.id]} for r in store.runs()]
     labels = cli_labels.label_status(store)
     report = {**store.counts(), **Ratings(store).counts(), **labels, "runs": runs}
@@ -101,9 +103,11 @@ def cmd_status(args) -> None:
             print(f"{key:>16}: {value}")
     cli_labels.print_label_status(labels)
     for r in runs:
-        shown = ", ".join(f"{k}={v:.4g}" for k, v in list((r["metrics"] or {}).items())[:6])
+        shown = metrics_line(r["kind"], r["metrics"] or {}, limit=6)
         parent = f" from run {r['parent']}" if r["parent"] else ""
         print(f"run {r['id']:>3} {r['kind']:<6} {r['status']:<9} step {r['step']}{parent}  {shown}")
+        if r["held_out"]:
+            print(f"    {r['held_out']['note']}")
         for alarm in r["alarms"]:
             print(f"    alarm {alarm['signal']} since round {alarm['began']}: {alarm['message']}")
 
@@ -185,8 +189,11 @@ def cmd_train(args) -> None:
     with _bar_hooks(f"train {args.kind}", unit="it" if args.kind in ROUNDS else "step") as hooks:
         run_id, result = train(project, base, args.kind, config, hooks, resume=args.resume,
                                init=getattr(args, "init", None), reward=getattr(args, "reward", None))
-    shown = ", ".join(f"{k}={v:.4g}" for k, v in result.metrics.items())
-    print(f"run {run_id} ({args.kind}) {result.status} at step {result.step}: {shown}")
+    print(f"run {run_id} ({args.kind}) {result.status} at step {result.step}: "
+          f"{metrics_line(args.kind, result.metrics)}")
+    held = held_out_report(args.kind, result.metrics, project.store.run(run_id).config.get("eval_fraction", 0.0))
+    if held:
+        print(held["note"])
     if result.error:
         print(f"note: {result.error}", file=sys.stderr)
     return 0 if result.status in ("finished", "cancelled") else 1

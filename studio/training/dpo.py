@@ -14,7 +14,7 @@ import torch
 from studio.training.configs import DPOConfig
 from studio.training.engine import Hooks, TrainResult, run_supervised
 from studio.training.reward import (Example, bradley_terry_loss, chunks, encode_pairs, pair_batch, pair_weights,
-                                    split_by_prompt)
+                                    prompt_split, split_by_prompt)
 from studio.training.sft import response_logprobs
 from studio.training.shared_base import SharedBase
 
@@ -94,5 +94,5 @@ def train_dpo(base: SharedBase, pairs: list[dict], config: DPOConfig, run_dir: P
         return {f"eval_{k}": v for k, v in {"loss": loss.item(), **reward_metrics(chosen, rejected)}.items()}
 
     return run_supervised(base=base, adapter=ADAPTER, heads={}, train_idx=train_idx, loss_fn=loss_fn,
-                          eval_fn=eval_fn if eval_idx else None, config=config, run_dir=run_dir,
-                          hooks=hooks or Hooks(), resume=resume)
+                          eval_fn=eval_fn if eval_idx else None, split=prompt_split(pairs, eval_idx),
+                          config=config, run_dir=run_dir, hooks=hooks or Hooks(), resume=resume)

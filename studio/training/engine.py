@@ -19,6 +19,7 @@ from studio.training.checkpoints import has_checkpoint, load_checkpoint, save_ch
 from studio.training.shared_base import SharedBase, save_heads
 
 MetricsCallback = Callable[[int, dict[str, float]], None]
+SAVING = "Saving the checkpoint and the adapter…"  # what every engine says while it writes its last files
 
 
 @dataclass
@@ -125,10 +126,14 @@ LossFn = Callable[[list[int]], tuple[torch.Tensor, dict[str, float]]]
 
 
 def run_supervised(*, base: SharedBase, adapter: str, heads: dict[str, nn.Module], train_idx: list[int],
-                   loss_fn: LossFn, eval_fn: Callable[[], dict[str, float]] | None, config: TrainConfig,
-                   run_dir: Path, hooks: Hooks, resume: bool = False) -> TrainResult:
+                   loss_fn: LossFn, eval_fn: Callable[[], dict[str, float]] | None, split: tuple[int, int],
+                   config: TrainConfig, run_dir: Path, hooks: Hooks, resume: bool = False) -> TrainResult:
     """Optimise `adapter` (+ `heads`) with `loss_fn` for `config.steps` steps (else `config.epochs` passes over
-    `train_idx`), evaluating and checkpointing at intervals that scale with the run; resumable."""
+    `train_idx`), evaluating and checkpointing at intervals that scale with the run; resumable.
+
+    `split` is (held out, total) in the unit the data was split by (prompts or demonstrations): recorded as
+    `eval_size` and `data_size` with every evaluation and the last step, so each eval figure says what it
+    rests on."""
     from transformers import get_scheduler  # here, not at the top: it imports PEFT, which generation never needs
 
     run_dir = Path(run_dir)
@@ -174,12 +179,14 @@ def run_supervised(*, base: SharedBase, adapter: str, heads: dict[str, nn.Module
                         "examples_per_s": config.batch_size / elapsed, **values}
                 if tokens:
                     last["tokens_per_s"] = tokens / elapsed
-                if eval_fn and (step % eval_every == 0 or step == total):
-                    hooks.say(f"Step {step}: measuring on the held-out examples…")
-                    base.model.eval()
-                    with torch.no_grad():
-                        last.update(eval_fn())
-                    base.model.train()
+                if step % eval_every == 0 or step == total:
+                    last.update(eval_size=split[0], data_size=split[1])
+                    if eval_fn:
+                        hooks.say(f"Step {step}: measuring on the held-out examples…")
+                        base.model.eval()
+                        with torch.no_grad():
+                            last.update(eval_fn())
+                        base.model.train()
                 hooks.metrics(step, last)
                 hooks.progress(step, total)
                 if step % checkpoint_every == 0 and step < total:
@@ -190,7 +197,7 @@ def run_supervised(*, base: SharedBase, adapter: str, heads: dict[str, nn.Module
         finally:
             base.model.eval()
             base.base.gradient_checkpointing_disable()
-        hooks.say("Saving the checkpoint and the adapter…")
+        hooks.say(SAVING)
         checkpoint()
     artifact = base.save_adapter(adapter, run_dir / "adapter")
     if heads:

@@ -76,14 +76,17 @@ def generate(
 
 
 def generate_tokens(
-    model: nn.Module, tokenizer: PreTrainedTokenizerBase, prompts: list[str], sampling: SamplingConfig
+    model: nn.Module, tokenizer: PreTrainedTokenizerBase, prompts: list[str], sampling: SamplingConfig,
+    on_token: Callable[[int], None] | None = None,
 ) -> GeneratedBatch:
-    """One answer per prompt, in one batch, as tensors for PPO."""
+    """One answer per prompt, in one batch, as tensors for PPO; `on_token(n)` after each of the n tokens."""
     device = _device(model)
     query = _encode(tokenizer, prompts, device)
+    counting = StoppingCriteriaList([_EachToken(on_token, query["input_ids"].shape[1])] if on_token else [])
     # generate() runs under no_grad; no inference_mode here, so PPO can backpropagate through passes on these ids.
     with _eval_mode(model), _only_our_settings(model), _seeded(sampling.seed, device):
-        out = model.generate(**query, generation_config=_generation_config(model, tokenizer, sampling))
+        out = model.generate(**query, generation_config=_generation_config(model, tokenizer, sampling),
+                             stopping_criteria=counting)
     response = out[:, query["input_ids"].shape[1]:]
     mask = mask_after_eos(response, _eos_ids(model, tokenizer))
     response = response.masked_fill(mask == 0, tokenizer.pad_token_id)
@@ -145,6 +148,17 @@ class _StopWhen(StoppingCriteria):
 
     def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs) -> torch.Tensor:
         return torch.full((input_ids.shape[0],), bool(self.should_stop()), dtype=torch.bool, device=input_ids.device)
+
+
+class _EachToken(StoppingCriteria):
+    """Never stops; tells `on_token` how many tokens each answer has so far."""
+
+    def __init__(self, on_token: Callable[[int], None], prompt_width: int):
+        self.on_token, self.prompt_width = on_token, prompt_width
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs) -> torch.Tensor:
+        self.on_token(input_ids.shape[1] - self.prompt_width)
+        return torch.zeros((input_ids.shape[0],), dtype=torch.bool, device=input_ids.device)
 
 
 def _device(model: nn.Module) -> torch.device:

@@ -41,7 +41,7 @@ import torch
 from studio.core.text_stats import round_stats
 from studio.training.checkpoints import has_checkpoint, load_checkpoint, save_checkpoint, trainable_parameters
 from studio.training.configs import PPOConfig
-from studio.training.engine import (Diverged, Hooks, ScoreFn, TrainResult, batch_for_step, check_finite,
+from studio.training.engine import (SAVING, Diverged, Hooks, ScoreFn, TrainResult, batch_for_step, check_finite,
                                     score_round)
 from studio.training.generation import SamplingConfig, _eos_ids, generate_tokens
 from studio.training.ppo_losses import (AdaptiveKLController, FixedKLController, entropy_from_logits, gae,
@@ -93,18 +93,30 @@ def start_policy(base: SharedBase, init_adapter: str | None, lora_r: int, lora_a
     return reference
 
 
+def sampling_progress(hooks: Hooks, iteration: int, answers: int, max_new_tokens: int) -> Callable[[int], None]:
+    """`generate_tokens`' on_token for round `iteration`: says how far sampling is, every 8 tokens."""
+    def on_token(n: int) -> None:
+        if n == 1 or n % 8 == 0:
+            hooks.say(f"Round {iteration}: sampling {answers} answers, token {n} of at most {max_new_tokens}…")
+    return on_token
+
+
 @torch.no_grad()
 def rollout(base: SharedBase, head: ScalarHead, prompts: list[str], reference: str | None, config: PPOConfig,
-            seed: int) -> Rollout:
+            seed: int, hooks: Hooks | None = None, iteration: int = 1) -> Rollout:
     """Sample one response per prompt from the policy, then score its tokens with the policy and the reference."""
+    hooks = hooks or Hooks()
     sampling = SamplingConfig(max_new_tokens=config.max_new_tokens, temperature=config.temperature, top_p=1.0,
                               do_sample=True, seed=seed)
     with base.use(POLICY) as model:
-        batch = generate_tokens(model, base.tokenizer, prompts, sampling)
+        batch = generate_tokens(model, base.tokenizer, prompts, sampling,
+                                sampling_progress(hooks, iteration, len(prompts), config.max_new_tokens))
+        hooks.say(f"Round {iteration}: log-probs and values of the answers under the policy…")
         width = batch.query_ids.size(1)
         ids = torch.cat([batch.query_ids, batch.response_ids], 1)
         attention = torch.cat([batch.query_mask, torch.ones_like(batch.response_ids)], 1)
         logprobs, values, _ = forward(base, head, ids, attention, width, config.temperature)
+    hooks.say(f"Round {iteration}: log-probs of the answers under the reference model…")
     with base.use(reference):
         ref_logprobs, _, _ = forward(base, None, ids, attention, width, config.temperature)
     mask = batch.response_mask.float()
@@ -137,10 +149,13 @@ def ppo_update(base: SharedBase, head: ScalarHead, roll: Rollout, advantages: to
     shuffle = torch.Generator().manual_seed(seed)
     with base.use(POLICY):
         base.model.train()
-        for _ in range(config.ppo_epochs):
-            for mb in torch.randperm(roll.ids.size(0), generator=shuffle).chunk(config.minibatches):
+        for epoch in range(config.ppo_epochs):
+            minibatches = torch.randperm(roll.ids.size(0), generator=shuffle).chunk(config.minibatches)
+            for i, mb in enumerate(minibatches):
                 if hooks.stop_requested():
                     return None
+                hooks.say(f"Round {iteration}: updating the policy, epoch {epoch + 1} of {config.ppo_epochs}, "
+                          f"minibatch {i + 1} of {len(minibatches)}…")
                 logprobs, values, logits = forward(base, head, roll.ids[mb], roll.attention[mb], roll.prompt_width,
                                                    config.temperature)
                 mask = roll.mask[mb]
@@ -204,17 +219,21 @@ def train_ppo(base: SharedBase, prompts: list[str], score_fn: ScoreFn, config: P
             t0 = time.perf_counter()
             seed = config.seed * 1_000_003 + iteration  # a resumed round samples what it would have
             idx = batch_for_step(list(range(len(prompts))), iteration, config.batch_size, config.seed)
-            roll = rollout(base, head, [prompts[i] for i in idx], reference, config, seed)
+            roll = rollout(base, head, [prompts[i] for i in idx], reference, config, seed, hooks, iteration + 1)
 
             # score, then per-token rewards: -beta * KL on every token, the score on the last one
+            hooks.say(f"Round {iteration + 1}: scoring the {len(idx)} answers with the reward model…")
             raw, scorer_metrics = score_round(score_fn, [prompts[i] for i in idx], roll.texts, base.device,
                                               iteration + 1)
             if normalise_scores and norm is None:
                 std = raw.std().item() if raw.numel() > 1 else 0.0
                 norm = [raw.mean().item(), std if std > 1e-6 else 1.0]
+                hooks.say(f"Round {iteration + 1}: normalising every round's scores by this first round's "
+                          f"(mean {norm[0]:.3g}, std {norm[1]:.3g})…")
             scores = (raw - norm[0]) / norm[1] if normalise_scores else raw
             if config.missing_eos_penalty is not None:
                 scores = scores + config.missing_eos_penalty * (~roll.ended).float()
+            hooks.say(f"Round {iteration + 1}: advantages (KL penalty, GAE)…")
             beta = kl_ctl.value
             kl = (kl_k1(roll.logprobs, roll.ref_logprobs) * roll.mask).sum(1)
             rewards = kl_penalty_rewards(scores, roll.logprobs, roll.ref_logprobs, roll.mask, beta)
@@ -244,11 +263,13 @@ def train_ppo(base: SharedBase, prompts: list[str], score_fn: ScoreFn, config: P
                                       ][:config.samples_per_iteration])
             hooks.progress(iteration, config.iterations)
             if iteration % config.checkpoint_every == 0 and iteration < config.iterations:
+                hooks.say(f"Round {iteration}: saving a checkpoint…")
                 checkpoint()
     except Diverged as exc:
         return TrainResult("diverged", iteration, last, None, str(exc))
     finally:
         base.model.eval()
+    hooks.say(SAVING)
     checkpoint()
     artifact = base.save_adapter(POLICY, run_dir / "adapter")
     save_heads(heads, run_dir / "heads.safetensors", meta={"value_head": "PPO value head on the policy adapter"})

@@ -70,6 +70,11 @@ def split_by_prompt(pairs: list[dict], fraction: float, seed: int) -> tuple[list
     return train, [i for i, p in enumerate(pairs) if p["prompt"] in held_prompts]
 
 
+def prompt_split(items: list[dict], eval_idx: Sequence[int]) -> tuple[int, int]:
+    """(held-out prompts, all prompts) of a `split_by_prompt` split: what its eval figures rest on."""
+    return len({items[i]["prompt"] for i in eval_idx}), len({item["prompt"] for item in items})
+
+
 def last_token_hidden(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """The hidden state at each row's last non-pad position (left or right padding)."""
     last = (mask * torch.arange(mask.size(1), device=mask.device)).argmax(1)
@@ -183,8 +188,8 @@ def train_reward(base: SharedBase, pairs: list[dict], config: RewardConfig, run_
         return {f"eval_{k}": v for k, v in values.items()}
 
     result = run_supervised(base=base, adapter=ADAPTER, heads={HEAD: head}, train_idx=train_idx, loss_fn=loss_fn,
-                            eval_fn=eval_fn if eval_idx else None, config=config, run_dir=run_dir,
-                            hooks=hooks or Hooks(), resume=resume)
+                            eval_fn=eval_fn if eval_idx else None, split=prompt_split(pairs, eval_idx),
+                            config=config, run_dir=run_dir, hooks=hooks or Hooks(), resume=resume)
     if result.status == "finished":
         responses = list({tuple(ex[0]): ex for pair in encoded for ex in pair}.values())
         scores = RewardScorer(base, ADAPTER, head).score_examples(responses, config.batch_size * 2)

@@ -45,10 +45,10 @@ import torch
 from studio.core.text_stats import round_stats
 from studio.training.checkpoints import has_checkpoint, load_checkpoint, save_checkpoint, trainable_parameters
 from studio.training.configs import RLOOConfig
-from studio.training.engine import (Diverged, Hooks, ScoreFn, TrainResult, batch_for_step, check_finite,
+from studio.training.engine import (SAVING, Diverged, Hooks, ScoreFn, TrainResult, batch_for_step, check_finite,
                                     score_round)
 from studio.training.generation import GeneratedBatch, SamplingConfig, _eos_ids, generate_tokens
-from studio.training.ppo import POLICY, start_policy
+from studio.training.ppo import POLICY, sampling_progress, start_policy
 from studio.training.ppo_losses import entropy_from_logits
 from studio.training.prefix_sharing import grouped_forward
 from studio.training.rloo_losses import leave_one_out_advantages, sequence_kl, sequence_policy_loss
@@ -59,13 +59,14 @@ class _Cancelled(Exception):
     """Stop was asked for during the round's first pass, before its update."""
 
 
-def rollout(base: SharedBase, prompts: list[str], config: RLOOConfig, seed: int) -> GeneratedBatch:
+def rollout(base: SharedBase, prompts: list[str], config: RLOOConfig, seed: int,
+            on_token: Callable[[int], None] | None = None) -> GeneratedBatch:
     """k responses to each prompt from the policy, the k to one prompt side by side."""
     sampling = SamplingConfig(max_new_tokens=config.max_new_tokens, temperature=config.temperature, top_p=1.0,
                               do_sample=True, seed=seed)
     with base.use(POLICY) as model:
         return generate_tokens(model, base.tokenizer, [p for p in prompts for _ in range(config.samples_per_prompt)],
-                               sampling)
+                               sampling, on_token)
 
 
 def logprobs(base: SharedBase, batch: GeneratedBatch, rows: slice, config: RLOOConfig
@@ -77,10 +78,14 @@ def logprobs(base: SharedBase, batch: GeneratedBatch, rows: slice, config: RLOOC
 
 @torch.no_grad()
 def reference_logprobs(base: SharedBase, reference: str | None, batch: GeneratedBatch, config: RLOOConfig,
-                       passes: list[slice]) -> torch.Tensor:
+                       passes: list[slice], hooks: Hooks | None = None, iteration: int = 1) -> torch.Tensor:
     """The reference's log-probs of every response token, one pass's rows at a time (bounded memory)."""
+    hooks, out = hooks or Hooks(), []
     with base.use(reference):
-        return torch.cat([logprobs(base, batch, rows, config)[0] for rows in passes])
+        for i, rows in enumerate(passes):
+            hooks.say(f"Round {iteration}: log-probs under the reference model, batch {i + 1} of {len(passes)}…")
+            out.append(logprobs(base, batch, rows, config)[0])
+    return torch.cat(out)
 
 
 def update(base: SharedBase, optimizer: torch.optim.Optimizer, batch: GeneratedBatch, scores: torch.Tensor,
@@ -96,10 +101,12 @@ def update(base: SharedBase, optimizer: torch.optim.Optimizer, batch: GeneratedB
         for epoch in range(config.epochs):
             optimizer.zero_grad(set_to_none=True)
             loss_sum = 0.0
-            for rows in passes:
+            for i, rows in enumerate(passes):
                 if epoch == 0 and hooks.stop_requested():
                     optimizer.zero_grad(set_to_none=True)
                     raise _Cancelled
+                hooks.say(f"Round {iteration}: {'advantages and ' if epoch == 0 else ''}policy update, pass "
+                          f"{epoch + 1} of {config.epochs}, batch {i + 1} of {len(passes)}…")
                 new_logprobs, logits = logprobs(base, batch, rows, config)
                 if epoch == 0:  # the policy has not moved yet: these are the sampling policy's log-probs
                     old_logprobs[rows] = new_logprobs.detach()
@@ -151,15 +158,17 @@ def train_rloo(base: SharedBase, prompts: list[str], score_fn: ScoreFn, config: 
                 break
             t0 = time.perf_counter()
             idx = batch_for_step(list(range(len(prompts))), iteration, config.batch_size, config.seed)
-            batch = rollout(base, [prompts[i] for i in idx], config, seed=config.seed * 1_000_003 + iteration)
+            batch = rollout(base, [prompts[i] for i in idx], config, config.seed * 1_000_003 + iteration,
+                            sampling_progress(hooks, iteration + 1, len(idx) * k, config.max_new_tokens))
             mask = batch.response_mask.float()
             step = config.prompts_per_pass * k
             passes = [slice(start, start + step) for start in range(0, mask.size(0), step)]
 
             # score, and the reference's log-probs for the KL price
             asked = [prompts[i] for i in idx for _ in range(k)]
+            hooks.say(f"Round {iteration + 1}: scoring the {len(asked)} answers with the reward model…")
             scores, scorer_metrics = score_round(score_fn, asked, batch.texts, base.device, iteration + 1)
-            ref_logprobs = reference_logprobs(base, reference, batch, config, passes)
+            ref_logprobs = reference_logprobs(base, reference, batch, config, passes, hooks, iteration + 1)
 
             # advantages (reward - beta * KL, minus the leave-one-out baseline) and the REINFORCE passes
             try:
@@ -182,9 +191,11 @@ def train_rloo(base: SharedBase, prompts: list[str], score_fn: ScoreFn, config: 
                                       in zip(asked, batch.texts, scores.tolist())][:config.samples_per_iteration])
             hooks.progress(iteration, config.iterations)
             if iteration % config.checkpoint_every == 0 and iteration < config.iterations:
+                hooks.say(f"Round {iteration}: saving a checkpoint…")
                 checkpoint()
     except Diverged as exc:
         return TrainResult("diverged", iteration, last, None, str(exc))
+    hooks.say(SAVING)
     checkpoint()
     artifact = base.save_adapter(POLICY, run_dir / "adapter")
     return TrainResult(status, iteration, last, artifact if status == "finished" else None)

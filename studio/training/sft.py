@@ -89,5 +89,5 @@ def train_sft(base: SharedBase, demos: list[dict], config: SFTConfig, run_dir: P
         return {"eval_loss": sum(losses) / len(losses)}
 
     return run_supervised(base=base, adapter=ADAPTER, heads={}, train_idx=train_idx, loss_fn=loss_fn,
-                          eval_fn=eval_fn if eval_idx else None, config=config, run_dir=run_dir,
-                          hooks=hooks or Hooks(), resume=resume)
+                          eval_fn=eval_fn if eval_idx else None, split=(len(eval_idx), len(examples)),
+                          config=config, run_dir=run_dir, hooks=hooks or Hooks(), resume=resume)

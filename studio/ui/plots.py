@@ -55,6 +55,13 @@ class LivePlot(pg.PlotWidget):
     def names(self) -> list[str]:
         return list(self._points)
 
+    def set_label(self, name: str, label: str) -> None:
+        """Show series `name` as `label` in the legend (a chart of one series has none)."""
+        legend = self.getPlotItem().legend
+        for sample, text in legend.items if legend is not None else []:
+            if sample.item is self._curves[name] and text.text != label:
+                text.setText(label)
+
     def append(self, name: str, x: float, y: float) -> None:
         """Add one point to series `name`; the chart redraws within ~100 ms."""
         xs, ys = self._points[name]

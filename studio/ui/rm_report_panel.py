@@ -81,14 +81,22 @@ class RMReportPanel(QWidget):
             self._set(None, f"Run {run_id} has no held-out scores (it did not finish, or predates the report).")
             return None
 
-        def read(_ctx) -> RMReport:
+        def read(_ctx) -> tuple[int, RMReport]:
             pairs, split = load_scored(path)
-            return rm_report(pairs, split=split)
+            return run_id, rm_report(pairs, split=split)
 
         job = self.ctx.run(read, needs_model=False)
-        job.finished.connect(lambda report: self._set(report) if self.run_id == run_id else None)
-        job.failed.connect(lambda message: self._set(None, message))
+        job.finished.connect(self._on_read)  # methods, not lambdas: no call once the panel is gone
+        job.failed.connect(self._on_failed)
         return job.start()
+
+    def _on_read(self, result: tuple[int, RMReport]) -> None:
+        run_id, report = result
+        if run_id == self.run_id:  # still the run asked for
+            self._set(report)
+
+    def _on_failed(self, message: str) -> None:
+        self._set(None, message)
 
     def _set(self, report: RMReport | None, message: str = "") -> None:
         self.report = report

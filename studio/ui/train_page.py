@@ -14,15 +14,16 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QFormL
                                QLabel, QProgressBar, QPushButton, QScrollArea, QSplitter, QTableWidget,
                                QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget)
 
+from studio.core.held_out import data_size, held_out, held_out_note, recorded_split
 from studio.core.ratings import Ratings
 from studio.core.records import Run
 from studio.ui.config_form import ConfigForm
 from studio.ui.context import StudioContext
-from studio.ui.held_out import data_size, held_out_note
-from studio.ui.plots import Group, MetricsBoard, save_image, write_csv
+from studio.ui.plots import MetricsBoard, save_image, write_csv
 from studio.ui.rm_report_panel import AlarmList, RMReportPanel
 from studio.ui.settings import project_value, set_project_value
 from studio.ui.theme import set_role
+from studio.ui.train_charts import GROUPS, label_eval_series, summary
 from studio.workers import Job, config_fields, train_job
 
 KINDS = {"sft": "SFT (learn from demonstrations)", "reward": "Reward model (learn the rankings)",
@@ -30,72 +31,12 @@ KINDS = {"sft": "SFT (learn from demonstrations)", "reward": "Reward model (lear
          "rloo": "RLOO (optimise the reward, no value head)", "kto": "KTO (learn the good/bad ratings directly)"}
 ONLINE = ("ppo", "rloo")  # kinds that sample from the policy in rounds, against a reward model
 FROM_SFT = ("ppo", "dpo", "rloo", "kto")  # kinds that start from a policy (normally the SFT run)
-GROUPS: dict[str, list[Group]] = {
-    "sft": [("loss", ["loss", "eval_loss"]), ("learning rate", ["lr"]), ("gradient norm", ["grad_norm"]),
-            ("tokens per second", ["tokens_per_s"])],
-    "reward": [("loss", ["loss", "eval_loss"]), ("accuracy", ["accuracy", "eval_accuracy"]),
-               ("margin", ["margin", "eval_margin"])],
-    "dpo": [("loss", ["loss", "eval_loss"]), ("accuracy", ["reward_accuracy", "eval_reward_accuracy"]),
-            ("implicit rewards", ["chosen_reward", "rejected_reward"]), ("margin", ["margin", "eval_margin"])],
-    "kto": [("loss", ["loss", "eval_loss"]), ("implicit rewards", ["chosen_reward", "rejected_reward"]),
-            ("margin", ["margin", "eval_margin"]), ("KL reference point", ["kl", "eval_kl"])],
-    "ppo": [("reward", ["reward"]), ("KL", ["kl"]), ("beta", ["beta"]), ("entropy", ["entropy"]),
-            ("value loss", ["value_loss"]), ("clip fraction", ["clip_frac"]),
-            ("response length", ["response_length"]), ("policy loss", ["policy_loss"]),
-            ("distinct bigrams", ["distinct_2"]), ("reward-model disagreement", ["ensemble_disagreement"])],
-    "rloo": [("reward", ["reward", "rlhf_reward"]), ("KL", ["kl"]), ("entropy", ["entropy"]),
-             ("policy loss", ["policy_loss"]), ("response length", ["response_length"]),
-             ("gradient norm", ["grad_norm"]), ("clip fraction", ["clip_frac"]),
-             ("samples per second", ["samples_per_s"]), ("distinct bigrams", ["distinct_2"]),
-             ("reward-model disagreement", ["ensemble_disagreement"])],
-}
-CHART_HELP = {
-    "loss": "What training minimises; it should fall. eval_loss is measured on held-out examples: if it rises "
-            "while loss falls, the model is memorising.",
-    "accuracy": "How often the preferred response scores higher than the other one (0.5 = chance).",
-    "margin": "Average score gap between the preferred and the other response.",
-    "implicit rewards": "How much more (or less) likely DPO or KTO made the preferred (good) and the rejected "
-                        "(bad) responses than the reference model did.",
-    "KL reference point": "KTO's estimate of how far the policy has drifted from the reference, from answers "
-                          "paired with other prompts; good answers must gain more than this, bad ones less.",
-    "reward": "Mean reward-model score of the policy's answers (normalised: 0 = the starting policy). Rising "
-              "is good, unless the samples below turn into gibberish that games the reward model.",
-    "KL": "KL divergence: how far the policy's answers have drifted from the reference (SFT) model, in nats "
-          "per answer; a fast climb is a warning sign of reward hacking. It is estimated on the policy's own "
-          "answers as the sum over their tokens of log p(policy) − log p(reference): on average that equals "
-          "the true KL, which is never below 0, but one batch's estimate can dip a little below 0 by chance, "
-          "most often early on, when the two models still agree.",
-    "beta": "The price per unit of KL subtracted from the reward. With adaptive KL it rises when KL is above "
-            "the target and falls when below.",
-    "entropy": "How spread out the policy's next-token choices are. A collapse toward 0 means it repeats "
-               "one answer.",
-    "value loss": "Error of the value head's estimate of future reward; it should settle.",
-    "clip fraction": "Share of tokens whose probability change hit the clip range in an update. Above ~0.3 "
-                     "the updates are too big (lower the learning rate).",
-    "response length": "Average answer length in tokens. A steady climb to the limit often means the reward "
-                       "model likes long answers.",
-    "policy loss": "PPO's clipped objective (negated). Noisy by nature; watch reward and KL instead.",
-    "distinct bigrams": "Share of word pairs in each answer that are not repeats (1 = none repeated). A fall while "
-                        "the reward rises means the policy found that repeating itself pleases the reward model.",
-    "reward-model disagreement": "How much the reward model's ensemble (5 heads refitted on resamples of the "
-                                 "labels) disagrees about this round's answers: the spread of their normalised "
-                                 "scores. A climb while the reward rises means the policy is heading where the "
-                                 "labels say little, so the reward there can be gamed. Empty when the reward "
-                                 "model has no ensemble (fewer than 4 pairs).",
-    "learning rate": "Step size of the optimiser (warm-up, then cosine decay).",
-    "gradient norm": "Size of each update before clipping; spikes mean unstable training.",
-    "tokens per second": "Training speed.",
-    "samples per second": "Training speed: responses written, scored and learned from per second.",
-}
 # What each kind learns from, and what to do when there is none (checked before a run is created).
 NEEDS = {"sft": (["demonstrations"], "Add demonstrations first (Demonstrations page): SFT learns from them."),
          "reward": (["pairs", "rating_pairs"], "Rank some comparisons first (Rank page): the reward model learns "
                                                "from them."),
          "dpo": (["pairs", "rating_pairs"], "Rank some comparisons first (Rank page): DPO learns from them."),
          "kto": (["ratings"], "Rate some answers first (Rate page): KTO learns from them.")}
-HEADLINE = {"sft": ["loss", "eval_loss"], "reward": ["accuracy", "eval_accuracy", "loss"],
-            "ppo": ["reward", "kl", "response_length"], "dpo": ["reward_accuracy", "eval_reward_accuracy", "loss"],
-            "rloo": ["reward", "kl", "response_length"], "kto": ["margin", "eval_margin", "loss"]}
 # "running" with no job in this window means the process died mid-run (crash, kill): resumable.
 RESUMABLE = ("cancelled", "failed", "running")
 MAX_SAMPLE_ROWS = 1000
@@ -111,6 +52,9 @@ class TrainPage(QWidget):
         self._eta_origin: tuple[float, int] | None = None
         self._live_run: int | None = None  # the run id of the running job, once known
         self._shown_run: int | None = None  # the run whose curves are on the board
+        self._split: tuple[int, int] | None = None  # (held out, total) its eval figures rest on, once recorded
+        self._step_text = ""  # "Step 3 of 20 · about 9 s left" of the running job
+        self._phase = ""  # what the running job does now (its last message since that step)
 
         self.kind = QComboBox()
         for kind, label in KINDS.items():
@@ -233,8 +177,8 @@ class TrainPage(QWidget):
 
     def _show_board(self, kind: str, caption: str) -> None:
         self.board.set_groups(GROUPS[kind], "iteration" if kind in ONLINE else "step")
-        for plot in self.board.plots:
-            plot.setToolTip(CHART_HELP.get(plot.title, ""))
+        self._split = None
+        label_eval_series(self.board, kind, None, "")
         self.samples.setRowCount(0)
         self.tabs.setTabVisible(self.tabs.indexOf(self.samples), kind in ONLINE)
         self.tabs.setTabText(self.tabs.indexOf(self.samples), f"{kind.upper()} samples")
@@ -248,7 +192,7 @@ class TrainPage(QWidget):
                     + [(f"SFT run {r.id}", str(r.id)) for r in reversed(runs)
                        if r.kind == "sft" and r.status == "finished"])
         _fill_combo(self.reward_combo, [("Latest reward model", None)]
-                    + [(f"Reward run {r.id}{_summary(r, 1, ' · ')}", str(r.id)) for r in reversed(runs)
+                    + [(f"Reward run {r.id}{summary(r, 1, ' · ')}", str(r.id)) for r in reversed(runs)
                        if r.kind == "reward" and r.status == "finished"])
         selected = self.selected_run()
         self.history.blockSignals(True)
@@ -256,7 +200,7 @@ class TrainPage(QWidget):
         for run in reversed(runs):
             row = self.history.rowCount()
             self.history.insertRow(row)
-            cells = [str(run.id), run.kind.upper(), run.status, str(run.step), _summary(run),
+            cells = [str(run.id), run.kind.upper(), run.status, str(run.step), summary(run),
                      run.created[:16].replace("T", " ")]
             for column, text in enumerate(cells):
                 item = QTableWidgetItem(text)
@@ -276,17 +220,33 @@ class TrainPage(QWidget):
         self._update_eval_note()
 
     def _update_eval_note(self) -> None:
-        """The held-out size behind the eval figures of the run shown (or of a new run with the form's
-        settings), counted on the project's data as it is now."""
+        """The held-out size behind the eval figures of the run shown, as it recorded them (before it has, or for
+        a new run with the form's settings: the split of the project's data as it is now), beside the charts,
+        in their legends and tooltips."""
         run = self.ctx.store.run(self._shown_run) if self._shown_run is not None else None
         if run is not None:
             kind, fraction = run.kind, run.config.get("eval_fraction")
         else:
             editor = self.form.editors.get("eval_fraction")
             kind, fraction = self.selected_kind, editor[1].value() if editor else None
-        note = held_out_note(kind, data_size(self.ctx.store, kind), fraction) if fraction is not None else ""
+        note = ""
+        if fraction is not None:
+            if self._split is None:
+                total = data_size(self.ctx.store, kind)
+                held = held_out(total, fraction)
+            else:
+                held, total = self._split
+            note = held_out_note(kind, held, total, fraction)
         self.eval_note.setText(note)
         self.eval_note.setVisible(bool(note))
+        label_eval_series(self.board, kind, self._split, note)
+
+    def _note_split(self, values: dict[str, float]) -> None:
+        """Take the held-out size from metrics that carry it (an eval step, or a run's last)."""
+        split = recorded_split(values)
+        if split is not None and split != self._split:
+            self._split = split
+            self._update_eval_note()
 
     def selected_run(self) -> Run | None:
         items = self.history.selectedItems()
@@ -307,7 +267,10 @@ class TrainPage(QWidget):
             self.init_combo.setCurrentIndex(max(self.init_combo.findData(run.config.get("_init")), 0))
             self.reward_combo.setCurrentIndex(max(self.reward_combo.findData(run.config.get("_reward")), 0))
         self._show_board(run.kind, f"Run {run.id} · {run.kind.upper()} · {run.status}")
-        self.board.load(self.ctx.store.metrics(run.id))
+        rows = self.ctx.store.metrics(run.id)
+        self.board.load(rows)
+        self._note_split({row["name"]: row["value"] for row in rows})  # the last recorded of each
+        self._update_eval_note()
         for sample in self.ctx.store.samples(run.id):
             self._add_sample(sample["step"], sample)
         if run.kind in ONLINE:
@@ -364,16 +327,27 @@ class TrainPage(QWidget):
     def stop(self) -> None:
         if self.job is not None:
             self.job.cancel()
-            self.status.setText("Stopping after this step, saving a checkpoint…")
+            self._show_status()
             self.stop_button.setEnabled(False)
+
+    def _show_status(self) -> None:
+        """The status line of a running job: its step and time left (or that it stops), then its phase."""
+        stopping = self.job is not None and self.job.stop_requested()
+        parts = ["Stopping after this step, saving a checkpoint…" if stopping else self._step_text, self._phase]
+        self.status.setText(" · ".join(part for part in parts if part))
+
+    def _on_message(self, text: str) -> None:
+        self._phase = text
+        self._show_status()
 
     def _run(self, fn, run_id: int | None, title: str) -> Job:
         self.error.hide()
         self._eta_origin, self._live_run = None, run_id
         self.progress.setRange(0, 0)  # busy until the first step is done
-        self.status.setText("Starting…")
+        self._step_text, self._phase = "", "Starting…"
+        self._show_status()
         job = self.ctx.run(fn, needs_model=True, title=title)
-        job.message.connect(self.status.setText)
+        job.message.connect(self._on_message)
         job.metrics.connect(self._on_metrics)
         job.samples.connect(self._on_samples)
         job.progress.connect(self._on_progress)
@@ -398,6 +372,7 @@ class TrainPage(QWidget):
 
     def _on_metrics(self, step: int, values: dict) -> None:
         self.board.add(step, values)
+        self._note_split(values)
         if self._live_run is not None:
             self._show_oversight(self.ctx.store.run(self._live_run))
         if self._live_run is None:  # the engine created the run row by now: list it
@@ -422,7 +397,8 @@ class TrainPage(QWidget):
         self.progress.setValue(step)
         started, first = self._eta_origin
         eta = f" · about {_duration((now - started) / (step - first) * (total - step))} left" if step > first else ""
-        self.status.setText(f"Step {step} of {total}{eta}")
+        self._step_text, self._phase = f"Step {step} of {total}{eta}", ""  # a message after it says what follows
+        self._show_status()
 
     def _on_finished(self, result: dict) -> None:
         self._live_run = self._shown_run = result.get("run_id")  # known for sure now, however short the run
@@ -526,13 +502,6 @@ def _fill_combo(combo: QComboBox, items: list[tuple[str, str | None]]) -> None:
         combo.addItem(label, data)
     combo.setCurrentIndex(max(combo.findData(current), 0))
     combo.blockSignals(False)
-
-
-def _summary(run: Run, limit: int = 3, prefix: str = "") -> str:
-    """The run's headline final metrics, e.g. "loss 0.412 · eval_loss 0.530"."""
-    names = [name for name in HEADLINE[run.kind] if name in run.final_metrics][:limit]
-    text = " · ".join(f"{name} {run.final_metrics[name]:.3g}" for name in names)
-    return prefix + text if text else ""
 
 
 def _duration(seconds: float) -> str:

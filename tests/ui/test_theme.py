@@ -1,106 +1,28 @@
-"""The View menu: themes reach every custom colour and the charts; text size and presenter mode; remembered."""
+"""Runs each check of `theme_checks.py` in a fresh process of its own.
+
+A check restyles the whole application (style, palette, style sheet, font). Putting the suite's shared
+QApplication back afterwards (setStyle, then setStyleSheet("")) segfaulted Qt 6.11 inside a full tests/ui run,
+in QApplication::setStyleSheet's pass over every widget, on a widget of an earlier test whose memory was
+already freed; so no check restyles that application: each runs alone and its process ends with it.
+"""
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
-from PySide6.QtGui import QPalette
-from PySide6.QtWidgets import QApplication
 
-from studio.ui.main_window import PAGES, MainWindow
-from studio.ui.plots import LivePlot
-from studio.ui.theme import COLOURS, PRESENTER_POINT_SIZE, Appearance, role_colour
-from tests.ui.helpers import show
+from tests.ui import theme_checks
+
+ROOT = Path(__file__).resolve().parents[2]
+CHECKS = sorted(name for name in dir(theme_checks) if name.startswith("test_"))
 
 
-# Restoring the application's style after these tests segfaulted Qt inside a full tests/ui run (never alone):
-# they run only on request until the restore is made safe (e.g. each test in a child process).
-pytestmark = pytest.mark.skipif(os.environ.get("STUDIO_THEME_TESTS") != "1",
-                                reason="set STUDIO_THEME_TESTS=1: restoring the app style can crash a full run")
-
-
-@pytest.fixture
-def restore_app(qapp):
-    """Put the application's look back after the test (it is shared by every test)."""
-    palette, font, sheet, style = QPalette(qapp.palette()), qapp.font(), qapp.styleSheet(), qapp.style().name()
-    yield qapp
-    from PySide6.QtWidgets import QStyleFactory
-    import pyqtgraph as pg
-
-    qapp.setStyle(QStyleFactory.create(style))
-    qapp.setPalette(palette)
-    qapp.setFont(font)
-    qapp.setStyleSheet(sheet)
-    pg.setConfigOptions(background=COLOURS["light"]["plot_bg"], foreground=COLOURS["light"]["plot_fg"])
-
-
-def test_dark_theme_covers_banner_labels_and_plots_and_is_remembered(qtbot, ctx, restore_app):
-    window = show(qtbot, MainWindow(ctx))
-    window.show_error("Something went wrong")
-    plot = LivePlot("loss", ["loss", "eval_loss"])
-    qtbot.addWidget(plot)
-    window.theme_actions["dark"].trigger()
-    app = QApplication.instance()
-    assert app.palette().color(QPalette.ColorRole.Window).lightness() < 100
-    banner = window.banner
-    background = banner.grab().toImage().pixelColor(2, 2)
-    text = banner.label.palette().color(QPalette.ColorRole.WindowText)
-    assert background.lightness() < 100 and text.lightness() > 150  # light text on a dark banner
-    assert plot.backgroundBrush().color().lightness() < 60  # the chart that already existed went dark
-    legend_label = plot.getPlotItem().legend.items[0][1]
-    assert legend_label.item.defaultTextColor().lightness() > 150 or COLOURS["dark"]["plot_fg"] in \
-        legend_label.item.toHtml()  # and its legend's text went light
-    assert LivePlot("new", ["x"]).backgroundBrush().color().lightness() < 60
-    window.rank_page._say("Not saved: test", error=True)
-    colour = window.rank_page.message.palette().color(QPalette.ColorRole.WindowText).name()
-    assert colour == COLOURS["dark"]["error"]
-    assert Appearance().theme == "dark"  # remembered for the next start
-    window.theme_actions["light"].trigger()
-    assert plot.backgroundBrush().color().lightness() > 200
-    window.close()
-
-
-def test_dark_theme_reaches_the_newer_pages(qtbot, ctx, restore_app):
-    """The Rate, Oversight and reward-health views, the alarms and the read-only banner take their colours
-    from the theme, not fixed light-theme ones (grey or dark red text on a dark window was unreadable)."""
-    window = show(qtbot, MainWindow(ctx))
-    window.theme_actions["dark"].trigger()
-    rate, oversight, train = (window.tabs.widget(PAGES.index(name)) for name in ("Rate", "Oversight", "Train"))
-    oversight._say("Not saved: test", error=True)
-
-    def text(widget):
-        widget.ensurePolished()
-        return widget.palette().color(QPalette.ColorRole.WindowText).name()
-
-    dark = COLOURS["dark"]
-    assert text(rate.keys) == dark["muted"] and text(rate.balance) == dark["muted"]
-    assert text(oversight.message) == dark["error"] and text(train.rm_report.warnings) == dark["error"]
-    assert role_colour(train.alarms, "error").name() == dark["error"]
-    window.read_only_banner.setText("read only")
-    window.read_only_banner.show()
-    assert window.read_only_banner.grab().toImage().pixelColor(2, 2).lightness() < 100
-    window.theme_actions["light"].trigger()
-    assert text(rate.keys) == COLOURS["light"]["muted"]
-    assert role_colour(train.alarms, "error").name() == COLOURS["light"]["error"]
-    assert window.read_only_banner.grab().toImage().pixelColor(2, 2).name() == COLOURS["light"]["notice_bg"]
-    window.close()
-
-
-def test_text_size_and_presenter_mode(qtbot, ctx, restore_app):
-    window = show(qtbot, MainWindow(ctx))
-    app = QApplication.instance()
-    before = app.font().pointSize()
-    reader = window.rank_page.prompt_view
-    _view_action(window, "Larger text").trigger()
-    assert app.font().pointSize() > before and Appearance().point_size == app.font().pointSize()
-    assert reader.font().pointSizeF() == pytest.approx(app.font().pointSizeF() * 1.15)
-    window.theme_actions["dark"].trigger()  # after a theme change too, every widget takes the large text
-    window.presenter_action.setChecked(True)
-    assert app.font().pointSize() == PRESENTER_POINT_SIZE and Appearance().presenter
-    assert window.tabs.tabBar().font().pointSize() == PRESENTER_POINT_SIZE
-    window.presenter_action.setChecked(False)
-    assert app.font().pointSize() < PRESENTER_POINT_SIZE
-    window.close()
-
-
-def _view_action(window, text):
-    view = next(a.menu() for a in window.menuBar().actions() if a.text() == "&View")
-    return next(a for a in view.actions() if a.text() == text)
+@pytest.mark.parametrize("check", CHECKS)
+def test_theme_check_in_its_own_process(check, tmp_path):
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--basetemp", str(tmp_path / "run"),
+               f"{Path(theme_checks.__file__).relative_to(ROOT)}::{check}"]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
+    assert result.returncode == 0, f"{check} failed in its own process:\n{result.stdout[-4000:]}{result.stderr[-2000:]}"
+    assert "1 passed" in result.stdout

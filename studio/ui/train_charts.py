@@ -1,0 +1,92 @@
+"""What the Train page draws for each kind of run, the help on each chart, and a run's headline figures;
+every eval figure carries the held-out size it rests on (recorded with it by the engine)."""
+from __future__ import annotations
+
+from studio.core.held_out import recorded_split, size_text
+from studio.core.records import Run
+from studio.ui.plots import Group, MetricsBoard
+
+GROUPS: dict[str, list[Group]] = {
+    "sft": [("loss", ["loss", "eval_loss"]), ("learning rate", ["lr"]), ("gradient norm", ["grad_norm"]),
+            ("tokens per second", ["tokens_per_s"])],
+    "reward": [("loss", ["loss", "eval_loss"]), ("accuracy", ["accuracy", "eval_accuracy"]),
+               ("margin", ["margin", "eval_margin"])],
+    "dpo": [("loss", ["loss", "eval_loss"]), ("accuracy", ["reward_accuracy", "eval_reward_accuracy"]),
+            ("implicit rewards", ["chosen_reward", "rejected_reward"]), ("margin", ["margin", "eval_margin"])],
+    "kto": [("loss", ["loss", "eval_loss"]), ("implicit rewards", ["chosen_reward", "rejected_reward"]),
+            ("margin", ["margin", "eval_margin"]), ("KL reference point", ["kl", "eval_kl"])],
+    "ppo": [("reward", ["reward"]), ("KL", ["kl"]), ("beta", ["beta"]), ("entropy", ["entropy"]),
+            ("value loss", ["value_loss"]), ("clip fraction", ["clip_frac"]),
+            ("response length", ["response_length"]), ("policy loss", ["policy_loss"]),
+            ("distinct bigrams", ["distinct_2"]), ("reward-model disagreement", ["ensemble_disagreement"])],
+    "rloo": [("reward", ["reward", "rlhf_reward"]), ("KL", ["kl"]), ("entropy", ["entropy"]),
+             ("policy loss", ["policy_loss"]), ("response length", ["response_length"]),
+             ("gradient norm", ["grad_norm"]), ("clip fraction", ["clip_frac"]),
+             ("samples per second", ["samples_per_s"]), ("distinct bigrams", ["distinct_2"]),
+             ("reward-model disagreement", ["ensemble_disagreement"])],
+}
+CHART_HELP = {
+    "loss": "What training minimises; it should fall. eval_loss is measured on held-out examples: if it rises "
+            "while loss falls, the model is memorising.",
+    "accuracy": "How often the preferred response scores higher than the other one (0.5 = chance).",
+    "margin": "Average score gap between the preferred and the other response.",
+    "implicit rewards": "How much more (or less) likely DPO or KTO made the preferred (good) and the rejected "
+                        "(bad) responses than the reference model did.",
+    "KL reference point": "KTO's estimate of how far the policy has drifted from the reference, from answers "
+                          "paired with other prompts; good answers must gain more than this, bad ones less.",
+    "reward": "Mean reward-model score of the policy's answers (normalised: 0 = the starting policy). Rising "
+              "is good, unless the samples below turn into gibberish that games the reward model.",
+    "KL": "KL divergence: how far the policy's answers have drifted from the reference (SFT) model, in nats "
+          "per answer; a fast climb is a warning sign of reward hacking. It is estimated on the policy's own "
+          "answers as the sum over their tokens of log p(policy) − log p(reference): on average that equals "
+          "the true KL, which is never below 0, but one batch's estimate can dip a little below 0 by chance, "
+          "most often early on, when the two models still agree.",
+    "beta": "The price per unit of KL subtracted from the reward. With adaptive KL it rises when KL is above "
+            "the target and falls when below.",
+    "entropy": "How spread out the policy's next-token choices are. A collapse toward 0 means it repeats "
+               "one answer.",
+    "value loss": "Error of the value head's estimate of future reward; it should settle.",
+    "clip fraction": "Share of tokens whose probability change hit the clip range in an update. Above ~0.3 "
+                     "the updates are too big (lower the learning rate).",
+    "response length": "Average answer length in tokens. A steady climb to the limit often means the reward "
+                       "model likes long answers.",
+    "policy loss": "PPO's clipped objective (negated). Noisy by nature; watch reward and KL instead.",
+    "distinct bigrams": "Share of word pairs in each answer that are not repeats (1 = none repeated). A fall while "
+                        "the reward rises means the policy found that repeating itself pleases the reward model.",
+    "reward-model disagreement": "How much the reward model's ensemble (5 heads refitted on resamples of the "
+                                 "labels) disagrees about this round's answers: the spread of their normalised "
+                                 "scores. A climb while the reward rises means the policy is heading where the "
+                                 "labels say little, so the reward there can be gamed. Empty when the reward "
+                                 "model has no ensemble (fewer than 4 pairs).",
+    "learning rate": "Step size of the optimiser (warm-up, then cosine decay).",
+    "gradient norm": "Size of each update before clipping; spikes mean unstable training.",
+    "tokens per second": "Training speed.",
+    "samples per second": "Training speed: responses written, scored and learned from per second.",
+}
+HEADLINE = {"sft": ["loss", "eval_loss"], "reward": ["accuracy", "eval_accuracy", "loss"],
+            "ppo": ["reward", "kl", "response_length"], "dpo": ["reward_accuracy", "eval_reward_accuracy", "loss"],
+            "rloo": ["reward", "kl", "response_length"], "kto": ["margin", "eval_margin", "loss"]}
+
+
+def eval_suffix(kind: str, split: tuple[int, int] | None) -> str:
+    """What follows an eval figure's name, e.g. " (1 held-out prompt)"; nothing when the size is not known."""
+    return f" ({size_text(kind, split[0])})" if split is not None else ""
+
+
+def label_eval_series(board: MetricsBoard, kind: str, split: tuple[int, int] | None, note: str) -> None:
+    """Name each eval curve in its legend with the held-out size, and add `note` to those charts' tooltips."""
+    for plot in board.plots:
+        evals = [name for name in plot.names if name.startswith("eval_")]
+        for name in evals:
+            plot.set_label(name, name + eval_suffix(kind, split))
+        help_text = CHART_HELP.get(plot.title, "")
+        plot.setToolTip(f"{help_text}\n\n{note}" if evals and note else help_text)
+
+
+def summary(run: Run, limit: int = 3, prefix: str = "") -> str:
+    """The run's headline final metrics, e.g. "accuracy 0.75 · eval_accuracy 0 (1 held-out prompt) · loss 0.6"."""
+    metrics, split = run.final_metrics, recorded_split(run.final_metrics)
+    names = [name for name in HEADLINE[run.kind] if name in metrics][:limit]
+    text = " · ".join(f"{name} {metrics[name]:.3g}" + (eval_suffix(run.kind, split) if name.startswith("eval_")
+                                                        else "") for name in names)
+    return prefix + text if text else ""
