@@ -35,6 +35,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=6, help="SFT/reward/DPO steps (default 6)")
     p.add_argument("--new-tokens", type=int, default=0, help="PPO/compare max new tokens (0: the default)")
     p.add_argument("--idle-s", type=float, default=3.0, help="seconds measured before training starts")
+    p.add_argument("--project", help="seed the project here, or reuse it when an earlier run seeded it (seeding "
+                                     "trains tiny SFT and reward runs, minutes on the embedded model)")
+    p.add_argument("--variants", default=",".join(VARIANTS), help=f"comma-separated, of {', '.join(VARIANTS)}")
     return p
 
 
@@ -70,11 +73,13 @@ def gui(args: argparse.Namespace, threads: int | None = None) -> dict:
     from studio.ui.main_window import MainWindow
     from tests.ui.seed import seed_data, seed_runs
 
-    root = Path(tempfile.mkdtemp(prefix="bench-gui-")) / "project"
-    project = Project.init(root, model=args.model_dir)
-    seed_data(project.store)
-    project.close()
-    seed_runs(root)
+    root = Path(args.project or Path(tempfile.mkdtemp(prefix="bench-gui-")) / "project")
+    if not (root / ".bench-seeded").exists():
+        project = Project.init(root, model=args.model_dir)
+        seed_data(project.store)
+        project.close()
+        seed_runs(root)
+        (root / ".bench-seeded").touch()
 
     app = QApplication.instance() or QApplication([sys.argv[0]])
     ctx = StudioContext(root, device=args.device)
@@ -142,7 +147,7 @@ def main() -> None:
     if args.child:
         child_main(args, VARIANTS)
         return
-    res = run_variants(Path(__file__), args, list(VARIANTS),
+    res = run_variants(Path(__file__), args, args.variants.split(","),
                        f"GUI responsiveness: {args.kind} on {args.model}, {args.device}")
     lines = [f"### {TICK_MS} ms QTimer lateness on the GUI thread during {args.kind}", "",
              "| variant | torch threads | p50 (ms) | p99 (ms) | max (ms) | idle p99 (ms) | ticks | job (s) | goal |",

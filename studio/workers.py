@@ -9,7 +9,9 @@ belong to the thread that made them).
 """
 from __future__ import annotations
 
+import gc
 import os
+import sys
 import threading
 import traceback
 from collections.abc import Callable
@@ -24,8 +26,19 @@ from studio.core.answer_length import default_answer_tokens
 from studio.core.project import Project
 
 
+GIL_SWITCH_S = 0.001  # Python's default is 5 ms
+
+
 class ModelHost:
-    """Holds the one base model in memory, loaded lazily in a worker thread, and the lock that guards it."""
+    """Holds the one base model in memory, loaded lazily in a worker thread, and the lock that guards it.
+
+    A job's Python work (PEFT's module walks, checkpoint pickling, generation's per-token loop) shares the GIL
+    with the GUI thread, so the host sets the process up for a GUI (bench/gui_responsiveness.py, RESULTS.md
+    section 17): a thread holding the GIL hands it over after `GIL_SWITCH_S` when another waits, and once the
+    model is loaded every object then alive (the libraries, the model, the tokenizer: ~450k) is frozen out of
+    the garbage collector, whose full collections otherwise walk them all with the GIL held (0.3-1.5 s)
+    every few training steps. `unload` thaws them, so that a dropped model can be collected.
+    """
 
     def __init__(self, project_root: Path, device: str = "auto"):
         self.project_root = Path(project_root)
@@ -33,6 +46,7 @@ class ModelHost:
         self.lock = threading.Lock()
         self._base = None
         self.info: dict[str, Any] = {}
+        sys.setswitchinterval(GIL_SWITCH_S)
 
     @property
     def loaded(self) -> bool:
@@ -52,11 +66,13 @@ class ModelHost:
             memory = sum(p.numel() * p.element_size() for p in model.parameters())
             self.info = {"name": project.model_spec, "device": str(self._base.device),
                          "params": params, "memory_mb": memory / 2**20}
+            gc.freeze()
         return self._base
 
     def unload(self) -> None:
         self._base = None
         self.info = {}
+        gc.unfreeze()
 
 
 def torch_threads() -> int:

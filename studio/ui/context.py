@@ -59,6 +59,7 @@ class StudioContext(QObject):
         for job in self.jobs:
             if job.running:
                 job.wait(timeout_s)
+        self.host.unload()
         self.project.close()
 
     def _forget(self, job: Job) -> None:
