@@ -356,10 +356,14 @@ def tear_checkpoint(run_dir: Path) -> None:
 
 
 def metric_rows_per_step(project: Path, run_id: int) -> dict[int, int]:
-    """How many times each step's first metric was recorded (twice: trained again after a resume)."""
+    """How many times each step's per-step metric was recorded (twice: trained again after a resume)."""
     with Store(project / "studio.db") as store:
         rows = store.metrics(run_id)
-    first = min((m["name"] for m in rows), default=None)
+    # a metric recorded at every step (eval figures and their sizes come only at evaluations)
+    steps_of: dict[str, set[int]] = {}
+    for m in rows:
+        steps_of.setdefault(m["name"], set()).add(m["step"])
+    first = max(sorted(steps_of), key=lambda name: len(steps_of[name]), default=None)
     counts: dict[int, int] = {}
     for m in rows:
         if m["name"] == first:
