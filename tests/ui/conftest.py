@@ -29,3 +29,13 @@ def _no_modal_questions(monkeypatch):
     from PySide6.QtWidgets import QMessageBox
 
     monkeypatch.setattr(QMessageBox, "question", lambda *_args, **_kw: QMessageBox.StandardButton.Yes)
+
+
+@pytest.fixture(autouse=True)
+def _deferred_deletes_run(qapp):
+    """Delete what a test scheduled for deletion before the next one starts: without an event loop between tests,
+    a closed page's charts lived on and their callbacks fired, on deleted views, inside a later test."""
+    yield
+    from PySide6.QtCore import QCoreApplication, QEvent
+
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
