@@ -256,6 +256,9 @@ def shoot(root: Path, out: Path, runs: dict[str, int], say: Callable[[str], None
     pack.show()
     pump(0.5)
     saved.append(save("pack-window", widget=pack))
+    pack.tabs.setCurrentWidget(pack.rate_page)  # the same pack's Rate tab: one answer at a time
+    pump(0.5)
+    saved.append(save("pack-window-rate", widget=pack))
     pack.close()
     ctx.shutdown()
     window.close()
