@@ -14,6 +14,7 @@ from studio import cli_labels, cli_out
 from studio.cli_labels import cmd_comparisons_export
 from studio.cli_ratings import add_ratings_commands, kto_note
 from studio.core import import_export as io
+from studio.core.answer_length import default_answer_tokens
 from studio.core.held_out import held_out_report, metrics_line
 from studio.core.jsonl import read_completions, read_prompts, write_jsonl
 from studio.core.project import Project
@@ -21,6 +22,8 @@ from studio.core.ratings import Ratings
 
 TRAIN_KINDS = ("sft", "reward", "ppo", "dpo", "rloo", "kto")
 ROUNDS = ("ppo", "rloo")  # kinds that count iterations, not steps
+TOKENS_HELP = (f"longest answer in tokens (default: {default_answer_tokens('cpu')} on a CPU, "
+               f"{default_answer_tokens('mps')} on Apple MPS, {default_answer_tokens('cuda')} on CUDA)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -145,21 +148,25 @@ def _bar_hooks(desc: str, unit: str = "step"):
 
 
 def cmd_generate(args) -> None:
-    from studio.training.generation import SamplingConfig
-    from studio.training.runs import generate_comparisons, policy_label
+    from studio.training.runs import default_sampling, generate_comparisons, policy_label
 
     project = Project.open(args.dir)
     if args.per_prompt < 2:  # before the model loads
         raise ValueError("a comparison needs at least 2 responses per prompt")
-    sampling = SamplingConfig(max_new_tokens=args.max_new_tokens, temperature=args.temperature, seed=args.seed)
     _check_run(project, args.policy, reward=False)
     if not project.store.prompts_without_responses(policy_label(project, args.policy)):
         print("every prompt already has responses from this policy; nothing to do")
         return
     base = _base(project, args)
+    sampling = default_sampling(base, **_tokens(args), temperature=args.temperature, seed=args.seed)
     with _bar_hooks("generating", unit="prompt") as hooks:
         made = generate_comparisons(project, base, args.per_prompt, args.policy, sampling, hooks)
     print(f"stored {len(made)} comparisons of {args.per_prompt} responses")
+
+
+def _tokens(args) -> dict[str, int]:
+    """--max-new-tokens as a sampling setting when given; absent, the device's default applies."""
+    return {} if args.max_new_tokens is None else {"max_new_tokens": args.max_new_tokens}
 
 
 def cmd_train(args) -> None:
@@ -255,16 +262,15 @@ def _setting_value(key: str, text: str, kind) -> object:
 
 
 def cmd_sample(args) -> None:
-    from studio.training.generation import SamplingConfig
-    from studio.training.runs import sample
+    from studio.training.runs import default_sampling, sample
 
     project = Project.open(args.dir)
     out = project.check_output(args.out)
     prompts = [p.text for p in read_prompts(args.prompts)]
-    sampling = SamplingConfig(max_new_tokens=args.max_new_tokens, temperature=args.temperature,
-                              do_sample=args.temperature > 0, seed=args.seed)
     _check_run(project, args.policy, reward=False)
     base = _base(project, args)
+    sampling = default_sampling(base, **_tokens(args), temperature=args.temperature,
+                                do_sample=args.temperature > 0, seed=args.seed)
     completions = sample(project, base, args.policy, prompts, sampling)
     write_jsonl(out, [{"prompt": p, "completion": c} for p, c in zip(prompts, completions)])
     print(f"wrote {len(completions)} completions to {args.out}")
@@ -350,7 +356,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      "Generate K responses for every prompt that has none from the policy.")))
     c.add_argument("--per-prompt", type=int, default=2, help="responses per prompt (K >= 2)")
     c.add_argument("--policy", default="base", help="base, a run id, or latest:KIND")
-    c.add_argument("--max-new-tokens", type=int, default=128)
+    c.add_argument("--max-new-tokens", type=int, default=None, help=TOKENS_HELP)
     c.add_argument("--temperature", type=float, default=0.8)
     c.add_argument("--seed", type=int, default=None)
 
@@ -388,7 +394,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--policy", default="base", help="base, a run id, or latest:KIND")
     c.add_argument("--prompts", required=True, metavar="FILE.jsonl", help="lines {\"prompt\": ...}")
     c.add_argument("--out", required=True, metavar="FILE.jsonl")
-    c.add_argument("--max-new-tokens", type=int, default=128)
+    c.add_argument("--max-new-tokens", type=int, default=None, help=TOKENS_HELP)
     c.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
     c.add_argument("--seed", type=int, default=None)
 

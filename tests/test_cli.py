@@ -113,3 +113,19 @@ def test_settings_an_engine_cannot_run_with_are_refused_before_a_run_exists(tmp_
     assert "checkpoint_every must be at least 1" in capsys.readouterr().err
     assert main(["train", "sft", str(proj), "--lr", "0"]) == 1
     assert json.loads(_out(capsys, ["status", str(proj), "--json"]))["runs"] == []
+
+
+def test_generate_without_a_length_uses_the_devices_default(tmp_path, tiny_model_dir, monkeypatch):
+    from studio.core import answer_length
+    from studio.core.project import Project
+
+    proj = tmp_path / "p"
+    assert main(["init", str(proj), "--model", str(tiny_model_dir)]) == 0
+    assert main(["prompts", "import", str(proj), str(write(tmp_path / "q.jsonl", [{"prompt": "hi"}]))]) == 0
+    monkeypatch.setitem(answer_length.ANSWER_TOKENS, "cpu", 3)
+    assert main(["generate", str(proj), "--device", "cpu", "--seed", "0"]) == 0
+    assert main(["prompts", "import", str(proj), str(write(tmp_path / "r.jsonl", [{"prompt": "ho"}]))]) == 0
+    assert main(["generate", str(proj), "--device", "cpu", "--max-new-tokens", "4", "--seed", "0"]) == 0
+    store = Project.open(proj).store
+    assert [r.settings["max_new_tokens"] for r in store.responses()] == [3, 3, 4, 4]
+    assert "48 on a CPU" in studio("sample", "--help").stdout

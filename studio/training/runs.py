@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from studio.core.active import latest_reward_run, prompts_by_uncertainty, unscored
+from studio.core.answer_length import default_answer_tokens
 from studio.core.oversight_store import forget_alarms_after, watch_run
 from studio.core.project import Project
 from studio.core.ratings import Ratings, training_pairs
@@ -62,13 +63,21 @@ def policy_label(project: Project, policy: str) -> str:
     return "base" if policy == "base" else str(project.store.resolve_run(policy).id)
 
 
+def default_sampling(base: SharedBase, **settings) -> SamplingConfig:
+    """`SamplingConfig(**settings)` whose answer length, unless given, is the default of the model's device
+    (`core.answer_length`: short on a CPU, where every token of every answer costs)."""
+    settings.setdefault("max_new_tokens", default_answer_tokens(str(base.device)))
+    return SamplingConfig(**settings)
+
+
 def generate_comparisons(project: Project, base: SharedBase, per_prompt: int, policy: str = "base",
                          sampling: SamplingConfig | None = None, hooks: Hooks | None = None,
                          limit: int | None = None) -> list[int]:
-    """K responses for every prompt that has none from `policy`, each set stored as one comparison."""
+    """K responses for every prompt that has none from `policy`, each set stored as one comparison; without
+    `sampling`, the default answer length of the model's device (`default_sampling`)."""
     if per_prompt < 2:
         raise ValueError("a comparison needs at least 2 responses per prompt")
-    hooks, sampling = hooks or Hooks(), sampling or SamplingConfig()
+    hooks, sampling = hooks or Hooks(), sampling or default_sampling(base)
     store = project.store
     label = policy_label(project, policy)
     todo = prompts_by_uncertainty(store, store.prompts_without_responses(label))[:limit]
@@ -98,8 +107,8 @@ def generate_comparisons(project: Project, base: SharedBase, per_prompt: int, po
 
 def sample(project: Project, base: SharedBase, policy: str, prompts: list[str],
            sampling: SamplingConfig | None = None, hooks: Hooks | None = None) -> list[str]:
-    """One completion per prompt from `policy` (greedy by default)."""
-    hooks, sampling = hooks or Hooks(), sampling or SamplingConfig(do_sample=False, temperature=0)
+    """One completion per prompt from `policy` (greedy, at the device's default answer length, by default)."""
+    hooks, sampling = hooks or Hooks(), sampling or default_sampling(base, do_sample=False, temperature=0)
     with base.use(policy_adapter(project, base, policy)) as model:
         return [a[0] for a in generate(model, base.tokenizer, prompts, sampling, should_stop=hooks.should_stop,
                                        on_progress=hooks.on_progress)]

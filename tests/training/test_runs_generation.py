@@ -56,3 +56,19 @@ assert "peft" in sys.modules
 """
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_without_settings_answers_get_the_length_of_the_models_device(tmp_path, base, monkeypatch):
+    """No sampling given: the answer length is the device's default (48 tokens on a CPU), as on the Rank page."""
+    from studio.core import answer_length
+    from studio.training.runs import default_sampling
+
+    project = Project.init(tmp_path / "p", model="embedded")
+    project.store.add_prompt("a prompt")
+    monkeypatch.setitem(answer_length.ANSWER_TOKENS, "cpu", 5)  # short, so the tiny model's answers are quick
+    generate_comparisons(project, base, 2)
+    assert {r.settings["max_new_tokens"] for r in project.store.responses()} == {5}
+    assert default_sampling(base).max_new_tokens == 5
+    assert default_sampling(base, max_new_tokens=7, temperature=0.5) == SamplingConfig(max_new_tokens=7,
+                                                                                       temperature=0.5)
+    project.close()
