@@ -6,6 +6,9 @@ on the GUI thread otherwise).
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
+from typing import ClassVar
+
+MIN_STEPS = 25  # a run whose epochs are left empty gets at least this many steps, when its passes allow
 
 
 def help_field(default, help: str, **kw):
@@ -37,8 +40,11 @@ class SamplingConfig:
 class TrainConfig:
     """Settings shared by the supervised engines (SFT, reward model, DPO)."""
 
-    epochs: float = help_field(3.0, "Passes over the training examples: the run's length follows the data "
-                                    "(steps = epochs x examples / batch size).")
+    # (usual, most) passes when epochs is left empty: `epochs_for`
+    AUTO_EPOCHS: ClassVar[tuple[float, float]] = (3.0, 10.0)
+    epochs: float | None = help_field(None, "Passes over the training examples: the run's length follows the "
+                                            "data (steps = epochs x examples / batch size). Empty = 3, or more "
+                                            "for a small set (up to 10) so the run has at least 25 steps.")
     steps: int | None = help_field(None, "Optimizer steps to run instead of epochs (each step looks at one batch). "
                                          "Empty = set by epochs.")
     batch_size: int = help_field(4, "Examples per optimizer step. Larger is smoother but slower and uses more memory.")
@@ -64,16 +70,21 @@ class SFTConfig(TrainConfig):
     """Settings for supervised fine-tuning on demonstrations."""
 
     lr: float = help_field(3e-4, "Learning rate: how big each update is. LoRA tolerates 1e-4 to 5e-4.")
-    epochs: float = help_field(10.0, "Passes over the demonstrations. A few demonstrations need many passes to "
-                                     "be imitated; 3 suit hundreds. Steps = epochs x demonstrations / batch size.")
+    epochs: float | None = help_field(None, "Passes over the demonstrations. A few demonstrations need many passes "
+                                            "to be imitated; 3 suit hundreds. Steps = epochs x demonstrations / "
+                                            "batch size. Empty = 3, or more for a few demonstrations (up to 10) "
+                                            "so the run has at least 25 steps.")
 
 
 @dataclass
 class RewardConfig(TrainConfig):
     """Settings for training the reward model on preference pairs."""
 
-    epochs: float = help_field(2.0, "Passes over the preference pairs. More overfits a small set; 1-2 is usual. "
-                                    "Steps = epochs x pairs / batch size.")
+    AUTO_EPOCHS: ClassVar[tuple[float, float]] = (2.0, 8.0)
+    epochs: float | None = help_field(None, "Passes over the preference pairs; 1-2 is usual for a large set. "
+                                            "Steps = epochs x pairs / batch size. Empty = 2, or more for a small "
+                                            "set (up to 8) so the run has at least 25 steps: a few steps leave "
+                                            "the reward model close to a coin toss.")
     batch_size: int = help_field(4, "Preference pairs per optimizer step (each pair is two responses to score).")
     lr: float = help_field(1e-4, "Learning rate for the adapter and the score head. LoRA tolerates 5e-5 to 3e-4.")
 
@@ -84,7 +95,10 @@ class DPOConfig(TrainConfig):
 
     beta: float = help_field(0.1, "How strongly the policy is held near the reference (the SFT model). Lower lets "
                                   "it drift further toward the preferences; 0.1 is the usual choice.")
-    epochs: float = help_field(2.0, "Passes over the preference pairs. Steps = epochs x pairs / batch size.")
+    AUTO_EPOCHS: ClassVar[tuple[float, float]] = (2.0, 8.0)
+    epochs: float | None = help_field(None, "Passes over the preference pairs. Steps = epochs x pairs / batch "
+                                            "size. Empty = 2, or more for a small set (up to 8) so the run has "
+                                            "at least 25 steps.")
     batch_size: int = help_field(4, "Preference pairs per optimizer step (each pair is two responses).")
     lr: float = help_field(5e-5, "Learning rate: how big each update is. DPO wants less than SFT: 5e-6 to 1e-4.")
     lora_r: int = help_field(16, "LoRA rank of a fresh adapter; a copy of the SFT adapter keeps the SFT rank.")
@@ -119,8 +133,9 @@ class PPOConfig:
     max_new_tokens: int = help_field(48, "Longest response (in tokens) the policy may write while training.")
     temperature: float = help_field(1.0, "Sampling temperature while training. Keep 1.0: PPO must learn from "
                                          "samples of the very policy it updates.")
-    ppo_epochs: int = help_field(4, "Passes over each round's responses. More gets more out of each (slow) "
-                                    "round, but moves the policy further per round.")
+    ppo_epochs: int = help_field(2, "Passes over each round's responses. More gets more out of each (slow) "
+                                    "round, but moves the policy further per round; on a CPU each pass costs "
+                                    "about as much as writing the round's responses.")
     minibatches: int = help_field(2, "Each round's responses are split into this many groups; one update per "
                                      "group per pass.")
     lr: float = help_field(1e-4, "Learning rate of the policy adapter and value head. LoRA takes about ten "
@@ -206,6 +221,15 @@ AT_LEAST_ONE = {"steps", "iterations", "batch_size", "checkpoint_every", "eval_e
 POSITIVE = {"lr", "max_grad_norm", "target_kl", "temperature", "beta", "epochs", "desirable_weight",
             "undesirable_weight"}
 FRACTIONS = {"eval_fraction", "gamma", "lam", "top_p"}
+
+
+def epochs_for(config: TrainConfig, examples: int) -> float:
+    """The passes a supervised run makes over `examples` training examples: `epochs` when set; else the config's
+    usual number, raised for a small set so that the run has about `MIN_STEPS` steps, up to its most."""
+    if config.epochs is not None:
+        return config.epochs
+    usual, most = config.AUTO_EPOCHS
+    return min(most, max(usual, MIN_STEPS * config.batch_size / max(examples, 1)))
 
 
 def validate(config) -> None:

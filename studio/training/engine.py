@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from studio.training.configs import TrainConfig
+from studio.training.configs import TrainConfig, epochs_for
 from studio.training.checkpoints import has_checkpoint, load_checkpoint, save_checkpoint, trainable_parameters
 from studio.training.shared_base import SharedBase, save_heads
 
@@ -115,9 +115,10 @@ def batch_for_step(train_idx: list[int], step: int, batch_size: int, seed: int) 
 
 
 def schedule(config: TrainConfig, examples: int) -> tuple[int, int, int]:
-    """(steps, eval_every, checkpoint_every): `steps` when set, else epochs x examples / batch size (rounded up);
-    unset intervals evaluate 5 and checkpoint 4 times per run."""
-    total = config.steps or max(1, math.ceil(config.epochs * examples / config.batch_size))
+    """(steps, eval_every, checkpoint_every): `steps` when set, else epochs (`epochs_for`) x examples / batch size
+    (rounded up); unset intervals evaluate 5 and checkpoint 4 times per run."""
+    passes = epochs_for(config, examples)
+    total = config.steps or max(1, math.ceil(round(passes * examples / config.batch_size, 6)))  # 25.000001 is 25
     return (total, config.eval_every or max(1, round(total / 5)),
             config.checkpoint_every or max(1, round(total / 4)))
 

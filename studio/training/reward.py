@@ -20,6 +20,10 @@ from studio.training.shared_base import ScalarHead, SharedBase, load_heads, save
 
 ADAPTER = "reward"
 HEAD = "reward_head"
+# A fresh head scores every answer (nearly) alike: no preference before any data. The usual 1/sqrt(d) draw gives
+# SmolLM2's last-token states (norm ~46) a random spread of ~2 between answers, more than a few dozen steps on a
+# small set of pairs undo; the reward model then mostly ranks by its initial draw (bench/RESULTS.md 19b).
+HEAD_INIT_STD = 1e-3
 Example = tuple[list[int], int]
 
 
@@ -168,7 +172,7 @@ def train_reward(base: SharedBase, pairs: list[dict], config: RewardConfig, run_
     train_idx, eval_idx = split_by_prompt(pairs, config.eval_fraction, config.seed)
     weights = pair_weights(pairs, train_idx, base.device)
     base.add_lora(ADAPTER, r=config.lora_r, alpha=config.lora_alpha)
-    head = ScalarHead(base.hidden_size).to(base.device)
+    head = ScalarHead(base.hidden_size, std=HEAD_INIT_STD).to(base.device)
 
     def pair_scores(idx: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         ids, mask, _ = pair_batch(base, encoded, idx)
