@@ -91,3 +91,17 @@ def test_nan_loss_stops_as_diverged_keeping_last_checkpoint(base, tmp_path, monk
     assert "nan" in result.error
     assert json.loads((checkpoint_dir(tmp_path) / "meta.json").read_text())["step"] == 3
     assert not (tmp_path / "adapter").exists()
+
+
+def test_a_fresh_reward_model_has_no_preference_before_it_learns(base, tmp_path):
+    """Before learning, every answer scores (nearly) the same: a random head's spread would be a preference the
+    few steps of a small data set cannot undo (bench/RESULTS.md 19b)."""
+    pairs = marker_pairs(8)
+    result = train_reward(base, pairs, small_config(steps=1, lr=1e-12, warmup_steps=0, eval_fraction=0.0), tmp_path)
+    scorer = RewardScorer.load(base, tmp_path)
+    answers = [p[side] for p in pairs for side in ("chosen", "rejected")]
+    scores = scorer(["tell me about rain"] * len(answers), answers)
+    feats = scorer.scores_and_features(["tell me about rain"] * len(answers), answers)[1]
+    assert result.status == "finished"
+    # the head's weights are drawn with std 1e-3: scores spread by about 1e-3 x the features' norm, not 1/sqrt(d)
+    assert scores.std().item() < 3e-3 * feats.norm(dim=1).mean().item()
