@@ -13,6 +13,7 @@ import json
 import shlex
 from pathlib import Path
 
+from studio.core.answer_length import default_answer_tokens
 from studio.core.atomic import atomic_writer
 from studio.core.jsonl import write_jsonl
 from studio.core.ratings import training_pairs
@@ -72,6 +73,12 @@ def job_records(store: Store, kind: str) -> list[dict]:
     raise ValueError(f"job kind must be one of {', '.join(JOB_KINDS)}, got {kind!r}")
 
 
+def _setting(config, name: str):
+    """A config's setting for a job; an empty answer length is a GPU's default, where jobs run."""
+    value = getattr(config, name)
+    return default_answer_tokens("cuda") if name == "max_new_tokens" and value is None else value
+
+
 def trl_config(spec: JobSpec) -> dict:
     """The `trl` scripts' YAML settings: model, data, LoRA and the project's training settings."""
     settings = {"model_name_or_path": spec.model, "dataset_name": "data", "output_dir": "output",
@@ -80,7 +87,7 @@ def trl_config(spec: JobSpec) -> dict:
     if spec.config is not None:
         for f in dataclasses.fields(spec.config):
             if f.name in TRL_FIELDS:
-                settings[TRL_FIELDS[f.name]] = getattr(spec.config, f.name)
+                settings[TRL_FIELDS[f.name]] = _setting(spec.config, f.name)
     if spec.kind == "rloo":
         settings["reward_model_name_or_path"] = spec.reward_model
     return settings
@@ -159,7 +166,7 @@ def openrlhf_args(spec: JobSpec, n_prompts: int = 1) -> list[str]:
         for f in dataclasses.fields(config):
             flags = ppo_fields.get(f.name, ())
             for flag in (flags,) if isinstance(flags, str) else flags:
-                args[flag] = str(getattr(config, f.name))
+                args[flag] = str(_setting(config, f.name))
         if getattr(config, "adaptive_kl", True) is False:
             args.pop("--algo.kl.target", None)
         batch, minibatches = getattr(config, "batch_size", None), getattr(config, "minibatches", 1)

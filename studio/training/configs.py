@@ -5,8 +5,10 @@ on the GUI thread otherwise).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import ClassVar
+
+from studio.core.answer_length import default_answer_tokens
 
 MIN_STEPS = 25  # a run whose epochs are left empty gets at least this many steps, when its passes allow
 
@@ -130,7 +132,10 @@ class PPOConfig:
                                      "them and learns from the scores.")
     batch_size: int = help_field(8, "Prompts answered per round. More gives steadier updates, but each round "
                                     "takes longer.")
-    max_new_tokens: int = help_field(48, "Longest response (in tokens) the policy may write while training.")
+    max_new_tokens: int | None = help_field(None, "Longest response (in tokens) the policy may write while "
+                                                  "training. Empty = the default answer length of the device "
+                                                  "(48 on a CPU, 128 on Apple MPS, 256 on CUDA), as for the "
+                                                  "answers ranked on it.")
     temperature: float = help_field(1.0, "Sampling temperature while training. Keep 1.0: PPO must learn from "
                                          "samples of the very policy it updates.")
     ppo_epochs: int = help_field(2, "Passes over each round's responses. More gets more out of each (slow) "
@@ -187,7 +192,10 @@ class RLOOConfig:
     samples_per_prompt: int = help_field(4, "Responses written to each prompt (k, at least 2). Each response is "
                                             "judged against the mean score of the other k - 1, so no value head "
                                             "is needed; more gives a steadier baseline.")
-    max_new_tokens: int = help_field(48, "Longest response (in tokens) the policy may write while training.")
+    max_new_tokens: int | None = help_field(None, "Longest response (in tokens) the policy may write while "
+                                                  "training. Empty = the default answer length of the device "
+                                                  "(48 on a CPU, 128 on Apple MPS, 256 on CUDA), as for the "
+                                                  "answers ranked on it.")
     temperature: float = help_field(1.0, "Sampling temperature while training. Keep 1.0: RLOO must learn from "
                                          "samples of the very policy it updates.")
     beta: float = help_field(0.05, "The price of moving away from the reference (the SFT model), per nat of KL, "
@@ -221,6 +229,14 @@ AT_LEAST_ONE = {"steps", "iterations", "batch_size", "checkpoint_every", "eval_e
 POSITIVE = {"lr", "max_grad_norm", "target_kl", "temperature", "beta", "epochs", "desirable_weight",
             "undesirable_weight"}
 FRACTIONS = {"eval_fraction", "gamma", "lam", "top_p"}
+
+
+def with_device_lengths(config, device: str):
+    """`config` with an empty `max_new_tokens` set to `device`'s default answer length (`core.answer_length`), so
+    that a policy writes answers as long as those its reward model learned from."""
+    if getattr(config, "max_new_tokens", 0) is None:
+        return replace(config, max_new_tokens=default_answer_tokens(device))
+    return config
 
 
 def epochs_for(config: TrainConfig, examples: int) -> float:

@@ -40,7 +40,7 @@ import torch
 
 from studio.core.text_stats import round_stats
 from studio.training.checkpoints import has_checkpoint, load_checkpoint, save_checkpoint, trainable_parameters
-from studio.training.configs import PPOConfig
+from studio.training.configs import PPOConfig, with_device_lengths
 from studio.training.engine import (SAVING, Diverged, Hooks, ScoreFn, TrainResult, batch_for_step, check_finite,
                                     score_round)
 from studio.training.generation import SamplingConfig, _eos_ids, generate_tokens
@@ -191,6 +191,7 @@ def train_ppo(base: SharedBase, prompts: list[str], score_fn: ScoreFn, config: P
     if config.temperature <= 0:
         raise ValueError("PPO samples from the policy: temperature must be above 0")
     hooks, run_dir = hooks or Hooks(), Path(run_dir)
+    config = with_device_lengths(config, str(base.device))  # an empty length: the device's default
     torch.manual_seed(config.seed)
     reference = start_policy(base, init_adapter, config.lora_r, config.lora_alpha)
     head = ScalarHead(base.hidden_size, std=1e-3).to(base.device)

@@ -44,7 +44,7 @@ import torch
 
 from studio.core.text_stats import round_stats
 from studio.training.checkpoints import has_checkpoint, load_checkpoint, save_checkpoint, trainable_parameters
-from studio.training.configs import RLOOConfig
+from studio.training.configs import RLOOConfig, with_device_lengths
 from studio.training.engine import (SAVING, Diverged, Hooks, ScoreFn, TrainResult, batch_for_step, check_finite,
                                     score_round)
 from studio.training.generation import GeneratedBatch, SamplingConfig, _eos_ids, generate_tokens
@@ -140,6 +140,7 @@ def train_rloo(base: SharedBase, prompts: list[str], score_fn: ScoreFn, config: 
     if config.samples_per_prompt < 2:
         raise ValueError("RLOO needs at least 2 responses per prompt")
     hooks, run_dir = hooks or Hooks(), Path(run_dir)
+    config = with_device_lengths(config, str(base.device))  # an empty length: the device's default
     torch.manual_seed(config.seed)
     reference = start_policy(base, init_adapter, config.lora_r, config.lora_alpha)
     optimizer = torch.optim.AdamW(trainable_parameters(base, [POLICY], {}), lr=config.lr, weight_decay=0.0)

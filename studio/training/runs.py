@@ -21,7 +21,7 @@ from studio.core.project import Project
 from studio.core.ratings import Ratings, training_pairs
 from studio.core.records import Run
 from studio.training.checkpoints import checkpoint_step
-from studio.training.configs import CONFIGS, validate
+from studio.training.configs import CONFIGS, validate, with_device_lengths
 from studio.training.dpo import train_dpo
 from studio.training.engine import Hooks, TrainResult
 from studio.training.generation import SamplingConfig, generate
@@ -142,7 +142,7 @@ def train(project: Project, base: SharedBase, kind: str, config=None, hooks: Hoo
         forget_alarms_after(store, run_id, resumed_at)
         store.update_run(run_id, status="running", error="")
     else:
-        config = config or CONFIGS[kind]()
+        config = with_device_lengths(config or CONFIGS[kind](), str(base.device))  # stored as it runs
         validate(config)
         init = _default_init(project, kind, init)  # stored resolved, so a resume uses the same runs
         init = policy_label(project, init) if init is not None else None

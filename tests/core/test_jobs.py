@@ -119,3 +119,15 @@ def test_import_refuses_pickle_adapters_and_a_failed_fold_leaves_no_run(tmp_path
         import_run(project, out, fold=broken_fold)
     assert [r.id for r in project.store.runs()] == [base_run]
     assert sorted(p.name for p in (project.root / "runs").iterdir()) == [str(base_run)]
+
+
+def test_an_empty_answer_length_becomes_a_gpus_default_in_a_job():
+    """Jobs run on GPUs: an answer length left to the device is CUDA's default, not the text 'None'."""
+    @dataclass
+    class Lengthy:
+        max_new_tokens: int | None = None
+
+    args = openrlhf_args(JobSpec("ppo", "model", Lengthy(), reward_model="rm"), n_prompts=10)
+    assert dict(zip(args, args[1:]))["--rollout.max_new_tokens"] == "256"
+    assert trl_config(JobSpec("rloo", "m", Lengthy()))["max_completion_length"] == 256
+    assert trl_config(JobSpec("rloo", "m", Lengthy(max_new_tokens=64)))["max_completion_length"] == 64
