@@ -214,7 +214,9 @@ GPUS=4 ZERO=3 bash launch.sh                        # 4 GPUs, DeepSpeed ZeRO-3 (
 GPUS=8 NODES=2 NODE_RANK=0 MASTER_ADDR=10.0.0.1 bash launch.sh   # on each node, with its own NODE_RANK
 CPU=1 LAUNCHER=torchrun GPUS=2 bash launch.sh       # 2 processes on CPUs (torchrun, gloo backend)
 ```
-`per_device_train_batch_size` is per process: with N processes one step sees N times the batch."""
+`per_device_train_batch_size` is per process: with N processes one step sees N times the batch.
+`launch.sh` starts TRL's script through `run_trl.py`, which only makes sure that no rank hangs in gloo's
+process-group teardown at the end (see its docstring); `python -m trl.scripts.KIND` works too."""
     settings = "launch.sh" if spec.kind == "ppo" else "trl_config.yaml"
     where = "   # the folder where OpenRLHF wrote adapter_config.json" if spec.kind == "ppo" else ""
     return f"""# {spec.kind.upper()} job exported by Alignment Studio
