@@ -2,7 +2,7 @@
 
 Runs the tour's steps through the CLI (the same engines as the GUI) in a fresh demo project on the
 embedded model: SFT (defaults), generate 2 answers of 48 tokens for each of the 20 prompts, label them with the
-rule, reward model (defaults), health report, PPO (10 iterations, 48 tokens), gold export. Prints the
+rule, reward model (defaults), health report, PPO (10 iterations of 4 prompts, 48 tokens), gold export. Prints the
 seconds of each step and the total, with the thread count and the load average; exits 1 when a step failed.
 `--quick` runs the same steps with tiny budgets (2 steps, 1 PPO iteration, 8 tokens): a smoke test that
 the tour works, not a timing.
@@ -24,8 +24,8 @@ from studio.cli import main as studio
 from studio.core.demo import create_demo_project, demo_settings
 
 # The tour's own settings (resources/demo/tour.html): SFT and the reward model at the engines' defaults (epochs),
-# answers of 48 tokens (the Rank page's "Auto" on a CPU), PPO 10 iterations at its default batch.
-TOUR = {"sft": [], "tokens": 48, "reward": [], "ppo": ["--steps", "10"]}
+# answers of 48 tokens (the Rank page's "Auto" on a CPU), PPO 10 iterations of 4 prompts.
+TOUR = {"sft": [], "tokens": 48, "reward": [], "ppo": ["--steps", "10", "--batch-size", "4"]}
 QUICK = {"sft": ["--steps", "2"], "tokens": 8, "reward": ["--steps", "2"],
          "ppo": ["--steps", "1", "--batch-size", "2", "--set", "max_new_tokens=8"]}
 
