@@ -20,6 +20,7 @@ from studio.core.ai_feedback import suggestion_text
 from studio.core.answer_length import default_answer_tokens
 from studio.core.records import Comparison
 from studio.core.store import StoreError
+from studio.core.run_kinds import POLICY_KINDS
 from studio.ui.guidelines import GuidelinesPanel
 from studio.ui.rank_queue import DISAGREE, Decision, LabelQueue
 from studio.ui.settings import remember_spin
@@ -31,7 +32,6 @@ if TYPE_CHECKING:  # the labelling-only pack window starts without the workers (
 
 PREFETCH_BELOW = 2   # start generating when fewer unranked comparisons than this remain
 PREFETCH_PROMPTS = 2
-POLICY_KINDS = ("sft", "ppo", "dpo", "rloo", "kto")
 ORDINALS = ["1st", "2nd", "3rd", "4th", "5th", "6th", "7th", "8th", "9th"]
 
 

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QFormL
 from studio.core.held_out import data_size, held_out, held_out_note, recorded_split
 from studio.core.ratings import Ratings
 from studio.core.records import Run
+from studio.core.run_kinds import FROM_POLICY_KINDS, ONLINE_KINDS
 from studio.ui.config_form import ConfigForm
 from studio.ui.context import StudioContext
 from studio.ui.plots import MetricsBoard, save_image, write_csv
@@ -29,8 +30,6 @@ from studio.workers import Job, config_fields, train_job
 KINDS = {"sft": "SFT (learn from demonstrations)", "reward": "Reward model (learn the rankings)",
          "ppo": "PPO (optimise the reward)", "dpo": "DPO (learn the rankings directly)",
          "rloo": "RLOO (optimise the reward, no value head)", "kto": "KTO (learn the good/bad ratings directly)"}
-ONLINE = ("ppo", "rloo")  # kinds that sample from the policy in rounds, against a reward model
-FROM_SFT = ("ppo", "dpo", "rloo", "kto")  # kinds that start from a policy (normally the SFT run)
 # What each kind learns from, and what to do when there is none (checked before a run is created).
 NEEDS = {"sft": (["demonstrations"], "Add demonstrations first (Demonstrations page): SFT learns from them."),
          "reward": (["pairs", "rating_pairs"], "Rank some comparisons first (Rank page): the reward model learns "
@@ -167,20 +166,20 @@ class TrainPage(QWidget):
         if isinstance(saved, dict):
             self.form.set_values(saved)
         self.form_area.setWidget(self.form)
-        self.sources.setVisible(kind in FROM_SFT)
-        self.reward_combo.setVisible(kind in ONLINE)
-        self.sources.layout().labelForField(self.reward_combo).setVisible(kind in ONLINE)
+        self.sources.setVisible(kind in FROM_POLICY_KINDS)
+        self.reward_combo.setVisible(kind in ONLINE_KINDS)
+        self.sources.layout().labelForField(self.reward_combo).setVisible(kind in ONLINE_KINDS)
         if self.job is None:
             self._shown_run = None
             self._show_board(kind, f"New {kind.upper()} run: press Start")
         self._update_eval_note()
 
     def _show_board(self, kind: str, caption: str) -> None:
-        self.board.set_groups(GROUPS[kind], "iteration" if kind in ONLINE else "step")
+        self.board.set_groups(GROUPS[kind], "iteration" if kind in ONLINE_KINDS else "step")
         self._split = None
         label_eval_series(self.board, kind, None, "")
         self.samples.setRowCount(0)
-        self.tabs.setTabVisible(self.tabs.indexOf(self.samples), kind in ONLINE)
+        self.tabs.setTabVisible(self.tabs.indexOf(self.samples), kind in ONLINE_KINDS)
         self.tabs.setTabText(self.tabs.indexOf(self.samples), f"{kind.upper()} samples")
         self.shown.setText(caption)
 
@@ -273,7 +272,7 @@ class TrainPage(QWidget):
         self._update_eval_note()
         for sample in self.ctx.store.samples(run.id):
             self._add_sample(sample["step"], sample)
-        if run.kind in ONLINE:
+        if run.kind in ONLINE_KINDS:
             self.tabs.setCurrentWidget(self.samples)
         self._show_oversight(run)
 
@@ -300,8 +299,8 @@ class TrainPage(QWidget):
         if missing:
             self._show_error(missing)
             return None
-        init = self.init_combo.currentData() if kind in FROM_SFT else None
-        reward = self.reward_combo.currentData() if kind in ONLINE else None
+        init = self.init_combo.currentData() if kind in FROM_POLICY_KINDS else None
+        reward = self.reward_combo.currentData() if kind in ONLINE_KINDS else None
         self._show_board(kind, f"New {kind.upper()} run (live)")
         return self._run(train_job(kind, values, init=init, reward=reward), None, f"Training {kind.upper()}")
 
@@ -311,7 +310,7 @@ class TrainPage(QWidget):
             names, message = NEEDS[kind]
             counts = {**self.ctx.store.counts(), **Ratings(self.ctx.store).counts()}
             return "" if any(counts[name] for name in names) else message
-        if kind in ONLINE and self.reward_combo.count() <= 1:
+        if kind in ONLINE_KINDS and self.reward_combo.count() <= 1:
             return f"Train a reward model first: {kind.upper()} maximises its score."
         return ""
 
