@@ -19,9 +19,8 @@ from studio.core.held_out import held_out_report, metrics_line
 from studio.core.jsonl import read_completions, read_prompts, write_jsonl
 from studio.core.project import Project
 from studio.core.ratings import Ratings
+from studio.core.run_kinds import FROM_POLICY_KINDS, ONLINE_KINDS, RUN_KINDS
 
-TRAIN_KINDS = ("sft", "reward", "ppo", "dpo", "rloo", "kto")
-ROUNDS = ("ppo", "rloo")  # kinds that count iterations, not steps
 TOKENS_HELP = (f"longest answer in tokens (default: {default_answer_tokens('cpu')} on a CPU, "
                f"{default_answer_tokens('mps')} on Apple MPS, {default_answer_tokens('cuda')} on CUDA)")
 
@@ -179,7 +178,7 @@ def cmd_train(args) -> None:
     if args.resume is None:
         config = CONFIGS[args.kind]()
         overrides = {"steps": args.steps, "batch_size": args.batch_size, "lr": args.lr}
-        if args.kind in ROUNDS:
+        if args.kind in ONLINE_KINDS:
             overrides["iterations"] = overrides.pop("steps")
         for key, value in overrides.items():
             if value is not None:
@@ -193,7 +192,7 @@ def cmd_train(args) -> None:
             kto_note(project.store, config)
     _check_run_refs(project, args)
     base = _base(project, args)
-    with _bar_hooks(f"train {args.kind}", unit="it" if args.kind in ROUNDS else "step") as hooks:
+    with _bar_hooks(f"train {args.kind}", unit="it" if args.kind in ONLINE_KINDS else "step") as hooks:
         run_id, result = train(project, base, args.kind, config, hooks, resume=args.resume,
                                init=getattr(args, "init", None), reward=getattr(args, "reward", None))
     print(f"run {run_id} ({args.kind}) {result.status} at step {result.step}: "
@@ -215,7 +214,7 @@ def _check_run_refs(project: Project, args) -> None:
         return
     if getattr(args, "init", None) is not None:
         _check_run(project, args.init, reward=False)
-    if args.kind in ROUNDS:
+    if args.kind in ONLINE_KINDS:
         _check_run(project, args.reward or "latest:reward", reward=True)
 
 
@@ -385,9 +384,9 @@ def build_parser() -> argparse.ArgumentParser:
         c.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                        help="change any setting of the run, e.g. --set checkpoint_every=5 (repeatable; "
                             "booleans take true/false, optional numbers none; an unknown KEY lists the valid ones)")
-        if kind in ("ppo", "dpo", "rloo", "kto"):
+        if kind in FROM_POLICY_KINDS:
             c.add_argument("--init", default=None, help="starting policy: a run, latest:sft (default) or base")
-        if kind in ROUNDS:
+        if kind in ONLINE_KINDS:
             c.add_argument("--reward", default=None, help="reward model run (default latest:reward)")
 
     c = with_device(with_dir(command(sub, "sample", cmd_sample, "Write one completion per prompt from a policy.")))

@@ -32,6 +32,8 @@ TRL_FIELDS = {"steps": "max_steps", "batch_size": "per_device_train_batch_size",
               "rloo_k": "num_generations", "k": "num_generations", "num_generations": "num_generations",
               "samples_per_prompt": "num_generations"}
 ZERO_STAGES = (2, 3)
+# copied into every TRL job: runs the TRL script so that a rank cannot hang in gloo's teardown (see the file)
+TRL_RUNNER = Path(__file__).resolve().parents[2] / "resources" / "jobs" / "run_trl.py"
 
 
 @dataclasses.dataclass
@@ -129,7 +131,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 GPUS=${{GPUS:-1}}; NODES=${{NODES:-1}}; NODE_RANK=${{NODE_RANK:-0}}
 MASTER_ADDR=${{MASTER_ADDR:-127.0.0.1}}; MASTER_PORT=${{MASTER_PORT:-29500}}
-ARGS=(-m {module} --config trl_config.yaml)
+ARGS=({TRL_RUNNER.name} {module} --config trl_config.yaml)
 [[ -n "${{CPU:-}}" ]] && ARGS+=(--bf16 false --use_cpu true)
 ARGS+=("$@")
 if [[ "${{LAUNCHER:-accelerate}}" == torchrun ]]; then
@@ -219,7 +221,9 @@ GPUS=4 ZERO=3 bash launch.sh                        # 4 GPUs, DeepSpeed ZeRO-3 (
 GPUS=8 NODES=2 NODE_RANK=0 MASTER_ADDR=10.0.0.1 bash launch.sh   # on each node, with its own NODE_RANK
 CPU=1 LAUNCHER=torchrun GPUS=2 bash launch.sh       # 2 processes on CPUs (torchrun, gloo backend)
 ```
-`per_device_train_batch_size` is per process: with N processes one step sees N times the batch."""
+`per_device_train_batch_size` is per process: with N processes one step sees N times the batch.
+`launch.sh` starts TRL's script through `run_trl.py`, which only makes sure that no rank hangs in gloo's
+process-group teardown at the end (see its docstring); `python -m trl.scripts.KIND` works too."""
     settings = "launch.sh" if spec.kind == "ppo" else "trl_config.yaml"
     where = "   # the folder where OpenRLHF wrote adapter_config.json" if spec.kind == "ppo" else ""
     return f"""# {spec.kind.upper()} job exported by Alignment Studio
@@ -264,6 +268,7 @@ def write_job(store: Store, spec: JobSpec, out: Path) -> int:
         files["launch.sh"] = ppo_launch_script(spec, len(records))
     else:
         files["launch.sh"] = trl_launch_script(spec.kind)
+        files[TRL_RUNNER.name] = TRL_RUNNER.read_text(encoding="utf-8")
         files["trl_config.yaml"] = yaml_text(trl_config(spec))
         files["accelerate.yaml"] = yaml_text(accelerate_config())
         files.update({f"accelerate_zero{z}.yaml": yaml_text(accelerate_config(z)) for z in ZERO_STAGES})

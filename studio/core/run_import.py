@@ -7,8 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from studio.core.project import Project
-
-POLICY_KINDS = ("sft", "dpo", "kto", "rloo", "ppo")  # the store decides which of these it knows
+from studio.core.run_kinds import POLICY_KINDS
 
 
 def import_run(project: Project, folder: str | Path, kind: str | None = None,

@@ -19,8 +19,8 @@ from studio.core.active import create_label_tables, create_rating_repeats
 from studio.core.oversight_store import migrate_oversight
 from studio.core.preferences import check_order, pairs_from_ranking
 from studio.core.records import Comparison, Demo, PreferencePair, Prompt, Ranking, Response, Run
+from studio.core.run_kinds import RUN_KINDS
 
-RUN_KINDS = ("sft", "reward", "ppo", "dpo", "rloo", "kto")
 RUN_STATUSES = ("running", "finished", "cancelled", "failed", "diverged")
 RANKING_STATUSES = ("ranked", "skip", "all_bad")
 MAX_ID = 2**63 - 1  # SQLite's largest integer

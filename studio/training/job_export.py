@@ -9,6 +9,7 @@ from pathlib import Path
 
 from studio.core.jobs import JobSpec, check_job, write_job
 from studio.core.project import Project
+from studio.core.run_kinds import FROM_POLICY_KINDS, ONLINE_KINDS
 from studio.training import configs
 from studio.training.models import EMBEDDED, _gguf_cache, embedded_gguf
 
@@ -39,9 +40,9 @@ def export_job(project: Project, kind: str, out: Path, init: str | None = None, 
     out = project.check_output(out)
     store = project.store
     check_job(store, kind, out)  # before the model is converted or merged: bad requests cost no waiting
-    if init is None and kind in ("dpo", "kto", "rloo", "ppo"):
+    if init is None and kind in FROM_POLICY_KINDS:
         init = "latest:sft" if any(r.kind == "sft" and r.status == "finished" for r in store.runs()) else "base"
-    reward_run = store.resolve_run(reward) if kind in ("rloo", "ppo") else None  # before anything is written
+    reward_run = store.resolve_run(reward) if kind in ONLINE_KINDS else None  # before anything is written
     init_run = store.resolve_run(init).id if init not in (None, "base") else None
     spec = JobSpec(kind, str(model_folder(project.model_spec, say)), project_settings(project, kind))
     if init_run is not None:

@@ -20,6 +20,7 @@ from studio.core.oversight_store import forget_alarms_after, watch_run
 from studio.core.project import Project
 from studio.core.ratings import Ratings, training_pairs
 from studio.core.records import Run
+from studio.core.run_kinds import FROM_POLICY_KINDS, ONLINE_KINDS
 from studio.training.checkpoints import checkpoint_step
 from studio.training.configs import CONFIGS, validate, with_device_lengths
 from studio.training.dpo import train_dpo
@@ -216,7 +217,7 @@ def _dispatch(project, base, kind, config, run_dir, hooks, resume, init, reward)
                          init_adapter=init_adapter)
     if kind == "dpo":
         return train_dpo(base, pairs, config, run_dir, hooks, resume=resume, init_adapter=init_adapter)
-    if kind in ("ppo", "rloo"):  # each round also reports the reward run's ensemble disagreement, when it has one
+    if kind in ONLINE_KINDS:  # each round also reports the reward run's ensemble disagreement, when it has one
         folder = reward_dir(project, reward)
         scorer = RewardScorer.load(base, folder)
         prompts = [p.text for p in store.prompts()]
@@ -239,7 +240,7 @@ def _load_init(project: Project, base: SharedBase, init: str | None) -> str | No
 
 
 def _default_init(project: Project, kind: str, init: str | None) -> str | None:
-    if kind not in ("ppo", "dpo", "rloo", "kto"):
+    if kind not in FROM_POLICY_KINDS:
         return None
     if init is not None:
         return init
@@ -247,7 +248,7 @@ def _default_init(project: Project, kind: str, init: str | None) -> str | None:
 
 
 def _default_reward(project: Project, kind: str, reward: str | None) -> str | None:
-    if kind not in ("ppo", "rloo"):
+    if kind not in ONLINE_KINDS:
         return None
     return str(project.store.resolve_run(reward or "latest:reward").id)
 

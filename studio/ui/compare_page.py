@@ -12,10 +12,10 @@ from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox
                                QVBoxLayout, QWidget)
 
 from studio.core.records import Run
+from studio.core.run_kinds import POLICY_KINDS
 from studio.ui.context import StudioContext
 from studio.workers import Job, stream_job
 
-POLICY_KINDS = ("sft", "ppo", "dpo", "rloo", "kto")
 PANE_MIN_WIDTH = 200  # four panes and the controls fit a 1280 px window
 
 

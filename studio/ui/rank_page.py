@@ -12,18 +12,19 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence, QShortcut
-from PySide6.QtWidgets import (QApplication, QComboBox, QDialog, QDialogButtonBox, QFormLayout, QFrame,
-                               QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit, QPushButton,
-                               QSpinBox, QSplitter, QStackedWidget, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QApplication, QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
+                               QPlainTextEdit, QPushButton, QSpinBox, QSplitter, QStackedWidget, QVBoxLayout, QWidget)
 
 from studio.core.ai_feedback import suggestion_text
 from studio.core.answer_length import default_answer_tokens
 from studio.core.records import Comparison
+from studio.core.run_kinds import POLICY_KINDS
 from studio.core.store import StoreError
+from studio.ui.answer_widgets import DemoDialog, ResponsePane, reader
 from studio.ui.guidelines import GuidelinesPanel
 from studio.ui.rank_queue import DISAGREE, Decision, LabelQueue
 from studio.ui.settings import remember_spin
-from studio.ui.theme import scaled_font, set_role
+from studio.ui.theme import set_role
 
 if TYPE_CHECKING:  # the labelling-only pack window starts without the workers (superqt) and the model host
     from studio.ui.context import StudioContext
@@ -31,17 +32,6 @@ if TYPE_CHECKING:  # the labelling-only pack window starts without the workers (
 
 PREFETCH_BELOW = 2   # start generating when fewer unranked comparisons than this remain
 PREFETCH_PROMPTS = 2
-POLICY_KINDS = ("sft", "ppo", "dpo", "rloo", "kto")
-ORDINALS = ["1st", "2nd", "3rd", "4th", "5th", "6th", "7th", "8th", "9th"]
-
-
-def _reader(text: str = "") -> QPlainTextEdit:
-    """A read-only, word-wrapped, mouse-selectable text pane that leaves the rank keys to the page."""
-    view = QPlainTextEdit(text, readOnly=True)
-    view.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-    view.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
-    scaled_font(view, 1.15)
-    return view
 
 
 def _describe(order: list[list[int]], status: str) -> str:
@@ -50,74 +40,6 @@ def _describe(order: list[list[int]], status: str) -> str:
     if len(order) == 1:
         return "all tie"
     return " > ".join(" = ".join(str(p + 1) for p in group) for group in order)
-
-
-class ResponsePane(QFrame):
-    """One numbered answer with its place in the ranking so far."""
-
-    def __init__(self, number: int, text: str, page: RankPage):
-        super().__init__(frameShape=QFrame.Shape.StyledPanel)
-        self.header = QLabel()
-        self.view = _reader(text)
-        pick = QPushButton(f"Pick ({number})",
-                           toolTip=f"The best of the answers not picked yet; same as pressing {number}")
-        pick.clicked.connect(lambda: page.pick(number - 1))
-        demo = QPushButton("Make this a demonstration…",
-                           toolTip="“This is what it should have said”: edit this answer into a demonstration")
-        demo.clicked.connect(lambda: page.make_demo(number - 1))
-        if page.labelling_only:  # a pack brings back labels only
-            demo.hide()
-        self.pick_button = pick
-        self.number = number
-        layout = QVBoxLayout(self)
-        layout.addWidget(self.header)
-        layout.addWidget(self.view, 1)
-        layout.addWidget(pick)
-        layout.addWidget(demo)
-        self.set_place(None)
-
-    def set_place(self, place: int | None) -> None:
-        """Mark this answer as picked at `place` (0 = best), or not picked."""
-        picked = place is not None
-        self.header.setText(f"<span style='font-size:16pt'><b>{self.number}</b></span>"
-                            + (f"&nbsp;&nbsp;✓ {ORDINALS[place]}" if picked else ""))
-        set_role(self.header, "picked" if picked else "")
-        self.pick_button.setEnabled(not picked)
-
-
-class DemoDialog(QDialog):
-    """Edit an answer into a demonstration; saving adds it to the store."""
-
-    def __init__(self, ctx: StudioContext, prompt: str, response: str, parent: QWidget | None = None):
-        super().__init__(parent, windowTitle="Make this a demonstration")
-        self.ctx = ctx
-        self.demo_id: int | None = None
-        self.prompt_edit = QPlainTextEdit(prompt, toolTip="The prompt of the demonstration")
-        self.response_edit = QPlainTextEdit(response, toolTip="Rewrite this into what the model should have said")
-        self.message = QLabel(wordWrap=True)
-        set_role(self.message, "error")
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
-        layout = QVBoxLayout(self)
-        layout.addWidget(QLabel("<b>Prompt</b>"))
-        layout.addWidget(self.prompt_edit, 1)
-        layout.addWidget(QLabel("<b>What it should have said</b>"))
-        layout.addWidget(self.response_edit, 3)
-        layout.addWidget(self.message)
-        layout.addWidget(buttons)
-        self.resize(640, 480)
-
-    def accept(self) -> None:
-        """Add the demonstration; a refused one (empty text) keeps the dialog open and says why."""
-        try:
-            self.demo_id = self.ctx.store.add_demo(self.prompt_edit.toPlainText(),
-                                                   self.response_edit.toPlainText())
-        except (ValueError, StoreError) as exc:
-            self.message.setText(f"Not saved: {exc}")
-            return
-        self.ctx.data_changed.emit()
-        super().accept()
 
 
 class RankPage(QWidget):
@@ -164,7 +86,7 @@ class RankPage(QWidget):
         top.addStretch(1)
         top.addWidget(self.preparing)
 
-        self.prompt_view = _reader()
+        self.prompt_view = reader()
         self.prompt_view.setMaximumHeight(120)
         self.prompt_view.setToolTip("The prompt all the answers below respond to")
         self.splitter = QSplitter(childrenCollapsible=False)

@@ -20,7 +20,7 @@ from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QLineEdit, QPush
 from studio.core import active
 from studio.core.ratings import RateItem, Ratings, export_ratings, import_ratings, kto_weight_advice
 from studio.core.store import Store, StoreError
-from studio.ui.rank_page import DemoDialog, _reader
+from studio.ui.answer_widgets import DemoDialog, reader
 from studio.ui.theme import set_role
 
 if TYPE_CHECKING:  # the labelling-only pack window starts without the workers (superqt) and the model host
@@ -74,10 +74,10 @@ class RatePage(QWidget):
                 button.hide()
             top.addWidget(button)
 
-        self.prompt_view = _reader()
+        self.prompt_view = reader()
         self.prompt_view.setMaximumHeight(120)
         self.prompt_view.setToolTip("The prompt the answer below responds to")
-        self.answer_view = _reader()
+        self.answer_view = reader()
         self.answer_view.setToolTip("Is this a good answer to the prompt?")
         for view in (self.prompt_view, self.answer_view):
             view.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # the arrow keys rate; they do not scroll

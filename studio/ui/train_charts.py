@@ -2,8 +2,11 @@
 every eval figure carries the held-out size it rests on (recorded with it by the engine)."""
 from __future__ import annotations
 
-from studio.core.held_out import recorded_split, size_text
+from PySide6.QtWidgets import QLabel
+
+from studio.core.held_out import data_size, held_out, held_out_note, recorded_split, size_text
 from studio.core.records import Run
+from studio.core.store import Store
 from studio.ui.plots import Group, MetricsBoard
 
 GROUPS: dict[str, list[Group]] = {
@@ -90,3 +93,35 @@ def summary(run: Run, limit: int = 3, prefix: str = "") -> str:
     text = " · ".join(f"{name} {metrics[name]:.3g}" + (eval_suffix(run.kind, split) if name.startswith("eval_")
                                                         else "") for name in names)
     return prefix + text if text else ""
+
+
+class EvalNote(QLabel):
+    """Beside the charts: how many held-out examples the eval figures rest on, also in the eval curves' legends
+    and tooltips. The size is the run's own record once it has one, else the split of the data as it is now."""
+
+    def __init__(self, board: MetricsBoard):
+        super().__init__(wordWrap=True, toolTip="How many held-out examples the eval_ figures are measured on; "
+                                                "with few, they swing by chance.")
+        self.board = board
+        self.split: tuple[int, int] | None = None  # (held out, total) as the run recorded it
+
+    def take_split(self, values: dict[str, float]) -> bool:
+        """Keep the held-out size of metrics that carry it (an eval step, or a run's last); True if it changed."""
+        split = recorded_split(values)
+        changed = split is not None and split != self.split
+        if changed:
+            self.split = split
+        return changed
+
+    def show_for(self, store: Store, kind: str, fraction: float | None) -> None:
+        note = ""
+        if fraction is not None:
+            if self.split is None:
+                total = data_size(store, kind)
+                held = held_out(total, fraction)
+            else:
+                held, total = self.split
+            note = held_out_note(kind, held, total, fraction)
+        self.setText(note)
+        self.setVisible(bool(note))
+        label_eval_series(self.board, kind, self.split, note)

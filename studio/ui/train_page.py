@@ -6,31 +6,29 @@ from the store: selecting one shows its recorded curves and samples.
 """
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QHeaderView,
-                               QLabel, QProgressBar, QPushButton, QScrollArea, QSplitter, QTableWidget,
-                               QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QPushButton,
+                               QScrollArea, QSplitter, QTabWidget, QVBoxLayout, QWidget)
 
-from studio.core.held_out import data_size, held_out, held_out_note, recorded_split
 from studio.core.ratings import Ratings
 from studio.core.records import Run
+from studio.core.run_kinds import FROM_POLICY_KINDS, ONLINE_KINDS
 from studio.ui.config_form import ConfigForm
 from studio.ui.context import StudioContext
 from studio.ui.plots import MetricsBoard, save_image, write_csv
 from studio.ui.rm_report_panel import AlarmList, RMReportPanel
+from studio.ui.run_progress import RunProgress
+from studio.ui.run_tables import RunHistory, SamplesTable
 from studio.ui.settings import project_value, set_project_value
 from studio.ui.theme import set_role
-from studio.ui.train_charts import GROUPS, label_eval_series, summary
+from studio.ui.train_charts import GROUPS, EvalNote, label_eval_series, summary
 from studio.workers import Job, config_fields, train_job
 
 KINDS = {"sft": "SFT (learn from demonstrations)", "reward": "Reward model (learn the rankings)",
          "ppo": "PPO (optimise the reward)", "dpo": "DPO (learn the rankings directly)",
          "rloo": "RLOO (optimise the reward, no value head)", "kto": "KTO (learn the good/bad ratings directly)"}
-ONLINE = ("ppo", "rloo")  # kinds that sample from the policy in rounds, against a reward model
-FROM_SFT = ("ppo", "dpo", "rloo", "kto")  # kinds that start from a policy (normally the SFT run)
 # What each kind learns from, and what to do when there is none (checked before a run is created).
 NEEDS = {"sft": (["demonstrations"], "Add demonstrations first (Demonstrations page): SFT learns from them."),
          "reward": (["pairs", "rating_pairs"], "Rank some comparisons first (Rank page): the reward model learns "
@@ -39,7 +37,6 @@ NEEDS = {"sft": (["demonstrations"], "Add demonstrations first (Demonstrations p
          "kto": (["ratings"], "Rate some answers first (Rate page): KTO learns from them.")}
 # "running" with no job in this window means the process died mid-run (crash, kill): resumable.
 RESUMABLE = ("cancelled", "failed", "running")
-MAX_SAMPLE_ROWS = 1000
 
 
 class TrainPage(QWidget):
@@ -49,12 +46,8 @@ class TrainPage(QWidget):
         super().__init__(parent)
         self.ctx = ctx
         self.job: Job | None = None
-        self._eta_origin: tuple[float, int] | None = None
         self._live_run: int | None = None  # the run id of the running job, once known
         self._shown_run: int | None = None  # the run whose curves are on the board
-        self._split: tuple[int, int] | None = None  # (held out, total) its eval figures rest on, once recorded
-        self._step_text = ""  # "Step 3 of 20 · about 9 s left" of the running job
-        self._phase = ""  # what the running job does now (its last message since that step)
 
         self.kind = QComboBox()
         for kind, label in KINDS.items():
@@ -80,22 +73,21 @@ class TrainPage(QWidget):
         self.resume_button = QPushButton("Resume", clicked=self.resume, enabled=False,
                                          toolTip="Continue the selected stopped or failed run from its last "
                                                  "checkpoint.")
-        self.progress = QProgressBar(textVisible=False)
-        self.status = QLabel(wordWrap=True)
+        self.run_progress = RunProgress()
+        self.progress, self.status = self.run_progress.bar, self.run_progress.status
         self.error = QLabel(wordWrap=True, visible=False,
                             textInteractionFlags=Qt.TextInteractionFlag.TextSelectableByMouse)
         set_role(self.error, "error")
 
         self.board = MetricsBoard(columns=4)
         self.shown = QLabel()
-        self.eval_note = QLabel(wordWrap=True, toolTip="How many held-out examples the eval_ figures are "
-                                                       "measured on; with few, they swing by chance.")
+        self.eval_note = EvalNote(self.board)
         self.png_button = QPushButton("Export PNG…", clicked=self._ask_png,
                                       toolTip="Save the charts shown, titled with their run, as one PNG image.")
         self.csv_button = QPushButton("Export CSV…", clicked=self._ask_csv,
                                       toolTip="Save every metric of the run shown as CSV: one row per step.")
-        self.samples = _table(["Iteration", "Reward", "Prompt", "Response"])
-        self.history = _table(["Run", "Kind", "Status", "Step", "Final metrics", "Started"])
+        self.samples = SamplesTable()
+        self.history = RunHistory()
         self.history.itemSelectionChanged.connect(self._on_history_selected)
         self.tabs = QTabWidget()
         self.tabs.addTab(self.samples, "PPO samples")
@@ -167,20 +159,20 @@ class TrainPage(QWidget):
         if isinstance(saved, dict):
             self.form.set_values(saved)
         self.form_area.setWidget(self.form)
-        self.sources.setVisible(kind in FROM_SFT)
-        self.reward_combo.setVisible(kind in ONLINE)
-        self.sources.layout().labelForField(self.reward_combo).setVisible(kind in ONLINE)
+        self.sources.setVisible(kind in FROM_POLICY_KINDS)
+        self.reward_combo.setVisible(kind in ONLINE_KINDS)
+        self.sources.layout().labelForField(self.reward_combo).setVisible(kind in ONLINE_KINDS)
         if self.job is None:
             self._shown_run = None
             self._show_board(kind, f"New {kind.upper()} run: press Start")
         self._update_eval_note()
 
     def _show_board(self, kind: str, caption: str) -> None:
-        self.board.set_groups(GROUPS[kind], "iteration" if kind in ONLINE else "step")
-        self._split = None
+        self.board.set_groups(GROUPS[kind], "iteration" if kind in ONLINE_KINDS else "step")
+        self.eval_note.split = None
         label_eval_series(self.board, kind, None, "")
         self.samples.setRowCount(0)
-        self.tabs.setTabVisible(self.tabs.indexOf(self.samples), kind in ONLINE)
+        self.tabs.setTabVisible(self.tabs.indexOf(self.samples), kind in ONLINE_KINDS)
         self.tabs.setTabText(self.tabs.indexOf(self.samples), f"{kind.upper()} samples")
         self.shown.setText(caption)
 
@@ -194,28 +186,7 @@ class TrainPage(QWidget):
         _fill_combo(self.reward_combo, [("Latest reward model", None)]
                     + [(f"Reward run {r.id}{summary(r, 1, ' · ')}", str(r.id)) for r in reversed(runs)
                        if r.kind == "reward" and r.status == "finished"])
-        selected = self.selected_run()
-        self.history.blockSignals(True)
-        self.history.setRowCount(0)
-        for run in reversed(runs):
-            row = self.history.rowCount()
-            self.history.insertRow(row)
-            cells = [str(run.id), run.kind.upper(), run.status, str(run.step), summary(run),
-                     run.created[:16].replace("T", " ")]
-            for column, text in enumerate(cells):
-                item = QTableWidgetItem(text)
-                item.setData(Qt.ItemDataRole.UserRole, run.id)
-                if run.error:
-                    item.setToolTip(run.error)
-                if run.id == self._shown_run:  # the run whose curves are shown stands out
-                    font = item.font()
-                    font.setBold(True)
-                    item.setFont(font)
-                    item.setToolTip(run.error or "Its curves are shown above")
-                self.history.setItem(row, column, item)
-            if selected and run.id == selected.id:
-                self.history.selectRow(row)
-        self.history.blockSignals(False)
+        self.history.fill(runs, self._shown_run)
         self._update_buttons()
         self._update_eval_note()
 
@@ -229,31 +200,14 @@ class TrainPage(QWidget):
         else:
             editor = self.form.editors.get("eval_fraction")
             kind, fraction = self.selected_kind, editor[1].value() if editor else None
-        note = ""
-        if fraction is not None:
-            if self._split is None:
-                total = data_size(self.ctx.store, kind)
-                held = held_out(total, fraction)
-            else:
-                held, total = self._split
-            note = held_out_note(kind, held, total, fraction)
-        self.eval_note.setText(note)
-        self.eval_note.setVisible(bool(note))
-        label_eval_series(self.board, kind, self._split, note)
-
-    def _note_split(self, values: dict[str, float]) -> None:
-        """Take the held-out size from metrics that carry it (an eval step, or a run's last)."""
-        split = recorded_split(values)
-        if split is not None and split != self._split:
-            self._split = split
-            self._update_eval_note()
+        self.eval_note.show_for(self.ctx.store, kind, fraction)
 
     def selected_run(self) -> Run | None:
-        items = self.history.selectedItems()
-        if not items:
+        run_id = self.history.selected_id()
+        if run_id is None:
             return None
         try:
-            return self.ctx.store.run(items[0].data(Qt.ItemDataRole.UserRole))
+            return self.ctx.store.run(run_id)
         except LookupError:
             return None
 
@@ -269,11 +223,11 @@ class TrainPage(QWidget):
         self._show_board(run.kind, f"Run {run.id} · {run.kind.upper()} · {run.status}")
         rows = self.ctx.store.metrics(run.id)
         self.board.load(rows)
-        self._note_split({row["name"]: row["value"] for row in rows})  # the last recorded of each
+        self.eval_note.take_split({row["name"]: row["value"] for row in rows})  # the last recorded of each
         self._update_eval_note()
         for sample in self.ctx.store.samples(run.id):
-            self._add_sample(sample["step"], sample)
-        if run.kind in ONLINE:
+            self.samples.add(sample["step"], sample)
+        if run.kind in ONLINE_KINDS:
             self.tabs.setCurrentWidget(self.samples)
         self._show_oversight(run)
 
@@ -300,8 +254,8 @@ class TrainPage(QWidget):
         if missing:
             self._show_error(missing)
             return None
-        init = self.init_combo.currentData() if kind in FROM_SFT else None
-        reward = self.reward_combo.currentData() if kind in ONLINE else None
+        init = self.init_combo.currentData() if kind in FROM_POLICY_KINDS else None
+        reward = self.reward_combo.currentData() if kind in ONLINE_KINDS else None
         self._show_board(kind, f"New {kind.upper()} run (live)")
         return self._run(train_job(kind, values, init=init, reward=reward), None, f"Training {kind.upper()}")
 
@@ -311,7 +265,7 @@ class TrainPage(QWidget):
             names, message = NEEDS[kind]
             counts = {**self.ctx.store.counts(), **Ratings(self.ctx.store).counts()}
             return "" if any(counts[name] for name in names) else message
-        if kind in ONLINE and self.reward_combo.count() <= 1:
+        if kind in ONLINE_KINDS and self.reward_combo.count() <= 1:
             return f"Train a reward model first: {kind.upper()} maximises its score."
         return ""
 
@@ -327,25 +281,19 @@ class TrainPage(QWidget):
     def stop(self) -> None:
         if self.job is not None:
             self.job.cancel()
-            self._show_status()
+            self.run_progress.show(stopping=True)
             self.stop_button.setEnabled(False)
 
-    def _show_status(self) -> None:
-        """The status line of a running job: its step and time left (or that it stops), then its phase."""
-        stopping = self.job is not None and self.job.stop_requested()
-        parts = ["Stopping after this step, saving a checkpoint…" if stopping else self._step_text, self._phase]
-        self.status.setText(" · ".join(part for part in parts if part))
+    def _stopping(self) -> bool:
+        return self.job is not None and self.job.stop_requested()
 
     def _on_message(self, text: str) -> None:
-        self._phase = text
-        self._show_status()
+        self.run_progress.message(text, self._stopping())
 
     def _run(self, fn, run_id: int | None, title: str) -> Job:
         self.error.hide()
-        self._eta_origin, self._live_run = None, run_id
-        self.progress.setRange(0, 0)  # busy until the first step is done
-        self._step_text, self._phase = "", "Starting…"
-        self._show_status()
+        self._live_run = run_id
+        self.run_progress.begin()
         job = self.ctx.run(fn, needs_model=True, title=title)
         job.message.connect(self._on_message)
         job.metrics.connect(self._on_metrics)
@@ -372,7 +320,8 @@ class TrainPage(QWidget):
 
     def _on_metrics(self, step: int, values: dict) -> None:
         self.board.add(step, values)
-        self._note_split(values)
+        if self.eval_note.take_split(values):
+            self._update_eval_note()
         if self._live_run is not None:
             self._show_oversight(self.ctx.store.run(self._live_run))
         if self._live_run is None:  # the engine created the run row by now: list it
@@ -386,41 +335,29 @@ class TrainPage(QWidget):
 
     def _on_samples(self, step: int, rows: list) -> None:
         for row in rows:
-            self._add_sample(step, row)
+            self.samples.add(step, row)
         self.samples.scrollToBottom()
 
     def _on_progress(self, step: int, total: int) -> None:
-        now = time.monotonic()
-        if self._eta_origin is None:
-            self._eta_origin = (now, step)
-        self.progress.setRange(0, total)
-        self.progress.setValue(step)
-        started, first = self._eta_origin
-        eta = f" · about {_duration((now - started) / (step - first) * (total - step))} left" if step > first else ""
-        self._step_text, self._phase = f"Step {step} of {total}{eta}", ""  # a message after it says what follows
-        self._show_status()
+        self.run_progress.step(step, total, self._stopping())
 
     def _on_finished(self, result: dict) -> None:
         self._live_run = self._shown_run = result.get("run_id")  # known for sure now, however short the run
-        self._end()
         run, status = result.get("run_id"), result.get("status")
+        self._end(f"Run {run} {status} at step {result.get('step')}.")
         if status == "diverged":
             self._show_error(f"Run {run} diverged: {result.get('error')}")
-        self.status.setText(f"Run {run} {status} at step {result.get('step')}.")
 
     def _on_failed(self, message: str) -> None:
-        self._end()
-        self.status.setText("Training failed.")
+        self._end("Training failed.")
         self._show_error(message)
 
     def _on_cancelled(self) -> None:
-        self._end()
-        self.status.setText("Stopped; a checkpoint was saved. Select the run below and press Resume to go on.")
+        self._end("Stopped; a checkpoint was saved. Select the run below and press Resume to go on.")
 
-    def _end(self) -> None:
+    def _end(self, text: str) -> None:
         self.job = None
-        self.progress.setRange(0, 1)
-        self.progress.setValue(0)
+        self.run_progress.end(text)
         self.board.redraw()
         self.refresh()
         if self._live_run is not None:
@@ -440,18 +377,6 @@ class TrainPage(QWidget):
         self.resume_button.setEnabled(idle and run is not None and run.status in RESUMABLE
                                       and not self.ctx.project.run_is_live(run.id))
         self.kind.setEnabled(idle)
-
-    def _add_sample(self, step: int, sample: dict) -> None:
-        if self.samples.rowCount() >= MAX_SAMPLE_ROWS:
-            self.samples.removeRow(0)
-        row = self.samples.rowCount()
-        self.samples.insertRow(row)
-        reward = sample.get("reward")
-        cells = [str(step), "" if reward is None else f"{reward:+.2f}", sample["prompt"], sample["response"]]
-        for column, text in enumerate(cells):
-            item = QTableWidgetItem(text.replace("\n", " ⏎ "))
-            item.setToolTip(text)
-            self.samples.setItem(row, column, item)
 
     # -- export ----------------------------------------------------------------------------------------
     def export_png(self, path: str | Path) -> Job:
@@ -481,18 +406,6 @@ class TrainPage(QWidget):
             self.export_csv(path)
 
 
-def _table(headers: list[str]) -> QTableWidget:
-    table = QTableWidget(0, len(headers))
-    table.setHorizontalHeaderLabels(headers)
-    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-    table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-    table.verticalHeader().hide()
-    table.horizontalHeader().setStretchLastSection(True)
-    table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-    return table
-
-
 def _fill_combo(combo: QComboBox, items: list[tuple[str, str | None]]) -> None:
     """Replace the items, keeping the current choice when it is still there."""
     current = combo.currentData()
@@ -502,11 +415,3 @@ def _fill_combo(combo: QComboBox, items: list[tuple[str, str | None]]) -> None:
         combo.addItem(label, data)
     combo.setCurrentIndex(max(combo.findData(current), 0))
     combo.blockSignals(False)
-
-
-def _duration(seconds: float) -> str:
-    seconds = int(round(seconds))
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes, seconds = divmod(seconds, 60)
-    return f"{minutes} min {seconds:02d} s" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"

@@ -1,5 +1,8 @@
 """Job folders for TRL / OpenRLHF: the data in TRL's formats, the settings mapped by field name, refusals."""
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from dataclasses import dataclass
 
@@ -77,11 +80,35 @@ def test_write_job_writes_everything_and_refuses_a_used_folder_or_missing_data(s
     assert write_job(store, JobSpec("sft", "m", DPOish()), tmp_path / "job") == 1
     names = sorted(p.name for p in (tmp_path / "job").iterdir())
     assert names == ["README.md", "accelerate.yaml", "accelerate_zero2.yaml", "accelerate_zero3.yaml", "data",
-                     "job.json", "launch.sh", "trl_config.yaml"]
+                     "job.json", "launch.sh", "run_trl.py", "trl_config.yaml"]
     assert "max_steps: 7" in (tmp_path / "job" / "trl_config.yaml").read_text()
-    assert "-m trl.scripts.sft --config trl_config.yaml" in (tmp_path / "job" / "launch.sh").read_text()
+    assert "run_trl.py trl.scripts.sft --config trl_config.yaml" in (tmp_path / "job" / "launch.sh").read_text()
     with pytest.raises(ValueError, match="already exists and is not empty"):
         write_job(store, JobSpec("sft", "m"), tmp_path / "job")
+
+
+FAKE_SCRIPT = """
+import sys, weakref
+import torch.distributed as dist
+dist.init_process_group("gloo", store=dist.HashStore(), rank=0, world_size=1)
+probe = weakref.ref(dist.group.WORLD)
+dist.destroy_process_group()  # as TRL's trainer.end() does, while DDP may still hold the group
+print(__name__, sys.argv[1:], "kept" if probe() is not None else "freed")
+import atexit
+atexit.register(lambda: print("at exit:", "kept" if probe() is not None else "freed"))
+"""
+
+
+def test_trl_runner_keeps_destroyed_groups_until_the_script_has_returned(tmp_path):
+    """The job's run_trl.py runs the script as __main__ with its arguments, holds every destroyed process group
+    while the script's objects are freed (a gloo rank hung for ever there), and lets them go afterwards."""
+    (tmp_path / "fake_script.py").write_text(FAKE_SCRIPT)
+    runner = Path(__file__).resolve().parents[2] / "resources" / "jobs" / "run_trl.py"
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    proc = subprocess.run([sys.executable, str(runner), "fake_script", "--config", "x.yaml"], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.splitlines() == ["__main__ ['--config', 'x.yaml'] kept", "at exit: freed"]
 
 
 def fake_output(job: Path, kind: str = "sft", init_run=None) -> Path:

@@ -1,0 +1,97 @@
+"""Widgets the Rank and Rate pages share: a read-only answer pane, a numbered answer to pick, the demo dialog."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFrame, QLabel, QPlainTextEdit, QPushButton, QVBoxLayout,
+                               QWidget)
+
+from studio.core.store import StoreError
+from studio.ui.theme import scaled_font, set_role
+
+if TYPE_CHECKING:
+    from studio.ui.context import StudioContext
+    from studio.ui.rank_page import RankPage
+
+ORDINALS = ["1st", "2nd", "3rd", "4th", "5th", "6th", "7th", "8th", "9th"]
+
+
+def reader(text: str = "") -> QPlainTextEdit:
+    """A read-only, word-wrapped, mouse-selectable text pane that leaves the rank keys to the page."""
+    view = QPlainTextEdit(text, readOnly=True)
+    view.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    view.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
+    scaled_font(view, 1.15)
+    return view
+
+
+
+class ResponsePane(QFrame):
+    """One numbered answer with its place in the ranking so far."""
+
+    def __init__(self, number: int, text: str, page: RankPage):
+        super().__init__(frameShape=QFrame.Shape.StyledPanel)
+        self.header = QLabel()
+        self.view = reader(text)
+        pick = QPushButton(f"Pick ({number})",
+                           toolTip=f"The best of the answers not picked yet; same as pressing {number}")
+        pick.clicked.connect(lambda: page.pick(number - 1))
+        demo = QPushButton("Make this a demonstration…",
+                           toolTip="“This is what it should have said”: edit this answer into a demonstration")
+        demo.clicked.connect(lambda: page.make_demo(number - 1))
+        if page.labelling_only:  # a pack brings back labels only
+            demo.hide()
+        self.pick_button = pick
+        self.number = number
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.header)
+        layout.addWidget(self.view, 1)
+        layout.addWidget(pick)
+        layout.addWidget(demo)
+        self.set_place(None)
+
+    def set_place(self, place: int | None) -> None:
+        """Mark this answer as picked at `place` (0 = best), or not picked."""
+        picked = place is not None
+        self.header.setText(f"<span style='font-size:16pt'><b>{self.number}</b></span>"
+                            + (f"&nbsp;&nbsp;✓ {ORDINALS[place]}" if picked else ""))
+        set_role(self.header, "picked" if picked else "")
+        self.pick_button.setEnabled(not picked)
+
+
+
+class DemoDialog(QDialog):
+    """Edit an answer into a demonstration; saving adds it to the store."""
+
+    def __init__(self, ctx: StudioContext, prompt: str, response: str, parent: QWidget | None = None):
+        super().__init__(parent, windowTitle="Make this a demonstration")
+        self.ctx = ctx
+        self.demo_id: int | None = None
+        self.prompt_edit = QPlainTextEdit(prompt, toolTip="The prompt of the demonstration")
+        self.response_edit = QPlainTextEdit(response, toolTip="Rewrite this into what the model should have said")
+        self.message = QLabel(wordWrap=True)
+        set_role(self.message, "error")
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(QLabel("<b>Prompt</b>"))
+        layout.addWidget(self.prompt_edit, 1)
+        layout.addWidget(QLabel("<b>What it should have said</b>"))
+        layout.addWidget(self.response_edit, 3)
+        layout.addWidget(self.message)
+        layout.addWidget(buttons)
+        self.resize(640, 480)
+
+    def accept(self) -> None:
+        """Add the demonstration; a refused one (empty text) keeps the dialog open and says why."""
+        try:
+            self.demo_id = self.ctx.store.add_demo(self.prompt_edit.toPlainText(),
+                                                   self.response_edit.toPlainText())
+        except (ValueError, StoreError) as exc:
+            self.message.setText(f"Not saved: {exc}")
+            return
+        self.ctx.data_changed.emit()
+        super().accept()
+
