@@ -79,7 +79,8 @@ def forward(base: SharedBase, head: ScalarHead | None, ids: torch.Tensor, attent
 
     Log-probs and entropies are computed where `mask` (B, R) is non-zero (everywhere when None), 0 elsewhere."""
     positions = (attention.cumsum(1) - 1).clamp(min=0)  # as `generate` numbers left-padded rows
-    hidden = base.hidden_states(ids, attention, positions)[:, prompt_width - 1:-1]
+    # the last token predicts nothing: by causality the other positions do not need it
+    hidden = base.hidden_states(ids[:, :-1], attention[:, :-1], positions[:, :-1])[:, prompt_width - 1:]
     values = head(hidden.float()) if head is not None else None
     logprobs, entropies = response_logprobs(base.lm_logits, hidden, ids[:, prompt_width:], mask, temperature)
     return logprobs, values, entropies
