@@ -14,7 +14,7 @@ from collections.abc import Callable
 import torch
 
 LMLogits = Callable[[torch.Tensor], torch.Tensor]
-CHUNK = 128  # positions per LM-head chunk: 128 x 49,152 x 4 bytes = 25 MB of logits for SmolLM2
+CHUNK = 64  # positions per LM-head chunk: 64 x 49,152 x 4 bytes = 12.6 MB of logits for SmolLM2
 
 
 class _Chosen(torch.autograd.Function):
@@ -40,17 +40,19 @@ def chosen_logprobs(lm_logits: LMLogits, hidden: torch.Tensor, tokens: torch.Ten
     needs_grad = hidden.requires_grad and torch.is_grad_enabled()
     values, entropies, jacobians = [], [], []
     for start in range(0, hidden.size(0), chunk):
-        h, t = hidden[start:start + chunk].detach(), tokens[start:start + chunk]
+        h, t = hidden[start:start + chunk].detach().float(), tokens[start:start + chunk]  # float32 Jacobian
         with torch.enable_grad() if needs_grad else torch.no_grad():
             if needs_grad:
                 h.requires_grad_(True)
-            logp = torch.log_softmax(lm_logits(h) / temperature, dim=-1)
+            logits = lm_logits(h)
+            logp = torch.log_softmax(logits / temperature if temperature != 1 else logits, dim=-1)
+            del logits
             chosen = logp.gather(-1, t.unsqueeze(-1)).squeeze(-1)
             if needs_grad:
                 (jacobian,) = torch.autograd.grad(chosen.sum(), h)
                 jacobians.append(jacobian)
         with torch.no_grad():
-            entropies.append(-(logp.exp() * logp).sum(-1))
+            entropies.append(-torch.linalg.vecdot(logp.exp(), logp))
         values.append(chosen.detach())
         del logp
     values, entropies = torch.cat(values), torch.cat(entropies)

@@ -40,10 +40,10 @@ import torch
 
 from studio.core.text_stats import round_stats
 from studio.training.checkpoints import has_checkpoint, load_checkpoint, save_checkpoint, trainable_parameters
+from studio.training.chosen_logprobs import response_logprobs
 from studio.training.configs import PPOConfig
 from studio.training.engine import (SAVING, Diverged, Hooks, ScoreFn, TrainResult, batch_for_step, check_finite,
                                     score_round)
-from studio.training.chosen_logprobs import response_logprobs
 from studio.training.generation import SamplingConfig, _eos_ids, generate_tokens
 from studio.training.ppo_losses import (AdaptiveKLController, FixedKLController, gae, kl_k1, kl_penalty_rewards,
                                         masked_mean, masked_whiten, policy_loss, value_loss)

@@ -69,3 +69,13 @@ def test_response_logprobs_compute_only_the_masked_positions():
     full = token_logprobs(head(hidden), tokens)
     torch.testing.assert_close(logprobs, full * mask, atol=1e-6, rtol=1e-6)
     assert (entropies[mask == 0] == 0).all() and (entropies[mask == 1] > 0).all()
+
+
+def test_a_bfloat16_hidden_state_gets_a_bfloat16_gradient_as_plain_autograd_gives():
+    head = softcapped_head()
+    hidden = torch.randn(6, 8).bfloat16().requires_grad_()
+    tokens = torch.randint(0, 50, (6,))
+    (expected,) = torch.autograd.grad(token_logprobs(head(hidden)[None], tokens[None]).sum(), hidden)
+    (grad,) = torch.autograd.grad(chosen_logprobs(head, hidden, tokens, 1.0, chunk=4)[0].sum(), hidden)
+    assert grad.dtype == torch.bfloat16
+    torch.testing.assert_close(grad, expected, atol=1e-2, rtol=1e-2)
