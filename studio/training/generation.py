@@ -32,6 +32,7 @@ class GeneratedBatch:
     response_ids: torch.Tensor  # (B, Lr) Lr <= max_new_tokens, pad after the first EOS
     response_mask: torch.Tensor  # (B, Lr) 1 up to and including the first EOS
     texts: list[str]  # decoded responses, special tokens skipped, stripped
+    hidden: torch.Tensor | None = None  # (B, Lr, H) last-layer hidden state before each response token
 
 
 def chat_prompt(tokenizer: PreTrainedTokenizerBase, prompt: str, system: str | None = None) -> str:
@@ -77,21 +78,30 @@ def generate(
 
 def generate_tokens(
     model: nn.Module, tokenizer: PreTrainedTokenizerBase, prompts: list[str], sampling: SamplingConfig,
-    on_token: Callable[[int], None] | None = None,
+    on_token: Callable[[int], None] | None = None, keep_hidden: bool = False,
 ) -> GeneratedBatch:
-    """One answer per prompt, in one batch, as tensors for PPO; `on_token(n)` after each of the n tokens."""
+    """One answer per prompt, in one batch, as tensors for PPO; `on_token(n)` after each of the n tokens.
+
+    `keep_hidden` also returns the decoder's last hidden state (after its final norm, as
+    `SharedBase.hidden_states`) at the position before each response token: what the LM head sampled from."""
     device = _device(model)
     query = _encode(tokenizer, prompts, device)
     counting = StoppingCriteriaList([_EachToken(on_token, query["input_ids"].shape[1])] if on_token else [])
     # generate() runs under no_grad; no inference_mode here, so PPO can backpropagate through passes on these ids.
-    with _eval_mode(model), _only_our_settings(model), _seeded(sampling.seed, device):
+    with _eval_mode(model), _only_our_settings(model), _seeded(sampling.seed, device), \
+            _newest_hidden(model, keep_hidden) as steps:
         out = model.generate(**query, generation_config=_generation_config(model, tokenizer, sampling),
                              stopping_criteria=counting)
     response = out[:, query["input_ids"].shape[1]:]
     mask = mask_after_eos(response, _eos_ids(model, tokenizer))
     response = response.masked_fill(mask == 0, tokenizer.pad_token_id)
     texts = [t.strip() for t in tokenizer.batch_decode(response, skip_special_tokens=True)]
-    return GeneratedBatch(query["input_ids"], query["attention_mask"], response, mask, texts)
+    hidden = None
+    if keep_hidden:
+        if len(steps) != response.size(1):
+            raise RuntimeError(f"generate ran {len(steps)} forward passes for {response.size(1)} new tokens")
+        hidden = torch.stack(steps, 1)
+    return GeneratedBatch(query["input_ids"], query["attention_mask"], response, mask, texts, hidden)
 
 
 def mask_after_eos(ids: torch.Tensor, eos_ids: list[int]) -> torch.Tensor:
@@ -207,6 +217,21 @@ def _only_our_settings(model: nn.Module) -> Iterator[None]:
         yield
     finally:
         inner.generation_config = own
+
+
+@contextmanager
+def _newest_hidden(model: nn.Module, record: bool) -> Iterator[list[torch.Tensor]]:
+    """While open (and `record`), the decoder's last hidden state at each row's newest position, per forward."""
+    steps: list[torch.Tensor] = []
+    if not record:
+        yield steps
+        return
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    handle = inner.get_decoder().register_forward_hook(lambda module, args, out: steps.append(out[0][:, -1]))
+    try:
+        yield steps
+    finally:
+        handle.remove()
 
 
 @contextmanager

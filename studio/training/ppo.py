@@ -40,13 +40,13 @@ import torch
 
 from studio.core.text_stats import round_stats
 from studio.training.checkpoints import has_checkpoint, load_checkpoint, save_checkpoint, trainable_parameters
+from studio.training.chosen_logprobs import response_logprobs
 from studio.training.configs import PPOConfig, with_device_lengths
 from studio.training.engine import (SAVING, Diverged, Hooks, ScoreFn, TrainResult, batch_for_step, check_finite,
                                     score_round)
 from studio.training.generation import SamplingConfig, _eos_ids, generate_tokens
-from studio.training.ppo_losses import (AdaptiveKLController, FixedKLController, entropy_from_logits, gae,
-                                        kl_k1, kl_penalty_rewards, masked_mean, masked_whiten, policy_loss,
-                                        token_logprobs, value_loss)
+from studio.training.ppo_losses import (AdaptiveKLController, FixedKLController, gae, kl_k1, kl_penalty_rewards,
+                                        masked_mean, masked_whiten, policy_loss, value_loss)
 from studio.training.shared_base import ScalarHead, SharedBase, save_heads
 
 POLICY = "policy"
@@ -73,13 +73,17 @@ def kl_horizon(config: PPOConfig) -> int:
 
 
 def forward(base: SharedBase, head: ScalarHead | None, ids: torch.Tensor, attention: torch.Tensor,
-            prompt_width: int, temperature: float) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
-    """Log-probs of the response tokens, the value head's estimates (when given a head) and the logits."""
+            prompt_width: int, temperature: float, mask: torch.Tensor | None = None
+            ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+    """Log-probs of the response tokens, the value head's estimates (when given a head) and the entropies.
+
+    Log-probs and entropies are computed where `mask` (B, R) is non-zero (everywhere when None), 0 elsewhere."""
     positions = (attention.cumsum(1) - 1).clamp(min=0)  # as `generate` numbers left-padded rows
-    hidden = base.hidden_states(ids, attention, positions)[:, prompt_width - 1:-1]
-    logits = base.lm_logits(hidden).float() / temperature
+    # the last token predicts nothing: by causality the other positions do not need it
+    hidden = base.hidden_states(ids[:, :-1], attention[:, :-1], positions[:, :-1])[:, prompt_width - 1:]
     values = head(hidden.float()) if head is not None else None
-    return token_logprobs(logits, ids[:, prompt_width:]), values, logits
+    logprobs, entropies = response_logprobs(base.lm_logits, hidden, ids[:, prompt_width:], mask, temperature)
+    return logprobs, values, entropies
 
 
 def start_policy(base: SharedBase, init_adapter: str | None, lora_r: int, lora_alpha: int) -> str | None:
@@ -104,22 +108,31 @@ def sampling_progress(hooks: Hooks, iteration: int, answers: int, max_new_tokens
 @torch.no_grad()
 def rollout(base: SharedBase, head: ScalarHead, prompts: list[str], reference: str | None, config: PPOConfig,
             seed: int, hooks: Hooks | None = None, iteration: int = 1) -> Rollout:
-    """Sample one response per prompt from the policy, then score its tokens with the policy and the reference."""
+    """Sample one response per prompt from the policy, then score its tokens with the policy and the reference.
+
+    On a float32 model the policy's log-probs and values come from the hidden states `generate` computed
+    (equal to a separate forward's within float rounding, which a test checks), saving that forward."""
     hooks = hooks or Hooks()
     sampling = SamplingConfig(max_new_tokens=config.max_new_tokens, temperature=config.temperature, top_p=1.0,
                               do_sample=True, seed=seed)
+    reuse = next(base.base.parameters()).dtype == torch.float32  # bf16 rounds cached and full passes apart
     with base.use(POLICY) as model:
         batch = generate_tokens(model, base.tokenizer, prompts, sampling,
-                                sampling_progress(hooks, iteration, len(prompts), config.max_new_tokens))
+                                sampling_progress(hooks, iteration, len(prompts), config.max_new_tokens),
+                                keep_hidden=reuse)
         hooks.say(f"Round {iteration}: log-probs and values of the answers under the policy…")
-        width = batch.query_ids.size(1)
+        width, mask = batch.query_ids.size(1), batch.response_mask.float()
         ids = torch.cat([batch.query_ids, batch.response_ids], 1)
         attention = torch.cat([batch.query_mask, torch.ones_like(batch.response_ids)], 1)
-        logprobs, values, _ = forward(base, head, ids, attention, width, config.temperature)
+        if batch.hidden is not None:
+            logprobs, _ = response_logprobs(base.lm_logits, batch.hidden, batch.response_ids, mask,
+                                            config.temperature)
+            values = head(batch.hidden.float())
+        else:
+            logprobs, values, _ = forward(base, head, ids, attention, width, config.temperature, mask)
     hooks.say(f"Round {iteration}: log-probs of the answers under the reference model…")
     with base.use(reference):
-        ref_logprobs, _, _ = forward(base, None, ids, attention, width, config.temperature)
-    mask = batch.response_mask.float()
+        ref_logprobs, _, _ = forward(base, None, ids, attention, width, config.temperature, mask)
     last_token = batch.response_ids.gather(1, mask.sum(1, keepdim=True).long() - 1).squeeze(1)
     ended = torch.isin(last_token, torch.tensor(_eos_ids(base.base, base.tokenizer), device=last_token.device))
     return Rollout(ids, attention, width, mask, ended, batch.texts, logprobs, values, ref_logprobs)
@@ -156,9 +169,9 @@ def ppo_update(base: SharedBase, head: ScalarHead, roll: Rollout, advantages: to
                     return None
                 hooks.say(f"Round {iteration}: updating the policy, epoch {epoch + 1} of {config.ppo_epochs}, "
                           f"minibatch {i + 1} of {len(minibatches)}…")
-                logprobs, values, logits = forward(base, head, roll.ids[mb], roll.attention[mb], roll.prompt_width,
-                                                   config.temperature)
                 mask = roll.mask[mb]
+                logprobs, values, entropies = forward(base, head, roll.ids[mb], roll.attention[mb],
+                                                      roll.prompt_width, config.temperature, mask)
                 pg_loss, clip_frac, approx_kl = policy_loss(logprobs, roll.logprobs[mb], advantages[mb], mask,
                                                             config.cliprange)
                 vf_loss = value_loss(values, roll.values[mb], returns[mb], mask, config.cliprange_value)
@@ -173,7 +186,7 @@ def ppo_update(base: SharedBase, head: ScalarHead, roll: Rollout, advantages: to
                 optimizer.step()
                 for name, value in [("policy_loss", pg_loss.item()), ("value_loss", vf_loss.item()),
                                     ("clip_frac", clip_frac.item()), ("approx_kl", approx_kl.item()),
-                                    ("entropy", entropy_from_logits(logits.detach(), mask).item()),
+                                    ("entropy", masked_mean(entropies, mask).item()),
                                     ("grad_norm", grad_norm)]:
                     stats[name].append(value)
         base.model.eval()

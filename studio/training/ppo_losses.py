@@ -119,8 +119,3 @@ def value_loss(new_values: torch.Tensor, old_values: torch.Tensor, returns: torc
     clipped = old_values + (new_values - old_values).clamp(-clip, clip)
     return 0.5 * masked_mean(torch.max((new_values - returns) ** 2, (clipped - returns) ** 2), mask)
 
-
-def entropy_from_logits(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean entropy (nats) of the next-token distributions at the masked positions."""
-    logp = torch.log_softmax(logits.float(), dim=-1)
-    return masked_mean(-(logp.exp() * logp).sum(-1), mask)

@@ -12,15 +12,17 @@ from __future__ import annotations
 
 import torch
 
-from studio.training.ppo_losses import token_logprobs
+from studio.training.chosen_logprobs import response_logprobs
 from studio.training.shared_base import SharedBase
 
 
 def grouped_forward(base: SharedBase, query_ids: torch.Tensor, query_mask: torch.Tensor, response_ids: torch.Tensor,
-                    k: int, temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """(log-probs, logits) of every response token, as `ppo.forward`; rows g*k .. g*k+k-1 share one prompt.
+                    k: int, temperature: float, mask: torch.Tensor | None = None
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(log-probs, entropies) of the response tokens, as `ppo.forward`; rows g*k .. g*k+k-1 share one prompt.
 
-    `query_ids`/`query_mask` are left-padded (the k rows of a group identical), `response_ids` (n, R) right-padded.
+    `query_ids`/`query_mask` are left-padded (the k rows of a group identical), `response_ids` (n, R) right-padded;
+    only positions where `mask` is non-zero (all when None) are computed, the others read 0.
     """
     decoder = base.base.get_decoder()
     prompt_mask = query_mask[::k]
@@ -37,5 +39,4 @@ def grouped_forward(base: SharedBase, query_ids: torch.Tensor, query_mask: torch
     if width > 1:
         hidden.append(decoder(input_ids=response_ids[:, :-1], attention_mask=attention, position_ids=positions,
                               cache=cache, use_cache=True).last_hidden_state)
-    logits = base.lm_logits(torch.cat(hidden, 1)).float() / temperature
-    return token_logprobs(logits, response_ids), logits
+    return response_logprobs(base.lm_logits, torch.cat(hidden, 1), response_ids, mask, temperature)

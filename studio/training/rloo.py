@@ -49,7 +49,7 @@ from studio.training.engine import (SAVING, Diverged, Hooks, ScoreFn, TrainResul
                                     score_round)
 from studio.training.generation import GeneratedBatch, SamplingConfig, _eos_ids, generate_tokens
 from studio.training.ppo import POLICY, sampling_progress, start_policy
-from studio.training.ppo_losses import entropy_from_logits
+from studio.training.ppo_losses import masked_mean
 from studio.training.prefix_sharing import grouped_forward
 from studio.training.rloo_losses import leave_one_out_advantages, sequence_kl, sequence_policy_loss
 from studio.training.shared_base import SharedBase
@@ -71,9 +71,9 @@ def rollout(base: SharedBase, prompts: list[str], config: RLOOConfig, seed: int,
 
 def logprobs(base: SharedBase, batch: GeneratedBatch, rows: slice, config: RLOOConfig
              ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(log-probs, logits) of the responses in `rows` (whole groups) under the active adapter."""
+    """(log-probs, entropies) of the responses in `rows` (whole groups) under the active adapter, 0 on padding."""
     return grouped_forward(base, batch.query_ids[rows], batch.query_mask[rows], batch.response_ids[rows],
-                           config.samples_per_prompt, config.temperature)
+                           config.samples_per_prompt, config.temperature, batch.response_mask[rows])
 
 
 @torch.no_grad()
@@ -107,12 +107,12 @@ def update(base: SharedBase, optimizer: torch.optim.Optimizer, batch: GeneratedB
                     raise _Cancelled
                 hooks.say(f"Round {iteration}: {'advantages and ' if epoch == 0 else ''}policy update, pass "
                           f"{epoch + 1} of {config.epochs}, batch {i + 1} of {len(passes)}…")
-                new_logprobs, logits = logprobs(base, batch, rows, config)
+                new_logprobs, entropy = logprobs(base, batch, rows, config)
                 if epoch == 0:  # the policy has not moved yet: these are the sampling policy's log-probs
                     old_logprobs[rows] = new_logprobs.detach()
                     kl[rows] = sequence_kl(old_logprobs[rows], ref_logprobs[rows], mask[rows])
                     advantages[rows] = leave_one_out_advantages(scores[rows] - config.beta * kl[rows], k)
-                    entropies.append(entropy_from_logits(logits.detach(), mask[rows]).item())
+                    entropies.append(masked_mean(entropy, mask[rows]).item())
                 loss, count = sequence_policy_loss(new_logprobs, old_logprobs[rows], advantages[rows], mask[rows],
                                                    config.cliprange, total=n)
                 check_finite(loss, iteration)

@@ -211,7 +211,8 @@ def check_logits(base: SharedBase) -> None:
 
 def _disable_dropout(model: nn.Module) -> None:
     """Dropout off for good in every role (TRL's disable_dropout_in_model), attention dropout included, so the
-    first PPO ratio is exactly 1 and DPO starts with policy = reference even in train mode."""
+    first PPO ratio is 1 (to float rounding: old log-probs come from generation's cached pass) and DPO starts
+    with policy = reference even in train mode."""
     for module in model.modules():
         if isinstance(module, nn.Dropout):
             module.p = 0.0

@@ -1,6 +1,9 @@
 """GGUF export: llama.cpp's converter on a merged run, read back by transformers with the same greedy answers."""
 import json
+import os
 import re
+import subprocess
+from pathlib import Path
 
 import pytest
 import torch
@@ -97,6 +100,21 @@ def greedy_answers(model, tokenizer, max_new_tokens: int = 16) -> list[list[int]
     return answers
 
 
+LLAMA_PYTHON = Path(__file__).resolve().parents[2] / "bench" / ".venv-llama" / "bin" / "python"
+
+
+def llama_cpp_answers(gguf: Path, tokenizer, max_new_tokens: int = 16) -> list[list[int]]:
+    """Greedy answers to PROMPTS from llama-cpp-python (its own venv), on the same prompt token ids."""
+    prompts = [tokenizer.apply_chat_template([{"role": "user", "content": p}], add_generation_prompt=True,
+                                             return_dict=True)["input_ids"] for p in PROMPTS]
+    script = Path(__file__).resolve().parents[1] / "llama_cpp_greedy.py"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    proc = subprocess.run([str(LLAMA_PYTHON), str(script), str(gguf), str(max_new_tokens)], input=json.dumps(prompts),
+                          capture_output=True, text=True, timeout=600, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout)
+
+
 def random_adapter_run(project: Project) -> int:
     """A finished run whose LoRA adapter visibly changes the model (random A and B, B scaled down)."""
     from peft import LoraConfig, get_peft_model
@@ -146,6 +164,8 @@ def test_gguf_of_a_merged_smollm2_run_gives_the_merged_models_greedy_answers(tmp
     gguf_tok = AutoTokenizer.from_pretrained(out.parent, gguf_file=out.name, local_files_only=True)
     assert gguf_tok.chat_template == tokenizer.chat_template
     assert greedy_answers(gguf_model, gguf_tok) == expected  # f16: the same answers, token for token
+    if LLAMA_PYTHON.exists():  # llama.cpp itself gives the same answers (bench/setup_llama_venv.sh builds it, ~10 min)
+        assert llama_cpp_answers(out, tokenizer) == expected
 
     base = load_model(project.model_spec, device="cpu").model
     assert forced_agreement(base, tokenizer, expected) < 0.95  # the adapter does change the model (0.93 measured)

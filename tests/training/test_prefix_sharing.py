@@ -26,10 +26,10 @@ def test_grouped_forward_matches_ppo_forward_with_left_padded_prompts(base):
     attention = torch.cat([batch.query_mask, torch.ones_like(batch.response_ids)], 1)
     mask = batch.response_mask.float()
     with base.use(POLICY):
-        plain, _, plain_logits = forward(base, None, ids, attention, batch.query_ids.size(1), 0.7)
-        shared, shared_logits = grouped_forward(base, batch.query_ids, batch.query_mask, batch.response_ids, k, 0.7)
+        plain, _, plain_entropy = forward(base, None, ids, attention, batch.query_ids.size(1), 0.7)
+        shared, shared_entropy = grouped_forward(base, batch.query_ids, batch.query_mask, batch.response_ids, k, 0.7)
         assert torch.allclose(plain * mask, shared * mask, atol=1e-5)
-        assert torch.allclose(plain_logits, shared_logits, atol=1e-4)
+        assert torch.allclose(plain_entropy, shared_entropy, atol=1e-4)
         weights = torch.randn_like(mask) * mask
         for a, b in zip(lora_gradients(base, (plain * weights).sum()), lora_gradients(base, (shared * weights).sum())):
             assert torch.allclose(a, b, atol=1e-5)

@@ -1,0 +1,72 @@
+"""Log-probs of the chosen tokens and the entropies, without keeping full-vocabulary logits for backward.
+
+The LM head runs as a 2-D matmul on the selected positions only (N, H), a chunk of positions at a time. Each
+chunk's logits (chunk, vocab) are made, turned into the chosen token's log-prob and the entropy, and freed.
+A chosen log-prob is one number per position whose input is one hidden vector, so its gradient with respect
+to that vector (the Jacobian, N x H) is all backward needs: it is computed in the chunk's own forward (the
+head's forward and backward, as plain autograd would run them, only earlier) and kept instead of the
+(N, vocab) log-softmax. The LM head must be frozen (the shared base freezes every base weight).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+LMLogits = Callable[[torch.Tensor], torch.Tensor]
+CHUNK = 64  # positions per LM-head chunk: 64 x 49,152 x 4 bytes = 12.6 MB of logits for SmolLM2
+
+
+class _Chosen(torch.autograd.Function):
+    """Returns `values` (N,); backward hands `grad * jacobian` (N, H) to the hidden states."""
+
+    @staticmethod
+    def forward(ctx, hidden: torch.Tensor, values: torch.Tensor, jacobian: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(jacobian)
+        return values.clone()
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
+        (jacobian,) = ctx.saved_tensors
+        return grad.unsqueeze(-1).to(jacobian.dtype) * jacobian, None, None
+
+
+def chosen_logprobs(lm_logits: LMLogits, hidden: torch.Tensor, tokens: torch.Tensor, temperature: float,
+                    chunk: int = CHUNK) -> tuple[torch.Tensor, torch.Tensor]:
+    """(log p(token), entropy) in float32 at each of the N positions of `hidden` (N, H), `tokens` (N,).
+
+    `lm_logits` is `SharedBase.lm_logits`; the log-probs carry gradients to `hidden` when it has them, the
+    entropies (nats, of the tempered distribution) never do."""
+    needs_grad = hidden.requires_grad and torch.is_grad_enabled()
+    values, entropies, jacobians = [], [], []
+    for start in range(0, hidden.size(0), chunk):
+        h, t = hidden[start:start + chunk].detach().float(), tokens[start:start + chunk]  # float32 Jacobian
+        with torch.enable_grad() if needs_grad else torch.no_grad():
+            if needs_grad:
+                h.requires_grad_(True)
+            logits = lm_logits(h)
+            logp = torch.log_softmax(logits / temperature if temperature != 1 else logits, dim=-1)
+            del logits
+            chosen = logp.gather(-1, t.unsqueeze(-1)).squeeze(-1)
+            if needs_grad:
+                (jacobian,) = torch.autograd.grad(chosen.sum(), h)
+                jacobians.append(jacobian)
+        with torch.no_grad():
+            entropies.append(-torch.linalg.vecdot(logp.exp(), logp))
+        values.append(chosen.detach())
+        del logp
+    values, entropies = torch.cat(values), torch.cat(entropies)
+    if needs_grad:
+        return _Chosen.apply(hidden, values, torch.cat(jacobians)), entropies
+    return values, entropies
+
+
+def response_logprobs(lm_logits: LMLogits, hidden: torch.Tensor, tokens: torch.Tensor, mask: torch.Tensor | None,
+                      temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(log-probs, entropies), each (B, R), of `tokens` (B, R) after the hidden states `hidden` (B, R, H).
+
+    Only the positions where `mask` is non-zero (all, when None) go through the LM head; the others read 0."""
+    select = torch.ones_like(tokens, dtype=torch.bool) if mask is None else mask.bool()
+    logprobs, entropies = chosen_logprobs(lm_logits, hidden[select], tokens[select], temperature)
+    zeros = torch.zeros(tokens.shape, dtype=torch.float32, device=tokens.device)
+    return zeros.masked_scatter(select, logprobs), zeros.masked_scatter(select, entropies)

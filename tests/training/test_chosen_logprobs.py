@@ -1,0 +1,81 @@
+"""Chunked chosen-token log-probs equal the full log-softmax's values and gradients, without keeping (N, vocab)."""
+import gc
+import math
+import weakref
+
+import pytest
+import torch
+
+from studio.training.chosen_logprobs import chosen_logprobs, response_logprobs
+from studio.training.ppo_losses import token_logprobs
+
+
+def softcapped_head(vocab: int = 50, hidden: int = 8):
+    """An LM head with Gemma-style soft-capping: the Jacobian must go through the post-processing too."""
+    weight = torch.randn(vocab, hidden, generator=torch.Generator().manual_seed(0))
+    return lambda h: torch.tanh(h.float() @ weight.T / 3.0) * 3.0
+
+
+def test_entropy_of_uniform_and_peaked_distributions():
+    logits = torch.stack([torch.zeros(8), torch.tensor([100.0] + [0.0] * 7)])  # the head is the identity
+    logprobs, entropies = chosen_logprobs(lambda h: h, logits, torch.tensor([3, 0]), 1.0, chunk=1)
+    assert entropies.tolist() == pytest.approx([math.log(8), 0.0], abs=1e-6)
+    assert logprobs.tolist() == pytest.approx([-math.log(8), 0.0], abs=1e-6)
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 128])
+def test_values_and_gradients_equal_the_full_log_softmax(chunk):
+    head = softcapped_head()
+    hidden = torch.randn(10, 8, requires_grad=True)
+    tokens = torch.randint(0, 50, (10,))
+    weights = torch.randn(10)
+    expected = token_logprobs(head(hidden)[None] / 0.7, tokens[None])[0]
+    (expected_grad,) = torch.autograd.grad((expected * weights).sum(), hidden)
+    logprobs, entropies = chosen_logprobs(head, hidden, tokens, 0.7, chunk=chunk)
+    (grad,) = torch.autograd.grad((logprobs * weights).sum(), hidden)
+    torch.testing.assert_close(logprobs, expected, atol=1e-6, rtol=1e-6)
+    torch.testing.assert_close(grad, expected_grad, atol=1e-6, rtol=1e-6)
+    logp = torch.log_softmax(head(hidden.detach()) / 0.7, -1)
+    torch.testing.assert_close(entropies, -(logp.exp() * logp).sum(-1), atol=1e-6, rtol=1e-6)
+    assert not entropies.requires_grad
+
+
+def kept_for_backward(compute) -> list[int]:
+    """Sizes of the tensors autograd still holds for backward once `compute()` has returned."""
+    saved = []
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(weakref.ref(t)) or t, lambda t: t):
+        out = compute()
+    gc.collect()
+    sizes = [ref().numel() for ref in saved if ref() is not None]
+    del out
+    return sizes
+
+
+def test_backward_keeps_no_full_vocabulary_tensor():
+    vocab, n = 5000, 40
+    head, hidden = softcapped_head(vocab), torch.randn(n, 8, requires_grad=True)
+    tokens = torch.randint(0, vocab, (n,))
+    assert max(kept_for_backward(lambda: chosen_logprobs(head, hidden, tokens, 1.0, chunk=8))) <= n * 8  # Jacobian
+    assert max(kept_for_backward(lambda: token_logprobs(head(hidden)[None], tokens[None]))) >= n * vocab  # plain
+
+
+def test_response_logprobs_compute_only_the_masked_positions():
+    head = softcapped_head()
+    hidden, tokens = torch.randn(2, 4, 8), torch.randint(0, 50, (2, 4))
+    mask = torch.tensor([[1.0, 1.0, 1.0, 0.0], [1.0, 0.0, 0.0, 0.0]])
+    rows = []
+    logprobs, entropies = response_logprobs(lambda h: rows.append(h.size(0)) or head(h), hidden, tokens, mask, 1.0)
+    assert rows == [4]  # the 4 response tokens, not the 8 positions
+    full = token_logprobs(head(hidden), tokens)
+    torch.testing.assert_close(logprobs, full * mask, atol=1e-6, rtol=1e-6)
+    assert (entropies[mask == 0] == 0).all() and (entropies[mask == 1] > 0).all()
+
+
+def test_a_bfloat16_hidden_state_gets_a_bfloat16_gradient_as_plain_autograd_gives():
+    head = softcapped_head()
+    hidden = torch.randn(6, 8).bfloat16().requires_grad_()
+    tokens = torch.randint(0, 50, (6,))
+    (expected,) = torch.autograd.grad(token_logprobs(head(hidden)[None], tokens[None]).sum(), hidden)
+    (grad,) = torch.autograd.grad(chosen_logprobs(head, hidden, tokens, 1.0, chunk=4)[0].sum(), hidden)
+    assert grad.dtype == torch.bfloat16
+    torch.testing.assert_close(grad, expected, atol=1e-2, rtol=1e-2)
