@@ -43,7 +43,7 @@ from studio.training.checkpoints import has_checkpoint, load_checkpoint, save_ch
 from studio.training.chosen_logprobs import response_logprobs
 from studio.training.configs import PPOConfig, with_device_lengths
 from studio.training.engine import (SAVING, Diverged, Hooks, ScoreFn, TrainResult, batch_for_step, check_finite,
-                                    score_round)
+                                    heap_trimmer, score_round)
 from studio.training.generation import SamplingConfig, _eos_ids, generate_tokens
 from studio.training.ppo_losses import (AdaptiveKLController, FixedKLController, gae, kl_k1, kl_penalty_rewards,
                                         masked_mean, masked_whiten, policy_loss, value_loss)
@@ -160,6 +160,7 @@ def ppo_update(base: SharedBase, head: ScalarHead, roll: Rollout, advantages: to
     params = optimizer.param_groups[0]["params"]
     stats: dict[str, list[float]] = defaultdict(list)
     shuffle = torch.Generator().manual_seed(seed)
+    trim = heap_trimmer(base.device)
     with base.use(POLICY):
         base.model.train()
         for epoch in range(config.ppo_epochs):
@@ -177,6 +178,7 @@ def ppo_update(base: SharedBase, head: ScalarHead, roll: Rollout, advantages: to
                 vf_loss = value_loss(values, roll.values[mb], returns[mb], mask, config.cliprange_value)
                 loss = pg_loss + config.vf_coef * vf_loss
                 check_finite(loss, iteration)
+                trim()
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 grad_norm = torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm).item()
@@ -184,6 +186,7 @@ def ppo_update(base: SharedBase, head: ScalarHead, roll: Rollout, advantages: to
                     raise Diverged(f"gradient became {grad_norm} at iteration {iteration}; stopped, "
                                    "keeping the last good checkpoint")
                 optimizer.step()
+                trim()
                 for name, value in [("policy_loss", pg_loss.item()), ("value_loss", vf_loss.item()),
                                     ("clip_frac", clip_frac.item()), ("approx_kl", approx_kl.item()),
                                     ("entropy", masked_mean(entropies, mask).item()),

@@ -46,7 +46,7 @@ from studio.core.text_stats import round_stats
 from studio.training.checkpoints import has_checkpoint, load_checkpoint, save_checkpoint, trainable_parameters
 from studio.training.configs import RLOOConfig, with_device_lengths
 from studio.training.engine import (SAVING, Diverged, Hooks, ScoreFn, TrainResult, batch_for_step, check_finite,
-                                    score_round)
+                                    heap_trimmer, score_round)
 from studio.training.generation import GeneratedBatch, SamplingConfig, _eos_ids, generate_tokens
 from studio.training.ppo import POLICY, sampling_progress, start_policy
 from studio.training.ppo_losses import masked_mean
@@ -97,6 +97,7 @@ def update(base: SharedBase, optimizer: torch.optim.Optimizer, batch: GeneratedB
     old_logprobs = torch.zeros_like(ref_logprobs)
     kl, advantages = torch.zeros(n, device=scores.device), torch.zeros(n, device=scores.device)
     losses, grad_norms, entropies, clipped = [], [], [], 0
+    trim = heap_trimmer(base.device)
     with base.use(POLICY):  # eval mode throughout: no dropout, so pass 1's log-probs are the sampling policy's
         for epoch in range(config.epochs):
             optimizer.zero_grad(set_to_none=True)
@@ -116,6 +117,7 @@ def update(base: SharedBase, optimizer: torch.optim.Optimizer, batch: GeneratedB
                 loss, count = sequence_policy_loss(new_logprobs, old_logprobs[rows], advantages[rows], mask[rows],
                                                    config.cliprange, total=n)
                 check_finite(loss, iteration)
+                trim()
                 loss.backward()
                 loss_sum += loss.item()
                 clipped += int(count)
@@ -124,6 +126,7 @@ def update(base: SharedBase, optimizer: torch.optim.Optimizer, batch: GeneratedB
                 raise Diverged(f"gradient became {grad_norm} at iteration {iteration}; stopped, "
                                "keeping the last good checkpoint")
             optimizer.step()
+            trim()
             losses.append(loss_sum)
             grad_norms.append(grad_norm)
     return {"kl": kl, "policy_loss": sum(losses) / len(losses), "entropy": sum(entropies) / len(entropies),
