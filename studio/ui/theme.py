@@ -7,6 +7,7 @@ every page at once; pyqtgraph's charts follow through its config options and `re
 from __future__ import annotations
 
 import pyqtgraph as pg
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QFont, QGuiApplication, QPalette
 from PySide6.QtWidgets import QApplication, QStyleFactory, QWidget
 
@@ -100,7 +101,8 @@ class Appearance:
         if self.theme == "system":
             app.setPalette(self._system_palette)
         else:
-            app.setStyle(QStyleFactory.create("Fusion"))  # the one style that follows a palette everywhere
+            if app.style().name().lower() != "fusion":
+                app.setStyle(QStyleFactory.create("Fusion"))  # the one style that follows a palette everywhere
             app.setPalette(_dark_palette() if self.theme == "dark" else app.style().standardPalette())
         colours = self.colours()
         if self._system_point_size is None:
@@ -109,8 +111,15 @@ class Appearance:
         font.setPointSize(PRESENTER_POINT_SIZE if self.presenter else self.point_size or self._system_point_size)
         app.setStyleSheet("")  # widgets polished under a style sheet keep their font: unpolish, then set both
         app.setFont(font)
-        app.setStyleSheet(style_sheet(colours))
+        # Polishing under a style sheet marks a widget's inherited size as its own (Qt's directFontResolveMask),
+        # in an order that follows QApplication's widget set, and a widget so marked misses the new size (the
+        # tab bar stayed small in presenter mode). Resetting the font of each widget without one of its own
+        # clears the mark (before the style sheet is back, so that the font reaches the children).
         for widget in app.allWidgets():
+            if not widget.testAttribute(Qt.WidgetAttribute.WA_SetFont):
+                widget.setFont(QFont())
+        app.setStyleSheet(style_sheet(colours))
+        for widget in app.allWidgets():  # after the style sheet, which puts back the font of the last polish
             scale = widget.property(SCALE_PROPERTY)
             if scale:
                 scaled_font(widget, float(scale))

@@ -4,6 +4,7 @@ Each check restyles the whole application, so it runs alone in a fresh process (
 the suite's shared QApplication; run one directly with `pytest tests/ui/theme_checks.py::NAME`.
 """
 import pytest
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QApplication
 
@@ -76,8 +77,10 @@ def test_text_size_and_presenter_mode(qtbot, ctx):
     window.theme_actions["dark"].trigger()  # after a theme change too, every widget takes the large text
     window.presenter_action.setChecked(True)
     assert app.font().pointSize() == PRESENTER_POINT_SIZE and Appearance().presenter
-    # widgets take the new font from posted events (font change, re-polish): on a busy machine they come later
-    qtbot.waitUntil(lambda: window.tabs.tabBar().font().pointSize() == PRESENTER_POINT_SIZE, timeout=5_000)
+    QApplication.processEvents()
+    assert window.tabs.tabBar().font().pointSize() == PRESENTER_POINT_SIZE
+    assert reader.font().pointSizeF() == pytest.approx(PRESENTER_POINT_SIZE * 1.15)
+    assert _widgets_off_the_application_size(app) == []
     window.presenter_action.setChecked(False)
     assert app.font().pointSize() < PRESENTER_POINT_SIZE
     window.close()
@@ -104,6 +107,16 @@ def test_switching_themes_over_and_over_with_every_page_shown(qtbot, ctx):
                 assert window_colour.name() == system
             assert window.theme_actions[theme].isChecked() and Appearance().theme == theme
     window.close()
+
+
+def _widgets_off_the_application_size(app):
+    """Widgets that neither have a font of their own nor sit inside one that has, yet differ from the app's."""
+    def sized_by_hand(widget):
+        return widget is not None and (widget.testAttribute(Qt.WidgetAttribute.WA_SetFont)
+                                       or sized_by_hand(widget.parentWidget()))
+    size = app.font().pointSizeF()
+    return [f"{type(w).__name__} {w.objectName()}" for w in app.allWidgets()
+            if not sized_by_hand(w) and w.font().pointSizeF() != size]
 
 
 def _view_action(window, text):
