@@ -17,7 +17,7 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args, get_type_hints
 
 from PySide6.QtCore import QObject, Signal
 from superqt.utils import create_worker
@@ -224,7 +224,12 @@ def config_fields(kind: str) -> list[FieldSpec]:
     """The form fields of an engine's config (SFT, reward, PPO, DPO), from its dataclass."""
     from studio.training.configs import CONFIGS
 
-    return [FieldSpec(f.name, f.default, type(f.default), f.metadata.get("help", "")) for f in fields(CONFIGS[kind])]
+    hints = get_type_hints(CONFIGS[kind])
+
+    def kind_of(f) -> type:  # an unset switch (bool | None, e.g. automatic checkpointing) is still a switch
+        return bool if f.default is None and bool in get_args(hints[f.name]) else type(f.default)
+
+    return [FieldSpec(f.name, f.default, kind_of(f), f.metadata.get("help", "")) for f in fields(CONFIGS[kind])]
 
 
 def load_model_job(ctx: JobContext) -> dict:

@@ -76,8 +76,11 @@ def job_records(store: Store, kind: str) -> list[dict]:
 
 
 def _setting(config, name: str):
-    """A config's setting for a job; an empty answer length is a GPU's default, where jobs run."""
+    """A config's setting for a job; an empty answer length is a GPU's default, where jobs run, and automatic
+    gradient checkpointing is on there (GPU memory is what limits a job)."""
     value = getattr(config, name)
+    if value is None and name == "gradient_checkpointing":
+        return True
     return default_answer_tokens("cuda") if name == "max_new_tokens" and value is None else value
 
 

@@ -63,8 +63,10 @@ class TrainConfig:
     checkpoint_every: int | None = help_field(None, "Save a resumable checkpoint every this many steps. Empty = "
                                                     "4 times per run.")
     seed: int = help_field(0, "Random seed for data order and initialisation, so runs are reproducible.")
-    gradient_checkpointing: bool = help_field(True, "Recompute activations during the backward pass instead of "
-                                                    "keeping them: about 40% less memory for about 20% more time.")
+    gradient_checkpointing: bool | None = help_field(
+        None, "Recompute activations during the backward pass instead of keeping them: about 40% less memory "
+              "for 20-45% more time. Unset (half-checked) = on only where one step's activations could take "
+              "more than a quarter of the device's memory (a small model on a laptop's RAM runs without).")
 
 
 @dataclass

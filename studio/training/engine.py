@@ -10,13 +10,14 @@ import ctypes.util
 import functools
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from studio.core.model_finder import machine_memory
 from studio.training.configs import TrainConfig, epochs_for
 from studio.training.checkpoints import has_checkpoint, load_checkpoint, save_checkpoint, trainable_parameters
 from studio.training.shared_base import SharedBase, save_heads
@@ -158,13 +159,48 @@ def heap_trimmer(device: torch.device) -> Callable[[], object]:
 
 
 LossFn = Callable[[list[int]], tuple[torch.Tensor, dict[str, float]]]
+# automatic gradient checkpointing: on where one step's activations could pass this share of the device's memory
+CHECKPOINTING_SHARE = 0.25
+
+
+def step_tokens(sequences: Iterable[tuple[list[int], int]], per_step: int) -> int:
+    """The most tokens one step's forward can hold: `per_step` sequences as long as the longest."""
+    return per_step * max((len(ids) for ids, _ in sequences), default=0)
+
+
+def activation_bytes(model_config, tokens: int) -> int:
+    """About what autograd keeps for `tokens` tokens without gradient checkpointing, in float32: per decoder
+    layer and token, 6 x hidden + 4 x intermediate values (SmolLM2-135M: 1,125 KiB a token; 1,184 measured with
+    saved-tensor hooks on a LoRA forward, bench/RESULTS.md section 21)."""
+    config = model_config.get_text_config()
+    hidden = config.hidden_size
+    intermediate = getattr(config, "intermediate_size", None) or 4 * hidden
+    return tokens * config.num_hidden_layers * (6 * hidden + 4 * intermediate) * 4
+
+
+def device_memory(device: torch.device) -> int:
+    """The memory training can use on `device` in bytes: a GPU's own, else the machine's (0 = unknown)."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_properties(device).total_memory
+    return machine_memory()
+
+
+def wants_checkpointing(config: TrainConfig, base: SharedBase, tokens: int) -> bool:
+    """The config's choice, or when it is unset: on where `tokens` tokens' activations could take more than
+    `CHECKPOINTING_SHARE` of the device's memory (or where that memory is unknown)."""
+    if config.gradient_checkpointing is not None:
+        return config.gradient_checkpointing
+    memory = device_memory(base.device)
+    return not memory or activation_bytes(base.base.config, tokens) > CHECKPOINTING_SHARE * memory
 
 
 def run_supervised(*, base: SharedBase, adapter: str, heads: dict[str, nn.Module], train_idx: list[int],
                    loss_fn: LossFn, eval_fn: Callable[[], dict[str, float]] | None, split: tuple[int, int],
-                   config: TrainConfig, run_dir: Path, hooks: Hooks, resume: bool = False) -> TrainResult:
+                   config: TrainConfig, run_dir: Path, hooks: Hooks, tokens: int,
+                   resume: bool = False) -> TrainResult:
     """Optimise `adapter` (+ `heads`) with `loss_fn` for `config.steps` steps (else `config.epochs` passes over
-    `train_idx`), evaluating and checkpointing at intervals that scale with the run; resumable.
+    `train_idx`), evaluating and checkpointing at intervals that scale with the run; resumable. `tokens`: the
+    most one step's forward holds (`step_tokens`), which decides automatic gradient checkpointing.
 
     `split` is (held out, total) in the unit the data was split by (prompts or demonstrations): recorded as
     `eval_size` and `data_size` with every evaluation and the last step, so each eval figure says what it
@@ -188,7 +224,7 @@ def run_supervised(*, base: SharedBase, adapter: str, heads: dict[str, nn.Module
     last: dict[str, float] = {}
     status = "finished"
     trim = heap_trimmer(base.device)
-    if config.gradient_checkpointing:
+    if wants_checkpointing(config, base, tokens):
         base.base.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     with base.use(adapter):
         base.model.train()

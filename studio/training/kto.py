@@ -27,7 +27,7 @@ import torch
 
 from studio.training.configs import KTOConfig
 from studio.training.dpo import reference_logprobs, sequence_logprobs
-from studio.training.engine import Hooks, TrainResult, run_supervised
+from studio.training.engine import Hooks, TrainResult, run_supervised, step_tokens
 from studio.training.reward import Example, chunks, prompt_split, split_by_prompt
 from studio.training.sft import encode_example, pad_batch
 from studio.training.shared_base import SharedBase
@@ -131,4 +131,5 @@ def train_kto(base: SharedBase, examples: list[dict], config: KTOConfig, run_dir
 
     return run_supervised(base=base, adapter=ADAPTER, heads={}, train_idx=train_idx, loss_fn=loss_fn,
                           eval_fn=eval_fn if eval_idx else None, split=prompt_split(examples, eval_idx),
-                          config=config, run_dir=run_dir, hooks=hooks or Hooks(), resume=resume)
+                          config=config, run_dir=run_dir, hooks=hooks or Hooks(),
+                          tokens=step_tokens((pair[0] for pair in encoded), config.batch_size), resume=resume)

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from studio.training.configs import RewardConfig
-from studio.training.engine import Hooks, TrainResult, run_supervised, split_indices
+from studio.training.engine import Hooks, TrainResult, run_supervised, split_indices, step_tokens
 from studio.training.sft import encode_example, pad_batch
 from studio.training.shared_base import ScalarHead, SharedBase, load_heads, save_heads
 
@@ -193,7 +193,9 @@ def train_reward(base: SharedBase, pairs: list[dict], config: RewardConfig, run_
 
     result = run_supervised(base=base, adapter=ADAPTER, heads={HEAD: head}, train_idx=train_idx, loss_fn=loss_fn,
                             eval_fn=eval_fn if eval_idx else None, split=prompt_split(pairs, eval_idx),
-                            config=config, run_dir=run_dir, hooks=hooks or Hooks(), resume=resume)
+                            config=config, run_dir=run_dir, hooks=hooks or Hooks(),
+                            tokens=step_tokens((ex for pair in encoded for ex in pair), 2 * config.batch_size),
+                            resume=resume)
     if result.status == "finished":
         responses = list({tuple(ex[0]): ex for pair in encoded for ex in pair}.values())
         scores = RewardScorer(base, ADAPTER, head).score_examples(responses, config.batch_size * 2)

@@ -38,7 +38,10 @@ from studio.training.uncertainty import load_ensemble, round_scorer, score_compa
 
 ADAPTER_OF = {"sft": "sft", "reward": "reward", "ppo": "policy", "dpo": "dpo", "rloo": "policy",
               "kto": "kto"}
-GENERATION_BATCH = 8  # sequences per generate call when making comparisons
+# Sequences per generate call when making comparisons: from FIRST_BATCH, doubling up to GENERATION_BATCH. Decoding
+# one token reads every weight whatever the batch, so 32 sequences write 1.8x the answers/s of 8 on a CPU
+# (bench/RESULTS.md section 21); starting small keeps the first comparisons coming quickly.
+FIRST_BATCH, GENERATION_BATCH = 8, 32
 
 
 def open_base(project: Project, device: str = "auto", progress: Callable[[str], None] | None = None) -> SharedBase:
@@ -84,12 +87,9 @@ def generate_comparisons(project: Project, base: SharedBase, per_prompt: int, po
     todo = prompts_by_uncertainty(store, store.prompts_without_responses(label))[:limit]
     made: list[int] = []
     settings = dataclasses.asdict(sampling)
-    per_call = max(1, GENERATION_BATCH // per_prompt)  # prompts per generate call: batched, not one by one
-    # The first prompt alone, so that its comparison can be ranked as soon as possible; then batches.
-    chunks = [todo[:1]] + [todo[i:i + per_call] for i in range(1, len(todo), per_call)] if todo else []
     done = 0
     with base.use(policy_adapter(project, base, policy)) as model:
-        for chunk in chunks:
+        for chunk in generation_chunks(todo, per_prompt):
             if hooks.stop_requested():
                 break
             answers = generate(model, base.tokenizer, [p.text for p in chunk], sampling,
@@ -104,6 +104,16 @@ def generate_comparisons(project: Project, base: SharedBase, per_prompt: int, po
     if made and latest_reward_run(store) is not None:
         score_unranked(project, base)  # the new comparisons join the "most informative first" queue
     return made
+
+
+def generation_chunks(todo: list, per_prompt: int) -> list[list]:
+    """The first prompt alone, so that its comparison can be ranked as soon as possible; then batches of
+    prompts whose sequences double from FIRST_BATCH to GENERATION_BATCH."""
+    chunks, start, size = [todo[:1]], 1, max(1, FIRST_BATCH // per_prompt)
+    while start < len(todo):
+        chunks.append(todo[start:start + size])
+        start, size = start + size, min(2 * size, max(1, GENERATION_BATCH // per_prompt))
+    return chunks if todo else []
 
 
 def sample(project: Project, base: SharedBase, policy: str, prompts: list[str],

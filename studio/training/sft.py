@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from studio.training.configs import SFTConfig
-from studio.training.engine import Hooks, TrainResult, run_supervised, split_indices
+from studio.training.engine import Hooks, TrainResult, run_supervised, split_indices, step_tokens
 from studio.training.shared_base import SharedBase
 
 ADAPTER = "sft"
@@ -90,4 +90,5 @@ def train_sft(base: SharedBase, demos: list[dict], config: SFTConfig, run_dir: P
 
     return run_supervised(base=base, adapter=ADAPTER, heads={}, train_idx=train_idx, loss_fn=loss_fn,
                           eval_fn=eval_fn if eval_idx else None, split=(len(eval_idx), len(examples)),
-                          config=config, run_dir=run_dir, hooks=hooks or Hooks(), resume=resume)
+                          config=config, run_dir=run_dir, hooks=hooks or Hooks(),
+                          tokens=step_tokens(examples, config.batch_size), resume=resume)

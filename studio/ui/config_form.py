@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QValidator
 from PySide6.QtWidgets import (QAbstractSpinBox, QCheckBox, QDoubleSpinBox, QFormLayout, QLabel, QLineEdit,
                                QSpinBox, QWidget)
@@ -44,7 +45,8 @@ class ConfigForm(QWidget):
         self.editors: dict[str, tuple[FieldSpec, QWidget]] = {}
         for spec in specs:
             editor = _editor(spec)
-            tip = f"{spec.help}\n\nDefault: {'none' if spec.default is None else spec.default}".strip()
+            unset = "automatic (half-checked)" if spec.type is bool else "none"
+            tip = f"{spec.help}\n\nDefault: {unset if spec.default is None else spec.default}".strip()
             label = QLabel(spec.name.replace("_", " "))
             for widget in (label, editor):
                 widget.setToolTip(tip)
@@ -65,6 +67,7 @@ class ConfigForm(QWidget):
 def _editor(spec: FieldSpec) -> QWidget:
     if spec.type is bool:
         editor = QCheckBox()
+        editor.setTristate(spec.default is None)  # half-checked: unset, the engine decides
     elif spec.type is int:
         editor = QSpinBox()
         editor.setRange(0, INT_MAX)
@@ -79,7 +82,8 @@ def _editor(spec: FieldSpec) -> QWidget:
 
 def _set(editor: QWidget, value: object) -> None:
     if isinstance(editor, QCheckBox):
-        editor.setChecked(bool(value))
+        editor.setCheckState(Qt.CheckState.PartiallyChecked if value is None and editor.isTristate()
+                             else Qt.CheckState.Checked if value else Qt.CheckState.Unchecked)
     elif isinstance(editor, (QSpinBox, QDoubleSpinBox)):
         editor.setValue(value)
     else:
@@ -88,7 +92,8 @@ def _set(editor: QWidget, value: object) -> None:
 
 def _value(editor: QWidget) -> object:
     if isinstance(editor, QCheckBox):
-        return editor.isChecked()
+        state = editor.checkState()
+        return None if state == Qt.CheckState.PartiallyChecked else state == Qt.CheckState.Checked
     if isinstance(editor, (QSpinBox, QDoubleSpinBox)):
         return editor.value()
     text = editor.text().strip()

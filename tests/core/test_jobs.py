@@ -19,6 +19,7 @@ class DPOish:
     beta: float = 0.3
     lr: float = 5e-5
     lora_r: int = 8
+    gradient_checkpointing: bool | None = None  # automatic: on in a job, where GPU memory is the limit
     colour: str = "blue"  # a field TRL has no counterpart for
 
 
@@ -49,6 +50,7 @@ def test_settings_map_to_trl_field_names_and_unknown_fields_are_left_out():
     settings = trl_config(JobSpec("dpo", "/models/smol", DPOish()))
     assert settings["max_steps"] == 7 and settings["beta"] == 0.3 and settings["learning_rate"] == 5e-5
     assert settings["lora_r"] == 8 and settings["lora_alpha"] == 32  # TRL's default kept where ours is missing
+    assert settings["gradient_checkpointing"] is True
     assert "colour" not in settings and settings["model_name_or_path"] == "/models/smol"
 
 

@@ -2,7 +2,7 @@
 from studio.core.project import Project
 from studio.training.configs import SamplingConfig
 from studio.training.engine import Hooks
-from studio.training.runs import generate_comparisons
+from studio.training.runs import generate_comparisons, generation_chunks
 
 
 def test_cancel_stops_inside_an_answer_and_stores_nothing_half_done(tmp_path, base):
@@ -32,6 +32,13 @@ def test_the_first_comparison_is_stored_before_the_rest_are_generated(tmp_path, 
     made = generate_comparisons(project, base, 2, sampling=SamplingConfig(max_new_tokens=4), hooks=hooks)
     assert len(made) == 3 and seen == [(1, 3, 1), (3, 3, 3)]
     project.close()
+
+
+def test_generation_calls_grow_from_one_prompt_to_the_largest_batch():
+    sizes = [len(chunk) for chunk in generation_chunks(list(range(60)), 2)]
+    assert sizes == [1, 4, 8, 16, 16, 15]  # sequences per call: 2, 8, 16, 32, 32, 30
+    assert [len(c) for c in generation_chunks(list(range(5)), 8)] == [1, 1, 2, 1]  # 8 answers a prompt: 8 .. 32
+    assert generation_chunks([], 2) == []
 
 
 def test_generating_from_the_base_model_never_imports_peft(tmp_path, tiny_model_dir):

@@ -69,6 +69,20 @@ def test_train_settings_are_remembered_per_project(qtbot, ctx):
     assert again.form.values()["steps"] == next(f.default for f in config_fields("sft") if f.name == "steps")
 
 
+def test_automatic_checkpointing_is_a_half_checked_box_that_can_be_set_and_unset(qtbot, ctx):
+    page = make_page(qtbot, ctx)
+    page.set_kind("reward")
+    box = page.form.editors["gradient_checkpointing"][1]
+    assert box.checkState() == Qt.CheckState.PartiallyChecked and page.form.values()["gradient_checkpointing"] is None
+    assert "automatic" in box.toolTip()
+    box.setCheckState(Qt.CheckState.Checked)
+    assert page.form.values()["gradient_checkpointing"] is True
+    page.form.set_values({"gradient_checkpointing": None})
+    assert page.form.values()["gradient_checkpointing"] is None
+    page.set_kind("ppo")  # PPO's plain switches stay two-state
+    assert not page.form.editors["adaptive_kl"][1].isTristate()
+
+
 def test_sft_run_from_the_page_finishes_and_lists_in_history(qtbot, seeded_ctx, tmp_path):
     page = make_page(qtbot, seeded_ctx)
     page.set_kind("sft")
