@@ -138,6 +138,8 @@ def main() -> None:
             "ranked": ranked, "skipped": len(lines) - ranked, "stages_s": stages, "pipeline": total,
             "reward_steps": reward.step, "reward_eval_accuracy": reward.metrics.get("eval_accuracy"),
             "ppo_final_kl": ppo.metrics.get("kl"), "target_kl": PPOConfig().target_kl,
+            "ppo_kl_last_3_rounds": statistics.mean([m["value"] for m in store.metrics(ppo_id)
+                                                     if m["name"] == "kl"][-3:]),
             "ppo_final_beta": ppo.metrics.get("beta"),
             "held_out_rule_sft": statistics.mean(map(measure, sft_answers)),
             "held_out_rule_ppo": statistics.mean(map(measure, ppo_answers)),

@@ -157,8 +157,9 @@ class PPOConfig:
     target_kl: float = help_field(6.0, "The KL the adaptive beta aims for. KL (nats per response) measures how "
                                        "far the policy's answers have drifted from the reference's; 0 = same.")
     kl_horizon: int | None = help_field(None, "How slowly beta adapts: it changes by at most about 20% over this "
-                                              "many responses. Smaller reacts faster. Empty = the run's own "
-                                              "size (iterations x batch size).")
+                                              "many responses. Smaller reacts faster. Empty = one round's "
+                                              "responses (the batch size), so that beta can hold the KL near "
+                                              "its target within a run of a few dozen rounds.")
     gamma: float = help_field(1.0, "Discount: how much later rewards count for earlier tokens. 1.0 (none) is "
                                    "standard for text, where the score arrives at the end.")
     lam: float = help_field(0.95, "GAE lambda: how tokens share credit. 1.0 uses the actual final score (noisy); "
