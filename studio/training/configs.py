@@ -182,6 +182,10 @@ class PPOConfig:
     checkpoint_every: int = help_field(5, "Save a resumable checkpoint every this many rounds.")
     samples_per_iteration: int = help_field(4, "Responses shown per round, with their scores.")
     seed: int = help_field(0, "Random seed for prompt order and sampling, so runs are reproducible.")
+    bf16_autocast: bool | None = help_field(
+        None, "Run the model's matrix products in bfloat16 while learning from each round (attention and the "
+              "log-probabilities stay float32). Unset (half-checked) = on where it is faster: a CPU with native "
+              "bfloat16 (AMX or AVX-512 BF16) and a float32 model of hidden size 512 or more.")
 
 
 @dataclass
@@ -221,6 +225,10 @@ class RLOOConfig:
     checkpoint_every: int = help_field(5, "Save a resumable checkpoint every this many rounds.")
     samples_per_iteration: int = help_field(4, "Responses shown per round, with their scores.")
     seed: int = help_field(0, "Random seed for prompt order and sampling, so runs are reproducible.")
+    bf16_autocast: bool | None = help_field(
+        None, "Run the model's matrix products in bfloat16 while learning from each round (attention and the "
+              "log-probabilities stay float32). Unset (half-checked) = on where it is faster: a CPU with native "
+              "bfloat16 (AMX or AVX-512 BF16) and a float32 model of hidden size 512 or more.")
 
 
 CONFIGS = {"sft": SFTConfig, "reward": RewardConfig, "ppo": PPOConfig, "dpo": DPOConfig, "rloo": RLOOConfig,

@@ -194,6 +194,25 @@ def wants_checkpointing(config: TrainConfig, base: SharedBase, tokens: int) -> b
     return not memory or activation_bytes(base.base.config, tokens) > CHECKPOINTING_SHARE * memory
 
 
+BF16_MIN_HIDDEN = 512  # below it the casts outweigh the faster products (the tiny test models)
+
+
+@functools.cache
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU multiplies bfloat16 natively (AMX tiles or AVX-512 BF16); torch's own probes."""
+    probes = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
+    return any(getattr(torch.cpu, name, lambda: False)() for name in probes)
+
+
+def wants_bf16(setting: bool | None, base: SharedBase) -> bool:
+    """An online engine's `bf16_autocast`, or when it is unset: on for a float32 model of hidden size >=
+    `BF16_MIN_HIDDEN` on a CPU with native bf16, where a PPO update step is 1.5x faster (RESULTS section 22)."""
+    if setting is not None:
+        return setting
+    return (base.device.type == "cpu" and next(base.base.parameters()).dtype == torch.float32
+            and base.hidden_size >= BF16_MIN_HIDDEN and cpu_has_native_bf16())
+
+
 def run_supervised(*, base: SharedBase, adapter: str, heads: dict[str, nn.Module], train_idx: list[int],
                    loss_fn: LossFn, eval_fn: Callable[[], dict[str, float]] | None, split: tuple[int, int],
                    config: TrainConfig, run_dir: Path, hooks: Hooks, tokens: int,

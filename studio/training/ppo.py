@@ -43,7 +43,7 @@ from studio.training.checkpoints import has_checkpoint, load_checkpoint, save_ch
 from studio.training.chosen_logprobs import response_logprobs
 from studio.training.configs import PPOConfig, with_device_lengths
 from studio.training.engine import (SAVING, Diverged, Hooks, ScoreFn, TrainResult, batch_for_step, check_finite,
-                                    heap_trimmer, score_round)
+                                    heap_trimmer, score_round, wants_bf16)
 from studio.training.generation import SamplingConfig, _eos_ids, generate_tokens
 from studio.training.ppo_losses import (AdaptiveKLController, FixedKLController, gae, kl_k1, kl_penalty_rewards,
                                         masked_mean, masked_whiten, policy_loss, value_loss)
@@ -113,11 +113,14 @@ def rollout(base: SharedBase, head: ScalarHead, prompts: list[str], reference: s
     """Sample one response per prompt from the policy, then score its tokens with the policy and the reference.
 
     On a float32 model the policy's log-probs and values come from the hidden states `generate` computed
-    (equal to a separate forward's within float rounding, which a test checks), saving that forward."""
+    (equal to a separate forward's within float rounding, which a test checks), saving that forward. Under
+    `bf16_autocast` both scoring passes run in the update's precision, so its first ratio is 1."""
     hooks = hooks or Hooks()
     sampling = SamplingConfig(max_new_tokens=config.max_new_tokens, temperature=config.temperature, top_p=1.0,
                               do_sample=True, seed=seed)
-    reuse = next(base.base.parameters()).dtype == torch.float32  # bf16 rounds cached and full passes apart
+    bf16 = wants_bf16(config.bf16_autocast, base)
+    # bf16 rounds cached and full passes apart
+    reuse = next(base.base.parameters()).dtype == torch.float32 and not bf16
     with base.use(POLICY) as model:
         batch = generate_tokens(model, base.tokenizer, prompts, sampling,
                                 sampling_progress(hooks, iteration, len(prompts), config.max_new_tokens),
@@ -131,9 +134,10 @@ def rollout(base: SharedBase, head: ScalarHead, prompts: list[str], reference: s
                                             config.temperature)
             values = head(batch.hidden.float())
         else:
-            logprobs, values, _ = forward(base, head, ids, attention, width, config.temperature, mask)
+            with base.bf16_trunk(bf16):
+                logprobs, values, _ = forward(base, head, ids, attention, width, config.temperature, mask)
     hooks.say(f"Round {iteration}: log-probs of the answers under the reference model…")
-    with base.use(reference):
+    with base.use(reference), base.bf16_trunk(bf16):
         ref_logprobs, _, _ = forward(base, None, ids, attention, width, config.temperature, mask)
     last_token = batch.response_ids.gather(1, mask.sum(1, keepdim=True).long() - 1).squeeze(1)
     ended = torch.isin(last_token, torch.tensor(_eos_ids(base.base, base.tokenizer), device=last_token.device))
@@ -163,7 +167,7 @@ def ppo_update(base: SharedBase, head: ScalarHead, roll: Rollout, advantages: to
     stats: dict[str, list[float]] = defaultdict(list)
     shuffle = torch.Generator().manual_seed(seed)
     trim = heap_trimmer(base.device)
-    with base.use(POLICY):
+    with base.use(POLICY), base.bf16_trunk(wants_bf16(config.bf16_autocast, base)):
         base.model.train()
         for epoch in range(config.ppo_epochs):
             minibatches = torch.randperm(roll.ids.size(0), generator=shuffle).chunk(config.minibatches)
@@ -220,6 +224,7 @@ def train_ppo(base: SharedBase, prompts: list[str], score_fn: ScoreFn, config: P
     kl_ctl = (AdaptiveKLController(config.init_kl_coef, config.target_kl, kl_horizon(config))
               if config.adaptive_kl else FixedKLController(config.init_kl_coef))
     norm = list(score_norm) if score_norm is not None else None  # (mean, std) of raw scores
+    bf16 = wants_bf16(config.bf16_autocast, base)  # for the reward model's scoring (and the passes, inside)
     iteration = 0
     if resume and has_checkpoint(run_dir):
         iteration, extra = load_checkpoint(run_dir, base, [POLICY], heads, optimizer)
@@ -242,8 +247,9 @@ def train_ppo(base: SharedBase, prompts: list[str], score_fn: ScoreFn, config: P
 
             # score, then per-token rewards: -beta * KL on every token, the score on the last one
             hooks.say(f"Round {iteration + 1}: scoring the {len(idx)} answers with the reward model…")
-            raw, scorer_metrics = score_round(score_fn, [prompts[i] for i in idx], roll.texts, base.device,
-                                              iteration + 1)
+            with base.bf16_trunk(bf16):
+                raw, scorer_metrics = score_round(score_fn, [prompts[i] for i in idx], roll.texts, base.device,
+                                                  iteration + 1)
             if normalise_scores and norm is None:
                 std = raw.std().item() if raw.numel() > 1 else 0.0
                 norm = [raw.mean().item(), std if std > 1e-6 else 1.0]

@@ -27,8 +27,9 @@ def grouped_forward(base: SharedBase, query_ids: torch.Tensor, query_mask: torch
     decoder = base.base.get_decoder()
     prompt_mask = query_mask[::k]
     prompt_positions = (prompt_mask.cumsum(1) - 1).clamp(min=0)  # as `generate` numbers left-padded rows
-    prompt = decoder(input_ids=query_ids[::k], attention_mask=prompt_mask, position_ids=prompt_positions,
-                     use_cache=True)
+    with base.trunk_precision():
+        prompt = decoder(input_ids=query_ids[::k], attention_mask=prompt_mask, position_ids=prompt_positions,
+                         use_cache=True)
     cache = prompt.cache
     cache.batch_repeat_interleave(k)
     width = response_ids.size(1)
@@ -37,6 +38,7 @@ def grouped_forward(base: SharedBase, query_ids: torch.Tensor, query_mask: torch
     attention = torch.cat([query_mask, torch.ones_like(response_ids[:, :-1])], 1)
     hidden = [prompt.last_hidden_state[:, -1:].repeat_interleave(k, 0)]  # predicts the first response token
     if width > 1:
-        hidden.append(decoder(input_ids=response_ids[:, :-1], attention_mask=attention, position_ids=positions,
-                              cache=cache, use_cache=True).last_hidden_state)
+        with base.trunk_precision():
+            hidden.append(decoder(input_ids=response_ids[:, :-1], attention_mask=attention,
+                                  position_ids=positions, cache=cache, use_cache=True).last_hidden_state)
     return response_logprobs(base.lm_logits, torch.cat(hidden, 1), response_ids, mask, temperature)

@@ -46,7 +46,7 @@ from studio.core.text_stats import round_stats
 from studio.training.checkpoints import has_checkpoint, load_checkpoint, save_checkpoint, trainable_parameters
 from studio.training.configs import RLOOConfig, with_device_lengths
 from studio.training.engine import (SAVING, Diverged, Hooks, ScoreFn, TrainResult, batch_for_step, check_finite,
-                                    heap_trimmer, score_round)
+                                    heap_trimmer, score_round, wants_bf16)
 from studio.training.generation import GeneratedBatch, SamplingConfig, _eos_ids, generate_tokens
 from studio.training.ppo import POLICY, sampling_progress, start_policy
 from studio.training.ppo_losses import masked_mean
@@ -155,6 +155,7 @@ def train_rloo(base: SharedBase, prompts: list[str], score_fn: ScoreFn, config: 
         save_checkpoint(run_dir, iteration, base, [POLICY], {}, optimizer, extra={"beta": config.beta})
 
     k, status, last = config.samples_per_prompt, "finished", {}
+    bf16 = wants_bf16(config.bf16_autocast, base)
     try:
         while iteration < config.iterations:
             if hooks.stop_requested():
@@ -171,12 +172,13 @@ def train_rloo(base: SharedBase, prompts: list[str], score_fn: ScoreFn, config: 
             # score, and the reference's log-probs for the KL price
             asked = [prompts[i] for i in idx for _ in range(k)]
             hooks.say(f"Round {iteration + 1}: scoring the {len(asked)} answers with the reward model…")
-            scores, scorer_metrics = score_round(score_fn, asked, batch.texts, base.device, iteration + 1)
-            ref_logprobs = reference_logprobs(base, reference, batch, config, passes, hooks, iteration + 1)
-
-            # advantages (reward - beta * KL, minus the leave-one-out baseline) and the REINFORCE passes
             try:
-                stats = update(base, optimizer, batch, scores, ref_logprobs, config, passes, hooks, iteration + 1)
+                with base.bf16_trunk(bf16):  # scoring and every pass; sampling stays float32
+                    scores, scorer_metrics = score_round(score_fn, asked, batch.texts, base.device, iteration + 1)
+                    ref_logprobs = reference_logprobs(base, reference, batch, config, passes, hooks, iteration + 1)
+                    # advantages (reward - beta * KL, minus the leave-one-out baseline) and the REINFORCE passes
+                    stats = update(base, optimizer, batch, scores, ref_logprobs, config, passes, hooks,
+                                   iteration + 1)
             except _Cancelled:
                 status = "cancelled"
                 break

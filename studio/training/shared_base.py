@@ -16,12 +16,28 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch import nn
+from transformers import AttentionInterface
+from transformers.integrations.sdpa_attention import sdpa_attention_forward
+from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 from transformers.pytorch_utils import Conv1D
 
 if TYPE_CHECKING:
     from peft import LoraConfig, PeftModel
 
 DEFAULT_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+FLOAT32_SDPA = "studio_sdpa_float32"  # the attention `bf16_trunk` switches sdpa models to
+
+
+def _float32_sdpa(module: nn.Module, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+                  attention_mask: torch.Tensor | None, **kwargs) -> tuple[torch.Tensor, None]:
+    """SDPA in float32 inside a bf16 autocast: on a CPU its bf16 backward is 3.5x slower than float32's
+    (bench/RESULTS.md section 22), and attention is a small share of the arithmetic."""
+    with torch.autocast(query.device.type, enabled=False):
+        return sdpa_attention_forward(module, query.float(), key.float(), value.float(), attention_mask, **kwargs)
+
+
+AttentionInterface.register(FLOAT32_SDPA, _float32_sdpa)
+AttentionMaskInterface.register(FLOAT32_SDPA, sdpa_mask)
 
 
 class SharedBase:
@@ -35,6 +51,7 @@ class SharedBase:
         self.peft: PeftModel | None = None
         self.trainable: set[str] = set()
         self.targets = _lora_targets(model)
+        self.bf16 = False  # `hidden_states` under bf16 autocast (see `bf16_trunk`)
         for p in model.parameters():
             p.requires_grad_(False)
         _disable_dropout(model)
@@ -137,6 +154,28 @@ class SharedBase:
             self.peft.set_adapter(previous, inference_mode=True)
             self._apply_trainable()
 
+    @contextmanager
+    def bf16_trunk(self, enabled: bool = True) -> Iterator[None]:
+        """For the block (when `enabled`), `hidden_states` runs the decoder's matrix products under bfloat16
+        autocast, its attention in float32 (sdpa models); `lm_logits` stays float32 either way."""
+        if not enabled or self.bf16:
+            yield
+            return
+        config = self.base.config
+        attention = config._attn_implementation
+        if attention == "sdpa":
+            config._attn_implementation = FLOAT32_SDPA
+        self.bf16 = True
+        try:
+            yield
+        finally:
+            self.bf16 = False
+            config._attn_implementation = attention
+
+    def trunk_precision(self) -> torch.autocast:
+        """The autocast every decoder pass of an engine runs under: bf16 inside `bf16_trunk`, else off."""
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16)
+
     # -- forward helpers --------------------------------------------------------
     @property
     def hidden_size(self) -> int:
@@ -148,8 +187,9 @@ class SharedBase:
 
         Pass `position_ids` for left-padded batches so positions match those `generate` used.
         """
-        out = self.base.get_decoder()(input_ids=input_ids, attention_mask=attention_mask,
-                                      position_ids=position_ids, use_cache=False)
+        with self.trunk_precision():
+            out = self.base.get_decoder()(input_ids=input_ids, attention_mask=attention_mask,
+                                          position_ids=position_ids, use_cache=False)
         return out.last_hidden_state
 
     def lm_logits(self, hidden: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,109 @@
+"""bfloat16 autocast of the trunk in the online engines: the products run in bf16, attention and the LM head in
+float32, everything is put back afterwards, PPO's and RLOO's first ratio is 1 under it, and the automatic rule
+turns it on only where it was measured to win."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from studio.training import engine, ppo, rloo
+from studio.training.ppo import train_ppo
+from studio.training.rloo import train_rloo
+from tests.training.test_ppo import PROMPTS, add_random_sft, count_vowels, fast, recorder
+from tests.training.test_rloo import fast as rloo_fast
+
+
+def dtypes_seen(base, module_name: str, inputs: bool) -> list[torch.dtype]:
+    """Records the dtype of the input (or output) of every module called `module_name` in the decoder."""
+    seen: list[torch.dtype] = []
+    for name, module in base.base.named_modules():
+        if name.endswith(module_name):
+            if inputs:
+                module.register_forward_pre_hook(lambda m, args: seen.append(args[0].dtype))
+            else:
+                module.register_forward_hook(lambda m, args, out: seen.append(out.dtype))
+    return seen
+
+
+def test_the_trunk_multiplies_in_bf16_and_attends_in_float32(base):
+    ids = torch.tensor([[1, 5, 9, 13, 17, 21, 25, 29]])
+    mask = torch.ones_like(ids)
+    products = dtypes_seen(base, "mlp.down_proj", inputs=False)
+    attention_out = dtypes_seen(base, "self_attn.o_proj", inputs=True)  # what attention handed on
+    with torch.no_grad():
+        exact = base.hidden_states(ids, mask)
+        assert set(products) == set(attention_out) == {torch.float32}
+        products.clear(), attention_out.clear()
+        with base.bf16_trunk():
+            rounded = base.hidden_states(ids, mask)
+            logits = base.lm_logits(rounded)
+    assert set(products) == {torch.bfloat16} and set(attention_out) == {torch.float32}
+    assert logits.dtype == torch.float32
+    assert not torch.equal(rounded, exact)
+    torch.testing.assert_close(rounded.float(), exact, atol=0.1, rtol=0.05)
+    assert base.base.config._attn_implementation == "sdpa" and not base.bf16  # put back
+    products.clear()
+    with torch.no_grad(), base.bf16_trunk(enabled=False):
+        assert torch.equal(base.hidden_states(ids, mask), exact)
+    assert set(products) == {torch.float32}
+
+
+def first_log_ratios(monkeypatch, module, name: str) -> list[float]:
+    """The largest |new - old| log-prob of every call to `module.name` (a policy loss taking new, old, ..., mask)."""
+    seen: list[float] = []
+    real = getattr(module, name)
+
+    def recording(new, old, advantages, mask, *rest, **kw):
+        seen.append(((new - old) * mask).abs().max().item())
+        return real(new, old, advantages, mask, *rest, **kw)
+
+    monkeypatch.setattr(module, name, recording)
+    return seen
+
+
+def test_ppo_under_bf16_starts_each_round_at_ratio_one(tiny_model_dir, tmp_path, monkeypatch):
+    from tests.training.helpers import tiny_base
+
+    log_ratios = first_log_ratios(monkeypatch, ppo, "policy_loss")
+    base = tiny_base(tiny_model_dir)
+    torch.manual_seed(0)
+    add_random_sft(base)
+    passes = dtypes_seen(base, "mlp.down_proj", inputs=False)
+    hooks, metrics, _, _ = recorder()
+    config = fast(iterations=2, ppo_epochs=2, minibatches=1, bf16_autocast=True)
+    assert train_ppo(base, PROMPTS, count_vowels, config, tmp_path / "run", hooks).status == "finished"
+    assert torch.bfloat16 in passes  # the passes did run in bf16 (generation's products stay float32)
+    assert log_ratios[0] < 1e-6 and log_ratios[2] < 1e-6  # each round's first update: old = new exactly
+    assert max(log_ratios) > 1e-3
+    assert all(torch.isfinite(torch.tensor(list(m.values()))).all() for _, m in metrics)
+
+
+def test_rloo_under_bf16_starts_each_round_at_ratio_one(tiny_model_dir, tmp_path, monkeypatch):
+    from tests.training.helpers import tiny_base
+
+    log_ratios = first_log_ratios(monkeypatch, rloo, "sequence_policy_loss")
+    base = tiny_base(tiny_model_dir)
+    passes = dtypes_seen(base, "mlp.down_proj", inputs=False)
+    config = rloo_fast(iterations=1, epochs=2, bf16_autocast=True)
+    assert train_rloo(base, PROMPTS, count_vowels, config, tmp_path / "run", init_adapter=None).status == "finished"
+    assert torch.bfloat16 in passes
+    assert log_ratios[0] == 0.0  # epoch 1 is its own old policy
+    assert max(log_ratios) > 1e-4
+
+
+@pytest.mark.parametrize("device, dtype, hidden, native, expected", [
+    ("cpu", torch.float32, 576, True, True),     # SmolLM2-135M on this CPU: measured 1.5x per update step
+    ("cpu", torch.float32, 576, False, False),   # no native bf16: emulated products are slower
+    ("cpu", torch.float32, 64, True, False),     # tiny matrices: the casts outweigh the products
+    ("cpu", torch.bfloat16, 576, True, False),   # already bf16
+    ("cuda", torch.float32, 576, True, False),   # GPUs pick their dtype at load
+])
+def test_the_automatic_rule(monkeypatch, device, dtype, hidden, native, expected):
+    class Base:
+        def __init__(self):
+            self.device, self.hidden_size = torch.device(device), hidden
+            self.base = torch.nn.Linear(1, 1).to(dtype)
+
+    monkeypatch.setattr(engine, "cpu_has_native_bf16", lambda: native)
+    assert engine.wants_bf16(None, Base()) is expected
+    assert engine.wants_bf16(True, Base()) is True and engine.wants_bf16(False, Base()) is False
