@@ -84,7 +84,8 @@ def forward(base: SharedBase, head: ScalarHead | None, ids: torch.Tensor, attent
     # the last token predicts nothing: by causality the other positions do not need it
     hidden = base.hidden_states(ids[:, :-1], attention[:, :-1], positions[:, :-1])[:, prompt_width - 1:]
     values = head(hidden.float()) if head is not None else None
-    logprobs, entropies = response_logprobs(base.lm_logits, hidden, ids[:, prompt_width:], mask, temperature)
+    logprobs, entropies = response_logprobs(base.lm_logits, hidden, ids[:, prompt_width:], mask, temperature,
+                                            base.plain_head)
     return logprobs, values, entropies
 
 

@@ -41,4 +41,4 @@ def grouped_forward(base: SharedBase, query_ids: torch.Tensor, query_mask: torch
         with base.trunk_precision():
             hidden.append(decoder(input_ids=response_ids[:, :-1], attention_mask=attention,
                                   position_ids=positions, cache=cache, use_cache=True).last_hidden_state)
-    return response_logprobs(base.lm_logits, torch.cat(hidden, 1), response_ids, mask, temperature)
+    return response_logprobs(base.lm_logits, torch.cat(hidden, 1), response_ids, mask, temperature, base.plain_head)

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from peft import LoraConfig, PeftModel
 
 DEFAULT_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+POST_PROCESSING = ("logit_scale", "logits_scaling", "final_logit_softcapping")  # what `lm_logits` applies
 FLOAT32_SDPA = "studio_sdpa_float32"  # the attention `bf16_trunk` switches sdpa models to
 
 
@@ -191,6 +192,16 @@ class SharedBase:
             out = self.base.get_decoder()(input_ids=input_ids, attention_mask=attention_mask,
                                           position_ids=position_ids, use_cache=False)
         return out.last_hidden_state
+
+    @property
+    def plain_head(self) -> torch.Tensor | None:
+        """The LM head's float32 weight when `lm_logits(h)` is exactly `h @ weight.T` (no bias, scaling or
+        soft-capping, a float32 model); else None."""
+        head, config = self.base.get_output_embeddings(), self.base.config.get_text_config()
+        if head.bias is not None or head.weight.dtype != torch.float32 or any(
+                getattr(config, key, None) is not None for key in POST_PROCESSING):
+            return None
+        return head.weight
 
     def lm_logits(self, hidden: torch.Tensor) -> torch.Tensor:
         """Float32 logits as the model's own forward makes them: the LM head (in float32 whatever the model's
