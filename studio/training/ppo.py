@@ -75,9 +75,10 @@ def kl_horizon(config: PPOConfig) -> int:
 
 
 def forward(base: SharedBase, head: ScalarHead | None, ids: torch.Tensor, attention: torch.Tensor,
-            prompt_width: int, temperature: float, mask: torch.Tensor | None = None
-            ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
-    """Log-probs of the response tokens, the value head's estimates (when given a head) and the entropies.
+            prompt_width: int, temperature: float, mask: torch.Tensor | None = None, entropy: bool = True
+            ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+    """Log-probs of the response tokens, the value head's estimates (when given a head) and the entropies
+    (None unless `entropy`).
 
     Log-probs and entropies are computed where `mask` (B, R) is non-zero (everywhere when None), 0 elsewhere."""
     positions = (attention.cumsum(1) - 1).clamp(min=0)  # as `generate` numbers left-padded rows
@@ -85,7 +86,7 @@ def forward(base: SharedBase, head: ScalarHead | None, ids: torch.Tensor, attent
     hidden = base.hidden_states(ids[:, :-1], attention[:, :-1], positions[:, :-1])[:, prompt_width - 1:]
     values = head(hidden.float()) if head is not None else None
     logprobs, entropies = response_logprobs(base.lm_logits, hidden, ids[:, prompt_width:], mask, temperature,
-                                            base.plain_head)
+                                            base.plain_head, entropy)
     return logprobs, values, entropies
 
 
@@ -136,10 +137,11 @@ def rollout(base: SharedBase, head: ScalarHead, prompts: list[str], reference: s
             values = head(batch.hidden.float())
         else:
             with base.bf16_trunk(bf16):
-                logprobs, values, _ = forward(base, head, ids, attention, width, config.temperature, mask)
+                logprobs, values, _ = forward(base, head, ids, attention, width, config.temperature, mask,
+                                              entropy=False)
     hooks.say(f"Round {iteration}: log-probs of the answers under the reference model…")
     with base.use(reference), base.bf16_trunk(bf16):
-        ref_logprobs, _, _ = forward(base, None, ids, attention, width, config.temperature, mask)
+        ref_logprobs, _, _ = forward(base, None, ids, attention, width, config.temperature, mask, entropy=False)
     last_token = batch.response_ids.gather(1, mask.sum(1, keepdim=True).long() - 1).squeeze(1)
     ended = torch.isin(last_token, torch.tensor(_eos_ids(base.base, base.tokenizer), device=last_token.device))
     return Rollout(ids, attention, width, mask, ended, batch.texts, logprobs, values, ref_logprobs)

@@ -17,8 +17,8 @@ from studio.training.shared_base import SharedBase
 
 
 def grouped_forward(base: SharedBase, query_ids: torch.Tensor, query_mask: torch.Tensor, response_ids: torch.Tensor,
-                    k: int, temperature: float, mask: torch.Tensor | None = None
-                    ) -> tuple[torch.Tensor, torch.Tensor]:
+                    k: int, temperature: float, mask: torch.Tensor | None = None, entropy: bool = True
+                    ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """(log-probs, entropies) of the response tokens, as `ppo.forward`; rows g*k .. g*k+k-1 share one prompt.
 
     `query_ids`/`query_mask` are left-padded (the k rows of a group identical), `response_ids` (n, R) right-padded;
@@ -41,4 +41,5 @@ def grouped_forward(base: SharedBase, query_ids: torch.Tensor, query_mask: torch
         with base.trunk_precision():
             hidden.append(decoder(input_ids=response_ids[:, :-1], attention_mask=attention,
                                   position_ids=positions, cache=cache, use_cache=True).last_hidden_state)
-    return response_logprobs(base.lm_logits, torch.cat(hidden, 1), response_ids, mask, temperature, base.plain_head)
+    return response_logprobs(base.lm_logits, torch.cat(hidden, 1), response_ids, mask, temperature, base.plain_head,
+                             entropy)

@@ -69,11 +69,11 @@ def rollout(base: SharedBase, prompts: list[str], config: RLOOConfig, seed: int,
                                sampling, on_token)
 
 
-def logprobs(base: SharedBase, batch: GeneratedBatch, rows: slice, config: RLOOConfig
-             ) -> tuple[torch.Tensor, torch.Tensor]:
+def logprobs(base: SharedBase, batch: GeneratedBatch, rows: slice, config: RLOOConfig, entropy: bool = True
+             ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """(log-probs, entropies) of the responses in `rows` (whole groups) under the active adapter, 0 on padding."""
     return grouped_forward(base, batch.query_ids[rows], batch.query_mask[rows], batch.response_ids[rows],
-                           config.samples_per_prompt, config.temperature, batch.response_mask[rows])
+                           config.samples_per_prompt, config.temperature, batch.response_mask[rows], entropy)
 
 
 @torch.no_grad()
@@ -84,7 +84,7 @@ def reference_logprobs(base: SharedBase, reference: str | None, batch: Generated
     with base.use(reference):
         for i, rows in enumerate(passes):
             hooks.say(f"Round {iteration}: log-probs under the reference model, batch {i + 1} of {len(passes)}…")
-            out.append(logprobs(base, batch, rows, config)[0])
+            out.append(logprobs(base, batch, rows, config, entropy=False)[0])
     return torch.cat(out)
 
 

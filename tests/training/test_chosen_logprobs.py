@@ -96,3 +96,12 @@ def test_the_shared_base_offers_the_closed_form_only_for_a_plain_head(base):
     assert base.plain_head is base.base.get_output_embeddings().weight
     base.base.config.final_logit_softcapping = 30.0
     assert base.plain_head is None
+
+
+def test_log_probs_without_entropies_are_the_same_numbers():
+    head = softcapped_head()
+    hidden, tokens = torch.randn(10, 8), torch.randint(0, 50, (10,))
+    full, _ = chosen_logprobs(head, hidden, tokens, 0.7, chunk=3)
+    alone, entropies = chosen_logprobs(head, hidden, tokens, 0.7, chunk=3, entropy=False)
+    assert entropies is None
+    torch.testing.assert_close(alone, full, atol=1e-5, rtol=1e-5)
