@@ -7,8 +7,10 @@
 TRL: `trl.experimental.ppo.PPOTrainer`, policy = base + LoRA (r 8 on q_proj/v_proj, via `peft_config`),
 reference = the same model with the adapter switched off (TRL's `ref_model=None` with PEFT), separate
 reward and value models (`AutoModelForSequenceClassification`, num_labels 1), stop at EOS, float32
-(`bf16=False`), TRL's default gradient checkpointing (on; `--trl-no-checkpointing` turns it off).
-Ours: `train_ppo` exactly as in ppo_memory.py, with the same LoRA (r 8 on q/v) unless `--lora app`.
+(`bf16=False`; `--trl-bf16` gives TRL's own default, bf16 mixed precision), TRL's default gradient checkpointing
+(on; `--trl-no-checkpointing` turns it off).
+Ours: `train_ppo` exactly as in ppo_memory.py, with the same LoRA (r 8 on q/v) unless `--lora app`, at its
+defaults (bf16 autocast for the learning passes on a CPU with native bf16).
 Both: the same model folder, prompts (chat template), batch, response length, temperature 1,
 4 PPO epochs, 1 minibatch; the median iteration of `--iterations` is reported; each in its own process.
 """
@@ -33,6 +35,8 @@ def parser() -> argparse.ArgumentParser:
     p = ppo_parser()
     p.description = __doc__.split("\n")[0]
     p.set_defaults(iterations=3, lora="qv8")
+    p.add_argument("--trl-bf16", action="store_true",
+                   help="TRL in its default bf16 mixed precision (autocast) instead of float32")
     p.add_argument("--trl-no-checkpointing", action="store_true",
                    help="turn off TRL's default gradient checkpointing")
     return p
@@ -74,7 +78,7 @@ def trl(args: argparse.Namespace) -> dict:
         per_device_train_batch_size=args.batch, gradient_accumulation_steps=1, num_mini_batches=args.minibatches,
         num_ppo_epochs=args.epochs, total_episodes=args.batch * args.iterations, response_length=args.new_tokens,
         local_rollout_forward_batch_size=args.batch, temperature=1.0, stop_token="eos", learning_rate=1e-4,
-        kl_coef=0.05, num_sample_generations=0, bf16=False, fp16=False, use_cpu=args.device == "cpu",
+        kl_coef=0.05, num_sample_generations=0, bf16=args.trl_bf16, fp16=False, use_cpu=args.device == "cpu",
         gradient_checkpointing=not args.trl_no_checkpointing, report_to="none", save_strategy="no",
         logging_strategy="no", seed=0, disable_tqdm=True)
 
@@ -100,7 +104,7 @@ def trl(args: argparse.Namespace) -> dict:
     times = [b - a for a, b in zip(clock.marks, clock.marks[1:])]
     cpu = [b - a for a, b in zip(clock.cpu_marks, clock.cpu_marks[1:])]
     return {"iteration_s": median(times), "iteration_times": times, "samples_per_s": args.batch / median(times),
-            "load_s": load_s, "gradient_checkpointing": not args.trl_no_checkpointing,
+            "load_s": load_s, "gradient_checkpointing": not args.trl_no_checkpointing, "bf16": args.trl_bf16,
             "iteration_cpu_s": median(cpu), "iteration_cpu_times": cpu}
 
 
