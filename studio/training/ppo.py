@@ -116,7 +116,8 @@ def rollout(base: SharedBase, head: ScalarHead, prompts: list[str], reference: s
 
     On a float32 model the policy's log-probs and values come from the hidden states `generate` computed
     (equal to a separate forward's within float rounding, which a test checks), saving that forward. Under
-    `bf16_autocast` both scoring passes run in the update's precision, so its first ratio is 1."""
+    `bf16_autocast` sampling decodes on bf16 weights (`SharedBase.bf16_decoding`) and both scoring passes run
+    in the update's precision, so its first ratio is 1."""
     hooks = hooks or Hooks()
     sampling = SamplingConfig(max_new_tokens=config.max_new_tokens, temperature=config.temperature, top_p=1.0,
                               do_sample=True, seed=seed)
@@ -124,9 +125,10 @@ def rollout(base: SharedBase, head: ScalarHead, prompts: list[str], reference: s
     # bf16 rounds cached and full passes apart
     reuse = next(base.base.parameters()).dtype == torch.float32 and not bf16
     with base.use(POLICY) as model:
-        batch = generate_tokens(model, base.tokenizer, prompts, sampling,
-                                sampling_progress(hooks, iteration, len(prompts), config.max_new_tokens),
-                                keep_hidden=reuse)
+        with base.bf16_decoding(bf16):
+            batch = generate_tokens(model, base.tokenizer, prompts, sampling,
+                                    sampling_progress(hooks, iteration, len(prompts), config.max_new_tokens),
+                                    keep_hidden=reuse)
         hooks.say(f"Round {iteration}: log-probs and values of the answers under the policy…")
         width, mask = batch.query_ids.size(1), batch.response_mask.float()
         ids = torch.cat([batch.query_ids, batch.response_ids], 1)

@@ -60,11 +60,12 @@ class _Cancelled(Exception):
 
 
 def rollout(base: SharedBase, prompts: list[str], config: RLOOConfig, seed: int,
-            on_token: Callable[[int], None] | None = None) -> GeneratedBatch:
-    """k responses to each prompt from the policy, the k to one prompt side by side."""
+            on_token: Callable[[int], None] | None = None, bf16: bool = False) -> GeneratedBatch:
+    """k responses to each prompt from the policy, the k to one prompt side by side (on bf16 weights when
+    `bf16`)."""
     sampling = SamplingConfig(max_new_tokens=config.max_new_tokens, temperature=config.temperature, top_p=1.0,
                               do_sample=True, seed=seed)
-    with base.use(POLICY) as model:
+    with base.use(POLICY) as model, base.bf16_decoding(bf16):
         return generate_tokens(model, base.tokenizer, [p for p in prompts for _ in range(config.samples_per_prompt)],
                                sampling, on_token)
 
@@ -164,7 +165,7 @@ def train_rloo(base: SharedBase, prompts: list[str], score_fn: ScoreFn, config: 
             t0 = time.perf_counter()
             idx = batch_for_step(list(range(len(prompts))), iteration, config.batch_size, config.seed)
             batch = rollout(base, [prompts[i] for i in idx], config, config.seed * 1_000_003 + iteration,
-                            sampling_progress(hooks, iteration + 1, len(idx) * k, config.max_new_tokens))
+                            sampling_progress(hooks, iteration + 1, len(idx) * k, config.max_new_tokens), bf16)
             mask = batch.response_mask.float()
             step = config.prompts_per_pass * k
             passes = [slice(start, start + step) for start in range(0, mask.size(0), step)]
@@ -173,7 +174,7 @@ def train_rloo(base: SharedBase, prompts: list[str], score_fn: ScoreFn, config: 
             asked = [prompts[i] for i in idx for _ in range(k)]
             hooks.say(f"Round {iteration + 1}: scoring the {len(asked)} answers with the reward model…")
             try:
-                with base.bf16_trunk(bf16):  # scoring and every pass; sampling stays float32
+                with base.bf16_trunk(bf16):  # scoring and every pass, as sampling
                     scores, scorer_metrics = score_round(score_fn, asked, batch.texts, base.device, iteration + 1)
                     ref_logprobs = reference_logprobs(base, reference, batch, config, passes, hooks, iteration + 1)
                     # advantages (reward - beta * KL, minus the leave-one-out baseline) and the REINFORCE passes

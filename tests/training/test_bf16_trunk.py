@@ -1,6 +1,7 @@
 """bfloat16 autocast of the trunk in the online engines: the products run in bf16, attention and the LM head in
 float32, everything is put back afterwards, PPO's and RLOO's first ratio is 1 under it, and the automatic rule
-turns it on only where it was measured to win."""
+turns it on only where it was measured to win; sampling decodes on bf16 copies of the frozen weights and puts the
+float32 ones back."""
 from __future__ import annotations
 
 import pytest
@@ -48,6 +49,47 @@ def test_the_trunk_multiplies_in_bf16_and_attends_in_float32(base):
     assert set(products) == {torch.float32}
 
 
+def test_decoding_on_bf16_weights_puts_every_weight_back(base):
+    from studio.training.generation import _generation_config
+
+    base.add_lora("policy", r=4, alpha=8)
+    head = base.base.get_output_embeddings()
+    before = {name: (p, p.data_ptr(), p.detach().clone()) for name, p in base.peft.named_parameters()}
+    tied = head.weight is base.base.get_input_embeddings().weight
+    ids = torch.tensor([[1, 5, 9, 13, 17, 21, 25, 29]])
+    mask = torch.ones_like(ids)
+    products = dtypes_seen(base, "mlp.down_proj", inputs=False)
+    with base.use("policy") as model, torch.no_grad():
+        config, _ = _generation_config(model, base.tokenizer, ppo.SamplingConfig(max_new_tokens=6))
+        config.output_logits = config.return_dict_in_generate = True
+        with base.bf16_decoding():
+            weights = {n: p.dtype for n, p in base.peft.named_parameters()}
+            head_dtype = base.base.get_output_embeddings().weight.dtype
+            out = model.generate(input_ids=ids, attention_mask=mask, generation_config=config)
+            with pytest.raises(RuntimeError), base.bf16_decoding():  # a failure inside puts the weights back
+                raise RuntimeError
+        assert torch.bfloat16 in products
+        assert torch.equal(out.logits[0], out.logits[0].bfloat16().float())  # the bf16 head made them
+        linear = {n for n in weights if n.endswith("proj.base_layer.weight")}
+        assert linear and {weights[n] for n in linear} == {torch.bfloat16}
+        assert {weights[n] for n in weights if "lora_" in n} == {torch.float32}
+        assert weights["base_model.model.model.embed_tokens.weight"] == torch.float32
+        assert head_dtype == torch.bfloat16  # a copy: a tied head's weight is the float32 embedding
+        # what was sampled from is the bf16 scoring passes' distribution, within bf16's rounding
+        full = torch.cat([ids, out.sequences[:, ids.size(1):]], 1)
+        with base.bf16_trunk():
+            hidden = base.hidden_states(full[:, :-1], torch.ones_like(full[:, :-1]))[:, ids.size(1) - 1:]
+            scored = base.lm_logits(hidden).log_softmax(-1)
+    sampled = torch.stack(out.logits, 1).float().log_softmax(-1)
+    torch.testing.assert_close(sampled, scored, atol=0.05, rtol=0)
+    assert base.base.get_output_embeddings() is head and not base.bf16
+    assert (head.weight is base.base.get_input_embeddings().weight) == tied
+    for name, p in base.peft.named_parameters():
+        param, storage, value = before[name]
+        assert p is param and p.data_ptr() == storage and p.dtype == value.dtype and torch.equal(p, value), name
+    assert all(p.requires_grad for p in base.adapter_parameters("policy"))
+
+
 def first_log_ratios(monkeypatch, module, name: str) -> list[float]:
     """The largest |new - old| log-prob of every call to `module.name` (a policy loss taking new, old, ..., mask)."""
     seen: list[float] = []
@@ -72,7 +114,7 @@ def test_ppo_under_bf16_starts_each_round_at_ratio_one(tiny_model_dir, tmp_path,
     hooks, metrics, _, _ = recorder()
     config = fast(iterations=2, ppo_epochs=2, minibatches=1, bf16_autocast=True)
     assert train_ppo(base, PROMPTS, count_vowels, config, tmp_path / "run", hooks).status == "finished"
-    assert torch.bfloat16 in passes  # the passes did run in bf16 (generation's products stay float32)
+    assert torch.bfloat16 in passes  # the passes did run in bf16
     assert log_ratios[0] < 1e-6 and log_ratios[2] < 1e-6  # each round's first update: old = new exactly
     assert max(log_ratios) > 1e-3
     assert all(torch.isfinite(torch.tensor(list(m.values()))).all() for _, m in metrics)
