@@ -197,13 +197,13 @@ def ppo_update(base: SharedBase, head: ScalarHead, roll: Rollout, advantages: to
                     raise Diverged(f"gradient became {grad_norm} at iteration {iteration}; stopped, "
                                    "keeping the last good checkpoint")
                 optimizer.step()
-                trim()
                 for name, value in [("policy_loss", pg_loss.item()), ("value_loss", vf_loss.item()),
                                     ("clip_frac", clip_frac.item()), ("approx_kl", approx_kl.item()),
                                     ("entropy", masked_mean(entropies, mask).item()),
                                     ("grad_norm", grad_norm)]:
                     stats[name].append(value)
         base.model.eval()
+    trim()
     return {name: sum(values) / len(values) for name, values in stats.items()}
 
 

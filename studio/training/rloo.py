@@ -127,9 +127,9 @@ def update(base: SharedBase, optimizer: torch.optim.Optimizer, batch: GeneratedB
                 raise Diverged(f"gradient became {grad_norm} at iteration {iteration}; stopped, "
                                "keeping the last good checkpoint")
             optimizer.step()
-            trim()
             losses.append(loss_sum)
             grad_norms.append(grad_norm)
+    trim()
     return {"kl": kl, "policy_loss": sum(losses) / len(losses), "entropy": sum(entropies) / len(entropies),
             "clip_frac": clipped / (n * config.epochs), "grad_norm": sum(grad_norms) / len(grad_norms)}
 

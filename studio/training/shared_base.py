@@ -34,7 +34,17 @@ def _float32_sdpa(module: nn.Module, query: torch.Tensor, key: torch.Tensor, val
     """SDPA in float32 inside a bf16 autocast: on a CPU its bf16 backward is 3.5x slower than float32's
     (bench/RESULTS.md section 22), and attention is a small share of the arithmetic."""
     with torch.autocast(query.device.type, enabled=False):
-        return sdpa_attention_forward(module, query.float(), key.float(), value.float(), attention_mask, **kwargs)
+        query, key, value = query.float(), key.float(), value.float()
+        groups = getattr(module, "num_key_value_groups", 1)
+        if (query.device.type == "cpu" and groups > 1 and query.size(2) > 1 and attention_mask is not None
+                and not set(kwargs) & {"position_bias", "softcap", "output_attentions"}):
+            # transformers repeats the key/value heads `groups` times when there is a mask; the CPU kernel takes
+            # grouped heads with a mask itself (enable_gqa), which halves attention's forward and backward here
+            out = F.scaled_dot_product_attention(query, key, value, attn_mask=attention_mask,
+                                                 dropout_p=kwargs.get("dropout", 0.0), scale=kwargs.get("scaling"),
+                                                 enable_gqa=True)
+            return out.transpose(1, 2).contiguous(), None
+        return sdpa_attention_forward(module, query, key, value, attention_mask, **kwargs)
 
 
 AttentionInterface.register(FLOAT32_SDPA, _float32_sdpa)

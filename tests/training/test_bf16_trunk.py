@@ -7,7 +7,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from studio.training import engine, ppo, rloo
+from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+from studio.training import engine, ppo, rloo, shared_base
 from studio.training.ppo import train_ppo
 from studio.training.rloo import train_rloo
 from tests.training.test_ppo import PROMPTS, add_random_sft, count_vowels, fast, recorder
@@ -47,6 +49,26 @@ def test_the_trunk_multiplies_in_bf16_and_attends_in_float32(base):
     with torch.no_grad(), base.bf16_trunk(enabled=False):
         assert torch.equal(base.hidden_states(ids, mask), exact)
     assert set(products) == {torch.float32}
+
+
+def test_float32_attention_groups_heads_itself_and_matches_transformers(base, monkeypatch):
+    """With a padding mask transformers repeats the key/value heads; ours hands the grouped heads to SDPA."""
+    attention = base.base.model.layers[0].self_attn
+    assert attention.num_key_value_groups == 2
+    torch.manual_seed(0)
+    query, key, value = torch.randn(3, 4, 6, 16), torch.randn(3, 2, 6, 16), torch.randn(3, 2, 6, 16)
+    mask = torch.ones(6, 6, dtype=torch.bool).tril().expand(3, 1, 6, 6).clone()
+    mask[1, ..., :2] = False  # a left-padded row
+    mask[1, ..., :2, :2] = torch.eye(2, dtype=torch.bool)
+    grouped = []
+    sdpa = torch.nn.functional.scaled_dot_product_attention
+    monkeypatch.setattr(torch.nn.functional, "scaled_dot_product_attention",
+                        lambda *a, **k: grouped.append(k.get("enable_gqa")) or sdpa(*a, **k))
+    ours, _ = shared_base._float32_sdpa(attention, query, key, value, mask, dropout=0.0, scaling=0.3)
+    assert grouped == [True]
+    theirs, _ = sdpa_attention_forward(attention, query, key, value, mask, dropout=0.0, scaling=0.3)
+    assert ours.shape == theirs.shape == (3, 6, 4, 16)
+    torch.testing.assert_close(ours, theirs, atol=1e-6, rtol=1e-5)
 
 
 def test_decoding_on_bf16_weights_puts_every_weight_back(base):
