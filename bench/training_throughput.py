@@ -8,6 +8,8 @@ Same data (synthetic, built here), batch size (4 demos, or 4 pairs = 8 sequences
 LoRA r 8 / alpha 16 on every linear layer (our engines' targets; TRL's "all-linear"), lr 2e-4, no eval,
 no checkpoints. Gradient checkpointing on both sides (TRL's default; ours set on, like for like: our own default
 decides by memory and is off for this model on a 24 GB machine); `--trl-no-checkpointing` turns off both.
+Precision: each side's default for ours (bf16 autocast of the trunk on a CPU with native bf16,
+`engine.wants_bf16`), float32 for TRL (`bf16=False`); `--trl-bf16` gives TRL its own default, bf16 mixed precision.
 Examples/s is timed from the end of the first step to the end of the last (the first step warms up).
 Each of the four runs is its own process; TRL's run in bench/.venv-trl.
 """
@@ -35,6 +37,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--max-length", type=int, default=256, help="max tokens per sequence (default 256)")
     p.add_argument("--trl-no-checkpointing", action="store_true",
                    help="turn off gradient checkpointing (TRL's default) on both sides")
+    p.add_argument("--trl-bf16", action="store_true",
+                   help="TRL in its default bf16 mixed precision (autocast) instead of float32")
     return p
 
 
@@ -92,7 +96,7 @@ def _trl(args, kind: str) -> dict:
 
     common = dict(output_dir=tempfile.mkdtemp(prefix=f"bench-trl-{kind}-"), per_device_train_batch_size=args.batch,
                   gradient_accumulation_steps=1, max_steps=args.steps, learning_rate=2e-4, lr_scheduler_type="cosine",
-                  warmup_steps=0, max_length=args.max_length, bf16=False, fp16=False,
+                  warmup_steps=0, max_length=args.max_length, bf16=args.trl_bf16, fp16=False,
                   use_cpu=args.device == "cpu", gradient_checkpointing=not args.trl_no_checkpointing,
                   report_to="none", save_strategy="no", eval_strategy="no", logging_strategy="no",
                   disable_tqdm=True, seed=0, dataloader_num_workers=0)
@@ -135,7 +139,7 @@ def main() -> None:
         sys.exit(f"{TRL_PYTHON} is missing: run `bash bench/setup_trl_venv.sh` first")
     res = run_variants(Path(__file__), args, list(VARIANTS),
                        f"Training throughput: {args.model} on {args.device}, batch {args.batch}, {args.steps} steps, "
-                       f"max length {args.max_length}, LoRA r 8 all linear",
+                       f"max length {args.max_length}, LoRA r 8 all linear, TRL in {'bf16' if args.trl_bf16 else 'float32'}",
                        pythons={name: TRL_PYTHON for name in VARIANTS if name.startswith("trl")})
     print_table("SFT and reward-model training throughput", [
         ("SFT examples/s", res["ours_sft"]["examples_per_s"], res["trl_sft"]["examples_per_s"],

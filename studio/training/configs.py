@@ -18,6 +18,14 @@ def help_field(default, help: str, **kw):
     return field(default=default, metadata={"help": help, **kw})
 
 
+def bf16_field(when: str):
+    """Every engine's `bf16_autocast` setting; `when` names the passes it covers."""
+    return help_field(None, f"Run the model's matrix products in bfloat16 {when} (attention and the "
+                            "log-probabilities stay float32). Unset (half-checked) = on where it is faster: a CPU "
+                            "with native bfloat16 (AMX or AVX-512 BF16) and a float32 model of hidden size 512 or "
+                            "more.")
+
+
 @dataclass
 class SamplingConfig:
     """How answers are drawn from the model."""
@@ -67,6 +75,7 @@ class TrainConfig:
         None, "Recompute activations during the backward pass instead of keeping them: about 40% less memory "
               "for 20-45% more time. Unset (half-checked) = on only where one step's activations could take "
               "more than a quarter of the device's memory (a small model on a laptop's RAM runs without).")
+    bf16_autocast: bool | None = bf16_field("while training and evaluating")
 
 
 @dataclass
@@ -182,10 +191,7 @@ class PPOConfig:
     checkpoint_every: int = help_field(5, "Save a resumable checkpoint every this many rounds.")
     samples_per_iteration: int = help_field(4, "Responses shown per round, with their scores.")
     seed: int = help_field(0, "Random seed for prompt order and sampling, so runs are reproducible.")
-    bf16_autocast: bool | None = help_field(
-        None, "Run the model's matrix products in bfloat16 while learning from each round (attention and the "
-              "log-probabilities stay float32). Unset (half-checked) = on where it is faster: a CPU with native "
-              "bfloat16 (AMX or AVX-512 BF16) and a float32 model of hidden size 512 or more.")
+    bf16_autocast: bool | None = bf16_field("while sampling and learning from each round")
 
 
 @dataclass
@@ -225,10 +231,7 @@ class RLOOConfig:
     checkpoint_every: int = help_field(5, "Save a resumable checkpoint every this many rounds.")
     samples_per_iteration: int = help_field(4, "Responses shown per round, with their scores.")
     seed: int = help_field(0, "Random seed for prompt order and sampling, so runs are reproducible.")
-    bf16_autocast: bool | None = help_field(
-        None, "Run the model's matrix products in bfloat16 while learning from each round (attention and the "
-              "log-probabilities stay float32). Unset (half-checked) = on where it is faster: a CPU with native "
-              "bfloat16 (AMX or AVX-512 BF16) and a float32 model of hidden size 512 or more.")
+    bf16_autocast: bool | None = bf16_field("while sampling and learning from each round")
 
 
 CONFIGS = {"sft": SFTConfig, "reward": RewardConfig, "ppo": PPOConfig, "dpo": DPOConfig, "rloo": RLOOConfig,

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from studio.training.configs import DPOConfig
-from studio.training.engine import Hooks, TrainResult, run_supervised, step_tokens
+from studio.training.engine import Hooks, TrainResult, run_supervised, step_tokens, wants_bf16
 from studio.training.reward import (Example, bradley_terry_loss, chunks, encode_pairs, pair_batch, pair_weights,
                                     prompt_split, split_by_prompt)
 from studio.training.sft import response_logprobs
@@ -40,11 +40,13 @@ def dpo_loss(pi_chosen: torch.Tensor, pi_rejected: torch.Tensor, ref_chosen: tor
 
 @torch.no_grad()
 def reference_logprobs(base: SharedBase, reference: str | None, encoded: list[tuple[Example, Example]],
-                       batch_size: int, hooks: Hooks | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Summed response log-probs of every (chosen, rejected) pair under `reference` (None = bare base)."""
+                       batch_size: int, hooks: Hooks | None = None, bf16: bool = False
+                       ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Summed response log-probs of every (chosen, rejected) pair under `reference` (None = bare base); under
+    `bf16_trunk` when `bf16`, as the policy's passes run, so that the two start equal."""
     out = []
     batches = list(chunks(range(len(encoded)), batch_size))
-    with base.use(reference):
+    with base.use(reference), base.bf16_trunk(bf16):
         for i, idx in enumerate(batches):
             if hooks:
                 hooks.say(f"Scoring the pairs with the reference model: batch {i + 1} of {len(batches)}…")
@@ -73,7 +75,8 @@ def train_dpo(base: SharedBase, pairs: list[dict], config: DPOConfig, run_dir: P
         base.copy_adapter(reference, ADAPTER)
     else:
         base.add_lora(ADAPTER, r=config.lora_r, alpha=config.lora_alpha)
-    ref_chosen, ref_rejected = reference_logprobs(base, reference, encoded, config.batch_size, hooks)
+    ref_chosen, ref_rejected = reference_logprobs(base, reference, encoded, config.batch_size, hooks,
+                                                   wants_bf16(config.bf16_autocast, base))
 
     def logprobs(idx: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         ids, mask, labels = pair_batch(base, encoded, idx)

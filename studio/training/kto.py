@@ -27,7 +27,7 @@ import torch
 
 from studio.training.configs import KTOConfig
 from studio.training.dpo import reference_logprobs, sequence_logprobs
-from studio.training.engine import Hooks, TrainResult, run_supervised, step_tokens
+from studio.training.engine import Hooks, TrainResult, run_supervised, step_tokens, wants_bf16
 from studio.training.reward import Example, chunks, prompt_split, split_by_prompt
 from studio.training.sft import encode_example, pad_batch
 from studio.training.shared_base import SharedBase
@@ -103,7 +103,8 @@ def train_kto(base: SharedBase, examples: list[dict], config: KTOConfig, run_dir
         base.copy_adapter(reference, ADAPTER)
     else:
         base.add_lora(ADAPTER, r=config.lora_r, alpha=config.lora_alpha)
-    ref_logps, ref_kl_logps = reference_logprobs(base, reference, encoded, config.batch_size)
+    ref_logps, ref_kl_logps = reference_logprobs(base, reference, encoded, config.batch_size,
+                                                 bf16=wants_bf16(config.bf16_autocast, base))
     pad = base.tokenizer.pad_token_id
 
     def logprobs(idx: Sequence[int], side: int) -> tuple[torch.Tensor, torch.Tensor]:

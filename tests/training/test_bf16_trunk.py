@@ -1,19 +1,30 @@
-"""bfloat16 autocast of the trunk in the online engines: the products run in bf16, attention and the LM head in
-float32, everything is put back afterwards, PPO's and RLOO's first ratio is 1 under it, and the automatic rule
+"""bfloat16 autocast of the trunk in every engine: the products run in bf16, attention and the LM head in float32,
+everything is put back afterwards, PPO's and RLOO's first ratio is 1 under it, SFT, reward and DPO learn under it
+with DPO's reference in the same precision, and the automatic rule
 turns it on only where it was measured to win; sampling decodes on bf16 copies of the frozen weights and puts the
 float32 ones back."""
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
-
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
 from studio.training import engine, ppo, rloo, shared_base
+from studio.training.dpo import train_dpo
+from studio.training.engine import Hooks
 from studio.training.ppo import train_ppo
+from studio.training.reward import train_reward
 from studio.training.rloo import train_rloo
+from studio.training.sft import train_sft
+from tests.training.helpers import marker_pairs
+from tests.training.test_dpo import small_config as dpo_config
 from tests.training.test_ppo import PROMPTS, add_random_sft, count_vowels, fast, recorder
+from tests.training.test_reward import small_config as reward_config
 from tests.training.test_rloo import fast as rloo_fast
+from tests.training.test_sft import DEMOS as SFT_DEMOS
+from tests.training.test_sft import fast as sft_fast
 
 
 def dtypes_seen(base, module_name: str, inputs: bool) -> list[torch.dtype]:
@@ -153,6 +164,32 @@ def test_rloo_under_bf16_starts_each_round_at_ratio_one(tiny_model_dir, tmp_path
     assert torch.bfloat16 in passes
     assert log_ratios[0] == 0.0  # epoch 1 is its own old policy
     assert max(log_ratios) > 1e-4
+
+
+def test_supervised_engines_train_under_bf16(tiny_model_dir, tmp_path):
+    """SFT, the reward model and DPO run every pass of their steps in bf16 when asked, and learn; DPO scores its
+    reference in the same precision, so its first loss is log 2 as in float32 (policy = reference)."""
+    from tests.training.helpers import tiny_base
+
+    base = tiny_base(tiny_model_dir)
+    passes = dtypes_seen(base, "mlp.down_proj", inputs=False)
+    seen: dict[str, list[dict]] = {"sft": [], "reward": [], "dpo": []}
+
+    def hooks(kind: str) -> Hooks:  # the passes up to each step, so scoring after training does not count
+        return Hooks(on_metrics=lambda step, m: seen[kind].append({**m, "passes": set(passes)}))
+
+    train_sft(base, SFT_DEMOS, sft_fast(steps=30, bf16_autocast=True), tmp_path / "sft", hooks("sft"))
+    passes.clear()
+    train_reward(base, marker_pairs(24), reward_config(steps=12, lr=1e-3, bf16_autocast=True), tmp_path / "reward",
+                 hooks("reward"))
+    passes.clear()
+    train_dpo(base, marker_pairs(8), dpo_config(steps=4, lr=1e-3, bf16_autocast=True), tmp_path / "dpo",
+              hooks("dpo"), init_adapter="sft")
+    for kind, metrics in seen.items():
+        assert metrics[-1]["passes"] == {torch.bfloat16}, kind
+        assert metrics[-1]["loss"] < metrics[0]["loss"], kind
+    assert seen["sft"][-1]["loss"] < 0.5 * seen["sft"][0]["loss"]
+    assert seen["dpo"][0]["loss"] == pytest.approx(math.log(2), abs=1e-5)
 
 
 @pytest.mark.parametrize("device, dtype, hidden, native, expected", [
