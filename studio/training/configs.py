@@ -162,7 +162,7 @@ class PPOConfig:
                                            "SFT model). Higher keeps answers close to the SFT style; lower lets "
                                            "the reward pull harder (and risks gibberish that games it).")
     adaptive_kl: bool = help_field(True, "Adjust beta automatically: raise it when the KL is above the target, "
-                                         "lower it when below.")
+                                         "lower it when below (never below half its start).")
     target_kl: float = help_field(6.0, "The KL the adaptive beta aims for. KL (nats per response) measures how "
                                        "far the policy's answers have drifted from the reference's; 0 = same.")
     kl_horizon: int | None = help_field(None, "How slowly beta adapts: it changes by at most about 20% over this "

@@ -22,17 +22,22 @@ class AdaptiveKLController(FixedKLController):
     """Ziegler et al. (2019): nudge beta so the measured KL drifts toward `target`.
 
     `beta *= 1 + clip(kl / target - 1, -0.2, 0.2) * n_steps / horizon`, with n_steps the responses
-    in the rollout that measured `kl`.
+    in the rollout that measured `kl`, and never below `FLOOR` x its start. The floor is ours: in the first
+    rounds the policy has not moved yet, the KL sits far below target and a short horizon lets beta fall 20% a
+    round; at a tenth of its start the leash is gone by the time the policy runs, and the KL overshot to 2x
+    target (RESULTS section 23).
     """
+    FLOOR = 0.5
 
     def __init__(self, init_kl_coef: float, target: float, horizon: int):
         super().__init__(init_kl_coef)
         self.target = target
         self.horizon = horizon
+        self.floor = init_kl_coef * self.FLOOR
 
     def update(self, current_kl: float, n_steps: int) -> None:
         proportional_error = min(max(current_kl / self.target - 1, -0.2), 0.2)
-        self.value *= 1 + proportional_error * n_steps / self.horizon
+        self.value = max(self.value * (1 + proportional_error * n_steps / self.horizon), self.floor)
 
 
 def masked_mean(x: torch.Tensor, mask: torch.Tensor, dim: int | None = None) -> torch.Tensor:

@@ -47,6 +47,12 @@ def test_adaptive_kl_moves_beta_toward_the_target_within_the_clip():
     ctl = AdaptiveKLController(0.1, target=6.0, horizon=10000)
     ctl.update(current_kl=0.0, n_steps=1000)  # error -1.0, clipped to -0.2
     assert ctl.value == pytest.approx(0.1 * 0.98)
+    ctl = AdaptiveKLController(0.1, target=6.0, horizon=1000)
+    for _ in range(4):  # 0.08, 0.064, then held at half the start
+        ctl.update(current_kl=0.0, n_steps=1000)
+    assert ctl.value == pytest.approx(0.05)
+    ctl.update(current_kl=12.0, n_steps=1000)  # and it still rises from the floor
+    assert ctl.value == pytest.approx(0.05 * 1.2)
     fixed = FixedKLController(0.1)
     fixed.update(current_kl=100.0, n_steps=1000)
     assert fixed.value == 0.1
