@@ -1,6 +1,7 @@
 """Headless labelling: unranked comparisons most informative first, agreement in `status`, guidelines."""
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -9,6 +10,17 @@ from studio.core.agreement import annotator_report
 from studio.core.jsonl import write_jsonl
 from studio.core.project import Project
 from studio.core.store import Store
+
+
+def count_arg(text: str) -> int:
+    """An argparse type for "at most this many" options: a whole number, 0 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number, 0 or more (got {text!r})")
+    return value
 
 
 def _ensure_guesses(project: Project, args) -> None:
@@ -103,8 +115,8 @@ def register(sub, command, with_dir, with_device) -> None:
     c = with_device(with_dir(command(group, "export", cmd_pack_export,
                                      "Write unranked comparisons, unrated answers and the guidelines into one pack file.")))
     c.add_argument("--out", required=True, metavar="FILE", help="the pack file to write")
-    c.add_argument("--count", type=int, default=None, help="at most this many comparisons")
-    c.add_argument("--answers", type=int, default=None,
+    c.add_argument("--count", type=count_arg, default=None, help="at most this many comparisons")
+    c.add_argument("--answers", type=count_arg, default=None,
                    help="at most this many answers nobody has rated, besides those of the comparisons (default all)")
     c.add_argument("--order", choices=["arrival", "uncertain"], default="arrival",
                    help="uncertain: those the latest reward model is least sure about first")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
+from studio.cli_labels import count_arg
 from studio.core import oversight_store as ov
 from studio.core.jsonl import write_jsonl
 from studio.core.project import Project
@@ -128,13 +129,13 @@ def register(sub, command, with_dir, with_device) -> None:
                            description="Let a rule or an AI judge rank comparisons.").add_subparsers(metavar="BY")
     c = with_dir(command(label, "rule", cmd_label_rule, "Rank comparisons by a rule (annotator rule:<rule>)."))
     c.add_argument("--rule", required=True, help="longer, shorter, contains:PHRASE, avoids:PHRASE or regex:PATTERN")
-    c.add_argument("--limit", type=int, default=None)
+    c.add_argument("--limit", type=count_arg, default=None)
     c = with_device(with_dir(command(label, "ai", cmd_label_ai,
                                      "Rank comparisons with a judge model by a principle, reading each pair in "
                                      "both orders; kept only when both agree (annotator ai:<principle>).")))
     c.add_argument("--principle", required=True)
     c.add_argument("--judge", default=None, help="a model folder or .gguf (default: the project's model)")
-    c.add_argument("--limit", type=int, default=None)
+    c.add_argument("--limit", type=count_arg, default=None)
     c = with_dir(command(sub, "agreement", cmd_agreement, "How often each rule / AI labeller agrees with each person."))
     c.add_argument("--json", action="store_true")
     c = with_dir(command(sub, "principles", cmd_principles, "List the project's principles (or add one)."))

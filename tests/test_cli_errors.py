@@ -92,3 +92,15 @@ def test_ppo_normalises_scores_by_the_reward_models_saved_statistics(project, ca
     run(capsys, ["train", "ppo", project, "--steps", "1"])
     meta = load_heads({"reward_head": ScalarHead(64)}, project / "runs" / "2" / "heads.safetensors")
     assert seen["score_norm"] == (meta["mean"], meta["std"]) and meta["std"] != 1.0
+
+
+@pytest.mark.parametrize("argv", [["pack", "export", "{p}", "--out", "{o}", "--count", "-1"],
+                                  ["pack", "export", "{p}", "--out", "{o}", "--answers", "two"],
+                                  ["label", "rule", "{p}", "--rule", "longer", "--limit", "-3"]])
+def test_a_negative_count_is_refused_before_anything_runs(project, tmp_path, capsys, argv):
+    before = runs(project, capsys)
+    with pytest.raises(SystemExit) as exit_:
+        main([a.format(p=project, o=tmp_path / "x.pack") for a in argv])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and "expected a whole number, 0 or more" in err.splitlines()[-1]
+    assert runs(project, capsys) == before and not (tmp_path / "x.pack").exists()

@@ -12,9 +12,9 @@ from pathlib import Path
 import torch
 
 from studio.training.configs import DPOConfig
-from studio.training.engine import Hooks, TrainResult, run_supervised, step_tokens, wants_bf16
-from studio.training.reward import (Example, bradley_terry_loss, chunks, encode_pairs, pair_batch, pair_weights,
-                                    prompt_split, split_by_prompt)
+from studio.training.engine import Hooks, TrainResult, run_supervised, wants_bf16
+from studio.training.reward import (Example, bradley_terry_loss, chunks, encode_pairs, pair_batch, pair_step_tokens,
+                                    pair_weights, prompt_split, split_by_prompt)
 from studio.training.sft import response_logprobs
 from studio.training.shared_base import SharedBase
 
@@ -99,5 +99,5 @@ def train_dpo(base: SharedBase, pairs: list[dict], config: DPOConfig, run_dir: P
     return run_supervised(base=base, adapter=ADAPTER, heads={}, train_idx=train_idx, loss_fn=loss_fn,
                           eval_fn=eval_fn if eval_idx else None, split=prompt_split(pairs, eval_idx),
                           config=config, run_dir=run_dir, hooks=hooks or Hooks(),
-                          tokens=step_tokens((ex for pair in encoded for ex in pair), 2 * config.batch_size),
+                          tokens=pair_step_tokens(encoded, config.batch_size),
                           resume=resume)

@@ -51,6 +51,11 @@ def encode_pairs(tokenizer, pairs: list[dict], max_length: int) -> list[tuple[Ex
                   for side in ("chosen", "rejected")) for p in pairs]
 
 
+def pair_step_tokens(encoded: list[tuple[Example, Example]], batch_size: int) -> int:
+    """The most tokens one step of `batch_size` pairs can hold (both sides of each pair in one forward)."""
+    return step_tokens((ex for pair in encoded for ex in pair), 2 * batch_size)
+
+
 def pair_weights(pairs: list[dict], train_idx: Sequence[int], device) -> torch.Tensor:
     """InstructGPT pair weights (a K-way ranking's pairs share weight 1) scaled to mean 1 over the training pairs,
     so a batch's weighted mean is on the scale of a plain mean, and each ranking weighs the same in it."""
@@ -194,7 +199,7 @@ def train_reward(base: SharedBase, pairs: list[dict], config: RewardConfig, run_
     result = run_supervised(base=base, adapter=ADAPTER, heads={HEAD: head}, train_idx=train_idx, loss_fn=loss_fn,
                             eval_fn=eval_fn if eval_idx else None, split=prompt_split(pairs, eval_idx),
                             config=config, run_dir=run_dir, hooks=hooks or Hooks(),
-                            tokens=step_tokens((ex for pair in encoded for ex in pair), 2 * config.batch_size),
+                            tokens=pair_step_tokens(encoded, config.batch_size),
                             resume=resume)
     if result.status == "finished":
         responses = list({tuple(ex[0]): ex for pair in encoded for ex in pair}.values())

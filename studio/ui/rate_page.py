@@ -86,9 +86,9 @@ class RatePage(QWidget):
         actions = QHBoxLayout()
         self.buttons: dict[str, QPushButton] = {}
         for name, text, tip, slot in [
-            ("good", "👍 Good (↑ / J)", "A good answer: KTO makes answers like it more likely",
+            ("good", "Good (↑ / J)", "A good answer: KTO makes answers like it more likely",
              lambda: self.rate(True)),
-            ("bad", "👎 Bad (↓ / K)", "A bad answer: KTO makes answers like it less likely",
+            ("bad", "Bad (↓ / K)", "A bad answer: KTO makes answers like it less likely",
              lambda: self.rate(False)),
             ("skip", "Skip (S)", "Do not rate this one; nothing is stored", self.skip),
             ("undo", "Undo (Ctrl+Z)", "Take back the last rating or skip", self.undo),
