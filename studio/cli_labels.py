@@ -14,11 +14,8 @@ from studio.core.store import Store
 
 def count_arg(text: str) -> int:
     """An argparse type for "at most this many" options: a whole number, 0 or more."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
+    value = int(text) if text.isdecimal() else None  # "-1", "two", "1.5" all fail here
+    if value is None:
         raise argparse.ArgumentTypeError(f"expected a whole number, 0 or more (got {text!r})")
     return value
 
