@@ -234,6 +234,16 @@ class Store:
             row = self.db.execute("SELECT id FROM prompts WHERE text = ?", [text]).fetchone()
             return row[0] if row else self._insert("prompts", {"text": text, "created": _now()})
 
+    def add_prompts(self, texts: Sequence[str]) -> dict[str, int]:
+        """Add the prompts (stripped) not stored yet, in one batch; return every stripped text's id."""
+        stripped = sorted({t.strip() for t in texts})
+        now = _now()
+        with self.transaction():
+            self.db.conn.executemany("INSERT OR IGNORE INTO prompts (text, created) VALUES (?, ?)",
+                                     [(t, now) for t in stripped])
+            find = "SELECT id FROM prompts WHERE text = ?"  # one by one: json_each would cut texts at a NUL
+            return {t: self.db.conn.execute(find, [t]).fetchone()[0] for t in stripped}
+
     def prompts(self) -> list[Prompt]:
         return [Prompt(**row) for row in self._rows("SELECT * FROM prompts ORDER BY id")]
 
