@@ -3,6 +3,8 @@ tens of thousands of lines holds the write lock for a moment and the person labe
 instead of failing. Call these inside a transaction (it holds the write lock, so ids read back are ours)."""
 from __future__ import annotations
 
+import json
+
 from studio.core.store import Store
 
 
@@ -21,14 +23,16 @@ def insert_all(store: Store, table: str, columns: str, rows: list[tuple]) -> lis
 def ids_by_content(store: Store, table: str, match: tuple[str, ...], wanted: list[tuple], columns: str,
                    rest: tuple) -> dict[tuple, int]:
     """Each distinct `wanted` value of the columns `match` -> the id of the first row of `table` holding
-    it; the missing ones are inserted (in order of first appearance) as value + `rest` into `columns`."""
-    find = f"SELECT id FROM {table} WHERE {' AND '.join(f'{c} = ?' for c in match)} ORDER BY id LIMIT 1"
-    found: dict[tuple, int | None] = {}
-    for value in wanted:
-        if value not in found:
-            hit = store.db.conn.execute(find, value).fetchone()
-            found[value] = hit[0] if hit else None
-    missing = [value for value, id in found.items() if id is None]
+    it; the missing ones are inserted (in order of first appearance) as value + `rest` into `columns`.
+
+    The rows are found in one query by the first column (an integer id, such as the prompt's).
+    """
+    owners = json.dumps(sorted({value[0] for value in wanted}))
+    found: dict[tuple, int] = {}
+    for id, *value in store.db.conn.execute(f"SELECT id, {', '.join(match)} FROM {table} WHERE {match[0]} IN "
+                                            "(SELECT value FROM json_each(?)) ORDER BY id", [owners]):
+        found.setdefault(tuple(value), id)
+    missing = list(dict.fromkeys(value for value in wanted if value not in found))
     if missing:
         found.update(zip(missing, insert_all(store, table, columns, [(*value, *rest) for value in missing])))
     return found

@@ -78,12 +78,12 @@ def _check_file(path: Path) -> bool:
         if os.path.isdir(path):
             raise PackError(f"{path} is a folder, not a labelling pack file") from None
         raise PackError(f"cannot read {path}: {e.strerror or e}") from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise PackError(f"{path} is a folder, not a labelling pack file" if stat.S_ISDIR(mode) else
+                        f"{path} is not a regular file (a pipe or device), not a labelling pack")
     with os.fdopen(fd, "rb") as f:
-        mode = os.fstat(fd).st_mode
-        if stat.S_ISDIR(mode):
-            raise PackError(f"{path} is a folder, not a labelling pack file")
-        if not stat.S_ISREG(mode):
-            raise PackError(f"{path} is not a regular file (a pipe or device), not a labelling pack")
         header = f.read(100)
     if not header:
         raise PackError(f"{path} is empty, not a labelling pack")

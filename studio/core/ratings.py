@@ -71,7 +71,7 @@ class Ratings:
             raise ValueError(f"a rating is True (good) or False (bad), got {good!r}")
         if not isinstance(annotator, str) or not annotator.strip():
             raise ValueError(f"annotator must be a non-empty string, got {annotator!r}")
-        with self.store.transaction():
+        with self.store.label_transaction():
             found = self._rows("SELECT prompt_id FROM responses WHERE id = ?", [response_id])
             if not found:
                 raise LookupError(f"no response with id {response_id}")
@@ -84,7 +84,7 @@ class Ratings:
 
     def delete(self, rating_id: int) -> Rating:
         """Delete a rating (undo) and return it."""
-        with self.store.transaction():
+        with self.store.label_transaction():
             found = self._rows("SELECT * FROM ratings WHERE id = ?", [rating_id])
             if not found:
                 raise LookupError(f"no rating with id {rating_id}")
