@@ -88,7 +88,7 @@ def _check_file(path: Path) -> bool:
     if not header:
         raise PackError(f"{path} is empty, not a labelling pack")
     if not header.startswith(SQLITE_HEADER):
-        raise PackError(f"{path} is not a labelling pack (not an SQLite database)")
+        raise PackError(f"{path} is damaged or not a labelling pack (not an SQLite database)")
     if len(header) < 100:
         raise PackError(f"{path} is damaged (truncated?)")
     return 2 in header[18:20]
