@@ -45,7 +45,7 @@ def test_a_pack_with_a_bad_row_is_refused_and_status_still_works(proj, tmp_path,
             conn.execute(f'UPDATE rankings SET "{column}" = ?', [value])
         before = _labels(proj)
         rc, _, err = run(capsys, "pack", "import", proj, pack)
-        assert rc == 1 and f"x.pack: ranking 1 cannot be imported: " in error_line(err) and says in err
+        assert rc == 1 and "x.pack: ranking 1 cannot be imported: " in error_line(err) and says in err
         assert _labels(proj) == before
         assert run(capsys, "status", proj)[0] == 0
         with closing(sqlite3.connect(pack)) as conn, conn:  # put the row back as the pack window wrote it

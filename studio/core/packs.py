@@ -69,7 +69,8 @@ def project_id(store: Store) -> str:
 
 def _check_file(path: Path) -> bool:
     """Refuse what is not a regular, non-empty SQLite file, reading only its header; True if it is in WAL
-    mode (no pack made here is: such a file is read `immutable`, so no -wal or -shm appears beside it)."""
+    mode. No pack made here is (another project's studio.db is): such a file is read `immutable`, so no
+    -wal or -shm appears beside it, and what its -wal holds is not read."""
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # a FIFO would block a plain open
     except FileNotFoundError:
@@ -98,14 +99,16 @@ def _read_only(path: Path) -> sqlite3.Connection:
     """A connection that cannot write to the pack, after checking that it is whole, a pack and not newer."""
     wal = _check_file(path)
     uri = f"file:{urllib.parse.quote(str(path.resolve()))}?{'immutable=1' if wal else 'mode=ro'}"
-    conn = sqlite3.connect(uri, uri=True)
+    conn = None
     try:
+        conn = sqlite3.connect(uri, uri=True)
         ok = conn.execute("PRAGMA quick_check").fetchone()[0]
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         version = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() \
             if "meta" in tables else None
     except sqlite3.DatabaseError as exc:
-        conn.close()
+        if conn is not None:
+            conn.close()
         raise PackError(f"{path} is damaged or not a labelling pack (truncated?): {exc}") from exc
     problem = None
     if ok != "ok":

@@ -4,7 +4,6 @@ A pack's label rows are checked as `rankings import` and `ratings import` check 
 only read; two comparisons with the same texts keep their own labels.
 """
 import contextlib
-import json
 import os
 import sqlite3
 import threading
@@ -57,7 +56,6 @@ def labelled(tmp_path) -> tuple[Project, Path]:
     return home, pack_file
 
 
-NOW = "2026-01-01T10:00:00+00:00"
 BAD_ROWS = [  # (table, column, value, what the one line says)
     ("rankings", "order", '"ab"', '"ranking" must be a non-empty list'),
     ("rankings", "order", "ab", '"order" is not JSON'),
