@@ -16,15 +16,7 @@ from studio.core.packs import PackError
 from studio.core.project import Project
 from studio.core.ratings import Ratings
 from studio.core.store import Store
-
-
-def _project(root: Path, n: int = 3) -> Project:
-    project = Project.init(root)
-    store = project.store
-    for i in range(n):
-        p = store.add_prompt(f"prompt {i}")
-        store.add_comparison(p, [store.add_response(p, f"answer {i}.{j}", "base") for j in range(3)])
-    return project
+from tests.core.test_packs import _project
 
 
 def _labels(store: Store) -> dict[str, list]:
@@ -44,7 +36,7 @@ def _edit(pack_file: Path, *sql: tuple[str, list]) -> None:
 @pytest.fixture
 def labelled(tmp_path) -> tuple[Project, Path]:
     """A project and a pack of all its comparisons, ranked, rated and repeated by ann (one row of each)."""
-    home = _project(tmp_path / "home")
+    home = _project(tmp_path / "home", 3)
     pack_file = tmp_path / "p.pack"
     packs.export_pack(home.store, pack_file)
     with packs.open_pack(pack_file) as pack:
@@ -147,7 +139,7 @@ def test_a_zero_byte_file_stays_zero_bytes(labelled):
 def test_another_projects_database_is_refused_untouched(labelled, tmp_path, open_meanwhile):
     """Its bytes, its WAL mode and the presence of its -wal/-shm stay as they were, open or closed."""
     home, _ = labelled
-    other = _project(tmp_path / "other")
+    other = _project(tmp_path / "other", 3)
     other.close()
     db = other.db_path
     with contextlib.ExitStack() as stack:
