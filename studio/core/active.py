@@ -196,14 +196,14 @@ def add_repeat(store: Store, repeat: Repeat, order: list[list[int]], annotator: 
     if status == "ranked":
         check_order(order, len(repeat.shown))
     stored = repeat.original_order(order) if status == "ranked" else []
-    with store.transaction():
+    with store.label_transaction():
         return store.db["repeats"].insert({"comparison_id": repeat.comparison.id, "annotator": annotator,
                                            "order": json.dumps(stored), "status": status,
                                            "created": _now()}).last_pk
 
 
 def delete_repeat(store: Store, repeat_id: int) -> None:
-    with store.transaction():
+    with store.label_transaction():
         store.db.execute("DELETE FROM repeats WHERE id = ?", [repeat_id])
 
 
@@ -243,13 +243,13 @@ def add_rating_repeat(store: Store, response_id: int, good: bool, annotator: str
     """Record the answer to a rating repeat; the first rating stays as it was."""
     from studio.core.store import _now
 
-    with store.transaction():
+    with store.label_transaction():
         return store.db["rating_repeats"].insert({"response_id": response_id, "annotator": annotator,
                                                   "label": int(good), "created": _now()}).last_pk
 
 
 def delete_rating_repeat(store: Store, repeat_id: int) -> None:
-    with store.transaction():
+    with store.label_transaction():
         store.db.execute("DELETE FROM rating_repeats WHERE id = ?", [repeat_id])
 
 

@@ -8,7 +8,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from studio.core.jsonl import JsonlError, read_demos, read_prefs, read_prompts, read_rankings, write_jsonl
+from studio.core.bulk_insert import ids_by_content
+from studio.core.jsonl import (JsonlError, RankingLine, read_demos, read_prefs, read_prompts, read_rankings,
+                               write_jsonl)
 from studio.core.preferences import check_order
 from studio.core.ratings import training_pairs
 from studio.core.store import Store, _now
@@ -29,8 +31,7 @@ def import_demos(store: Store, path: str | Path) -> int:
 def import_prompts(store: Store, path: str | Path) -> int:
     """Add the prompts; ones already in the store are kept once (the count includes them)."""
     prompts = read_prompts(path)
-    with store.transaction():
-        _prompt_ids(store, [p.text for p in prompts])
+    store.add_prompts([p.text for p in prompts])
     return len(prompts)
 
 
@@ -43,10 +44,7 @@ def import_rankings(store: Store, path: str | Path) -> int:
             "SELECT id, response_ids FROM comparisons WHERE id IN (SELECT value FROM json_each(?))", [wanted])}
         for r in rankings:
             try:
-                if r.comparison_id not in sizes:
-                    raise LookupError(f"no comparison with id {r.comparison_id}")
-                if r.status == "ranked":
-                    check_order(r.order, sizes[r.comparison_id])
+                check_ranking(r, sizes)
             except (ValueError, LookupError) as e:
                 raise JsonlError(path, r.line, str(e)) from None
         keys = [(r.comparison_id, r.annotator) for r in rankings]
@@ -58,43 +56,35 @@ def import_rankings(store: Store, path: str | Path) -> int:
     return len(rankings)
 
 
+def check_ranking(r: RankingLine, sizes: dict[int, int]) -> None:
+    """Refuse a ranking of a comparison not in `sizes` (comparison id -> its number of answers) or whose
+    positions are not exactly that comparison's (LookupError, ValueError)."""
+    if r.comparison_id not in sizes:
+        raise LookupError(f"no comparison with id {r.comparison_id}")
+    if r.status == "ranked":
+        check_order(r.order, sizes[r.comparison_id])
+
+
 def import_prefs(store: Store, path: str | Path) -> int:
-    """Each TRL line becomes two "imported" responses, a comparison and the ranking chosen > rejected."""
+    """Each TRL line becomes a comparison [chosen, rejected] of its prompt ranked chosen > rejected by
+    "import". By content: an answer already stored for the prompt, a comparison of the same answers and
+    its ranking are reused, so importing a file twice (or a line twice) adds nothing."""
     prefs = read_prefs(path)
     now = _now()
-    conn = store.db.conn
     with store.transaction():
-        prompt_ids = _prompt_ids(store, [p.prompt for p in prefs])
-        responses = _insert_all(store, "responses", "prompt_id, text, policy, settings, created", [
-            (prompt_ids[p.prompt.strip()], text, "imported", "{}", now) for p in prefs for text in (p.chosen, p.rejected)])
-        comparisons = _insert_all(store, "comparisons", "prompt_id, response_ids, created", [
-            (prompt_ids[p.prompt.strip()], json.dumps(responses[2 * i:2 * i + 2]), now) for i, p in enumerate(prefs)])
-        conn.executemany('INSERT INTO rankings (comparison_id, annotator, "order", status, created) '
-                         "VALUES (?, ?, ?, 'ranked', ?)",
-                         [(cid, PREF_ANNOTATOR, "[[0], [1]]", now) for cid in comparisons])
+        prompt_ids = store.add_prompts([p.prompt for p in prefs])
+        texts = [(prompt_ids[p.prompt.strip()], text) for p in prefs for text in (p.chosen, p.rejected)]
+        responses = ids_by_content(store, "responses", ("prompt_id", "text"), texts,
+                                    "prompt_id, text, policy, settings, created", ("imported", "{}", now))
+        pairs = [(prompt_id, json.dumps([responses[texts[i]], responses[texts[i + 1]]]))
+                 for i, (prompt_id, _) in enumerate(texts) if i % 2 == 0]
+        comparisons = ids_by_content(store, "comparisons", ("prompt_id", "response_ids"), pairs,
+                                      "prompt_id, response_ids, created", (now,))
+        store.db.conn.executemany(
+            'INSERT OR IGNORE INTO rankings (comparison_id, annotator, "order", status, created) '
+            "VALUES (?, ?, ?, 'ranked', ?)", [(comparisons[pair], PREF_ANNOTATOR, "[[0], [1]]", now)
+                                              for pair in dict.fromkeys(pairs)])
     return len(prefs)
-
-
-def _prompt_ids(store: Store, texts: list[str]) -> dict[str, int]:
-    """Add the prompts (stripped) not stored yet; return every stripped text's id. Inside a transaction."""
-    stripped = sorted({t.strip() for t in texts})
-    now = _now()
-    store.db.conn.executemany("INSERT OR IGNORE INTO prompts (text, created) VALUES (?, ?)",
-                              [(t, now) for t in stripped])
-    find = "SELECT id FROM prompts WHERE text = ?"  # one by one: json_each would cut texts at a NUL
-    return {t: store.db.conn.execute(find, [t]).fetchone()[0] for t in stripped}
-
-
-def _insert_all(store: Store, table: str, columns: str, rows: list[tuple]) -> list[int]:
-    """Insert `rows` with one executemany and return their new ids, in order. Inside a transaction.
-
-    The ids are read back as those above the largest before: AUTOINCREMENT ids only grow, and the
-    transaction holds the write lock, so nobody else inserts in between.
-    """
-    before = store.db.execute(f"SELECT coalesce(max(id), 0) FROM {table}").fetchone()[0]
-    marks = ", ".join("?" * len(rows[0]))
-    store.db.conn.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)
-    return [row[0] for row in store.db.execute(f"SELECT id FROM {table} WHERE id > ? ORDER BY id", [before])]
 
 
 def export_demos(store: Store, path: str | Path, fmt: str = "completion") -> int:

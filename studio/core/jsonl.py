@@ -244,6 +244,20 @@ def _completion(obj: dict, line: int) -> CompletionLine:
     return CompletionLine(_string(obj, "prompt"), _string(obj, "completion"), obj, line)
 
 
+def parse_record(parse: Callable[[dict, int], T], obj: dict) -> T:
+    """One record that comes from elsewhere than a file (a pack's row), checked by `parse` exactly as the
+    readers check a line; ValueError names the bad field."""
+    try:
+        return parse(obj, 0)
+    except _Invalid as e:
+        raise ValueError(str(e)) from None
+
+
+def ranking_record(obj: dict) -> RankingLine:
+    """A {"comparison_id", "ranking" | "skip" | "all_bad", "annotator"} object checked as `read_rankings` does."""
+    return parse_record(_ranking, obj)
+
+
 def read_demos(path: str | Path) -> list[DemoLine]:
     return _read(path, _demo)
 

@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from studio.core.jsonl import JsonlError, _Invalid, _read, _string, write_jsonl
+from studio.core.bulk_insert import ids_by_content
+from studio.core.jsonl import _Invalid, _read, _string, parse_record, write_jsonl
 from studio.core.preferences import pairs_from_ranking
 from studio.core.records import PreferencePair
-from studio.core.store import Store
+from studio.core.store import Store, _now
 
 IMPORT_ANNOTATOR = "import"
 
@@ -70,7 +71,7 @@ class Ratings:
             raise ValueError(f"a rating is True (good) or False (bad), got {good!r}")
         if not isinstance(annotator, str) or not annotator.strip():
             raise ValueError(f"annotator must be a non-empty string, got {annotator!r}")
-        with self.store.transaction():
+        with self.store.label_transaction():
             found = self._rows("SELECT prompt_id FROM responses WHERE id = ?", [response_id])
             if not found:
                 raise LookupError(f"no response with id {response_id}")
@@ -83,7 +84,7 @@ class Ratings:
 
     def delete(self, rating_id: int) -> Rating:
         """Delete a rating (undo) and return it."""
-        with self.store.transaction():
+        with self.store.label_transaction():
             found = self._rows("SELECT * FROM ratings WHERE id = ?", [rating_id])
             if not found:
                 raise LookupError(f"no rating with id {rating_id}")
@@ -179,14 +180,25 @@ def _json_ids(ids) -> str:
 
 
 # -- files ----------------------------------------------------------------------------------------------
-def _rating_line(obj: dict, line: int) -> RatingLine:
+def _label(obj: dict, line: int) -> tuple[bool, str]:
+    """The label and annotator of one rating."""
     label = obj.get("label")
     if "label" not in obj:
         raise _Invalid('missing key "label"')
     if not isinstance(label, bool):
         raise _Invalid(f'"label" must be true or false, got {label!r}')
-    annotator = _string(obj, "annotator") if "annotator" in obj else IMPORT_ANNOTATOR
+    return label, _string(obj, "annotator") if "annotator" in obj else IMPORT_ANNOTATOR
+
+
+def _rating_line(obj: dict, line: int) -> RatingLine:
+    label, annotator = _label(obj, line)
     return RatingLine(_string(obj, "prompt"), _string(obj, "completion"), label, annotator, line)
+
+
+def rating_label(obj: dict) -> tuple[bool, str]:
+    """The {"label", "annotator"} of a rating that comes from elsewhere (a pack's row), checked exactly as
+    `read_ratings` checks a line's; ValueError names the bad field."""
+    return parse_record(_label, obj)
 
 
 def read_ratings(path: str | Path) -> list[RatingLine]:
@@ -195,19 +207,24 @@ def read_ratings(path: str | Path) -> list[RatingLine]:
 
 
 def import_ratings(store: Store, path: str | Path) -> int:
-    """Add every line as a rating, all or nothing; an answer already stored for the prompt is reused, so
-    importing the same file twice changes nothing."""
+    """Add every line as a rating, all or nothing, in one batch; an answer already stored for the prompt is
+    reused, and a line replaces its annotator's earlier rating of the answer (a later line an earlier one),
+    so importing the same file twice changes nothing but the ratings' times."""
     lines = read_ratings(path)
-    ratings = Ratings(store)
+    now = _now()
     with store.transaction():
-        for r in lines:
-            try:
-                prompt_id = store.add_prompt(r.prompt)
-                same = [x.id for x in store.responses(prompt_id) if x.text == r.completion]
-                response_id = same[0] if same else store.add_response(prompt_id, r.completion, "imported")
-                ratings.add(response_id, r.label, r.annotator)
-            except (ValueError, LookupError) as e:
-                raise JsonlError(path, r.line, str(e)) from None
+        prompt_ids = store.add_prompts([r.prompt for r in lines])
+        answers = [(prompt_ids[r.prompt.strip()], r.completion) for r in lines]
+        response_ids = ids_by_content(store, "responses", ("prompt_id", "text"), answers,
+                                      "prompt_id, text, policy, settings, created", ("imported", "{}", now))
+        latest: dict[tuple[int, str], tuple] = {}
+        for answer, r in zip(answers, lines):
+            key = (response_ids[answer], r.annotator)
+            latest.pop(key, None)  # a later line replaces an earlier one, as rating again does
+            latest[key] = (answer[0], *key, int(r.label), now)
+        store.db.conn.executemany("DELETE FROM ratings WHERE response_id = ? AND annotator = ?", list(latest))
+        store.db.conn.executemany("INSERT INTO ratings (prompt_id, response_id, annotator, label, created) "
+                                  "VALUES (?, ?, ?, ?, ?)", list(latest.values()))
     return len(lines)
 
 

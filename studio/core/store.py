@@ -24,7 +24,7 @@ from studio.core.run_kinds import RUN_KINDS
 RUN_STATUSES = ("running", "finished", "cancelled", "failed", "diverged")
 RANKING_STATUSES = ("ranked", "skip", "all_bad")
 MAX_ID = 2**63 - 1  # SQLite's largest integer
-RANKING_PATIENCE_S = 120.0  # how long a ranking waits for another writer (an import, a training run)
+LABEL_PATIENCE_S = 120.0  # how long a label the user made waits for another writer (an import, a training run)
 
 
 class StoreError(RuntimeError):
@@ -200,12 +200,14 @@ class Store:
             raise StoreError(f"cannot write to {self._name}: {e}") from e
 
     @contextlib.contextmanager
-    def _patient(self, seconds: float) -> Iterator[None]:
-        """Wait up to `seconds` (not the store's timeout) for the write lock: a label the user made must land."""
+    def label_transaction(self) -> Iterator[None]:
+        """A transaction for a label the user made (a ranking, a rating, a repeat, or their undo): it waits up
+        to LABEL_PATIENCE_S, not the store's timeout, for another writer's lock, so the label lands."""
         before = self.db.execute("PRAGMA busy_timeout").fetchone()[0]
-        self.db.execute(f"PRAGMA busy_timeout = {int(seconds * 1000)}")
+        self.db.execute(f"PRAGMA busy_timeout = {int(LABEL_PATIENCE_S * 1000)}")
         try:
-            yield
+            with self.transaction():
+                yield
         finally:
             self.db.execute(f"PRAGMA busy_timeout = {before}")
 
@@ -233,6 +235,16 @@ class Store:
         with self.transaction():
             row = self.db.execute("SELECT id FROM prompts WHERE text = ?", [text]).fetchone()
             return row[0] if row else self._insert("prompts", {"text": text, "created": _now()})
+
+    def add_prompts(self, texts: Sequence[str]) -> dict[str, int]:
+        """Add the prompts (stripped) not stored yet, in one batch; return every stripped text's id."""
+        stripped = sorted({t.strip() for t in texts})
+        now = _now()
+        with self.transaction():
+            self.db.conn.executemany("INSERT OR IGNORE INTO prompts (text, created) VALUES (?, ?)",
+                                     [(t, now) for t in stripped])
+            find = "SELECT id FROM prompts WHERE text = ?"  # one by one: json_each would cut texts at a NUL
+            return {t: self.db.conn.execute(find, [t]).fetchone()[0] for t in stripped}
 
     def prompts(self) -> list[Prompt]:
         return [Prompt(**row) for row in self._rows("SELECT * FROM prompts ORDER BY id")]
@@ -357,7 +369,7 @@ class Store:
         if status not in RANKING_STATUSES:
             raise ValueError(f"ranking status must be one of {', '.join(RANKING_STATUSES)}, got {status!r}")
         annotator = _text(annotator, "annotator")
-        with self._patient(RANKING_PATIENCE_S), self.transaction():
+        with self.label_transaction():
             comparison = self._get("comparisons", comparison_id, "comparison")
             if status == "ranked":
                 check_order(order, len(json.loads(comparison["response_ids"])))
@@ -370,13 +382,13 @@ class Store:
                                              "created": _now()})
 
     def delete_ranking(self, id: int) -> None:
-        with self.transaction():
+        with self.label_transaction():
             self._get("rankings", id, "ranking")
             self.db.execute("DELETE FROM rankings WHERE id = ?", [id])
 
     def restore_ranking(self, ranking: Ranking) -> None:
         """Put back a deleted ranking under its old id and time (undo of a ranking that replaced it)."""
-        with self._patient(RANKING_PATIENCE_S), self.transaction():
+        with self.label_transaction():
             if self._rows("SELECT id FROM rankings WHERE id = ?", [ranking.id]):
                 raise ValueError(f"ranking {ranking.id} already exists")
             self.db["rankings"].insert({**dataclasses.asdict(ranking), "order": json.dumps(ranking.order)})

@@ -101,7 +101,7 @@ class LabelQueue:
             self.repeat = decision.repeat
             return decision.repeat.on_screen()
         store = self.ctx.store
-        with store.transaction():  # a second look's undo puts the first ranking back as it was
+        with store.label_transaction():  # a second look's undo puts the first ranking back as it was
             store.delete_ranking(decision.id)
             if decision.replaced is not None:
                 store.restore_ranking(decision.replaced)

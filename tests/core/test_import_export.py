@@ -57,6 +57,21 @@ def test_prefs_round_trip_byte_for_byte(store, tmp_path):
     assert (tmp_path / "out.jsonl").read_bytes() == src.read_bytes()
 
 
+def test_prefs_import_is_idempotent_by_content(store, comparison, tmp_path):
+    """Issue 23 item 16: the same file twice, or a line twice, adds each comparison and pair once; an
+    answer already stored for the prompt ("a" of the fixture's prompt "Q") is reused."""
+    src = canonical(tmp_path, [*PREFS, PREFS[0], {"prompt": "Q", "chosen": "a", "rejected": "z"}])
+    assert import_prefs(store, src) == 5
+    once = store.counts()
+    assert (once["comparisons"], once["rankings"], once["pairs"]) == (1 + 4, 4, 4)
+    assert import_prefs(store, src) == 5
+    assert store.counts() == once and len(store.responses()) == 3 + 7
+    reused = store.comparisons()[-1]
+    assert (reused.prompt, reused.responses, reused.response_ids[0]) == ("Q", ["a", "z"], store.comparison(
+        comparison).response_ids[0])
+    assert export_prefs(store, tmp_path / "out.jsonl") == 4
+
+
 def test_export_prefs_expands_rankings_and_skips_ties(store, comparison, tmp_path):
     store.add_ranking(comparison, [[1, 2], [0]], annotator="a")
     store.add_ranking(comparison, [[0], [1], [2]], annotator="b")

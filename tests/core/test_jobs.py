@@ -11,6 +11,7 @@ import pytest
 from studio.core.jobs import JobSpec, job_records, openrlhf_args, trl_config, write_job
 from studio.core.project import Project
 from studio.core.run_import import import_run
+from tests.core.test_run_import import write_adapter
 
 
 @dataclass
@@ -117,7 +118,7 @@ def fake_output(job: Path, kind: str = "sft", init_run=None) -> Path:
     out = job / "output"
     out.mkdir(parents=True)
     (out / "adapter_config.json").write_text(json.dumps({"peft_type": "LORA", "r": 4}))
-    (out / "adapter_model.safetensors").write_bytes(b"weights")
+    write_adapter(out / "adapter_model.safetensors")
     (out / "training_args.bin").write_bytes(b"pickle")
     (job / "job.json").write_text(json.dumps({"kind": kind, "config": {"steps": 5}, "init_run": init_run}))
     return out
