@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from studio.core.rm_health import SPLIT_FILE, save_split
 from studio.training.configs import RewardConfig
 from studio.training.engine import Hooks, TrainResult, run_supervised, split_indices, step_tokens
 from studio.training.sft import encode_example, pad_batch
@@ -175,6 +176,10 @@ def train_reward(base: SharedBase, pairs: list[dict], config: RewardConfig, run_
     torch.manual_seed(config.seed)
     encoded = encode_pairs(base.tokenizer, pairs, config.max_length)
     train_idx, eval_idx = split_by_prompt(pairs, config.eval_fraction, config.seed)
+    split_file = Path(run_dir) / SPLIT_FILE
+    if not split_file.exists():  # the split goes with the run: its health report never re-splits newer pairs
+        split_file.parent.mkdir(parents=True, exist_ok=True)
+        save_split(split_file, [pairs[i] for i in eval_idx or train_idx], "held-out" if eval_idx else "train")
     weights = pair_weights(pairs, train_idx, base.device)
     base.add_lora(ADAPTER, r=config.lora_r, alpha=config.lora_alpha)
     head = ScalarHead(base.hidden_size, std=HEAD_INIT_STD).to(base.device)
