@@ -113,6 +113,16 @@ def test_calibration_weights_each_ranking_once():
     assert brier(gaps) == pytest.approx(3 / 16) and accuracy(gaps) == 0.75
 
 
+def test_ece_shares_bins_by_weight_not_by_count():
+    """A 3-way ranking's 3 pairs (weight 1/3) right at P = 3/4 and one 2-way tie (P = 1/2). Bins of 1/4: [1/4, 1/2)
+    holds 3 predictions of weight 1 off by 1/4, [1/2, 3/4) 2 of weight 2 off by 0, [3/4, 1] 3 of weight 1 off by
+    1/4: ECE = (1/4 + 0 + 1/4) / 4 = 1/8 (by count it would be (3/4 + 3/4) / 8 = 3/16)."""
+    g = math.log(3)
+    report = rm_report([pair(g, 0.0, weight=1 / 3) for _ in range(3)] + [pair(0.0, 0.0)], bins=4)
+    assert [(b.count, b.weight) for b in report.bins] == [(3, pytest.approx(1.0)), (2, 2.0), (3, pytest.approx(1.0))]
+    assert report.ece == pytest.approx(1 / 8)
+
+
 def test_scored_pairs_keep_their_weight_on_disk(tmp_path):
     from studio.core.rm_health import load_scored, save_scored
 
