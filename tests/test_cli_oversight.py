@@ -67,6 +67,10 @@ def test_label_rule_principles_and_agreement(tmp_path, tiny_model_dir, capsys):
                                                     "agreement": 0.5, "alpha": pytest.approx(0.125)}]
     assert main(["agreement", root]) == 0
     assert "rule:shorter vs ann: 50% same best answer, Krippendorff's alpha +0.125 on 2" in capsys.readouterr().out
+    assert main(["status", root]) == 0
+    out = capsys.readouterr().out  # the rule is not a person: no alpha between people, its own line against ann
+    assert "alpha: rankings -, ratings -" in out and "annotator rule:" not in out
+    assert "labeller rule:shorter vs ann, rankings: alpha 0.125 on 2 shared items" in out
     assert main(["principles", root, "--add", "be brief"]) == 0
     assert "be brief" in capsys.readouterr().out
 
