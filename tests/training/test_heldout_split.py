@@ -61,3 +61,21 @@ def test_a_run_without_a_stored_split_is_not_re_split(base, tiny_model_dir, tmp_
     (project.run_dir(run_id) / SCORES_FILE).unlink()
     with pytest.raises(ValueError, match="train the reward model again"):
         reward_report(project, run_id, lambda: base)
+
+
+def test_a_resumed_run_keeps_its_stored_held_out_prompts(tmp_path):
+    """Training reads the split back when the run folder already holds one (a resume): the stored held-out prompt
+    stays out of training, and a new pair on it is held out too, whatever a fresh split of today's pairs says."""
+    from studio.core.rm_health import save_split
+    from studio.training.reward import split_by_prompt, stored_split
+
+    pairs = [{**p, "weight": 1.0} for p in marker_pairs(12, seed=7)]
+    _, fresh = split_by_prompt(pairs, CONFIG.eval_fraction, CONFIG.seed)
+    kept = next(p for i, p in enumerate(pairs) if i not in fresh)  # a prompt a fresh split would train on
+    save_split(tmp_path / SPLIT_FILE, [kept], "held-out")
+    later = pairs + [{**kept, "chosen": kept["chosen"] + " again"}]
+    train_idx, eval_idx = stored_split(later, tmp_path / SPLIT_FILE, CONFIG)
+    assert [later[i]["prompt"] for i in eval_idx] == [kept["prompt"]] * 2
+    assert sorted(train_idx + eval_idx) == list(range(len(later)))
+    save_split(tmp_path / SPLIT_FILE, pairs, "train")  # a run that held nothing out trains on everything
+    assert stored_split(later, tmp_path / SPLIT_FILE, CONFIG) == (list(range(len(later))), [])
