@@ -67,15 +67,17 @@ def print_label_status(status: dict) -> None:
     report = status["agreement"]
     alpha = report["alpha"]
     print(f"{'unsure':>16}: {status['unsure']}")
-    print(f"{'alpha':>16}: all {_fmt(alpha['all'])}, rankings {_fmt(alpha['rankings'])}, "
-          f"ratings {_fmt(alpha['ratings'])} (Krippendorff, ordinal)")
+    print(f"{'alpha':>16}: rankings {_fmt(alpha['rankings'])}, ratings {_fmt(alpha['ratings'])} "
+          f"(Krippendorff, ordinal, between people)")
     for a in report["annotators"]:
         pace = "-" if a["labels_per_hour"] is None else f"{a['labels_per_hour']:.0f}/h"
         print(f"annotator {a['name']}: {a['rankings']} rankings, {a['ratings']} ratings, self-consistency "
               f"{_fmt(a['self_consistency'], True)} of {a['self_repeats']}, with the reward model "
               f"{_fmt(a['reward_model_agreement'], True)} of {a['reward_model_n']}, {pace}")
     for p in report["pairs"]:
-        print(f"pair {p['a']} / {p['b']}: alpha {_fmt(p['alpha'])} on {p['shared']} shared items")
+        print(f"pair {p['a']} / {p['b']}, {p['kind']}: alpha {_fmt(p['alpha'])} on {p['shared']} shared items")
+    for p in report["machines"]:
+        print(f"labeller {p['a']} vs {p['b']}, {p['kind']}: alpha {_fmt(p['alpha'])} on {p['shared']} shared items")
 
 
 def cmd_guidelines(args) -> None:

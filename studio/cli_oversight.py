@@ -55,16 +55,21 @@ def cmd_label_ai(args) -> None:
 
 
 def cmd_agreement(args) -> None:
+    from studio.core.agreement import machine_pairs, ranking_labels
     from studio.core.ai_feedback import agreements
 
-    rows = agreements(Project.open(args.dir).store.rankings())
+    store = Project.open(args.dir).store
+    alphas = {(p["a"], p["b"]): p["alpha"] for p in machine_pairs({"rankings": ranking_labels(store)})}
+    rows = [{**vars(a), "alpha": alphas.get((a.machine, a.human))} for a in agreements(store.rankings())]
     if args.json:
-        print(json.dumps([vars(a) for a in rows]))
+        print(json.dumps(rows))
         return
     if not rows:
         print("no comparison is ranked both by a person and by a rule or AI labeller yet")
     for a in rows:
-        print(f"{a.machine} vs {a.human}: {a.agreement:.0%} same best answer on {a.shared} comparisons")
+        alpha = "-" if a["alpha"] is None else f"{a['alpha']:+.3f}"
+        print(f"{a['machine']} vs {a['human']}: {a['agreement']:.0%} same best answer, Krippendorff's alpha {alpha} "
+              f"on {a['shared']} comparisons")
 
 
 def cmd_principles(args) -> None:
@@ -136,7 +141,8 @@ def register(sub, command, with_dir, with_device) -> None:
     c.add_argument("--principle", required=True)
     c.add_argument("--judge", default=None, help="a model folder or .gguf (default: the project's model)")
     c.add_argument("--limit", type=count_arg, default=None)
-    c = with_dir(command(sub, "agreement", cmd_agreement, "How often each rule / AI labeller agrees with each person."))
+    c = with_dir(command(sub, "agreement", cmd_agreement, "How often each rule / AI labeller agrees with each "
+                         "person (same best answer; Krippendorff's alpha over the places)."))
     c.add_argument("--json", action="store_true")
     c = with_dir(command(sub, "principles", cmd_principles, "List the project's principles (or add one)."))
     c.add_argument("--add", default=None, metavar="TEXT")

@@ -1,6 +1,8 @@
 """`studio rm-report` and the alarms of `studio status`, in-process on the tiny model."""
 import json
 
+import pytest
+
 from studio.cli import main
 from studio.core import oversight_store as ov
 from studio.core.monitor import Alarm
@@ -59,8 +61,16 @@ def test_label_rule_principles_and_agreement(tmp_path, tiny_model_dir, capsys):
     assert main(["label", "rule", root, "--rule", "regex:("]) == 1
     assert "invalid" in capsys.readouterr().err
     assert main(["agreement", root, "--json"]) == 0
+    # places (0, 1), (0, 1) of ann against (0, 1), (1, 0) of the rule: o00 = o11 = 2, o01 = 2, n0 = n1 = 4,
+    # alpha = 1 - (8 - 1) * 2 / (4 * 4) = 1/8
     assert json.loads(capsys.readouterr().out) == [{"machine": "rule:shorter", "human": "ann", "shared": 2,
-                                                    "agreement": 0.5}]
+                                                    "agreement": 0.5, "alpha": pytest.approx(0.125)}]
+    assert main(["agreement", root]) == 0
+    assert "rule:shorter vs ann: 50% same best answer, Krippendorff's alpha +0.125 on 2" in capsys.readouterr().out
+    assert main(["status", root]) == 0
+    out = capsys.readouterr().out  # the rule is not a person: no alpha between people, its own line against ann
+    assert "alpha: rankings -, ratings -" in out and "annotator rule:" not in out
+    assert "labeller rule:shorter vs ann, rankings: alpha 0.125 on 2 shared items" in out
     assert main(["principles", root, "--add", "be brief"]) == 0
     assert "be brief" in capsys.readouterr().out
 
