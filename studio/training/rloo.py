@@ -23,12 +23,13 @@ policy does not change during a pass, and the first pass's own log-probs (detach
 policy's log-probs that the KL and later passes' ratios need. A pass takes whole groups (the k responses to
 `prompts_per_pass` prompts), because a response's advantage needs its siblings' KL.
 
-Scores are used as given (runs.py passes the reward model's scores normalised by its training statistics).
+Scores are used as given (runs.py passes the reward model's scores normalised by its training statistics);
+`missing_eos_penalty`, as PPO's, is added to the score of a response that never ended, before the KL price.
 Round i always samples with seed (seed, i) and prompts from the seeded order, so a resumed run repeats the
 rounds an uninterrupted one would have run. Stop takes effect before a round or during its first pass,
 before any update of that round, so the checkpoint saved on stopping is exactly the end of the last round.
 
-Metrics per round: reward (mean score), rlhf_reward (mean score - beta * KL), kl (mean over responses of the
+Metrics per round: reward (mean score, penalty included), rlhf_reward (mean score - beta * KL), kl (mean over responses of the
 summed log p - log p_ref, in nats), beta, policy_loss, entropy, clip_frac (share of responses clipped,
 over all passes), grad_norm, response_length, eos_fraction, distinct_2 and reward_length_corr (for the hacking
 monitor), samples_per_s (responses), iteration_s, and any round metric the score function returns with its scores
@@ -38,6 +39,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -68,6 +70,12 @@ def rollout(base: SharedBase, prompts: list[str], config: RLOOConfig, seed: int,
     with base.use(POLICY) as model, base.bf16_decoding(bf16):
         return generate_tokens(model, base.tokenizer, [p for p in prompts for _ in range(config.samples_per_prompt)],
                                sampling, on_token)
+
+
+def ended_with_eos(base: SharedBase, batch: GeneratedBatch) -> torch.Tensor:
+    """bool (n,): the response's last token is an end of turn (it did not run into the token limit)."""
+    last = batch.response_ids.gather(1, batch.response_mask.sum(1, keepdim=True).long() - 1).squeeze(1)
+    return torch.isin(last, torch.tensor(_eos_ids(base.base, base.tokenizer), device=last.device))
 
 
 def logprobs(base: SharedBase, batch: GeneratedBatch, rows: slice, config: RLOOConfig, entropy: bool = True
@@ -167,6 +175,7 @@ def train_rloo(base: SharedBase, prompts: list[str], score_fn: ScoreFn, config: 
             batch = rollout(base, [prompts[i] for i in idx], config, config.seed * 1_000_003 + iteration,
                             sampling_progress(hooks, iteration + 1, len(idx) * k, config.max_new_tokens), bf16)
             mask = batch.response_mask.float()
+            ended = ended_with_eos(base, batch)
             step = config.prompts_per_pass * k
             passes = [slice(start, start + step) for start in range(0, mask.size(0), step)]
 
@@ -176,6 +185,8 @@ def train_rloo(base: SharedBase, prompts: list[str], score_fn: ScoreFn, config: 
             try:
                 with base.bf16_trunk(bf16):  # scoring and every pass, as sampling
                     scores, scorer_metrics = score_round(score_fn, asked, batch.texts, base.device, iteration + 1)
+                    if config.missing_eos_penalty is not None:
+                        scores = scores + config.missing_eos_penalty * (~ended).float()
                     ref_logprobs = reference_logprobs(base, reference, batch, config, passes, hooks, iteration + 1)
                     # advantages (reward - beta * KL, minus the leave-one-out baseline) and the REINFORCE passes
                     stats = update(base, optimizer, batch, scores, ref_logprobs, config, passes, hooks,
@@ -186,8 +197,6 @@ def train_rloo(base: SharedBase, prompts: list[str], score_fn: ScoreFn, config: 
             iteration += 1
             elapsed = time.perf_counter() - t0
             kl = stats.pop("kl")
-            ended = batch.response_ids.gather(1, mask.sum(1, keepdim=True).long() - 1).squeeze(1)
-            ended = torch.isin(ended, torch.tensor(_eos_ids(base.base, base.tokenizer), device=ended.device))
             last = {"reward": scores.mean().item(), "rlhf_reward": (scores - config.beta * kl).mean().item(),
                     "kl": kl.mean().item(), "beta": config.beta, **stats,
                     "response_length": mask.sum(1).mean().item(), "eos_fraction": ended.float().mean().item(),
