@@ -109,6 +109,14 @@ def sampling_progress(hooks: Hooks, iteration: int, answers: int, max_new_tokens
     return on_token
 
 
+def rollout_sampling(config: PPOConfig, seed: int) -> SamplingConfig:
+    """How a round's answers are drawn: the policy's full distribution at the run's temperature (no top-p cut,
+    so the log-probs PPO learns from are those it sampled from). Gold checks draw the starting policy's
+    answers the same way."""
+    return SamplingConfig(max_new_tokens=config.max_new_tokens, temperature=config.temperature, top_p=1.0,
+                          do_sample=True, seed=seed)
+
+
 @torch.no_grad()
 def rollout(base: SharedBase, head: ScalarHead, prompts: list[str], reference: str | None, config: PPOConfig,
             seed: int, hooks: Hooks | None = None, iteration: int = 1) -> Rollout:
@@ -119,8 +127,7 @@ def rollout(base: SharedBase, head: ScalarHead, prompts: list[str], reference: s
     `bf16_autocast` sampling decodes on bf16 weights (`SharedBase.bf16_decoding`) and both scoring passes run
     in the update's precision, so its first ratio is 1."""
     hooks = hooks or Hooks()
-    sampling = SamplingConfig(max_new_tokens=config.max_new_tokens, temperature=config.temperature, top_p=1.0,
-                              do_sample=True, seed=seed)
+    sampling = rollout_sampling(config, seed)
     bf16 = wants_bf16(config.bf16_autocast, base)
     # bf16 rounds cached and full passes apart
     reuse = next(base.base.parameters()).dtype == torch.float32 and not bf16
