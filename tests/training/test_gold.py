@@ -2,7 +2,6 @@
 with the sampling settings PPO drew the policy's answers with."""
 import dataclasses
 
-import torch
 
 from studio.core import oversight_store as ov
 from studio.core.project import Project
