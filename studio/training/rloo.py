@@ -29,8 +29,8 @@ Round i always samples with seed (seed, i) and prompts from the seeded order, so
 rounds an uninterrupted one would have run. Stop takes effect before a round or during its first pass,
 before any update of that round, so the checkpoint saved on stopping is exactly the end of the last round.
 
-Metrics per round: reward (mean score, penalty included), rlhf_reward (mean score - beta * KL), kl (mean over responses of the
-summed log p - log p_ref, in nats), beta, logprob_mismatch (nats per token between the sampler's log-probs and
+Metrics per round: reward (mean score, penalty included), rlhf_reward (mean score - beta * KL), kl (mean over
+responses of the summed log p - log p_ref, in nats), beta, logprob_mismatch (nats per token between the sampler's log-probs and
 the first pass's, `sampler_logprobs`), policy_loss, entropy, clip_frac (share of responses clipped,
 over all passes), grad_norm, response_length, eos_fraction, distinct_2 and reward_length_corr (for the hacking
 monitor), samples_per_s (responses), iteration_s, and any round metric the score function returns with its scores

@@ -3,9 +3,10 @@
 Under bf16 the answers are sampled from bfloat16 logits (`SharedBase.bf16_decoding`, a bf16 LM head) while PPO
 and RLOO score them with a float32 head over the `bf16_trunk` pass: the ratio's "old" log-probs are then not
 exactly the sampling policy's (review finding 6). While `recording` is open, the model's logits at each
-decoding step (what `generate` hands the sampler) are turned into log_softmax(logits / temperature), the distribution PPO's and RLOO's sampler draws
-from (top_p 1.0), and gathered at the token the next step feeds in (the last step's at the last response
-token), holding one step's distribution at a time.
+decoding step (what `generate` hands the sampler) are turned into log_softmax(logits / temperature), the
+distribution PPO's and RLOO's sampler draws from (top_p 1.0), and gathered at the token the next step feeds in
+(the last step's at the last response token), holding one step's distribution at a time. Measured, not
+corrected: no importance weights are applied.
 """
 from __future__ import annotations
 
