@@ -225,6 +225,9 @@ class RLOOConfig:
     prompts_per_pass: int = help_field(1, "Prompts whose responses go through the model together while "
                                           "learning. The round's gradients add up either way: more is a little "
                                           "faster, fewer needs less memory; results are the same.")
+    missing_eos_penalty: float | None = help_field(None, "Added to the score of a response that never ends "
+                                                         "within the token limit, e.g. -1.0. Empty = none; a "
+                                                         "penalty also teaches shorter answers.")
     lora_r: int = help_field(16, "LoRA rank of a fresh policy adapter (a copy of the SFT adapter keeps its own).")
     lora_alpha: int = help_field(32, "LoRA scaling of a fresh policy adapter; the update is multiplied by "
                                      "alpha / r.")
