@@ -21,12 +21,12 @@ GROUPS: dict[str, list[Group]] = {
     "ppo": [("reward", ["reward"]), ("KL", ["kl"]), ("beta", ["beta"]), ("entropy", ["entropy"]),
             ("value loss", ["value_loss"]), ("clip fraction", ["clip_frac"]),
             ("response length", ["response_length"]), ("policy loss", ["policy_loss"]),
-            ("distinct bigrams", ["distinct_2"]), ("reward-model disagreement", ["ensemble_disagreement"])],
+            ("distinct bigrams", ["distinct_2"]), ("reward-model disagreement", ["ensemble_disagreement", "uncertainty_penalty"])],
     "rloo": [("reward", ["reward", "rlhf_reward"]), ("KL", ["kl"]), ("entropy", ["entropy"]),
              ("policy loss", ["policy_loss"]), ("response length", ["response_length"]),
              ("gradient norm", ["grad_norm"]), ("clip fraction", ["clip_frac"]),
              ("samples per second", ["samples_per_s"]), ("distinct bigrams", ["distinct_2"]),
-             ("reward-model disagreement", ["ensemble_disagreement"])],
+             ("reward-model disagreement", ["ensemble_disagreement", "uncertainty_penalty"])],
 }
 CHART_HELP = {
     "loss": "What training minimises; it should fall. eval_loss is measured on held-out examples: if it rises "
