@@ -285,6 +285,7 @@ def _recording_hooks(project: Project, run_id: int, hooks: Hooks) -> Hooks:
 
     def on_samples(step: int, rows: list[dict]) -> None:
         store.add_samples(run_id, step, rows)
+        watch.samples(step, rows)
         hooks.samples(step, rows)
 
     return Hooks(on_metrics=on_metrics, should_stop=hooks.should_stop, on_samples=on_samples,
