@@ -22,8 +22,8 @@ The samples table (`observe_samples`, what a person reads) is watched too, over 
 samples (`answer_quality`): collapse (a third of the answers under three words, or the median length in words
 halved or doubled against the first `window` rounds), nonwords (a tenth of the words not word-like), repeats
 (a third of the answers repeating a word 3-gram), off_topic (seven in ten answers sharing no content word
-with their prompt, of at least nine, and a quarter more than at the start). Those thresholds come from a corpus of healthy and
-degenerate answers (tests/core/alarm_corpus.py): no false alarm on 200 healthy runs, every degenerate run
+with their prompt, of at least nine, and a quarter more than at the start). Those thresholds come from a corpus
+of healthy and degenerate answers (tests/core/alarm_corpus.py): no false alarm on 200 healthy runs, every degenerate run
 caught. Every alarm's action names the answers that triggered it: the comparisons to label next.
 """
 from __future__ import annotations

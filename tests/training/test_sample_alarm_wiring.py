@@ -16,4 +16,5 @@ def test_the_recorded_samples_feed_the_monitor():
         hooks.metrics(round_, {"reward": 0.1 * round_})
         hooks.samples(round_, [{"prompt": p, "response": a} for p, a in NONWORDS[4 * round_ - 4:4 * round_]])
     assert shown == [1, 2, 3] and len(store.samples(run_id)) == 12
-    assert [(a.signal, a.began, a.raised) for _, a in alarms(store, run_id)] == [("nonwords", 1, 2)]  # six answers suffice
+    raised = [(a.signal, a.began, a.raised) for _, a in alarms(store, run_id)]
+    assert raised == [("nonwords", 1, 2)]  # six answers suffice
