@@ -169,7 +169,7 @@ def _tokens(args) -> dict[str, int]:
 
 
 def cmd_train(args) -> None:
-    from studio.training.runs import CONFIGS, train
+    from studio.training.runs import CONFIGS, check_data, train
 
     project = Project.open(args.dir)
     config = None
@@ -191,6 +191,7 @@ def cmd_train(args) -> None:
         if args.kind == "kto":
             kto_note(project.store, config)
     _check_run_refs(project, args)
+    check_data(project, args.kind)
     base = _base(project, args)
     with _bar_hooks(f"train {args.kind}", unit="it" if args.kind in ONLINE_KINDS else "step") as hooks:
         run_id, result = train(project, base, args.kind, config, hooks, resume=args.resume,

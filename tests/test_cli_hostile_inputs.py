@@ -1,9 +1,12 @@
 """Hostile input to the newer commands gets one `error:` line (or a note) and changes nothing (issue 23)."""
+import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from studio.cli import main
@@ -70,3 +73,95 @@ def test_guidelines_over_the_size_cap_are_refused_and_the_old_ones_kept(project,
     rc, _, err = run(capsys, "guidelines", project, "--set", bad)
     assert rc == 1 and "not valid UTF-8" in error_line(err)
     assert guidelines_of(project) == "# Rules\nBe brief.\n"
+
+
+# -- item 12: what can be checked is checked before the model loads or anything is written --------------------------
+@pytest.fixture
+def loads(monkeypatch) -> list[str]:
+    """Every model the CLI loads (project model or judge), by spec, still loaded for real."""
+    from studio.training import models, runs
+
+    loaded, real_open, real_load = [], runs.open_base, models.load_model
+    monkeypatch.setattr(runs, "open_base", lambda project, **kw: loaded.append("project") or real_open(project, **kw))
+    monkeypatch.setattr(models, "load_model", lambda spec, **kw: loaded.append(str(spec)) or real_load(spec, **kw))
+    return loaded
+
+
+@pytest.mark.parametrize("kind, needs", [("sft", "SFT needs at least one demonstration"),
+                                         ("reward", "the reward model needs at least one preference pair"),
+                                         ("dpo", "DPO needs at least one preference pair"),
+                                         ("kto", "KTO needs at least one rated answer")])
+def test_training_an_empty_project_loads_nothing_and_records_no_run(tmp_path, tiny_model_dir, capsys, loads,
+                                                                    kind, needs):
+    assert run(capsys, "init", tmp_path / "empty", "--model", tiny_model_dir)[0] == 0
+    rc, _, err = run(capsys, "train", kind, tmp_path / "empty", "--steps", "1")
+    assert rc == 1 and needs in error_line(err)
+    assert loads == []
+    with Store(tmp_path / "empty" / "studio.db") as store:
+        assert store.runs() == []
+
+
+@pytest.mark.parametrize("argv, message", [(["--lr", "inf"], "lr must be a finite number (got inf)"),
+                                           (["--set", "max_grad_norm=inf"], "max_grad_norm must be a finite"),
+                                           (["--set", "weight_decay=-inf"], "weight_decay must be a finite"),
+                                           (["--set", "weight_decay=-0.1"], "weight_decay must be 0 or more")])
+def test_a_setting_that_is_not_a_finite_number_is_refused_before_the_model_loads(project, capsys, loads, argv,
+                                                                                 message):
+    rc, _, err = run(capsys, "train", "sft", project, "--steps", "1", *argv)
+    assert rc == 1 and message in error_line(err)
+    assert loads == []
+    with Store(project / "studio.db") as store:
+        assert store.runs() == []
+
+
+@pytest.mark.parametrize("empty", ["principle", "prompt", "answer"])
+def test_revise_with_an_empty_input_is_refused_before_the_model_loads(project, capsys, loads, empty):
+    values = {"principle": "be kind", "prompt": "hello?", "answer": "go away", empty: "  "}
+    rc, _, err = run(capsys, "revise", project, *[f"--{k}={v}" for k, v in values.items()], "--save")
+    assert rc == 1 and f"--{empty} is empty" in error_line(err)
+    assert loads == []
+    with Store(project / "studio.db") as store:
+        assert len(store.demos()) == 6
+
+
+def test_a_label_ai_whose_judge_fails_stores_no_principle(project, tmp_path, capsys):
+    rc, _, err = run(capsys, "label", "ai", project, "--principle", "prefer kind answers",
+                     "--judge", tmp_path / "no-such-model")
+    assert rc == 1 and "no-such-model" in error_line(err)
+    rc, out, _ = run(capsys, "principles", project)
+    assert rc == 0 and out == ""
+
+
+# -- item 15: a judge `models` calls untrainable is refused ------------------------------------------------------
+def test_revise_refuses_a_remote_code_judge_with_almost_no_weights(project, tmp_path, tiny_model_dir, capsys, loads):
+    from safetensors.numpy import save_file
+
+    judge = tmp_path / "remote-judge"
+    judge.mkdir()
+    config = json.loads((tiny_model_dir / "config.json").read_text())
+    (judge / "config.json").write_text(json.dumps({**config, "auto_map": {"AutoModelForCausalLM": "m.Model"}}))
+    for file in tiny_model_dir.iterdir():
+        if file.name not in ("config.json", "model.safetensors"):
+            shutil.copy(file, judge / file.name)
+    save_file({"unused.weight": np.zeros(2, dtype=np.float32)}, str(judge / "model.safetensors"))
+    rc, out, err = run(capsys, "revise", project, "--principle", "be kind", "--prompt", "hi", "--answer", "go",
+                       "--judge", judge)
+    assert rc == 1 and out == ""
+    assert error_line(err) == (f"error: cannot use {judge} as the judge: needs remote code (auto_map), which the "
+                               "studio never runs")
+    assert loads == []
+
+
+def test_the_runs_glue_checks_the_data_before_it_stores_a_run(tmp_path, tiny_model_dir):
+    """The GUI trains through `runs.train` with the model already loaded: no run is stored without data."""
+    from types import SimpleNamespace
+
+    from studio.core.project import Project
+    from studio.training.runs import train
+
+    project = Project.init(tmp_path / "empty", model=tiny_model_dir)
+    for kind in ("sft", "reward", "dpo", "kto"):
+        with pytest.raises(ValueError, match="needs at least one .* \\(nothing was run\\)"):
+            train(project, SimpleNamespace(device="cpu"), kind)
+    assert project.store.runs() == []
+    project.close()
