@@ -33,6 +33,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return args.func(args) or 0
+    except KeyError as exc:  # an id that names nothing: say so, not a bare "99"
+        return _error(f"{exc.args[0] if exc.args else exc} was not found in this project: the input names "
+                      "something the project does not hold")
     # bad input, unknown runs, unreadable projects; RuntimeError covers model loading and out of memory
     except (ValueError, LookupError, RuntimeError) as exc:
         return _error(str(exc))

@@ -1,7 +1,9 @@
 """Hostile input to the newer commands gets one `error:` line (or a note) and changes nothing (issue 23)."""
+import contextlib
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -165,3 +167,21 @@ def test_the_runs_glue_checks_the_data_before_it_stores_a_run(tmp_path, tiny_mod
             train(project, SimpleNamespace(device="cpu"), kind)
     assert project.store.runs() == []
     project.close()
+
+
+# -- item 13: a missing comparison is named as one ---------------------------------------------------------------
+def test_a_pack_ranking_a_missing_comparison_says_so(project, tmp_path, capsys):
+    pack = tmp_path / "todo.pack"
+    assert run(capsys, "pack", "export", project, "--out", pack)[0] == 0
+    with contextlib.closing(sqlite3.connect(pack)) as conn:  # foreign keys are off in a plain connection
+        conn.execute('INSERT INTO rankings (comparison_id, annotator, "order", status, created) '
+                     "VALUES (99, 'me', '[[0], [1]]', 'ranked', '2026-01-01T00:00:00+00:00')")
+        conn.commit()
+    with Store(project / "studio.db") as store:
+        before = store.rankings()
+    rc, _, err = run(capsys, "pack", "import", project, pack)
+    line = error_line(err)
+    assert rc == 1 and line != "error: 99" and " 99 " in f"{line} "
+    assert "not found in this project" in line or "no comparison with id 99" in line
+    with Store(project / "studio.db") as store:
+        assert store.rankings() == before
