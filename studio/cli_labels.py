@@ -12,6 +12,7 @@ from studio.core.store import Store
 
 GUIDELINES_MAX_BYTES = 1 << 20  # a long handbook is a few dozen KiB
 
+
 def count_arg(text: str) -> int:
     """An argparse type for "at most this many" options: a whole number, 0 or more."""
     value = int(text) if text.isdecimal() else None  # "-1", "two", "1.5" all fail here

@@ -133,7 +133,7 @@ def _open_regular(path: Path, limit: int | None = None, what: str = "JSONL file"
     info = os.fstat(fd)
     problem = None
     if not stat.S_ISREG(info.st_mode):
-        problem = "not a regular file (a folder, pipe or device): only regular JSONL files are read"
+        problem = f"not a regular file (a folder, pipe or device): only a regular file is read as a {what}"
     elif info.st_size > limit:
         problem = f"the file is larger than {_mib(limit)}, the most a {what} may hold here"
     if problem:
