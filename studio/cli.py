@@ -33,6 +33,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return args.func(args) or 0
+    except KeyError as exc:  # an id that names nothing: say so, not a bare "99"
+        return _error(f"{exc.args[0] if exc.args else exc} was not found in this project: the input names "
+                      "something the project does not hold")
     # bad input, unknown runs, unreadable projects; RuntimeError covers model loading and out of memory
     except (ValueError, LookupError, RuntimeError) as exc:
         return _error(str(exc))
@@ -169,7 +172,7 @@ def _tokens(args) -> dict[str, int]:
 
 
 def cmd_train(args) -> None:
-    from studio.training.runs import CONFIGS, train
+    from studio.training.runs import CONFIGS, check_data, train
 
     project = Project.open(args.dir)
     config = None
@@ -191,6 +194,7 @@ def cmd_train(args) -> None:
         if args.kind == "kto":
             kto_note(project.store, config)
     _check_run_refs(project, args)
+    check_data(project, args.kind)
     base = _base(project, args)
     with _bar_hooks(f"train {args.kind}", unit="it" if args.kind in ONLINE_KINDS else "step") as hooks:
         run_id, result = train(project, base, args.kind, config, hooks, resume=args.resume,

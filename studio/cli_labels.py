@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from studio.core import active, packs
 from studio.core.agreement import annotator_report
-from studio.core.jsonl import write_jsonl
+from studio.core.jsonl import read_text, write_jsonl
 from studio.core.project import Project
 from studio.core.store import Store
+
+GUIDELINES_MAX_BYTES = 1 << 20  # a long handbook is a few dozen KiB
 
 
 def count_arg(text: str) -> int:
@@ -86,7 +87,7 @@ def cmd_guidelines(args) -> None:
     if args.set is None:
         print(active.guidelines(store))
         return
-    active.set_guidelines(store, Path(args.set).read_text(encoding="utf-8"))
+    active.set_guidelines(store, read_text(args.set, GUIDELINES_MAX_BYTES, "guidelines file"))
     print(f"guidelines set from {args.set}")
 
 

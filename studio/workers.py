@@ -254,9 +254,10 @@ def generate_job(per_prompt: int, policy: str = "base", limit: int | None = None
 def train_job(kind: str, values: dict | None = None, resume: int | None = None, init: str | None = None,
               reward: str | None = None) -> Callable:
     def run(ctx: JobContext) -> dict:
-        from studio.training.runs import CONFIGS, train
+        from studio.training.runs import CONFIGS, check_data, train
 
         config = CONFIGS[kind](**values) if values is not None and resume is None else None
+        check_data(ctx.project, kind)  # before ctx.base() loads the model
         run_id, result = train(ctx.project, ctx.base(), kind, config, ctx.hooks, resume=resume, init=init,
                                reward=reward)
         return {"run_id": run_id, "status": result.status, "step": result.step, "metrics": result.metrics,
