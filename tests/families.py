@@ -66,7 +66,8 @@ def byte_token(char: str) -> str:
 
 
 def make_family_tokenizer(family: Family):
-    """A byte-level fast tokenizer (one token a byte, as Qwen2's tokenizer class rebuilds it) with the family's special tokens and chat template."""
+    """A byte-level fast tokenizer (one token a byte: Qwen2's tokenizer class puts a byte-level pre-tokenizer on
+    whatever it loads) with the family's special tokens and chat template."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 

@@ -3,6 +3,8 @@ is a token prefix of the conversation, labels cover exactly the answer and its e
 at the end of turn, and the studio's log-probs are the model's own."""
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
@@ -76,3 +78,24 @@ def test_a_prompt_that_is_not_a_token_prefix_is_refused():
                          "{% if add_generation_prompt %}{{ 'assistant says:' }}{% endif %}")
     with pytest.raises(ChatTemplateError, match="not a token prefix"):
         encode_chat(tok, PROMPT, ANSWER, None)
+
+
+def test_a_template_that_rejects_the_demos_system_prompt_is_refused_in_one_line(tmp_path, capsys):
+    from studio.cli import main
+
+    model = make_family_dir(next(f for f in FAMILIES if f.name == "gemma2"), tmp_path / "gemma2")
+    proj, demos = tmp_path / "p", tmp_path / "demos.jsonl"
+    demos.write_text(json.dumps({"prompt": PROMPT, "completion": ANSWER, "system": SYSTEM}) + "\n")
+    assert main(["init", str(proj), "--model", str(model)]) == 0
+    assert main(["demos", "import", str(proj), str(demos)]) == 0
+    capsys.readouterr()
+    assert main(["train", "sft", str(proj), "--steps", "1"]) == 1
+    err = capsys.readouterr().err
+    assert [line for line in err.splitlines() if line.startswith("error:")] == [
+        "error: the model's chat template refuses a system prompt (System role not supported): drop the system "
+        "prompts of the demonstrations, or use a model whose template takes one"]
+    assert "Traceback" not in err
+    main(["status", str(proj), "--json"])
+    status = json.loads(capsys.readouterr().out)
+    assert [(run["status"], run["step"]) for run in status["runs"]] == [("failed", 0)]
+    assert status["demonstrations"] == 1
