@@ -29,8 +29,8 @@ def render(tokenizer: PreTrainedTokenizerBase, messages: list[dict], add_generat
                                              enable_thinking=False)
     except TemplateError as e:
         if messages[0]["role"] == "system":
-            raise ChatTemplateError(f"the model's chat template refuses a system prompt ({e}): drop the system prompts "
-                                    "of the demonstrations, or use a model whose template takes one") from e
+            raise ChatTemplateError(f"the model's chat template refuses a system prompt ({e}): remove the system "
+                                    "prompts from the training data, or use a model whose template takes one") from e
         raise ChatTemplateError(f"the model's chat template refuses the conversation: {e}") from e
 
 

@@ -70,6 +70,8 @@ def test_family_chat_format_labels_sampling_and_logprobs(family: Family, tmp_pat
     assert rollout.response_ids.tolist() == [[end]] and rollout.response_mask.tolist() == [[1]]
     assert generate(model, tok, [PROMPT], GREEDY) == [[""]]
     assert set(_eos_ids(model, tok)) == {tok.convert_tokens_to_ids(t) for t in {family.eos, family.end_of_turn}}
+    model.generation_config.eos_token_id = published = tok.convert_tokens_to_ids(family.generation_eos)
+    assert set(_eos_ids(model, tok)) == {*published, end}  # a published list is kept whole
 
 
 def test_a_prompt_that_is_not_a_token_prefix_is_refused():
@@ -92,8 +94,8 @@ def test_a_template_that_rejects_the_demos_system_prompt_is_refused_in_one_line(
     assert main(["train", "sft", str(proj), "--steps", "1"]) == 1
     err = capsys.readouterr().err
     assert [line for line in err.splitlines() if line.startswith("error:")] == [
-        "error: the model's chat template refuses a system prompt (System role not supported): drop the system "
-        "prompts of the demonstrations, or use a model whose template takes one"]
+        "error: the model's chat template refuses a system prompt (System role not supported): remove the system "
+        "prompts from the training data, or use a model whose template takes one"]
     assert "Traceback" not in err
     main(["status", str(proj), "--json"])
     status = json.loads(capsys.readouterr().out)
