@@ -1,7 +1,10 @@
 """Tiny random models of each family a user brings, with the family's real chat template and special tokens.
 
-The templates in tests/data/chat_templates are the families' published ones (tokenizer_config.json; Qwen2.5's
-without its tool-calling branch); the tokenizer is byte-level, one token a byte, plus the family's special tokens.
+The templates in tests/data/chat_templates are the families' published ones (tokenizer_config.json), taken from
+llama.cpp's models/templates (Qwen3-0.6B, gemma-2-2b-it, Phi-3.5-mini-instruct), the embedded SmolLM2 GGUF,
+copies of Meta-Llama-3-8B-Instruct's and gemma-3's configs, and open-instruct's Tulu template that OLMo 2 Instruct
+prefixes with its BOS; Qwen2.5's without its tool-calling branch, Mistral's as v0.1/v0.2 Instruct publish it.
+The tokenizer is byte-level, one token a byte, plus the family's special tokens.
 """
 from __future__ import annotations
 
