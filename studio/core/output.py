@@ -97,7 +97,7 @@ def _check_file(path: str | Path, target: Path, force: bool) -> None:
         raise ValueError(f"cannot write {path}: the folder {target.parent} does not exist")
     if target.is_dir():
         raise ValueError(f"cannot write {path}: it is a folder; give a file name")
-    if is_sqlite(target) and not (force and is_pack(target)):
+    if is_sqlite(target) and not is_pack(target):
         raise ValueError(f"refusing to write {path}: it is an SQLite database (a project's studio.db?) that the "
                          "studio will not overwrite; choose another file")
     if target.exists() and not force:
