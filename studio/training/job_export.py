@@ -49,11 +49,12 @@ def export_job(project: Project, kind: str, out: Path, init: str | None = None, 
     out = project.check_output(out, folder=True)  # a job folder is always new: never --force
     store = project.store
     check_job(store, kind, out)  # before the model is converted or merged: bad requests cost no waiting
+    settings = project_settings(project, kind)
     if init is None and kind in FROM_POLICY_KINDS:
         init = "latest:sft" if any(r.kind == "sft" and r.status == "finished" for r in store.runs()) else "base"
     reward_run = store.resolve_run(reward) if kind in ONLINE_KINDS else None  # before anything is written
     init_run = store.resolve_run(init).id if init not in (None, "base") else None
-    spec = JobSpec(kind, str(model_folder(project.model_spec, say)), project_settings(project, kind))
+    spec = JobSpec(kind, str(model_folder(project.model_spec, say)), settings)
     if init_run is not None:
         spec.model, spec.init_run = "model", init_run
         spec.notes.append(f"`model/` is the base with run {spec.init_run} merged in; `runs import` folds that "
