@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 
+from studio.core.output import Occupied
 from studio.core.project import Project
 
 FORCE_HELP = "replace an existing file, or write into a folder that is not empty (never a project, model or database)"
@@ -27,7 +28,7 @@ def add_output(c: argparse.ArgumentParser, *names: str, folder: bool = False, re
     also the command's `--force` (once)."""
     action = c.add_argument(*names, **kwargs)
     c.set_defaults(outputs=(*(c.get_default("outputs") or ()), Output(action.dest, folder, rewrites)))
-    if force and "--force" not in c._option_string_actions:
+    if force and c.get_default("force") is None:
         c.add_argument("--force", action="store_true", help=FORCE_HELP)
     return action
 
@@ -38,10 +39,15 @@ def check_outputs(args: argparse.Namespace) -> None:
     if not outputs:
         return
     project = Project.open(args.dir)
-    force = getattr(args, "force", False)
-    for out in outputs:
-        path = getattr(args, out.dest)
-        if path is not None:
-            project.check_output(path, force=force, folder=out.folder)
-        elif out.rewrites is not None:
-            project.check_output(getattr(args, out.rewrites), force=force, rewrite=True)
+    force = getattr(args, "force", None)  # None: the command offers no --force
+    try:
+        for out in outputs:
+            path = getattr(args, out.dest)
+            if path is not None:
+                project.check_output(path, force=bool(force), folder=out.folder)
+            elif out.rewrites is not None:
+                project.check_output(getattr(args, out.rewrites), force=bool(force), rewrite=True)
+    except Occupied as e:
+        if force is None:
+            raise
+        raise Occupied(f"{e}, or add --force") from None

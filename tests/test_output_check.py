@@ -191,3 +191,14 @@ def test_a_pack_export_that_fails_leaves_no_temp_file(capsys, project, tmp_path,
     rc, _, _ = run(capsys, "pack", "export", project, "--out", tmp_path / "todo.pack")
     assert rc == 1 and sorted(p.name for p in tmp_path.iterdir() if "pack" in p.name) == []
     assert json.loads(run(capsys, "status", project, "--json")[1])["comparisons"] == 6
+
+
+def test_only_commands_that_take_force_suggest_it(capsys, project, tmp_path):
+    used = tmp_path / "used"
+    used.mkdir()
+    (used / "notes.txt").write_text("mine")
+    rc, _, err = run(capsys, "job", "export", project, "--kind", "sft", "--out", used)
+    assert rc == 1 and "not empty" in error_line(err) and "--force" not in err  # a job folder is always new
+    rc, _, err = run(capsys, "export", project, "--run", "1", "--out", used)
+    assert rc == 1 and "not empty" in error_line(err) and "add --force" in err
+    assert [p.name for p in used.iterdir()] == ["notes.txt"]

