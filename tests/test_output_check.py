@@ -126,7 +126,8 @@ def test_the_guarded_places_are_the_real_cache_and_embedded_package(monkeypatch)
 
 
 @pytest.mark.parametrize("what", ["cache", "other project", "database", "embedded"])
-@pytest.mark.parametrize("command", [["prefs", "export", "{dir}", "{out}"], ["pack", "export", "{dir}", "--out", "{out}"],
+@pytest.mark.parametrize("command", [["prefs", "export", "{dir}", "{out}"],
+                                     ["pack", "export", "{dir}", "--out", "{out}"],
                                      ["gold", "export", "{dir}", "{out}"]])
 def test_exports_refuse_the_cache_the_embedded_model_and_databases_even_with_force(
         capsys, monkeypatch, project, other_project, tmp_path, what, command):
