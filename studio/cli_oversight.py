@@ -6,6 +6,7 @@ import json
 import sys
 
 from studio.cli_labels import count_arg
+from studio.cli_outputs import add_output
 from studio.core import oversight_store as ov
 from studio.core.jsonl import write_jsonl
 from studio.core.project import Project
@@ -169,7 +170,7 @@ def register(sub, command, with_dir, with_device) -> None:
     gold = gold.add_subparsers(metavar="ACTION")
     c = with_device(with_dir(command(gold, "export", cmd_gold_export,
                                      "Pair a PPO round's answers with the starting policy's and export them.")))
-    c.add_argument("file", metavar="FILE.jsonl")
+    add_output(c, "file", metavar="FILE.jsonl")
     c.add_argument("--run", default="latest:ppo", help="PPO run (id or latest:ppo)")
     c.add_argument("--round", type=int, default=None, help="the round (default: its last)")
     c.add_argument("--annotator", default=None, help="only those this annotator has not ranked")

@@ -290,7 +290,7 @@ def export_job(run: str, out_dir: Path, merged: bool) -> Callable:
         from studio.training.runs import export_run
 
         ctx.say("Exporting…")
-        return str(export_run(ctx.project, run, Path(out_dir), merged=merged))
+        return str(export_run(ctx.project, run, Path(out_dir), merged=merged, force=True))  # picked by the user
     return run_
 
 
@@ -299,7 +299,7 @@ def gguf_export_job(run: str, out: Path, qtype: str) -> Callable:
     def run_(ctx: JobContext) -> str:
         from studio.training.gguf_export import export_gguf
 
-        return str(export_gguf(ctx.project, run, Path(out), qtype, progress=ctx.say))
+        return str(export_gguf(ctx.project, run, Path(out), qtype, progress=ctx.say, force=True))  # the dialog asked
     return run_
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from studio.core.atomic import atomic_writer
+from studio.core.output import check_output, guarded_places
 from studio.core.records import Run
 from studio.core.store import Store, StoreError, artifact_in_run
 
@@ -152,18 +153,15 @@ class Project:
         """`path` (an engine's output inside runs/<run_id>/) as the text the store keeps, relative to the root."""
         return Path(path).resolve().relative_to(self.root.resolve()).as_posix()
 
-    def check_output(self, path: str | Path) -> Path:
-        """Refuse an export target that is, or lies inside, the project folder or the model's folder or file."""
-        target = Path(path).expanduser().resolve()
-        guarded = [("the project folder", self.root)]
-        if self.model_spec != EMBEDDED_MODEL:
-            guarded.append(("the project's model", Path(self.model_spec)))
-        for what, place in guarded:
-            place = place.resolve()
-            if target == place or target.is_relative_to(place):
-                raise ValueError(f"refusing to write {path}: it lies inside {what} ({place}), whose files "
-                                 "it could overwrite; choose a path outside it")
-        return Path(path)
+    def check_output(self, path: str | Path, *, force: bool = False, folder: bool = False,
+                     rewrite: bool = False) -> Path:
+        """`path` as an export target (a folder with `folder`), refused with one line if it lies inside this or
+        another project, the project's model, the studio's model cache or the embedded model, if it is a database,
+        or (unless `force`, or `rewrite` for a command's own input) if it would replace a file or fill a folder
+        the user already has (see `studio.core.output`)."""
+        model = None if self.model_spec == EMBEDDED_MODEL else Path(self.model_spec)
+        places = [("the project folder", self.root), *guarded_places(model)]
+        return check_output(path, places, force=force, folder=folder, rewrite=rewrite)
 
 
 def resolve_model(spec: str | Path) -> str:

@@ -204,9 +204,10 @@ def train(project: Project, base: SharedBase, kind: str, config=None, hooks: Hoo
     return run_id, result
 
 
-def export_run(project: Project, run_ref: str, out_dir: Path, merged: bool = False) -> Path:
-    """Write a run's PEFT adapter folder, or the base with the adapter merged, as safetensors."""
-    out_dir = project.check_output(out_dir)
+def export_run(project: Project, run_ref: str, out_dir: Path, merged: bool = False, force: bool = False) -> Path:
+    """Write a run's PEFT adapter folder, or the base with the adapter merged, as safetensors (`force`: into a
+    folder that is not empty)."""
+    out_dir = project.check_output(out_dir, force=force, folder=True)
     run = project.store.resolve_run(run_ref)
     if run.status != "finished" or not run.artifact:
         raise ValueError(f"run {run.id} has no finished adapter to export (status {run.status})")

@@ -70,7 +70,7 @@ def test_check_output_guards_the_project_and_the_model(tmp_path):
         with pytest.raises(ValueError, match="refusing to write"):
             project.check_output(inside)
     assert project.check_output(tmp_path / "out.jsonl") == tmp_path / "out.jsonl"
-    assert project.check_output(tmp_path / "p2" / "x") == tmp_path / "p2" / "x"  # a sibling, not inside
+    assert project.check_output(tmp_path / "p2" / "x", folder=True) == tmp_path / "p2" / "x"  # a sibling
 
 
 def _foreign_db(path) -> None:
