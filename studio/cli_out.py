@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from studio.cli_outputs import add_output
 from studio.core.jobs import JOB_KINDS
 from studio.core.project import Project
 
@@ -16,7 +17,8 @@ def _say(line: str) -> None:
 def cmd_export_gguf(args) -> None:
     from studio.training.gguf_export import export_gguf
 
-    out = export_gguf(Project.open(args.dir), args.run, Path(args.gguf), qtype=args.type, progress=_say)
+    out = export_gguf(Project.open(args.dir), args.run, Path(args.gguf), qtype=args.type, progress=_say,
+                      force=args.force)
     print(f"exported {args.type} GGUF to {out} and an Ollama Modelfile to {out.parent / 'Modelfile'}")
 
 
@@ -66,7 +68,8 @@ def register(sub, command, with_dir) -> None:
     c = with_dir(command(group, "export", cmd_job_export, "Write the project's data and settings as a TRL job "
                                                           "(OpenRLHF for PPO) with launch.sh and a README."))
     c.add_argument("--kind", required=True, choices=JOB_KINDS)
-    c.add_argument("--out", required=True, metavar="JOBDIR", help="a new folder")
+    add_output(c, "--out", folder=True, force=False, required=True, metavar="JOBDIR",
+               help="a new folder (or an empty one)")
     c.add_argument("--init", default=None, help="starting policy for dpo/kto/rloo/ppo: a run, latest:sft or base "
                                                 "(default latest:sft when there is one)")
     c.add_argument("--reward", default="latest:reward", help="reward run for rloo and ppo")

@@ -6,16 +6,18 @@ import json
 import sys
 
 from studio.cli_labels import count_arg
+from studio.cli_outputs import add_output
 from studio.core import oversight_store as ov
 from studio.core.jsonl import write_jsonl
 from studio.core.project import Project
 
 
 def _base(project: Project, device: str, spec: str | None = None):
-    """The project's model, or the model `spec` (a folder or GGUF) when given."""
+    """The project's model, or the model `spec` (a folder or GGUF) when given and `models` finds it usable."""
     import torch
 
     from studio.core.cpu_threads import torch_threads
+    from studio.training.model_support import model_problem
     from studio.training.models import load_model
     from studio.training.runs import open_base
     from studio.training.shared_base import SharedBase
@@ -24,7 +26,17 @@ def _base(project: Project, device: str, spec: str | None = None):
     say = lambda msg: print(msg, file=sys.stderr)  # noqa: E731
     if spec is None:
         return open_base(project, device=device, progress=say)
+    problem = model_problem(spec)
+    if problem:
+        raise ValueError(f"cannot use {spec} as the judge: {problem}")
     return SharedBase.from_loaded(load_model(spec, device=device, progress=say))
+
+
+def _filled(args, *names: str) -> None:
+    """Refuse an empty or blank --NAME among `names` before the model loads."""
+    for name in names:
+        if not getattr(args, name).strip():
+            raise ValueError(f"--{name} is empty: write the {name} the judge should work with")
 
 
 def cmd_rm_report(args) -> None:
@@ -48,11 +60,10 @@ def cmd_label_ai(args) -> None:
     from studio.training.judge import Judge, label_with_judge
 
     project = Project.open(args.dir)
-    if not args.principle.strip():
-        raise ValueError("--principle is empty: write the rule the judge should apply")
-    ov.add_principle(project.store, args.principle)
-    count = label_with_judge(project.store, Judge(_base(project, args.device, args.judge)), args.principle,
-                             args.limit)
+    _filled(args, "principle")
+    judge = Judge(_base(project, args.device, args.judge))
+    ov.add_principle(project.store, args.principle)  # once the judge is there to apply it
+    count = label_with_judge(project.store, judge, args.principle, args.limit)
     total = count.labelled + count.abstained
     print(f"ai:{args.principle.strip()} labelled {count.labelled} of {total} comparisons; abstained on "
           f"{count.abstained} (the two orders disagreed: they stay for people)")
@@ -88,6 +99,7 @@ def cmd_revise(args) -> None:
     from studio.training.judge import Judge
 
     project = Project.open(args.dir)
+    _filled(args, "principle", "prompt", "answer")
     critique, revision = Judge(_base(project, args.device, args.judge)).critique_and_revise(
         args.principle, args.prompt, args.answer)
     print(f"critique: {critique}\nrevision: {revision}")
@@ -162,7 +174,7 @@ def register(sub, command, with_dir, with_device) -> None:
     gold = gold.add_subparsers(metavar="ACTION")
     c = with_device(with_dir(command(gold, "export", cmd_gold_export,
                                      "Pair a PPO round's answers with the starting policy's and export them.")))
-    c.add_argument("file", metavar="FILE.jsonl")
+    add_output(c, "file", metavar="FILE.jsonl")
     c.add_argument("--run", default="latest:ppo", help="PPO run (id or latest:ppo)")
     c.add_argument("--round", type=int, default=None, help="the round (default: its last)")
     c.add_argument("--annotator", default=None, help="only those this annotator has not ranked")

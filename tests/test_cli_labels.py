@@ -37,7 +37,7 @@ def test_export_most_informative_first_and_agreement_in_status(tmp_path, tiny_mo
         p = project.store.add_prompt("late prompt")
         project.store.add_comparison(p, [project.store.add_response(p, t, "base") for t in ("banana", "pear")])
     capsys.readouterr()
-    assert main(["comparisons", "export", str(proj), str(out), "--order", "uncertain"]) == 0
+    assert main(["comparisons", "export", str(proj), str(out), "--order", "uncertain", "--force"]) == 0
     assert "guessed 1 new" in capsys.readouterr().err
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     spreads = [r["reward_model"]["spread"] for r in rows]

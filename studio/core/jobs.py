@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import shlex
+import typing
 from pathlib import Path
 
 from studio.core.answer_length import default_answer_tokens
 from studio.core.atomic import atomic_writer
 from studio.core.jsonl import write_jsonl
-from studio.core.ratings import training_pairs
+from studio.core.ratings import Ratings, training_pairs
 from studio.core.store import Store
 
 JOB_KINDS = ("sft", "reward", "dpo", "kto", "rloo", "ppo")
@@ -32,6 +34,7 @@ TRL_FIELDS = {"steps": "max_steps", "batch_size": "per_device_train_batch_size",
               "rloo_k": "num_generations", "k": "num_generations", "num_generations": "num_generations",
               "samples_per_prompt": "num_generations"}
 ZERO_STAGES = (2, 3)
+SHELL_VARIABLES = ("${GPUS}", "${NODES}")  # launch.sh's own variables: the only words it does not quote
 # copied into every TRL job: runs the TRL script so that a rank cannot hang in gloo's teardown (see the file)
 TRL_RUNNER = Path(__file__).resolve().parents[2] / "resources" / "jobs" / "run_trl.py"
 
@@ -64,12 +67,9 @@ def job_records(store: Store, kind: str) -> list[dict]:
     if kind in ("reward", "dpo"):  # preference format with an explicit prompt
         return [{"prompt": _user(p.prompt), "chosen": _assistant(p.chosen), "rejected": _assistant(p.rejected)}
                 for p in training_pairs(store)]
-    if kind == "kto":  # unpaired preference: every pair's chosen answer is desirable, its rejected one not
-        rows = []
-        for p in training_pairs(store):
-            rows.append({"prompt": _user(p.prompt), "completion": _assistant(p.chosen), "label": True})
-            rows.append({"prompt": _user(p.prompt), "completion": _assistant(p.rejected), "label": False})
-        return rows
+    if kind == "kto":  # unpaired preference: the answers rated good or bad, as the studio's KTO learns from
+        return [{"prompt": _user(e["prompt"]), "completion": _assistant(e["completion"]), "label": e["label"]}
+                for e in Ratings(store).examples()]
     if kind in ("rloo", "ppo"):
         return [{"prompt": _user(p.text)} for p in store.prompts()]
     raise ValueError(f"job kind must be one of {', '.join(JOB_KINDS)}, got {kind!r}")
@@ -82,6 +82,31 @@ def _setting(config, name: str):
     if value is None and name == "gradient_checkpointing":
         return True
     return default_answer_tokens("cuda") if name == "max_new_tokens" and value is None else value
+
+
+def check_settings(config) -> None:
+    """Refuse, naming the field, a setting whose value does not have its dataclass field's type (int, float, bool,
+    str, or one of them | None) or is not a finite number: settings come from the database and end up in files
+    that other programs parse and run."""
+    hints = typing.get_type_hints(type(config))
+    for name in (f.name for f in dataclasses.fields(config)):
+        value = getattr(config, name)
+        allowed = typing.get_args(hints[name]) or (hints[name],)
+        if value is None and type(None) in allowed:
+            continue
+        fits = any(_fits(value, t) for t in allowed if t is not type(None))
+        if not fits or (isinstance(value, float) and not math.isfinite(value)):
+            wanted = " or ".join("none" if t is type(None) else getattr(t, "__name__", str(t)) for t in allowed)
+            raise ValueError(f"setting {name} must be {wanted}, got {value!r}")
+
+
+def _fits(value: object, kind: type) -> bool:
+    """`value` as a `kind`: a bool is no number, and a whole number is a float too."""
+    if kind is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(kind, type) and isinstance(value, kind)
 
 
 def trl_config(spec: JobSpec) -> dict:
@@ -186,7 +211,7 @@ def openrlhf_args(spec: JobSpec, n_prompts: int = 1) -> list[str]:
 
 
 def ppo_launch_script(spec: JobSpec, n_prompts: int) -> str:
-    flags = " \\\n    ".join(shlex.quote(a) if not a.startswith("${") else f'"{a}"'
+    flags = " \\\n    ".join(f'"{a}"' if a in SHELL_VARIABLES else shlex.quote(a)
                               for a in openrlhf_args(spec, n_prompts))
     return f"""#!/usr/bin/env bash
 # Runs this PPO job with OpenRLHF 0.11.2 on a Ray cluster (start one with `ray start --head`).
@@ -203,7 +228,7 @@ exec ray job submit --address="${{RAY_ADDRESS:-http://127.0.0.1:8265}}" --runtim
 def readme_text(spec: JobSpec, count: int) -> str:
     engine = "OpenRLHF 0.11.2" if spec.kind == "ppo" else "TRL 1.16"
     notes = list(spec.notes)
-    if spec.kind in ("reward", "dpo", "kto"):
+    if spec.kind in ("reward", "dpo"):
         notes.append("TRL has no per-pair weights: every pair counts once here, while the studio gives the pairs "
                      "of one K-way ranking a weight of 1/num_pairs each.")
     notes = "".join(f"- {n}\n" for n in notes)
@@ -252,7 +277,8 @@ def check_job(store: Store, kind: str, out: Path) -> list[dict]:
         raise ValueError(f"{out} already exists and is not empty: choose a new folder")
     records = job_records(store, kind)
     if not records:
-        need = {"sft": "demonstrations", "rloo": "prompts", "ppo": "prompts"}.get(kind, "ranked comparisons")
+        need = {"sft": "demonstrations", "kto": "rated answers", "rloo": "prompts", "ppo": "prompts"}.get(
+            kind, "ranked comparisons")
         raise ValueError(f"this project has no {need} for a {kind} job")
     return records
 
@@ -261,6 +287,8 @@ def write_job(store: Store, spec: JobSpec, out: Path) -> int:
     """Write the job folder; returns the number of training examples. Refuses an existing non-empty folder."""
     out = Path(out)
     records = check_job(store, spec.kind, out)
+    if spec.config is not None:
+        check_settings(spec.config)
     (out / "data").mkdir(parents=True, exist_ok=True)
     write_jsonl(out / "data" / "train.jsonl", records)
     files = {"README.md": readme_text(spec, len(records)),

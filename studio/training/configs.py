@@ -5,6 +5,7 @@ on the GUI thread otherwise).
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, fields, replace
 from typing import ClassVar
 
@@ -256,6 +257,7 @@ AT_LEAST_ONE = {"steps", "iterations", "batch_size", "checkpoint_every", "eval_e
 POSITIVE = {"lr", "max_grad_norm", "target_kl", "temperature", "beta", "epochs", "desirable_weight",
             "undesirable_weight"}
 FRACTIONS = {"eval_fraction", "gamma", "lam", "top_p"}
+NOT_NEGATIVE = {"warmup_steps", "weight_decay", "init_kl_coef", "vf_coef", "cliprange", "cliprange_value"}
 
 
 def with_device_lengths(config, device: str):
@@ -281,6 +283,10 @@ def validate(config) -> None:
         value = getattr(config, f.name)
         if value is None:
             continue
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"{f.name} must be a finite number (got {value})")
+        if f.name in NOT_NEGATIVE and value < 0:
+            raise ValueError(f"{f.name} must be 0 or more (got {value})")
         if f.name in AT_LEAST_ONE and value < 1:
             raise ValueError(f"{f.name} must be at least 1 (got {value})")
         if f.name in POSITIVE and not value > 0:

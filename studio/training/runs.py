@@ -42,6 +42,17 @@ ADAPTER_OF = {"sft": "sft", "reward": "reward", "ppo": "policy", "dpo": "dpo", "
 # one token reads every weight whatever the batch, so 32 sequences write 1.8x the answers/s of 8 on a CPU
 # (bench/RESULTS.md section 21); starting small keeps the first comparisons coming quickly.
 FIRST_BATCH, GENERATION_BATCH = 8, 32
+PAIRS = "at least one preference pair: rank some comparisons or import pairs with `prefs import`"
+PROMPTS = "at least one prompt: import some with `prompts import`"
+DATA_OF = {  # what each kind learns from, and what it needs when there is none
+    "sft": (lambda store: store.demos(), "SFT needs at least one demonstration: import some with `demos import`"),
+    "reward": (training_pairs, f"the reward model needs {PAIRS}"),
+    "dpo": (training_pairs, f"DPO needs {PAIRS}"),
+    "kto": (lambda store: Ratings(store).examples(), "KTO needs at least one rated answer: rate some on the Rate "
+                                                     "page or import them with `ratings import`"),
+    "ppo": (lambda store: store.prompts(), f"PPO needs {PROMPTS}"),
+    "rloo": (lambda store: store.prompts(), f"RLOO needs {PROMPTS}"),
+}
 
 
 def open_base(project: Project, device: str = "auto", progress: Callable[[str], None] | None = None) -> SharedBase:
@@ -125,6 +136,13 @@ def sample(project: Project, base: SharedBase, policy: str, prompts: list[str],
                                        on_progress=hooks.on_progress)]
 
 
+def check_data(project: Project, kind: str) -> None:
+    """Refuse a run of `kind` with nothing to learn from, before a run is stored or the model loads."""
+    data, needs = DATA_OF[kind]
+    if not data(project.store):
+        raise ValueError(f"{needs} (nothing was run)")
+
+
 def reward_dir(project: Project, reward: str) -> Path:
     """The folder of reward run `reward` (an id or latest:reward)."""
     run = project.store.resolve_run(reward)
@@ -144,6 +162,7 @@ def train(project: Project, base: SharedBase, kind: str, config=None, hooks: Hoo
     hooks = hooks or Hooks()
     if resume is not None:
         run = store.resolve_run(resume)
+        check_data(project, run.kind)
         lock = project.lock_run(run.id)  # refuses a run that another process is training
         kind, config = run.kind, _config_from(run)
         init, reward = run.config.get("_init"), run.config.get("_reward")
@@ -155,6 +174,7 @@ def train(project: Project, base: SharedBase, kind: str, config=None, hooks: Hoo
     else:
         config = with_device_lengths(config or CONFIGS[kind](), str(base.device))  # stored as it runs
         validate(config)
+        check_data(project, kind)
         init = _default_init(project, kind, init)  # stored resolved, so a resume uses the same runs
         init = policy_label(project, init) if init is not None else None
         reward = _default_reward(project, kind, reward)
@@ -184,9 +204,10 @@ def train(project: Project, base: SharedBase, kind: str, config=None, hooks: Hoo
     return run_id, result
 
 
-def export_run(project: Project, run_ref: str, out_dir: Path, merged: bool = False) -> Path:
-    """Write a run's PEFT adapter folder, or the base with the adapter merged, as safetensors."""
-    out_dir = project.check_output(out_dir)
+def export_run(project: Project, run_ref: str, out_dir: Path, merged: bool = False, force: bool = False) -> Path:
+    """Write a run's PEFT adapter folder, or the base with the adapter merged, as safetensors (`force`: into a
+    folder that is not empty)."""
+    out_dir = project.check_output(out_dir, force=force, folder=True)
     run = project.store.resolve_run(run_ref)
     if run.status != "finished" or not run.artifact:
         raise ValueError(f"run {run.id} has no finished adapter to export (status {run.status})")
