@@ -112,6 +112,7 @@ def cmd_status(args) -> None:
             print(f"    {r['held_out']['note']}")
         for alarm in r["alarms"]:
             print(f"    alarm {alarm['signal']} since round {alarm['began']}: {alarm['message']}")
+            print(f"      -> {alarm['action']}")
 
 
 # -- model work ---------------------------------------------------------------------------------------

@@ -189,8 +189,9 @@ class PPOConfig:
     uncertainty_penalty: float = help_field(0.0, "Optimise a cautious reward: the reward model's five bootstrap "
                                                  "heads' mean score minus this many times their spread, so the "
                                                  "policy gains nothing by moving where the labels say little "
-                                                 "(Coste et al. 2023). 0 = the reward model's own score. Needs a "
-                                                 "reward model with an ensemble (4 or more rankings).")
+                                                 "(after Coste et al. 2023). 0 = the reward model's own score. "
+                                                 "Needs a reward model with an ensemble (4 or more rankings); "
+                                                 "without one the own score is used.")
     lora_r: int = help_field(16, "LoRA rank of a fresh policy adapter (a copy of the SFT adapter keeps its own).")
     lora_alpha: int = help_field(32, "LoRA scaling of a fresh policy adapter; the update is multiplied by "
                                      "alpha / r.")
@@ -237,8 +238,9 @@ class RLOOConfig:
     uncertainty_penalty: float = help_field(0.0, "Optimise a cautious reward: the reward model's five bootstrap "
                                                  "heads' mean score minus this many times their spread, so the "
                                                  "policy gains nothing by moving where the labels say little "
-                                                 "(Coste et al. 2023). 0 = the reward model's own score. Needs a "
-                                                 "reward model with an ensemble (4 or more rankings).")
+                                                 "(after Coste et al. 2023). 0 = the reward model's own score. "
+                                                 "Needs a reward model with an ensemble (4 or more rankings); "
+                                                 "without one the own score is used.")
     lora_r: int = help_field(16, "LoRA rank of a fresh policy adapter (a copy of the SFT adapter keeps its own).")
     lora_alpha: int = help_field(32, "LoRA scaling of a fresh policy adapter; the update is multiplied by "
                                      "alpha / r.")

@@ -199,8 +199,10 @@ class Ensemble:
         return self.normalised(features).std(dim=1, unbiased=False).mean().item()
 
     def lower_bound(self, features: torch.Tensor, penalty: float) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per answer, the heads' mean normalised score minus `penalty` times their standard deviation (population)
-        - the conservative reward of uncertainty-weighted optimisation (Coste et al. 2023) - and that penalty term."""
+        """Per answer, the heads' mean normalised score minus `penalty` times their standard deviation (population),
+        and that penalty term: a lower confidence bound in the score's own units. Coste et al. 2023's
+        uncertainty-weighted optimisation takes off a multiple of the variance instead; the std keeps `penalty`
+        readable as "standard deviations" whatever the scale."""
         scores = self.normalised(features)
         term = penalty * scores.std(dim=1, unbiased=False)
         return scores.mean(dim=1) - term, term
