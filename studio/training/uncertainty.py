@@ -226,7 +226,8 @@ def round_scorer(scorer: RewardScorer, ensemble: Ensemble | None, normalised: bo
     With `penalty` c > 0 and an ensemble the score is the ensemble's lower bound instead, mean - c * std of the heads'
     normalised scores (`Ensemble.lower_bound`), in the scorer's units (raw: mapped back through the run's mean and
     std, so that the engine's own normalisation gives mean - c * std), and the mean penalty term c * std is the round
-    metric `uncertainty_penalty`. c = 0, or no ensemble, scores with the run's own head as before."""
+    metric `uncertainty_penalty` (the round's reward and reward_raw then report the bound). c = 0, or no ensemble,
+    scores with the run's own head as before."""
     def score(prompts: list[str], responses: list[str]) -> Scores:
         raw, feats = scorer.scores_and_features(prompts, responses)
         values = scorer.normalise(raw) if normalised else raw
