@@ -5,8 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from studio.core.jobs import JOB_KINDS
 from studio.core.project import Project
+from studio.core.run_kinds import KINDS
 
 
 def _say(line: str) -> None:
@@ -65,7 +65,7 @@ def register(sub, command, with_dir) -> None:
     group = sub.add_parser("job", help="Jobs for distributed engines (TRL, OpenRLHF).").add_subparsers(metavar="ACTION")
     c = with_dir(command(group, "export", cmd_job_export, "Write the project's data and settings as a TRL job "
                                                           "(OpenRLHF for PPO) with launch.sh and a README."))
-    c.add_argument("--kind", required=True, choices=JOB_KINDS)
+    c.add_argument("--kind", required=True, choices=list(KINDS))
     c.add_argument("--out", required=True, metavar="JOBDIR", help="a new folder")
     c.add_argument("--init", default=None, help="starting policy for dpo/kto/rloo/ppo: a run, latest:sft or base "
                                                 "(default latest:sft when there is one)")

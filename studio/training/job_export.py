@@ -9,7 +9,7 @@ from pathlib import Path
 
 from studio.core.jobs import JobSpec, check_job, write_job
 from studio.core.project import Project
-from studio.core.run_kinds import FROM_POLICY_KINDS, ONLINE_KINDS
+from studio.core.run_kinds import REWARD, SFT, run_kind
 from studio.training import configs
 from studio.training.models import EMBEDDED, _gguf_cache, embedded_gguf
 
@@ -21,17 +21,15 @@ def model_folder(spec: str, say: Callable[[str], None] = lambda _m: None) -> Pat
 
 
 def project_settings(project: Project, kind: str):
-    """The settings of the project's newest run of `kind` (else the defaults), or None if no config exists."""
-    cls = getattr(configs, "CONFIGS", {}).get(kind)
-    if cls is None:
-        return None
+    """The settings of the project's newest run of `kind`, else the defaults."""
+    cls = configs.config_class(kind)
     names = {f.name for f in dataclasses.fields(cls)}
     runs = [r for r in project.store.runs() if r.kind == kind]
     latest = runs[-1].config if runs else {}
     return cls(**{k: v for k, v in latest.items() if k in names})
 
 
-def export_job(project: Project, kind: str, out: Path, init: str | None = None, reward: str = "latest:reward",
+def export_job(project: Project, kind: str, out: Path, init: str | None = None, reward: str = f"latest:{REWARD}",
                say: Callable[[str], None] = lambda _m: None) -> int:
     """Write a TRL (or, for PPO, OpenRLHF) job folder; returns the number of training examples."""
     from studio.training.reward_export import export_reward_model
@@ -40,9 +38,9 @@ def export_job(project: Project, kind: str, out: Path, init: str | None = None, 
     out = project.check_output(out)
     store = project.store
     check_job(store, kind, out)  # before the model is converted or merged: bad requests cost no waiting
-    if init is None and kind in FROM_POLICY_KINDS:
-        init = "latest:sft" if any(r.kind == "sft" and r.status == "finished" for r in store.runs()) else "base"
-    reward_run = store.resolve_run(reward) if kind in ONLINE_KINDS else None  # before anything is written
+    if init is None and run_kind(kind).starts_from_policy:
+        init = f"latest:{SFT}" if any(r.kind == SFT and r.status == "finished" for r in store.runs()) else "base"
+    reward_run = store.resolve_run(reward) if run_kind(kind).online else None  # before anything is written
     init_run = store.resolve_run(init).id if init not in (None, "base") else None
     spec = JobSpec(kind, str(model_folder(project.model_spec, say)), project_settings(project, kind))
     if init_run is not None:

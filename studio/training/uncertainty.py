@@ -163,6 +163,28 @@ def load_ensemble(run_dir: Path) -> Ensemble | None:
     return Ensemble(stored["heads"], stored["mean"], stored["std"])
 
 
+@dataclass(frozen=True)
+class OnlineReward:
+    """The reward model an online engine maximises: its scorer and, when the reward run fitted one, its ensemble,
+    whose disagreement each round reports."""
+
+    scorer: RewardScorer
+    ensemble: Ensemble | None
+
+    @classmethod
+    def load(cls, base: SharedBase, run_dir: Path) -> OnlineReward:
+        return cls(RewardScorer.load(base, run_dir), load_ensemble(run_dir))
+
+    def score_fn(self, normalised: bool) -> ScoreFn:
+        """The round's score function (`round_scorer`), raw or normalised by the training statistics."""
+        return round_scorer(self.scorer, self.ensemble, normalised)
+
+    @property
+    def norm(self) -> tuple[float, float]:
+        """(mean, std) of the reward model's scores on its training pairs."""
+        return self.scorer.mean, self.scorer.std
+
+
 def round_scorer(scorer: RewardScorer, ensemble: Ensemble | None, normalised: bool) -> ScoreFn:
     """The score function of an online run on this reward model: its scores (raw, or normalised by the training
     statistics) and, with an ensemble, the round metric `ensemble_disagreement`, read off the same features as

@@ -10,6 +10,7 @@ import pytest
 
 from studio.core.jobs import JobSpec, job_records, openrlhf_args, trl_config, write_job
 from studio.core.project import Project
+from studio.core.ratings import Ratings
 from studio.core.run_import import import_run
 from tests.core.test_run_import import write_adapter
 
@@ -41,9 +42,13 @@ def test_records_follow_trls_conversational_formats(store):
     pairs = [(r["chosen"][0]["content"], r["rejected"][0]["content"]) for r in dpo]
     assert pairs == [("a", "b"), ("a", "c"), ("b", "c")]
     assert dpo[0]["prompt"] == [{"role": "user", "content": "Q"}]
+    assert job_records(store, "kto") == []  # KTO learns from ratings, as in the app: ranked pairs are not ratings
+    answers = {r.text: r.id for r in store.responses()}
+    Ratings(store).add(answers["c"], False)
+    Ratings(store).add(answers["a"], True)
     kto = job_records(store, "kto")
-    assert [(r["completion"][0]["content"], r["label"]) for r in kto] == [
-        ("a", True), ("b", False), ("a", True), ("c", False), ("b", True), ("c", False)]
+    assert [(r["completion"][0]["content"], r["label"]) for r in kto] == [("c", False), ("a", True)]
+    assert kto[0]["prompt"] == [{"role": "user", "content": "Q"}]
     assert job_records(store, "rloo") == [{"prompt": [{"role": "user", "content": "Q"}]}]
 
 
