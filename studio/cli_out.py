@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from studio.core.project import Project
-from studio.core.run_kinds import KINDS
+from studio.core.run_kinds import KINDS, REWARD, SFT, kinds
 
 
 def _say(line: str) -> None:
@@ -67,9 +67,9 @@ def register(sub, command, with_dir) -> None:
                                                           "(OpenRLHF for PPO) with launch.sh and a README."))
     c.add_argument("--kind", required=True, choices=list(KINDS))
     c.add_argument("--out", required=True, metavar="JOBDIR", help="a new folder")
-    c.add_argument("--init", default=None, help="starting policy for dpo/kto/rloo/ppo: a run, latest:sft or base "
-                                                "(default latest:sft when there is one)")
-    c.add_argument("--reward", default="latest:reward", help="reward run for rloo and ppo")
+    c.add_argument("--init", default=None, help=f"starting policy for {'/'.join(kinds(starts_from_policy=True))}: a "
+                                                f"run, latest:{SFT} or base (default latest:{SFT} when there is one)")
+    c.add_argument("--reward", default=f"latest:{REWARD}", help=f"reward run for {' and '.join(kinds(online=True))}")
     group = sub.add_parser("runs", help="Runs trained elsewhere.").add_subparsers(metavar="ACTION")
     c = with_dir(command(group, "import", cmd_runs_import, "Import a LoRA adapter folder (e.g. JOBDIR/output) "
                                                            "as a finished run."))

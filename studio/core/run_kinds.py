@@ -47,6 +47,7 @@ class RunKind:
     headline: tuple[str, ...]  # the final metrics that sum a run up, most telling first
     charts: tuple[Chart, ...]  # the Train page's live charts
     needs: str = ""  # the Train page's message when the project has none of `learns_from`
+    gold_checks: bool = False  # its rounds' answers can be ranked against the starting policy's (Oversight page)
 
     @property
     def label(self) -> str:
@@ -88,7 +89,7 @@ KINDS: dict[str, RunKind] = {k.name: k for k in (
             config="studio.training.configs:PPOConfig", headline=("reward", "kl", "response_length"),
             charts=(("reward", ("reward",)), ("KL", ("kl",)), ("beta", ("beta",)), ("entropy", ("entropy",)),
                     ("value loss", ("value_loss",)), ("clip fraction", ("clip_frac",)), ONLINE_CHARTS[0],
-                    ("policy loss", ("policy_loss",)), *ONLINE_CHARTS[1:])),
+                    ("policy loss", ("policy_loss",)), *ONLINE_CHARTS[1:]), gold_checks=True),
     RunKind("dpo", "DPO (learn the rankings directly)", "DPO on the rankings, no reward model (LoRA).",
             PAIRS, starts_from_policy=True, makes_policy=True, adapter="dpo",
             job_script="trl.scripts.dpo", engine="studio.training.dpo:train_dpo", config="studio.training.configs:DPOConfig",

@@ -5,6 +5,7 @@ import random
 
 from studio.core.oversight_store import GoldCheck, add_gold_check, gold_prompts
 from studio.core.project import Project
+from studio.core.run_kinds import run_kind
 from studio.training.engine import Hooks
 from studio.training.generation import SamplingConfig
 from studio.training.runs import sample
@@ -17,7 +18,7 @@ def make_gold_checks(project: Project, base: SharedBase, run_ref: str, round_: i
     last with samples) of PPO run `run_ref`; prompts already checked at that round are skipped."""
     store = project.store
     run = store.resolve_run(run_ref)
-    if run.kind != "ppo":
+    if not run_kind(run.kind).gold_checks:
         raise ValueError(f"run {run.id} is a {run.kind} run: gold checks compare a PPO policy with its start")
     samples = store.samples(run.id)
     if not samples:

@@ -32,6 +32,7 @@ from studio.core.active import Guess, save_guesses, unscored
 from studio.core.project import Project
 from studio.core.ratings import training_pairs
 from studio.core.records import Comparison
+from studio.core.run_kinds import REWARD
 from studio.training.engine import ScoreFn, Scores
 from studio.training.reward import RewardScorer
 from studio.training.shared_base import SharedBase
@@ -112,11 +113,11 @@ def ensemble(scorer: RewardScorer, pairs: list, run_dir: Path, n_heads: int = N_
 
 
 def score_comparisons(project: Project, base: SharedBase, comparisons: list[Comparison],
-                      reward: str = "latest:reward") -> list[Guess]:
+                      reward: str = f"latest:{REWARD}") -> list[Guess]:
     """Guesses of reward run `reward` for `comparisons`, stored at once."""
     store = project.store
     run = store.resolve_run(reward)
-    if run.kind != "reward":
+    if run.kind != REWARD:
         raise ValueError(f"run {run.id} is a {run.kind} run, not a reward model")
     run_dir = project.run_dir(run.id)
     scorer = RewardScorer.load(base, run_dir)
@@ -129,7 +130,7 @@ def score_comparisons(project: Project, base: SharedBase, comparisons: list[Comp
     return found
 
 
-def score_unranked(project: Project, base: SharedBase, reward: str = "latest:reward") -> int:
+def score_unranked(project: Project, base: SharedBase, reward: str = f"latest:{REWARD}") -> int:
     """Guess every unranked comparison reward run `reward` has not guessed yet; returns how many."""
     run = project.store.resolve_run(reward)
     todo = unscored(project.store, run.id)
