@@ -17,6 +17,7 @@ from transformers import AutoModelForCausalLM
 from studio.cli import main
 from studio.core.jsonl import write_jsonl
 from studio.core.project import Project
+from studio.core.ratings import Ratings
 from studio.training.runs import open_base, policy_adapter
 
 pytestmark = pytest.mark.slow
@@ -145,6 +146,9 @@ def test_reward_ppo_and_rloo_jobs_fit_their_engines(tiny_model_dir, tmp_path, tr
     base = open_base(project, device="cpu")
     run_id, _ = train(project, base, "reward", RewardConfig(steps=3, batch_size=2, max_length=64, lora_r=4))
     root = str(project.root)
+    first, second = project.store.responses()[:2]
+    Ratings(project.store).add(first.id, True)  # KTO jobs learn from ratings, as the studio's KTO does
+    Ratings(project.store).add(second.id, False)
     for kind in ("sft", "reward", "dpo", "kto", "rloo", "ppo"):
         assert main(["job", "export", root, "--kind", kind, "--out", str(tmp_path / kind), "--init", "base"]) == 0
 
