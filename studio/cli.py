@@ -12,6 +12,7 @@ from pathlib import Path
 
 from studio import cli_labels, cli_out
 from studio.cli_labels import cmd_comparisons_export
+from studio.cli_outputs import add_output, check_outputs
 from studio.cli_ratings import add_ratings_commands, kto_note
 from studio.core import import_export as io
 from studio.core.answer_length import default_answer_tokens
@@ -32,7 +33,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        check_outputs(args)  # every path a command writes, before it starts
         return args.func(args) or 0
+    except KeyError as exc:  # an id that names nothing: say so, not a bare "99"
+        return _error(f"{exc.args[0] if exc.args else exc} was not found in this project: the input names "
+                      "something the project does not hold")
     # bad input, unknown runs, unreadable projects; RuntimeError covers model loading and out of memory
     except (ValueError, LookupError, RuntimeError) as exc:
         return _error(str(exc))
@@ -50,11 +55,6 @@ def _error(message: str) -> int:
     return 1
 
 
-def _output(args, path: str | Path) -> Path:
-    """`path`, refused if it lies inside the project (its database, runs) or the model's folder."""
-    return Project.open(args.dir).check_output(path)
-
-
 # -- project and data -------------------------------------------------------------------------------
 def cmd_init(args) -> None:
     project = Project.init(args.dir, model=args.model)
@@ -66,7 +66,7 @@ def cmd_demos_import(args) -> None:
 
 
 def cmd_demos_export(args) -> None:
-    count = io.export_demos(Project.open(args.dir).store, _output(args, args.file), fmt=args.format)
+    count = io.export_demos(Project.open(args.dir).store, args.file, fmt=args.format)
     print(f"exported {count} demonstrations")
 
 
@@ -83,7 +83,7 @@ def cmd_prefs_import(args) -> None:
 
 
 def cmd_prefs_export(args) -> None:
-    print(f"exported {io.export_prefs(Project.open(args.dir).store, _output(args, args.file))} preference pairs")
+    print(f"exported {io.export_prefs(Project.open(args.dir).store, args.file)} preference pairs")
 
 
 def cmd_status(args) -> None:
@@ -169,7 +169,7 @@ def _tokens(args) -> dict[str, int]:
 
 
 def cmd_train(args) -> None:
-    from studio.training.runs import config_class, train
+    from studio.training.runs import check_data, config_class, train
 
     project = Project.open(args.dir)
     config = None
@@ -191,6 +191,7 @@ def cmd_train(args) -> None:
         if hasattr(config, "desirable_weight"):  # KTO's weights against the balance of good and bad ratings
             kto_note(project.store, config)
     _check_run_refs(project, args)
+    check_data(project, args.kind)
     base = _base(project, args)
     with _bar_hooks(f"train {args.kind}", unit="it" if run_kind(args.kind).online else "step") as hooks:
         run_id, result = train(project, base, args.kind, config, hooks, resume=args.resume,
@@ -264,14 +265,13 @@ def cmd_sample(args) -> None:
     from studio.training.runs import default_sampling, sample
 
     project = Project.open(args.dir)
-    out = project.check_output(args.out)
     prompts = [p.text for p in read_prompts(args.prompts)]
     _check_run(project, args.policy, reward=False)
     base = _base(project, args)
     sampling = default_sampling(base, **_tokens(args), temperature=args.temperature,
                                 do_sample=args.temperature > 0, seed=args.seed)
     completions = sample(project, base, args.policy, prompts, sampling)
-    write_jsonl(out, [{"prompt": p, "completion": c} for p, c in zip(prompts, completions)])
+    write_jsonl(args.out, [{"prompt": p, "completion": c} for p, c in zip(prompts, completions)])
     print(f"wrote {len(completions)} completions to {args.out}")
 
 
@@ -279,7 +279,7 @@ def cmd_score(args) -> None:
     from studio.training.runs import reward_scorer
 
     project = Project.open(args.dir)
-    out = project.check_output(args.out or args.file)
+    out = args.out or args.file
     rows = read_completions(args.file)
     _check_run(project, args.reward, reward=True)
     scorer = reward_scorer(project, _base(project, args), args.reward)
@@ -296,7 +296,7 @@ def cmd_export(args) -> None:
     if not args.out:
         raise ValueError("export needs --out OUT_DIR (adapter or --merged) or --gguf OUT.gguf")
 
-    out = export_run(Project.open(args.dir), args.run, Path(args.out), merged=args.merged)
+    out = export_run(Project.open(args.dir), args.run, Path(args.out), merged=args.merged, force=args.force)
     print(f"exported {'merged model' if args.merged else 'adapter'} to {out}")
 
 
@@ -340,7 +340,10 @@ def build_parser() -> argparse.ArgumentParser:
         group = sub.add_parser(noun, help=helptext, description=helptext).add_subparsers(metavar="ACTION")
         for verb, func, h in items:
             c = with_dir(command(group, verb, func, h))
-            c.add_argument("file", metavar="FILE.jsonl")
+            if verb == "export":
+                add_output(c, "file", metavar="FILE.jsonl")
+            else:
+                c.add_argument("file", metavar="FILE.jsonl")
             if noun == "demos" and verb == "export":
                 c.add_argument("--format", choices=["completion", "messages"], default="completion")
             if noun == "comparisons":
@@ -388,7 +391,7 @@ def build_parser() -> argparse.ArgumentParser:
     c = with_device(with_dir(command(sub, "sample", cmd_sample, "Write one completion per prompt from a policy.")))
     c.add_argument("--policy", default="base", help="base, a run id, or latest:KIND")
     c.add_argument("--prompts", required=True, metavar="FILE.jsonl", help="lines {\"prompt\": ...}")
-    c.add_argument("--out", required=True, metavar="FILE.jsonl")
+    add_output(c, "--out", required=True, metavar="FILE.jsonl")
     c.add_argument("--max-new-tokens", type=int, default=None, help=TOKENS_HELP)
     c.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
     c.add_argument("--seed", type=int, default=None)
@@ -397,13 +400,13 @@ def build_parser() -> argparse.ArgumentParser:
                                      "Add a reward-model score to each {prompt, completion} line.")))
     c.add_argument("file", metavar="FILE.jsonl")
     c.add_argument("--reward", default=f"latest:{REWARD}", help="reward model run")
-    c.add_argument("--out", default=None, help="write here instead of rewriting FILE")
+    add_output(c, "--out", default=None, rewrites="file", help="write here instead of rewriting FILE")
 
     c = with_dir(command(sub, "export", cmd_export, "Export a run as a PEFT adapter, a merged safetensors model, "
                                                      "or a merged GGUF with an Ollama Modelfile."))
     c.add_argument("--run", required=True, help="run id or latest:KIND")
-    c.add_argument("--out", metavar="OUT_DIR")
-    c.add_argument("--gguf", metavar="OUT.gguf", help="write the merged model as GGUF (+ Modelfile beside it)")
+    add_output(c, "--out", folder=True, metavar="OUT_DIR")
+    add_output(c, "--gguf", metavar="OUT.gguf", help="write the merged model as GGUF (+ Modelfile beside it)")
     c.add_argument("--type", choices=["f16", "q8_0"], default="f16", help="GGUF weight type (with --gguf)")
     c.add_argument("--merged", action="store_true", help="merge the adapter into the base weights")
     cli_out.register(sub, command, with_dir)

@@ -3,13 +3,15 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
+from studio.cli_outputs import add_output
 from studio.core import active, packs
 from studio.core.agreement import annotator_report
-from studio.core.jsonl import write_jsonl
+from studio.core.jsonl import read_text, write_jsonl
 from studio.core.project import Project
 from studio.core.store import Store
+
+GUIDELINES_MAX_BYTES = 1 << 20  # a long handbook is a few dozen KiB
 
 
 def count_arg(text: str) -> int:
@@ -38,7 +40,6 @@ def cmd_comparisons_export(args) -> None:
     (guessing, with the model loaded, any comparison the latest reward model has not guessed yet)."""
     project = Project.open(args.dir)
     store = project.store
-    out = project.check_output(args.file)
     _ensure_guesses(project, args)
     by_id = active.guesses(store)
     records = []
@@ -49,7 +50,7 @@ def cmd_comparisons_export(args) -> None:
             record["reward_model"] = {"p_first": round(g.p_first, 4), "spread": round(g.spread, 4),
                                       "unsure": g.unsure}
         records.append(record)
-    print(f"exported {write_jsonl(out, records)} unranked comparisons")
+    print(f"exported {write_jsonl(args.file, records)} unranked comparisons")
 
 
 def label_status(store: Store) -> dict:
@@ -67,15 +68,17 @@ def print_label_status(status: dict) -> None:
     report = status["agreement"]
     alpha = report["alpha"]
     print(f"{'unsure':>16}: {status['unsure']}")
-    print(f"{'alpha':>16}: all {_fmt(alpha['all'])}, rankings {_fmt(alpha['rankings'])}, "
-          f"ratings {_fmt(alpha['ratings'])} (Krippendorff, ordinal)")
+    print(f"{'alpha':>16}: rankings {_fmt(alpha['rankings'])}, ratings {_fmt(alpha['ratings'])} "
+          f"(Krippendorff, ordinal, between people)")
     for a in report["annotators"]:
         pace = "-" if a["labels_per_hour"] is None else f"{a['labels_per_hour']:.0f}/h"
         print(f"annotator {a['name']}: {a['rankings']} rankings, {a['ratings']} ratings, self-consistency "
               f"{_fmt(a['self_consistency'], True)} of {a['self_repeats']}, with the reward model "
               f"{_fmt(a['reward_model_agreement'], True)} of {a['reward_model_n']}, {pace}")
     for p in report["pairs"]:
-        print(f"pair {p['a']} / {p['b']}: alpha {_fmt(p['alpha'])} on {p['shared']} shared items")
+        print(f"pair {p['a']} / {p['b']}, {p['kind']}: alpha {_fmt(p['alpha'])} on {p['shared']} shared items")
+    for p in report["machines"]:
+        print(f"labeller {p['a']} vs {p['b']}, {p['kind']}: alpha {_fmt(p['alpha'])} on {p['shared']} shared items")
 
 
 def cmd_guidelines(args) -> None:
@@ -84,15 +87,14 @@ def cmd_guidelines(args) -> None:
     if args.set is None:
         print(active.guidelines(store))
         return
-    active.set_guidelines(store, Path(args.set).read_text(encoding="utf-8"))
+    active.set_guidelines(store, read_text(args.set, GUIDELINES_MAX_BYTES, "guidelines file"))
     print(f"guidelines set from {args.set}")
 
 
 def cmd_pack_export(args) -> None:
     project = Project.open(args.dir)
     _ensure_guesses(project, args)
-    packed = packs.export_pack(project.store, project.check_output(args.out), count=args.count, order=args.order,
-                               answers=args.answers)
+    packed = packs.export_pack(project.store, args.out, count=args.count, order=args.order, answers=args.answers)
     print(f"packed {packed.comparisons} comparisons, {packed.answers} more answers to rate and the guidelines "
           f"into {args.out}")
 
@@ -111,7 +113,7 @@ def register(sub, command, with_dir, with_device) -> None:
     group = sub.add_parser("pack", help=about, description=about).add_subparsers(metavar="ACTION")
     c = with_device(with_dir(command(group, "export", cmd_pack_export,
                                      "Write unranked comparisons, unrated answers and the guidelines into one pack file.")))
-    c.add_argument("--out", required=True, metavar="FILE", help="the pack file to write")
+    add_output(c, "--out", required=True, metavar="FILE", help="the pack file to write")
     c.add_argument("--count", type=count_arg, default=None, help="at most this many comparisons")
     c.add_argument("--answers", type=count_arg, default=None,
                    help="at most this many answers nobody has rated, besides those of the comparisons (default all)")

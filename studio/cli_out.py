@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from studio.cli_outputs import add_output
 from studio.core.project import Project
 from studio.core.run_kinds import KINDS, REWARD, SFT, kinds
 
@@ -16,7 +17,8 @@ def _say(line: str) -> None:
 def cmd_export_gguf(args) -> None:
     from studio.training.gguf_export import export_gguf
 
-    out = export_gguf(Project.open(args.dir), args.run, Path(args.gguf), qtype=args.type, progress=_say)
+    out = export_gguf(Project.open(args.dir), args.run, Path(args.gguf), qtype=args.type, progress=_say,
+                      force=args.force)
     print(f"exported {args.type} GGUF to {out} and an Ollama Modelfile to {out.parent / 'Modelfile'}")
 
 
@@ -66,7 +68,8 @@ def register(sub, command, with_dir) -> None:
     c = with_dir(command(group, "export", cmd_job_export, "Write the project's data and settings as a TRL job "
                                                           "(OpenRLHF for PPO) with launch.sh and a README."))
     c.add_argument("--kind", required=True, choices=list(KINDS))
-    c.add_argument("--out", required=True, metavar="JOBDIR", help="a new folder")
+    add_output(c, "--out", folder=True, force=False, required=True, metavar="JOBDIR",
+               help="a new folder (or an empty one)")
     c.add_argument("--init", default=None, help=f"starting policy for {'/'.join(kinds(starts_from_policy=True))}: a "
                                                 f"run, latest:{SFT} or base (default latest:{SFT} when there is one)")
     c.add_argument("--reward", default=f"latest:{REWARD}", help=f"reward run for {' and '.join(kinds(online=True))}")

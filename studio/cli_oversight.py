@@ -6,6 +6,7 @@ import json
 import sys
 
 from studio.cli_labels import count_arg
+from studio.cli_outputs import add_output
 from studio.core import oversight_store as ov
 from studio.core.jsonl import write_jsonl
 from studio.core.project import Project
@@ -13,7 +14,8 @@ from studio.core.run_kinds import REWARD, kinds
 
 
 def _base(project: Project, device: str, spec: str | None = None):
-    """The project's model, or the model `spec` (a folder or GGUF) when given."""
+    """The project's model, or the model `spec` (a folder or GGUF) when given and `models` finds it usable."""
+    from studio.training.model_support import model_problem
     from studio.training.models import load_model
     from studio.training.runs import open_base
     from studio.training.shared_base import SharedBase
@@ -21,7 +23,17 @@ def _base(project: Project, device: str, spec: str | None = None):
     say = lambda msg: print(msg, file=sys.stderr)  # noqa: E731
     if spec is None:
         return open_base(project, device=device, progress=say)
+    problem = model_problem(spec)
+    if problem:
+        raise ValueError(f"cannot use {spec} as the judge: {problem}")
     return SharedBase.from_loaded(load_model(spec, device=device, progress=say))
+
+
+def _filled(args, *names: str) -> None:
+    """Refuse an empty or blank --NAME among `names` before the model loads."""
+    for name in names:
+        if not getattr(args, name).strip():
+            raise ValueError(f"--{name} is empty: write the {name} the judge should work with")
 
 
 def cmd_rm_report(args) -> None:
@@ -45,27 +57,31 @@ def cmd_label_ai(args) -> None:
     from studio.training.judge import Judge, label_with_judge
 
     project = Project.open(args.dir)
-    if not args.principle.strip():
-        raise ValueError("--principle is empty: write the rule the judge should apply")
-    ov.add_principle(project.store, args.principle)
-    count = label_with_judge(project.store, Judge(_base(project, args.device, args.judge)), args.principle,
-                             args.limit)
+    _filled(args, "principle")
+    judge = Judge(_base(project, args.device, args.judge))
+    ov.add_principle(project.store, args.principle)  # once the judge is there to apply it
+    count = label_with_judge(project.store, judge, args.principle, args.limit)
     total = count.labelled + count.abstained
     print(f"ai:{args.principle.strip()} labelled {count.labelled} of {total} comparisons; abstained on "
           f"{count.abstained} (the two orders disagreed: they stay for people)")
 
 
 def cmd_agreement(args) -> None:
+    from studio.core.agreement import machine_pairs, ranking_labels
     from studio.core.ai_feedback import agreements
 
-    rows = agreements(Project.open(args.dir).store.rankings())
+    store = Project.open(args.dir).store
+    alphas = {(p["a"], p["b"]): p["alpha"] for p in machine_pairs({"rankings": ranking_labels(store)})}
+    rows = [{**vars(a), "alpha": alphas.get((a.machine, a.human))} for a in agreements(store.rankings())]
     if args.json:
-        print(json.dumps([vars(a) for a in rows]))
+        print(json.dumps(rows))
         return
     if not rows:
         print("no comparison is ranked both by a person and by a rule or AI labeller yet")
     for a in rows:
-        print(f"{a.machine} vs {a.human}: {a.agreement:.0%} same best answer on {a.shared} comparisons")
+        alpha = "-" if a["alpha"] is None else f"{a['alpha']:+.3f}"
+        print(f"{a['machine']} vs {a['human']}: {a['agreement']:.0%} same best answer, Krippendorff's alpha {alpha} "
+              f"on {a['shared']} comparisons")
 
 
 def cmd_principles(args) -> None:
@@ -80,6 +96,7 @@ def cmd_revise(args) -> None:
     from studio.training.judge import Judge
 
     project = Project.open(args.dir)
+    _filled(args, "principle", "prompt", "answer")
     critique, revision = Judge(_base(project, args.device, args.judge)).critique_and_revise(
         args.principle, args.prompt, args.answer)
     print(f"critique: {critique}\nrevision: {revision}")
@@ -137,7 +154,8 @@ def register(sub, command, with_dir, with_device) -> None:
     c.add_argument("--principle", required=True)
     c.add_argument("--judge", default=None, help="a model folder or .gguf (default: the project's model)")
     c.add_argument("--limit", type=count_arg, default=None)
-    c = with_dir(command(sub, "agreement", cmd_agreement, "How often each rule / AI labeller agrees with each person."))
+    c = with_dir(command(sub, "agreement", cmd_agreement, "How often each rule / AI labeller agrees with each "
+                         "person (same best answer; Krippendorff's alpha over the places)."))
     c.add_argument("--json", action="store_true")
     c = with_dir(command(sub, "principles", cmd_principles, "List the project's principles (or add one)."))
     c.add_argument("--add", default=None, metavar="TEXT")
@@ -153,7 +171,7 @@ def register(sub, command, with_dir, with_device) -> None:
     gold = gold.add_subparsers(metavar="ACTION")
     c = with_device(with_dir(command(gold, "export", cmd_gold_export,
                                      "Pair a PPO round's answers with the starting policy's and export them.")))
-    c.add_argument("file", metavar="FILE.jsonl")
+    add_output(c, "file", metavar="FILE.jsonl")
     gold_kind = kinds(gold_checks=True)[0]
     c.add_argument("--run", default=f"latest:{gold_kind}", help=f"PPO run (id or latest:{gold_kind})")
     c.add_argument("--round", type=int, default=None, help="the round (default: its last)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from studio.cli_outputs import add_output
 from studio.core.project import Project
 from studio.core.ratings import Ratings, export_ratings, import_ratings, kto_weight_advice
 from studio.core.store import Store
@@ -14,8 +15,7 @@ def cmd_ratings_import(args) -> None:
 
 
 def cmd_ratings_export(args) -> None:
-    project = Project.open(args.dir)
-    print(f"exported {export_ratings(project.store, project.check_output(args.file))} ratings")
+    print(f"exported {export_ratings(Project.open(args.dir).store, args.file)} ratings")
 
 
 def kto_note(store: Store, config) -> None:
@@ -37,4 +37,7 @@ def add_ratings_commands(sub: argparse._SubParsersAction) -> None:
         c = group.add_parser(verb, help=h, description=h)
         c.set_defaults(func=func)
         c.add_argument("dir", metavar="DIR", help="the project folder")
-        c.add_argument("file", metavar="FILE.jsonl")
+        if verb == "export":
+            add_output(c, "file", metavar="FILE.jsonl")
+        else:
+            c.add_argument("file", metavar="FILE.jsonl")

@@ -254,9 +254,10 @@ def generate_job(per_prompt: int, policy: str = "base", limit: int | None = None
 def train_job(kind: str, values: dict | None = None, resume: int | None = None, init: str | None = None,
               reward: str | None = None) -> Callable:
     def run(ctx: JobContext) -> dict:
-        from studio.training.runs import config_class, train
+        from studio.training.runs import check_data, config_class, train
 
         config = config_class(kind)(**values) if values is not None and resume is None else None
+        check_data(ctx.project, kind)  # before ctx.base() loads the model
         run_id, result = train(ctx.project, ctx.base(), kind, config, ctx.hooks, resume=resume, init=init,
                                reward=reward)
         return {"run_id": run_id, "status": result.status, "step": result.step, "metrics": result.metrics,
@@ -289,7 +290,7 @@ def export_job(run: str, out_dir: Path, merged: bool) -> Callable:
         from studio.training.runs import export_run
 
         ctx.say("Exporting…")
-        return str(export_run(ctx.project, run, Path(out_dir), merged=merged))
+        return str(export_run(ctx.project, run, Path(out_dir), merged=merged, force=True))  # picked by the user
     return run_
 
 
@@ -298,7 +299,7 @@ def gguf_export_job(run: str, out: Path, qtype: str) -> Callable:
     def run_(ctx: JobContext) -> str:
         from studio.training.gguf_export import export_gguf
 
-        return str(export_gguf(ctx.project, run, Path(out), qtype, progress=ctx.say))
+        return str(export_gguf(ctx.project, run, Path(out), qtype, progress=ctx.say, force=True))  # the dialog asked
     return run_
 
 

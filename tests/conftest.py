@@ -30,6 +30,14 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     return make_tiny_model_dir(tmp_path_factory.mktemp("tiny") / "model")
 
 
+@pytest.fixture(scope="session")
+def judge_model_dir(tmp_path_factory) -> Path:
+    """The tiny model set to judge `tests.judge_model.CASES` by its principle (real verdicts and abstentions)."""
+    from tests.judge_model import make_judge_model_dir
+
+    return make_judge_model_dir(tmp_path_factory.mktemp("judge") / "model")
+
+
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path, monkeypatch):
     """Keep per-user config out of the real home folder (the model cache is shared)."""

@@ -37,7 +37,7 @@ def test_export_most_informative_first_and_agreement_in_status(tmp_path, tiny_mo
         p = project.store.add_prompt("late prompt")
         project.store.add_comparison(p, [project.store.add_response(p, t, "base") for t in ("banana", "pear")])
     capsys.readouterr()
-    assert main(["comparisons", "export", str(proj), str(out), "--order", "uncertain"]) == 0
+    assert main(["comparisons", "export", str(proj), str(out), "--order", "uncertain", "--force"]) == 0
     assert "guessed 1 new" in capsys.readouterr().err
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     spreads = [r["reward_model"]["spread"] for r in rows]
@@ -53,9 +53,10 @@ def test_export_most_informative_first_and_agreement_in_status(tmp_path, tiny_mo
     names = [a["name"] for a in status["agreement"]["annotators"]]
     assert names == ["import", "me", "you"]
     # 2 units, both disagree: alpha = 1 - (n - 1) * o01 / (n0 * n1) = 1 - 3 * 2 / (2 * 2) = -0.5
-    assert status["agreement"]["pairs"][-1] == {"a": "me", "b": "you", "shared": 1, "alpha": -0.5}
+    assert status["agreement"]["pairs"][-1] == {"kind": "rankings", "a": "me", "b": "you", "shared": 1, "alpha": -0.5}
     text = _out(capsys, ["status", str(proj)])
-    assert "pair me / you: alpha -0.500 on 1 shared items" in text and "annotator import: 16 rankings" in text
+    assert "pair me / you, rankings: alpha -0.500 on 1 shared items" in text
+    assert "annotator import: 16 rankings" in text
 
 
 def test_guidelines_set_and_show(tmp_path, capsys):

@@ -1,10 +1,13 @@
 """`studio rm-report` and the alarms of `studio status`, in-process on the tiny model."""
 import json
 
+import pytest
+
 from studio.cli import main
 from studio.core import oversight_store as ov
 from studio.core.monitor import Alarm
 from studio.core.project import Project
+from tests.judge_model import CASES, PRINCIPLE, RANKED
 from tests.test_cli import write
 from tests.training.helpers import marker_pairs
 
@@ -59,20 +62,33 @@ def test_label_rule_principles_and_agreement(tmp_path, tiny_model_dir, capsys):
     assert main(["label", "rule", root, "--rule", "regex:("]) == 1
     assert "invalid" in capsys.readouterr().err
     assert main(["agreement", root, "--json"]) == 0
+    # places (0, 1), (0, 1) of ann against (0, 1), (1, 0) of the rule: o00 = o11 = 2, o01 = 2, n0 = n1 = 4,
+    # alpha = 1 - (8 - 1) * 2 / (4 * 4) = 1/8
     assert json.loads(capsys.readouterr().out) == [{"machine": "rule:shorter", "human": "ann", "shared": 2,
-                                                    "agreement": 0.5}]
+                                                    "agreement": 0.5, "alpha": pytest.approx(0.125)}]
+    assert main(["agreement", root]) == 0
+    assert "rule:shorter vs ann: 50% same best answer, Krippendorff's alpha +0.125 on 2" in capsys.readouterr().out
+    assert main(["status", root]) == 0
+    out = capsys.readouterr().out  # the rule is not a person: no alpha between people, its own line against ann
+    assert "alpha: rankings -, ratings -" in out and "annotator rule:" not in out
+    assert "labeller rule:shorter vs ann, rankings: alpha 0.125 on 2 shared items" in out
     assert main(["principles", root, "--add", "be brief"]) == 0
     assert "be brief" in capsys.readouterr().out
 
 
-def test_label_ai_and_revise_on_the_tiny_model(tmp_path, tiny_model_dir, capsys):
-    project = seeded_project(tmp_path, tiny_model_dir)
-    root = str(project.root)
-    assert main(["label", "ai", root, "--principle", "be brief", "--device", "cpu"]) == 0
-    out = capsys.readouterr().out
-    labelled = len([r for r in project.store.rankings() if r.annotator == "ai:be brief"])
-    assert f"labelled {labelled} of 3 comparisons; abstained on {3 - labelled}" in out
-    assert ov.principles(project.store) == [(1, "be brief")]
+def test_label_ai_and_revise_on_the_tiny_model(tmp_path, tiny_model_dir, judge_model_dir, capsys):
+    project = Project.init(tmp_path / "p", model=str(tiny_model_dir))
+    store, root = project.store, str(project.root)
+    made = []
+    for question, answers in CASES:
+        pid = store.add_prompt(question)
+        made.append(store.add_comparison(pid, [store.add_response(pid, t, "base") for t in answers]))
+    assert main(["label", "ai", root, "--principle", PRINCIPLE, "--judge", str(judge_model_dir),
+                 "--device", "cpu"]) == 0
+    assert "labelled 3 of 4 comparisons; abstained on 1" in capsys.readouterr().out
+    labels = {r.comparison_id: r.order for r in store.rankings() if r.annotator == f"ai:{PRINCIPLE}"}
+    assert labels == {c: order for c, order in zip(made, RANKED) if order is not None}
+    assert ov.principles(project.store) == [(1, PRINCIPLE)]
     assert main(["revise", root, "--principle", "be brief", "--prompt", "q", "--answer", "a long answer",
                  "--save", "--device", "cpu"]) == 0
     assert "saved as demonstration" in capsys.readouterr().out

@@ -126,7 +126,7 @@ def test_a_copied_project_works_after_the_original_is_deleted(capsys, trained, t
         answers = tmp_path / "answers.jsonl"
         for policy in ("latest:sft", "latest:ppo"):
             assert run(capsys, "sample", moved, "--policy", policy, "--prompts", prompts, "--out", answers,
-                       "--max-new-tokens", "3")[0] == 0
+                       "--max-new-tokens", "3", "--force")[0] == 0
         assert run(capsys, "score", moved, answers)[0] == 0
         assert all(isinstance(json.loads(line)["reward"], float) for line in answers.read_text().splitlines())
         assert run(capsys, "export", moved, "--run", "latest:ppo", "--out", tmp_path / "adapter")[0] == 0

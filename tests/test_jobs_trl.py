@@ -145,10 +145,10 @@ def test_reward_ppo_and_rloo_jobs_fit_their_engines(tiny_model_dir, tmp_path, tr
     project = seeded_project(tmp_path / "proj", tiny_model_dir)
     base = open_base(project, device="cpu")
     run_id, _ = train(project, base, "reward", RewardConfig(steps=3, batch_size=2, max_length=64, lora_r=4))
+    ratings = Ratings(project.store)  # what a KTO job learns from, as the studio's KTO does
+    for response in project.store.responses():
+        ratings.add(response.id, response.text.startswith("banana"))
     root = str(project.root)
-    first, second = project.store.responses()[:2]
-    Ratings(project.store).add(first.id, True)  # KTO jobs learn from ratings, as the studio's KTO does
-    Ratings(project.store).add(second.id, False)
     for kind in ("sft", "reward", "dpo", "kto", "rloo", "ppo"):
         assert main(["job", "export", root, "--kind", kind, "--out", str(tmp_path / kind), "--init", "base"]) == 0
 

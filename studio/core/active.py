@@ -8,7 +8,9 @@ decision for "agreement with the reward model", never used to anchor them.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
+import math
 import random
 from collections.abc import Collection
 from typing import TYPE_CHECKING
@@ -43,7 +45,10 @@ def create_label_tables(db: Database) -> None:
 
 @dataclasses.dataclass(frozen=True)
 class Guess:
-    """The reward model's view of one comparison: P(each answer wins), P(first wins) and its spread.
+    """The reward model's view of one comparison: P(each answer wins) (`probs`, averaged over the ensemble's
+    heads), P(first wins), and `spread`: how far the heads disagree about the order of its answers (mutual
+    information between each answer pair's outcome and the head, summed over the pairs, in nats; 0 for the
+    margin method's single head; see `studio.training.uncertainty`).
 
     `unsure` is true when the ensemble's heads disagree about which answer wins.
     """
@@ -97,11 +102,24 @@ def unscored(store: Store, run_id: int) -> list[Comparison]:
     return [c for c in store.unranked_comparisons() if c.id not in guessed]
 
 
+def pairwise_entropy(probs: list[float]) -> float:
+    """How unsure a guess is about the order of all its answers: the sum over answer pairs of the entropy (nats)
+    of P(i beats j) = p_i / (p_i + p_j), the Bradley-Terry pair of a Plackett-Luce model with these win
+    probabilities (for one head: sigmoid of the score gap). A ranking settles all its pairs at once: a uniform
+    4-way guess (6 coin flips, 6 ln 2) is less sure than one 2-way coin flip (ln 2)."""
+    total = 0.0
+    for a, b in itertools.combinations(probs, 2):
+        p = a / (a + b) if a + b > 0 else 0.5
+        total -= sum(q * math.log(q) for q in (p, 1 - p) if q > 0)
+    return total
+
+
 def informativeness(guess: Guess | None) -> tuple[float, float]:
-    """Sort key, larger first: the ensemble's spread, then closeness of P(first) to 1/2; unscored last."""
+    """Sort key, larger first: the ensemble's disagreement (spread), then how unsure the mean guess is about
+    the order of all answers (`pairwise_entropy`); unscored last."""
     if guess is None:
         return (-1.0, -1.0)
-    return (guess.spread, -abs(guess.p_first - 0.5))
+    return (guess.spread, pairwise_entropy(guess.probs))
 
 
 def order_queue(comparisons: list[Comparison], by_id: dict[int, Guess], order: str) -> list[Comparison]:

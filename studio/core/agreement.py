@@ -1,10 +1,14 @@
-"""How far labels can be trusted: Krippendorff's alpha between annotators, each annotator's agreement
-with themselves (unannounced repeats of rankings and ratings) and with the reward model, and their labelling pace.
+"""How far labels can be trusted: Krippendorff's alpha between people, between each machine labeller (`rule:`,
+`ai:`) and each person, each person's agreement with themselves (unannounced repeats of rankings and ratings)
+and with the reward model, and their labelling pace.
 
 Units for alpha (ordinal level, computed by the `krippendorff` package): each answer of a ranked
 comparison, valued by its place (0 = best group; ties share a place), and each rated answer, valued
-0 (good) or 1 (bad), so a lower value is better on both scales. Ratings come from the `ratings`
-table (id, prompt_id, response_id, label 1/0, annotator, created) when the project has one.
+0 (good) or 1 (bad), so a lower value is better on both scales. The two scales differ (places run to K-1),
+so rankings and ratings each get their own alpha, never one over both. Machine labels are stored as
+rankings too; they never enter the alpha between people, only their own table against each person.
+Ratings come from the `ratings` table (id, prompt_id, response_id, label 1/0, annotator, created) when the
+project has one.
 """
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ import krippendorff
 import numpy as np
 
 from studio.core.active import guesses, rating_repeats, repeats
+from studio.core.ai_feedback import is_machine
 from studio.core.run_kinds import REWARD
 
 if TYPE_CHECKING:
@@ -25,10 +30,11 @@ if TYPE_CHECKING:
 
 Unit = tuple                 # ("c", comparison_id, position) or ("r", prompt_id, response_id)
 Labels = dict[str, dict[Unit, float]]
+LEVEL = "ordinal"            # places and good/bad are ordered: a 1st-vs-3rd disagreement weighs more than 1st-vs-2nd
 IDLE_GAP_S = 300.0           # a pause longer than this between two labels is not labelling time
 
 
-def alpha(labels: Labels, level: str = "ordinal") -> float | None:
+def alpha(labels: Labels, level: str = LEVEL) -> float | None:
     """Krippendorff's alpha over annotators x units; None when no unit has two values or all values agree
     by construction (a single value in the whole domain)."""
     units = sorted({u for values in labels.values() for u in values}, key=repr)
@@ -68,12 +74,14 @@ def rating_labels(store: Store) -> Labels:
     return dict(labels)
 
 
-def merge(*parts: Labels) -> Labels:
-    merged: Labels = defaultdict(dict)
-    for part in parts:
-        for annotator, values in part.items():
-            merged[annotator].update(values)
-    return dict(merged)
+def people(labels: Labels) -> Labels:
+    """The labels of people only (machine labellers left out)."""
+    return {name: values for name, values in labels.items() if not is_machine(name)}
+
+
+def machines(labels: Labels) -> Labels:
+    """The labels of rule and AI labellers only."""
+    return {name: values for name, values in labels.items() if is_machine(name)}
 
 
 def _items(units: Iterable[Unit]) -> set[tuple]:
@@ -81,14 +89,25 @@ def _items(units: Iterable[Unit]) -> set[tuple]:
     return {u[:2] if u[0] == "c" else u for u in units}
 
 
-def pairwise(labels: Labels) -> list[dict]:
-    """Alpha of every annotator pair, with how many items (comparisons, rated answers) both labelled."""
-    rows = []
-    for a, b in itertools.combinations(sorted(labels), 2):
-        shared = _items(set(labels[a]) & set(labels[b]))
-        rows.append({"a": a, "b": b, "shared": len(shared),
-                     "alpha": alpha({a: labels[a], b: labels[b]}) if shared else None})
-    return rows
+def _pair(kind: str, a: str, b: str, labels: Labels) -> dict:
+    shared = _items(set(labels[a]) & set(labels[b]))
+    return {"kind": kind, "a": a, "b": b, "shared": len(shared),
+            "alpha": alpha({a: labels[a], b: labels[b]}) if shared else None}
+
+
+def pairwise(by_kind: dict[str, Labels]) -> list[dict]:
+    """Per kind of label ("rankings", "ratings"): alpha of every pair of people who both gave that kind, with
+    how many items (comparisons, rated answers) both labelled."""
+    return [_pair(kind, a, b, labels) for kind, labels in by_kind.items()
+            for a, b in itertools.combinations(sorted(people(labels)), 2)]
+
+
+def machine_pairs(by_kind: dict[str, Labels]) -> list[dict]:
+    """Per kind of label: alpha of every machine labeller (`a`) against every person (`b`) on the items both
+    labelled; pairs that share none are left out."""
+    rows = [_pair(kind, m, p, labels) for kind, labels in by_kind.items()
+            for m in sorted(machines(labels)) for p in sorted(people(labels))]
+    return [row for row in rows if row["shared"]]
 
 
 def _top(order: list[list[int]], status: str) -> object:
@@ -143,9 +162,9 @@ def labels_per_hour(times: list[str]) -> float | None:
 
 
 def annotator_report(store: Store) -> dict:
-    """Everything the Annotators page and `status --json` show."""
-    ranked, rated = ranking_labels(store), rating_labels(store)
-    everything = merge(ranked, rated)
+    """Everything the Annotators page and `status --json` show: the alpha between people (rankings and ratings
+    apart), the people's table, the pairs of people, and the machine labellers against each person."""
+    by_kind = {"rankings": ranking_labels(store), "ratings": rating_labels(store)}
     times: dict[str, list[str]] = defaultdict(list)
     counts: dict[str, dict[str, int]] = defaultdict(lambda: {"rankings": 0, "ratings": 0, "repeats": 0})
     for r in store.rankings():
@@ -163,6 +182,6 @@ def annotator_report(store: Store) -> dict:
                    "self_repeats": consistency.get(name, {}).get("repeats", 0),
                    "reward_model_agreement": with_rm.get(name, {}).get("agreement"),
                    "reward_model_n": with_rm.get(name, {}).get("n", 0),
-                   "labels_per_hour": labels_per_hour(times[name])} for name in sorted(times)]
-    return {"alpha": {"all": alpha(everything), "rankings": alpha(ranked), "ratings": alpha(rated)},
-            "annotators": annotators, "pairs": pairwise(everything)}
+                   "labels_per_hour": labels_per_hour(times[name])} for name in sorted(times) if not is_machine(name)]
+    return {"alpha": {kind: alpha(people(labels)) for kind, labels in by_kind.items()},
+            "annotators": annotators, "pairs": pairwise(by_kind), "machines": machine_pairs(by_kind)}

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import shlex
+import typing
 from pathlib import Path
 
 from studio.core.answer_length import default_answer_tokens
@@ -30,6 +32,7 @@ TRL_FIELDS = {"steps": "max_steps", "batch_size": "per_device_train_batch_size",
               "rloo_k": "num_generations", "k": "num_generations", "num_generations": "num_generations",
               "samples_per_prompt": "num_generations"}
 ZERO_STAGES = (2, 3)
+SHELL_VARIABLES = ("${GPUS}", "${NODES}")  # launch.sh's own variables: the only words it does not quote
 # copied into every TRL job: runs the TRL script so that a rank cannot hang in gloo's teardown (see the file)
 TRL_RUNNER = Path(__file__).resolve().parents[2] / "resources" / "jobs" / "run_trl.py"
 
@@ -103,6 +106,31 @@ def _setting(config, name: str):
     if value is None and name == "gradient_checkpointing":
         return True
     return default_answer_tokens("cuda") if name == "max_new_tokens" and value is None else value
+
+
+def check_settings(config) -> None:
+    """Refuse, naming the field, a setting whose value does not have its dataclass field's type (int, float, bool,
+    str, or one of them | None) or is not a finite number: settings come from the database and end up in files
+    that other programs parse and run."""
+    hints = typing.get_type_hints(type(config))
+    for name in (f.name for f in dataclasses.fields(config)):
+        value = getattr(config, name)
+        allowed = typing.get_args(hints[name]) or (hints[name],)
+        if value is None and type(None) in allowed:
+            continue
+        fits = any(_fits(value, t) for t in allowed if t is not type(None))
+        if not fits or (isinstance(value, float) and not math.isfinite(value)):
+            wanted = " or ".join("none" if t is type(None) else getattr(t, "__name__", str(t)) for t in allowed)
+            raise ValueError(f"setting {name} must be {wanted}, got {value!r}")
+
+
+def _fits(value: object, kind: type) -> bool:
+    """`value` as a `kind`: a bool is no number, and a whole number is a float too."""
+    if kind is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(kind, type) and isinstance(value, kind)
 
 
 def trl_config(spec: JobSpec) -> dict:
@@ -207,7 +235,7 @@ def openrlhf_args(spec: JobSpec, n_prompts: int = 1) -> list[str]:
 
 
 def ppo_launch_script(spec: JobSpec, n_prompts: int) -> str:
-    flags = " \\\n    ".join(shlex.quote(a) if not a.startswith("${") else f'"{a}"'
+    flags = " \\\n    ".join(f'"{a}"' if a in SHELL_VARIABLES else shlex.quote(a)
                               for a in openrlhf_args(spec, n_prompts))
     return f"""#!/usr/bin/env bash
 # Runs this PPO job with OpenRLHF 0.11.2 on a Ray cluster (start one with `ray start --head`).
@@ -280,6 +308,8 @@ def write_job(store: Store, spec: JobSpec, out: Path) -> int:
     """Write the job folder; returns the number of training examples. Refuses an existing non-empty folder."""
     out = Path(out)
     records = check_job(store, spec.kind, out)
+    if spec.config is not None:
+        check_settings(spec.config)
     (out / "data").mkdir(parents=True, exist_ok=True)
     write_jsonl(out / "data" / "train.jsonl", records)
     files = {"README.md": readme_text(spec, len(records)),

@@ -122,8 +122,10 @@ def _int(obj: dict, key: str) -> int:
     return value
 
 
-def _open_regular(path: Path):
-    """Open `path` for reading if it is a regular file of at most MAX_FILE_BYTES (a FIFO would block forever)."""
+def _open_regular(path: Path, limit: int | None = None, what: str = "JSONL file"):
+    """Open `path` for reading if it is a regular file of at most `limit` bytes (default MAX_FILE_BYTES); a FIFO
+    would block forever."""
+    limit = MAX_FILE_BYTES if limit is None else limit
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError as e:
@@ -131,13 +133,31 @@ def _open_regular(path: Path):
     info = os.fstat(fd)
     problem = None
     if not stat.S_ISREG(info.st_mode):
-        problem = "not a regular file (a folder, pipe or device): only regular JSONL files are read"
-    elif info.st_size > MAX_FILE_BYTES:
-        problem = f"the file is larger than {MAX_FILE_BYTES >> 20} MiB, the most a JSONL file may hold here"
+        problem = f"not a regular file (a folder, pipe or device): only a regular file is read as a {what}"
+    elif info.st_size > limit:
+        problem = f"the file is larger than {_mib(limit)}, the most a {what} may hold here"
     if problem:
         os.close(fd)
         raise JsonlError(path, None, problem)
     return os.fdopen(fd, "rb")
+
+
+def _mib(size: int) -> str:
+    return f"{size / 2**20:g} MiB"
+
+
+def read_text(path: str | Path, limit: int, what: str) -> str:
+    """A small UTF-8 text file (a `what`, e.g. guidelines), with the JSONL readers' checks: a regular file of at
+    most `limit` bytes; JsonlError otherwise."""
+    path = Path(path)
+    with _open_regular(path, limit, what) as f:
+        raw = f.read(limit + 1)
+    if len(raw) > limit:  # the file grew after it was opened
+        raise JsonlError(path, None, f"the file is larger than {_mib(limit)}, the most a {what} may hold here")
+    try:
+        return raw.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as e:
+        raise JsonlError(path, None, f"not valid UTF-8 (byte {e.start + 1})") from None
 
 
 def _objects(path: Path) -> Iterable[tuple[int, dict]]:

@@ -6,18 +6,25 @@ The HF cache is read through `huggingface_hub.scan_cache_dir`, GGUF headers thro
 safetensors headers through `safetensors.safe_open` (numpy, no weights read). Only the Ollama manifest
 walk is by hand: Ollama publishes no Python reader for its store (manifests name the GGUF blob by digest).
 No torch or transformers here: the caller passes which model types and GGUF architectures transformers knows.
+
+Every file is someone else's: one that cannot be read, or says something absurd, gives an entry whose reason
+says so, and the scan goes on. Only regular files are opened (a FIFO would block the scan for ever).
 """
 from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from studio.core.jsonl import read_text
 from studio.core.project import META_NAME
 
 OLLAMA_MODEL_LAYER = "application/vnd.ollama.image.model"
+OLLAMA_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")  # names a file of blobs/, never a path
+MAX_JSON_BYTES = 16 << 20  # a config.json or a manifest is a few KiB
 # LoRA training on the CPU holds fp32 weights (4 B/param) plus activations and the runtime itself. A fixed
 # 1 GiB plus 12 B/param gives 2.6 GB for SmolLM2-135M, whose PPO peak RSS is 2.7 GB in bench/RESULTS.md.
 TRAIN_OVERHEAD_BYTES = 2**30
@@ -81,11 +88,12 @@ def hf_folder_model(folder: Path, source: str, model_types: set[str], name: str 
     folder = Path(folder)
     name = name or folder.name
     try:
-        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return FoundModel(name, folder, source, "?", None, size or _tree_size(folder), "no readable config.json")
-    arch = (config.get("architectures") or [config.get("model_type", "?")])[0]
-    safetensors = sorted(folder.glob("*.safetensors"))
+        config = _json_object(folder / "config.json", "config.json")
+        arch = _architecture(config)
+    except ValueError as exc:
+        return FoundModel(name, folder, source, "?", None, size or _tree_size(folder),
+                          f"no readable config.json: {exc}")
+    safetensors = sorted(p for p in folder.glob("*.safetensors") if p.is_file())
     pickles = [p for p in folder.iterdir() if p.suffix in (".bin", ".pt", ".pth")]
     reason = None
     if "auto_map" in config:
@@ -100,19 +108,23 @@ def hf_folder_model(folder: Path, source: str, model_types: set[str], name: str 
 
 
 def gguf_model(path: Path, source: str, gguf_archs: set[str], name: str | None = None) -> FoundModel:
-    """Describe a GGUF file from its header."""
+    """Describe a GGUF file from its header (a file that is not one, or whose header does not parse, says so)."""
     from gguf import GGUFReader
 
-    size = Path(path).stat().st_size
+    path = Path(path)
+    size = path.stat().st_size if path.is_file() else 0
     try:
+        if not path.is_file():
+            raise ValueError("not a regular file")
         reader = GGUFReader(path)
-    except (OSError, ValueError) as exc:
-        return FoundModel(name or Path(path).stem, Path(path), source, "?", None, size, f"unreadable GGUF: {exc}")
-    arch = _gguf_string(reader, "general.architecture") or "?"
-    params = sum(int(t.n_elements) for t in reader.tensors)
+        arch = _gguf_string(reader, "general.architecture") or "?"
+        params = sum(int(t.n_elements) for t in reader.tensors)
+        title = _gguf_string(reader, "general.name")
+    # gguf parses the header with numpy: a crafted count or offset ends in any of these
+    except (OSError, ValueError, LookupError, TypeError, OverflowError, MemoryError) as exc:
+        return FoundModel(name or path.stem, path, source, "?", None, size, f"unreadable GGUF: {exc}")
     reason = None if arch in gguf_archs else f"transformers cannot read GGUF architecture {arch!r}"
-    return FoundModel(name or _gguf_string(reader, "general.name") or Path(path).stem, Path(path), source, arch,
-                      params, size, reason)
+    return FoundModel(name or title or path.stem, path, source, arch, params, size, reason)
 
 
 def scan_hf_cache(cache: Path, model_types: set[str]) -> list[FoundModel]:
@@ -146,17 +158,28 @@ def scan_ollama(root: Path, gguf_archs: set[str]) -> list[FoundModel]:
     manifests = Path(root) / "manifests"
     found = []
     for manifest in sorted(p for p in manifests.glob("*/*/*/*") if p.is_file()) if manifests.is_dir() else []:
-        try:
-            layers = json.loads(manifest.read_text(encoding="utf-8")).get("layers", [])
-        except (OSError, ValueError, AttributeError):
-            continue
-        digest = next((layer.get("digest") for layer in layers if layer.get("mediaType") == OLLAMA_MODEL_LAYER), None)
-        blob = Path(root) / "blobs" / str(digest).replace(":", "-")
         namespace, model, tag = manifest.parts[-3:]
         name = f"{model}:{tag}" if namespace == "library" else f"{namespace}/{model}:{tag}"
+        try:
+            digest = _ollama_model_digest(manifest)
+        except ValueError as exc:
+            found.append(FoundModel(name, manifest, "ollama", "?", None, 0, f"unreadable Ollama manifest: {exc}"))
+            continue
+        blob = Path(root) / "blobs" / str(digest).replace(":", "-")
         if digest and blob.is_file():
             found.append(gguf_model(blob, "ollama", gguf_archs, name))
     return found
+
+
+def _ollama_model_digest(manifest: Path) -> str | None:
+    """The digest of a manifest's model layer (None when it has none); ValueError for a malformed manifest."""
+    layers = _json_object(manifest, "Ollama manifest").get("layers", [])
+    if not isinstance(layers, list) or not all(isinstance(layer, dict) for layer in layers):
+        raise ValueError('"layers" must be a list of objects')
+    digest = next((layer.get("digest") for layer in layers if layer.get("mediaType") == OLLAMA_MODEL_LAYER), None)
+    if digest is not None and not (isinstance(digest, str) and OLLAMA_DIGEST.fullmatch(digest)):
+        raise ValueError(f"the model layer's digest {str(digest)[:80]!r} is not sha256:<64 hex digits>")
+    return digest
 
 
 def scan_recent(specs: Iterable[str], model_types: set[str], gguf_archs: set[str]) -> list[FoundModel]:
@@ -218,9 +241,30 @@ def _safetensors_params(files: list[Path]) -> int | None:
     return total or None
 
 
+def _json_object(path: Path, what: str) -> dict:
+    """A small regular file holding one JSON object; ValueError otherwise."""
+    value = json.loads(read_text(path, MAX_JSON_BYTES, what))
+    if not isinstance(value, dict):
+        raise ValueError(f"{path} holds {type(value).__name__}, not a JSON object")
+    return value
+
+
+def _architecture(config: dict) -> str:
+    """The config's first architecture (or its model type); ValueError where they are not text."""
+    architectures, model_type = config.get("architectures"), config.get("model_type", "?")
+    if not isinstance(model_type, str):
+        raise ValueError(f'"model_type" must be text, got {model_type!r:.80}')
+    if architectures is None or architectures == []:
+        return model_type
+    if not isinstance(architectures, list) or not all(isinstance(a, str) for a in architectures):
+        raise ValueError(f'"architectures" must be a list of names, got {architectures!r:.80}')
+    return architectures[0]
+
+
 def _gguf_string(reader, key: str) -> str | None:
     field = reader.fields.get(key)
-    return field.contents() if field is not None else None
+    value = field.contents() if field is not None else None
+    return value if isinstance(value, str) else None
 
 
 def _tree_size(folder: Path) -> int:

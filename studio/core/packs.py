@@ -38,6 +38,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from studio.core.active import guidelines, queue, set_guidelines
+from studio.core.atomic import atomic_path
 from studio.core.import_export import check_ranking
 from studio.core.jsonl import ranking_record
 from studio.core.ratings import Ratings, rating_label
@@ -184,9 +185,7 @@ def export_pack(store: Store, out: str | Path, count: int | None = None, order: 
     to_rate = list(to_rate.values())[:answers]
     if not comparisons and not to_rate:
         raise ValueError("nothing to put in a pack: no unranked comparisons and no unrated answers")
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.unlink(missing_ok=True)
-    with Store(tmp) as pack:
+    with atomic_path(out) as tmp, Store(tmp) as pack:
         pack.db.disable_wal()
         pack.db.executescript("CREATE TABLE pack_info (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
                               "CREATE TABLE pack_items (comparison_id INTEGER PRIMARY KEY, key TEXT NOT NULL, "
@@ -207,7 +206,6 @@ def export_pack(store: Store, out: str | Path, count: int | None = None, order: 
                 pack.db["pack_answers"].insert({
                     "response_id": pack.add_response(pack.add_prompt(item.prompt), item.response, "pack"),
                     "key": content_key(item.prompt, [item.response])})
-    os.replace(tmp, out)
     return Packed(len(comparisons), len(to_rate))
 
 

@@ -1,17 +1,21 @@
 """A project: one folder holding studio.db, project.json (which model to align) and runs/."""
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
+import sqlite3
+import urllib.parse
 from datetime import datetime, timezone
 from pathlib import Path
 
 from filelock import FileLock, Timeout
 
 from studio.core.atomic import atomic_writer
+from studio.core.output import check_output, guarded_places
 from studio.core.records import Run
-from studio.core.store import Store, artifact_in_run
+from studio.core.store import Store, StoreError, artifact_in_run
 
 DB_NAME = "studio.db"
 META_NAME = "project.json"
@@ -38,19 +42,24 @@ class Project:
     def init(cls, root: str | Path, model: str | Path = EMBEDDED_MODEL) -> Project:
         """Make `root` a project (creating the folder and its database); a folder that already is one is opened.
 
-        A model path is made absolute and must exist, so the project works from any working folder.
+        A model path is made absolute and must exist, so the project works from any working folder. A studio.db
+        that the studio did not make is refused, never changed; an init that fails removes what it created.
         """
         root = Path(root)
         if (root / META_NAME).exists():
             return cls.open(root)
         meta = {"model": resolve_model(model),
                 "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+        if (root / DB_NAME).exists() or (root / DB_NAME).is_symlink():
+            _check_studio_database(root / DB_NAME)
+        made = _missing(root, root / "runs", *(root / (DB_NAME + end) for end in ("", "-wal", "-shm", "-journal")))
         try:
             (root / "runs").mkdir(parents=True, exist_ok=True)
             Store(root / DB_NAME).close()  # the database first: a project.json without one is refused
             _write_meta(root, meta)
-        except OSError as e:
-            raise ProjectError(f"cannot create a project in {root}: {e.strerror or e}") from e
+        except (OSError, StoreError) as e:
+            _remove(made)
+            raise ProjectError(f"cannot create a project in {root}: {getattr(e, 'strerror', None) or e}") from e
         return cls(root, meta)
 
     @classmethod
@@ -144,18 +153,15 @@ class Project:
         """`path` (an engine's output inside runs/<run_id>/) as the text the store keeps, relative to the root."""
         return Path(path).resolve().relative_to(self.root.resolve()).as_posix()
 
-    def check_output(self, path: str | Path) -> Path:
-        """Refuse an export target that is, or lies inside, the project folder or the model's folder or file."""
-        target = Path(path).expanduser().resolve()
-        guarded = [("the project folder", self.root)]
-        if self.model_spec != EMBEDDED_MODEL:
-            guarded.append(("the project's model", Path(self.model_spec)))
-        for what, place in guarded:
-            place = place.resolve()
-            if target == place or target.is_relative_to(place):
-                raise ValueError(f"refusing to write {path}: it lies inside {what} ({place}), whose files "
-                                 "it could overwrite; choose a path outside it")
-        return Path(path)
+    def check_output(self, path: str | Path, *, force: bool = False, folder: bool = False,
+                     rewrite: bool = False) -> Path:
+        """`path` as an export target (a folder with `folder`), refused with one line if it lies inside this or
+        another project, the project's model, the studio's model cache or the embedded model, if it is a database,
+        or (unless `force`, or `rewrite` for a command's own input) if it would replace a file or fill a folder
+        the user already has (see `studio.core.output`)."""
+        model = None if self.model_spec == EMBEDDED_MODEL else Path(self.model_spec)
+        places = [("the project folder", self.root), *guarded_places(model)]
+        return check_output(path, places, force=force, folder=folder, rewrite=rewrite)
 
 
 def resolve_model(spec: str | Path) -> str:
@@ -166,6 +172,37 @@ def resolve_model(spec: str | Path) -> str:
     if not path.exists():
         raise ProjectError(f"model {spec} does not exist: give a model folder, a .gguf file or 'embedded'")
     return str(path.resolve())
+
+
+def _check_studio_database(path: Path) -> None:
+    """Refuse a studio.db the studio did not make (another program's database, any other file): init must not
+    add tables to it. It is read through a read-only connection."""
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{urllib.parse.quote(str(path.resolve()))}?mode=ro",
+                                                uri=True)) as conn:
+            row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    except sqlite3.Error:
+        row = None
+    if row is None:
+        raise ProjectError(f"{path} exists and is not an Alignment Studio database: init leaves it alone; "
+                           "choose another folder or move that file away")
+
+
+def _missing(*paths: Path) -> list[Path]:
+    """Those of `paths`, and the folders above them, that do not exist yet, deepest first."""
+    missing = set()
+    for path in paths:
+        while not (path.exists() or path.is_symlink()) and path != path.parent:
+            missing.add(path)
+            path = path.parent
+    return sorted(missing, key=lambda p: len(p.parts), reverse=True)
+
+
+def _remove(paths: list[Path]) -> None:
+    """Remove what a failed init created (files, then the folders, if empty), deepest first; best effort."""
+    for path in paths:
+        with contextlib.suppress(OSError):
+            path.rmdir() if path.is_dir() and not path.is_symlink() else path.unlink()
 
 
 def _write_meta(root: Path, meta: dict) -> None:

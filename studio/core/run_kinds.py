@@ -21,12 +21,16 @@ class Source:
     unit: str = ""  # what the engines hold out for eval figures ("" when they hold nothing out)
     more: str = ""  # what to add for a bigger held-out set
     online: bool = False  # sampled from the policy in rounds and scored by a reward model
+    needs: str = ""  # the CLI's line when a project has none, after "<kind> needs "
 
 
-DEMONSTRATIONS = Source("demonstrations", ("demonstrations",), "demonstration", "demonstrations")
-PAIRS = Source("ranked comparisons", ("pairs", "rating_pairs"), "prompt", "ranked prompts")
-RATINGS = Source("rated answers", ("ratings",), "prompt", "rated prompts")
-PROMPTS = Source("prompts", ("prompts",), online=True)
+DEMONSTRATIONS = Source("demonstrations", ("demonstrations",), "demonstration", "demonstrations",
+                        needs="at least one demonstration: import some with `demos import`")
+PAIRS = Source("ranked comparisons", ("pairs", "rating_pairs"), "prompt", "ranked prompts",
+               needs="at least one preference pair: rank some comparisons or import pairs with `prefs import`")
+RATINGS = Source("rated answers", ("ratings",), "prompt", "rated prompts",
+                 needs="at least one rated answer: rate some on the Rate page or import them with `ratings import`")
+PROMPTS = Source("prompts", ("prompts",), online=True, needs="at least one prompt: import some with `prompts import`")
 SOURCES = (DEMONSTRATIONS, PAIRS, RATINGS, PROMPTS)
 
 

@@ -6,6 +6,7 @@ on the GUI thread otherwise).
 from __future__ import annotations
 
 import importlib
+import math
 from dataclasses import dataclass, field, fields, replace
 from typing import ClassVar
 
@@ -227,6 +228,9 @@ class RLOOConfig:
     prompts_per_pass: int = help_field(1, "Prompts whose responses go through the model together while "
                                           "learning. The round's gradients add up either way: more is a little "
                                           "faster, fewer needs less memory; results are the same.")
+    missing_eos_penalty: float | None = help_field(None, "Added to the score of a response that never ends "
+                                                         "within the token limit, e.g. -1.0. Empty = none; a "
+                                                         "penalty also teaches shorter answers.")
     lora_r: int = help_field(16, "LoRA rank of a fresh policy adapter (a copy of the SFT adapter keeps its own).")
     lora_alpha: int = help_field(32, "LoRA scaling of a fresh policy adapter; the update is multiplied by "
                                      "alpha / r.")
@@ -252,6 +256,7 @@ AT_LEAST_ONE = {"steps", "iterations", "batch_size", "checkpoint_every", "eval_e
 POSITIVE = {"lr", "max_grad_norm", "target_kl", "temperature", "beta", "epochs", "desirable_weight",
             "undesirable_weight"}
 FRACTIONS = {"eval_fraction", "gamma", "lam", "top_p"}
+NOT_NEGATIVE = {"warmup_steps", "weight_decay", "init_kl_coef", "vf_coef", "cliprange", "cliprange_value"}
 
 
 def with_device_lengths(config, device: str):
@@ -277,6 +282,10 @@ def validate(config) -> None:
         value = getattr(config, f.name)
         if value is None:
             continue
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"{f.name} must be a finite number (got {value})")
+        if f.name in NOT_NEGATIVE and value < 0:
+            raise ValueError(f"{f.name} must be 0 or more (got {value})")
         if f.name in AT_LEAST_ONE and value < 1:
             raise ValueError(f"{f.name} must be at least 1 (got {value})")
         if f.name in POSITIVE and not value > 0:

@@ -18,6 +18,7 @@ from transformers import (
     StoppingCriteriaList, TemperatureLogitsWarper, TextIteratorStreamer, TopPLogitsWarper,
 )
 
+from studio.training.chat_format import chat_prompt, end_of_turn_id
 from studio.training.configs import SamplingConfig
 
 ShouldStop = Callable[[], bool]
@@ -34,12 +35,6 @@ class GeneratedBatch:
     response_mask: torch.Tensor  # (B, Lr) 1 up to and including the first EOS
     texts: list[str]  # decoded responses, special tokens skipped, stripped
     hidden: torch.Tensor | None = None  # (B, Lr, H) last-layer hidden state before each response token
-
-
-def chat_prompt(tokenizer: PreTrainedTokenizerBase, prompt: str, system: str | None = None) -> str:
-    """The prompt as chat-template text, ending where the assistant's answer starts."""
-    messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": prompt}]
-    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
 
 def generate(
@@ -186,9 +181,12 @@ def _encode(tokenizer: PreTrainedTokenizerBase, prompts: list[str], device: torc
 
 
 def _eos_ids(model: nn.Module, tokenizer: PreTrainedTokenizerBase) -> list[int]:
+    """Every token that ends an answer: the model's generation_config EOS ids, the tokenizer's EOS and the token
+    its chat template ends the assistant's turn with (`<|eot_id|>`, `<end_of_turn>`, `<|end|>`, `<|im_end|>`)."""
     eos = model.generation_config.eos_token_id
     eos = [eos] if isinstance(eos, int) else list(eos or [])
-    return sorted(set(eos) | ({tokenizer.eos_token_id} if tokenizer.eos_token_id is not None else set()))
+    extra = {tokenizer.eos_token_id, end_of_turn_id(tokenizer)} - {None}
+    return sorted(set(eos) | extra)
 
 
 def _generation_config(model: nn.Module, tokenizer: PreTrainedTokenizerBase, sampling: SamplingConfig

@@ -17,12 +17,13 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from studio.core.atomic import atomic_writer
+from studio.core.atomic import atomic_path, atomic_writer
 
 CONVERTER_VERSION = "0.3.36"  # llama-cpp-python sdist that carries the converter
 CONVERTER_ENV = "STUDIO_GGUF_CONVERTER"
 SUPPORTED_ARCHITECTURES = {"LlamaForCausalLM": "Llama / SmolLM2", "Qwen2ForCausalLM": "Qwen2"}
 TYPES = ("f16", "q8_0")
+MODELFILE = "Modelfile"  # written beside the GGUF
 
 Progress = Callable[[str], None]
 
@@ -79,8 +80,13 @@ def convert(model_dir: Path, out: Path, qtype: str = "f16", progress: Progress |
         raise ValueError(f"GGUF type must be one of {', '.join(TYPES)}, got {qtype!r}")
     check_architecture(model_dir)
     say = progress or (lambda _line: None)
-    out = Path(out)
-    partial = out.with_name(f".{out.name}.partial")
+    with atomic_path(out) as partial:
+        _run_converter(model_dir, partial, qtype, say)
+    return Path(out)
+
+
+def _run_converter(model_dir: Path, partial: Path, qtype: str, say: Progress) -> None:
+    """llama.cpp's converter writing `partial`, its lines passed to `say`; GGUFExportError when it fails."""
     args = [sys.executable, str(converter_script()), str(model_dir), "--outfile", str(partial), "--outtype", qtype]
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": "1"}
     last_error = ""
@@ -93,10 +99,7 @@ def convert(model_dir: Path, out: Path, qtype: str = "f16", progress: Progress |
                     if "Error" in line or "error" in line.split(":", 1)[0].lower():
                         last_error = line.strip()
     if proc.returncode != 0:
-        partial.unlink(missing_ok=True)
         raise GGUFExportError(f"GGUF converter exited with code {proc.returncode}: {last_error or 'no error line'}")
-    os.replace(partial, out)
-    return out
 
 
 def modelfile_text(gguf_name: str, chat_template: str, eos_token: str | None, system: str | None) -> str:
@@ -123,19 +126,20 @@ def default_system(tokenizer) -> str | None:
     return None
 
 
-def export_gguf(project, run_ref: str, out: Path, qtype: str = "f16", progress: Progress | None = None) -> Path:
-    """Merge run `run_ref` into the base, write it as GGUF at `out` and an Ollama `Modelfile` beside it."""
+def export_gguf(project, run_ref: str, out: Path, qtype: str = "f16", progress: Progress | None = None,
+                force: bool = False) -> Path:
+    """Merge run `run_ref` into the base, write it as GGUF at `out` and an Ollama `Modelfile` beside it
+    (`force`: replace existing files there)."""
     from transformers import AutoTokenizer
 
     from studio.training.runs import export_run
 
     if qtype not in TYPES:
         raise ValueError(f"GGUF type must be one of {', '.join(TYPES)}, got {qtype!r}")
-    out = project.check_output(out)
+    out = project.check_output(out, force=force)
     if out.suffix != ".gguf":
         raise ValueError(f"the GGUF file name must end in .gguf, got {out.name}")
-    if not out.parent.is_dir():
-        raise ValueError(f"folder {out.parent} does not exist")
+    project.check_output(out.parent / MODELFILE, force=force)
     say = progress or (lambda _line: None)
     with tempfile.TemporaryDirectory(prefix="studio-gguf-") as tmp:
         say("Merging the adapter into the base model…")
@@ -145,6 +149,6 @@ def export_gguf(project, run_ref: str, out: Path, qtype: str = "f16", progress: 
         text = modelfile_text(out.name, tokenizer.chat_template, tokenizer.eos_token, default_system(tokenizer))
         say("Converting to GGUF with llama.cpp's converter…")
         convert(merged, out, qtype, say)
-    with atomic_writer(out.parent / "Modelfile") as f:
+    with atomic_writer(out.parent / MODELFILE) as f:
         f.write(text)
     return out

@@ -1,15 +1,28 @@
-"""Make gold checks: one round of a PPO run's answers, each paired with the starting policy's answer."""
+"""Make gold checks: one round of a PPO run's answers, each paired with the starting policy's answer.
+
+The starting policy is the run's own (`_init`: the SFT run it started from, or the base), and its answers are
+drawn as PPO drew the policy's (`ppo.rollout_sampling`: same temperature, length and no top-p cut), so that a
+person compares the two policies, not two ways of sampling."""
 from __future__ import annotations
 
+import dataclasses
 import random
 
 from studio.core.oversight_store import GoldCheck, add_gold_check, gold_prompts
 from studio.core.project import Project
+from studio.core.records import Run
 from studio.core.run_kinds import run_kind
+from studio.training.configs import PPOConfig, with_device_lengths
 from studio.training.engine import Hooks
-from studio.training.generation import SamplingConfig
+from studio.training.ppo import rollout_sampling
 from studio.training.runs import sample
 from studio.training.shared_base import SharedBase
+
+
+def run_config(run: Run, device: str) -> PPOConfig:
+    """The PPO settings run `run` trained with (defaults for any it did not store)."""
+    names = {f.name for f in dataclasses.fields(PPOConfig)}
+    return with_device_lengths(PPOConfig(**{k: v for k, v in run.config.items() if k in names}), device)
 
 
 def make_gold_checks(project: Project, base: SharedBase, run_ref: str, round_: int | None = None,
@@ -29,9 +42,7 @@ def make_gold_checks(project: Project, base: SharedBase, run_ref: str, round_: i
     if not todo:
         return []
     start = run.config.get("_init") or "base"
-    sampling = SamplingConfig(max_new_tokens=int(run.config.get("max_new_tokens", 128)),
-                              temperature=float(run.config.get("temperature", 0.8)), do_sample=True,
-                              seed=run.id * 1000 + round_)
+    sampling = rollout_sampling(run_config(run, str(base.device)), run.id * 1000 + round_)  # as PPO drew its answers
     answers = sample(project, base, start, [s["prompt"] for s in todo], sampling, hooks)
     rng = random.Random(run.id * 1000 + round_)
     made = []

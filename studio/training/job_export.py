@@ -7,7 +7,7 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from studio.core.jobs import JobSpec, check_job, write_job
+from studio.core.jobs import JobSpec, check_job, check_settings, write_job
 from studio.core.project import Project
 from studio.core.run_kinds import REWARD, SFT, run_kind
 from studio.training import configs
@@ -21,12 +21,20 @@ def model_folder(spec: str, say: Callable[[str], None] = lambda _m: None) -> Pat
 
 
 def project_settings(project: Project, kind: str):
-    """The settings of the project's newest run of `kind`, else the defaults."""
+    """The settings of the project's newest run of `kind` (else the defaults), checked by type and range."""
     cls = configs.config_class(kind)
     names = {f.name for f in dataclasses.fields(cls)}
-    runs = [r for r in project.store.runs() if r.kind == kind]
-    latest = runs[-1].config if runs else {}
-    return cls(**{k: v for k, v in latest.items() if k in names})
+    runs = project.store.runs(kind)
+    if not runs:
+        return cls()
+    newest = max(runs, key=lambda r: r.id)
+    config = cls(**{k: v for k, v in newest.config.items() if k in names})
+    try:
+        check_settings(config)
+        configs.validate(config)
+    except ValueError as e:
+        raise ValueError(f"run {newest.id}'s settings cannot go into a job: {e}") from None
+    return config
 
 
 def export_job(project: Project, kind: str, out: Path, init: str | None = None, reward: str = f"latest:{REWARD}",
@@ -35,14 +43,15 @@ def export_job(project: Project, kind: str, out: Path, init: str | None = None, 
     from studio.training.reward_export import export_reward_model
     from studio.training.runs import export_run
 
-    out = project.check_output(out)
+    out = project.check_output(out, folder=True)  # a job folder is always new: never --force
     store = project.store
     check_job(store, kind, out)  # before the model is converted or merged: bad requests cost no waiting
+    settings = project_settings(project, kind)
     if init is None and run_kind(kind).starts_from_policy:
         init = f"latest:{SFT}" if any(r.kind == SFT and r.status == "finished" for r in store.runs()) else "base"
     reward_run = store.resolve_run(reward) if run_kind(kind).online else None  # before anything is written
     init_run = store.resolve_run(init).id if init not in (None, "base") else None
-    spec = JobSpec(kind, str(model_folder(project.model_spec, say)), project_settings(project, kind))
+    spec = JobSpec(kind, str(model_folder(project.model_spec, say)), settings)
     if init_run is not None:
         spec.model, spec.init_run = "model", init_run
         spec.notes.append(f"`model/` is the base with run {spec.init_run} merged in; `runs import` folds that "

@@ -7,26 +7,27 @@ reference by more than a reference point, a bad one fall below it,
     good: w_D * (1 - sigmoid(beta * (log pi/ref - z)))      bad: w_U * (1 - sigmoid(beta * (z - log pi/ref)))
 
 averaged over the batch. The reference point z is the batch's KL estimate: the mean log-ratio of the
-batch's completions paired with *other* prompts (mismatched pairs), detached and clamped at 0.
+batch's completions paired with *other* prompts of the same batch (mismatched pairs), detached and clamped at 0.
 
-In the order it runs: each example gets a fixed mismatched partner, as TRL builds its KL dataset once,
-before shuffling (TRL rotates the completions by one within each batch-sized chunk of the data; we take the
-next answer to *another* prompt in a seeded shuffle, since rated answers come several per prompt and an
-answer paired with its own prompt is no mismatch); the trainable `kto` adapter starts as a copy of the SFT adapter, which also serves as
-the reference (the bare base when there is none), and the reference log-probs of every completion and
-every mismatched pair are computed once, before training (the loop cannot switch adapters mid-step);
-then each step scores the batch with the policy, the mismatched pairs without gradients, and updates.
+In the order it runs: the trainable `kto` adapter starts as a copy of the SFT adapter, which also serves as the
+reference (the bare base when there is none), and the reference log-probs of every completion are computed once,
+before training. Each step then scores the batch with the policy and builds its mismatched pairs from the batch
+itself, as TRL's `_get_kl_dataset` asks ("the mismatched outputs y' used to estimate the KL term for a batch
+should be the same set as the matched outputs y used to estimate the rewards in that batch, just paired with
+different x"): TRL rotates the completions by one within a batch; we take the next completion in the batch that
+answers *another* prompt, since rated answers come several per prompt and an answer paired with its own prompt
+is no mismatch. The pairs are scored by the policy and the reference (switched on for that pass), without
+gradients, and the step updates.
 """
 from __future__ import annotations
 
-import random
 from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 
 from studio.training.configs import KTOConfig
-from studio.training.dpo import reference_logprobs, sequence_logprobs
+from studio.training.dpo import sequence_logprobs
 from studio.training.engine import Hooks, TrainResult, run_supervised, step_tokens, wants_bf16
 from studio.training.reward import Example, chunks, prompt_split, split_by_prompt
 from studio.training.sft import encode_example, pad_batch
@@ -35,26 +36,20 @@ from studio.training.shared_base import SharedBase
 ADAPTER = "kto"
 
 
-def kl_partners(prompts: list[str], seed: int) -> list[int]:
-    """For each example, the example whose completion its mismatched pair borrows: the next one in a seeded
-    shuffle that answers another prompt (the next one at all when every example shares one prompt)."""
+def kl_partners(prompts: Sequence[str]) -> list[int]:
+    """For each position of a batch, the position whose completion its mismatched pair borrows: the next one
+    (cyclically) that answers another prompt; the next one at all when the whole batch shares one prompt."""
     n = len(prompts)
-    order = list(range(n))
-    random.Random(seed).shuffle(order)
     several = len(set(prompts)) > 1
-    partners = [0] * n
-    for k, i in enumerate(order):
-        ahead = (order[(k + d) % n] for d in range(1, n))  # lazily: another prompt is usually a step or two away
-        partners[i] = next((j for j in ahead if prompts[j] != prompts[i] or not several), order[(k + 1) % n])
-    return partners
+    return [next((j % n for j in range(i + 1, i + n) if prompts[j % n] != prompts[i] or not several), (i + 1) % n)
+            for i in range(n)]
 
 
-def encode_examples(tokenizer, examples: list[dict], partners: list[int], max_length: int
-                    ) -> list[tuple[Example, Example]]:
-    """(prompt + its completion, prompt + the partner's completion) token ids of each example."""
-    return [tuple(encode_example(tokenizer, e["prompt"], completion, e.get("system"), max_length)
-                  for completion in (e["completion"], examples[j]["completion"]))
-            for e, j in zip(examples, partners)]
+def mismatched(tokenizer, examples: list[dict], idx: Sequence[int], max_length: int) -> list[Example]:
+    """The batch `idx`'s mismatched pairs: each example's prompt with a `kl_partners` completion of the batch."""
+    partners = kl_partners([examples[i]["prompt"] for i in idx])
+    return [encode_example(tokenizer, examples[i]["prompt"], examples[idx[j]]["completion"], examples[i].get("system"),
+                           max_length) for i, j in zip(idx, partners)]
 
 
 def kto_loss(policy: torch.Tensor, reference: torch.Tensor, desirable: torch.Tensor, policy_kl: torch.Tensor,
@@ -64,7 +59,7 @@ def kto_loss(policy: torch.Tensor, reference: torch.Tensor, desirable: torch.Ten
     reference point z = mean(policy_kl - reference_kl), detached and clamped at 0.
 
     `policy`/`reference` are summed completion log-probs, `desirable` a bool per example; `policy_kl` and
-    `reference_kl` the log-probs of the batch's mismatched pairs.
+    `reference_kl` the log-probs of the batch's mismatched pairs (`mismatched`).
     """
     kl = (policy_kl - reference_kl).mean().detach().clamp(min=0)
     logratios = policy - reference
@@ -94,8 +89,8 @@ def train_kto(base: SharedBase, examples: list[dict], config: KTOConfig, run_dir
     if any(not isinstance(e.get("label"), bool) for e in examples):
         raise ValueError("every KTO example needs a label, True (good) or False (bad)")
     torch.manual_seed(config.seed)
-    partners = kl_partners([e["prompt"] for e in examples], config.seed)
-    encoded = encode_examples(base.tokenizer, examples, partners, config.max_length)
+    encoded = [encode_example(base.tokenizer, e["prompt"], e["completion"], e.get("system"), config.max_length)
+               for e in examples]
     desirable = torch.tensor([e["label"] for e in examples], device=base.device)
     train_idx, eval_idx = split_by_prompt(examples, config.eval_fraction, config.seed)
     reference = init_adapter if init_adapter in base.adapters() else None
@@ -103,34 +98,42 @@ def train_kto(base: SharedBase, examples: list[dict], config: KTOConfig, run_dir
         base.copy_adapter(reference, ADAPTER)
     else:
         base.add_lora(ADAPTER, r=config.lora_r, alpha=config.lora_alpha)
-    ref_logps, ref_kl_logps = reference_logprobs(base, reference, encoded, config.batch_size,
-                                                 bf16=wants_bf16(config.bf16_autocast, base))
     pad = base.tokenizer.pad_token_id
 
-    def logprobs(idx: Sequence[int], side: int) -> tuple[torch.Tensor, torch.Tensor]:
-        ids, mask, labels = pad_batch([encoded[i][side] for i in idx], pad, base.device)
+    def logprobs(batch: list[Example]) -> tuple[torch.Tensor, torch.Tensor]:
+        ids, mask, labels = pad_batch(batch, pad, base.device)
         return sequence_logprobs(base, ids, mask, labels), mask
 
-    def loss(idx: Sequence[int], policy: torch.Tensor, policy_kl: torch.Tensor):
-        return kto_loss(policy, ref_logps[idx], desirable[idx], policy_kl, ref_kl_logps[idx], config.beta,
+    with torch.no_grad(), base.use(reference), base.bf16_trunk(wants_bf16(config.bf16_autocast, base)):
+        ref_logps = torch.cat([logprobs([encoded[i] for i in idx])[0]
+                               for idx in chunks(range(len(encoded)), config.batch_size)])
+
+    def kl_logprobs(idx: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(policy, reference) log-probs of the batch's mismatched pairs, without gradients."""
+        pairs = mismatched(base.tokenizer, examples, idx, config.max_length)
+        with torch.no_grad():
+            policy_kl = logprobs(pairs)[0]
+            with base.use(reference):
+                return policy_kl, logprobs(pairs)[0]
+
+    def loss(idx: Sequence[int], policy: torch.Tensor, policy_kl: torch.Tensor, reference_kl: torch.Tensor):
+        return kto_loss(policy, ref_logps[idx], desirable[idx], policy_kl, reference_kl, config.beta,
                         config.desirable_weight, config.undesirable_weight)
 
     def loss_fn(idx: list[int]):
-        policy, mask = logprobs(idx, 0)
-        with torch.no_grad():
-            policy_kl, _ = logprobs(idx, 1)
-        value, rewards, kl = loss(idx, policy, policy_kl)
+        policy, mask = logprobs([encoded[i] for i in idx])
+        value, rewards, kl = loss(idx, policy, *kl_logprobs(idx))
         return value, {**reward_metrics(rewards, desirable[idx], kl), "tokens": float(mask.sum())}
 
     def eval_fn() -> dict[str, float]:
-        batches = chunks(eval_idx, config.batch_size)
-        policy = torch.cat([logprobs(idx, 0)[0] for idx in batches])
-        policy_kl = torch.cat([logprobs(idx, 1)[0] for idx in batches])
-        value, rewards, kl = loss(eval_idx, policy, policy_kl)
+        batches = chunks(eval_idx, config.batch_size)  # mismatched pairs within each, as in training
+        policy = torch.cat([logprobs([encoded[i] for i in idx])[0] for idx in batches])
+        policy_kl, reference_kl = (torch.cat(side) for side in zip(*(kl_logprobs(idx) for idx in batches)))
+        value, rewards, kl = loss(eval_idx, policy, policy_kl, reference_kl)
         values = {"loss": value.item(), **reward_metrics(rewards, desirable[eval_idx], kl)}
         return {f"eval_{k}": v for k, v in values.items()}
 
     return run_supervised(base=base, adapter=ADAPTER, heads={}, train_idx=train_idx, loss_fn=loss_fn,
                           eval_fn=eval_fn if eval_idx else None, split=prompt_split(examples, eval_idx),
                           config=config, run_dir=run_dir, hooks=hooks or Hooks(),
-                          tokens=step_tokens((pair[0] for pair in encoded), config.batch_size), resume=resume)
+                          tokens=step_tokens(encoded, config.batch_size), resume=resume)

@@ -17,6 +17,18 @@ def gguf_architectures() -> set[str]:
     return set(GGUF_CONFIG_MAPPING)
 
 
+def model_problem(spec: str | Path) -> str | None:
+    """Why the model folder or .gguf file `spec` cannot be used, in the words of `models` (remote code, pickle
+    or no weights, an unknown architecture); None when it can (or when `spec` is neither: the loader says)."""
+    from studio.core.model_finder import gguf_model, hf_folder_model
+
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        return hf_folder_model(path, "given", known_model_types()).reason
+    if path.suffix == ".gguf" and path.exists():
+        return gguf_model(path, "given", gguf_architectures()).reason
+    return None
+
 
 def local_models(recent_projects: Iterable[Path]) -> list[dict]:
     """Every model found on this machine (and the recent projects' models) as summaries with a training verdict."""

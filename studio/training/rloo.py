@@ -23,13 +23,15 @@ policy does not change during a pass, and the first pass's own log-probs (detach
 policy's log-probs that the KL and later passes' ratios need. A pass takes whole groups (the k responses to
 `prompts_per_pass` prompts), because a response's advantage needs its siblings' KL.
 
-Scores are used as given (runs.py passes the reward model's scores normalised by its training statistics).
+Scores are used as given (runs.py passes the reward model's scores normalised by its training statistics);
+`missing_eos_penalty`, as PPO's, is added to the score of a response that never ended, before the KL price.
 Round i always samples with seed (seed, i) and prompts from the seeded order, so a resumed run repeats the
 rounds an uninterrupted one would have run. Stop takes effect before a round or during its first pass,
 before any update of that round, so the checkpoint saved on stopping is exactly the end of the last round.
 
-Metrics per round: reward (mean score), rlhf_reward (mean score - beta * KL), kl (mean over responses of the
-summed log p - log p_ref, in nats), beta, policy_loss, entropy, clip_frac (share of responses clipped,
+Metrics per round: reward (mean score, penalty included), rlhf_reward (mean score - beta * KL), kl (mean over
+responses of the summed log p - log p_ref, in nats), beta, logprob_mismatch (nats per token between the sampler's log-probs and
+the first pass's, `sampler_logprobs`), policy_loss, entropy, clip_frac (share of responses clipped,
 over all passes), grad_norm, response_length, eos_fraction, distinct_2 and reward_length_corr (for the hacking
 monitor), samples_per_s (responses), iteration_s, and any round metric the score function returns with its scores
 (`engine.Scores`: a reward run with an ensemble adds ensemble_disagreement).
@@ -38,6 +40,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -52,6 +55,7 @@ from studio.training.ppo import POLICY, sampling_progress, start_policy
 from studio.training.ppo_losses import masked_mean
 from studio.training.prefix_sharing import grouped_forward
 from studio.training.rloo_losses import leave_one_out_advantages, sequence_kl, sequence_policy_loss
+from studio.training.sampler_logprobs import mismatch, recording
 from studio.training.shared_base import SharedBase
 from studio.training.uncertainty import OnlineReward
 
@@ -69,6 +73,12 @@ def rollout(base: SharedBase, prompts: list[str], config: RLOOConfig, seed: int,
     with base.use(POLICY) as model, base.bf16_decoding(bf16):
         return generate_tokens(model, base.tokenizer, [p for p in prompts for _ in range(config.samples_per_prompt)],
                                sampling, on_token)
+
+
+def ended_with_eos(base: SharedBase, batch: GeneratedBatch) -> torch.Tensor:
+    """bool (n,): the response's last token is an end of turn (it did not run into the token limit)."""
+    last = batch.response_ids.gather(1, batch.response_mask.sum(1, keepdim=True).long() - 1).squeeze(1)
+    return torch.isin(last, torch.tensor(_eos_ids(base.base, base.tokenizer), device=last.device))
 
 
 def logprobs(base: SharedBase, batch: GeneratedBatch, rows: slice, config: RLOOConfig, entropy: bool = True
@@ -91,9 +101,10 @@ def reference_logprobs(base: SharedBase, reference: str | None, batch: Generated
 
 
 def update(base: SharedBase, optimizer: torch.optim.Optimizer, batch: GeneratedBatch, scores: torch.Tensor,
-           ref_logprobs: torch.Tensor, config: RLOOConfig, passes: list[slice], hooks: Hooks, iteration: int
-           ) -> dict[str, float | torch.Tensor]:
-    """`epochs` passes, each summing the gradients of every group and then stepping once; returns the stats."""
+           ref_logprobs: torch.Tensor, sampled: torch.Tensor, config: RLOOConfig, passes: list[slice], hooks: Hooks,
+           iteration: int) -> dict[str, float | torch.Tensor]:
+    """`epochs` passes, each summing the gradients of every group and then stepping once; returns the stats
+    (with the gap between the sampler's log-probs, `sampled`, and the first pass's)."""
     params = optimizer.param_groups[0]["params"]
     n, k, mask = scores.numel(), config.samples_per_prompt, batch.response_mask.float()
     old_logprobs = torch.zeros_like(ref_logprobs)
@@ -131,7 +142,8 @@ def update(base: SharedBase, optimizer: torch.optim.Optimizer, batch: GeneratedB
             losses.append(loss_sum)
             grad_norms.append(grad_norm)
     trim()
-    return {"kl": kl, "policy_loss": sum(losses) / len(losses), "entropy": sum(entropies) / len(entropies),
+    return {"kl": kl, "logprob_mismatch": mismatch(sampled, old_logprobs, mask),
+            "policy_loss": sum(losses) / len(losses), "entropy": sum(entropies) / len(entropies),
             "clip_frac": clipped / (n * config.epochs), "grad_norm": sum(grad_norms) / len(grad_norms)}
 
 
@@ -165,9 +177,12 @@ def train_rloo(base: SharedBase, prompts: list[str], score_fn: ScoreFn, config: 
                 break
             t0 = time.perf_counter()
             idx = batch_for_step(list(range(len(prompts))), iteration, config.batch_size, config.seed)
-            batch = rollout(base, [prompts[i] for i in idx], config, config.seed * 1_000_003 + iteration,
-                            sampling_progress(hooks, iteration + 1, len(idx) * k, config.max_new_tokens), bf16)
+            with recording(base, config.temperature) as sampler:
+                batch = rollout(base, [prompts[i] for i in idx], config, config.seed * 1_000_003 + iteration,
+                                sampling_progress(hooks, iteration + 1, len(idx) * k, config.max_new_tokens), bf16)
             mask = batch.response_mask.float()
+            sampled = sampler.logprobs(batch.response_ids, mask)
+            ended = ended_with_eos(base, batch)
             step = config.prompts_per_pass * k
             passes = [slice(start, start + step) for start in range(0, mask.size(0), step)]
 
@@ -177,9 +192,11 @@ def train_rloo(base: SharedBase, prompts: list[str], score_fn: ScoreFn, config: 
             try:
                 with base.bf16_trunk(bf16):  # scoring and every pass, as sampling
                     scores, scorer_metrics = score_round(score_fn, asked, batch.texts, base.device, iteration + 1)
+                    if config.missing_eos_penalty is not None:
+                        scores = scores + config.missing_eos_penalty * (~ended).float()
                     ref_logprobs = reference_logprobs(base, reference, batch, config, passes, hooks, iteration + 1)
                     # advantages (reward - beta * KL, minus the leave-one-out baseline) and the REINFORCE passes
-                    stats = update(base, optimizer, batch, scores, ref_logprobs, config, passes, hooks,
+                    stats = update(base, optimizer, batch, scores, ref_logprobs, sampled, config, passes, hooks,
                                    iteration + 1)
             except _Cancelled:
                 status = "cancelled"
@@ -187,8 +204,6 @@ def train_rloo(base: SharedBase, prompts: list[str], score_fn: ScoreFn, config: 
             iteration += 1
             elapsed = time.perf_counter() - t0
             kl = stats.pop("kl")
-            ended = batch.response_ids.gather(1, mask.sum(1, keepdim=True).long() - 1).squeeze(1)
-            ended = torch.isin(ended, torch.tensor(_eos_ids(base.base, base.tokenizer), device=ended.device))
             last = {"reward": scores.mean().item(), "rlhf_reward": (scores - config.beta * kl).mean().item(),
                     "kl": kl.mean().item(), "beta": config.beta, **stats,
                     "response_length": mask.sum(1).mean().item(), "eos_fraction": ended.float().mean().item(),

@@ -1,34 +1,28 @@
 """Scores a reward run's held-out pairs for the health report (`studio.core.rm_health`).
 
-The held-out pairs are the ones the run never trained on: the same whole-prompt split
-(`reward.split_by_prompt`, same fraction and seed) over the project's current pairs. With fewer than
-10 prompts there is no held-out split, and the training pairs are scored instead (the report says so).
+The held-out pairs are the ones the run never trained on, as training stored them in the run folder
+(`rm_health.SPLIT_FILE`); they are never split again from the project's current pairs, which may hold
+prompts added since (some of them on the training side of a new split). With fewer than 10 prompts
+training holds none out and stores its training pairs instead (the report says so).
 """
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 from studio.core.project import Project
-from studio.core.ratings import training_pairs
-from studio.core.rm_health import SCORES_FILE, RMReport, ScoredPair, load_scored, rm_report, save_scored
+from studio.core.rm_health import (SCORES_FILE, SPLIT_FILE, RMReport, ScoredPair, load_scored, load_split,
+                                   rm_report, save_scored)
 from studio.core.run_kinds import REWARD
-from studio.training.reward import RewardScorer, split_by_prompt
+from studio.training.reward import RewardScorer
 from studio.training.shared_base import SharedBase
-
-
-def heldout_pairs(pairs: list[dict], eval_fraction: float, seed: int) -> tuple[list[dict], str]:
-    """The pairs a reward run held out, and "held-out"; all pairs and "train" when it held none out."""
-    _, held = split_by_prompt(pairs, eval_fraction, seed)
-    return ([pairs[i] for i in held], "held-out") if held else (pairs, "train")
 
 
 def score_pairs(scorer: RewardScorer, pairs: list[dict], batch_size: int = 8) -> list[ScoredPair]:
     prompts = [p["prompt"] for p in pairs]
     chosen = scorer(prompts, [p["chosen"] for p in pairs], batch_size).tolist()
     rejected = scorer(prompts, [p["rejected"] for p in pairs], batch_size).tolist()
-    return [ScoredPair(p["prompt"], p["chosen"], p["rejected"], c, r, p.get("comparison_id"))
-            for p, c, r in zip(pairs, chosen, rejected)]
+    return [ScoredPair(p["prompt"], p["chosen"], p["rejected"], c, r, p.get("comparison_id"),
+                       float(p.get("weight", 1.0))) for p, c, r in zip(pairs, chosen, rejected)]
 
 
 def score_reward_run(project: Project, base: SharedBase, run_ref: str | int) -> Path:
@@ -36,10 +30,13 @@ def score_reward_run(project: Project, base: SharedBase, run_ref: str | int) -> 
     run = project.store.resolve_run(str(run_ref))
     if run.kind != REWARD or run.status != "finished":
         raise ValueError(f"run {run.id} is not a finished reward model ({run.kind}, {run.status})")
-    pairs = [dataclasses.asdict(p) for p in training_pairs(project.store)]
-    if not pairs:
-        raise ValueError("the project has no preference pairs to check the reward model on")
-    held, split = heldout_pairs(pairs, float(run.config.get("eval_fraction", 0.1)), int(run.config.get("seed", 0)))
+    stored = project.run_dir(run.id) / SPLIT_FILE
+    if not stored.exists():
+        raise ValueError(f"reward run {run.id} was trained before runs kept their held-out pairs: train the reward "
+                         f"model again to check it on pairs it never saw")
+    held, split = load_split(stored)
+    if not held:
+        raise ValueError(f"reward run {run.id} has no pairs to be checked on")
     scorer = RewardScorer.load(base, project.run_dir(run.id))
     return save_scored(project.run_dir(run.id) / SCORES_FILE, score_pairs(scorer, held), split)
 

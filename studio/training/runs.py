@@ -126,6 +126,13 @@ def sample(project: Project, base: SharedBase, policy: str, prompts: list[str],
                                        on_progress=hooks.on_progress)]
 
 
+def check_data(project: Project, kind: str) -> None:
+    """Refuse a run of `kind` with nothing to learn from, before a run is stored or the model loads."""
+    spec = run_kind(kind)
+    if not TRAINING_DATA[spec.learns_from](project.store):
+        raise ValueError(f"{spec.label} needs {spec.learns_from.needs} (nothing was run)")
+
+
 def reward_dir(project: Project, reward: str) -> Path:
     """The folder of reward run `reward` (an id or latest:reward)."""
     run = project.store.resolve_run(reward)
@@ -145,6 +152,7 @@ def train(project: Project, base: SharedBase, kind: str, config=None, hooks: Hoo
     hooks = hooks or Hooks()
     if resume is not None:
         run = store.resolve_run(resume)
+        check_data(project, run.kind)
         lock = project.lock_run(run.id)  # refuses a run that another process is training
         kind, config = run.kind, _config_from(run)
         init, reward = run.config.get("_init"), run.config.get("_reward")
@@ -156,6 +164,7 @@ def train(project: Project, base: SharedBase, kind: str, config=None, hooks: Hoo
     else:
         config = with_device_lengths(config or config_class(kind)(), str(base.device))  # stored as it runs
         validate(config)
+        check_data(project, kind)
         init = _default_init(project, kind, init)  # stored resolved, so a resume uses the same runs
         init = policy_label(project, init) if init is not None else None
         reward = _default_reward(project, kind, reward)
@@ -185,9 +194,10 @@ def train(project: Project, base: SharedBase, kind: str, config=None, hooks: Hoo
     return run_id, result
 
 
-def export_run(project: Project, run_ref: str, out_dir: Path, merged: bool = False) -> Path:
-    """Write a run's PEFT adapter folder, or the base with the adapter merged, as safetensors."""
-    out_dir = project.check_output(out_dir)
+def export_run(project: Project, run_ref: str, out_dir: Path, merged: bool = False, force: bool = False) -> Path:
+    """Write a run's PEFT adapter folder, or the base with the adapter merged, as safetensors (`force`: into a
+    folder that is not empty)."""
+    out_dir = project.check_output(out_dir, force=force, folder=True)
     run = project.store.resolve_run(run_ref)
     if run.status != "finished" or not run.artifact:
         raise ValueError(f"run {run.id} has no finished adapter to export (status {run.status})")

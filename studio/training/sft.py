@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from studio.training.chat_format import encode_chat
 from studio.training.configs import SFTConfig
 from studio.training.engine import Hooks, TrainResult, run_supervised, split_indices, step_tokens
 from studio.training.shared_base import SharedBase
@@ -16,26 +17,15 @@ from studio.training.shared_base import SharedBase
 ADAPTER = "sft"
 
 
-def messages_for(prompt: str, system: str | None = None) -> list[dict]:
-    return ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": prompt}]
-
-
 def encode_example(tokenizer, prompt: str, response: str, system: str | None, max_length: int
                    ) -> tuple[list[int], int]:
-    """Token ids of the chat-formatted prompt + response, and where the response starts."""
-    msgs = messages_for(prompt, system)
-    head = tokenizer.apply_chat_template(msgs, add_generation_prompt=True, tokenize=False)
-    full = tokenizer.apply_chat_template(msgs + [{"role": "assistant", "content": response}], tokenize=False)
-    if not full.startswith(head):  # templates that re-render the prompt differently: fall back to concatenation
-        full = head + response + (tokenizer.eos_token or "")
-    head_ids = tokenizer(head, add_special_tokens=False)["input_ids"]
-    ids = tokenizer(full, add_special_tokens=False)["input_ids"]
+    """Token ids of the chat-formatted prompt + response up to its end-of-turn token, and where the response
+    starts (see `chat_format.encode_chat`)."""
+    ids, head = encode_chat(tokenizer, prompt, response, system)
     if len(ids) > max_length:  # keep the response; cut the prompt from the left
         cut = len(ids) - max_length
-        ids, start = ids[cut:], max(len(head_ids) - cut, 1)
-    else:
-        start = len(head_ids)
-    return ids, start
+        return ids[cut:], max(head - cut, 1)
+    return ids, head
 
 
 def pad_batch(examples: list[tuple[list[int], int]], pad_id: int, device) -> tuple[torch.Tensor, ...]:

@@ -5,14 +5,21 @@ not how much the labels so far support that preference. A comparison can sit far
 because one lucky direction of the head says so; heads fitted on bootstrap resamples of the labels
 disagree exactly there. Refitting the LoRA trunk per resample would cost one training run each,
 so the heads share the trained reward trunk (its adapter, frozen): each head is the run's head
-refitted on a resample of the preference pairs, with an L2 pull back to it, on last-token features
+refitted on a resample of the rankings, with an L2 pull back to it, on last-token features
 computed once. Five heads cost one forward pass over the answers plus a few milliseconds.
-With fewer than MIN_PAIRS pairs there is nothing to resample and the margin (the run's own head)
-is the fallback: spread 0, ordered by how close P(first wins) is to 1/2.
+A resample draws whole rankings (all pairs of one comparison; the pairs implied by one prompt's ratings),
+never single pairs: the C(K,2) pairs of a K-way ranking come from one decision and stand or fall together.
+With fewer than MIN_RANKINGS rankings there is little to resample and the margin (the run's own head)
+is the fallback: spread 0, ordered by how unsure its pairwise preferences are.
 
 The order is: features of every answer; fit the heads (cached in the run folder); per comparison,
-each head's softmax over its answers (Plackett-Luce: P(answer wins)); mean, spread of P(first), and
-whether the heads disagree on the winner ("unsure").
+each head's scores of its K answers. From them: each head's softmax (Plackett-Luce: P(answer wins)), averaged;
+and, for every pair of answers, each head's Bradley-Terry P(i beats j) = sigmoid(s_i - s_j). The spread is the
+heads' disagreement on those pairs: the mutual information between a pair's outcome and the head (BALD:
+entropy of the mean prediction minus the mean of the heads' entropies), summed over the C(K,2) pairs, in nats
+(one ranking settles all its pairs at once, so its label tells as much as they do together). It looks at every
+answer, so heads split between answers 1 and 2 are as unsure as heads split on answer 0. "Unsure": the heads
+do not all pick the same winner.
 
 The same heads watch PPO and RLOO (`round_scorer`): each round's answers are scored by every head on the
 features the run's own head reads, each head's scores normalised by its own mean and std over the training
@@ -38,10 +45,10 @@ from studio.training.reward import RewardScorer
 from studio.training.shared_base import SharedBase
 
 N_HEADS = 5
-MIN_PAIRS = 4
+MIN_RANKINGS = 4
 FIT_STEPS = 200
 PULL = 1e-2              # L2 pull of each refitted head towards the trained head
-MARGIN_UNSURE = 0.1      # margin fallback: unsure when |P(first) - 1/2| is below this
+MARGIN_UNSURE = 0.1      # margin fallback: unsure when P(best beats the runner-up) - 1/2 is below this
 ENSEMBLE_FILE = "ensemble.safetensors"
 
 
@@ -50,19 +57,30 @@ def features(scorer: RewardScorer, prompts: list[str], responses: list[str], bat
     return scorer.features(scorer.encode(prompts, responses), batch_size).cpu()
 
 
+def bootstrap_counts(groups: torch.Tensor, n_heads: int, generator: torch.Generator) -> torch.Tensor:
+    """(n_heads, N): how many times each pair is drawn in each head's resample, when each resample draws G
+    rankings with replacement (G = number of distinct `groups`: the ranking of each pair, (N,) ids 0..G-1) and
+    takes all pairs of each ranking drawn."""
+    n_groups = int(groups.max()) + 1
+    drawn = torch.randint(n_groups, (n_heads, n_groups), generator=generator)
+    counts = torch.stack([torch.bincount(row, minlength=n_groups) for row in drawn])   # (H, G)
+    return counts[:, groups].float()
+
+
 def fit_heads(chosen: torch.Tensor, rejected: torch.Tensor, weights: torch.Tensor, init: torch.Tensor,
-              n_heads: int = N_HEADS, seed: int = 0, steps: int = FIT_STEPS, pull: float = PULL,
-              lr: float = 1e-2) -> torch.Tensor:
+              groups: torch.Tensor, n_heads: int = N_HEADS, seed: int = 0, steps: int = FIT_STEPS,
+              pull: float = PULL, lr: float = 1e-2) -> torch.Tensor:
     """`n_heads` weight vectors (n_heads, D), each fitted by the weighted Bradley-Terry loss on its own
-    bootstrap resample of the pairs (features `chosen`, `rejected`: (N, D)), starting from and pulled
-    towards `init` (D,). The bias cancels in every score difference, so a head is its weights alone."""
+    bootstrap resample of the rankings (`groups`: each pair's ranking, see `bootstrap_counts`; features
+    `chosen`, `rejected`: (N, D)), starting from and pulled towards `init` (D,). The bias cancels in every
+    score difference, so a head is its weights alone."""
     generator = torch.Generator().manual_seed(seed)
-    resample = torch.randint(len(chosen), (n_heads, len(chosen)), generator=generator)
-    diff, w = (chosen - rejected)[resample], weights[resample]             # (H, N, D), (H, N)
+    diff = chosen - rejected                                                   # (N, D)
+    w = weights[None, :] * bootstrap_counts(groups, n_heads, generator)        # (H, N)
     heads = init.detach().clone().repeat(n_heads, 1).requires_grad_(True)
     optimizer = torch.optim.Adam([heads], lr=lr)
     for _ in range(steps):
-        margins = (diff * heads[:, None, :]).sum(-1)
+        margins = heads @ diff.T                                               # (H, N)
         loss = ((-F.logsigmoid(margins) * w).sum(1) / w.sum(1)).sum()
         loss = loss + pull * ((heads - init) ** 2).sum()
         optimizer.zero_grad()
@@ -71,21 +89,45 @@ def fit_heads(chosen: torch.Tensor, rejected: torch.Tensor, weights: torch.Tenso
     return heads.detach()
 
 
+def binary_entropy(p: torch.Tensor) -> torch.Tensor:
+    """Entropy in nats of a two-way outcome with probability `p` (0 at p = 0 or 1)."""
+    return -(torch.xlogy(p, p) + torch.xlogy(1 - p, 1 - p))
+
+
+def pairwise_disagreement(scores: torch.Tensor) -> float:
+    """The heads' disagreement about a comparison, from their scores (K answers, H heads): per pair of answers,
+    the mutual information between its Bradley-Terry outcome and the head, H(mean_h p) - mean_h H(p), p =
+    sigmoid(s_i - s_j); summed over the C(K, 2) pairs."""
+    i, j = torch.triu_indices(scores.size(0), scores.size(0), offset=1)
+    p = torch.sigmoid(scores[i] - scores[j])                                   # (pairs, H)
+    return (binary_entropy(p.mean(1)) - binary_entropy(p).mean(1)).clamp(min=0).sum().item()
+
+
 def guesses_from(heads: torch.Tensor, answer_features: list[torch.Tensor], comparison_ids: list[int],
                  run_id: int, method: str) -> list[Guess]:
-    """Per comparison (features (K, D)): mean P(each answer wins) over heads, spread of P(first), and
-    unsure = the heads do not all pick the same winner (margin method: P(first) within MARGIN_UNSURE of 1/2)."""
+    """Per comparison (features (K, D)): mean P(each answer wins) over heads, the heads' pairwise disagreement
+    (`pairwise_disagreement`, the spread), and unsure = the heads do not all pick the same winner (margin
+    method: the best answer beats the runner-up with P within MARGIN_UNSURE of 1/2)."""
     out = []
     for cid, feats in zip(comparison_ids, answer_features):
-        probs = torch.softmax(feats @ heads.T, dim=0)                       # (K, H)
+        scores = feats @ heads.T                                               # (K, H)
+        probs = torch.softmax(scores, dim=0)
         mean = probs.mean(1)
-        spread = probs[0].std(unbiased=False).item() if heads.size(0) > 1 else 0.0
         if method == "margin":
-            unsure = abs(mean[0].item() - 0.5) < MARGIN_UNSURE
+            best, second = mean.topk(2).values.tolist()
+            unsure = best / (best + second) - 0.5 < MARGIN_UNSURE
         else:
             unsure = len(set(probs.argmax(0).tolist())) > 1
-        out.append(Guess(cid, run_id, mean[0].item(), spread, [round(p, 6) for p in mean.tolist()], unsure, method))
+        out.append(Guess(cid, run_id, mean[0].item(), pairwise_disagreement(scores),
+                         [round(p, 6) for p in mean.tolist()], unsure, method))
     return out
+
+
+def ranking_groups(pairs: list) -> torch.Tensor:
+    """Each pair's ranking as an id 0..G-1: its comparison, or its prompt for pairs implied by ratings."""
+    keys = [("c", p.comparison_id) if p.comparison_id is not None else ("p", p.prompt) for p in pairs]
+    ids = {key: i for i, key in enumerate(dict.fromkeys(keys))}
+    return torch.tensor([ids[key] for key in keys])
 
 
 def ensemble(scorer: RewardScorer, pairs: list, run_dir: Path, n_heads: int = N_HEADS) -> tuple[torch.Tensor, str]:
@@ -97,7 +139,8 @@ def ensemble(scorer: RewardScorer, pairs: list, run_dir: Path, n_heads: int = N_
     if cache.exists():
         stored = load_file(str(cache))
         return stored["heads"], "bootstrap" if stored["heads"].size(0) > 1 else "margin"
-    if len(pairs) < MIN_PAIRS:
+    groups = ranking_groups(pairs) if pairs else torch.zeros(0, dtype=torch.long)
+    if len(groups.unique()) < MIN_RANKINGS:
         return init[None], "margin"
     answers = list(dict.fromkeys((p.prompt, text) for p in pairs for text in (p.chosen, p.rejected)))
     feats = features(scorer, [prompt for prompt, _ in answers], [text for _, text in answers])
@@ -105,7 +148,7 @@ def ensemble(scorer: RewardScorer, pairs: list, run_dir: Path, n_heads: int = N_
     chosen = feats[[row[(p.prompt, p.chosen)] for p in pairs]]
     rejected = feats[[row[(p.prompt, p.rejected)] for p in pairs]]
     weights = torch.tensor([p.weight for p in pairs], dtype=torch.float)
-    heads = fit_heads(chosen, rejected, weights, init, n_heads)
+    heads = fit_heads(chosen, rejected, weights, init, groups, n_heads)
     scores = feats @ heads.T  # each head on every training answer: its own statistics, as the run's head has
     save_file({"heads": heads.contiguous(), "mean": scores.mean(0).contiguous(),
                "std": scores.std(0).clamp(min=1e-6).contiguous()}, str(cache))

@@ -1,6 +1,6 @@
-"""The Annotators page: who labelled how much, how far they agree with each other (Krippendorff's
-alpha), with themselves (unannounced repeats of rankings and ratings) and with the reward model, and
-how fast they go.
+"""The Annotators page: who labelled how much, how far people agree with each other (Krippendorff's
+alpha, rankings and ratings apart), with themselves (unannounced repeats of rankings and ratings) and with
+the reward model, how fast they go, and how far each rule or AI labeller agrees with each person.
 
 The figures come from `studio.core.agreement.annotator_report`, computed in a background job (it
 reads every label), whenever the page is shown or the labels change while it is visible.
@@ -26,7 +26,8 @@ ANNOTATOR_COLUMNS = [
     ("Labels per hour", "Labels per hour of labelling (pauses over 5 minutes not counted)",
      lambda a: "–" if a["labels_per_hour"] is None else f"{a['labels_per_hour']:.0f}"),
 ]
-PAIR_COLUMNS = ["Annotator", "Annotator", "Shared items", "Alpha"]
+PAIR_COLUMNS = ["Annotator", "Annotator", "Labels", "Shared items", "Alpha"]
+MACHINE_COLUMNS = ["Labeller", "Person", "Labels", "Shared items", "Alpha"]
 
 
 def _share(value: float | None, n: int) -> str:
@@ -55,7 +56,7 @@ def _fill(table: QTableWidget, rows: list[list[object]]) -> None:
 
 
 class AnnotatorsPage(QWidget):
-    """Counts, agreement and pace per annotator; alpha per annotator pair."""
+    """Counts, agreement and pace per person; alpha per pair of people, and per machine labeller and person."""
 
     def __init__(self, ctx: StudioContext, parent: QWidget | None = None):
         super().__init__(parent)
@@ -68,13 +69,18 @@ class AnnotatorsPage(QWidget):
                                                    "0 = no better than chance, below 0 = systematic disagreement")
         self.annotators = _table([c[0] for c in ANNOTATOR_COLUMNS], [c[1] for c in ANNOTATOR_COLUMNS])
         self.pairs = _table(PAIR_COLUMNS)
-        self.pairs.setToolTip("Alpha of each pair of annotators over the items both labelled")
+        self.pairs.setToolTip("Alpha of each pair of people over the items both labelled")
+        self.machines = _table(MACHINE_COLUMNS)
+        self.machines.setToolTip("Alpha of each rule or AI labeller against each person over the items both "
+                                 "labelled (machine labels never count in the alpha between people)")
         layout = QVBoxLayout(self)
         layout.addWidget(self.alpha)
         layout.addWidget(QLabel("<b>Annotators</b>"))
         layout.addWidget(self.annotators, 2)
         layout.addWidget(QLabel("<b>Pairs</b>"))
         layout.addWidget(self.pairs, 1)
+        layout.addWidget(QLabel("<b>Rule and AI labellers against people</b>"))
+        layout.addWidget(self.machines, 1)
         ctx.data_changed.connect(self._labels_changed)
 
     def showEvent(self, event) -> None:
@@ -116,11 +122,12 @@ class AnnotatorsPage(QWidget):
         self._job = None
         self.report = report
         alpha = report["alpha"]
-        self.alpha.setText(f"<b>Krippendorff's alpha</b> (ordinal): all labels {_alpha(alpha['all'])} · "
+        self.alpha.setText(f"<b>Krippendorff's alpha</b> between people (ordinal): "
                            f"rankings {_alpha(alpha['rankings'])} · ratings {_alpha(alpha['ratings'])}"
                            + ("" if report["annotators"] else " — no labels yet"))
         _fill(self.annotators, [[get(a) for _, _, get in ANNOTATOR_COLUMNS] for a in report["annotators"]])
-        _fill(self.pairs, [[p["a"], p["b"], p["shared"], _alpha(p["alpha"])] for p in report["pairs"]])
+        for table, rows in ((self.pairs, report["pairs"]), (self.machines, report["machines"])):
+            _fill(table, [[p["a"], p["b"], p["kind"], p["shared"], _alpha(p["alpha"])] for p in rows])
         if self._stale:
             self._stale = False
             self.refresh()

@@ -288,7 +288,8 @@ class DemosPage(QWidget):
                                                    JSONL_FILTER)[0]
         if not path:
             return
-        self._file_job(lambda store: export_demos(store, self.ctx.project.check_output(path)),
+        self._file_job(lambda store: export_demos(  # the dialog asked before replacing a file
+                           store, self.ctx.project.check_output(path, force=True)),
                        "Exporting demonstrations…",
                        lambda n: f"Exported {n} demonstrations to {Path(path).name}.", "Export failed")
 

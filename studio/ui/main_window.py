@@ -273,7 +273,8 @@ class MainWindow(QMainWindow):
                                                    JSONL_FILTER)[0]
         if not path:
             return None
-        job = self.ctx.run(lambda jc: import_export.export_prefs(jc.project.store, jc.project.check_output(path)),
+        job = self.ctx.run(lambda jc: import_export.export_prefs(  # the dialog asked before replacing a file
+                               jc.project.store, jc.project.check_output(path, force=True)),
                            needs_model=False, title="Exporting preference pairs")
         job.finished.connect(lambda n: self.statusBar().showMessage(
             f"Exported {n} preference pairs to {path}", 15000))

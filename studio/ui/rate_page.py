@@ -257,7 +257,8 @@ class RatePage(QWidget):
         from studio.ui.demos_page import JSONL_FILTER
 
         path = path or QFileDialog.getSaveFileName(self, "Export ratings", "ratings.jsonl", JSONL_FILTER)[0]
-        return self._file_job(path, lambda store, out: export_ratings(store, self.ctx.project.check_output(out)),
+        return self._file_job(path, lambda store, out: export_ratings(  # the dialog asked before replacing a file
+                                  store, self.ctx.project.check_output(out, force=True)),
                               "Exported {n} ratings to {name}.", "Export failed")
 
     def _file_job(self, path: str, work: Callable[[Store, str], int], done: str, failed: str) -> Job | None:

@@ -112,7 +112,7 @@ class RMReportPanel(QWidget):
         corr = "n/a" if report.length_correlation is None else f"{report.length_correlation:+.2f}"
         self.summary.setText(f"Run {self.run_id} on {report.pairs} {report.split} pairs: accuracy "
                              f"<b>{report.accuracy:.0%}</b> · ECE <b>{report.ece:.3f}</b> · Brier "
-                             f"<b>{report.brier:.3f}</b> · score-length r <b>{corr}</b>")
+                             f"<b>{report.brier:.3f}</b> · length-gap vs score-gap r (within pairs) <b>{corr}</b>")
         self.warnings.setText("\n".join(f"⚠ {w}" for w in report.warnings))
         self.warnings.setVisible(bool(report.warnings))
         self.reliability.plot([0, 1], [0, 1], pen=pg.mkPen("#888", style=Qt.PenStyle.DashLine))
@@ -145,13 +145,13 @@ class RMReportPanel(QWidget):
     # -- export ----------------------------------------------------------------------------------------------
     def table(self) -> tuple[list[str], list[list]]:
         """The reliability bins and the score histograms as one CSV table."""
-        rows = [["reliability", b.low, b.high, b.count, b.confidence, b.win_rate] for b in self.report.bins]
+        rows = [["reliability", b.low, b.high, b.count, b.confidence, b.win_rate, b.weight] for b in self.report.bins]
         edges = self.report.histogram_edges
-        rows += [[f"{name} scores", edges[i], edges[i + 1], count, "", ""]
+        rows += [[f"{name} scores", edges[i], edges[i + 1], count, "", "", ""]
                  for name, counts in (("chosen", self.report.chosen_histogram),
                                       ("rejected", self.report.rejected_histogram))
                  for i, count in enumerate(counts)]
-        return ["table", "low", "high", "count", "mean_confidence", "win_rate"], rows
+        return ["table", "low", "high", "count", "mean_confidence", "win_rate", "weight"], rows
 
     def export_csv(self, path: str | Path):
         header, rows = self.table()

@@ -1,3 +1,4 @@
+import math
 import random
 
 import pytest
@@ -30,7 +31,7 @@ def test_label_tables_come_with_the_schema(store):
 def test_uncertain_queue_follows_hand_made_scores(store):
     ids = _comparisons(store, 5)
     run = _reward_run(store)
-    # (spread, P(first)): the largest spread first; equal spreads by closeness of P(first) to 1/2
+    # (spread, P(first)): the largest spread first; equal spreads by the pairwise entropy (P(first) nearer 1/2)
     hand = {ids[0]: (0.01, 0.9), ids[1]: (0.30, 0.8), ids[2]: (0.10, 0.45), ids[3]: (0.10, 0.2)}
     active.save_guesses(store, run, [Guess(c, run, p, s, [p, 1 - p], s > 0.05, "bootstrap")
                                      for c, (s, p) in hand.items()])
@@ -133,3 +134,22 @@ def test_rating_repeats_come_back_every_twentieth_rating_and_are_stored_apart(st
     assert chosen == set(answers[:29]) - {answers[3]}                         # repeated once per annotator
     active.delete_rating_repeat(store, repeat_id)
     assert active.rating_repeats(store) == []
+
+
+def test_uncertain_queue_reads_every_answer_pair(store):
+    """One head (spread 0), so the order is the pairwise entropy, summed over the pairs a ranking settles. A uniform
+    4-way guess is 6 coin flips (6 ln 2); a 3-way guess split between answers 1 and 2, answer 0 out of the running,
+    is one coin flip and two nearly sure pairs; then a 2-way coin flip (ln 2), then a 70/30 pair. Closeness of
+    P(first) to 1/2 gave: coin flip, 70/30, 4-way, 3-way."""
+    ids = []
+    for i, k in enumerate([2, 4, 2, 3]):
+        p = store.add_prompt(f"prompt {i}")
+        ids.append(store.add_comparison(p, [store.add_response(p, f"answer {i}.{j}", "base") for j in range(k)]))
+    run = _reward_run(store)
+    hand = {ids[0]: [0.7, 0.3], ids[1]: [0.25] * 4, ids[2]: [0.5, 0.5], ids[3]: [0.02, 0.49, 0.49]}
+    active.save_guesses(store, run, [Guess(c, run, probs[0], 0.0, probs, False, "margin") for c, probs in hand.items()])
+    h = lambda p: -(p * math.log(p) + (1 - p) * math.log(1 - p))  # noqa: E731
+    assert active.pairwise_entropy([0.25] * 4) == pytest.approx(6 * math.log(2))
+    assert active.pairwise_entropy(hand[ids[3]]) == pytest.approx(2 * h(0.02 / 0.51) + math.log(2))
+    assert active.pairwise_entropy(hand[ids[0]]) == pytest.approx(h(0.7))
+    assert [c.id for c in active.queue(store, "me", "uncertain")] == [ids[1], ids[3], ids[2], ids[0]]

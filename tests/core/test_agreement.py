@@ -34,7 +34,7 @@ def test_alpha_is_undefined_without_two_annotators_or_without_variation():
 
 def test_ratings_count_in_agreement(store):
     report = agreement.annotator_report(store)
-    assert report["alpha"] == {"all": None, "rankings": None, "ratings": None} and report["annotators"] == []
+    assert report["alpha"] == {"rankings": None, "ratings": None} and report["annotators"] == []
     p = store.add_prompt("Q")
     answers = [store.add_response(p, f"a{i}", "base") for i in range(10)]
     for annotator, row in zip("ab", EXAMPLE_A):
@@ -43,8 +43,9 @@ def test_ratings_count_in_agreement(store):
                                         "annotator": annotator, "created": f"2026-01-01T10:{i:02d}:00+00:00"})
     report = agreement.annotator_report(store)
     assert report["alpha"]["ratings"] == pytest.approx(0.095, abs=5e-4)
-    assert report["alpha"]["all"] == pytest.approx(0.095, abs=5e-4) and report["alpha"]["rankings"] is None
-    assert report["pairs"] == [{"a": "a", "b": "b", "shared": 10, "alpha": pytest.approx(0.095, abs=5e-4)}]
+    assert report["alpha"]["rankings"] is None
+    assert report["pairs"] == [{"kind": "ratings", "a": "a", "b": "b", "shared": 10,
+                                "alpha": pytest.approx(0.095, abs=5e-4)}]
     a = report["annotators"][0]
     assert (a["name"], a["ratings"], a["rankings"]) == ("a", 10, 0)
     assert a["labels_per_hour"] == pytest.approx(60.0)  # one a minute
@@ -68,9 +69,73 @@ def test_rankings_alpha_by_hand(store):
     ab = next(r for r in report["pairs"] if (r["a"], r["b"]) == ("a", "b"))
     assert ab["shared"] == 3 and ab["alpha"] == pytest.approx(7 / 18)
     bc = next(r for r in report["pairs"] if (r["a"], r["b"]) == ("b", "c"))
-    assert bc == {"a": "b", "b": "c", "shared": 0, "alpha": None}
+    assert bc == {"kind": "rankings", "a": "b", "b": "c", "shared": 0, "alpha": None}
     assert report["alpha"]["rankings"] == pytest.approx(7 / 18)  # c shares nothing with anyone
     assert {a["name"]: a["rankings"] for a in report["annotators"]} == {"a": 3, "b": 4, "c": 1}
+
+
+def _two_way(store, n: int) -> list[int]:
+    ids = []
+    for i in range(n):
+        p = store.add_prompt(f"Q{i}")
+        ids.append(store.add_comparison(p, [store.add_response(p, f"a{i}{j}", "base") for j in range(2)]))
+    return ids
+
+
+def test_machine_labellers_stay_out_of_the_alpha_between_people(store):
+    ids = _two_way(store, 4)
+    for c, order in zip(ids, [[[0], [1]]] * 3):
+        store.add_ranking(c, order, "a")
+    for c, order in zip(ids, [[[0], [1]], [[0], [1]], [[1], [0]]]):
+        store.add_ranking(c, order, "b")
+    for c in ids:  # a rule that disagrees with "a" everywhere
+        store.add_ranking(c, [[1], [0]], "rule:shorter")
+    store.add_ranking(ids[3], [[1], [0]], "ai:be brief")
+    report = agreement.annotator_report(store)
+    assert report["alpha"]["rankings"] == pytest.approx(7 / 18)  # as in test_rankings_alpha_by_hand: people only
+    assert [(r["a"], r["b"]) for r in report["pairs"]] == [("a", "b")]
+    assert [a["name"] for a in report["annotators"]] == ["a", "b"]
+    # rule vs a: 3 comparisons, all 6 units disagree: 1 - 11 * 6 / (6 * 6) = -5/6
+    # rule vs b: 4 of 6 units disagree: 1 - 11 * 4 / 36 = -2/9; ai:be brief shares nothing with a person
+    assert report["machines"] == [
+        {"kind": "rankings", "a": "rule:shorter", "b": "a", "shared": 3, "alpha": pytest.approx(-5 / 6)},
+        {"kind": "rankings", "a": "rule:shorter", "b": "b", "shared": 3, "alpha": pytest.approx(-2 / 9)}]
+
+
+def test_rankings_and_ratings_get_their_own_alpha(store):
+    """Places 0..K-1 and ratings 0/1 are different scales: each kind has its own alpha and its own pair rows."""
+    ids = _two_way(store, 2)
+    for annotator in "ab":
+        store.add_ranking(ids[0], [[0], [1]], annotator)
+        store.add_ranking(ids[1], [[0], [1]], annotator)
+    c = store.comparison(ids[0])
+    for annotator, labels in (("a", [1, 0]), ("b", [0, 1])):
+        for rid, label in zip(c.response_ids, labels):
+            store.db["ratings"].insert({"prompt_id": c.prompt_id, "response_id": rid, "label": label,
+                                        "annotator": annotator, "created": "2026-01-01T10:00:00+00:00"})
+    report = agreement.annotator_report(store)
+    # rankings agree fully; ratings: 2 units, both disagree: 1 - 3 * 2 / (2 * 2) = -0.5
+    assert report["alpha"] == {"rankings": pytest.approx(1.0), "ratings": pytest.approx(-0.5)}
+    assert [(r["kind"], r["shared"], r["alpha"]) for r in report["pairs"]] == [
+        ("rankings", 2, pytest.approx(1.0)), ("ratings", 2, pytest.approx(-0.5))]
+
+
+def test_alpha_between_people_is_ordinal_on_three_way_rankings(store):
+    """Two 3-way rankings: places (0,1,2) vs (1,0,2), then (0,1,2) vs (2,1,0). Coincidences o01 = o02 = 2,
+    o11 = o22 = 2, n0 = n1 = n2 = 4, n = 12. Ordinal: d01 = d12 = (4 + 4 - 4)^2 = 16, d02 = (12 - 4)^2 = 64,
+    alpha = 1 - 11 * (2*16 + 2*64) / (16*16 + 16*64 + 16*16) = -7/48; nominal would give 1 - 11 * 4 / 48 = 1/12."""
+    ids = []
+    for i in range(2):
+        p = store.add_prompt(f"Q{i}")
+        ids.append(store.add_comparison(p, [store.add_response(p, f"a{i}{j}", "base") for j in range(3)]))
+    store.add_ranking(ids[0], [[0], [1], [2]], "a")
+    store.add_ranking(ids[1], [[0], [1], [2]], "a")
+    store.add_ranking(ids[0], [[1], [0], [2]], "b")
+    store.add_ranking(ids[1], [[2], [1], [0]], "b")
+    report = agreement.annotator_report(store)
+    assert report["alpha"]["rankings"] == pytest.approx(-7 / 48)
+    assert report["pairs"][0]["alpha"] == pytest.approx(-7 / 48)
+    assert agreement.alpha(agreement.ranking_labels(store), "nominal") == pytest.approx(1 / 12)
 
 
 def test_self_consistency_and_agreement_with_the_reward_model(store):

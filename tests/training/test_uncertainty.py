@@ -8,15 +8,106 @@ from studio.core.active import Guess
 from studio.core.project import Project
 from studio.training import runs
 from studio.training.configs import RewardConfig, SamplingConfig
-from studio.training.uncertainty import ENSEMBLE_FILE, fit_heads, guesses_from, score_unranked
+from studio.training.uncertainty import (ENSEMBLE_FILE, bootstrap_counts, fit_heads, guesses_from,
+                                        pairwise_disagreement, score_unranked)
 from tests.training.helpers import marker_pairs
+
+
+def _h(p: float) -> float:
+    return -(p * math.log(p) + (1 - p) * math.log(1 - p))
+
+
+def _sig(x: float) -> float:
+    return 1 / (1 + math.exp(-x))
+
+
+def _mi(*p: float) -> float:
+    """Mutual information between a pair's outcome and the head, heads predicting `p`."""
+    return _h(sum(p) / len(p)) - sum(_h(q) for q in p) / len(p)
+
+
+def test_heads_split_between_answers_1_and_2_are_unsure():
+    """Two heads (identity weights: each answer's features are its scores under head 1 and head 2) agree that
+    answer 0 is worst, and disagree whether 1 or 2 wins. P(first) is the same under both heads, so a spread of
+    P(first) reads 0 here; the pairwise disagreement sees the split: pairs (0,1), (0,2), (1,2) have P(i beats j)
+    (sigmoid(-7), sigmoid(-5)), (sigmoid(-5), sigmoid(-7)), (sigmoid(2), sigmoid(-2))."""
+    heads = torch.eye(2)
+    split, mild = guesses_from(heads, [torch.tensor([[-5.0, -5.0], [2.0, 0.0], [0.0, 2.0]]),
+                                       torch.tensor([[0.5, 0.0], [0.0, 0.0]])], [1, 2], 3, "bootstrap")
+    expected = 2 * _mi(_sig(-7), _sig(-5)) + _mi(_sig(2), _sig(-2))
+    assert split.spread == pytest.approx(expected, rel=1e-5) and split.unsure
+    assert mild.spread == pytest.approx(_mi(_sig(0.5), 0.5), rel=1e-5)  # 2-way: heads disagree a little on answer 0
+    assert active.informativeness(split) > active.informativeness(mild)
+    assert pairwise_disagreement(torch.tensor([[1.0, 1.0], [0.0, 0.0]])) == pytest.approx(0.0, abs=1e-7)
+
+
+def test_margin_fallback_is_unsure_between_the_best_two_of_any_k():
+    """One head, 3 answers scored 0, 1, 1.1: P(first) = e^0 / (1 + e + e^1.1) is far from 1/2, but the best
+    two are nearly tied: sigmoid(0.1) - 1/2 < MARGIN_UNSURE."""
+    head = torch.tensor([[1.0]])
+    [tied] = guesses_from(head, [torch.tensor([[0.0], [1.0], [1.1]])], [1], 3, "margin")
+    [clear] = guesses_from(head, [torch.tensor([[0.0], [1.0], [3.0]])], [2], 3, "margin")
+    assert tied.unsure and not clear.unsure and tied.spread == clear.spread == 0.0
+
+
+def test_bootstrap_draws_whole_rankings():
+    """Pairs 0-2 come from one 3-way ranking, 3-4 from another, 5 from a 2-way one: every head draws 3 rankings
+    with replacement and takes all pairs of each."""
+    groups = torch.tensor([0, 0, 0, 1, 1, 2])
+    counts = bootstrap_counts(groups, 200, torch.Generator().manual_seed(0))
+    assert counts.shape == (200, 6)
+    assert (counts[:, 0] == counts[:, 1]).all() and (counts[:, 1] == counts[:, 2]).all()
+    assert (counts[:, 3] == counts[:, 4]).all()
+    assert (counts[:, [0, 3, 5]].sum(1) == 3).all()
+    assert {tuple(row) for row in counts[:, [0, 3, 5]].tolist()} >= {(3.0, 0.0, 0.0), (1.0, 1.0, 1.0)}
+
+
+def test_the_ensemble_resamples_by_ranking(monkeypatch, tmp_path):
+    """Wiring: the pairs of one ranking share a group (rating pairs: one group per prompt); fewer than
+    MIN_RANKINGS rankings fall back to the margin, however many pairs they imply."""
+    from studio.core.ratings import Ratings, training_pairs
+    from studio.core.store import Store
+    from studio.training import uncertainty
+
+    store = Store(None)
+    p = store.add_prompt("q")
+    four = store.add_comparison(p, [store.add_response(p, f"a{i}", "base") for i in range(4)])
+    store.add_ranking(four, [[0], [1], [2], [3]])
+    scorer = _FakeScorer()
+    assert uncertainty.ensemble(scorer, training_pairs(store), tmp_path)[1] == "margin"  # 6 pairs, 1 ranking
+    for i in range(2):
+        q = store.add_prompt(f"q{i}")
+        c = store.add_comparison(q, [store.add_response(q, f"b{i}{j}", "base") for j in range(2)])
+        store.add_ranking(c, [[1], [0]])
+    r = store.add_prompt("rated")
+    for j, good in enumerate([True, False, False]):
+        Ratings(store).add(store.add_response(r, f"c{j}", "base"), good, "me")
+    seen = []
+    monkeypatch.setattr(uncertainty, "fit_heads", lambda *args, **kw: seen.append(args[4]) or args[3][None])
+    uncertainty.ensemble(scorer, training_pairs(store), tmp_path)
+    pairs = training_pairs(store)
+    assert [p.comparison_id for p in pairs].count(four) == 6 and len(pairs) == 10
+    assert seen[0].tolist() == [0] * 6 + [1, 2, 3, 3]
+
+
+class _FakeScorer:
+    """What `ensemble` reads of a reward scorer: its head and the features of answers (here: made up)."""
+
+    head = type("Head", (), {"linear": torch.nn.Linear(2, 1)})()
+
+    def encode(self, prompts, responses):
+        return list(zip(prompts, responses))
+
+    def features(self, examples, batch_size=8):
+        return torch.tensor([[float(len(r)), float(len(p))] for p, r in examples])
 
 
 def test_guesses_by_hand():
     heads = torch.tensor([[1.0, 0.0], [-1.0, 0.0]])
     split = guesses_from(heads, [torch.tensor([[1.0, 0.0], [0.0, 0.0]])], [7], 3, "bootstrap")[0]
     s = 1 / (1 + math.exp(-1))  # head 1: P(first) = sigmoid(1); head 2: sigmoid(-1)
-    assert split.p_first == pytest.approx(0.5) and split.spread == pytest.approx(s - 0.5)
+    # mutual information of the one pair: H(1/2) - (H(s) + H(1 - s)) / 2 = ln 2 - H(s)
+    assert split.p_first == pytest.approx(0.5) and split.spread == pytest.approx(math.log(2) - _h(s))
     assert split.unsure and split.probs == [pytest.approx(0.5), pytest.approx(0.5)]
     agree = guesses_from(heads[:1].repeat(2, 1), [torch.tensor([[0.0, 0.0], [2.0, 0.0], [1.0, 0.0]])], [8], 3,
                          "bootstrap")[0]
@@ -31,7 +122,7 @@ def test_bootstrap_heads_learn_the_rule_and_disagree_where_labels_say_little():
     g = torch.Generator().manual_seed(0)
     chosen, rejected = torch.randn(40, 6, generator=g), torch.randn(40, 6, generator=g)
     chosen[:, 0] += 2.0  # the labels only ever speak about feature 0
-    heads = fit_heads(chosen, rejected, torch.ones(40), torch.zeros(6), n_heads=5, seed=0)
+    heads = fit_heads(chosen, rejected, torch.ones(40), torch.zeros(6), torch.arange(40), n_heads=5, seed=0)
     assert heads.shape == (5, 6) and (heads[:, 0] > 0.5).all()
     assert len({tuple(h.tolist()) for h in heads}) == 5  # resamples differ
     along = torch.tensor([[1.0, 0, 0, 0, 0, 0], [0.0, 0, 0, 0, 0, 0]])

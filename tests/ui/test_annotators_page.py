@@ -17,6 +17,8 @@ def test_counts_alpha_self_consistency_and_pairs(qtbot, ctx):
     ctx.store.add_ranking(ids[0], [[0], [1]], "bob")
     ctx.store.add_ranking(ids[1], [[0], [1]], "bob")
     ctx.store.add_ranking(ids[2], [[1], [0]], "bob")
+    for c in ids:  # a rule that disagrees with ann everywhere: not a person, so not in the alpha between people
+        ctx.store.add_ranking(c, [[1], [0]], "rule:shorter")
     active.add_repeat(ctx.store, Repeat(ctx.store.comparison(ids[0]), [1, 0]), [[1], [0]], "ann")  # same best
     page = show(qtbot, AnnotatorsPage(ctx))
     qtbot.waitUntil(lambda: page.report is not None, timeout=10000)
@@ -24,11 +26,15 @@ def test_counts_alpha_self_consistency_and_pairs(qtbot, ctx):
     assert page.annotators.rowCount() == 2
     assert [_cell(page.annotators, 0, c) for c in range(4)] == ["ann", "3", "0", "100% of 1"]
     assert _cell(page.annotators, 1, 3) == "–" and _cell(page.annotators, 0, 4) == "–"
-    assert [_cell(page.pairs, 0, c) for c in range(4)] == ["ann", "bob", "3", "0.39"]
+    assert page.pairs.rowCount() == 1
+    assert [_cell(page.pairs, 0, c) for c in range(5)] == ["ann", "bob", "rankings", "3", "0.39"]
+    # rule vs ann: all 6 units disagree, 1 - 11 * 6 / 36 = -0.83; vs bob: 4 of 6, 1 - 11 * 4 / 36 = -0.22
+    assert [[_cell(page.machines, r, c) for c in range(5)] for r in range(page.machines.rowCount())] == [
+        ["rule:shorter", "ann", "rankings", "3", "-0.83"], ["rule:shorter", "bob", "rankings", "3", "-0.22"]]
 
     ctx.store.add_ranking(ids[2], [[0], [1]], "bob")  # bob changes his mind: full agreement
     ctx.data_changed.emit()
-    qtbot.waitUntil(lambda: _cell(page.pairs, 0, 3) == "1.00", timeout=10000)
+    qtbot.waitUntil(lambda: _cell(page.pairs, 0, 4) == "1.00", timeout=10000)
 
 
 def test_no_labels_yet(qtbot, ctx):

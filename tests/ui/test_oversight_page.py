@@ -2,6 +2,7 @@ import csv
 
 from studio.core import oversight_store as ov
 from studio.ui.oversight_page import OversightPage
+from tests.judge_model import CASES, PRINCIPLE, RANKED
 
 
 def make_page(qtbot, ctx) -> OversightPage:
@@ -12,8 +13,8 @@ def make_page(qtbot, ctx) -> OversightPage:
 
 def seed(store) -> list[int]:
     made = []
-    for i, texts in enumerate([("a banana", "a lemon"), ("no fruit", "banana bread"), ("kiwi", "plum")]):
-        pid = store.add_prompt(f"q{i}")
+    for question, texts in CASES[:3]:
+        pid = store.add_prompt(question)
         made.append(store.add_comparison(pid, [store.add_response(pid, t, "base") for t in texts]))
     return made
 
@@ -45,7 +46,7 @@ def test_principles_rule_labeller_and_agreement(qtbot, ctx):
     assert labels == {made[0]: [[0], [1]], made[1]: [[1], [0]]}
     qtbot.waitUntil(lambda: page.agreement.rowCount() == 1, timeout=10_000)
     assert [page.agreement.item(0, c).text() for c in range(4)] == ["rule:contains:banana", "tester", "2", "50%"]
-    assert [page.disagree.item(0, c).text() for c in range(3)] == [str(made[1]), "rule:contains:banana", "q1"]
+    assert [page.disagree.item(0, c).text() for c in range(3)] == [str(made[1]), "rule:contains:banana", "say a fruit"]
     dialog = page.open_disagreement(0)
     qtbot.addWidget(dialog)
     assert dialog.order() == [[1], [0]]          # the labeller's pick on top, ready to accept
@@ -54,15 +55,18 @@ def test_principles_rule_labeller_and_agreement(qtbot, ctx):
                     timeout=10_000)
 
 
-def test_ai_label_and_critique_revise_on_the_loaded_model(qtbot, ctx):
-    seed(ctx.store)
+def test_ai_label_and_critique_revise_on_the_loaded_model(qtbot, ctx, judge_model_dir):
+    made = seed(ctx.store)  # the first three of the judge model's cases
     page = make_page(qtbot, ctx)
     assert page.label_with_ai() is None and "Select a principle" in page.message.text()
-    page.principle_edit.setText("prefer fruit")
+    page.principle_edit.setText(PRINCIPLE)
     page.add_principle()
+    page.judge_edit.setText(str(judge_model_dir))
     wait_job(qtbot, page.label_with_ai())
-    labelled = len([r for r in ctx.store.rankings() if r.annotator == "ai:prefer fruit"])
-    assert f"labelled {labelled} comparisons and abstained on {3 - labelled}" in page.message.text()
+    assert "labelled 2 comparisons and abstained on 1" in page.message.text()
+    labels = {r.comparison_id: r.order for r in ctx.store.rankings() if r.annotator == f"ai:{PRINCIPLE}"}
+    assert labels == {made[0]: RANKED[0], made[1]: RANKED[1]}
+    page.judge_edit.clear()  # critique and revise on the loaded model
 
     page.revise_prompt.setText("name a fruit")
     page.revise_answer.setPlainText("I will not.")
