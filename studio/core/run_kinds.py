@@ -2,8 +2,9 @@
 
 One frozen `RunKind` per kind in `KINDS`; every list that names kinds (the Train page's menu and charts, the CLI's
 `train` commands, job exports, held-out sizes, the hacking monitor, the policy lists of Rank and Compare) is
-derived from it. `studio.training.run_engines` resolves `engine` and `config` lazily, so that core never imports
-training. Adding an engine: its engine file, its config, one entry below (docs/ARCHITECTURE.md, "Adding an engine").
+derived from it. `studio.training.configs.resolve` imports `engine` and `config` when first asked for, so that
+core never imports training. Adding an engine: its engine file, its config, one entry below
+(docs/ARCHITECTURE.md, "Adding an engine").
 """
 from __future__ import annotations
 
@@ -46,7 +47,8 @@ class RunKind:
     makes_policy: bool  # its adapter answers prompts (Rank, Compare, sample, export)
     adapter: str  # the engine's adapter name on the shared base
     job_script: str  # the TRL / OpenRLHF module that trains it in an exported job
-    engine: str  # "module:function", called as `function(base, data, config, run_dir, hooks, resume=..., ...)`
+    engine: str  # "module:function", called as `function(base, data, config, run_dir, hooks, resume=...)`, plus
+    # `init_adapter=` for kinds that start from a policy and `reward=` (an OnlineReward) for online kinds
     config: str  # "module:Class" of its settings dataclass (torch-free: the GUI builds its form from it)
     headline: tuple[str, ...]  # the final metrics that sum a run up, most telling first
     charts: tuple[Chart, ...]  # the Train page's live charts
