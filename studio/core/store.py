@@ -19,7 +19,7 @@ from studio.core.active import create_label_tables, create_rating_repeats
 from studio.core.oversight_store import migrate_oversight
 from studio.core.preferences import check_order, pairs_from_ranking
 from studio.core.records import Comparison, Demo, PreferencePair, Prompt, Ranking, Response, Run
-from studio.core.run_kinds import RUN_KINDS
+from studio.core.run_kinds import KINDS, run_kind
 
 RUN_STATUSES = ("running", "finished", "cancelled", "failed", "diverged")
 RANKING_STATUSES = ("ranked", "skip", "all_bad")
@@ -421,8 +421,7 @@ class Store:
 
     def create_run(self, kind: str, config: dict, parent: int | None = None) -> int:
         """Start a run with status "running"; non-JSON config values are stored as text."""
-        if kind not in RUN_KINDS:
-            raise ValueError(f"run kind must be one of {', '.join(RUN_KINDS)}, got {kind!r}")
+        run_kind(kind)  # refuses a kind the registry does not know
         with self.transaction():
             if parent is not None:
                 self._get("runs", parent, "run")
@@ -470,9 +469,9 @@ class Store:
                 raise LookupError(f"no run with id {ref}")
             return self.run(int(ref))
         kind = ref.removeprefix("latest:")
-        if kind == ref or kind not in RUN_KINDS:
+        if kind == ref or kind not in KINDS:
             raise LookupError(f"cannot read run reference {ref!r}: use a run id such as 12, "
-                              f"or latest:KIND with KIND one of {', '.join(RUN_KINDS)}")
+                              f"or latest:KIND with KIND one of {', '.join(KINDS)}")
         rows = self._rows("SELECT * FROM runs WHERE kind = ? AND status = 'finished' "
                           "ORDER BY id DESC LIMIT 1", [kind])
         if not rows:
