@@ -144,6 +144,8 @@ def trl_config(spec: JobSpec) -> dict:
             name = f.metadata.get("trl") or TRL_FIELDS.get(f.name)  # a field may name its TRL setting itself
             if name:
                 settings[name] = _setting(spec.config, f.name)
+        if hasattr(spec.config, "trl_settings"):  # settings that TRL counts in other units than the config
+            settings.update(spec.config.trl_settings())
     if run_kind(spec.kind).online:
         settings["reward_model_name_or_path"] = spec.reward_model
     return settings

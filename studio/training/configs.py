@@ -314,6 +314,13 @@ class GRPOConfig:
     seed: int = help_field(0, "Random seed for prompt order and sampling, so runs are reproducible.")
     bf16_autocast: bool | None = bf16_field("while sampling and learning from each round")
 
+    def trl_settings(self) -> dict[str, int]:
+        """TRL's GRPOTrainer counts completions, not prompts, and optimizer steps, not rounds: one step per pass
+        over a round's batch_size x k completions, as here, is TRL's batch of all of them and `epochs` steps
+        per generation."""
+        return {"per_device_train_batch_size": self.batch_size * self.samples_per_prompt,
+                "gradient_accumulation_steps": 1, "max_steps": self.iterations * self.epochs}
+
     @property
     def clip_high(self) -> float:
         """The upper clip range in force: `epsilon_high`, else `epsilon` (as TRL)."""
@@ -369,8 +376,9 @@ def validate(config) -> None:
             raise ValueError(f"{f.name} must be 0 or more (got {value})")
         if f.name in AT_LEAST_ONE and value < 1:
             raise ValueError(f"{f.name} must be at least 1 (got {value})")
-        if f.name in POSITIVE and not value > 0 and not (f.name in getattr(config, "MAY_BE_ZERO", ()) and value == 0):
-            raise ValueError(f"{f.name} must be above 0 (got {value})")
+        zero_ok = f.name in getattr(config, "MAY_BE_ZERO", ())
+        if f.name in POSITIVE and not (value >= 0 if zero_ok else value > 0):
+            raise ValueError(f"{f.name} must be {'0 or more' if zero_ok else 'above 0'} (got {value})")
         choices = getattr(config, "CHOICES", {}).get(f.name)
         if choices and value not in choices:
             raise ValueError(f"{f.name} must be one of {', '.join(choices)} (got {value!r})")

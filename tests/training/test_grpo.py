@@ -115,7 +115,7 @@ def test_settings_are_checked_and_documented():
     assert all(config_help(GRPOConfig).values())
     validate(GRPOConfig())  # beta 0 is TRL's default
     for bad, message in [({"samples_per_prompt": 1}, "samples_per_prompt must be at least 2"),
-                         ({"beta": -0.1}, "beta must be above 0"), ({"epsilon": -0.1}, "epsilon must be 0 or more"),
+                         ({"beta": -0.1}, "beta must be 0 or more"), ({"epsilon": -0.1}, "epsilon must be 0 or more"),
                          ({"epsilon_high": -1.0}, "epsilon_high must be 0 or more"),
                          ({"loss_type": "bnpo"}, "loss_type must be one of dapo, grpo, dr_grpo"),
                          ({"scale_rewards": "std"}, "scale_rewards must be one of group, batch, none")]:
