@@ -155,7 +155,8 @@ def main() -> None:
         ("round s (median)", a["iteration_s"], b["iteration_s"], "lower is better"),
         ("samples per CPU s (median round)", args.batch * args.k / a["cpu_s"], args.batch * args.k / b["cpu_s"],
          "process CPU time: steadier than wall time on a loaded machine"),
-        (f"{mem} (MiB)", a[mem], b[mem], f"target <= {TARGET_MEMORY}x: {'met' if memory <= TARGET_MEMORY else 'NOT met'}"),
+        (f"{mem} (MiB)", a[mem], b[mem],
+         f"target <= {TARGET_MEMORY}x: {'met' if memory <= TARGET_MEMORY else 'NOT met'}"),
     ], "ours", "TRL 1.16")
 
 
