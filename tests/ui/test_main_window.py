@@ -119,6 +119,16 @@ def test_job_indicator_names_running_and_queued_jobs(qtbot, ctx):
     assert not indicator.isVisible()
 
 
+def test_a_job_with_nothing_ahead_is_starting_not_queued(qtbot, ctx):
+    indicator = JobIndicator()
+    qtbot.addWidget(indicator)
+    ctx.job_started.connect(indicator.track)
+    job = ctx.run(lambda jc: None, title="Loading the model").start()  # queued until its `began` is delivered
+    assert job.state == "queued"
+    assert indicator.label.text() == "Loading the model…" and "waiting" not in indicator.toolTip()
+    qtbot.waitUntil(lambda: job.state == "ended", timeout=30_000)
+
+
 def test_switch_project_and_export_prefs(qtbot, ctx, tmp_path, tiny_model_dir):
     window = show(qtbot, MainWindow(ctx))
     qtbot.waitUntil(lambda: loaded(window), timeout=LOAD_TIMEOUT_MS)
