@@ -281,9 +281,8 @@ class MainWindow(QMainWindow):
 
     # -- status ---------------------------------------------------------------------------------------
     def show_error(self, text: str) -> None:
-        """Show a readable message above the pages and in the status bar (never a crash, never a modal)."""
+        """Show a readable message above the pages, once (never a crash, never a modal)."""
         self.banner.show_message(text)
-        self.statusBar().showMessage(text, 15000)
 
     def _track(self, job: Job) -> None:
         """Show a new job in the status bar's job indicator until it ends."""

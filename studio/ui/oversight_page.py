@@ -314,7 +314,7 @@ class OversightPage(QWidget):
 
     # -- jobs --------------------------------------------------------------------------------------------
     def _start(self, fn, on_done, needs_model: bool) -> Job:
-        job = self.ctx.run(fn, needs_model=needs_model)
+        job = self.ctx.run(fn, needs_model=needs_model, own_errors=True)
         job.finished.connect(on_done)
         job.failed.connect(lambda message: self._say(message, True))
         return job.start()

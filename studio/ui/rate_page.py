@@ -264,7 +264,7 @@ class RatePage(QWidget):
         """Run `work(store, path)` on the job's own connection; the outcome goes to the message line."""
         if not path:
             return None
-        job = self.ctx.run(lambda jc: work(jc.project.store, path), needs_model=False)
+        job = self.ctx.run(lambda jc: work(jc.project.store, path), needs_model=False, own_errors=True)
         job.finished.connect(lambda n: self._say(done.format(n=n, name=Path(path).name)))
         job.failed.connect(lambda text: self._say(f"{failed}: {text}", error=True))
         return job.start()
