@@ -177,3 +177,16 @@ def test_file_export_labelling_pack_asks_the_cli_options_and_writes_the_pack_in_
     window.open_pack(str(out))  # File > Open labelling pack asks the labeller's name, not the owner's
     assert window.pack_window.ctx.annotator == "Bo" and window.ctx.annotator == "tester"
     window.pack_window.close()
+
+
+def test_main_py_pack_asks_the_name_unless_annotator_gives_it(qtbot, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QApplication
+
+    from studio.ui.app import parse_args, run_pack
+
+    path = _pack(tmp_path)
+    asked = []
+    monkeypatch.setattr(QInputDialog, "getText", lambda *_a, **_k: (asked.append(1), ("", False))[1])
+    monkeypatch.setattr(QApplication, "exec", lambda *_a: 7)  # a window that opened would be run: never here
+    assert run_pack(QApplication.instance(), parse_args(["--pack", str(path)])) == 0  # cancelled: quits quietly
+    assert asked == [1] and parse_args(["--pack", str(path), "--annotator", "Di"]).annotator == "Di"
