@@ -93,7 +93,8 @@ class RMReport:
 
 def accuracy_text(value: float, pairs: int, split: str) -> str:
     """"held-out accuracy 0.91 (11 pairs)", or "training accuracy ..." for pairs the model trained on."""
-    return f"{'held-out' if split == 'held-out' else 'training'} accuracy {value:.2f} ({pairs} pair{'s' * (pairs != 1)})"
+    name = "held-out" if split == "held-out" else "training"
+    return f"{name} accuracy {value:.2f} ({pairs} pair{'s' * (pairs != 1)})"
 
 
 def checked_metrics(report: RMReport) -> dict[str, float]:

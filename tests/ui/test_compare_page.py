@@ -78,7 +78,8 @@ def test_starts_with_the_latest_run_of_each_kind_and_the_latest_reward_model(qtb
         ids.setdefault(kind, []).append(str(run_id))
     page = show(qtbot, ComparePage(ctx))
     assert page.checked() == ["base", ids["sft"][1], ids["dpo"][0], ids["ppo"][0]]  # the last PPO run failed
-    assert page.reward.currentData() == ids["reward"][1] and page.reward.currentText() == f"REWARD run {ids['reward'][1]}"
+    latest = ids["reward"][1]
+    assert page.reward.currentData() == latest and page.reward.currentText() == f"REWARD run {latest}"
     page.set_checked(["base"])
     page.reward.setCurrentIndex(0)
     page.reward.activated.emit(0)  # a person chose "No reward model": a refresh keeps both choices
