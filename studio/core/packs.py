@@ -41,9 +41,9 @@ from studio.core.active import guidelines, queue, set_guidelines
 from studio.core.atomic import atomic_path
 from studio.core.import_export import check_ranking
 from studio.core.jsonl import ranking_record
+from studio.core.migrations import SCHEMA_VERSION
 from studio.core.ratings import Ratings, rating_label
 from studio.core.records import Comparison
-from studio.core.migrations import SCHEMA_VERSION
 from studio.core.store import Store, StoreError
 from studio.core.store_base import RANKING_STATUSES
 

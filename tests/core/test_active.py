@@ -5,8 +5,8 @@ import pytest
 
 from studio.core import active
 from studio.core.active import Guess, Repeat
-from studio.core.ratings import Ratings
 from studio.core.migrations import SCHEMA_VERSION
+from studio.core.ratings import Ratings
 from studio.core.store import Store
 
 

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from studio.core.records import PreferencePair
 from studio.core import migrations
 from studio.core.migrations import SCHEMA_VERSION
+from studio.core.records import PreferencePair
 from studio.core.store import Store, StoreError
 
 

@@ -8,13 +8,13 @@ import json
 import pytest
 import torch
 
+from studio.training.batches import encode_example, encode_pairs, pad_batch
 from studio.training.chat_format import ChatTemplateError, chat_prompt, encode_chat
 from studio.training.configs import SamplingConfig
 from studio.training.generation import _eos_ids, generate, generate_tokens
 from studio.training.kto import encode_examples
 from studio.training.models import load_model
-from studio.training.reward import encode_pairs
-from studio.training.sft import encode_example, pad_batch, response_logprobs
+from studio.training.response_logprobs import response_logprobs
 from studio.training.shared_base import SharedBase
 from tests.families import FAMILIES, Family, byte_token, make_family_dir, make_family_tokenizer
 
