@@ -1,5 +1,4 @@
 import pytest
-import torch
 
 from studio.training.configs import KTOConfig, validate
 from studio.training.engine import Hooks
