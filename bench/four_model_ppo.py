@@ -23,7 +23,7 @@ from studio.training.generation import SamplingConfig, eos_ids, generate_tokens
 from studio.training.models import load_model
 from studio.training.ppo_losses import gae, kl_penalty_rewards, masked_whiten, policy_loss, token_logprobs, value_loss
 from studio.training.reward import last_token_hidden
-from studio.training.shared_base import ScalarHead
+from studio.training.heads import ScalarHead
 
 
 @dataclass

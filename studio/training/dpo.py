@@ -14,7 +14,8 @@ import torch
 from studio.training.batches import (Example, chunks, encode_pairs, pair_batch, pair_step_tokens, pair_weights,
                                      prompt_split, split_by_prompt)
 from studio.training.configs import DPOConfig
-from studio.training.engine import Hooks, TrainResult, run_supervised, wants_bf16
+from studio.training.engine import Hooks, TrainResult, run_supervised
+from studio.training.precision import wants_bf16
 from studio.training.preference_losses import dpo_loss
 from studio.training.response_logprobs import sequence_logprobs
 from studio.training.shared_base import SharedBase

@@ -29,7 +29,8 @@ import torch
 from studio.training.batches import (Example, chunks, encode_example, pad_batch, prompt_split, split_by_prompt,
                                      step_tokens)
 from studio.training.configs import KTOConfig
-from studio.training.engine import Hooks, TrainResult, run_supervised, wants_bf16
+from studio.training.engine import Hooks, TrainResult, run_supervised
+from studio.training.precision import wants_bf16
 from studio.training.preference_losses import kto_loss
 from studio.training.response_logprobs import sequence_logprobs
 from studio.training.shared_base import SharedBase

@@ -50,7 +50,8 @@ from studio.training.online_policy import POLICY, ended_with_eos, rollout_sampli
 from studio.training.ppo_losses import (AdaptiveKLController, FixedKLController, gae, kl_k1, kl_penalty_rewards,
                                         masked_mean, masked_whiten, policy_loss, value_loss)
 from studio.training.sampler_logprobs import mismatch, recording
-from studio.training.shared_base import ScalarHead, SharedBase, save_heads
+from studio.training.heads import ScalarHead, save_heads
+from studio.training.shared_base import SharedBase
 
 
 @dataclass

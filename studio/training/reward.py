@@ -18,7 +18,8 @@ from studio.training.batches import (Example, chunks, encode_example, encode_pai
 from studio.training.configs import RewardConfig
 from studio.training.engine import Hooks, TrainResult, run_supervised
 from studio.training.preference_losses import bradley_terry_loss
-from studio.training.shared_base import ScalarHead, SharedBase, load_heads, save_heads
+from studio.training.heads import ScalarHead, load_heads, save_heads
+from studio.training.shared_base import SharedBase
 
 ADAPTER = "reward"
 HEAD = "reward_head"

@@ -9,7 +9,7 @@ from studio.training import ppo
 from studio.training.configs import PPOConfig
 from studio.training.online_policy import POLICY, start_policy
 from studio.training.ppo import forward, rollout, train_ppo
-from studio.training.shared_base import ScalarHead
+from studio.training.heads import ScalarHead
 from tests.training.helpers import tiny_base
 from tests.training.test_ppo import PROMPTS, add_random_sft, count_vowels, fast, recorder
 
