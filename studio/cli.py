@@ -112,12 +112,17 @@ def cmd_status(args) -> None:
             print(f"    {r['held_out']['note']}")
         for alarm in r["alarms"]:
             print(f"    alarm {alarm['signal']} since round {alarm['began']}: {alarm['message']}")
+            print(f"      -> {alarm['action']}")
 
 
 # -- model work ---------------------------------------------------------------------------------------
 def _base(project: Project, args):
+    import torch
+
+    from studio.core.cpu_threads import torch_threads
     from studio.training.runs import open_base
 
+    torch.set_num_threads(torch_threads())  # one per free core: beside a busy program, fewer waits between threads
     return open_base(project, device=args.device, progress=lambda msg: print(msg, file=sys.stderr))
 
 

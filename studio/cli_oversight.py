@@ -14,11 +14,15 @@ from studio.core.project import Project
 
 def _base(project: Project, device: str, spec: str | None = None):
     """The project's model, or the model `spec` (a folder or GGUF) when given and `models` finds it usable."""
+    import torch
+
+    from studio.core.cpu_threads import torch_threads
     from studio.training.model_support import model_problem
     from studio.training.models import load_model
     from studio.training.runs import open_base
     from studio.training.shared_base import SharedBase
 
+    torch.set_num_threads(torch_threads())  # one per free core (`core.cpu_threads`)
     say = lambda msg: print(msg, file=sys.stderr)  # noqa: E731
     if spec is None:
         return open_base(project, device=device, progress=say)

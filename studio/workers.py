@@ -10,7 +10,6 @@ belong to the thread that made them).
 from __future__ import annotations
 
 import gc
-import os
 import sys
 import threading
 import traceback
@@ -22,6 +21,7 @@ from typing import Any, get_args, get_type_hints
 from PySide6.QtCore import QObject, Signal
 from superqt.utils import create_worker
 
+from studio.core import cpu_threads
 from studio.core.answer_length import default_answer_tokens
 from studio.core.project import Project
 
@@ -76,10 +76,9 @@ class ModelHost:
 
 
 def torch_threads() -> int:
-    """Torch's threads in the GUI process: every core but one, which the GUI thread keeps, so that a
-    training step never starves it (bench/gui_responsiveness.py); $STUDIO_TORCH_THREADS overrides."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return int(os.environ.get("STUDIO_TORCH_THREADS") or max(1, cores - 1))
+    """Torch's threads in the GUI process: one per free core but one, which the GUI thread keeps, so that a
+    training step never starves it (bench/gui_responsiveness.py); see `core.cpu_threads`."""
+    return cpu_threads.torch_threads(reserve=1)
 
 
 class JobContext:

@@ -40,7 +40,8 @@ def test_status_lists_alarms(tmp_path, capsys):
     assert status["runs"][0]["alarms"] == [{"signal": "entropy", "began": 3, "raised": 4,
                                             "message": "entropy fell", "action": "raise the KL coefficient"}]
     assert main(["status", str(proj.root)]) == 0
-    assert "alarm entropy since round 3" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "alarm entropy since round 3" in out and "-> raise the KL coefficient" in out
 
 
 def seeded_project(tmp_path, tiny_model_dir) -> Project:

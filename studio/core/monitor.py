@@ -7,22 +7,37 @@ the trouble began and what to do about it. The thresholds follow the issue's rul
 
 - kl: reward rising while KL stays above twice its target for `window` rounds in a row;
 - entropy: entropy below a third of its first value;
-- length: the reward follows answer length rather than content: the per-round correlation of
-  reward and length (inside a round) above 0.5 for `window` rounds, or, across rounds, reward and
-  mean length rising together (r >= 0.8 over the last `trend` rounds, length up by a fifth or more);
+- length: the reward follows answer length rather than content, in either direction: the per-round correlation
+  of reward and length (inside a round) beyond +-0.5 for `window` rounds, or, across rounds, mean length rising
+  or falling with the reward (|r| >= 0.8 over the last `trend` rounds, length up or down by a fifth or more);
+  its advice follows the sign (a reward that prizes brevity needs rankings where the longer answer wins);
 - repetition: distinct bigrams per answer fall below 70% of their start while the reward rises;
 - ensemble: the reward models of an ensemble disagree more as the reward rises (r >= 0.8 over
-  `trend` rounds, disagreement up by half or more).
+  `trend` rounds, disagreement up by half or more);
+- drift: the reference model finds the answers unlikely: KL per token (kl / response_length) at or above
+  `kl_per_token` nats for `window` rounds (issue 26: about 1 nat a token on answers that lost their sense,
+  several times what healthy runs spent).
+
+The samples table (`observe_samples`, what a person reads) is watched too, over the last `window` rounds'
+samples (`answer_quality`): collapse (a third of the answers under three words, or the median length in words
+halved or doubled against the first `window` rounds), nonwords (a tenth of the words not word-like), repeats
+(a third of the answers repeating a word 3-gram), off_topic (seven in ten answers sharing no content word
+with their prompt, of at least nine, and a quarter more than at the start). Those thresholds come from a corpus
+of healthy and degenerate answers (tests/core/alarm_corpus.py): no false alarm on 200 healthy runs, every degenerate run
+caught. Every alarm's action names the answers that triggered it: the comparisons to label next.
 """
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
+from studio.core import answer_quality as aq
 from studio.core.rm_health import pearson
 from studio.core.run_kinds import OFFLINE_KINDS
 
-SIGNALS = ("kl", "entropy", "length", "repetition", "ensemble")
+SIGNALS = ("kl", "entropy", "length", "repetition", "ensemble", "drift")
+SAMPLE_SIGNALS = ("collapse", "nonwords", "repeats", "off_topic")
+SHOWN = 3  # answers an alarm names as the comparisons to label next
 
 
 @dataclass(frozen=True)
@@ -48,6 +63,16 @@ class MonitorSettings:
     length_growth: float = 0.2
     distinct_fraction: float = 0.7
     disagreement_growth: float = 0.5
+    kl_per_token: float = 0.6
+    short_words: int = 3
+    short_share: float = 0.34
+    length_ratio: float = 2.0
+    nonword_share: float = 0.1
+    repeat_share: float = 0.34
+    off_topic_share: float = 0.7
+    off_topic_rise: float = 0.25
+    off_topic_answers: int = 9        # answers with a content word in their prompt that off_topic needs
+    min_answers: int = 6
 
 
 class HackingMonitor:
@@ -58,13 +83,22 @@ class HackingMonitor:
         self.rounds: list[int] = []
         self.history: dict[str, list[float | None]] = {}
         self.alarms: list[Alarm] = []
+        self.samples: list[tuple[int, list[dict]]] = []
 
     def observe(self, round_: int, metrics: dict[str, float]) -> list[Alarm]:
         self.rounds.append(round_)
         for name in set(self.history) | set(metrics):
             self.history.setdefault(name, [None] * (len(self.rounds) - 1)).append(_finite(metrics.get(name)))
+        return self._raise(SIGNALS)
+
+    def observe_samples(self, round_: int, rows: list[dict]) -> list[Alarm]:
+        """Feed a round's samples table ({prompt, response, ...} rows); returns the alarms they raised."""
+        self.samples.append((round_, [r for r in rows if isinstance(r.get("response"), str)]))
+        return self._raise(SAMPLE_SIGNALS)
+
+    def _raise(self, signals: tuple[str, ...]) -> list[Alarm]:
         fired = {a.signal for a in self.alarms}
-        new = [alarm for signal in SIGNALS if signal not in fired
+        new = [alarm for signal in signals if signal not in fired
                for alarm in [getattr(self, f"_check_{signal}")()] if alarm is not None]
         self.alarms += new
         return new
@@ -106,19 +140,28 @@ class HackingMonitor:
     def _check_length(self) -> Alarm | None:
         s = self.settings
         inside = self._series("reward_length_corr")[-s.window:]
-        if len(inside) == s.window and None not in inside and all(c > s.length_corr for c in inside):
-            return self._alarm("length", len(self.rounds) - s.window,
-                               f"within each round the reward follows answer length (r > {s.length_corr:g} "
-                               f"for {s.window} rounds): the reward model may prize length over content",
-                               "check the reward model's length correlation (rm-report); add rankings where "
-                               "the shorter answer wins, or cap max_new_tokens")
-        length = self._trend("response_length", s.trend_corr)
-        if length is None or length[0] <= 0 or length[-1] < length[0] * (1 + s.length_growth):
-            return None
-        return self._alarm("length", len(self.rounds) - s.trend,
-                           f"reward rises in step with answer length ({length[0]:.0f} -> {length[-1]:.0f} tokens "
-                           f"over {s.trend} rounds): the policy may be padding answers to please the reward model",
-                           "read the samples; add rankings where the shorter answer wins, or cap max_new_tokens")
+        for sign in (1, -1):
+            if len(inside) == s.window and None not in inside and all(c * sign > s.length_corr for c in inside):
+                return self._alarm("length", len(self.rounds) - s.window,
+                                   f"within each round the reward {_LENGTH[sign][0]} with answer length (r "
+                                   f"{'>' if sign > 0 else '<'} {sign * s.length_corr:g} for {s.window} rounds): "
+                                   f"the reward model may prize {_LENGTH[sign][1]} over content",
+                                   self._length_action(sign))
+            length = self._trend("response_length", s.trend_corr, sign)
+            if length and length[0] > 0 and (length[-1] - length[0]) * sign >= length[0] * s.length_growth:
+                return self._alarm("length", len(self.rounds) - s.trend,
+                                   f"reward rises as answers get {_LENGTH[sign][2]} ({length[0]:.0f} -> "
+                                   f"{length[-1]:.0f} tokens over {s.trend} rounds): the policy may be "
+                                   f"{_LENGTH[sign][3]} to please the reward model", self._length_action(sign))
+        return None
+
+    def _length_action(self, sign: int) -> str:
+        """Advice against a reward that prizes length (sign +1) or brevity (-1), naming the latest samples at that
+        end as the comparisons to label next."""
+        rows = sorted(self.samples[-1][1] if self.samples else [], key=lambda r: len(r["response"]), reverse=sign > 0)
+        fix = ("add rankings where the shorter, sensible answer wins, or cap max_new_tokens" if sign > 0 else
+               "add rankings where the longer, sensible answer wins over a curt one")
+        return f"check the reward model's length correlation (rm-report); {fix}{_label_next(rows)}"
 
     def _check_repetition(self) -> Alarm | None:
         values = [v for v in self._series("distinct_2") if v is not None]
@@ -141,14 +184,119 @@ class HackingMonitor:
                            f"{trend[-1]:.3g}): the policy is moving where the reward model is unsure",
                            "rank samples from the latest round (gold check) and retrain the reward model")
 
-    def _trend(self, name: str, min_corr: float) -> list[float] | None:
-        """The last `trend` values of `name` when they rise with a rising reward (r >= min_corr), else None."""
+    def _check_drift(self) -> Alarm | None:
+        s, n = self.settings, self.settings.window
+        kl, length = self._series("kl")[-n:], self._series("response_length")[-n:]
+        if len(kl) < n or None in kl or None in length or min(length) <= 0:
+            return None
+        per_token = [k / t for k, t in zip(kl, length)]
+        if min(per_token) < s.kl_per_token:
+            return None
+        rows = self.samples[-1][1] if self.samples else []
+        return self._alarm("drift", len(self.rounds) - n,
+                           f"the reference model finds the answers unlikely: {per_token[-1]:.2f} nats of KL per "
+                           f"token for {n} rounds (healthy runs spend a few tenths): the answers may no longer "
+                           "address the prompt", "read the samples; rank them against the starting policy's answers "
+                           f"to the same prompts, or raise the KL coefficient{_label_next(rows)}")
+
+    def _trend(self, name: str, min_corr: float, sign: int = 1) -> list[float] | None:
+        """The last `trend` values of `name` when they follow a rising reward (r >= min_corr; sign -1: they fall as
+        it rises, r <= -min_corr), else None."""
         n = self.settings.trend
         values, reward = self._series(name)[-n:], self._series("reward")[-n:]
         if len(values) < n or None in values or None in reward or not _rising(reward):
             return None
         r = pearson(reward, values)
-        return values if r is not None and r >= min_corr else None
+        return values if r is not None and r * sign >= min_corr else None
+
+    # -- the samples table -------------------------------------------------------------------------------
+    def _window(self) -> list[dict]:
+        return [row for _, rows in self.samples[-self.settings.window:] for row in rows]
+
+    def _start(self) -> list[dict] | None:
+        """The first `window` rounds' samples, once the window has moved past them; else None."""
+        n = self.settings.window
+        return [row for _, rows in self.samples[:n] for row in rows] if len(self.samples) >= 2 * n else None
+
+    def _sample_alarm(self, signal: str, message: str, action: str, rows: list[dict]) -> Alarm:
+        rounds = [r for r, _ in self.samples[-self.settings.window:]]
+        return Alarm(signal, rounds[0], rounds[-1], message, action + _label_next(rows))
+
+    def _check_collapse(self) -> Alarm | None:
+        s, rows, start = self.settings, self._window(), self._start()
+        if len(rows) < s.min_answers:
+            return None
+        lengths = [len(aq.words(r["response"])) for r in rows]
+        short = [r for r, n in zip(rows, lengths) if n < s.short_words]
+        was_short = start is not None and sum(len(aq.words(r["response"])) < s.short_words
+                                              for r in start) >= s.short_share * len(start)
+        before = aq.median([len(aq.words(r["response"])) for r in start]) if start else None
+        now = aq.median(lengths)
+        halved = bool(before) and now * s.length_ratio <= before
+        if halved or len(short) >= s.short_share * len(rows) and not was_short:
+            return self._sample_alarm("collapse", f"the answers are collapsing: {len(short)} of {len(rows)} "
+                                      f"recent samples are under {s.short_words} words (median {now:g} words"
+                                      f"{f', from {before:g}' if before else ''})", "read the samples; rank "
+                                      "these curt answers below longer, sensible ones to the same prompts",
+                                      short or sorted(rows, key=lambda r: len(r["response"])))
+        if before is not None and now >= max(before, 1) * s.length_ratio:
+            return self._sample_alarm("collapse", f"the answers are ballooning: median {now:g} words, from "
+                                      f"{before:g}", "read the samples; rank these padded answers below shorter, "
+                                      "sensible ones to the same prompts",
+                                      sorted(rows, key=lambda r: len(r["response"]), reverse=True))
+        return None
+
+    def _check_nonwords(self) -> Alarm | None:
+        rows = self._window()
+        found = [w for r in rows for w in aq.words(r["response"])]
+        bad = [w for w in found if not aq.is_wordlike(w)]
+        if len(rows) < self.settings.min_answers or not found or len(bad) < self.settings.nonword_share * len(found):
+            return None
+        return self._sample_alarm("nonwords", f"{len(bad)} of {len(found)} words in the recent samples are not "
+                                  f"words (e.g. {', '.join(repr(w) for w in bad[:SHOWN])})", "read the samples; "
+                                  "rank these answers last, raise the KL coefficient",
+                                  sorted(rows, key=lambda r: aq.nonword_share(r["response"]), reverse=True))
+
+    def _check_repeats(self) -> Alarm | None:
+        rows = self._window()
+        bad = [r for r in rows if aq.repeats_itself(r["response"])]
+        if len(rows) < self.settings.min_answers or len(bad) < self.settings.repeat_share * len(rows):
+            return None
+        return self._sample_alarm("repeats", f"{len(bad)} of {len(rows)} recent samples repeat themselves",
+                                  "rank these repetitive answers last, raise the KL coefficient", bad)
+
+    def _check_off_topic(self) -> Alarm | None:
+        s, rows = self.settings, self._window()
+        judged = [(r, aq.addresses(r.get("prompt", ""), r["response"])) for r in rows]
+        judged = [(r, hit) for r, hit in judged if hit is not None]
+        if len(judged) < s.off_topic_answers:
+            return None
+        off = [r for r, hit in judged if not hit]
+        start = [aq.addresses(r.get("prompt", ""), r["response"]) for r in self._start() or []]
+        start = [hit for hit in start if hit is not None]
+        before = sum(not hit for hit in start) / len(start) if start else 0.0
+        share = len(off) / len(judged)
+        if share < s.off_topic_share or share < before + s.off_topic_rise:
+            return None
+        return self._sample_alarm("off_topic", f"{len(off)} of {len(judged)} recent samples share no word with "
+                                  f"their prompt (at the start {before:.0%}): the answers may no longer address "
+                                  "the prompt", "rank these answers against the starting policy's answers to the "
+                                  "same prompts", off)
+
+
+_LENGTH = {1: ("rises", "length", "longer", "padding answers"),  # (the reward ... with length, prizes, ...)
+           -1: ("falls", "brevity", "shorter", "cutting answers short")}
+
+
+def _label_next(rows: list[dict]) -> str:
+    """The first `SHOWN` answers as the comparisons to label next ('' without any)."""
+    named = [f'"{_cut(r.get("prompt", ""))}" -> "{_cut(r["response"])}"' for r in rows[:SHOWN]]
+    return f". Label next, with a sensible answer beside each: {'; '.join(named)}" if named else ""
+
+
+def _cut(text: str, most: int = 60) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= most else text[:most - 1] + "…"
 
 
 def _rising(values: list[float]) -> bool:

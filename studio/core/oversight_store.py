@@ -5,10 +5,9 @@ that it stays the shared core. Every write commits at once, like the Store's own
 """
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
-from studio.core.monitor import Alarm, monitor_for
+from studio.core.monitor import Alarm, HackingMonitor, monitor_for
 from studio.core.store_base import now, required_text
 
 
@@ -37,27 +36,42 @@ def alarms(store, run_id: int | None = None) -> list[tuple[int, Alarm]]:
     return [(r["run_id"], Alarm(r["signal"], r["began"], r["raised"], r["message"], r["action"])) for r in rows]
 
 
-def watch_run(store, run_id: int) -> Callable[[int, dict[str, float]], list[Alarm]]:
-    """A metrics callback that feeds the run's hacking monitor and stores every alarm it raises.
+class RunWatch:
+    """Feeds a run's hacking monitor its metrics (call it) and its samples table (`samples`), storing every alarm
+    raised; without a monitor (offline kinds) it does nothing."""
 
-    A resumed run's recorded rounds are replayed first, so the monitor knows where the run started.
-    Offline kinds (SFT, reward, DPO) get a callback that does nothing.
-    """
+    def __init__(self, store, run_id: int, monitor: HackingMonitor | None):
+        self.store, self.run_id, self.monitor = store, run_id, monitor
+
+    def __call__(self, step: int, values: dict[str, float]) -> list[Alarm]:
+        return self._keep(self.monitor.observe(step, values)) if self.monitor else []
+
+    def samples(self, step: int, rows: list[dict]) -> list[Alarm]:
+        return self._keep(self.monitor.observe_samples(step, rows)) if self.monitor else []
+
+    def _keep(self, raised: list[Alarm]) -> list[Alarm]:
+        for alarm in raised:
+            add_alarm(self.store, self.run_id, alarm)
+        return raised
+
+
+def watch_run(store, run_id: int) -> RunWatch:
+    """The run's watch (`RunWatch`). A resumed run's recorded rounds (metrics, then samples) are replayed first,
+    so the monitor knows where the run started."""
     run = store.run(run_id)
     monitor = monitor_for(run.kind, run.config)
-    if monitor is None:
-        return lambda step, values: []
-    recorded: dict[int, dict[str, float]] = {}
-    for row in store.metrics(run_id):
-        recorded.setdefault(row["step"], {})[row["name"]] = row["value"]
-    monitor.observe_all(sorted(recorded.items()))
-
-    def on_metrics(step: int, values: dict[str, float]) -> list[Alarm]:
-        raised = monitor.observe(step, values)
-        for alarm in raised:
-            add_alarm(store, run_id, alarm)
-        return raised
-    return on_metrics
+    if monitor is not None:
+        recorded: dict[int, dict[str, float]] = {}
+        for row in store.metrics(run_id):
+            recorded.setdefault(row["step"], {})[row["name"]] = row["value"]
+        shown: dict[int, list[dict]] = {}
+        for row in store.samples(run_id):
+            shown.setdefault(row["step"], []).append(row)
+        for step in sorted(set(recorded) | set(shown)):
+            if step in recorded:
+                monitor.observe(step, recorded[step])
+            monitor.observe_samples(step, shown.get(step, []))
+    return RunWatch(store, run_id, monitor)
 
 
 def forget_alarms_after(store, run_id: int, step: int) -> None:

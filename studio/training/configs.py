@@ -186,6 +186,12 @@ class PPOConfig:
     missing_eos_penalty: float | None = help_field(None, "Added to the (normalised) score of a response that "
                                                          "never ends within the token limit, e.g. -1.0. Empty = "
                                                          "none; a penalty also teaches shorter answers.")
+    uncertainty_penalty: float = help_field(0.0, "Optimise a cautious reward: the reward model's five bootstrap "
+                                                 "heads' mean score minus this many times their spread, so the "
+                                                 "policy gains nothing by moving where the labels say little "
+                                                 "(after Coste et al. 2023). 0 = the reward model's own score. "
+                                                 "Needs a reward model with an ensemble (4 or more rankings); "
+                                                 "without one the own score is used.")
     lora_r: int = help_field(16, "LoRA rank of a fresh policy adapter (a copy of the SFT adapter keeps its own).")
     lora_alpha: int = help_field(32, "LoRA scaling of a fresh policy adapter; the update is multiplied by "
                                      "alpha / r.")
@@ -229,6 +235,12 @@ class RLOOConfig:
     missing_eos_penalty: float | None = help_field(None, "Added to the score of a response that never ends "
                                                          "within the token limit, e.g. -1.0. Empty = none; a "
                                                          "penalty also teaches shorter answers.")
+    uncertainty_penalty: float = help_field(0.0, "Optimise a cautious reward: the reward model's five bootstrap "
+                                                 "heads' mean score minus this many times their spread, so the "
+                                                 "policy gains nothing by moving where the labels say little "
+                                                 "(after Coste et al. 2023). 0 = the reward model's own score. "
+                                                 "Needs a reward model with an ensemble (4 or more rankings); "
+                                                 "without one the own score is used.")
     lora_r: int = help_field(16, "LoRA rank of a fresh policy adapter (a copy of the SFT adapter keeps its own).")
     lora_alpha: int = help_field(32, "LoRA scaling of a fresh policy adapter; the update is multiplied by "
                                      "alpha / r.")
@@ -283,6 +295,8 @@ def validate(config) -> None:
             raise ValueError(f"{f.name} must be above 0 (got {value})")
         if f.name in FRACTIONS and not 0 <= value <= 1:
             raise ValueError(f"{f.name} must be between 0 and 1 (got {value})")
+    if getattr(config, "uncertainty_penalty", 0.0) < 0:
+        raise ValueError(f"uncertainty_penalty must be 0 or more (got {config.uncertainty_penalty})")
     if getattr(config, "minibatches", 1) > getattr(config, "batch_size", 1):
         raise ValueError("minibatches cannot exceed batch_size")
     if getattr(config, "samples_per_prompt", 2) < 2:

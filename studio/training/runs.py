@@ -252,11 +252,12 @@ def _dispatch(project, base, kind, config, run_dir, hooks, resume, init, reward)
         folder = reward_dir(project, reward)
         scorer = RewardScorer.load(base, folder)
         prompts = [p.text for p in store.prompts()]
+        ensemble, penalty = load_ensemble(folder), config.uncertainty_penalty  # penalty > 0: the heads' lower bound
         if kind == "ppo":  # PPO normalises the raw scores itself, with the reward model's training statistics
-            return train_ppo(base, prompts, round_scorer(scorer, load_ensemble(folder), normalised=False), config,
+            return train_ppo(base, prompts, round_scorer(scorer, ensemble, False, penalty), config,
                              run_dir, hooks, resume=resume, init_adapter=init_adapter,
                              score_norm=(scorer.mean, scorer.std))
-        return train_rloo(base, prompts, round_scorer(scorer, load_ensemble(folder), normalised=True), config,
+        return train_rloo(base, prompts, round_scorer(scorer, ensemble, True, penalty), config,
                           run_dir, hooks, resume=resume, init_adapter=init_adapter)
     raise ValueError(f"unknown run kind {kind!r}: choose sft, reward, ppo, dpo, rloo or kto")
 
@@ -305,6 +306,7 @@ def _recording_hooks(project: Project, run_id: int, hooks: Hooks) -> Hooks:
 
     def on_samples(step: int, rows: list[dict]) -> None:
         store.add_samples(run_id, step, rows)
+        watch.samples(step, rows)
         hooks.samples(step, rows)
 
     return Hooks(on_metrics=on_metrics, should_stop=hooks.should_stop, on_samples=on_samples,

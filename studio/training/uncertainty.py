@@ -188,12 +188,24 @@ class Ensemble:
     mean: torch.Tensor
     std: torch.Tensor
 
+    def normalised(self, features: torch.Tensor) -> torch.Tensor:
+        """(N, H): each head's score of each answer (features (N, D)) minus the head's mean, over its std, as the
+        run's own head is normalised."""
+        return (features @ self.heads.to(features).T - self.mean.to(features)) / self.std.to(features)
+
     def disagreement(self, features: torch.Tensor) -> float:
         """Mean over answers (features (N, D)) of the standard deviation over heads (population: divided by H)
-        of their normalised scores: each head's score minus its mean, over its std, as the run's own head is
-        normalised. Heads that agree up to scale and offset give 0."""
-        scores = (features @ self.heads.to(features).T - self.mean.to(features)) / self.std.to(features)
-        return scores.std(dim=1, unbiased=False).mean().item()
+        of their normalised scores. Heads that agree up to scale and offset give 0."""
+        return self.normalised(features).std(dim=1, unbiased=False).mean().item()
+
+    def lower_bound(self, features: torch.Tensor, penalty: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per answer, the heads' mean normalised score minus `penalty` times their standard deviation (population),
+        and that penalty term: a lower confidence bound in the score's own units. Coste et al. 2023's
+        uncertainty-weighted optimisation takes off a multiple of the variance instead; the std keeps `penalty`
+        readable as "standard deviations" whatever the scale."""
+        scores = self.normalised(features)
+        term = penalty * scores.std(dim=1, unbiased=False)
+        return scores.mean(dim=1) - term, term
 
 
 def load_ensemble(run_dir: Path) -> Ensemble | None:
@@ -206,15 +218,26 @@ def load_ensemble(run_dir: Path) -> Ensemble | None:
     return Ensemble(stored["heads"], stored["mean"], stored["std"])
 
 
-def round_scorer(scorer: RewardScorer, ensemble: Ensemble | None, normalised: bool) -> ScoreFn:
-    """The score function of an online run on this reward model: its scores (raw, or normalised by the training
-    statistics) and, with an ensemble, the round metric `ensemble_disagreement`, read off the same features as
-    the scores (the heads add a matrix product, not a forward pass)."""
+def round_scorer(scorer: RewardScorer, ensemble: Ensemble | None, normalised: bool, penalty: float = 0.0) -> ScoreFn:
+    """The score function of an online run on this reward model, called on every round's fresh answers: its scores
+    (raw, or normalised by the training statistics) and, with an ensemble, the round metric `ensemble_disagreement`,
+    read off the same features as the scores (the heads add a matrix product, not a forward pass).
+
+    With `penalty` c > 0 and an ensemble the score is the ensemble's lower bound instead, mean - c * std of the heads'
+    normalised scores (`Ensemble.lower_bound`), in the scorer's units (raw: mapped back through the run's mean and
+    std, so that the engine's own normalisation gives mean - c * std), and the mean penalty term c * std is the round
+    metric `uncertainty_penalty` (the round's reward and reward_raw then report the bound). c = 0, or no ensemble,
+    scores with the run's own head as before."""
     def score(prompts: list[str], responses: list[str]) -> Scores:
         raw, feats = scorer.scores_and_features(prompts, responses)
         values = scorer.normalise(raw) if normalised else raw
         if ensemble is None:
             return Scores(values)
-        return Scores(values, {"ensemble_disagreement": ensemble.disagreement(feats)})
+        metrics = {"ensemble_disagreement": ensemble.disagreement(feats)}
+        if penalty > 0:
+            bound, term = ensemble.lower_bound(feats, penalty)
+            values = bound if normalised else scorer.mean + scorer.std * bound
+            metrics["uncertainty_penalty"] = term.mean().item()
+        return Scores(values, metrics)
 
     return score

@@ -218,7 +218,9 @@ class AlarmList(QListWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent, wordWrap=True)
         self.shown: tuple[int | None, int] = (None, 0)  # (run id, alarms) on screen
-        self.setToolTip("Warnings from the reward-hacking monitor: raised while PPO runs, kept with the run.")
+        self.setToolTip("Warnings from the reward-hacking monitor, raised while PPO or RLOO runs from its metrics and "
+                        "from the samples you read (answers collapsing, words that are not words, repeats, answers "
+                        "off the prompt), kept with the run. Each names the answers to rank next.")
 
     def show_run(self, store, run_id: int | None) -> int:
         """Show run `run_id`'s alarms; returns how many."""

@@ -21,12 +21,13 @@ GROUPS: dict[str, list[Group]] = {
     "ppo": [("reward", ["reward"]), ("KL", ["kl"]), ("beta", ["beta"]), ("entropy", ["entropy"]),
             ("value loss", ["value_loss"]), ("clip fraction", ["clip_frac"]),
             ("response length", ["response_length"]), ("policy loss", ["policy_loss"]),
-            ("distinct bigrams", ["distinct_2"]), ("reward-model disagreement", ["ensemble_disagreement"])],
+            ("distinct bigrams", ["distinct_2"]),
+            ("reward-model disagreement", ["ensemble_disagreement", "uncertainty_penalty"])],
     "rloo": [("reward", ["reward", "rlhf_reward"]), ("KL", ["kl"]), ("entropy", ["entropy"]),
              ("policy loss", ["policy_loss"]), ("response length", ["response_length"]),
              ("gradient norm", ["grad_norm"]), ("clip fraction", ["clip_frac"]),
              ("samples per second", ["samples_per_s"]), ("distinct bigrams", ["distinct_2"]),
-             ("reward-model disagreement", ["ensemble_disagreement"])],
+             ("reward-model disagreement", ["ensemble_disagreement", "uncertainty_penalty"])],
 }
 CHART_HELP = {
     "loss": "What training minimises; it should fall. eval_loss is measured on held-out examples: if it rises "
@@ -60,7 +61,8 @@ CHART_HELP = {
                                  "labels) disagrees about this round's answers: the spread of their normalised "
                                  "scores. A climb while the reward rises means the policy is heading where the "
                                  "labels say little, so the reward there can be gamed. Empty when the reward "
-                                 "model has no ensemble (fewer than 4 pairs).",
+                                 "model has no ensemble (fewer than 4 pairs). uncertainty_penalty: what the "
+                                 "cautious reward (setting uncertainty_penalty) takes off the mean score.",
     "learning rate": "Step size of the optimiser (warm-up, then cosine decay).",
     "gradient norm": "Size of each update before clipping; spikes mean unstable training.",
     "tokens per second": "Training speed.",

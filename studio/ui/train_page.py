@@ -337,6 +337,8 @@ class TrainPage(QWidget):
         for row in rows:
             self.samples.add(step, row)
         self.samples.scrollToBottom()
+        if self._live_run is not None:  # the monitor has read these samples by now
+            self._show_oversight(self.ctx.store.run(self._live_run))
 
     def _on_progress(self, step: int, total: int) -> None:
         self.run_progress.step(step, total, self._stopping())

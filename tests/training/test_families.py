@@ -12,7 +12,7 @@ from studio.training.batches import encode_example, encode_pairs, pad_batch
 from studio.training.chat_format import ChatTemplateError, chat_prompt, encode_chat
 from studio.training.configs import SamplingConfig
 from studio.training.generation import eos_ids, generate, generate_tokens
-from studio.training.kto import encode_examples
+from studio.training.kto import mismatched
 from studio.training.models import load_model
 from studio.training.response_logprobs import response_logprobs
 from studio.training.shared_base import SharedBase
@@ -45,9 +45,9 @@ def test_family_chat_format_labels_sampling_and_logprobs(family: Family, tmp_pat
     assert labels[0][labels[0] != -100].tolist() == answer_ids(tok, ANSWER, family)
     assert labels[1][labels[1] != -100].tolist() == answer_ids(tok, OTHER, family)
     pair = encode_pairs(tok, [{"prompt": PROMPT, "chosen": ANSWER, "rejected": OTHER}], 512)[0]
-    rated = encode_examples(tok, [{"prompt": PROMPT, "completion": ANSWER}, {"prompt": "x", "completion": OTHER}],
-                            [1, 0], 512)[0]
-    for (seq, at), text in zip([*pair, *rated], [ANSWER, OTHER, ANSWER, OTHER]):
+    rated = mismatched(tok, [{"prompt": PROMPT, "completion": ANSWER}, {"prompt": "x", "completion": OTHER}],
+                       [0, 1], 512)  # each prompt with the other's completion: KTO's reference-point pairs
+    for (seq, at), text in zip([*pair, *rated], [ANSWER, OTHER, OTHER, ANSWER]):
         assert seq[at:] == answer_ids(tok, text, family)
     if family.system:
         with_system, at = encode_example(tok, PROMPT, ANSWER, SYSTEM, 512)

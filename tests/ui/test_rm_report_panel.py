@@ -90,6 +90,17 @@ def test_live_metrics_bring_new_alarms_to_the_front_once(qtbot, ctx):
     assert page.tabs.currentWidget() is page.history
 
 
+def test_a_sample_alarm_shows_when_its_samples_arrive(qtbot, ctx):
+    ppo = ctx.store.create_run("ppo", {})
+    page = TrainPage(ctx)
+    qtbot.addWidget(page)
+    page._live_run = ppo
+    page.tabs.setCurrentWidget(page.history)
+    ov.add_alarm(ctx.store, ppo, Alarm("nonwords", 1, 3, "9 of 12 words are not words", "rank these last"))
+    page._on_samples(3, [{"prompt": "How does a compass work?", "response": "FrulebyFretled.", "reward": 1.0}])
+    assert page.tabs.currentWidget() is page.alarms and "nonwords (since round 1)" in page.alarms.item(0).text()
+
+
 def test_rank_page_shows_the_labellers_pick_after_the_decision(qtbot, ctx):
     from studio.core.rules import Rule, label_with_rule
     from studio.ui.rank_page import RankPage
