@@ -12,7 +12,6 @@ from studio.training.generation import GeneratedBatch, SamplingConfig, eos_ids
 from studio.training.shared_base import SharedBase
 
 POLICY = "policy"
-OnlineConfig = PPOConfig | RLOOConfig
 
 
 def start_policy(base: SharedBase, init_adapter: str | None, lora_r: int, lora_alpha: int) -> str | None:
@@ -34,7 +33,7 @@ def sampling_progress(hooks: Hooks, iteration: int, answers: int, max_new_tokens
     return on_token
 
 
-def rollout_sampling(config: OnlineConfig, seed: int) -> SamplingConfig:
+def rollout_sampling(config: PPOConfig | RLOOConfig, seed: int) -> SamplingConfig:
     """How a round's answers are drawn: the policy's full distribution at the run's temperature (no top-p cut,
     so the log-probs PPO and RLOO learn from are those they sampled from). Gold checks draw the starting
     policy's answers the same way."""
