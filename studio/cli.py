@@ -20,7 +20,7 @@ from studio.core.held_out import held_out_report, metrics_line
 from studio.core.jsonl import read_completions, read_prompts, write_jsonl
 from studio.core.project import Project
 from studio.core.ratings import Ratings
-from studio.core.run_kinds import FROM_POLICY_KINDS, ONLINE_KINDS, RUN_KINDS
+from studio.core.run_kinds import KINDS, REWARD, SFT, run_kind
 
 TOKENS_HELP = (f"longest answer in tokens (default: {default_answer_tokens('cpu')} on a CPU, "
                f"{default_answer_tokens('mps')} on Apple MPS, {default_answer_tokens('cuda')} on CUDA)")
@@ -174,16 +174,16 @@ def _tokens(args) -> dict[str, int]:
 
 
 def cmd_train(args) -> None:
-    from studio.training.runs import CONFIGS, check_data, train
+    from studio.training.runs import check_data, config_class, train
 
     project = Project.open(args.dir)
     config = None
     if args.resume is not None and args.set:
         raise ValueError("--set cannot change a resumed run: it keeps the settings it started with")
     if args.resume is None:
-        config = CONFIGS[args.kind]()
+        config = config_class(args.kind)()
         overrides = {"steps": args.steps, "batch_size": args.batch_size, "lr": args.lr}
-        if args.kind in ONLINE_KINDS:
+        if run_kind(args.kind).online:
             overrides["iterations"] = overrides.pop("steps")
         for key, value in overrides.items():
             if value is not None:
@@ -193,12 +193,12 @@ def cmd_train(args) -> None:
         from studio.training.configs import validate
 
         validate(config)  # before the model loads, so a typo costs no waiting
-        if args.kind == "kto":
+        if hasattr(config, "desirable_weight"):  # KTO's weights against the balance of good and bad ratings
             kto_note(project.store, config)
     _check_run_refs(project, args)
     check_data(project, args.kind)
     base = _base(project, args)
-    with _bar_hooks(f"train {args.kind}", unit="it" if args.kind in ONLINE_KINDS else "step") as hooks:
+    with _bar_hooks(f"train {args.kind}", unit="it" if run_kind(args.kind).online else "step") as hooks:
         run_id, result = train(project, base, args.kind, config, hooks, resume=args.resume,
                                init=getattr(args, "init", None), reward=getattr(args, "reward", None))
     print(f"run {run_id} ({args.kind}) {result.status} at step {result.step}: "
@@ -220,8 +220,8 @@ def _check_run_refs(project: Project, args) -> None:
         return
     if getattr(args, "init", None) is not None:
         _check_run(project, args.init, reward=False)
-    if args.kind in ONLINE_KINDS:
-        _check_run(project, args.reward or "latest:reward", reward=True)
+    if run_kind(args.kind).online:
+        _check_run(project, args.reward or f"latest:{REWARD}", reward=True)
 
 
 def _check_run(project: Project, ref: str, reward: bool) -> None:
@@ -229,9 +229,9 @@ def _check_run(project: Project, ref: str, reward: bool) -> None:
     if ref == "base" and not reward:
         return
     run = project.store.resolve_run(ref)
-    if reward and run.kind != "reward":
+    if reward and run.kind != REWARD:
         raise ValueError(f"run {run.id} is a {run.kind} run, not a reward model")
-    if not reward and run.kind == "reward":
+    if not reward and run.kind == REWARD:
         raise ValueError(f"run {run.id} is a reward model, not a policy")
 
 
@@ -372,18 +372,14 @@ def build_parser() -> argparse.ArgumentParser:
     c = with_dir(command(sub, "status", cmd_status, "Counts of prompts, demonstrations, comparisons and runs."))
     c.add_argument("--json", action="store_true", help="print one JSON object")
 
-    train_p = sub.add_parser("train", help="Train SFT, the reward model, PPO, DPO, RLOO or KTO.",
-                             description="Train SFT, the reward model, PPO, DPO, RLOO or KTO as a stored, resumable run.")
+    names = [k.label for k in KINDS.values()]
+    names = f"{', '.join(names[:-1])} or {names[-1]}"
+    train_p = sub.add_parser("train", help=f"Train {names}.",
+                             description=f"Train {names} as a stored, resumable run.")
     kinds = train_p.add_subparsers(metavar="KIND")
-    for kind, h in [("sft", "Supervised fine-tuning on the demonstrations (LoRA)."),
-                    ("reward", "Reward model on the rankings (Bradley-Terry, scalar head, LoRA)."),
-                    ("ppo", "PPO against the reward model with a KL leash to the SFT policy (LoRA)."),
-                    ("dpo", "DPO on the rankings, no reward model (LoRA)."),
-                    ("rloo", "RLOO against the reward model: k answers per prompt, each judged against the "
-                             "others', KL leash to the SFT policy, no value head (LoRA)."),
-                    ("kto", "KTO on the answers rated good or bad, no pairs needed (LoRA).")]:
-        c = with_device(with_dir(command(kinds, kind, cmd_train, h)))
-        c.set_defaults(kind=kind)
+    for kind in KINDS.values():
+        c = with_device(with_dir(command(kinds, kind.name, cmd_train, kind.help)))
+        c.set_defaults(kind=kind.name)
         c.add_argument("--steps", type=int, default=None,
                        help="optimizer steps instead of epochs (PPO, RLOO: iterations)")
         c.add_argument("--batch-size", type=int, default=None)
@@ -392,10 +388,10 @@ def build_parser() -> argparse.ArgumentParser:
         c.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                        help="change any setting of the run, e.g. --set checkpoint_every=5 (repeatable; "
                             "booleans take true/false, optional numbers none; an unknown KEY lists the valid ones)")
-        if kind in FROM_POLICY_KINDS:
-            c.add_argument("--init", default=None, help="starting policy: a run, latest:sft (default) or base")
-        if kind in ONLINE_KINDS:
-            c.add_argument("--reward", default=None, help="reward model run (default latest:reward)")
+        if kind.starts_from_policy:
+            c.add_argument("--init", default=None, help=f"starting policy: a run, latest:{SFT} (default) or base")
+        if kind.online:
+            c.add_argument("--reward", default=None, help=f"reward model run (default latest:{REWARD})")
 
     c = with_device(with_dir(command(sub, "sample", cmd_sample, "Write one completion per prompt from a policy.")))
     c.add_argument("--policy", default="base", help="base, a run id, or latest:KIND")
@@ -408,7 +404,7 @@ def build_parser() -> argparse.ArgumentParser:
     c = with_device(with_dir(command(sub, "score", cmd_score,
                                      "Add a reward-model score to each {prompt, completion} line.")))
     c.add_argument("file", metavar="FILE.jsonl")
-    c.add_argument("--reward", default="latest:reward", help="reward model run")
+    c.add_argument("--reward", default=f"latest:{REWARD}", help="reward model run")
     add_output(c, "--out", default=None, rewrites="file", help="write here instead of rewriting FILE")
 
     c = with_dir(command(sub, "export", cmd_export, "Export a run as a PEFT adapter, a merged safetensors model, "

@@ -6,8 +6,8 @@ import sys
 from pathlib import Path
 
 from studio.cli_outputs import add_output
-from studio.core.jobs import JOB_KINDS
 from studio.core.project import Project
+from studio.core.run_kinds import KINDS, REWARD, SFT, kinds
 
 
 def _say(line: str) -> None:
@@ -67,12 +67,12 @@ def register(sub, command, with_dir) -> None:
     group = sub.add_parser("job", help="Jobs for distributed engines (TRL, OpenRLHF).").add_subparsers(metavar="ACTION")
     c = with_dir(command(group, "export", cmd_job_export, "Write the project's data and settings as a TRL job "
                                                           "(OpenRLHF for PPO) with launch.sh and a README."))
-    c.add_argument("--kind", required=True, choices=JOB_KINDS)
+    c.add_argument("--kind", required=True, choices=list(KINDS))
     add_output(c, "--out", folder=True, force=False, required=True, metavar="JOBDIR",
                help="a new folder (or an empty one)")
-    c.add_argument("--init", default=None, help="starting policy for dpo/kto/rloo/ppo: a run, latest:sft or base "
-                                                "(default latest:sft when there is one)")
-    c.add_argument("--reward", default="latest:reward", help="reward run for rloo and ppo")
+    c.add_argument("--init", default=None, help=f"starting policy for {'/'.join(kinds(starts_from_policy=True))}: a "
+                                                f"run, latest:{SFT} or base (default latest:{SFT} when there is one)")
+    c.add_argument("--reward", default=f"latest:{REWARD}", help=f"reward run for {' and '.join(kinds(online=True))}")
     group = sub.add_parser("runs", help="Runs trained elsewhere.").add_subparsers(metavar="ACTION")
     c = with_dir(command(group, "import", cmd_runs_import, "Import a LoRA adapter folder (e.g. JOBDIR/output) "
                                                            "as a finished run."))

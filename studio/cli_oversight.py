@@ -10,6 +10,7 @@ from studio.cli_outputs import add_output
 from studio.core import oversight_store as ov
 from studio.core.jsonl import write_jsonl
 from studio.core.project import Project
+from studio.core.run_kinds import REWARD, kinds
 
 
 def _base(project: Project, device: str, spec: str | None = None):
@@ -143,7 +144,7 @@ def register(sub, command, with_dir, with_device) -> None:
     c = with_device(with_dir(command(sub, "rm-report", cmd_rm_report,
                                      "Reward-model health: held-out accuracy, calibration (ECE, Brier), score "
                                      "histograms, length correlation and the pairs it gets most wrong.")))
-    c.add_argument("--reward", default="latest:reward", help="reward model run (id or latest:reward)")
+    c.add_argument("--reward", default=f"latest:{REWARD}", help=f"reward model run (id or latest:{REWARD})")
     c.add_argument("--json", action="store_true", help="print one JSON object")
 
     label = sub.add_parser("label", help="Let a rule or an AI judge rank comparisons.",
@@ -175,7 +176,8 @@ def register(sub, command, with_dir, with_device) -> None:
     c = with_device(with_dir(command(gold, "export", cmd_gold_export,
                                      "Pair a PPO round's answers with the starting policy's and export them.")))
     add_output(c, "file", metavar="FILE.jsonl")
-    c.add_argument("--run", default="latest:ppo", help="PPO run (id or latest:ppo)")
+    gold_kind = kinds(gold_checks=True)[0]
+    c.add_argument("--run", default=f"latest:{gold_kind}", help=f"PPO run (id or latest:{gold_kind})")
     c.add_argument("--round", type=int, default=None, help="the round (default: its last)")
     c.add_argument("--annotator", default=None, help="only those this annotator has not ranked")
     c = with_dir(command(gold, "import", cmd_gold_import,

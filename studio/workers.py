@@ -220,15 +220,15 @@ class FieldSpec:
 
 
 def config_fields(kind: str) -> list[FieldSpec]:
-    """The form fields of an engine's config (SFT, reward, PPO, DPO), from its dataclass."""
-    from studio.training.configs import CONFIGS
+    """The form fields of run kind `kind`'s config, from its dataclass."""
+    from studio.training.configs import config_class
 
-    hints = get_type_hints(CONFIGS[kind])
+    hints = get_type_hints(config_class(kind))
 
     def kind_of(f) -> type:  # an unset switch (bool | None, e.g. automatic checkpointing) is still a switch
         return bool if f.default is None and bool in get_args(hints[f.name]) else type(f.default)
 
-    return [FieldSpec(f.name, f.default, kind_of(f), f.metadata.get("help", "")) for f in fields(CONFIGS[kind])]
+    return [FieldSpec(f.name, f.default, kind_of(f), f.metadata.get("help", "")) for f in fields(config_class(kind))]
 
 
 def load_model_job(ctx: JobContext) -> dict:
@@ -253,9 +253,9 @@ def generate_job(per_prompt: int, policy: str = "base", limit: int | None = None
 def train_job(kind: str, values: dict | None = None, resume: int | None = None, init: str | None = None,
               reward: str | None = None) -> Callable:
     def run(ctx: JobContext) -> dict:
-        from studio.training.runs import CONFIGS, check_data, train
+        from studio.training.runs import check_data, config_class, train
 
-        config = CONFIGS[kind](**values) if values is not None and resume is None else None
+        config = config_class(kind)(**values) if values is not None and resume is None else None
         check_data(ctx.project, kind)  # before ctx.base() loads the model
         run_id, result = train(ctx.project, ctx.base(), kind, config, ctx.hooks, resume=resume, init=init,
                                reward=reward)

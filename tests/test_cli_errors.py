@@ -83,12 +83,12 @@ def test_a_merged_export_has_the_adapters_logits(project, tmp_path, tiny_model_d
 
 
 def test_ppo_normalises_scores_by_the_reward_models_saved_statistics(project, capsys, monkeypatch):
-    from studio.training import runs
+    from studio.training import ppo
     from studio.training.engine import TrainResult
     from studio.training.heads import ScalarHead, load_heads
 
     seen = {}
-    monkeypatch.setattr(runs, "train_ppo", lambda *args, **kwargs: seen.update(kwargs) or TrainResult("cancelled", 0))
+    monkeypatch.setattr(ppo, "train_ppo", lambda *args, **kwargs: seen.update(kwargs) or TrainResult("cancelled", 0))
     run(capsys, ["train", "ppo", project, "--steps", "1"])
     meta = load_heads({"reward_head": ScalarHead(64)}, project / "runs" / "2" / "heads.safetensors")
     assert seen["score_norm"] == (meta["mean"], meta["std"]) and meta["std"] != 1.0

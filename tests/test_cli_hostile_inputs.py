@@ -90,7 +90,7 @@ def loads(monkeypatch) -> list[str]:
 
 
 @pytest.mark.parametrize("kind, needs", [("sft", "SFT needs at least one demonstration"),
-                                         ("reward", "the reward model needs at least one preference pair"),
+                                         ("reward", "Reward model needs at least one preference pair"),
                                          ("dpo", "DPO needs at least one preference pair"),
                                          ("kto", "KTO needs at least one rated answer")])
 def test_training_an_empty_project_loads_nothing_and_records_no_run(tmp_path, tiny_model_dir, capsys, loads,

@@ -23,6 +23,7 @@ import numpy as np
 
 from studio.core.active import guesses, rating_repeats, repeats
 from studio.core.ai_feedback import is_machine
+from studio.core.run_kinds import REWARD
 
 if TYPE_CHECKING:
     from studio.core.store import Store
@@ -138,7 +139,7 @@ def reward_model_agreement(store: Store) -> dict[str, dict]:
     """Per annotator: how often the reward model's guess (made before anyone ranked the comparison) is in
     their best group, over their rankings that pick a best (full ties left out)."""
     latest: dict[int, object] = {}
-    for run_id in [r.id for r in store.runs("reward")]:
+    for run_id in [r.id for r in store.runs(REWARD)]:
         latest.update(guesses(store, run_id))
     out: dict[str, dict] = {}
     for r in store.rankings():

@@ -10,22 +10,26 @@ from __future__ import annotations
 import math
 
 from studio.core.ratings import Ratings, training_pairs
+from studio.core.run_kinds import DEMONSTRATIONS, KINDS, PAIRS, RATINGS
 from studio.core.store import Store
 
 MIN_HELD_OUT = 10        # the engines hold nothing out below this many prompts / demonstrations
 MEANINGFUL = 20          # held-out examples for an accuracy whose standard error is about ±0.1
-UNITS = {"sft": "demonstration", "reward": "prompt", "dpo": "prompt", "kto": "prompt"}
-MORE = {"sft": "demonstrations", "reward": "ranked prompts", "dpo": "ranked prompts", "kto": "rated prompts"}
+# what the engines split, by what a kind learns from: demonstrations, or distinct prompts of the pairs or ratings
+SPLIT_SIZE = {DEMONSTRATIONS: lambda store: store.counts()["demonstrations"],
+              PAIRS: lambda store: len({pair.prompt for pair in training_pairs(store)}),
+              RATINGS: lambda store: len({example["prompt"] for example in Ratings(store).examples()})}
+
+
+def unit(kind: str) -> str:
+    """What `kind`'s engine holds out for its eval figures ("" for kinds that hold nothing out)."""
+    return KINDS[kind].learns_from.unit if kind in KINDS else ""
 
 
 def data_size(store: Store, kind: str) -> int:
-    """What `kind` splits: demonstrations for SFT, distinct prompts of the pairs (reward model, DPO) or of the
-    rated answers (KTO)."""
-    if kind == "sft":
-        return store.counts()["demonstrations"]
-    if kind == "kto":
-        return len({example["prompt"] for example in Ratings(store).examples()})
-    return len({pair.prompt for pair in training_pairs(store)})
+    """What `kind` splits: its demonstrations, or the distinct prompts of its pairs or rated answers."""
+    split = SPLIT_SIZE.get(KINDS[kind].learns_from)
+    return split(store) if split else 0
 
 
 def held_out(total: int, fraction: float) -> int:
@@ -42,12 +46,12 @@ def recorded_split(metrics: dict[str, float]) -> tuple[int, int] | None:
 
 def size_text(kind: str, held: int) -> str:
     """What an eval figure rests on, e.g. "1 held-out prompt"."""
-    return f"{held} held-out {UNITS[kind]}{'s' * (held != 1)}"
+    return f"{held} held-out {unit(kind)}{'s' * (held != 1)}"
 
 
 def held_out_note(kind: str, held: int, total: int, fraction: float) -> str:
     """One line: the held-out size, and a warning with what would fix a small one ("" for kinds without one)."""
-    if kind not in UNITS:
+    if not unit(kind):
         return ""
     size = f"Eval figures rest on {size_text(kind, held)} (of {total})"
     if held >= MEANINGFUL:
@@ -55,16 +59,17 @@ def held_out_note(kind: str, held: int, total: int, fraction: float) -> str:
     if fraction <= 0:
         return size + ": set eval fraction above 0 to measure generalisation."
     needed = max(math.ceil(MEANINGFUL / fraction), MIN_HELD_OUT)
-    return (f"{size}: too few to mean much. About {max(needed - total, 1)} more {MORE[kind]} would give "
+    more = KINDS[kind].learns_from.more
+    return (f"{size}: too few to mean much. About {max(needed - total, 1)} more {more} would give "
             f"{MEANINGFUL} held out at eval fraction {fraction:g}.")
 
 
 def held_out_report(kind: str, metrics: dict[str, float], fraction: float) -> dict | None:
     """What a run's eval figures rest on, for `status --json`: size, of, unit and the note; None unrecorded."""
     split = recorded_split(metrics)
-    if split is None or kind not in UNITS:
+    if split is None or not unit(kind):
         return None
-    return {"size": split[0], "of": split[1], "unit": UNITS[kind],
+    return {"size": split[0], "of": split[1], "unit": unit(kind),
             "note": held_out_note(kind, split[0], split[1], fraction)}
 
 

@@ -19,11 +19,9 @@ from studio.core.answer_length import default_answer_tokens
 from studio.core.atomic import atomic_writer
 from studio.core.jsonl import write_jsonl
 from studio.core.ratings import Ratings, training_pairs
+from studio.core.run_kinds import DEMONSTRATIONS, KINDS, PAIRS, PROMPTS, RATINGS, RunKind, run_kind
 from studio.core.store import Store
 
-JOB_KINDS = ("sft", "reward", "dpo", "kto", "rloo", "ppo")
-TRL_SCRIPT = {"sft": "trl.scripts.sft", "reward": "trl.scripts.reward", "dpo": "trl.scripts.dpo",
-              "kto": "trl.scripts.kto", "rloo": "trl.scripts.rloo"}
 # our field name -> TRL's (TrainingArguments / TRL config / ModelConfig) field name
 TRL_FIELDS = {"steps": "max_steps", "batch_size": "per_device_train_batch_size", "lr": "learning_rate",
               "warmup_steps": "warmup_steps", "weight_decay": "weight_decay", "max_grad_norm": "max_grad_norm",
@@ -59,20 +57,46 @@ def _assistant(text: str) -> list[dict]:
     return [{"role": "assistant", "content": text}]
 
 
+def _demonstrations(store: Store) -> list[dict]:
+    return [{"messages": ([{"role": "system", "content": d.system}] if d.system else [])
+             + _user(d.prompt) + _assistant(d.response)} for d in store.demos()]
+
+
+def _pairs(store: Store) -> list[dict]:
+    """Preference format with an explicit prompt."""
+    return [{"prompt": _user(p.prompt), "chosen": _assistant(p.chosen), "rejected": _assistant(p.rejected)}
+            for p in training_pairs(store)]
+
+
+def _ratings(store: Store) -> list[dict]:
+    """Unpaired preference: every answer rated good is desirable, every one rated bad not."""
+    return [{"prompt": _user(e["prompt"]), "completion": _assistant(e["completion"]), "label": e["label"]}
+            for e in Ratings(store).examples()]
+
+
+def _prompts(store: Store) -> list[dict]:
+    return [{"prompt": _user(p.text)} for p in store.prompts()]
+
+
+# TRL's conversational dataset format of each kind of data a run learns from
+RECORDS = {DEMONSTRATIONS: _demonstrations, PAIRS: _pairs, RATINGS: _ratings, PROMPTS: _prompts}
+
+
 def job_records(store: Store, kind: str) -> list[dict]:
     """The project's data for `kind` in TRL's conversational dataset formats."""
-    if kind == "sft":
-        return [{"messages": ([{"role": "system", "content": d.system}] if d.system else [])
-                 + _user(d.prompt) + _assistant(d.response)} for d in store.demos()]
-    if kind in ("reward", "dpo"):  # preference format with an explicit prompt
-        return [{"prompt": _user(p.prompt), "chosen": _assistant(p.chosen), "rejected": _assistant(p.rejected)}
-                for p in training_pairs(store)]
-    if kind == "kto":  # unpaired preference: the answers rated good or bad, as the studio's KTO learns from
-        return [{"prompt": _user(e["prompt"]), "completion": _assistant(e["completion"]), "label": e["label"]}
-                for e in Ratings(store).examples()]
-    if kind in ("rloo", "ppo"):
-        return [{"prompt": _user(p.text)} for p in store.prompts()]
-    raise ValueError(f"job kind must be one of {', '.join(JOB_KINDS)}, got {kind!r}")
+    return RECORDS[_job_kind(kind).learns_from](store)
+
+
+def _job_kind(kind: str) -> RunKind:
+    """The registry's `kind`, refused with one line when it is unknown."""
+    if kind not in KINDS:
+        raise ValueError(f"job kind must be one of {', '.join(KINDS)}, got {kind!r}")
+    return KINDS[kind]
+
+
+def on_openrlhf(kind: str) -> bool:
+    """True when `kind`'s job runs on OpenRLHF (its launch.sh carries the settings), else on TRL."""
+    return run_kind(kind).job_script.startswith("openrlhf.")
 
 
 def _setting(config, name: str):
@@ -118,7 +142,7 @@ def trl_config(spec: JobSpec) -> dict:
         for f in dataclasses.fields(spec.config):
             if f.name in TRL_FIELDS:
                 settings[TRL_FIELDS[f.name]] = _setting(spec.config, f.name)
-    if spec.kind == "rloo":
+    if run_kind(spec.kind).online:
         settings["reward_model_name_or_path"] = spec.reward_model
     return settings
 
@@ -149,7 +173,7 @@ def yaml_text(data: dict) -> str:
 
 
 def trl_launch_script(kind: str) -> str:
-    module = TRL_SCRIPT[kind]
+    module = run_kind(kind).job_script
     return f"""#!/usr/bin/env bash
 # Runs this {kind.upper()} job with TRL. GPUS per node (default 1), NODES (default 1), NODE_RANK, MASTER_ADDR,
 # MASTER_PORT; LAUNCHER=torchrun skips accelerate; CPU=1 trains on CPUs (fp32, gloo; use with torchrun);
@@ -226,13 +250,13 @@ exec ray job submit --address="${{RAY_ADDRESS:-http://127.0.0.1:8265}}" --runtim
 
 
 def readme_text(spec: JobSpec, count: int) -> str:
-    engine = "OpenRLHF 0.11.2" if spec.kind == "ppo" else "TRL 1.16"
+    engine = "OpenRLHF 0.11.2" if on_openrlhf(spec.kind) else "TRL 1.16"
     notes = list(spec.notes)
-    if spec.kind in ("reward", "dpo"):
+    if run_kind(spec.kind).learns_from == PAIRS:
         notes.append("TRL has no per-pair weights: every pair counts once here, while the studio gives the pairs "
                      "of one K-way ranking a weight of 1/num_pairs each.")
     notes = "".join(f"- {n}\n" for n in notes)
-    if spec.kind == "ppo":
+    if on_openrlhf(spec.kind):
         how = """```bash
 pip install openrlhf==0.11.2            # on every node, with its GPU dependencies (vLLM, DeepSpeed)
 ray start --head                         # first node; the others: ray start --address HEAD_IP:6379
@@ -252,8 +276,8 @@ CPU=1 LAUNCHER=torchrun GPUS=2 bash launch.sh       # 2 processes on CPUs (torch
 `per_device_train_batch_size` is per process: with N processes one step sees N times the batch.
 `launch.sh` starts TRL's script through `run_trl.py`, which only makes sure that no rank hangs in gloo's
 process-group teardown at the end (see its docstring); `python -m trl.scripts.KIND` works too."""
-    settings = "launch.sh" if spec.kind == "ppo" else "trl_config.yaml"
-    where = "   # the folder where OpenRLHF wrote adapter_config.json" if spec.kind == "ppo" else ""
+    settings = "launch.sh" if on_openrlhf(spec.kind) else "trl_config.yaml"
+    where = "   # the folder where OpenRLHF wrote adapter_config.json" if on_openrlhf(spec.kind) else ""
     return f"""# {spec.kind.upper()} job exported by Alignment Studio
 
 {count} training examples in `data/train.jsonl`; settings in `{settings}`
@@ -270,16 +294,13 @@ python -m studio runs import PROJECT_DIR output{where}
 
 def check_job(store: Store, kind: str, out: Path) -> list[dict]:
     """The job's training records, after refusing an unknown kind, a non-empty `out` or a project without data."""
-    if kind not in JOB_KINDS:
-        raise ValueError(f"job kind must be one of {', '.join(JOB_KINDS)}, got {kind!r}")
+    source = _job_kind(kind).learns_from
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise ValueError(f"{out} already exists and is not empty: choose a new folder")
     records = job_records(store, kind)
     if not records:
-        need = {"sft": "demonstrations", "kto": "rated answers", "rloo": "prompts", "ppo": "prompts"}.get(
-            kind, "ranked comparisons")
-        raise ValueError(f"this project has no {need} for a {kind} job")
+        raise ValueError(f"this project has no {source.name} for a {kind} job")
     return records
 
 
@@ -292,10 +313,10 @@ def write_job(store: Store, spec: JobSpec, out: Path) -> int:
     (out / "data").mkdir(parents=True, exist_ok=True)
     write_jsonl(out / "data" / "train.jsonl", records)
     files = {"README.md": readme_text(spec, len(records)),
-             "job.json": json.dumps({"kind": spec.kind, "engine": "openrlhf" if spec.kind == "ppo" else "trl",
+             "job.json": json.dumps({"kind": spec.kind, "engine": "openrlhf" if on_openrlhf(spec.kind) else "trl",
                                      "model": spec.model, "init_run": spec.init_run, "examples": len(records),
                                      "config": dataclasses.asdict(spec.config) if spec.config else {}}, indent=1)}
-    if spec.kind == "ppo":
+    if on_openrlhf(spec.kind):
         files["launch.sh"] = ppo_launch_script(spec, len(records))
     else:
         files["launch.sh"] = trl_launch_script(spec.kind)

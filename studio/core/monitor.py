@@ -33,7 +33,7 @@ from dataclasses import asdict, dataclass
 
 from studio.core import answer_quality as aq
 from studio.core.rm_health import pearson
-from studio.core.run_kinds import OFFLINE_KINDS
+from studio.core.run_kinds import KINDS
 
 SIGNALS = ("kl", "entropy", "length", "repetition", "ensemble", "drift")
 SAMPLE_SIGNALS = ("collapse", "nonwords", "repeats", "off_topic")
@@ -316,7 +316,7 @@ def _finite(value: object) -> float | None:
 
 def monitor_for(kind: str, config: dict) -> HackingMonitor | None:
     """A monitor for an online run (PPO and any engine that reports a KL target), None for offline kinds."""
-    if kind in OFFLINE_KINDS:
+    if kind in KINDS and not KINDS[kind].online:
         return None
     target = config.get("target_kl")
     return HackingMonitor(MonitorSettings(target_kl=float(target) if target else None))

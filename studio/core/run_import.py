@@ -18,7 +18,7 @@ from pathlib import Path
 from safetensors import SafetensorError, safe_open
 
 from studio.core.project import Project
-from studio.core.run_kinds import POLICY_KINDS
+from studio.core.run_kinds import kinds
 
 NOT_COPIED = ("*.bin", "*.pt", "*.pth", "checkpoint-*")  # pickles and trainer checkpoints stay behind
 MAX_JSON_BYTES = 16 << 20
@@ -118,8 +118,9 @@ def import_run(project: Project, folder: str | Path, kind: str | None = None,
     kind = kind or job.get("kind")
     if kind is None:
         raise ValueError(f"no job.json beside {folder}: say which kind of run it is (--kind)")
-    if kind not in POLICY_KINDS:
-        raise ValueError(f"only policy adapters import as runs ({', '.join(POLICY_KINDS)}), not {kind!r}")
+    if kind not in kinds(makes_policy=True):
+        raise ValueError(f"only policy adapters import as runs ({', '.join(kinds(makes_policy=True))}), "
+                         f"not {kind!r}")
     store = project.store
     config = {**job.get("config", {}), "_imported_from": str(folder.resolve()), "_engine": job.get("engine", "")}
     steps = job.get("config", {}).get("steps") or job.get("config", {}).get("iterations") or 0

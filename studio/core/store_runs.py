@@ -8,7 +8,7 @@ from pathlib import Path
 
 from studio.core.migrations import artifact_in_run
 from studio.core.records import Run
-from studio.core.run_kinds import RUN_KINDS
+from studio.core.run_kinds import KINDS, run_kind
 from studio.core.store_base import MAX_ID, RUN_STATUSES, StoreBase, now
 
 
@@ -17,8 +17,7 @@ class RunsAndMetrics(StoreBase):
 
     def create_run(self, kind: str, config: dict, parent: int | None = None) -> int:
         """Start a run with status "running"; non-JSON config values are stored as text."""
-        if kind not in RUN_KINDS:
-            raise ValueError(f"run kind must be one of {', '.join(RUN_KINDS)}, got {kind!r}")
+        run_kind(kind)  # refuses a kind the registry does not know
         with self.transaction():
             if parent is not None:
                 self.get_row("runs", parent, "run")
@@ -66,9 +65,9 @@ class RunsAndMetrics(StoreBase):
                 raise LookupError(f"no run with id {ref}")
             return self.run(int(ref))
         kind = ref.removeprefix("latest:")
-        if kind == ref or kind not in RUN_KINDS:
+        if kind == ref or kind not in KINDS:
             raise LookupError(f"cannot read run reference {ref!r}: use a run id such as 12, "
-                              f"or latest:KIND with KIND one of {', '.join(RUN_KINDS)}")
+                              f"or latest:KIND with KIND one of {', '.join(KINDS)}")
         rows = self.select_rows("SELECT * FROM runs WHERE kind = ? AND status = 'finished' "
                           "ORDER BY id DESC LIMIT 1", [kind])
         if not rows:

@@ -5,11 +5,13 @@ on the GUI thread otherwise).
 """
 from __future__ import annotations
 
+import importlib
 import math
 from dataclasses import dataclass, field, fields, replace
 from typing import ClassVar
 
 from studio.core.answer_length import default_answer_tokens
+from studio.core.run_kinds import run_kind
 
 MIN_STEPS = 25  # a run whose epochs are left empty gets at least this many steps, when its passes allow
 
@@ -255,8 +257,15 @@ class RLOOConfig(OnlineConfig, RLOOSettings):
     """Settings for RLOO (REINFORCE leave-one-out): PPO's goal without a value head; defaults suit a laptop CPU."""
 
 
-CONFIGS = {"sft": SFTConfig, "reward": RewardConfig, "ppo": PPOConfig, "dpo": DPOConfig, "rloo": RLOOConfig,
-           "kto": KTOConfig}
+def resolve(path: str):
+    """What a run-kind registry entry names as "package.module:name", imported when first asked for."""
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def config_class(kind: str) -> type:
+    """The settings dataclass of run kind `kind` (`studio.core.run_kinds`)."""
+    return resolve(run_kind(kind).config)
 
 
 AT_LEAST_ONE = {"steps", "iterations", "batch_size", "checkpoint_every", "eval_every", "ppo_epochs", "minibatches",

@@ -11,6 +11,7 @@ import random
 from studio.core.oversight_store import GoldCheck, add_gold_check, gold_prompts
 from studio.core.project import Project
 from studio.core.records import Run
+from studio.core.run_kinds import run_kind
 from studio.training.configs import PPOConfig, with_device_lengths
 from studio.training.engine import Hooks
 from studio.training.online_policy import rollout_sampling
@@ -30,7 +31,7 @@ def make_gold_checks(project: Project, base: SharedBase, run_ref: str, round_: i
     last with samples) of PPO run `run_ref`; prompts already checked at that round are skipped."""
     store = project.store
     run = store.resolve_run(run_ref)
-    if run.kind != "ppo":
+    if not run_kind(run.kind).gold_checks:
         raise ValueError(f"run {run.id} is a {run.kind} run: gold checks compare a PPO policy with its start")
     samples = store.samples(run.id)
     if not samples:

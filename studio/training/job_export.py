@@ -9,7 +9,7 @@ from pathlib import Path
 
 from studio.core.jobs import JobSpec, check_job, check_settings, write_job
 from studio.core.project import Project
-from studio.core.run_kinds import FROM_POLICY_KINDS, ONLINE_KINDS
+from studio.core.run_kinds import REWARD, SFT, run_kind
 from studio.training import configs
 from studio.training.models import EMBEDDED, _gguf_cache, embedded_gguf
 
@@ -21,11 +21,8 @@ def model_folder(spec: str, say: Callable[[str], None] = lambda _m: None) -> Pat
 
 
 def project_settings(project: Project, kind: str):
-    """The settings of the project's newest run of `kind` (else the defaults), checked by type and range, or None
-    if no config exists."""
-    cls = configs.CONFIGS.get(kind)
-    if cls is None:
-        return None
+    """The settings of the project's newest run of `kind` (else the defaults), checked by type and range."""
+    cls = configs.config_class(kind)
     names = {f.name for f in dataclasses.fields(cls)}
     runs = project.store.runs(kind)
     if not runs:
@@ -40,7 +37,7 @@ def project_settings(project: Project, kind: str):
     return config
 
 
-def export_job(project: Project, kind: str, out: Path, init: str | None = None, reward: str = "latest:reward",
+def export_job(project: Project, kind: str, out: Path, init: str | None = None, reward: str = f"latest:{REWARD}",
                say: Callable[[str], None] = lambda _m: None) -> int:
     """Write a TRL (or, for PPO, OpenRLHF) job folder; returns the number of training examples."""
     from studio.training.reward_export import export_reward_model
@@ -50,9 +47,9 @@ def export_job(project: Project, kind: str, out: Path, init: str | None = None, 
     store = project.store
     check_job(store, kind, out)  # before the model is converted or merged: bad requests cost no waiting
     settings = project_settings(project, kind)
-    if init is None and kind in FROM_POLICY_KINDS:
-        init = "latest:sft" if any(r.kind == "sft" and r.status == "finished" for r in store.runs()) else "base"
-    reward_run = store.resolve_run(reward) if kind in ONLINE_KINDS else None  # before anything is written
+    if init is None and run_kind(kind).starts_from_policy:
+        init = f"latest:{SFT}" if any(r.kind == SFT and r.status == "finished" for r in store.runs()) else "base"
+    reward_run = store.resolve_run(reward) if run_kind(kind).online else None  # before anything is written
     init_run = store.resolve_run(init).id if init not in (None, "base") else None
     spec = JobSpec(kind, str(model_folder(project.model_spec, say)), settings)
     if init_run is not None:

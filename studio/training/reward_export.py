@@ -14,6 +14,7 @@ from peft import PeftModel
 from transformers import AutoModelForSequenceClassification
 
 from studio.core.project import Project
+from studio.core.run_kinds import REWARD
 from studio.training.models import load_model
 from studio.training.reward import HEAD
 from studio.training.heads import ScalarHead, load_heads
@@ -22,7 +23,7 @@ from studio.training.heads import ScalarHead, load_heads
 def export_reward_model(project: Project, run_ref: str, out_dir: Path) -> Path:
     """Write reward run `run_ref` as a safetensors AutoModelForSequenceClassification folder (num_labels=1)."""
     run = project.store.resolve_run(run_ref)
-    if run.kind != "reward" or run.status != "finished" or not run.artifact:
+    if run.kind != REWARD or run.status != "finished" or not run.artifact:
         raise ValueError(f"run {run.id} is not a finished reward model (kind {run.kind}, status {run.status})")
     loaded = load_model(project.model_spec, device="cpu")
     trunk = PeftModel.from_pretrained(loaded.model, project.artifact_path(run)).merge_and_unload()

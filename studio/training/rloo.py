@@ -57,6 +57,7 @@ from studio.training.prefix_sharing import grouped_forward
 from studio.training.rloo_losses import leave_one_out_advantages, sequence_kl, sequence_policy_loss
 from studio.training.sampler_logprobs import mismatch, recording
 from studio.training.shared_base import SharedBase
+from studio.training.uncertainty import OnlineReward
 
 
 class _Cancelled(Exception):
@@ -213,3 +214,12 @@ def train_rloo(base: SharedBase, prompts: list[str], score_fn: ScoreFn, config: 
     checkpoint()
     artifact = base.save_adapter(POLICY, run_dir / "adapter")
     return TrainResult(status, iteration, last, artifact if status == "finished" else None)
+
+
+def train_rloo_online(base: SharedBase, prompts: list[str], config: RLOOConfig, run_dir: Path,
+                      hooks: Hooks | None = None, *, resume: bool = False, init_adapter: str | None,
+                      reward: OnlineReward) -> TrainResult:
+    """`train_rloo` in the run-kind registry's uniform call, on the reward model's normalised scores."""
+    score = reward.score_fn(normalised=True, penalty=config.uncertainty_penalty)
+    return train_rloo(base, prompts, score, config, run_dir, hooks, resume=resume,
+                      init_adapter=init_adapter)

@@ -12,6 +12,7 @@ from pathlib import Path
 from studio.core.project import Project
 from studio.core.rm_health import (SCORES_FILE, SPLIT_FILE, RMReport, ScoredPair, load_scored, load_split,
                                    rm_report, save_scored)
+from studio.core.run_kinds import REWARD
 from studio.training.reward import RewardScorer
 from studio.training.shared_base import SharedBase
 
@@ -27,7 +28,7 @@ def score_pairs(scorer: RewardScorer, pairs: list[dict], batch_size: int = 8) ->
 def score_reward_run(project: Project, base: SharedBase, run_ref: str | int) -> Path:
     """Score the run's held-out pairs and save them as `runs/<id>/heldout_scores.jsonl`."""
     run = project.store.resolve_run(str(run_ref))
-    if run.kind != "reward" or run.status != "finished":
+    if run.kind != REWARD or run.status != "finished":
         raise ValueError(f"run {run.id} is not a finished reward model ({run.kind}, {run.status})")
     stored = project.run_dir(run.id) / SPLIT_FILE
     if not stored.exists():

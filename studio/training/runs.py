@@ -20,39 +20,29 @@ from studio.core.oversight_store import forget_alarms_after, watch_run
 from studio.core.project import Project
 from studio.core.ratings import Ratings, training_pairs
 from studio.core.records import Run
-from studio.core.run_kinds import FROM_POLICY_KINDS, ONLINE_KINDS
+from studio.core.run_kinds import DEMONSTRATIONS, PAIRS, PROMPTS, RATINGS, REWARD, SFT, run_kind
+from studio.core.store import Store
 from studio.training.checkpoints import checkpoint_step
-from studio.training.configs import CONFIGS, validate, with_device_lengths
-from studio.training.dpo import train_dpo
+from studio.training.configs import config_class, resolve, validate, with_device_lengths
 from studio.training.engine import Hooks, TrainResult
 from studio.training.generation import SamplingConfig, generate
-from studio.training.kto import train_kto
 from studio.training.models import load_model, model_identity
-from studio.training.ppo import train_ppo
-from studio.training.reward import RewardScorer, train_reward
-from studio.training.rloo import train_rloo
+from studio.training.reward import RewardScorer
 from studio.training.rm_scoring import score_reward_run
-from studio.training.sft import train_sft
 from studio.training.shared_base import SharedBase
-from studio.training.uncertainty import load_ensemble, round_scorer, score_comparisons, score_unranked
+from studio.training.uncertainty import OnlineReward, score_comparisons, score_unranked
 
-ADAPTER_OF = {"sft": "sft", "reward": "reward", "ppo": "policy", "dpo": "dpo", "rloo": "policy",
-              "kto": "kto"}
+# an engine's training data, by what its kind learns from
+TRAINING_DATA: dict[object, Callable[[Store], list]] = {
+    DEMONSTRATIONS: lambda store: [{"prompt": d.prompt, "response": d.response, "system": d.system}
+                                   for d in store.demos()],
+    PAIRS: lambda store: [dataclasses.asdict(p) for p in training_pairs(store)],
+    RATINGS: lambda store: Ratings(store).examples(),
+    PROMPTS: lambda store: [p.text for p in store.prompts()]}
 # Sequences per generate call when making comparisons: from FIRST_BATCH, doubling up to GENERATION_BATCH. Decoding
 # one token reads every weight whatever the batch, so 32 sequences write 1.8x the answers/s of 8 on a CPU
 # (bench/RESULTS.md section 21); starting small keeps the first comparisons coming quickly.
 FIRST_BATCH, GENERATION_BATCH = 8, 32
-PAIRS = "at least one preference pair: rank some comparisons or import pairs with `prefs import`"
-PROMPTS = "at least one prompt: import some with `prompts import`"
-DATA_OF = {  # what each kind learns from, and what it needs when there is none
-    "sft": (lambda store: store.demos(), "SFT needs at least one demonstration: import some with `demos import`"),
-    "reward": (training_pairs, f"the reward model needs {PAIRS}"),
-    "dpo": (training_pairs, f"DPO needs {PAIRS}"),
-    "kto": (lambda store: Ratings(store).examples(), "KTO needs at least one rated answer: rate some on the Rate "
-                                                     "page or import them with `ratings import`"),
-    "ppo": (lambda store: store.prompts(), f"PPO needs {PROMPTS}"),
-    "rloo": (lambda store: store.prompts(), f"RLOO needs {PROMPTS}"),
-}
 
 
 def open_base(project: Project, device: str = "auto", progress: Callable[[str], None] | None = None) -> SharedBase:
@@ -65,7 +55,7 @@ def policy_adapter(project: Project, base: SharedBase, policy: str) -> str | Non
     if policy == "base":
         return None
     run = project.store.resolve_run(policy)
-    if run.kind == "reward":
+    if run.kind == REWARD:
         raise ValueError(f"run {run.id} is a reward model, not a policy")
     name = f"run{run.id}"
     if name not in base.adapters():
@@ -138,15 +128,15 @@ def sample(project: Project, base: SharedBase, policy: str, prompts: list[str],
 
 def check_data(project: Project, kind: str) -> None:
     """Refuse a run of `kind` with nothing to learn from, before a run is stored or the model loads."""
-    data, needs = DATA_OF[kind]
-    if not data(project.store):
-        raise ValueError(f"{needs} (nothing was run)")
+    spec = run_kind(kind)
+    if not TRAINING_DATA[spec.learns_from](project.store):
+        raise ValueError(f"{spec.label} needs {spec.learns_from.needs} (nothing was run)")
 
 
 def reward_dir(project: Project, reward: str) -> Path:
     """The folder of reward run `reward` (an id or latest:reward)."""
     run = project.store.resolve_run(reward)
-    if run.kind != "reward":
+    if run.kind != REWARD:
         raise ValueError(f"run {run.id} is a {run.kind} run, not a reward model")
     return project.artifact_path(run).parent
 
@@ -172,7 +162,7 @@ def train(project: Project, base: SharedBase, kind: str, config=None, hooks: Hoo
         forget_alarms_after(store, run_id, resumed_at)
         store.update_run(run_id, status="running", error="")
     else:
-        config = with_device_lengths(config or CONFIGS[kind](), str(base.device))  # stored as it runs
+        config = with_device_lengths(config or config_class(kind)(), str(base.device))  # stored as it runs
         validate(config)
         check_data(project, kind)
         init = _default_init(project, kind, init)  # stored resolved, so a resume uses the same runs
@@ -197,7 +187,7 @@ def train(project: Project, base: SharedBase, kind: str, config=None, hooks: Hoo
     store.update_run(run_id, status=result.status, step=result.step, final_metrics=result.metrics,
                      artifact=project.relative_artifact(run_id, result.artifact) if result.artifact else None,
                      error=result.error or "")
-    if kind == "reward" and result.status == "finished":
+    if kind == REWARD and result.status == "finished":
         score_reward_run(project, base, run_id)  # the numbers of its health report (core.rm_health)
         # its ensemble (fitted even with nothing to guess: PPO and RLOO report its disagreement) and its guesses
         score_comparisons(project, base, unscored(store, run_id), str(run_id))
@@ -235,31 +225,18 @@ def export_run(project: Project, run_ref: str, out_dir: Path, merged: bool = Fal
 
 # -- internals -------------------------------------------------------------------------------------
 def _dispatch(project, base, kind, config, run_dir, hooks, resume, init, reward) -> TrainResult:
-    store = project.store
-    if kind == "sft":
-        demos = [{"prompt": d.prompt, "response": d.response, "system": d.system} for d in store.demos()]
-        return train_sft(base, demos, config, run_dir, hooks, resume=resume)
-    pairs = [dataclasses.asdict(p) for p in training_pairs(store)]
-    if kind == "reward":
-        return train_reward(base, pairs, config, run_dir, hooks, resume=resume)
-    init_adapter = _load_init(project, base, init)
-    if kind == "kto":
-        return train_kto(base, Ratings(store).examples(), config, run_dir, hooks, resume=resume,
-                         init_adapter=init_adapter)
-    if kind == "dpo":
-        return train_dpo(base, pairs, config, run_dir, hooks, resume=resume, init_adapter=init_adapter)
-    if kind in ONLINE_KINDS:  # each round also reports the reward run's ensemble disagreement, when it has one
-        folder = reward_dir(project, reward)
-        scorer = RewardScorer.load(base, folder)
-        prompts = [p.text for p in store.prompts()]
-        ensemble, penalty = load_ensemble(folder), config.uncertainty_penalty  # penalty > 0: the heads' lower bound
-        if kind == "ppo":  # PPO normalises the raw scores itself, with the reward model's training statistics
-            return train_ppo(base, prompts, round_scorer(scorer, ensemble, False, penalty), config,
-                             run_dir, hooks, resume=resume, init_adapter=init_adapter,
-                             score_norm=(scorer.mean, scorer.std))
-        return train_rloo(base, prompts, round_scorer(scorer, ensemble, True, penalty), config,
-                          run_dir, hooks, resume=resume, init_adapter=init_adapter)
-    raise ValueError(f"unknown run kind {kind!r}: choose sft, reward, ppo, dpo, rloo or kto")
+    """Call `kind`'s engine the one way every engine is called: its data, config, folder and hooks; the starting
+    policy for kinds that start from one; the reward model (with its ensemble, whose disagreement each round
+    reports) for online kinds."""
+    spec = run_kind(kind)
+    extra: dict[str, object] = {}
+    if spec.starts_from_policy:
+        extra["init_adapter"] = _load_init(project, base, init)
+    if spec.online:
+        extra["reward"] = OnlineReward.load(base, reward_dir(project, reward))
+    engine = resolve(spec.engine)
+    return engine(base, TRAINING_DATA[spec.learns_from](project.store), config, run_dir, hooks, resume=resume,
+                  **extra)
 
 
 def _load_init(project: Project, base: SharedBase, init: str | None) -> str | None:
@@ -267,22 +244,22 @@ def _load_init(project: Project, base: SharedBase, init: str | None) -> str | No
     if init in (None, "base"):
         return None
     run = project.store.resolve_run(init)
-    base.load_adapter("sft", project.artifact_path(run))
-    return "sft"
+    base.load_adapter(SFT, project.artifact_path(run))
+    return SFT
 
 
 def _default_init(project: Project, kind: str, init: str | None) -> str | None:
-    if kind not in FROM_POLICY_KINDS:
+    if not run_kind(kind).starts_from_policy:
         return None
     if init is not None:
         return init
-    return "latest:sft" if project.store.runs("sft") and _has_finished(project, "sft") else "base"
+    return f"latest:{SFT}" if project.store.runs(SFT) and _has_finished(project, SFT) else "base"
 
 
 def _default_reward(project: Project, kind: str, reward: str | None) -> str | None:
-    if kind not in ONLINE_KINDS:
+    if not run_kind(kind).online:
         return None
-    return str(project.store.resolve_run(reward or "latest:reward").id)
+    return str(project.store.resolve_run(reward or f"latest:{REWARD}").id)
 
 
 def _has_finished(project: Project, kind: str) -> bool:
@@ -290,7 +267,7 @@ def _has_finished(project: Project, kind: str) -> bool:
 
 
 def _config_from(run: Run):
-    cls = CONFIGS[run.kind]
+    cls = config_class(run.kind)
     names = {f.name for f in dataclasses.fields(cls)}
     return cls(**{k: v for k, v in run.config.items() if k in names})
 

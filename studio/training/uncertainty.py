@@ -39,6 +39,7 @@ from studio.core.active import Guess, save_guesses, unscored
 from studio.core.project import Project
 from studio.core.ratings import training_pairs
 from studio.core.records import Comparison
+from studio.core.run_kinds import REWARD
 from studio.training.engine import ScoreFn, Scores
 from studio.training.reward import RewardScorer
 from studio.training.shared_base import SharedBase
@@ -155,11 +156,11 @@ def ensemble(scorer: RewardScorer, pairs: list, run_dir: Path, n_heads: int = N_
 
 
 def score_comparisons(project: Project, base: SharedBase, comparisons: list[Comparison],
-                      reward: str = "latest:reward") -> list[Guess]:
+                      reward: str = f"latest:{REWARD}") -> list[Guess]:
     """Guesses of reward run `reward` for `comparisons`, stored at once."""
     store = project.store
     run = store.resolve_run(reward)
-    if run.kind != "reward":
+    if run.kind != REWARD:
         raise ValueError(f"run {run.id} is a {run.kind} run, not a reward model")
     run_dir = project.run_dir(run.id)
     scorer = RewardScorer.load(base, run_dir)
@@ -172,7 +173,7 @@ def score_comparisons(project: Project, base: SharedBase, comparisons: list[Comp
     return found
 
 
-def score_unranked(project: Project, base: SharedBase, reward: str = "latest:reward") -> int:
+def score_unranked(project: Project, base: SharedBase, reward: str = f"latest:{REWARD}") -> int:
     """Guess every unranked comparison reward run `reward` has not guessed yet; returns how many."""
     run = project.store.resolve_run(reward)
     todo = unscored(project.store, run.id)
@@ -216,6 +217,29 @@ def load_ensemble(run_dir: Path) -> Ensemble | None:
     if "std" not in stored or stored["heads"].size(0) < 2:
         return None
     return Ensemble(stored["heads"], stored["mean"], stored["std"])
+
+
+@dataclass(frozen=True)
+class OnlineReward:
+    """The reward model an online engine maximises: its scorer and, when the reward run fitted one, its ensemble,
+    whose disagreement each round reports."""
+
+    scorer: RewardScorer
+    ensemble: Ensemble | None
+
+    @classmethod
+    def load(cls, base: SharedBase, run_dir: Path) -> OnlineReward:
+        return cls(RewardScorer.load(base, run_dir), load_ensemble(run_dir))
+
+    def score_fn(self, normalised: bool, penalty: float = 0.0) -> ScoreFn:
+        """The round's score function (`round_scorer`), raw or normalised by the training statistics, and with
+        `penalty` > 0 the ensemble's lower bound."""
+        return round_scorer(self.scorer, self.ensemble, normalised, penalty)
+
+    @property
+    def norm(self) -> tuple[float, float]:
+        """(mean, std) of the reward model's scores on its training pairs."""
+        return self.scorer.mean, self.scorer.std
 
 
 def round_scorer(scorer: RewardScorer, ensemble: Ensemble | None, normalised: bool, penalty: float = 0.0) -> ScoreFn:

@@ -12,7 +12,7 @@ from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox
                                QVBoxLayout, QWidget)
 
 from studio.core.records import Run
-from studio.core.run_kinds import POLICY_KINDS
+from studio.core.run_kinds import REWARD, SFT, kinds
 from studio.ui.context import StudioContext
 from studio.workers import Job, stream_job
 
@@ -107,7 +107,7 @@ class ComparePage(QWidget):
         """Re-read the finished runs; ticks survive, new runs start unticked (the base model ticked)."""
         ticked = set(self.checked())
         runs = [r for r in reversed(self.ctx.store.runs()) if r.status == "finished"]
-        policies = sorted((r for r in runs if r.kind in POLICY_KINDS), key=lambda r: (r.kind != "sft", r.id))
+        policies = sorted((r for r in runs if r.kind in kinds(makes_policy=True)), key=lambda r: (r.kind != SFT, r.id))
         self.policies.clear()
         for label, policy in [("Base model", "base")] + [(_label(r), str(r.id)) for r in policies]:
             item = QListWidgetItem(label)
@@ -120,7 +120,7 @@ class ComparePage(QWidget):
         self.reward.clear()
         self.reward.addItem("No reward model", None)
         for run in runs:
-            if run.kind == "reward":
+            if run.kind == REWARD:
                 self.reward.addItem(_label(run), str(run.id))
         self.reward.setCurrentIndex(max(self.reward.findData(current), 0))
 

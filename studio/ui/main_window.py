@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (QApplication, QFileDialog, QFrame, QHBoxLayout, Q
 
 from studio.core import import_export
 from studio.core.project import EMBEDDED_MODEL, Project, ProjectError
+from studio.core.run_kinds import run_kind
 from studio.core.store import StoreError
 from studio.ui.context import StudioContext
 from studio.ui.demos_page import JSONL_FILTER, DemosPage
@@ -240,7 +241,7 @@ class MainWindow(QMainWindow):
     def export_gguf(self, run_id: int | None = None, path: str | None = None, qtype: str | None = None) -> Job | None:
         """Write a finished run merged into the base as GGUF, with an Ollama Modelfile beside it."""
         runs = [r for r in reversed(self.ctx.store.runs()) if r.status == "finished" and r.artifact
-                and r.kind != "reward"]
+                and run_kind(r.kind).makes_policy]
         if not runs:
             self.show_error("No finished policy run to export yet: train one on the Train page.")
             return None

@@ -18,6 +18,7 @@ from studio.core import oversight_store as ov
 from studio.core.ai_feedback import agreements, disagreements
 from studio.core.gold import GoldPoint, gold_curve
 from studio.core.rules import KINDS, Rule, label_with_rule
+from studio.core.run_kinds import kinds
 from studio.oversight_jobs import gold_job, judge_label_job, revise_job
 from studio.ui.context import StudioContext
 from studio.ui.plots import COLOURS, save_image, write_csv
@@ -171,7 +172,7 @@ class OversightPage(QWidget):
         current = self.gold_run.currentData()
         self.gold_run.blockSignals(True)
         self.gold_run.clear()
-        for run in reversed(self.ctx.store.runs("ppo")):
+        for run in reversed([r for r in self.ctx.store.runs() if r.kind in kinds(gold_checks=True)]):
             self.gold_run.addItem(f"PPO run {run.id} · {run.status} · {run.step} rounds", run.id)
         self.gold_run.setCurrentIndex(max(self.gold_run.findData(current), 0))
         self.gold_run.blockSignals(False)

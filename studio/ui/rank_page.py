@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (QApplication, QComboBox, QFormLayout, QGroupBox, 
 from studio.core.ai_feedback import suggestion_text
 from studio.core.answer_length import default_answer_tokens
 from studio.core.records import Comparison
-from studio.core.run_kinds import POLICY_KINDS
+from studio.core.run_kinds import kinds
 from studio.core.store import StoreError
 from studio.ui.answer_widgets import DemoDialog, ResponsePane, reader
 from studio.ui.guidelines import GuidelinesPanel
@@ -204,7 +204,7 @@ class RankPage(QWidget):
         self.policy.clear()
         self.policy.addItem("Base model", "base")
         for run in self.ctx.store.runs():
-            if run.kind in POLICY_KINDS and run.status == "finished":
+            if run.kind in kinds(makes_policy=True) and run.status == "finished":
                 self.policy.addItem(f"Run {run.id} ({run.kind.upper()})", str(run.id))
         self.policy.setCurrentIndex(max(0, self.policy.findData(current)))
         self.policy.blockSignals(False)

@@ -6,29 +6,10 @@ from PySide6.QtWidgets import QLabel
 
 from studio.core.held_out import data_size, held_out, held_out_note, recorded_split, size_text
 from studio.core.records import Run
+from studio.core.run_kinds import run_kind
 from studio.core.store import Store
 from studio.ui.plots import Group, MetricsBoard
 
-GROUPS: dict[str, list[Group]] = {
-    "sft": [("loss", ["loss", "eval_loss"]), ("learning rate", ["lr"]), ("gradient norm", ["grad_norm"]),
-            ("tokens per second", ["tokens_per_s"])],
-    "reward": [("loss", ["loss", "eval_loss"]), ("accuracy", ["accuracy", "eval_accuracy"]),
-               ("margin", ["margin", "eval_margin"])],
-    "dpo": [("loss", ["loss", "eval_loss"]), ("accuracy", ["reward_accuracy", "eval_reward_accuracy"]),
-            ("implicit rewards", ["chosen_reward", "rejected_reward"]), ("margin", ["margin", "eval_margin"])],
-    "kto": [("loss", ["loss", "eval_loss"]), ("implicit rewards", ["chosen_reward", "rejected_reward"]),
-            ("margin", ["margin", "eval_margin"]), ("KL reference point", ["kl", "eval_kl"])],
-    "ppo": [("reward", ["reward"]), ("KL", ["kl"]), ("beta", ["beta"]), ("entropy", ["entropy"]),
-            ("value loss", ["value_loss"]), ("clip fraction", ["clip_frac"]),
-            ("response length", ["response_length"]), ("policy loss", ["policy_loss"]),
-            ("distinct bigrams", ["distinct_2"]),
-            ("reward-model disagreement", ["ensemble_disagreement", "uncertainty_penalty"])],
-    "rloo": [("reward", ["reward", "rlhf_reward"]), ("KL", ["kl"]), ("entropy", ["entropy"]),
-             ("policy loss", ["policy_loss"]), ("response length", ["response_length"]),
-             ("gradient norm", ["grad_norm"]), ("clip fraction", ["clip_frac"]),
-             ("samples per second", ["samples_per_s"]), ("distinct bigrams", ["distinct_2"]),
-             ("reward-model disagreement", ["ensemble_disagreement", "uncertainty_penalty"])],
-}
 CHART_HELP = {
     "loss": "What training minimises; it should fall. eval_loss is measured on held-out examples: if it rises "
             "while loss falls, the model is memorising.",
@@ -68,9 +49,9 @@ CHART_HELP = {
     "tokens per second": "Training speed.",
     "samples per second": "Training speed: responses written, scored and learned from per second.",
 }
-HEADLINE = {"sft": ["loss", "eval_loss"], "reward": ["accuracy", "eval_accuracy", "loss"],
-            "ppo": ["reward", "kl", "response_length"], "dpo": ["reward_accuracy", "eval_reward_accuracy", "loss"],
-            "rloo": ["reward", "kl", "response_length"], "kto": ["margin", "eval_margin", "loss"]}
+def groups(kind: str) -> list[Group]:
+    """The charts the Train page draws for a run of `kind`, as the run-kind registry lists them."""
+    return [(title, list(series)) for title, series in run_kind(kind).charts]
 
 
 def eval_suffix(kind: str, split: tuple[int, int] | None) -> str:
@@ -91,7 +72,7 @@ def label_eval_series(board: MetricsBoard, kind: str, split: tuple[int, int] | N
 def summary(run: Run, limit: int = 3, prefix: str = "") -> str:
     """The run's headline final metrics, e.g. "accuracy 0.75 · eval_accuracy 0 (1 held-out prompt) · loss 0.6"."""
     metrics, split = run.final_metrics, recorded_split(run.final_metrics)
-    names = [name for name in HEADLINE[run.kind] if name in metrics][:limit]
+    names = [name for name in run_kind(run.kind).headline if name in metrics][:limit]
     text = " · ".join(f"{name} {metrics[name]:.3g}" + (eval_suffix(run.kind, split) if name.startswith("eval_")
                                                         else "") for name in names)
     return prefix + text if text else ""

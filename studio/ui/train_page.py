@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QHBoxLayout,
 
 from studio.core.ratings import Ratings
 from studio.core.records import Run
-from studio.core.run_kinds import FROM_POLICY_KINDS, ONLINE_KINDS
+from studio.core.run_kinds import KINDS, REWARD, SFT, run_kind
 from studio.ui.config_form import ConfigForm
 from studio.ui.context import StudioContext
 from studio.ui.plots import MetricsBoard, save_image, write_csv
@@ -23,24 +23,15 @@ from studio.ui.run_progress import RunProgress
 from studio.ui.run_tables import RunHistory, SamplesTable
 from studio.ui.settings import project_value, set_project_value
 from studio.ui.theme import set_role
-from studio.ui.train_charts import GROUPS, EvalNote, label_eval_series, summary
+from studio.ui.train_charts import EvalNote, groups, label_eval_series, summary
 from studio.workers import Job, config_fields, train_job
 
-KINDS = {"sft": "SFT (learn from demonstrations)", "reward": "Reward model (learn the rankings)",
-         "ppo": "PPO (optimise the reward)", "dpo": "DPO (learn the rankings directly)",
-         "rloo": "RLOO (optimise the reward, no value head)", "kto": "KTO (learn the good/bad ratings directly)"}
-# What each kind learns from, and what to do when there is none (checked before a run is created).
-NEEDS = {"sft": (["demonstrations"], "Add demonstrations first (Demonstrations page): SFT learns from them."),
-         "reward": (["pairs", "rating_pairs"], "Rank some comparisons first (Rank page): the reward model learns "
-                                               "from them."),
-         "dpo": (["pairs", "rating_pairs"], "Rank some comparisons first (Rank page): DPO learns from them."),
-         "kto": (["ratings"], "Rate some answers first (Rate page): KTO learns from them.")}
 # "running" with no job in this window means the process died mid-run (crash, kill): resumable.
 RESUMABLE = ("cancelled", "failed", "running")
 
 
 class TrainPage(QWidget):
-    """Configure and run SFT, reward-model, PPO, DPO and RLOO training; watch curves and samples live."""
+    """Configure and run every kind of training run (`studio.core.run_kinds`); watch curves and samples live."""
 
     def __init__(self, ctx: StudioContext, parent: QWidget | None = None):
         super().__init__(parent)
@@ -50,8 +41,8 @@ class TrainPage(QWidget):
         self._shown_run: int | None = None  # the run whose curves are on the board
 
         self.kind = QComboBox()
-        for kind, label in KINDS.items():
-            self.kind.addItem(label, kind)
+        for kind in KINDS.values():
+            self.kind.addItem(kind.title, kind.name)
         self.form_area = QScrollArea(widgetResizable=True)
         self.form: ConfigForm | None = None
         self.init_combo = QComboBox(toolTip="The policy to start from. PPO, DPO, RLOO and KTO normally start from "
@@ -159,20 +150,22 @@ class TrainPage(QWidget):
         if isinstance(saved, dict):
             self.form.set_values(saved)
         self.form_area.setWidget(self.form)
-        self.sources.setVisible(kind in FROM_POLICY_KINDS)
-        self.reward_combo.setVisible(kind in ONLINE_KINDS)
-        self.sources.layout().labelForField(self.reward_combo).setVisible(kind in ONLINE_KINDS)
+        spec = run_kind(kind)
+        self.sources.setVisible(spec.starts_from_policy)
+        self.reward_combo.setVisible(spec.online)
+        self.sources.layout().labelForField(self.reward_combo).setVisible(spec.online)
         if self.job is None:
             self._shown_run = None
             self._show_board(kind, f"New {kind.upper()} run: press Start")
         self._update_eval_note()
 
     def _show_board(self, kind: str, caption: str) -> None:
-        self.board.set_groups(GROUPS[kind], "iteration" if kind in ONLINE_KINDS else "step")
+        online = run_kind(kind).online
+        self.board.set_groups(groups(kind), "iteration" if online else "step")
         self.eval_note.split = None
         label_eval_series(self.board, kind, None, "")
         self.samples.setRowCount(0)
-        self.tabs.setTabVisible(self.tabs.indexOf(self.samples), kind in ONLINE_KINDS)
+        self.tabs.setTabVisible(self.tabs.indexOf(self.samples), online)
         self.tabs.setTabText(self.tabs.indexOf(self.samples), f"{kind.upper()} samples")
         self.shown.setText(caption)
 
@@ -182,10 +175,10 @@ class TrainPage(QWidget):
         runs = self.ctx.store.runs()
         _fill_combo(self.init_combo, [("Latest SFT run (base model if none)", None), ("Base model (no SFT)", "base")]
                     + [(f"SFT run {r.id}", str(r.id)) for r in reversed(runs)
-                       if r.kind == "sft" and r.status == "finished"])
+                       if r.kind == SFT and r.status == "finished"])
         _fill_combo(self.reward_combo, [("Latest reward model", None)]
                     + [(f"Reward run {r.id}{summary(r, 1, ' · ')}", str(r.id)) for r in reversed(runs)
-                       if r.kind == "reward" and r.status == "finished"])
+                       if r.kind == REWARD and r.status == "finished"])
         self.history.fill(runs, self._shown_run)
         self._update_buttons()
         self._update_eval_note()
@@ -227,7 +220,7 @@ class TrainPage(QWidget):
         self._update_eval_note()
         for sample in self.ctx.store.samples(run.id):
             self.samples.add(sample["step"], sample)
-        if run.kind in ONLINE_KINDS:
+        if run_kind(run.kind).online:
             self.tabs.setCurrentWidget(self.samples)
         self._show_oversight(run)
 
@@ -254,18 +247,18 @@ class TrainPage(QWidget):
         if missing:
             self._show_error(missing)
             return None
-        init = self.init_combo.currentData() if kind in FROM_POLICY_KINDS else None
-        reward = self.reward_combo.currentData() if kind in ONLINE_KINDS else None
+        init = self.init_combo.currentData() if run_kind(kind).starts_from_policy else None
+        reward = self.reward_combo.currentData() if run_kind(kind).online else None
         self._show_board(kind, f"New {kind.upper()} run (live)")
         return self._run(train_job(kind, values, init=init, reward=reward), None, f"Training {kind.upper()}")
 
     def _missing_data(self, kind: str) -> str:
         """Why a `kind` run cannot start on this project's data ("" when it can)."""
-        if kind in NEEDS:
-            names, message = NEEDS[kind]
+        spec = run_kind(kind)
+        if spec.needs:
             counts = {**self.ctx.store.counts(), **Ratings(self.ctx.store).counts()}
-            return "" if any(counts[name] for name in names) else message
-        if kind in ONLINE_KINDS and self.reward_combo.count() <= 1:
+            return "" if any(counts[name] for name in spec.learns_from.counts) else spec.needs
+        if spec.online and self.reward_combo.count() <= 1:
             return f"Train a reward model first: {kind.upper()} maximises its score."
         return ""
 
@@ -312,7 +305,7 @@ class TrainPage(QWidget):
         shown_before = self.alarms.shown
         count = self.alarms.show_run(self.ctx.store, run.id)
         self.tabs.setTabText(self.tabs.indexOf(self.alarms), f"Alarms ({count})" if count else "Alarms")
-        if run.kind == "reward" and run.status == "finished":
+        if run.kind == REWARD and run.status == "finished":
             self.rm_report.show_run(run.id)
             self.tabs.setCurrentWidget(self.rm_report)
         elif count and self.alarms.shown != shown_before:
