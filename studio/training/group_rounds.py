@@ -3,7 +3,7 @@
 Each round: draw k responses to each prompt of the round's batch from adapter "policy" (`rollout`, the k to one
 prompt side by side, with the sampler's own log-probs recorded), score them (`missing_eos_penalty` added to a
 response that never ended), and hand the round to the algorithm's `Learn`, which returns its metrics. Around it:
-the policy's start (`ppo.start_policy`), resume from the last checkpoint, stop before a round or during its
+the policy's start (`online_policy.start_policy`), resume from the last checkpoint, stop before a round or during its
 first pass (`Cancelled`, before any update), NaN stop (`engine.Diverged`), bf16 decisions (`engine.wants_bf16`),
 metrics, samples, progress and checkpoints. Round i always samples with seed (seed, i) and prompts from the
 seeded order, so a resumed run repeats the rounds an uninterrupted one would have run.
@@ -26,8 +26,8 @@ from studio.training.checkpoints import has_checkpoint, load_checkpoint, save_ch
 from studio.training.configs import with_device_lengths
 from studio.training.engine import (SAVING, Diverged, Hooks, ScoreFn, TrainResult, batch_for_step, score_round,
                                     wants_bf16)
-from studio.training.generation import GeneratedBatch, SamplingConfig, _eos_ids, generate_tokens
-from studio.training.ppo import POLICY, sampling_progress, start_policy
+from studio.training.generation import GeneratedBatch, generate_tokens
+from studio.training.online_policy import POLICY, ended_with_eos, rollout_sampling, sampling_progress, start_policy
 from studio.training.prefix_sharing import grouped_forward
 from studio.training.sampler_logprobs import recording
 from studio.training.shared_base import SharedBase
@@ -63,17 +63,9 @@ def rollout(base: SharedBase, prompts: list[str], config, seed: int,
             on_token: Callable[[int], None] | None = None, bf16: bool = False) -> GeneratedBatch:
     """k responses to each prompt from the policy, the k to one prompt side by side (on bf16 weights when
     `bf16`)."""
-    sampling = SamplingConfig(max_new_tokens=config.max_new_tokens, temperature=config.temperature, top_p=1.0,
-                              do_sample=True, seed=seed)
     with base.use(POLICY) as model, base.bf16_decoding(bf16):
         return generate_tokens(model, base.tokenizer, [p for p in prompts for _ in range(config.samples_per_prompt)],
-                               sampling, on_token)
-
-
-def ended_with_eos(base: SharedBase, batch: GeneratedBatch) -> torch.Tensor:
-    """bool (n,): the response's last token is an end of turn (it did not run into the token limit)."""
-    last = batch.response_ids.gather(1, batch.response_mask.sum(1, keepdim=True).long() - 1).squeeze(1)
-    return torch.isin(last, torch.tensor(_eos_ids(base.base, base.tokenizer), device=last.device))
+                               rollout_sampling(config, seed), on_token)
 
 
 def logprobs(base: SharedBase, batch: GeneratedBatch, rows: slice, config, entropy: bool = True

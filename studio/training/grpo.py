@@ -32,7 +32,7 @@ from studio.training import grpo_losses as losses
 from studio.training.configs import GRPOConfig
 from studio.training.engine import Diverged, Hooks, ScoreFn, TrainResult, check_finite, heap_trimmer
 from studio.training.group_rounds import Cancelled, Round, logprobs, reference_logprobs, train_in_rounds
-from studio.training.ppo import POLICY
+from studio.training.online_policy import POLICY
 from studio.training.ppo_losses import masked_mean
 from studio.training.sampler_logprobs import mismatch
 from studio.training.shared_base import SharedBase

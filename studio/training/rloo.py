@@ -48,7 +48,7 @@ from studio.training.configs import RLOOConfig
 from studio.training.engine import Diverged, Hooks, ScoreFn, TrainResult, check_finite, heap_trimmer
 from studio.training.generation import GeneratedBatch
 from studio.training.group_rounds import Cancelled, Round, logprobs, reference_logprobs, train_in_rounds
-from studio.training.ppo import POLICY
+from studio.training.online_policy import POLICY
 from studio.training.ppo_losses import masked_mean
 from studio.training.rloo_losses import leave_one_out_advantages, sequence_kl, sequence_policy_loss
 from studio.training.sampler_logprobs import mismatch

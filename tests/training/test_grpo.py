@@ -9,7 +9,7 @@ from studio.training.checkpoints import checkpoint_step, has_checkpoint
 from studio.training.configs import GRPOConfig, config_help, validate
 from studio.training.engine import Hooks
 from studio.training.grpo import train_grpo
-from studio.training.ppo import POLICY
+from studio.training.online_policy import POLICY
 from tests.training.helpers import tiny_base
 from tests.training.test_ppo import PROMPTS, add_random_sft, count_vowels, recorder
 from tests.training.test_rloo import straight_params
