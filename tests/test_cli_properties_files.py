@@ -21,13 +21,13 @@ import threading
 from pathlib import Path
 from unittest import mock
 
-from hypothesis import settings
+import pytest
+from hypothesis import Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from studio.cli import main
 from studio.core.project import Project
-from tests.tiny_model import make_tiny_model_dir
 from tests.ui.seed import seed_data
 
 STEP_TIMEOUT_S = 30  # a step that waits this long is a hang: the FIFO is opened from the other end to free it
@@ -36,6 +36,7 @@ SOURCES = ["fifo", "/dev/zero", "link-to-db", "link-to-hostname", "studio.db", "
            "other-db", "empty", "folder", "junk", "missing", "records"]
 TARGETS = ["fifo", "link-to-zero", "link-to-db", "link-to-hostname", "studio.db", "project.json", "runs", "runs/x",
            "other-db", "empty", "folder", "model", "missing/x", "out/new", "out/taken.jsonl", "out/full"]
+READERS = ["pack import", "gold import", "guidelines --set", "runs import", "runs import --kind sft"]
 RECORD = {
     "demos": st.fixed_dictionaries({"prompt": st.sampled_from(["a", "", "é"]), "completion": st.just("b")}),
     "prompts": st.fixed_dictionaries({"prompt": st.sampled_from(["q", "", "tell me about cats"])}),
@@ -102,22 +103,22 @@ def read_only(db: Path):
 
 
 class FilesMachine(RuleBasedStateMachine):
-    model_dir: Path | None = None
+    model_dir: Path  # the tests' tiny model (set by `_tiny_model`)
 
     def __init__(self):
         super().__init__()
-        if FilesMachine.model_dir is None:
-            FilesMachine.model_dir = make_tiny_model_dir(Path(tempfile.mkdtemp(prefix="cli-files-model-")) / "m")
         self.tmp = Path(tempfile.mkdtemp(prefix="cli-files-"))
         self.root, self.out, self.n = self.tmp / "p", self.tmp / "out", 0
         project = Project.init(self.root, model=self.model_dir)
         seed_data(project.store)
         project.close()
         self.other = self.tmp / "other" / "studio.db"
-        other = Project.init(self.other.parent, model=self.model_dir)
-        other.store.db.execute("PRAGMA journal_mode=WAL")
-        seed_data(other.store)
-        other.close()
+        live = Project.init(self.tmp / "live", model=self.model_dir)
+        live.store.db.execute("PRAGMA journal_mode=WAL")
+        seed_data(live.store)
+        shutil.copytree(live.root, self.other.parent)  # copied in use: its -wal holds rows not checkpointed yet
+        live.close()
+        shutil.rmtree(live.root)
         self.hostile_files()
         (self.tmp / "folder").mkdir()
         (self.tmp / "folder" / "note.txt").write_text("mine")
@@ -213,11 +214,18 @@ class FilesMachine(RuleBasedStateMachine):
     def import_file(self, data, kind):
         self.cli(kind, "import", self.root, self.source(data, kind))
 
-    @rule(data=st.data(), command=st.sampled_from(["pack import", "gold import", "guidelines --set", "runs import",
-                                                   "runs import --kind sft"]))
+    @rule(data=st.data(), command=st.sampled_from(READERS))
     def read_file(self, data, command):
+        self.read(command, self.source(data, "gold"))
+
+    @rule(command=st.sampled_from(READERS + ["prefs import", "ratings import"]),
+          which=st.sampled_from(["other-db", "studio.db", "link-to-db"]))
+    def read_a_database(self, command, which):
+        """A project's database given as the file to read: read-only, so even a pending -wal stays as it was."""
+        self.read(command, self.path(which))
+
+    def read(self, command: str, source: Path) -> None:
         words = command.split()
-        source = self.source(data, "gold")
         argv = [words[0], self.root, *words[1:], source] if words[0] == "guidelines" else \
             [*words[:2], self.root, *words[2:], source]
         rc, out, _ = self.cli(*argv)
@@ -294,5 +302,12 @@ class FilesMachine(RuleBasedStateMachine):
         assert self.force or not (replaced | changed & users), "the user's file was replaced without --force"
 
 
-FilesMachine.TestCase.settings = settings(max_examples=25, stateful_step_count=10, deadline=None)
+# no shrinking: each example costs seconds, so a failure is reported as found (every step is printed) at once
+FilesMachine.TestCase.settings = settings(max_examples=25, stateful_step_count=10, deadline=None,
+                                          phases=[Phase.explicit, Phase.reuse, Phase.generate])
 TestFilesMachine = FilesMachine.TestCase
+
+
+@pytest.fixture(autouse=True)
+def _tiny_model(tiny_model_dir):
+    FilesMachine.model_dir = tiny_model_dir
