@@ -76,4 +76,4 @@ def test_every_kind_is_whole():
         assert kind.headline and set(kind.headline) <= drawn, kind.name  # a headline figure has its chart
         assert bool(kind.needs) != kind.online, kind.name  # offline kinds say what data to add
     assert run_kind("kto").learns_from.name == "rated answers"
-    assert kinds(online=True) == ("ppo", "rloo") and "reward" not in kinds(makes_policy=True)
+    assert kinds(online=True) == ("ppo", "rloo", "grpo") and "reward" not in kinds(makes_policy=True)
