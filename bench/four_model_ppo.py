@@ -19,11 +19,11 @@ from dataclasses import dataclass
 import torch
 from peft import LoraConfig, get_peft_model
 
-from studio.training.generation import SamplingConfig, _eos_ids, generate_tokens
+from studio.training.generation import SamplingConfig, eos_ids, generate_tokens
 from studio.training.models import load_model
 from studio.training.ppo_losses import gae, kl_penalty_rewards, masked_whiten, policy_loss, token_logprobs, value_loss
 from studio.training.reward import last_token_hidden
-from studio.training.shared_base import ScalarHead
+from studio.training.heads import ScalarHead
 
 
 @dataclass
@@ -83,7 +83,7 @@ class FourModelPPO:
         params = [p for p in self.policy.parameters() if p.requires_grad] + list(self.value.parameters())
         self.params = params
         self.optimizer = torch.optim.AdamW(params, lr=config.lr, eps=1e-5)
-        self.eos = _eos_ids(policy_base, self.tokenizer)
+        self.eos = eos_ids(policy_base, self.tokenizer)
 
     def iteration(self, prompts: list[str], seed: int) -> dict[str, float]:
         """One PPO round on `prompts`; returns timings and sizes."""

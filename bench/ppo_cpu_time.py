@@ -34,7 +34,8 @@ def main() -> None:
     from studio.training.engine import Hooks
     from studio.training.models import _gguf_cache, embedded_gguf, load_model
     from studio.training.reward import RewardScorer
-    from studio.training.shared_base import ScalarHead, SharedBase
+    from studio.training.heads import ScalarHead
+    from studio.training.shared_base import SharedBase
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)

@@ -44,7 +44,8 @@ def ours(args: argparse.Namespace) -> dict:
     from studio.training.models import load_model
     from studio.training.ppo import PPOConfig, train_ppo
     from studio.training.reward import RewardScorer
-    from studio.training.shared_base import ScalarHead, SharedBase
+    from studio.training.heads import ScalarHead
+    from studio.training.shared_base import SharedBase
 
     t0 = time.perf_counter()
     torch.manual_seed(0)

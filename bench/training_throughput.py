@@ -9,7 +9,7 @@ LoRA r 8 / alpha 16 on every linear layer (our engines' targets; TRL's "all-line
 no checkpoints. Gradient checkpointing on both sides (TRL's default; ours set on, like for like: our own default
 decides by memory and is off for this model on a 24 GB machine); `--trl-no-checkpointing` turns off both.
 Precision: each side's default for ours (bf16 autocast of the trunk on a CPU with native bf16,
-`engine.wants_bf16`), float32 for TRL (`bf16=False`); `--trl-bf16` gives TRL its own default, bf16 mixed precision.
+`precision.wants_bf16`), float32 for TRL (`bf16=False`); `--trl-bf16` gives TRL its own default, bf16 mixed precision.
 Examples/s is timed from the end of the first step to the end of the last (the first step warms up).
 Each of the four runs is its own process; TRL's run in bench/.venv-trl.
 """

@@ -19,7 +19,7 @@ from types import SimpleNamespace
 import torch
 from trl import KTOTrainer, __version__ as trl_version
 
-from studio.training.kto import kto_loss
+from studio.training.preference_losses import kto_loss
 
 CASES = [  # (examples, share rated good, beta, desirable weight, undesirable weight, KL shift)
     (8, 0.5, 0.1, 1.0, 1.0, 0.0), (9, 0.3, 0.3, 1.33, 0.8, 0.5), (16, 0.8, 0.05, 1.0, 2.0, -1.0),

@@ -85,7 +85,7 @@ def test_a_merged_export_has_the_adapters_logits(project, tmp_path, tiny_model_d
 def test_ppo_normalises_scores_by_the_reward_models_saved_statistics(project, capsys, monkeypatch):
     from studio.training import ppo
     from studio.training.engine import TrainResult
-    from studio.training.shared_base import ScalarHead, load_heads
+    from studio.training.heads import ScalarHead, load_heads
 
     seen = {}
     monkeypatch.setattr(ppo, "train_ppo", lambda *args, **kwargs: seen.update(kwargs) or TrainResult("cancelled", 0))

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from studio.cli import main
-from studio.core import store as store_module
+from studio.core import migrations
 from studio.core.project import Project, ProjectError
 from studio.core.store import Store
 from tests.ui.seed import seed_data
@@ -168,11 +168,11 @@ def test_an_adapter_folder_linking_out_of_the_run_is_refused(capsys, trained, tm
 
 
 def test_the_migration_makes_old_absolute_artifacts_relative(tmp_path, monkeypatch):
-    mine = store_module.MIGRATIONS.index(store_module._migration_relative_artifacts)
+    mine = migrations.MIGRATIONS.index(migrations._migration_relative_artifacts)
     db = tmp_path / "studio.db"
     with monkeypatch.context() as old:  # the store as the version before this migration made it
-        old.setattr(store_module, "MIGRATIONS", store_module.MIGRATIONS[:mine])
-        old.setattr(store_module, "SCHEMA_VERSION", mine)
+        old.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:mine])
+        old.setattr(migrations, "SCHEMA_VERSION", mine)
         with Store(db) as store:
             ids = [store.create_run("sft", {}) for _ in range(4)]
             rows = [(f"/home/ann/old place/runs/{ids[0]}/adapter", ids[0]),
@@ -182,6 +182,6 @@ def test_the_migration_makes_old_absolute_artifacts_relative(tmp_path, monkeypat
             store.db.conn.commit()
             assert store.schema_version == mine
     with Store(db) as store:
-        assert store.schema_version == store_module.SCHEMA_VERSION
+        assert store.schema_version == migrations.SCHEMA_VERSION
         assert [r.artifact for r in store.runs()] == [f"runs/{ids[0]}/adapter", f"runs/{ids[1]}/adapter",
                                                       None, None]

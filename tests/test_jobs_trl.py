@@ -165,7 +165,7 @@ def test_reward_ppo_and_rloo_jobs_fit_their_engines(tiny_model_dir, tmp_path, tr
     scorer = RewardScorer.load(base, project.run_dir(run_id))
     texts = [("say something about tea", "banana tea"), ("say something about jazz", "lemon jazz")]
     ours = scorer.normalised([p for p, _ in texts], [r for _, r in texts])
-    from studio.training.sft import encode_example
+    from studio.training.batches import encode_example
 
     for (prompt, response), expected in zip(texts, ours):
         ids = torch.tensor([encode_example(base.tokenizer, prompt, response, None, 64)[0]])

@@ -15,10 +15,9 @@ import random
 from collections.abc import Collection
 from typing import TYPE_CHECKING
 
-from sqlite_utils import Database
-
 from studio.core.preferences import check_order
 from studio.core.records import Comparison, Prompt
+from studio.core.store_base import RANKING_STATUSES, now
 
 if TYPE_CHECKING:
     from studio.core.store import Store
@@ -27,20 +26,6 @@ QUEUE_ORDERS = ("uncertain", "arrival")
 REPEAT_EVERY = 20       # one decision in 20 (5 %) is an unannounced repeat of an earlier one
 REPEAT_AFTER = 10       # ... of a comparison ranked at least this many decisions ago
 
-
-def create_label_tables(db: Database) -> None:
-    """Migration: reward-model guesses and self-consistency repeats."""
-    db.executescript("""
-        CREATE TABLE rm_guesses (
-            comparison_id INTEGER NOT NULL REFERENCES comparisons(id), run_id INTEGER NOT NULL REFERENCES runs(id),
-            p_first REAL NOT NULL, spread REAL NOT NULL, probs TEXT NOT NULL, unsure INTEGER NOT NULL,
-            method TEXT NOT NULL, created TEXT NOT NULL, PRIMARY KEY (comparison_id, run_id));
-        CREATE TABLE repeats (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
-            comparison_id INTEGER NOT NULL REFERENCES comparisons(id), annotator TEXT NOT NULL,
-            "order" TEXT NOT NULL, status TEXT NOT NULL, created TEXT NOT NULL);
-        CREATE INDEX repeats_annotator ON repeats(annotator, comparison_id);
-    """)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,12 +53,10 @@ class Guess:
 
 def save_guesses(store: Store, run_id: int, guesses: list[Guess]) -> int:
     """Store (or replace) run `run_id`'s guesses."""
-    from studio.core.store import _now
-
     with store.transaction():
         store.db["rm_guesses"].insert_all(
             [{"comparison_id": g.comparison_id, "run_id": run_id, "p_first": g.p_first, "spread": g.spread,
-              "probs": json.dumps(g.probs), "unsure": int(g.unsure), "method": g.method, "created": _now()}
+              "probs": json.dumps(g.probs), "unsure": int(g.unsure), "method": g.method, "created": now()}
              for g in guesses], replace=True)
     return len(guesses)
 
@@ -207,8 +190,6 @@ def due_repeat(store: Store, annotator: str, rng: random.Random | None = None) -
 def add_repeat(store: Store, repeat: Repeat, order: list[list[int]], annotator: str,
                status: str = "ranked") -> int:
     """Record the answer to a repeat (`order` in screen positions, as the person pressed it)."""
-    from studio.core.store import RANKING_STATUSES, _now
-
     if status not in RANKING_STATUSES:
         raise ValueError(f"ranking status must be one of {', '.join(RANKING_STATUSES)}, got {status!r}")
     if status == "ranked":
@@ -217,7 +198,7 @@ def add_repeat(store: Store, repeat: Repeat, order: list[list[int]], annotator: 
     with store.label_transaction():
         return store.db["repeats"].insert({"comparison_id": repeat.comparison.id, "annotator": annotator,
                                            "order": json.dumps(stored), "status": status,
-                                           "created": _now()}).last_pk
+                                           "created": now()}).last_pk
 
 
 def delete_repeat(store: Store, repeat_id: int) -> None:
@@ -229,16 +210,6 @@ def repeats(store: Store) -> list[dict]:
     """Rows {id, comparison_id, annotator, order, status, created}, order in stored positions."""
     return [{**r, "order": json.loads(r["order"])} for r in store.db.query("SELECT * FROM repeats ORDER BY id")]
 
-
-def create_rating_repeats(db: Database) -> None:
-    """Migration: self-consistency repeats of ratings (an answer rated again, unannounced, kept apart)."""
-    db.executescript("""
-        CREATE TABLE rating_repeats (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
-            response_id INTEGER NOT NULL REFERENCES responses(id), annotator TEXT NOT NULL,
-            label INTEGER NOT NULL CHECK (label IN (0, 1)), created TEXT NOT NULL);
-        CREATE INDEX rating_repeats_annotator ON rating_repeats(annotator, response_id);
-    """)
 
 
 def due_rating_repeat(store: Store, annotator: str, skip: Collection[int] = (),
@@ -259,11 +230,9 @@ def due_rating_repeat(store: Store, annotator: str, skip: Collection[int] = (),
 
 def add_rating_repeat(store: Store, response_id: int, good: bool, annotator: str) -> int:
     """Record the answer to a rating repeat; the first rating stays as it was."""
-    from studio.core.store import _now
-
     with store.label_transaction():
         return store.db["rating_repeats"].insert({"response_id": response_id, "annotator": annotator,
-                                                  "label": int(good), "created": _now()}).last_pk
+                                                  "label": int(good), "created": now()}).last_pk
 
 
 def delete_rating_repeat(store: Store, repeat_id: int) -> None:

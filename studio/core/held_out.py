@@ -1,7 +1,7 @@
 """How many examples an eval figure rests on, and whether that is enough to read anything into it.
 
 The engines hold out `eval_fraction` of the prompts (reward model, DPO, KTO) or demonstrations (SFT), none
-below 10 (`studio.training.engine.split_indices`), and record the split with their eval metrics as
+below 10 (`studio.training.batches.split_indices`), and record the split with their eval metrics as
 `eval_size` (held out) and `data_size` (what was split). Before a run, the same split is counted from the
 store. The Train page and the CLI show the size beside every eval figure, and warn when it is small.
 """

@@ -14,18 +14,19 @@ from studio.core.jsonl import (JsonlError, RankingLine, read_demos, read_prefs, 
                                write_jsonl)
 from studio.core.preferences import check_order
 from studio.core.ratings import training_pairs
-from studio.core.store import Store, _now
+from studio.core.store import Store
+from studio.core.store_base import now
 
 PREF_ANNOTATOR = "import"
 
 
 def import_demos(store: Store, path: str | Path) -> int:
     demos = read_demos(path)
-    now = _now()
+    stamp = now()
     with store.transaction():
         store.db.conn.executemany(
             "INSERT INTO demonstrations (prompt, response, system, created, updated) VALUES (?, ?, ?, ?, ?)",
-            [(d.prompt, d.response, d.system if d.system and d.system.strip() else None, now, now) for d in demos])
+            [(d.prompt, d.response, d.system if d.system and d.system.strip() else None, stamp, stamp) for d in demos])
     return len(demos)
 
 
@@ -50,10 +51,10 @@ def import_rankings(store: Store, path: str | Path) -> int:
                 raise JsonlError(path, r.line, str(e)) from None
         keys = [(r.comparison_id, r.annotator) for r in rankings]
         store.db.conn.executemany("DELETE FROM rankings WHERE comparison_id = ? AND annotator = ?", keys)
-        now = _now()
+        stamp = now()
         store.db.conn.executemany(
             'INSERT INTO rankings (comparison_id, annotator, "order", status, created) VALUES (?, ?, ?, ?, ?)',
-            [(r.comparison_id, r.annotator, json.dumps(r.order), r.status, now) for r in rankings])
+            [(r.comparison_id, r.annotator, json.dumps(r.order), r.status, stamp) for r in rankings])
     return len(rankings)
 
 
@@ -71,19 +72,19 @@ def import_prefs(store: Store, path: str | Path) -> int:
     "import". By content: an answer already stored for the prompt, a comparison of the same answers and
     its ranking are reused, so importing a file twice (or a line twice) adds nothing."""
     prefs = read_prefs(path)
-    now = _now()
+    stamp = now()
     with store.transaction():
         prompt_ids = store.add_prompts([p.prompt for p in prefs])
         texts = [(prompt_ids[p.prompt.strip()], text) for p in prefs for text in (p.chosen, p.rejected)]
         responses = ids_by_content(store, "responses", ("prompt_id", "text"), texts,
-                                    "prompt_id, text, policy, settings, created", ("imported", "{}", now))
+                                    "prompt_id, text, policy, settings, created", ("imported", "{}", stamp))
         pairs = [(prompt_id, json.dumps([responses[texts[i]], responses[texts[i + 1]]]))
                  for i, (prompt_id, _) in enumerate(texts) if i % 2 == 0]
         comparisons = ids_by_content(store, "comparisons", ("prompt_id", "response_ids"), pairs,
-                                      "prompt_id, response_ids, created", (now,))
+                                      "prompt_id, response_ids, created", (stamp,))
         store.db.conn.executemany(
             'INSERT OR IGNORE INTO rankings (comparison_id, annotator, "order", status, created) '
-            "VALUES (?, ?, ?, 'ranked', ?)", [(comparisons[pair], PREF_ANNOTATOR, "[[0], [1]]", now)
+            "VALUES (?, ?, ?, 'ranked', ?)", [(comparisons[pair], PREF_ANNOTATOR, "[[0], [1]]", stamp)
                                               for pair in dict.fromkeys(pairs)])
     return len(prefs)
 

@@ -1,34 +1,15 @@
 """What oversight keeps in the project's store: hacking alarms, principles, AI-label confidences, gold checks.
 
-Functions over a `Store` (its tables come from `migrate_oversight`, one numbered migration), kept out
-of store.py so that file stays the shared core. Every write commits at once, like the Store's own.
-store.py imports this module for its migration list, so its helpers are imported inside functions.
+Functions over a `Store` (its tables come from `migrations.migrate_oversight`), kept out of the store so
+that it stays the shared core. Every write commits at once, like the Store's own.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlite_utils import Database
-
 from studio.core.monitor import Alarm, HackingMonitor, monitor_for
+from studio.core.store_base import now, required_text
 
-
-def migrate_oversight(db: Database) -> None:
-    """Tables for alarms, principles, AI-label confidences and gold-check comparisons."""
-    db.executescript("""
-        CREATE TABLE alarms (
-            id INTEGER PRIMARY KEY AUTOINCREMENT, run_id INTEGER NOT NULL REFERENCES runs(id),
-            signal TEXT NOT NULL, began INTEGER NOT NULL, raised INTEGER NOT NULL, message TEXT NOT NULL,
-            action TEXT NOT NULL, created TEXT NOT NULL, UNIQUE (run_id, signal));
-        CREATE TABLE principles (
-            id INTEGER PRIMARY KEY AUTOINCREMENT, text TEXT NOT NULL UNIQUE, created TEXT NOT NULL);
-        CREATE TABLE label_confidence (
-            ranking_id INTEGER PRIMARY KEY REFERENCES rankings(id) ON DELETE CASCADE, confidence REAL NOT NULL);
-        CREATE TABLE gold_checks (
-            comparison_id INTEGER PRIMARY KEY REFERENCES comparisons(id), run_id INTEGER NOT NULL
-            REFERENCES runs(id), round INTEGER NOT NULL, policy_position INTEGER NOT NULL,
-            policy_reward REAL);
-    """)
 
 
 @dataclass(frozen=True)
@@ -43,17 +24,15 @@ class GoldCheck:
 # -- alarms ------------------------------------------------------------------------------------------------
 def add_alarm(store, run_id: int, alarm: Alarm) -> None:
     """Record an alarm (a signal fires once per run; a resumed run raising it again changes nothing)."""
-    from studio.core.store import _now
-
     with store.transaction():
         store.db.execute("INSERT OR IGNORE INTO alarms (run_id, signal, began, raised, message, action, created) "
                          "VALUES (?, ?, ?, ?, ?, ?, ?)", [run_id, alarm.signal, alarm.began, alarm.raised,
-                                                          alarm.message, alarm.action, _now()])
+                                                          alarm.message, alarm.action, now()])
 
 
 def alarms(store, run_id: int | None = None) -> list[tuple[int, Alarm]]:
     """(run id, alarm) in the order raised."""
-    rows = store._rows("SELECT * FROM alarms WHERE ? IS NULL OR run_id = ? ORDER BY id", [run_id, run_id])
+    rows = store.select_rows("SELECT * FROM alarms WHERE ? IS NULL OR run_id = ? ORDER BY id", [run_id, run_id])
     return [(r["run_id"], Alarm(r["signal"], r["began"], r["raised"], r["message"], r["action"])) for r in rows]
 
 
@@ -104,21 +83,19 @@ def forget_alarms_after(store, run_id: int, step: int) -> None:
 # -- principles --------------------------------------------------------------------------------------------
 def add_principle(store, text: str) -> int:
     """Store a principle (stripped, non-empty); the same text again returns the existing id."""
-    from studio.core.store import _now, _text
-
-    text = _text(text, "a principle").strip()
+    text = required_text(text, "a principle").strip()
     with store.transaction():
         row = store.db.execute("SELECT id FROM principles WHERE text = ?", [text]).fetchone()
-        return row[0] if row else store._insert("principles", {"text": text, "created": _now()})
+        return row[0] if row else store.insert_row("principles", {"text": text, "created": now()})
 
 
 def principles(store) -> list[tuple[int, str]]:
-    return [(r["id"], r["text"]) for r in store._rows("SELECT id, text FROM principles ORDER BY id")]
+    return [(r["id"], r["text"]) for r in store.select_rows("SELECT id, text FROM principles ORDER BY id")]
 
 
 def delete_principle(store, id: int) -> None:
     with store.transaction():
-        store._get("principles", id, "principle")
+        store.get_row("principles", id, "principle")
         store.db.execute("DELETE FROM principles WHERE id = ?", [id])
 
 
@@ -146,14 +123,14 @@ def add_gold_check(store, check: GoldCheck) -> None:
 
 
 def gold_checks(store, run_id: int | None = None) -> list[GoldCheck]:
-    rows = store._rows("SELECT * FROM gold_checks WHERE ? IS NULL OR run_id = ? ORDER BY comparison_id",
+    rows = store.select_rows("SELECT * FROM gold_checks WHERE ? IS NULL OR run_id = ? ORDER BY comparison_id",
                        [run_id, run_id])
     return [GoldCheck(**row) for row in rows]
 
 
 def gold_prompts(store, run_id: int, round_: int) -> set[str]:
     """Prompts already turned into gold checks for this run and round (so a second click adds none twice)."""
-    rows = store._rows("SELECT p.text FROM gold_checks g JOIN comparisons c ON c.id = g.comparison_id "
+    rows = store.select_rows("SELECT p.text FROM gold_checks g JOIN comparisons c ON c.id = g.comparison_id "
                        "JOIN prompts p ON p.id = c.prompt_id WHERE g.run_id = ? AND g.round = ?", [run_id, round_])
     return {r["text"] for r in rows}
 

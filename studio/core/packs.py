@@ -41,9 +41,11 @@ from studio.core.active import guidelines, queue, set_guidelines
 from studio.core.atomic import atomic_path
 from studio.core.import_export import check_ranking
 from studio.core.jsonl import ranking_record
+from studio.core.migrations import SCHEMA_VERSION
 from studio.core.ratings import Ratings, rating_label
 from studio.core.records import Comparison
-from studio.core.store import RANKING_STATUSES, SCHEMA_VERSION, Store, StoreError
+from studio.core.store import Store, StoreError
+from studio.core.store_base import RANKING_STATUSES
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 

@@ -13,9 +13,10 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from studio.core.atomic import atomic_writer
+from studio.core.migrations import artifact_in_run
 from studio.core.output import check_output, guarded_places
 from studio.core.records import Run
-from studio.core.store import Store, StoreError, artifact_in_run
+from studio.core.store import Store, StoreError
 
 DB_NAME = "studio.db"
 META_NAME = "project.json"

@@ -20,7 +20,8 @@ from studio.core.bulk_insert import ids_by_content
 from studio.core.jsonl import _Invalid, _read, _string, parse_record, write_jsonl
 from studio.core.preferences import pairs_from_ranking
 from studio.core.records import PreferencePair
-from studio.core.store import Store, _now
+from studio.core.store import Store
+from studio.core.store_base import now
 
 IMPORT_ANNOTATOR = "import"
 
@@ -211,17 +212,17 @@ def import_ratings(store: Store, path: str | Path) -> int:
     reused, and a line replaces its annotator's earlier rating of the answer (a later line an earlier one),
     so importing the same file twice changes nothing but the ratings' times."""
     lines = read_ratings(path)
-    now = _now()
+    stamp = now()
     with store.transaction():
         prompt_ids = store.add_prompts([r.prompt for r in lines])
         answers = [(prompt_ids[r.prompt.strip()], r.completion) for r in lines]
         response_ids = ids_by_content(store, "responses", ("prompt_id", "text"), answers,
-                                      "prompt_id, text, policy, settings, created", ("imported", "{}", now))
+                                      "prompt_id, text, policy, settings, created", ("imported", "{}", stamp))
         latest: dict[tuple[int, str], tuple] = {}
         for answer, r in zip(answers, lines):
             key = (response_ids[answer], r.annotator)
             latest.pop(key, None)  # a later line replaces an earlier one, as rating again does
-            latest[key] = (answer[0], *key, int(r.label), now)
+            latest[key] = (answer[0], *key, int(r.label), stamp)
         store.db.conn.executemany("DELETE FROM ratings WHERE response_id = ? AND annotator = ?", list(latest))
         store.db.conn.executemany("INSERT INTO ratings (prompt_id, response_id, annotator, label, created) "
                                   "VALUES (?, ?, ?, ?, ?)", list(latest.values()))

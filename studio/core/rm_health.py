@@ -81,10 +81,34 @@ class RMReport:
     split: str = "held-out"
     warnings: list[str] = field(default_factory=list)
 
+    def accuracy_text(self) -> str:
+        """The accuracy named for the pairs it was measured on: "held-out accuracy 0.91 (11 pairs)"."""
+        return accuracy_text(self.accuracy, self.pairs, self.split)
+
     def to_dict(self) -> dict:
         data = asdict(self)
         data["worst"] = [{**asdict(p), "gap": p.gap} for p in self.worst]
         return data
+
+
+def accuracy_text(value: float, pairs: int, split: str) -> str:
+    """"held-out accuracy 0.91 (11 pairs)", or "training accuracy ..." for pairs the model trained on."""
+    name = "held-out" if split == "held-out" else "training"
+    return f"{name} accuracy {value:.2f} ({pairs} pair{'s' * (pairs != 1)})"
+
+
+def checked_metrics(report: RMReport) -> dict[str, float]:
+    """The report's accuracy as a reward run keeps it among its final metrics (see `checked_text`)."""
+    return {"checked_accuracy": report.accuracy, "checked_pairs": float(report.pairs),
+            "checked_held_out": float(report.split == "held-out")}
+
+
+def checked_text(metrics: dict[str, float]) -> str | None:
+    """A reward run's checked accuracy as its health report names it, from its final metrics; None without one."""
+    if "checked_accuracy" not in metrics:
+        return None
+    return accuracy_text(metrics["checked_accuracy"], int(metrics["checked_pairs"]),
+                         "held-out" if metrics.get("checked_held_out") else "train")
 
 
 def sigmoid(x: float) -> float:
@@ -216,7 +240,7 @@ def rm_report(pairs: Sequence[ScoredPair], bins: int = DEFAULT_BINS, worst: int 
 def report_text(report: RMReport) -> str:
     """A few lines for the terminal."""
     lines = [f"reward model on {report.pairs} {report.split} pairs",
-             f"  accuracy {report.accuracy:.3f} · ECE {report.ece:.3f} · Brier {report.brier:.3f}",
+             f"  {report.accuracy_text()} · ECE {report.ece:.3f} · Brier {report.brier:.3f}",
              "  length gap vs score gap within pairs, r " + ("n/a" if report.length_correlation is None
                                         else f"{report.length_correlation:+.3f}"),
              "  reliability (predicted -> observed, count): " + ", ".join(

@@ -14,7 +14,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from studio.training.shared_base import SharedBase, load_heads, save_heads
+from studio.training.heads import load_heads, save_heads
+from studio.training.shared_base import SharedBase
 
 CHECKPOINT = "checkpoint"
 

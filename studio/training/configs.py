@@ -139,8 +139,29 @@ class KTOConfig(TrainConfig):
 
 
 @dataclass
-class PPOConfig:
-    """Settings for PPO; defaults suit a ~135M model on a laptop CPU."""
+class OnlineConfig:
+    """The settings every online engine (PPO, RLOO) shares, written once. They come after the engine's own in its
+    form and in `asdict`: an engine's config is `XConfig(OnlineConfig, XSettings)`, and a dataclass lists the
+    fields of its last base first."""
+
+    uncertainty_penalty: float = help_field(0.0, "Optimise a cautious reward: the reward model's five bootstrap "
+                                                 "heads' mean score minus this many times their spread, so the "
+                                                 "policy gains nothing by moving where the labels say little "
+                                                 "(after Coste et al. 2023). 0 = the reward model's own score. "
+                                                 "Needs a reward model with an ensemble (4 or more rankings); "
+                                                 "without one the own score is used.")
+    lora_r: int = help_field(16, "LoRA rank of a fresh policy adapter (a copy of the SFT adapter keeps its own).")
+    lora_alpha: int = help_field(32, "LoRA scaling of a fresh policy adapter; the update is multiplied by "
+                                     "alpha / r.")
+    checkpoint_every: int = help_field(5, "Save a resumable checkpoint every this many rounds.")
+    samples_per_iteration: int = help_field(4, "Responses shown per round, with their scores.")
+    seed: int = help_field(0, "Random seed for prompt order and sampling, so runs are reproducible.")
+    bf16_autocast: bool | None = bf16_field("while sampling and learning from each round")
+
+
+@dataclass
+class PPOSettings:
+    """PPO's own settings (`PPOConfig` adds the shared `OnlineConfig` after them)."""
 
     iterations: int = help_field(20, "Rounds of PPO. Each round writes responses to a batch of prompts, scores "
                                      "them and learns from the scores.")
@@ -188,24 +209,16 @@ class PPOConfig:
     missing_eos_penalty: float | None = help_field(None, "Added to the (normalised) score of a response that "
                                                          "never ends within the token limit, e.g. -1.0. Empty = "
                                                          "none; a penalty also teaches shorter answers.")
-    uncertainty_penalty: float = help_field(0.0, "Optimise a cautious reward: the reward model's five bootstrap "
-                                                 "heads' mean score minus this many times their spread, so the "
-                                                 "policy gains nothing by moving where the labels say little "
-                                                 "(after Coste et al. 2023). 0 = the reward model's own score. "
-                                                 "Needs a reward model with an ensemble (4 or more rankings); "
-                                                 "without one the own score is used.")
-    lora_r: int = help_field(16, "LoRA rank of a fresh policy adapter (a copy of the SFT adapter keeps its own).")
-    lora_alpha: int = help_field(32, "LoRA scaling of a fresh policy adapter; the update is multiplied by "
-                                     "alpha / r.")
-    checkpoint_every: int = help_field(5, "Save a resumable checkpoint every this many rounds.")
-    samples_per_iteration: int = help_field(4, "Responses shown per round, with their scores.")
-    seed: int = help_field(0, "Random seed for prompt order and sampling, so runs are reproducible.")
-    bf16_autocast: bool | None = bf16_field("while sampling and learning from each round")
 
 
 @dataclass
-class RLOOConfig:
-    """Settings for RLOO (REINFORCE leave-one-out): PPO's goal without a value head; defaults suit a laptop CPU."""
+class PPOConfig(OnlineConfig, PPOSettings):
+    """Settings for PPO; defaults suit a ~135M model on a laptop CPU."""
+
+
+@dataclass
+class RLOOSettings:
+    """RLOO's own settings (`RLOOConfig` adds the shared `OnlineConfig` after them)."""
 
     iterations: int = help_field(20, "Rounds of RLOO. Each round writes several responses to a batch of prompts, "
                                      "scores them and learns from the scores.")
@@ -237,19 +250,11 @@ class RLOOConfig:
     missing_eos_penalty: float | None = help_field(None, "Added to the score of a response that never ends "
                                                          "within the token limit, e.g. -1.0. Empty = none; a "
                                                          "penalty also teaches shorter answers.")
-    uncertainty_penalty: float = help_field(0.0, "Optimise a cautious reward: the reward model's five bootstrap "
-                                                 "heads' mean score minus this many times their spread, so the "
-                                                 "policy gains nothing by moving where the labels say little "
-                                                 "(after Coste et al. 2023). 0 = the reward model's own score. "
-                                                 "Needs a reward model with an ensemble (4 or more rankings); "
-                                                 "without one the own score is used.")
-    lora_r: int = help_field(16, "LoRA rank of a fresh policy adapter (a copy of the SFT adapter keeps its own).")
-    lora_alpha: int = help_field(32, "LoRA scaling of a fresh policy adapter; the update is multiplied by "
-                                     "alpha / r.")
-    checkpoint_every: int = help_field(5, "Save a resumable checkpoint every this many rounds.")
-    samples_per_iteration: int = help_field(4, "Responses shown per round, with their scores.")
-    seed: int = help_field(0, "Random seed for prompt order and sampling, so runs are reproducible.")
-    bf16_autocast: bool | None = bf16_field("while sampling and learning from each round")
+
+
+@dataclass
+class RLOOConfig(OnlineConfig, RLOOSettings):
+    """Settings for RLOO (REINFORCE leave-one-out): PPO's goal without a value head; defaults suit a laptop CPU."""
 
 
 def resolve(path: str):

@@ -11,31 +11,16 @@ from pathlib import Path
 
 import torch
 
+from studio.training.batches import (Example, chunks, encode_pairs, pair_batch, pair_step_tokens, pair_weights,
+                                     prompt_split, split_by_prompt)
 from studio.training.configs import DPOConfig
-from studio.training.engine import Hooks, TrainResult, run_supervised, wants_bf16
-from studio.training.reward import (Example, bradley_terry_loss, chunks, encode_pairs, pair_batch, pair_step_tokens,
-                                    pair_weights, prompt_split, split_by_prompt)
-from studio.training.sft import response_logprobs
+from studio.training.engine import Hooks, TrainResult, run_supervised
+from studio.training.precision import wants_bf16
+from studio.training.preference_losses import dpo_loss
+from studio.training.response_logprobs import sequence_logprobs
 from studio.training.shared_base import SharedBase
 
 ADAPTER = "dpo"
-
-
-def sequence_logprobs(base: SharedBase, ids: torch.Tensor, mask: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Per row, the summed log-probability of the response tokens (labels != -100) under the active adapter."""
-    logprobs, rows = response_logprobs(base, ids, mask, labels)
-    return torch.zeros(ids.size(0), device=logprobs.device).index_add(0, rows, logprobs)
-
-
-def dpo_loss(pi_chosen: torch.Tensor, pi_rejected: torch.Tensor, ref_chosen: torch.Tensor,
-             ref_rejected: torch.Tensor, beta: float, weights: torch.Tensor | None = None
-             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Sigmoid DPO loss, -log sigmoid(beta * ((pi_c - ref_c) - (pi_r - ref_r))), as a weighted mean over pairs;
-    also the implicit rewards beta * (pi - ref) of the chosen and rejected responses (detached)."""
-    chosen_rewards = beta * (pi_chosen - ref_chosen)
-    rejected_rewards = beta * (pi_rejected - ref_rejected)
-    loss = bradley_terry_loss(chosen_rewards, rejected_rewards, weights)
-    return loss, chosen_rewards.detach(), rejected_rewards.detach()
 
 
 @torch.no_grad()

@@ -10,7 +10,7 @@ import ctypes.util
 import functools
 import math
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,9 +18,11 @@ import torch
 from torch import nn
 
 from studio.core.model_finder import machine_memory
-from studio.training.configs import TrainConfig, epochs_for
 from studio.training.checkpoints import has_checkpoint, load_checkpoint, save_checkpoint, trainable_parameters
-from studio.training.shared_base import SharedBase, save_heads
+from studio.training.configs import TrainConfig, epochs_for
+from studio.training.heads import save_heads
+from studio.training.precision import wants_bf16
+from studio.training.shared_base import SharedBase
 
 MetricsCallback = Callable[[int, dict[str, float]], None]
 SAVING = "Saving the checkpoint and the adapter…"  # what every engine says while it writes its last files
@@ -99,13 +101,6 @@ def check_finite(loss: torch.Tensor, step: int) -> None:
         raise Diverged(f"loss became {loss.item()} at step {step}; stopped, keeping the last good checkpoint")
 
 
-def split_indices(n: int, fraction: float, seed: int, minimum: int = 10) -> tuple[list[int], list[int]]:
-    """Shuffle 0..n-1 and hold out `fraction` of them (none when n < minimum)."""
-    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
-    held = int(n * fraction) if n >= minimum else 0
-    return order[held:], order[:held]
-
-
 def batch_for_step(train_idx: list[int], step: int, batch_size: int, seed: int) -> list[int]:
     """The examples of `step`: epochs of seeded shuffles, so a resumed run sees the same batches."""
     n = len(train_idx)
@@ -165,11 +160,6 @@ LossFn = Callable[[list[int]], tuple[torch.Tensor, dict[str, float]]]
 CHECKPOINTING_SHARE = 0.25
 
 
-def step_tokens(sequences: Iterable[tuple[list[int], int]], per_step: int) -> int:
-    """The most tokens one step's forward can hold: `per_step` sequences as long as the longest."""
-    return per_step * max((len(ids) for ids, _ in sequences), default=0)
-
-
 def activation_bytes(model_config, tokens: int) -> int:
     """About what autograd keeps for `tokens` tokens without gradient checkpointing, in float32: per decoder
     layer and token, 6 x hidden + 4 x intermediate values (SmolLM2-135M: 1,125 KiB a token; 1,184 measured with
@@ -196,33 +186,13 @@ def wants_checkpointing(config: TrainConfig, base: SharedBase, tokens: int) -> b
     return not memory or activation_bytes(base.base.config, tokens) > CHECKPOINTING_SHARE * memory
 
 
-BF16_MIN_HIDDEN = 512  # below it the casts outweigh the faster products (the tiny test models)
-
-
-@functools.cache
-def cpu_has_native_bf16() -> bool:
-    """Whether this CPU multiplies bfloat16 natively (AMX tiles or AVX-512 BF16); torch's own probes."""
-    probes = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
-    return any(getattr(torch.cpu, name, lambda: False)() for name in probes)
-
-
-def wants_bf16(setting: bool | None, base: SharedBase) -> bool:
-    """An engine's `bf16_autocast`, or when it is unset: on for a float32 model of hidden size >= `BF16_MIN_HIDDEN`
-    on a CPU with native bf16, where a PPO update step is 1.5x faster and a reward-model step 1.5-1.7x (RESULTS
-    sections 22, 23)."""
-    if setting is not None:
-        return setting
-    return (base.device.type == "cpu" and next(base.base.parameters()).dtype == torch.float32
-            and base.hidden_size >= BF16_MIN_HIDDEN and cpu_has_native_bf16())
-
-
 def run_supervised(*, base: SharedBase, adapter: str, heads: dict[str, nn.Module], train_idx: list[int],
                    loss_fn: LossFn, eval_fn: Callable[[], dict[str, float]] | None, split: tuple[int, int],
                    config: TrainConfig, run_dir: Path, hooks: Hooks, tokens: int,
                    resume: bool = False) -> TrainResult:
     """Optimise `adapter` (+ `heads`) with `loss_fn` for `config.steps` steps (else `config.epochs` passes over
     `train_idx`), evaluating and checkpointing at intervals that scale with the run; resumable. `tokens`: the
-    most one step's forward holds (`step_tokens`), which decides automatic gradient checkpointing.
+    most one step's forward holds (`batches.step_tokens`), which decides automatic gradient checkpointing.
 
     `split` is (held out, total) in the unit the data was split by (prompts or demonstrations): recorded as
     `eval_size` and `data_size` with every evaluation and the last step, so each eval figure says what it

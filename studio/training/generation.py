@@ -91,7 +91,7 @@ def generate_tokens(
         config, sampler = _generation_config(model, tokenizer, sampling)
         out = model.generate(**query, generation_config=config, logits_processor=sampler, stopping_criteria=counting)
     response = out[:, query["input_ids"].shape[1]:]
-    mask = mask_after_eos(response, _eos_ids(model, tokenizer))
+    mask = mask_after_eos(response, eos_ids(model, tokenizer))
     response = response.masked_fill(mask == 0, tokenizer.pad_token_id)
     texts = [t.strip() for t in tokenizer.batch_decode(response, skip_special_tokens=True)]
     hidden = None
@@ -180,7 +180,7 @@ def _encode(tokenizer: PreTrainedTokenizerBase, prompts: list[str], device: torc
     return {k: v.to(device) for k, v in batch.items() if k in ("input_ids", "attention_mask")}
 
 
-def _eos_ids(model: nn.Module, tokenizer: PreTrainedTokenizerBase) -> list[int]:
+def eos_ids(model: nn.Module, tokenizer: PreTrainedTokenizerBase) -> list[int]:
     """Every token that ends an answer: the model's generation_config EOS ids, the tokenizer's EOS and the token
     its chat template ends the assistant's turn with (`<|eot_id|>`, `<end_of_turn>`, `<|end|>`, `<|im_end|>`)."""
     eos = model.generation_config.eos_token_id
@@ -194,7 +194,7 @@ def _generation_config(model: nn.Module, tokenizer: PreTrainedTokenizerBase, sam
     """generate's settings and logits processors for `sampling`: a sampled token is drawn by `_Sampler` and
     then picked greedily, so the config itself always says do_sample=False."""
     config = GenerationConfig(do_sample=False, max_new_tokens=sampling.max_new_tokens, repetition_penalty=1.0,
-                              pad_token_id=tokenizer.pad_token_id, eos_token_id=_eos_ids(model, tokenizer))
+                              pad_token_id=tokenizer.pad_token_id, eos_token_id=eos_ids(model, tokenizer))
     sampler = [] if sampling.greedy else [_Sampler(float(sampling.temperature), float(sampling.top_p))]
     return config, LogitsProcessorList(sampler)
 

@@ -1,7 +1,7 @@
 """Make gold checks: one round of a PPO run's answers, each paired with the starting policy's answer.
 
 The starting policy is the run's own (`_init`: the SFT run it started from, or the base), and its answers are
-drawn as PPO drew the policy's (`ppo.rollout_sampling`: same temperature, length and no top-p cut), so that a
+drawn as PPO drew the policy's (`online_policy.rollout_sampling`: same temperature, length and no top-p cut), so that a
 person compares the two policies, not two ways of sampling."""
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from studio.core.records import Run
 from studio.core.run_kinds import run_kind
 from studio.training.configs import PPOConfig, with_device_lengths
 from studio.training.engine import Hooks
-from studio.training.ppo import rollout_sampling
+from studio.training.online_policy import rollout_sampling
 from studio.training.runs import sample
 from studio.training.shared_base import SharedBase
 

@@ -26,11 +26,13 @@ from pathlib import Path
 
 import torch
 
+from studio.training.batches import (Example, chunks, encode_example, pad_batch, prompt_split, split_by_prompt,
+                                     step_tokens)
 from studio.training.configs import KTOConfig
-from studio.training.dpo import sequence_logprobs
-from studio.training.engine import Hooks, TrainResult, run_supervised, step_tokens, wants_bf16
-from studio.training.reward import Example, chunks, prompt_split, split_by_prompt
-from studio.training.sft import encode_example, pad_batch
+from studio.training.engine import Hooks, TrainResult, run_supervised
+from studio.training.precision import wants_bf16
+from studio.training.preference_losses import kto_loss
+from studio.training.response_logprobs import sequence_logprobs
 from studio.training.shared_base import SharedBase
 
 ADAPTER = "kto"
@@ -50,22 +52,6 @@ def mismatched(tokenizer, examples: list[dict], idx: Sequence[int], max_length: 
     partners = kl_partners([examples[i]["prompt"] for i in idx])
     return [encode_example(tokenizer, examples[i]["prompt"], examples[idx[j]]["completion"], examples[i].get("system"),
                            max_length) for i, j in zip(idx, partners)]
-
-
-def kto_loss(policy: torch.Tensor, reference: torch.Tensor, desirable: torch.Tensor, policy_kl: torch.Tensor,
-             reference_kl: torch.Tensor, beta: float, desirable_weight: float = 1.0, undesirable_weight: float = 1.0
-             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """TRL's KTO loss as the mean over the batch; also the implicit rewards beta * (pi - ref) (detached) and the
-    reference point z = mean(policy_kl - reference_kl), detached and clamped at 0.
-
-    `policy`/`reference` are summed completion log-probs, `desirable` a bool per example; `policy_kl` and
-    `reference_kl` the log-probs of the batch's mismatched pairs (`mismatched`).
-    """
-    kl = (policy_kl - reference_kl).mean().detach().clamp(min=0)
-    logratios = policy - reference
-    losses = torch.where(desirable, desirable_weight * (1 - torch.sigmoid(beta * (logratios - kl))),
-                         undesirable_weight * (1 - torch.sigmoid(beta * (kl - logratios))))
-    return losses.mean(), beta * logratios.detach(), kl
 
 
 def reward_metrics(rewards: torch.Tensor, desirable: torch.Tensor, kl: torch.Tensor) -> dict[str, float]:

@@ -45,14 +45,14 @@ from studio.training.chosen_logprobs import response_logprobs
 from studio.training.configs import PPOConfig, with_device_lengths
 from studio.training.engine import (SAVING, Diverged, Hooks, ScoreFn, TrainResult, batch_for_step, check_finite,
                                     heap_trimmer, score_round, wants_bf16)
-from studio.training.generation import SamplingConfig, _eos_ids, generate_tokens
+from studio.training.generation import generate_tokens
+from studio.training.online_policy import POLICY, ended_with_eos, rollout_sampling, sampling_progress, start_policy
 from studio.training.ppo_losses import (AdaptiveKLController, FixedKLController, gae, kl_k1, kl_penalty_rewards,
                                         masked_mean, masked_whiten, policy_loss, value_loss)
 from studio.training.sampler_logprobs import mismatch, recording
-from studio.training.shared_base import ScalarHead, SharedBase, save_heads
+from studio.training.heads import ScalarHead, save_heads
+from studio.training.shared_base import SharedBase
 from studio.training.uncertainty import OnlineReward
-
-POLICY = "policy"
 
 
 @dataclass
@@ -94,33 +94,6 @@ def forward(base: SharedBase, head: ScalarHead | None, ids: torch.Tensor, attent
     return logprobs, values, entropies
 
 
-def start_policy(base: SharedBase, init_adapter: str | None, lora_r: int, lora_alpha: int) -> str | None:
-    """Make the trainable POLICY adapter: a copy of `init_adapter` (which stays frozen as the reference), or a
-    fresh LoRA when there is none (the reference is then the bare base). Returns the reference adapter."""
-    reference = init_adapter if init_adapter in base.adapters() and init_adapter != POLICY else None
-    if reference:
-        base.copy_adapter(reference, POLICY)
-    else:
-        base.add_lora(POLICY, r=lora_r, alpha=lora_alpha)
-    return reference
-
-
-def sampling_progress(hooks: Hooks, iteration: int, answers: int, max_new_tokens: int) -> Callable[[int], None]:
-    """`generate_tokens`' on_token for round `iteration`: says how far sampling is, every 8 tokens."""
-    def on_token(n: int) -> None:
-        if n == 1 or n % 8 == 0:
-            hooks.say(f"Round {iteration}: sampling {answers} answers, token {n} of at most {max_new_tokens}…")
-    return on_token
-
-
-def rollout_sampling(config: PPOConfig, seed: int) -> SamplingConfig:
-    """How a round's answers are drawn: the policy's full distribution at the run's temperature (no top-p cut,
-    so the log-probs PPO learns from are those it sampled from). Gold checks draw the starting policy's
-    answers the same way."""
-    return SamplingConfig(max_new_tokens=config.max_new_tokens, temperature=config.temperature, top_p=1.0,
-                          do_sample=True, seed=seed)
-
-
 @torch.no_grad()
 def rollout(base: SharedBase, head: ScalarHead, prompts: list[str], reference: str | None, config: PPOConfig,
             seed: int, hooks: Hooks | None = None, iteration: int = 1) -> Rollout:
@@ -155,8 +128,7 @@ def rollout(base: SharedBase, head: ScalarHead, prompts: list[str], reference: s
     hooks.say(f"Round {iteration}: log-probs of the answers under the reference model…")
     with base.use(reference), base.bf16_trunk(bf16):
         ref_logprobs, _, _ = forward(base, None, ids, attention, width, config.temperature, mask, entropy=False)
-    last_token = batch.response_ids.gather(1, mask.sum(1, keepdim=True).long() - 1).squeeze(1)
-    ended = torch.isin(last_token, torch.tensor(_eos_ids(base.base, base.tokenizer), device=last_token.device))
+    ended = ended_with_eos(base, batch)
     gap = mismatch(sampler.logprobs(batch.response_ids, mask), logprobs, mask)
     return Rollout(ids, attention, width, mask, ended, batch.texts, logprobs, values, ref_logprobs, gap)
 

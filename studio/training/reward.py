@@ -11,13 +11,15 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from studio.core.rm_health import SPLIT_FILE, load_split, save_split
+from studio.training.batches import (Example, chunks, encode_example, encode_pairs, pad_batch, pair_batch,
+                                     pair_step_tokens, pair_weights, prompt_split, split_by_prompt)
 from studio.training.configs import RewardConfig
-from studio.training.engine import Hooks, TrainResult, run_supervised, split_indices, step_tokens
-from studio.training.sft import encode_example, pad_batch
-from studio.training.shared_base import ScalarHead, SharedBase, load_heads, save_heads
+from studio.training.engine import Hooks, TrainResult, run_supervised
+from studio.training.preference_losses import bradley_terry_loss
+from studio.training.heads import ScalarHead, load_heads, save_heads
+from studio.training.shared_base import SharedBase
 
 ADAPTER = "reward"
 HEAD = "reward_head"
@@ -25,59 +27,6 @@ HEAD = "reward_head"
 # SmolLM2's last-token states (norm ~46) a random spread of ~2 between answers, more than a few dozen steps on a
 # small set of pairs undo; the reward model then mostly ranks by its initial draw (bench/RESULTS.md 19b).
 HEAD_INIT_STD = 1e-3
-Example = tuple[list[int], int]
-
-
-def weighted_mean(values: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
-    """Mean of `values * weights` over the batch: dividing by the batch size, a constant, and not by the batch's
-    weight sum keeps every ranking's total weight equal whatever the batch holds (see `pair_weights`)."""
-    if weights is None:
-        return values.mean()
-    return (values * weights.to(values)).mean()
-
-
-def bradley_terry_loss(chosen: torch.Tensor, rejected: torch.Tensor,
-                       weights: torch.Tensor | None = None) -> torch.Tensor:
-    """Weighted mean of -log sigmoid(r_chosen - r_rejected) over pairs."""
-    return weighted_mean(-F.logsigmoid(chosen - rejected), weights)
-
-
-def chunks(items: Sequence, size: int) -> list[Sequence]:
-    return [items[i:i + size] for i in range(0, len(items), size)]
-
-
-def encode_pairs(tokenizer, pairs: list[dict], max_length: int) -> list[tuple[Example, Example]]:
-    """(chosen, rejected) token ids of each pair, each response after its chat-formatted prompt."""
-    return [tuple(encode_example(tokenizer, p["prompt"], p[side], p.get("system"), max_length)
-                  for side in ("chosen", "rejected")) for p in pairs]
-
-
-def pair_step_tokens(encoded: list[tuple[Example, Example]], batch_size: int) -> int:
-    """The most tokens one step of `batch_size` pairs can hold (both sides of each pair in one forward)."""
-    return step_tokens((ex for pair in encoded for ex in pair), 2 * batch_size)
-
-
-def pair_weights(pairs: list[dict], train_idx: Sequence[int], device) -> torch.Tensor:
-    """InstructGPT pair weights (a K-way ranking's pairs share weight 1) scaled to mean 1 over the training pairs,
-    so a batch's weighted mean is on the scale of a plain mean, and each ranking weighs the same in it."""
-    weights = torch.tensor([float(p.get("weight", 1.0)) for p in pairs], device=device)
-    return weights / weights[list(train_idx)].mean() if len(train_idx) else weights
-
-
-def pair_batch(base: SharedBase, encoded: list[tuple[Example, Example]], idx: Sequence[int]
-               ) -> tuple[torch.Tensor, ...]:
-    """One right-padded batch: the chosen rows of `idx`, then their rejected rows (ids, mask, labels)."""
-    rows = [encoded[i][0] for i in idx] + [encoded[i][1] for i in idx]
-    return pad_batch(rows, base.tokenizer.pad_token_id, base.device)
-
-
-def split_by_prompt(pairs: list[dict], fraction: float, seed: int) -> tuple[list[int], list[int]]:
-    """Hold out whole prompts (needs >= 10 distinct ones), so no prompt sits on both sides of the split."""
-    prompts = sorted({p["prompt"] for p in pairs})
-    _, held = split_indices(len(prompts), fraction, seed)
-    held_prompts = {prompts[i] for i in held}
-    train = [i for i, p in enumerate(pairs) if p["prompt"] not in held_prompts]
-    return train, [i for i, p in enumerate(pairs) if p["prompt"] in held_prompts]
 
 
 def stored_split(pairs: list[dict], path: Path, config: RewardConfig) -> tuple[list[int], list[int]]:
@@ -93,11 +42,6 @@ def stored_split(pairs: list[dict], path: Path, config: RewardConfig) -> tuple[l
     held = {p["prompt"] for p in stored} if split == "held-out" else set()
     return ([i for i, p in enumerate(pairs) if p["prompt"] not in held],
             [i for i, p in enumerate(pairs) if p["prompt"] in held])
-
-
-def prompt_split(items: list[dict], eval_idx: Sequence[int]) -> tuple[int, int]:
-    """(held-out prompts, all prompts) of a `split_by_prompt` split: what its eval figures rest on."""
-    return len({items[i]["prompt"] for i in eval_idx}), len({item["prompt"] for item in items})
 
 
 def last_token_hidden(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -149,7 +93,7 @@ class RewardScorer:
 
     @torch.no_grad()
     def features(self, examples: list[Example], batch_size: int = 8) -> torch.Tensor:
-        """The features (N, D) the head reads, of examples already encoded by `sft.encode_example`."""
+        """The features (N, D) the head reads, of examples already encoded by `batches.encode_example`."""
         pad, device = self.base.tokenizer.pad_token_id, self.base.device
         out = [torch.zeros(0, self.base.hidden_size, device=device)]
         with self.base.use(self.adapter):
@@ -159,7 +103,7 @@ class RewardScorer:
 
     @torch.no_grad()
     def score_examples(self, examples: list[Example], batch_size: int = 8) -> torch.Tensor:
-        """Raw scores of examples already encoded by `sft.encode_example`."""
+        """Raw scores of examples already encoded by `batches.encode_example`."""
         return self.head(self.features(examples, batch_size))
 
     @torch.no_grad()

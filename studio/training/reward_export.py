@@ -17,7 +17,7 @@ from studio.core.project import Project
 from studio.core.run_kinds import REWARD
 from studio.training.models import load_model
 from studio.training.reward import HEAD
-from studio.training.shared_base import ScalarHead, load_heads
+from studio.training.heads import ScalarHead, load_heads
 
 
 def export_reward_model(project: Project, run_ref: str, out_dir: Path) -> Path:

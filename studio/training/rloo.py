@@ -50,8 +50,8 @@ from studio.training.checkpoints import has_checkpoint, load_checkpoint, save_ch
 from studio.training.configs import RLOOConfig, with_device_lengths
 from studio.training.engine import (SAVING, Diverged, Hooks, ScoreFn, TrainResult, batch_for_step, check_finite,
                                     heap_trimmer, score_round, wants_bf16)
-from studio.training.generation import GeneratedBatch, SamplingConfig, _eos_ids, generate_tokens
-from studio.training.ppo import POLICY, sampling_progress, start_policy
+from studio.training.generation import GeneratedBatch, generate_tokens
+from studio.training.online_policy import POLICY, ended_with_eos, rollout_sampling, sampling_progress, start_policy
 from studio.training.ppo_losses import masked_mean
 from studio.training.prefix_sharing import grouped_forward
 from studio.training.rloo_losses import leave_one_out_advantages, sequence_kl, sequence_policy_loss
@@ -68,17 +68,9 @@ def rollout(base: SharedBase, prompts: list[str], config: RLOOConfig, seed: int,
             on_token: Callable[[int], None] | None = None, bf16: bool = False) -> GeneratedBatch:
     """k responses to each prompt from the policy, the k to one prompt side by side (on bf16 weights when
     `bf16`)."""
-    sampling = SamplingConfig(max_new_tokens=config.max_new_tokens, temperature=config.temperature, top_p=1.0,
-                              do_sample=True, seed=seed)
     with base.use(POLICY) as model, base.bf16_decoding(bf16):
         return generate_tokens(model, base.tokenizer, [p for p in prompts for _ in range(config.samples_per_prompt)],
-                               sampling, on_token)
-
-
-def ended_with_eos(base: SharedBase, batch: GeneratedBatch) -> torch.Tensor:
-    """bool (n,): the response's last token is an end of turn (it did not run into the token limit)."""
-    last = batch.response_ids.gather(1, batch.response_mask.sum(1, keepdim=True).long() - 1).squeeze(1)
-    return torch.isin(last, torch.tensor(_eos_ids(base.base, base.tokenizer), device=last.device))
+                               rollout_sampling(config, seed), on_token)
 
 
 def logprobs(base: SharedBase, batch: GeneratedBatch, rows: slice, config: RLOOConfig, entropy: bool = True

@@ -188,9 +188,9 @@ def train(project: Project, base: SharedBase, kind: str, config=None, hooks: Hoo
                      artifact=project.relative_artifact(run_id, result.artifact) if result.artifact else None,
                      error=result.error or "")
     if kind == REWARD and result.status == "finished":
-        score_reward_run(project, base, run_id)  # the numbers of its health report (core.rm_health)
+        score_reward_run(project, base, run_id, say=hooks.say)  # the numbers of its health report (core.rm_health)
         # its ensemble (fitted even with nothing to guess: PPO and RLOO report its disagreement) and its guesses
-        score_comparisons(project, base, unscored(store, run_id), str(run_id))
+        score_comparisons(project, base, unscored(store, run_id), str(run_id), say=hooks.say)
     return run_id, result
 
 

@@ -2,11 +2,11 @@
 
 The PPO and RLOO reference is an adapter (or the adapters switched off), never a second copy of the base:
 this is what lets RLHF fit on a laptop. PEFT is imported on the first adapter use, not before: it takes
-seconds to import, and generating from the base model (Rank, Compare) does not need it.
+seconds to import, and generating from the base model (Rank, Compare) does not need it. Its bf16 switches live in
+`precision`, the scalar heads beside an adapter in `heads`.
 """
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
@@ -16,42 +16,18 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch import nn
-from transformers import AttentionInterface
-from transformers.integrations.sdpa_attention import sdpa_attention_forward
-from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 from transformers.pytorch_utils import Conv1D
+
+from studio.training.precision import BF16Precision
 
 if TYPE_CHECKING:
     from peft import LoraConfig, PeftModel
 
 DEFAULT_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 POST_PROCESSING = ("logit_scale", "logits_scaling", "final_logit_softcapping")  # what `lm_logits` applies
-FLOAT32_SDPA = "studio_sdpa_float32"  # the attention `bf16_trunk` switches sdpa models to
 
 
-def _float32_sdpa(module: nn.Module, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
-                  attention_mask: torch.Tensor | None, **kwargs) -> tuple[torch.Tensor, None]:
-    """SDPA in float32 inside a bf16 autocast: on a CPU its bf16 backward is 3.5x slower than float32's
-    (bench/RESULTS.md section 22), and attention is a small share of the arithmetic."""
-    with torch.autocast(query.device.type, enabled=False):
-        query, key, value = query.float(), key.float(), value.float()
-        groups = getattr(module, "num_key_value_groups", 1)
-        if (query.device.type == "cpu" and groups > 1 and query.size(2) > 1 and attention_mask is not None
-                and not set(kwargs) & {"position_bias", "softcap", "output_attentions"}):
-            # transformers repeats the key/value heads `groups` times when there is a mask; the CPU kernel takes
-            # grouped heads with a mask itself (enable_gqa), which halves attention's forward and backward here
-            out = F.scaled_dot_product_attention(query, key, value, attn_mask=attention_mask,
-                                                 dropout_p=kwargs.get("dropout", 0.0), scale=kwargs.get("scaling"),
-                                                 enable_gqa=True)
-            return out.transpose(1, 2).contiguous(), None
-        return sdpa_attention_forward(module, query, key, value, attention_mask, **kwargs)
-
-
-AttentionInterface.register(FLOAT32_SDPA, _float32_sdpa)
-AttentionMaskInterface.register(FLOAT32_SDPA, sdpa_mask)
-
-
-class SharedBase:
+class SharedBase(BF16Precision):
     """A causal LM wrapped once in PEFT, holding several named LoRA adapters."""
 
     def __init__(self, model: nn.Module, tokenizer, device: torch.device | None = None, source: str = ""):
@@ -165,61 +141,6 @@ class SharedBase:
             self.peft.set_adapter(previous, inference_mode=True)
             self._apply_trainable()
 
-    @contextmanager
-    def bf16_trunk(self, enabled: bool = True) -> Iterator[None]:
-        """For the block (when `enabled`), `hidden_states` runs the decoder's matrix products under bfloat16
-        autocast, its attention in float32 (sdpa models); `lm_logits` stays float32 either way."""
-        if not enabled or self.bf16:
-            yield
-            return
-        config = self.base.config
-        attention = config._attn_implementation
-        if attention == "sdpa":
-            config._attn_implementation = FLOAT32_SDPA
-        self.bf16 = True
-        try:
-            yield
-        finally:
-            self.bf16 = False
-            config._attn_implementation = attention
-
-    @contextmanager
-    def bf16_decoding(self, enabled: bool = True) -> Iterator[None]:
-        """For the block (when `enabled`), `generate` runs as `bf16_trunk`'s passes do, on bfloat16 weights:
-        each frozen linear weight of the base is swapped for a bf16 copy, so autocast does not cast it again at
-        every decode step, and the LM head for a bf16 copy (tied heads share their weight with the input
-        embedding, which stays float32). Decoding reads every weight per token, so halving them takes 0.3 of
-        PPO's sampling time on SmolLM2-135M; the copies (~260 MiB there) live only for the block."""
-        if not enabled:
-            yield
-            return
-        head = self.base.get_output_embeddings()
-        frozen = [m.weight for name, m in self.base.named_modules()
-                  if isinstance(m, nn.Linear) and m is not head and "lora_" not in name
-                  and not m.weight.requires_grad and m.weight.dtype == torch.float32]
-        kept = [w.data for w in frozen]
-        swap_head = isinstance(head, nn.Linear) and head.bias is None
-        try:
-            # `.data`, not new Parameters: PEFT's layers and the optimizer keep the Parameter objects they hold
-            for w in frozen:
-                w.data = w.data.to(torch.bfloat16)
-            if swap_head:
-                copy = torch.nn.utils.skip_init(nn.Linear, head.in_features, head.out_features, bias=False,
-                                                device=head.weight.device, dtype=torch.bfloat16)
-                copy.weight.requires_grad_(False).copy_(head.weight)
-                self.base.set_output_embeddings(copy)
-            with self.bf16_trunk(), self.trunk_precision():
-                yield
-        finally:
-            for w, data in zip(frozen, kept):
-                w.data = data
-            if swap_head:
-                self.base.set_output_embeddings(head)
-
-    def trunk_precision(self) -> torch.autocast:
-        """The autocast every decoder pass of an engine runs under: bf16 inside `bf16_trunk`, else off."""
-        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16)
-
     # -- forward helpers --------------------------------------------------------
     @property
     def hidden_size(self) -> int:
@@ -323,35 +244,3 @@ def _lora_targets(model: nn.Module) -> list[str]:
     names = {n.rsplit(".", 1)[-1] for n, m in model.named_modules() if isinstance(m, (nn.Linear, Conv1D))}
     found = [t for t in DEFAULT_TARGETS if t in names]
     return found or sorted(names - {"lm_head"})
-
-
-class ScalarHead(nn.Module):
-    """A linear head that maps a hidden state to one number (reward or value)."""
-
-    def __init__(self, hidden_size: int, std: float | None = None):
-        super().__init__()
-        self.linear = nn.Linear(hidden_size, 1)
-        nn.init.normal_(self.linear.weight, std=std if std is not None else 1 / (hidden_size + 1) ** 0.5)
-        nn.init.zeros_(self.linear.bias)
-
-    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
-        return self.linear(hidden).squeeze(-1)
-
-
-def save_heads(heads: dict[str, nn.Module], path: Path, meta: dict | None = None) -> None:
-    """Save heads as one safetensors file: keys `<head>.<param>`; JSON-able meta in the header."""
-    state = {f"{name}.{k}": v.detach().contiguous().cpu() for name, head in heads.items()
-             for k, v in head.state_dict().items()}
-    save_file(state, str(path), metadata={"meta": json.dumps(meta or {})})
-
-
-def load_heads(heads: dict[str, nn.Module], path: Path) -> dict:
-    """Load heads saved by `save_heads` in place; returns the stored meta."""
-    from safetensors import safe_open
-
-    state = load_file(str(path))
-    for name, head in heads.items():
-        sub = {k[len(name) + 1:]: v for k, v in state.items() if k.startswith(name + ".")}
-        head.load_state_dict(sub)
-    with safe_open(str(path), "pt") as f:
-        return json.loads((f.metadata() or {}).get("meta", "{}"))

@@ -28,6 +28,7 @@ reward-hacking monitor (`studio.core.monitor`) raises an alarm on when it grows 
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,11 +51,21 @@ FIT_STEPS = 200
 PULL = 1e-2              # L2 pull of each refitted head towards the trained head
 MARGIN_UNSURE = 0.1      # margin fallback: unsure when P(best beats the runner-up) - 1/2 is below this
 ENSEMBLE_FILE = "ensemble.safetensors"
+PROGRESS_BATCHES = 4     # `features` reports its progress every this many batches
 
 
-def features(scorer: RewardScorer, prompts: list[str], responses: list[str], batch_size: int = 8) -> torch.Tensor:
-    """Last-token hidden states of each response after its prompt, under the reward adapter (on the CPU)."""
-    return scorer.features(scorer.encode(prompts, responses), batch_size).cpu()
+def features(scorer: RewardScorer, prompts: list[str], responses: list[str], batch_size: int = 8,
+             progress: Callable[[int, int], None] | None = None) -> torch.Tensor:
+    """Last-token hidden states of each response after its prompt, under the reward adapter (on the CPU);
+    `progress(done, total)` after every few batches."""
+    examples = scorer.encode(prompts, responses)
+    chunk = batch_size * PROGRESS_BATCHES
+    out = []
+    for start in range(0, max(len(examples), 1), chunk):
+        out.append(scorer.features(examples[start:start + chunk], batch_size).cpu())
+        if progress and examples:
+            progress(min(start + chunk, len(examples)), len(examples))
+    return torch.cat(out)
 
 
 def bootstrap_counts(groups: torch.Tensor, n_heads: int, generator: torch.Generator) -> torch.Tensor:
@@ -130,10 +141,11 @@ def ranking_groups(pairs: list) -> torch.Tensor:
     return torch.tensor([ids[key] for key in keys])
 
 
-def ensemble(scorer: RewardScorer, pairs: list, run_dir: Path, n_heads: int = N_HEADS) -> tuple[torch.Tensor, str]:
+def ensemble(scorer: RewardScorer, pairs: list, run_dir: Path, n_heads: int = N_HEADS,
+             say: Callable[[str], None] = lambda _text: None) -> tuple[torch.Tensor, str]:
     """The run's heads and the method. Fitted once, on the pairs there when the run is first asked (right
     after training), and cached in the run folder: guessing new comparisons later (after each generation)
-    then costs only their own forward passes, however many labels the project has."""
+    then costs only their own forward passes, however many labels the project has. `say` tells how far it is."""
     init = scorer.head.linear.weight.detach().float().cpu()[0]
     cache = Path(run_dir) / ENSEMBLE_FILE
     if cache.exists():
@@ -143,7 +155,10 @@ def ensemble(scorer: RewardScorer, pairs: list, run_dir: Path, n_heads: int = N_
     if len(groups.unique()) < MIN_RANKINGS:
         return init[None], "margin"
     answers = list(dict.fromkeys((p.prompt, text) for p in pairs for text in (p.chosen, p.rejected)))
-    feats = features(scorer, [prompt for prompt, _ in answers], [text for _, text in answers])
+    feats = features(scorer, [prompt for prompt, _ in answers], [text for _, text in answers],
+                     progress=lambda done, total: say(f"Fitting the uncertainty heads: read {done} of {total} "
+                                                      f"training answers…"))
+    say(f"Fitting the uncertainty heads: {n_heads} heads on {len(pairs)} pairs…")
     row = {answer: i for i, answer in enumerate(answers)}
     chosen = feats[[row[(p.prompt, p.chosen)] for p in pairs]]
     rejected = feats[[row[(p.prompt, p.rejected)] for p in pairs]]
@@ -156,17 +171,19 @@ def ensemble(scorer: RewardScorer, pairs: list, run_dir: Path, n_heads: int = N_
 
 
 def score_comparisons(project: Project, base: SharedBase, comparisons: list[Comparison],
-                      reward: str = f"latest:{REWARD}") -> list[Guess]:
-    """Guesses of reward run `reward` for `comparisons`, stored at once."""
+                      reward: str = f"latest:{REWARD}", say: Callable[[str], None] = lambda _text: None) -> list[Guess]:
+    """Guesses of reward run `reward` for `comparisons`, stored at once; `say` tells how far it is."""
     store = project.store
     run = store.resolve_run(reward)
     if run.kind != REWARD:
         raise ValueError(f"run {run.id} is a {run.kind} run, not a reward model")
     run_dir = project.run_dir(run.id)
     scorer = RewardScorer.load(base, run_dir)
-    heads, method = ensemble(scorer, training_pairs(store), run_dir)
+    heads, method = ensemble(scorer, training_pairs(store), run_dir, say=say)
     feats = features(scorer, [c.prompt for c in comparisons for _ in c.responses],
-                     [r for c in comparisons for r in c.responses])
+                     [r for c in comparisons for r in c.responses],
+                     progress=lambda done, total: say(f"Guessing {len(comparisons)} unranked comparisons: read "
+                                                      f"{done} of {total} answers…"))
     split = list(torch.split(feats, [len(c.responses) for c in comparisons])) if comparisons else []
     found = guesses_from(heads, split, [c.id for c in comparisons], run.id, method)
     save_guesses(store, run.id, found)

@@ -11,9 +11,9 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 from studio.core.import_export import import_prompts
 from studio.core.project import EMBEDDED_MODEL, Project, ProjectError
+from studio.core.recent import recent_projects
 from studio.core.store import StoreError
 from studio.ui.pack_window import open_pack_window
-from studio.core.recent import recent_projects
 
 RESOURCES = Path(__file__).resolve().parents[2] / "resources"
 
@@ -26,7 +26,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                                         "(saved as the project's model)")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"],
                         help="where the model runs (default: the best available)")
-    parser.add_argument("--annotator", default="me", help="your name on the rankings you make")
+    parser.add_argument("--annotator", default=None,
+                        help='your name on the labels you make (default "me"; a pack asks for it)')
     parser.add_argument("--pack", metavar="FILE", help="label a labelling pack only (no project, no model)")
     return parser.parse_args(argv)
 
@@ -53,9 +54,12 @@ def prepare_project(args: argparse.Namespace) -> Path:
 
 
 def run_pack(app: QApplication, args: argparse.Namespace) -> int:
-    """The labelling-only window on a pack; a pack that cannot be used is reported in one line."""
+    """The labelling-only window on a pack (asking the labeller's name unless --annotator gives it); a pack that
+    cannot be used is reported in one line."""
     errors: list[str] = []
     window = open_pack_window(args.pack, args.annotator, errors.append)
+    if window is None and not errors:  # the name was not given
+        return 0
     if window is None:
         print(f"error: {errors[0]}", file=sys.stderr)
         QMessageBox.critical(None, "Alignment Studio", errors[0])
@@ -76,7 +80,7 @@ def run_app(argv: list[str] | None = None) -> int:
 
     try:
         root = prepare_project(args)
-        ctx = StudioContext(root, annotator=args.annotator, device=args.device)
+        ctx = StudioContext(root, annotator=args.annotator or "me", device=args.device)
         ctx.store.counts()  # open the database now, so a broken one is reported before the window
     except (ProjectError, StoreError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -59,6 +59,8 @@ class ComparePage(QWidget):
         self.policies = QListWidget(toolTip="Tick the models to compare: the base model and finished runs.")
         self.reward = QComboBox(toolTip="Score every answer with this reward model (normalised: 0 = a typical "
                                         "training answer).")
+        self._reward_picked = False  # a person chose one (perhaps none): keep it
+        self.reward.activated.connect(lambda _index: setattr(self, "_reward_picked", True))
         self.temperature = QDoubleSpinBox(minimum=0.0, maximum=2.0, singleStep=0.1, value=0.0,
                                           specialValueText="0 (greedy)",
                                           toolTip="0 always picks the likeliest next token (same answer every "
@@ -105,8 +107,9 @@ class ComparePage(QWidget):
         QVBoxLayout(self).addWidget(split)
 
     def refresh(self) -> None:
-        """Re-read the finished runs; ticks survive, new runs start unticked (the base model ticked)."""
-        ticked = set(self.checked())
+        """Re-read the finished runs; ticks survive and new runs start unticked. With nothing ticked yet, the base
+        model and the latest run of each kind are; until one is picked, the reward model is the latest."""
+        ticked = set(self.checked()) or {"base"} | set(latest_of_each_kind(self.ctx.store.runs()))
         runs = [r for r in reversed(self.ctx.store.runs()) if r.status == "finished"]
         policies = sorted((r for r in runs if r.kind in kinds(makes_policy=True)), key=lambda r: (r.kind != SFT, r.id))
         self.policies.clear()
@@ -114,8 +117,7 @@ class ComparePage(QWidget):
             item = QListWidgetItem(label)
             item.setData(Qt.ItemDataRole.UserRole, policy)
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
-            on = policy in ticked or (not ticked and policy == "base")
-            item.setCheckState(Qt.CheckState.Checked if on else Qt.CheckState.Unchecked)
+            item.setCheckState(Qt.CheckState.Checked if policy in ticked else Qt.CheckState.Unchecked)
             self.policies.addItem(item)
         current = self.reward.currentData()
         self.reward.clear()
@@ -123,6 +125,8 @@ class ComparePage(QWidget):
         for run in runs:
             if run.kind == REWARD:
                 self.reward.addItem(_label(run), str(run.id))
+        if current is None and not self._reward_picked:
+            current = next((str(run.id) for run in runs if run.kind == REWARD), None)  # the latest
         self.reward.setCurrentIndex(max(self.reward.findData(current), 0))
 
     def checked(self) -> list[str]:
@@ -186,6 +190,12 @@ class ComparePage(QWidget):
         job.cancelled.connect(lambda: (pane.score.setText("stopped"), self._next()))
         self.job = job
         job.start()
+
+
+def latest_of_each_kind(runs: list[Run]) -> list[str]:
+    """The ids (as text) of the latest finished run of each policy kind."""
+    latest = {run.kind: str(run.id) for run in runs if run.kind in kinds(makes_policy=True) and run.status == "finished"}
+    return list(latest.values())
 
 
 def _label(run: Run) -> str:

@@ -34,10 +34,13 @@ class StudioContext(QObject):
         """The GUI thread's store connection."""
         return self.project.store
 
-    def run(self, fn: Callable[[JobContext], object], needs_model: bool = True, title: str = "") -> Job:
-        """Make a job for `fn` (call its `start()`); errors reach `error`. `title` names it in the window."""
+    def run(self, fn: Callable[[JobContext], object], needs_model: bool = True, title: str = "",
+            own_errors: bool = False) -> Job:
+        """Make a job for `fn` (call its `start()`); `title` names it in the window. Its error reaches `error`,
+        unless the caller shows it itself (`own_errors`), so that it is shown once, where it happened."""
         job = Job(fn, self.project.root, self.host if needs_model else None, parent=self, title=title)
-        job.failed.connect(self.error.emit)
+        if not own_errors:
+            job.failed.connect(self.error.emit)
         job.finished.connect(lambda _=None: self._forget(job))
         job.failed.connect(lambda _=None: self._forget(job))
         job.cancelled.connect(lambda: self._forget(job))

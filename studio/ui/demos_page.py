@@ -296,7 +296,7 @@ class DemosPage(QWidget):
     def _file_job(self, work: Callable[[Store], int], busy: str, done: Callable[[int], str], failed: str) -> None:
         """Run `work` on the job's own store connection; `done(result)` or the error goes to the
         message line (the page refreshes when any job ends)."""
-        job = self.ctx.run(lambda jc: work(jc.project.store), needs_model=False)
+        job = self.ctx.run(lambda jc: work(jc.project.store), needs_model=False, own_errors=True)
         job.finished.connect(lambda n: self._say(done(n)))
         job.failed.connect(lambda text: self._say(f"{failed}: {text}", error=True))
         self.ctx.busy.emit(busy)

@@ -10,12 +10,13 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QWidget
 from studio.workers.job import Job
 
 
-def describe(job: Job) -> str:
+def describe(job: Job, waiting: bool = True) -> str:
     """One job in a few words: "Training SFT: 3 of 50", "Training SFT: 50 of 50 · Saving…",
-    "Generating answers (waiting for the model)"."""
+    "Generating answers (waiting for the model)"; a queued job with nothing ahead (`waiting` false) is only
+    starting: "Loading the model…"."""
     title = job.title or "Working"
     if job.state == "queued":
-        return f"{title} (waiting for the model)"
+        return f"{title} (waiting for the model)" if waiting else f"{title}…"
     parts = [title]
     if job.last_progress is not None:
         parts.append(f"{job.last_progress[0]} of {job.last_progress[1]}")
@@ -57,10 +58,12 @@ class JobIndicator(QWidget):
         running = [job for job in live if job.state == "running"]
         queued = [job for job in live if job.state == "queued"]
         parts = [describe(job) for job in running]
-        if queued:
+        if queued and running:
             parts.append("queued: " + ", ".join(job.title or "Working" for job in queued))
+        else:  # nothing ahead of them: they are starting, not waiting
+            parts += [describe(job, waiting=False) for job in queued]
         self.label.setText(" · ".join(parts))
-        self.setToolTip("\n".join(describe(job) for job in live))
+        self.setToolTip("\n".join(describe(job, waiting=bool(running)) for job in live))
         first = next((job.last_progress for job in running if job.last_progress), None)
         if first is None:
             self.progress.setRange(0, 0)  # busy, no known end

@@ -8,11 +8,12 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
-from PySide6.QtWidgets import (QApplication, QFileDialog, QFrame, QHBoxLayout, QInputDialog, QLabel, QMainWindow,
-                               QMenu, QMessageBox, QTabWidget, QToolButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QApplication, QDialog, QFileDialog, QFrame, QHBoxLayout, QInputDialog, QLabel,
+                               QMainWindow, QMenu, QMessageBox, QTabWidget, QToolButton, QVBoxLayout, QWidget)
 
 from studio.core import import_export
 from studio.core.project import EMBEDDED_MODEL, Project, ProjectError
+from studio.core.recent import recent_projects, remember_project
 from studio.core.run_kinds import run_kind
 from studio.core.store import StoreError
 from studio.ui.context import StudioContext
@@ -20,13 +21,12 @@ from studio.ui.demos_page import JSONL_FILTER, DemosPage
 from studio.ui.help_page import HelpPage
 from studio.ui.job_indicator import JobIndicator
 from studio.ui.model_picker import ModelPicker
-from studio.ui.pack_window import PACK_FILTER, open_pack_window
+from studio.ui.pack_window import PACK_FILTER, PackExportDialog, PackRequest, open_pack_window
 from studio.ui.rank_page import RankPage
-from studio.core.recent import recent_projects, remember_project
 from studio.ui.theme import Appearance, set_role
 from studio.ui.view_menu import add_view_menu
 from studio.workers.job import Job
-from studio.workers.model_jobs import export_run_job, gguf_export_job, load_model_job
+from studio.workers.model_jobs import export_run_job, gguf_export_job, load_model_job, pack_export_job
 
 PAGES = ("Demonstrations", "Rank", "Rate", "Train", "Compare", "Oversight", "Annotators", "Help")
 HELP_INDEX = PAGES.index("Help")
@@ -181,7 +181,7 @@ class MainWindow(QMainWindow):
     def open_pack(self, path: str | None = None) -> None:
         path = path or QFileDialog.getOpenFileName(self, "Open a labelling pack", "", PACK_FILTER)[0]
         if path:
-            self.pack_window = open_pack_window(path, self.ctx.annotator, self.show_error)
+            self.pack_window = open_pack_window(path, None, self.show_error, self)  # asks the labeller's name
 
     def _fill_recent(self, menu: QMenu) -> None:
         menu.clear()
@@ -282,11 +282,23 @@ class MainWindow(QMainWindow):
         job.start()
         return job
 
+    def export_pack(self, request: PackRequest | None = None) -> Job | None:
+        """Write a labelling pack (asked for in a dialog, as `studio pack export`), in the background."""
+        if request is None:
+            dialog = PackExportDialog.for_store(self.ctx.store, self)
+            if dialog.exec() != QDialog.DialogCode.Accepted:
+                return None
+            request = dialog.request()
+        job = self.ctx.run(pack_export_job(request.out, request.count, request.answers, request.order),
+                           needs_model=request.order == "uncertain", title="Exporting a labelling pack")
+        job.finished.connect(lambda text: self.statusBar().showMessage(text, 30000))
+        job.start()
+        return job
+
     # -- status ---------------------------------------------------------------------------------------
     def show_error(self, text: str) -> None:
-        """Show a readable message above the pages and in the status bar (never a crash, never a modal)."""
+        """Show a readable message above the pages, once (never a crash, never a modal)."""
         self.banner.show_message(text)
-        self.statusBar().showMessage(text, 15000)
 
     def _track(self, job: Job) -> None:
         """Show a new job in the status bar's job indicator until it ends."""
@@ -299,8 +311,11 @@ class MainWindow(QMainWindow):
             "Create a project in an empty folder and open it")
         file.addAction("Open project…", QKeySequence.StandardKey.Open, self.open_project)
         file.addAction("Open labelling pack…", self.open_pack).setToolTip(
-            "Rank the comparisons and rate the answers of a pack file (made with `studio pack export`) in a window of "
-            "its own")
+            "Rank the comparisons and rate the answers of a pack file (made with File > Export labelling pack or "
+            "`studio pack export`) in a window of its own")
+        file.addAction("Export labelling pack…", self.export_pack).setToolTip(
+            "Write unranked comparisons, unrated answers and the guidelines into one pack file, for someone to label "
+            "in the studio on another computer (no model needed)")
         recent = file.addMenu("Open recent")
         recent.aboutToShow.connect(lambda: self._fill_recent(recent))
         file.addSeparator()

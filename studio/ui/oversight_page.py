@@ -8,19 +8,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QFormLayout, QGridLayout, QGroupBox,
                                QHBoxLayout, QLabel, QLineEdit, QListWidget, QListWidgetItem, QPlainTextEdit,
                                QPushButton, QSpinBox, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from studio.core import oversight_store as ov
-from studio.core.ai_feedback import agreements, disagreements
+from studio.core.ai_feedback import agreements, disagreements, is_machine
 from studio.core.gold import GoldPoint, gold_curve
 from studio.core.rules import KINDS, Rule, label_with_rule
 from studio.core.run_kinds import kinds
 from studio.ui.context import StudioContext
-from studio.ui.plots import COLOURS, save_image, write_csv
+from studio.ui.plots import TwoScalePlot, save_image, write_csv
 from studio.ui.rm_report_panel import RerankDialog
 from studio.ui.save_dialog import export_button
 from studio.ui.theme import set_role
@@ -139,10 +138,10 @@ class OversightPage(QWidget):
                                        toolTip="Pair each answer of the run's latest round with the starting "
                                                "policy's answer to the same prompt, as comparisons to rank on the "
                                                "Rank page.")
-        self.gold_plot = pg.PlotWidget(title="gold (your verdicts) vs proxy (reward model)")
-        self.gold_plot.setLabel("bottom", "PPO round")
-        self.gold_plot.addLegend(offset=(-10, 10))
-        self.gold_plot.showGrid(x=True, y=True, alpha=0.3)
+        self.gold_plot = TwoScalePlot("gold (your verdicts) vs proxy (reward model)", "PPO round",
+                                      "gold: policy wins (share)", "proxy: reward-model score")
+        self.gold_plot.setYRange(0, 1)
+        self.gold_status = QLabel(wordWrap=True)
         self.gold_plot.setToolTip("When the reward-model score keeps rising but your win rate for the policy "
                                   "stops rising, more PPO has stopped helping (Gao et al. 2022).")
         self.gold_png = export_button(self, "Export gold curve", "gold_vs_proxy.png", self.export_gold_png)
@@ -156,6 +155,7 @@ class OversightPage(QWidget):
         exports.addWidget(self.gold_csv)
         layout = QVBoxLayout(box)
         layout.addLayout(top)
+        layout.addWidget(self.gold_status)
         layout.addWidget(self.gold_plot, 1)
         layout.addLayout(exports)
         return box
@@ -198,18 +198,16 @@ class OversightPage(QWidget):
         return dialog
 
     def refresh_gold(self) -> None:
-        """Redraw the gold-vs-proxy curve of the selected PPO run (a small query: its gold checks' rankings)."""
+        """Redraw the gold-vs-proxy curve of the selected PPO run and say how many of its gold checks are ranked
+        (small queries: its gold checks' rankings)."""
         run_id = self.gold_run.currentData()
+        self.gold_status.setText("" if run_id is None else gold_status(self.ctx.store, run_id))
         self._show_gold([] if run_id is None else gold_curve(self.ctx.store, run_id))
 
     def _show_gold(self, points: list[GoldPoint]) -> None:
         self.gold = points
-        self.gold_plot.clear()
-        rounds = [p.round for p in points]
-        self.gold_plot.plot(rounds, [p.gold_win_rate for p in points], name="gold: policy wins (share)",
-                            pen=pg.mkPen(COLOURS[2], width=2), symbol="o", symbolBrush=COLOURS[2])
-        self.gold_plot.plot(rounds, [p.proxy_reward for p in points], name="proxy: reward-model score",
-                            pen=pg.mkPen(COLOURS[0], width=2), symbol="s", symbolBrush=COLOURS[0])
+        self.gold_plot.set_data([p.round for p in points], [p.gold_win_rate for p in points],
+                                [p.proxy_reward for p in points])
         self.gold_png.setEnabled(bool(points))
         self.gold_csv.setEnabled(bool(points))
 
@@ -284,7 +282,12 @@ class OversightPage(QWidget):
         if run_id is None:
             self._say("There is no PPO run to check yet.", True)
             return None
-        return self._start(gold_job(run_id), self._done, needs_model=True)
+        return self._start(gold_job(run_id), lambda made: self._gold_made(run_id, made), needs_model=True)
+
+    def _gold_made(self, run_id: int, made: int) -> None:
+        self._say("" if made else f"The latest round of run {run_id} is already in the gold checks.")
+        self.ctx.data_changed.emit()
+        self.refresh_gold()  # its line counts the new checks
 
     # -- export ------------------------------------------------------------------------------------------
     def export_gold_csv(self, path: str | Path) -> Job:
@@ -303,7 +306,7 @@ class OversightPage(QWidget):
 
     # -- jobs --------------------------------------------------------------------------------------------
     def _start(self, fn, on_done, needs_model: bool) -> Job:
-        job = self.ctx.run(fn, needs_model=needs_model)
+        job = self.ctx.run(fn, needs_model=needs_model, own_errors=True)
         job.finished.connect(on_done)
         job.failed.connect(lambda message: self._say(message, True))
         return job.start()
@@ -318,6 +321,18 @@ class OversightPage(QWidget):
     def _say(self, text: str, error: bool = False) -> None:
         set_role(self.message, "error" if error else "")
         self.message.setText(text)
+
+
+def gold_status(store, run_id: int) -> str:
+    """How many gold checks PPO run `run_id` has and how many of them people have ranked."""
+    checks = ov.gold_checks(store, run_id)
+    if not checks:
+        return f"No gold checks of run {run_id} yet."
+    ranked = sum(any(r.status == "ranked" and not is_machine(r.annotator) for r in store.rankings(c.comparison_id))
+                 for c in checks)
+    left = len(checks) - ranked
+    return (f"{len(checks)} gold comparisons of run {run_id}: {ranked} ranked"
+            + (f", {left} to rank on the Rank page." if left else "."))
 
 
 def _agreement_view(store, annotator: str) -> tuple[list, list[tuple[int, str, str, int]]]:

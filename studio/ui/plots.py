@@ -109,6 +109,45 @@ class LivePlot(pg.PlotWidget):
         return exporter.export(toBytes=True)
 
 
+class TwoScalePlot(pg.PlotWidget):
+    """One chart of two series measured in different units: `left` on the left axis, `right` on a right axis of its
+    own (a second ViewBox sharing the x axis, pyqtgraph's MultiplePlotAxes pattern), both in one legend."""
+
+    def __init__(self, title: str, x_label: str, left: str, right: str, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setTitle(title)
+        item = self.getPlotItem()
+        self.setLabel("bottom", x_label)
+        self.setLabel("left", left)
+        self.setLabel("right", right)
+        self.showGrid(x=True, y=True, alpha=0.3)
+        self.right_view = pg.ViewBox()
+        item.scene().addItem(self.right_view)
+        item.getAxis("right").linkToView(self.right_view)
+        self.right_view.setXLink(item)
+        item.vb.sigResized.connect(self._match_views)
+        legend = self.addLegend(offset=(-10, 10))
+        self.left_curve = self.plot([], [], name=left, pen=pg.mkPen(COLOURS[2], width=2), symbol="o",
+                                    symbolBrush=COLOURS[2])
+        self.right_curve = pg.PlotDataItem([], [], pen=pg.mkPen(COLOURS[0], width=2), symbol="s",
+                                           symbolBrush=COLOURS[0])
+        self.right_view.addItem(self.right_curve)
+        legend.addItem(self.right_curve, right)
+
+    def _match_views(self) -> None:
+        vb = self.getPlotItem().vb
+        self.right_view.setGeometry(vb.sceneBoundingRect())
+        self.right_view.linkedViewChanged(vb, self.right_view.XAxis)
+
+    def set_data(self, xs: Sequence[float], left: Sequence[float], right: Sequence[float]) -> None:
+        """Draw both series over `xs`; each axis fits its own series."""
+        self.left_curve.setData(list(xs), list(left))
+        self.right_curve.setData(list(xs), list(right))
+        if len(xs):
+            self.right_view.autoRange()
+        self._match_views()
+
+
 class MetricsBoard(QWidget):
     """A grid of LivePlots fed with `add(step, {name: value})`; keeps every metric for CSV export."""
 

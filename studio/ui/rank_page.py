@@ -30,6 +30,8 @@ if TYPE_CHECKING:  # the labelling-only pack window starts without the workers (
 
 PREFETCH_BELOW = 2   # start generating when fewer unranked comparisons than this remain
 PREFETCH_PROMPTS = 2
+PACK_DONE = ("Every label is saved in the pack file the moment you make it: when you are done, close the pack and "
+             "send the file back to whoever made it (they merge it with “pack import”).")
 
 
 def _describe(order: list[list[int]], status: str) -> str:
@@ -183,6 +185,7 @@ class RankPage(LabellingPage):
             self.empty.setText("No disagreements left: where a labeller picked another best answer than yours, "
                                "you have looked again." if self.queue.order == DISAGREE else
                                "Preparing the next comparison…" if self._job else
+                               f"Nothing left to rank in this pack. {PACK_DONE}" if self.labelling_only else
                                "Nothing to rank. Add prompts on the right: their answers are generated "
                                "in the background and appear here.")
             self.stack.setCurrentWidget(self.empty)

@@ -21,6 +21,7 @@ from studio.core import active
 from studio.core.ratings import RateItem, Ratings, export_ratings, import_ratings, kto_weight_advice
 from studio.core.store import Store, StoreError
 from studio.ui.answer_widgets import DemoDialog, LabellingPage, reader
+from studio.ui.rank_page import PACK_DONE
 from studio.ui.theme import set_role
 
 if TYPE_CHECKING:  # the labelling-only pack window starts without the workers (superqt) and the model host
@@ -173,8 +174,9 @@ class RatePage(LabellingPage):
             self.buttons[name].setEnabled(shown)
         if not shown:
             skipped = f" ({len(self.skipped)} skipped on this page)" if self.skipped else ""
-            self.empty.setText(f"Nothing left to rate{skipped}. Answers generated on the Rank page, or "
-                               "imported with “ratings import”, appear here.")
+            self.empty.setText(f"Nothing left to rate in this pack{skipped}. {PACK_DONE}"
+                               if self.labelling_only else f"Nothing left to rate{skipped}. Answers generated on the "
+                               "Rank page, or imported with “ratings import”, appear here.")
 
     def _say(self, text: str, error: bool = False) -> None:
         set_role(self.message, "error" if error else "")
@@ -260,7 +262,7 @@ class RatePage(LabellingPage):
         """Run `work(store, path)` on the job's own connection; the outcome goes to the message line."""
         if not path:
             return None
-        job = self.ctx.run(lambda jc: work(jc.project.store, path), needs_model=False)
+        job = self.ctx.run(lambda jc: work(jc.project.store, path), needs_model=False, own_errors=True)
         job.finished.connect(lambda n: self._say(done.format(n=n, name=Path(path).name)))
         job.failed.connect(lambda text: self._say(f"{failed}: {text}", error=True))
         return job.start()

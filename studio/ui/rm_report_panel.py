@@ -111,9 +111,9 @@ class RMReportPanel(QWidget):
             self.warnings.hide()
             return
         corr = "n/a" if report.length_correlation is None else f"{report.length_correlation:+.2f}"
-        self.summary.setText(f"Run {self.run_id} on {report.pairs} {report.split} pairs: accuracy "
-                             f"<b>{report.accuracy:.0%}</b> · ECE <b>{report.ece:.3f}</b> · Brier "
-                             f"<b>{report.brier:.3f}</b> · length-gap vs score-gap r (within pairs) <b>{corr}</b>")
+        self.summary.setText(f"Run {self.run_id}: <b>{report.accuracy_text()}</b> · ECE <b>{report.ece:.3f}</b> · "
+                             f"Brier <b>{report.brier:.3f}</b> · length-gap vs score-gap r (within pairs) "
+                             f"<b>{corr}</b>")
         self.warnings.setText("\n".join(f"⚠ {w}" for w in report.warnings))
         self.warnings.setVisible(bool(report.warnings))
         self.reliability.plot([0, 1], [0, 1], pen=pg.mkPen("#888", style=Qt.PenStyle.DashLine))

@@ -46,7 +46,8 @@ class RunProgress:
         self.bar.setRange(0, total)
         self.bar.setValue(step)
         started, first = self._origin
-        eta = f" · about {duration((now - started) / (step - first) * (total - step))} left" if step > first else ""
+        eta = (f" · about {duration((now - started) / (step - first) * (total - step))} left"
+               if first < step < total else "")  # after the last step, the phase that follows says what it does
         self._step_text, self._phase = f"Step {step} of {total}{eta}", ""  # a message after it says what follows
         self.show(stopping)
 

@@ -146,7 +146,7 @@ def recolour_plots(app: QApplication) -> None:
         if isinstance(widget, pg.PlotWidget):
             widget.setBackground(background)
             item = widget.getPlotItem()
-            for name in ("left", "bottom"):
+            for name in ("left", "bottom", "right"):
                 axis = item.getAxis(name)
                 axis.setPen(foreground)
                 axis.setTextPen(foreground)

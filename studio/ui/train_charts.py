@@ -6,6 +6,7 @@ from PySide6.QtWidgets import QLabel
 
 from studio.core.held_out import data_size, held_out, held_out_note, recorded_split, size_text
 from studio.core.records import Run
+from studio.core.rm_health import checked_text
 from studio.core.run_kinds import run_kind
 from studio.core.store import Store
 from studio.ui.plots import Group, MetricsBoard
@@ -70,11 +71,15 @@ def label_eval_series(board: MetricsBoard, kind: str, split: tuple[int, int] | N
 
 
 def summary(run: Run, limit: int = 3, prefix: str = "") -> str:
-    """The run's headline final metrics, e.g. "accuracy 0.75 · eval_accuracy 0 (1 held-out prompt) · loss 0.6"."""
+    """The run's headline final metrics, e.g. "accuracy 0.75 · eval_accuracy 0 (1 held-out prompt) · loss 0.6"; a
+    checked reward run's accuracy is its health report's: "held-out accuracy 0.91 (11 pairs) · loss 0.6"."""
     metrics, split = run.final_metrics, recorded_split(run.final_metrics)
-    names = [name for name in run_kind(run.kind).headline if name in metrics][:limit]
-    text = " · ".join(f"{name} {metrics[name]:.3g}" + (eval_suffix(run.kind, split) if name.startswith("eval_")
-                                                        else "") for name in names)
+    checked = checked_text(metrics)
+    names = [name for name in run_kind(run.kind).headline if name in metrics and not (checked and "accuracy" in name)]
+    parts = ([checked] if checked else []) + [
+        f"{name} {metrics[name]:.3g}" + (eval_suffix(run.kind, split) if name.startswith("eval_") else "")
+        for name in names]
+    text = " · ".join(parts[:limit])
     return prefix + text if text else ""
 
 

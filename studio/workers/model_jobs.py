@@ -89,3 +89,22 @@ def find_models_job() -> Callable:
 
         return local_models(recent_projects())
     return run_
+
+
+def pack_export_job(out: str, count: int | None, answers: int | None, order: str) -> Callable:
+    """Write a labelling pack as `studio pack export` does; with `order` "uncertain", the latest reward model first
+    guesses the comparisons it has not guessed yet (run it with the model)."""
+    def run_(ctx: JobContext) -> str:
+        from studio.core import active, packs
+
+        store = ctx.project.store
+        reward = active.latest_reward_run(store)
+        if order == "uncertain" and reward is not None and active.unscored(store, reward):
+            from studio.training.uncertainty import score_unranked
+
+            ctx.say("The reward model guesses the comparisons it has not seen…")
+            score_unranked(ctx.project, ctx.base())
+        packed = packs.export_pack(store, ctx.project.check_output(out), count=count, order=order, answers=answers)
+        return (f"Packed {packed.comparisons} comparisons and {packed.answers} more answers to rate into {out}: "
+                f"send it to a labeller, then merge it back with “pack import”.")
+    return run_

@@ -34,11 +34,10 @@ def revise_job(principle: str, prompt: str, answer: str, judge_spec: str = "") -
     return run
 
 
-def gold_job(run_id: int) -> Callable[[JobContext], str]:
-    def run(ctx: JobContext) -> str:
+def gold_job(run_id: int) -> Callable[[JobContext], int]:
+    """Make gold checks from PPO run `run_id`'s latest round; returns how many were made."""
+    def run(ctx: JobContext) -> int:
         from studio.training.gold import make_gold_checks
 
-        made = make_gold_checks(ctx.project, ctx.base(), str(run_id), hooks=ctx.hooks)
-        return (f"Made {len(made)} gold comparisons from run {run_id}: rank them on the Rank page."
-                if made else f"The latest round of run {run_id} is already in the gold checks.")
+        return len(make_gold_checks(ctx.project, ctx.base(), str(run_id), hooks=ctx.hooks))
     return run

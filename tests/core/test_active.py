@@ -5,8 +5,9 @@ import pytest
 
 from studio.core import active
 from studio.core.active import Guess, Repeat
+from studio.core.migrations import SCHEMA_VERSION
 from studio.core.ratings import Ratings
-from studio.core.store import SCHEMA_VERSION, Store
+from studio.core.store import Store
 
 
 def _comparisons(store: Store, n: int, k: int = 2) -> list[int]:

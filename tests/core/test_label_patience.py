@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from studio.core import active, store as store_module
+from studio.core import active, store_base
 from studio.core.ratings import Ratings, import_ratings
 from studio.core.store import Store
 
@@ -52,7 +52,7 @@ def test_a_label_made_while_another_connection_holds_the_write_lock_lands(tmp_pa
         ids["rating"] = Ratings(store).add(responses[1], False, "you")
         ids["ranking"] = store.add_ranking(ids["comparison"], [[0], [1]], "me")
     before = _labels(path)
-    monkeypatch.setattr(store_module, "LABEL_PATIENCE_S", 60.0)
+    monkeypatch.setattr(store_base, "LABEL_PATIENCE_S", 60.0)
     locked, waiting = threading.Event(), threading.Event()
 
     def hold_the_lock() -> None:  # an import or a training run writing meanwhile

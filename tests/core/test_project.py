@@ -55,7 +55,7 @@ def test_init_refuses_unwritable_place(tmp_path):
     ("/home/ann/.ssh", None), ("", None), (None, None),
 ])
 def test_artifact_in_run_accepts_only_paths_inside_that_run(stored, expected):
-    from studio.core.store import artifact_in_run
+    from studio.core.migrations import artifact_in_run
 
     assert artifact_in_run(7, stored) == expected
 

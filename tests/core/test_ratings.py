@@ -5,8 +5,9 @@ import pytest
 
 from studio.core.import_export import export_prefs
 from studio.core.jsonl import JsonlError
+from studio.core.migrations import SCHEMA_VERSION
 from studio.core.ratings import Ratings, export_ratings, import_ratings, kto_weight_advice
-from studio.core.store import SCHEMA_VERSION, Store
+from studio.core.store import Store
 
 ROWS = [
     {"prompt": "Capital of France?", "completion": "Paris.", "label": True},

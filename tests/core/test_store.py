@@ -5,9 +5,10 @@ from pathlib import Path
 
 import pytest
 
+from studio.core import migrations
+from studio.core.migrations import SCHEMA_VERSION
 from studio.core.records import PreferencePair
-from studio.core import store as store_module
-from studio.core.store import SCHEMA_VERSION, Store, StoreError
+from studio.core.store import Store, StoreError
 
 
 def test_prompts_are_stripped_and_deduplicated(store):
@@ -219,8 +220,8 @@ def test_a_new_migration_runs_once_on_open(tmp_path, monkeypatch):
         calls.append(db)
         db.execute("ALTER TABLE prompts ADD COLUMN note TEXT")
 
-    monkeypatch.setattr(store_module, "MIGRATIONS", [*store_module.MIGRATIONS, add_note_column])
-    monkeypatch.setattr(store_module, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
+    monkeypatch.setattr(migrations, "MIGRATIONS", [*migrations.MIGRATIONS, add_note_column])
+    monkeypatch.setattr(migrations, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
     for _ in range(2):
         with Store(path) as s:
             assert s.schema_version == SCHEMA_VERSION + 1

@@ -11,7 +11,8 @@ import pytest
 import torch
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
-from studio.training import engine, ppo, rloo, shared_base
+from studio.training import engine, ppo, precision, rloo
+from studio.training.configs import SamplingConfig
 from studio.training.dpo import train_dpo
 from studio.training.engine import Hooks
 from studio.training.ppo import train_ppo
@@ -75,7 +76,7 @@ def test_float32_attention_groups_heads_itself_and_matches_transformers(base, mo
     sdpa = torch.nn.functional.scaled_dot_product_attention
     monkeypatch.setattr(torch.nn.functional, "scaled_dot_product_attention",
                         lambda *a, **k: grouped.append(k.get("enable_gqa")) or sdpa(*a, **k))
-    ours, _ = shared_base._float32_sdpa(attention, query, key, value, mask, dropout=0.0, scaling=0.3)
+    ours, _ = precision._float32_sdpa(attention, query, key, value, mask, dropout=0.0, scaling=0.3)
     assert grouped == [True]
     theirs, _ = sdpa_attention_forward(attention, query, key, value, mask, dropout=0.0, scaling=0.3)
     assert ours.shape == theirs.shape == (3, 6, 4, 16)
@@ -93,7 +94,7 @@ def test_decoding_on_bf16_weights_puts_every_weight_back(base):
     mask = torch.ones_like(ids)
     products = dtypes_seen(base, "mlp.down_proj", inputs=False)
     with base.use("policy") as model, torch.no_grad():
-        config, _ = _generation_config(model, base.tokenizer, ppo.SamplingConfig(max_new_tokens=6))
+        config, _ = _generation_config(model, base.tokenizer, SamplingConfig(max_new_tokens=6))
         config.output_logits = config.return_dict_in_generate = True
         with base.bf16_decoding():
             weights = {n: p.dtype for n, p in base.peft.named_parameters()}
@@ -205,6 +206,6 @@ def test_the_automatic_rule(monkeypatch, device, dtype, hidden, native, expected
             self.device, self.hidden_size = torch.device(device), hidden
             self.base = torch.nn.Linear(1, 1).to(dtype)
 
-    monkeypatch.setattr(engine, "cpu_has_native_bf16", lambda: native)
-    assert engine.wants_bf16(None, Base()) is expected
-    assert engine.wants_bf16(True, Base()) is True and engine.wants_bf16(False, Base()) is False
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: native)
+    assert precision.wants_bf16(None, Base()) is expected
+    assert precision.wants_bf16(True, Base()) is True and precision.wants_bf16(False, Base()) is False

@@ -8,13 +8,13 @@ import json
 import pytest
 import torch
 
+from studio.training.batches import encode_example, encode_pairs, pad_batch
 from studio.training.chat_format import ChatTemplateError, chat_prompt, encode_chat
 from studio.training.configs import SamplingConfig
-from studio.training.generation import _eos_ids, generate, generate_tokens
+from studio.training.generation import eos_ids, generate, generate_tokens
 from studio.training.kto import mismatched
 from studio.training.models import load_model
-from studio.training.reward import encode_pairs
-from studio.training.sft import encode_example, pad_batch, response_logprobs
+from studio.training.response_logprobs import response_logprobs
 from studio.training.shared_base import SharedBase
 from tests.families import FAMILIES, Family, byte_token, make_family_dir, make_family_tokenizer
 
@@ -69,9 +69,9 @@ def test_family_chat_format_labels_sampling_and_logprobs(family: Family, tmp_pat
     rollout = generate_tokens(model, tok, [PROMPT], GREEDY)
     assert rollout.response_ids.tolist() == [[end]] and rollout.response_mask.tolist() == [[1]]
     assert generate(model, tok, [PROMPT], GREEDY) == [[""]]
-    assert set(_eos_ids(model, tok)) == {tok.convert_tokens_to_ids(t) for t in {family.eos, family.end_of_turn}}
+    assert set(eos_ids(model, tok)) == {tok.convert_tokens_to_ids(t) for t in {family.eos, family.end_of_turn}}
     model.generation_config.eos_token_id = published = tok.convert_tokens_to_ids(family.generation_eos)
-    assert set(_eos_ids(model, tok)) == {*published, end}  # a published list is kept whole
+    assert set(eos_ids(model, tok)) == {*published, end}  # a published list is kept whole
 
 
 def test_a_prompt_that_is_not_a_token_prefix_is_refused():

@@ -67,7 +67,8 @@ def test_a_resumed_run_keeps_its_stored_held_out_prompts(tmp_path):
     """Training reads the split back when the run folder already holds one (a resume): the stored held-out prompt
     stays out of training, and a new pair on it is held out too, whatever a fresh split of today's pairs says."""
     from studio.core.rm_health import save_split
-    from studio.training.reward import split_by_prompt, stored_split
+    from studio.training.batches import split_by_prompt
+    from studio.training.reward import stored_split
 
     pairs = [{**p, "weight": 1.0} for p in marker_pairs(12, seed=7)]
     _, fresh = split_by_prompt(pairs, CONFIG.eval_fraction, CONFIG.seed)

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from studio.training import kto
-from studio.training.dpo import sequence_logprobs
-from studio.training.sft import encode_example, pad_batch
+from studio.training.batches import encode_example, pad_batch
+from studio.training.response_logprobs import sequence_logprobs
 from tests.training.test_kto import rated, small_config
 
 

@@ -5,10 +5,12 @@ import pytest
 import torch
 
 from studio.core.preferences import pairs_from_ranking
-from studio.training import dpo, reward
+from studio.training import preference_losses, reward
+from studio.training.batches import pair_weights
 from studio.training.dpo import DPOConfig, train_dpo
 from studio.training.engine import batch_for_step
-from studio.training.reward import RewardConfig, bradley_terry_loss, pair_weights, train_reward
+from studio.training.preference_losses import bradley_terry_loss
+from studio.training.reward import RewardConfig, train_reward
 from tests.training.helpers import marker_pairs
 
 
@@ -47,7 +49,7 @@ def test_reward_training_uses_the_pair_weights(base, tmp_path, monkeypatch):
 
 
 def test_dpo_training_uses_the_pair_weights(base, tmp_path, monkeypatch):
-    seen = record_weights(monkeypatch, dpo)
+    seen = record_weights(monkeypatch, preference_losses)
     config = DPOConfig(steps=3, batch_size=4, max_length=48, lora_r=4, lora_alpha=8, eval_fraction=0.0)
     train_dpo(base, weighted_marker_pairs(), config, tmp_path)
     assert_weights_are_the_normalised_pair_weights(seen)

@@ -10,7 +10,8 @@ from transformers import AutoModelForCausalLM, PreTrainedModel
 from studio.training.checkpoints import checkpoint_dir, has_checkpoint
 from studio.training.configs import config_help
 from studio.training.engine import Hooks
-from studio.training.ppo import POLICY, PPOConfig, forward, train_ppo
+from studio.training.online_policy import POLICY
+from studio.training.ppo import PPOConfig, forward, train_ppo
 from studio.training.shared_base import SharedBase
 from tests.training.helpers import tiny_base
 

@@ -7,8 +7,9 @@ import torch
 
 from studio.training import ppo
 from studio.training.configs import PPOConfig
-from studio.training.ppo import POLICY, forward, rollout, train_ppo
-from studio.training.shared_base import ScalarHead
+from studio.training.online_policy import POLICY, start_policy
+from studio.training.ppo import forward, rollout, train_ppo
+from studio.training.heads import ScalarHead
 from tests.training.helpers import tiny_base
 from tests.training.test_ppo import PROMPTS, add_random_sft, count_vowels, fast, recorder
 
@@ -21,7 +22,7 @@ def separate_forward(monkeypatch) -> None:
 
 def test_generation_hidden_states_give_the_forward_logprobs_and_values(base):
     add_random_sft(base)
-    ppo.start_policy(base, "sft", 4, 8)
+    start_policy(base, "sft", 4, 8)
     head = ScalarHead(base.hidden_size, std=0.1)
     config = PPOConfig(batch_size=3, max_new_tokens=20, temperature=0.8)
     prompts = ["hi", "write me a long poem about the sea", "what is 2+2?"]

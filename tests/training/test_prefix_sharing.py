@@ -3,7 +3,8 @@ import torch
 
 from studio.training.configs import RLOOConfig
 from studio.training.generation import GeneratedBatch
-from studio.training.ppo import POLICY, forward
+from studio.training.online_policy import POLICY
+from studio.training.ppo import forward
 from studio.training.prefix_sharing import grouped_forward
 from studio.training.rloo import rollout
 

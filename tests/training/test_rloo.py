@@ -7,7 +7,7 @@ import torch
 from studio.training.checkpoints import checkpoint_step, has_checkpoint
 from studio.training.configs import RLOOConfig, config_help, validate
 from studio.training.engine import Hooks
-from studio.training.ppo import POLICY
+from studio.training.online_policy import POLICY
 from studio.training.rloo import train_rloo
 from tests.training.helpers import tiny_base
 from tests.training.test_ppo import PROMPTS, add_random_sft, count_vowels, recorder

@@ -5,14 +5,14 @@ import torch
 
 from studio.training import rloo
 from studio.training.configs import RLOOConfig
-from studio.training.ppo import POLICY, start_policy
+from studio.training.online_policy import POLICY, start_policy
 from tests.training.test_ppo import PROMPTS, add_random_sft, count_vowels
 
 BETA, PENALTY, K = 0.7, -3.0, 4
 
 
 def moved_policy(base, init_adapter, lora_r, lora_alpha):
-    """`ppo.start_policy`, then the policy's LoRA moved at random: policy != reference from the first round."""
+    """`online_policy.start_policy`, then the policy's LoRA moved at random: policy != reference from the first round."""
     reference = start_policy(base, init_adapter, lora_r, lora_alpha)
     torch.manual_seed(2)
     with torch.no_grad():

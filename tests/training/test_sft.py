@@ -3,8 +3,9 @@ import math
 import torch
 import torch.nn.functional as F
 
+from studio.training.batches import encode_example, pad_batch
 from studio.training.engine import Hooks
-from studio.training.sft import SFTConfig, encode_example, pad_batch, response_loss, train_sft
+from studio.training.sft import SFTConfig, response_loss, train_sft
 from tests.training.helpers import greedy, tiny_base
 
 DEMOS = [{"prompt": "hi", "response": "hello there"}, {"prompt": "2+2?", "response": "four"}]

@@ -20,9 +20,8 @@ def test_compare_streams_one_pane_per_policy_with_scores(qtbot, trained_ctx):
     reward = ctx.store.runs("reward")[-1]
     policies = [page.policies.item(i).data(Qt.ItemDataRole.UserRole) for i in range(page.policies.count())]
     assert policies == ["base", str(sft.id)]  # the reward model is not a policy
-    assert page.checked() == ["base"]
-    page.set_checked(["base", str(sft.id)])
-    page.reward.setCurrentIndex(page.reward.findData(str(reward.id)))
+    assert page.checked() == ["base", str(sft.id)]  # the latest run of each kind is ticked at the start
+    assert page.reward.currentData() == str(reward.id)  # and the latest reward model chosen
     page.max_tokens.setValue(8)
     page.prompt.setPlainText("tell me about cats")
 
@@ -69,3 +68,21 @@ def test_policies_listed_base_then_sft_then_aligned_and_four_panes_fit_1280(qtbo
     viewport = page.panes[0].parentWidget().parentWidget()
     right_edge = page.panes[-1].mapTo(viewport, page.panes[-1].rect().topRight()).x()
     assert right_edge <= viewport.width(), "the 4th answer pane is cut off"
+
+
+def test_starts_with_the_latest_run_of_each_kind_and_the_latest_reward_model(qtbot, ctx):
+    ids = {}
+    for kind in ("sft", "reward", "dpo", "sft", "reward", "ppo", "ppo"):
+        run_id = ctx.store.create_run(kind, {})
+        ctx.store.update_run(run_id, status="failed" if len(ids.get("ppo", [])) == 1 else "finished")
+        ids.setdefault(kind, []).append(str(run_id))
+    page = show(qtbot, ComparePage(ctx))
+    assert page.checked() == ["base", ids["sft"][1], ids["dpo"][0], ids["ppo"][0]]  # the last PPO run failed
+    latest = ids["reward"][1]
+    assert page.reward.currentData() == latest and page.reward.currentText() == f"REWARD run {latest}"
+    page.set_checked(["base"])
+    page.reward.setCurrentIndex(0)
+    page.reward.activated.emit(0)  # a person chose "No reward model": a refresh keeps both choices
+    ctx.data_changed.emit()
+    assert page.checked() == ["base"] and page.reward.currentData() is None
+    page.grab().save("/tmp/compare.png")

@@ -66,6 +66,22 @@ def test_errors_show_in_a_banner_and_a_bad_model_does_not_crash(qtbot, ctx, tmp_
     assert "not loaded" in window.model_label.text()
 
 
+def test_a_bad_import_is_said_once_and_completely(qtbot, ctx, tmp_path):
+    window = show(qtbot, MainWindow(ctx))
+    qtbot.waitUntil(lambda: loaded(window), timeout=LOAD_TIMEOUT_MS)
+    demos, ratings = tmp_path / "demos.jsonl", tmp_path / "ratings.jsonl"
+    demos.write_text('{"prompt": "P", "completion": "C"}\n{"prompt": ""}\n')
+    ratings.write_text('{"prompt": "R", "completion": "x", "label": true}\n{"prompt": "R", "completion": "y"}\n')
+    for page, bad in ((window.demos_page, demos), (window.tabs.widget(PAGES.index("Rate")), ratings)):
+        window.tabs.setCurrentWidget(page)
+        page.import_jsonl(str(bad))
+        qtbot.waitUntil(lambda: "Import failed" in page.message.text(), timeout=10_000)
+        assert "nothing added" in page.message.text() and "line 2" in page.message.text()
+        assert not window.banner.isVisible() and window.statusBar().currentMessage() == ""
+    window.grab().save("/tmp/bad_import.png")
+    assert not ctx.store.demos()
+
+
 def _slow_stop(jc) -> None:
     """A job that notices a cancel only after 2 s, as a training step would."""
     jc.job._stop.wait(60)
@@ -117,6 +133,16 @@ def test_job_indicator_names_running_and_queued_jobs(qtbot, ctx):
     first.cancel()
     qtbot.waitUntil(lambda: first.state == second.state == "ended", timeout=30_000)
     assert not indicator.isVisible()
+
+
+def test_a_job_with_nothing_ahead_is_starting_not_queued(qtbot, ctx):
+    indicator = JobIndicator()
+    qtbot.addWidget(indicator)
+    ctx.job_started.connect(indicator.track)
+    job = ctx.run(lambda jc: None, title="Loading the model").start()  # queued until its `began` is delivered
+    assert job.state == "queued"
+    assert indicator.label.text() == "Loading the model…" and "waiting" not in indicator.toolTip()
+    qtbot.waitUntil(lambda: job.state == "ended", timeout=30_000)
 
 
 def test_switch_project_and_export_prefs(qtbot, ctx, tmp_path, tiny_model_dir):

@@ -85,10 +85,36 @@ def test_gold_checks_curve_and_export(qtbot, ctx, tmp_path):
     page = make_page(qtbot, ctx)
     assert page.gold_run.currentData() == run
     wait_job(qtbot, page.make_gold())
-    assert "Made 1 gold comparisons" in page.message.text()
+    assert page.gold_status.text() == f"1 gold comparisons of run {run}: 0 ranked, 1 to rank on the Rank page."
     [check] = ov.gold_checks(store, run)
     store.add_ranking(check.comparison_id, [[check.policy_position], [1 - check.policy_position]], "tester")
-    page.refresh_gold()
+    ctx.data_changed.emit()  # as the Rank page does after a ranking
+    assert page.gold_status.text() == f"1 gold comparisons of run {run}: 1 ranked."
     assert [(p.round, p.gold_win_rate, p.proxy_reward) for p in page.gold] == [(2, 1.0, 0.8)]
+    wait_job(qtbot, page.make_gold())
+    assert "already in the gold checks" in page.message.text()
     wait_job(qtbot, page.export_gold_csv(tmp_path / "gold.csv"), 10_000)
     assert list(csv.reader((tmp_path / "gold.csv").open()))[1] == ["2", "1", "1.0", "0.8", "0.5"]
+
+
+def test_gold_share_and_reward_score_have_an_axis_each(qtbot, ctx):
+    from studio.core.gold import GoldPoint
+
+    page = make_page(qtbot, ctx)
+    page.resize(1366, 700)
+    page.show()
+    qtbot.waitExposed(page)
+    page._show_gold([GoldPoint(1, 4, 0.25, 3.5, None), GoldPoint(2, 4, 0.75, 7.0, None)])
+    plot = page.gold_plot
+    item = plot.getPlotItem()
+    assert item.getAxis("left").labelText == "gold: policy wins (share)"
+    assert item.getAxis("right").labelText == "proxy: reward-model score" and item.getAxis("right").isVisible()
+    assert list(plot.left_curve.getData()[1]) == [0.25, 0.75]
+    assert plot.right_curve.getViewBox() is plot.right_view and list(plot.right_curve.getData()[1]) == [3.5, 7.0]
+    low, high = item.vb.viewRange()[1]
+    assert -0.1 <= low and high <= 1.1  # the share's axis stays 0-1, not stretched to the scores
+    low, high = plot.right_view.viewRange()[1]
+    assert low <= 3.5 and 7.0 <= high and low > 1  # the score's axis fits the scores
+    assert [label.text for _sample, label in item.legend.items] == ["gold: policy wins (share)",
+                                                                    "proxy: reward-model score"]
+    plot.parentWidget().grab().save("/tmp/gold.png")

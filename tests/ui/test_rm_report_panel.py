@@ -28,7 +28,7 @@ def test_panel_shows_report_exports_and_reranks_the_worst_pair(qtbot, ctx, tmp_p
     qtbot.addWidget(panel)
     with qtbot.waitSignal(panel.show_run(run).finished, timeout=10_000):
         pass
-    assert "accuracy <b>67%</b>" in panel.summary.text()
+    assert panel.summary.text().startswith(f"Run {run}: <b>held-out accuracy 0.67 (3 pairs)</b> · ECE")
     assert panel.worst.rowCount() == 1 and panel.worst.item(0, 0).text() == "-3.00"
     assert len(panel.reliability.getPlotItem().listDataItems()) == 2     # diagonal + bins
     with qtbot.waitSignal(panel.export_csv(tmp_path / "r.csv").finished, timeout=10_000):
