@@ -14,7 +14,7 @@ import pyqtgraph as pg
 from pyqtgraph.exporters import ImageExporter
 from PySide6.QtCore import QRect, Qt, QTimer
 from PySide6.QtGui import QColor, QFont, QImage, QPainter
-from PySide6.QtWidgets import QGridLayout, QWidget
+from PySide6.QtWidgets import QFrame, QGridLayout, QScrollArea, QVBoxLayout, QWidget
 
 REDRAW_MS = 100
 TITLE_BAND = 40  # pixels above the charts in an exported image, for the run's title
@@ -149,13 +149,26 @@ class TwoScalePlot(pg.PlotWidget):
 
 
 class MetricsBoard(QWidget):
-    """A grid of LivePlots fed with `add(step, {name: value})`; keeps every metric for CSV export."""
+    """A grid of LivePlots fed with `add(step, {name: value})`; keeps every metric for CSV export.
+
+    The grid reflows with the width (as many columns as charts of `CELL_WIDTH` fit, up to `columns`) and scrolls
+    vertically, so a kind with many charts never makes the window taller or cuts its last chart off."""
+
+    CELL_WIDTH = 300  # the narrowest a chart gets before the grid drops a column
 
     def __init__(self, groups: Sequence[Group] = (), columns: int = 3, x_label: str = "step",
                  parent: QWidget | None = None):
         super().__init__(parent)
-        self._grid = QGridLayout(self)
+        self._cells = QWidget()
+        self._grid = QGridLayout(self._cells)
         self._grid.setContentsMargins(0, 0, 0, 0)
+        self._scroll = QScrollArea(widgetResizable=True, frameShape=QFrame.Shape.NoFrame,
+                                   horizontalScrollBarPolicy=Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self._scroll.setWidget(self._cells)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(self._scroll)
+        self.max_columns = columns
         self._columns = columns
         self._rows: dict[int, dict[str, float]] = {}
         self._names: set[str] = set()  # every metric seen
@@ -168,11 +181,29 @@ class MetricsBoard(QWidget):
             self._grid.removeWidget(plot)
             plot.setParent(None)
             plot.deleteLater()
-        self.plots = [LivePlot(title, names, x_label, self) for title, names in groups]
-        for i, plot in enumerate(self.plots):
-            self._grid.addWidget(plot, *divmod(i, self._columns))
+        self.plots = [LivePlot(title, names, x_label, self._cells) for title, names in groups]
+        self._place()
         self._rows.clear()
         self._names.clear()
+
+    @property
+    def columns(self) -> int:
+        """How many charts side by side at the board's present width."""
+        return self._columns
+
+    def _place(self) -> None:
+        """Put the charts in rows of `columns`."""
+        for plot in self.plots:
+            self._grid.removeWidget(plot)
+        for i, plot in enumerate(self.plots):
+            self._grid.addWidget(plot, *divmod(i, self._columns))
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        columns = max(1, min(self.max_columns, event.size().width() // self.CELL_WIDTH))
+        if columns != self._columns:
+            self._columns = columns
+            self._place()
 
     def plot(self, title: str) -> LivePlot:
         return next(p for p in self.plots if p.title == title)

@@ -1,0 +1,64 @@
+"""The window fits common screens on every page, every run kind, both text sizes, and no text is clipped.
+
+Each check restyles the whole application (presenter mode), so it runs alone in a fresh process
+(`test_window_fit.py`); run one directly with `pytest tests/ui/window_fit_checks.py::NAME`.
+"""
+from PySide6.QtCore import QSize
+from PySide6.QtWidgets import QApplication
+
+from studio.core.run_kinds import KINDS
+from studio.ui.main_window import PAGES, MainWindow
+from tests.ui.helpers import show
+from tests.ui.seed import seed_data
+
+MODEL_INFO = {"name": "HuggingFaceTB/SmolLM2-135M-Instruct", "device": "cpu", "params": 134.5e6, "memory_mb": 513}
+SCREENS = {False: QSize(1366, 768), True: QSize(1920, 1080)}  # presenter mode is for a projector's full HD
+
+
+def _settle() -> None:
+    for _ in range(3):
+        QApplication.processEvents()
+
+
+def _views(window: MainWindow):
+    """Show every page and, on the Train page, every run kind; yield a name for each view shown."""
+    train = window.tabs.widget(PAGES.index("Train"))
+    for index, name in enumerate(PAGES):
+        window.tabs.setCurrentIndex(index)
+        _settle()
+        yield name
+    window.tabs.setCurrentWidget(train)
+    for kind in KINDS:
+        train.set_kind(kind)
+        _settle()
+        yield f"Train {kind}"
+
+
+def _walk_fits(qtbot, ctx, presenter: bool) -> None:
+    seed_data(ctx.store)
+    window = show(qtbot, MainWindow(ctx))
+    ctx.model_changed.emit(MODEL_INFO)
+    window.presenter_action.setChecked(presenter)
+    screen = SCREENS[presenter]
+    window.resize(screen)
+    _settle()
+    train = window.tabs.widget(PAGES.index("Train"))
+    for view in _views(window):
+        hint = window.minimumSizeHint()
+        assert hint.width() <= screen.width() and hint.height() <= screen.height(), \
+            f"{view}: the window needs {hint.toTuple()}, more than a {screen.toTuple()} screen"
+        assert window.size() == screen, f"{view}: the window grew to {window.size().toTuple()}"
+        if view.startswith("Train "):  # every chart lies within the board's width: none cut off at the right
+            visible = train.board.width()
+            cut = [plot.title for plot in train.board.plots if plot.mapTo(train.board, plot.rect().topRight()).x()
+                   > visible]
+            assert not cut, f"{view}: charts cut off at {visible} px: {cut}"
+    window.close()
+
+
+def test_every_view_fits_a_laptop_screen(qtbot, ctx):
+    _walk_fits(qtbot, ctx, presenter=False)
+
+
+def test_every_view_fits_full_hd_in_presenter_mode(qtbot, ctx):
+    _walk_fits(qtbot, ctx, presenter=True)
