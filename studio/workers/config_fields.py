@@ -7,12 +7,20 @@ from typing import Any, get_args, get_type_hints
 
 @dataclass
 class FieldSpec:
-    """One config field for a form: name, default, type and the plain-language tooltip."""
+    """One config field for a form: name, default, type, the plain-language tooltip and, for a setting a person
+    decides (`basic`, shown first), its plain label."""
 
     name: str
     default: Any
     type: type
     help: str
+    basic: bool = False
+    label: str = ""
+
+    @property
+    def title(self) -> str:
+        """What the form calls it: the plain label, else the name in words."""
+        return self.label or self.name.replace("_", " ")
 
 
 def config_fields(kind: str) -> list[FieldSpec]:
@@ -24,4 +32,5 @@ def config_fields(kind: str) -> list[FieldSpec]:
     def kind_of(f) -> type:  # an unset switch (bool | None, e.g. automatic checkpointing) is still a switch
         return bool if f.default is None and bool in get_args(hints[f.name]) else type(f.default)
 
-    return [FieldSpec(f.name, f.default, kind_of(f), f.metadata.get("help", "")) for f in fields(config_class(kind))]
+    return [FieldSpec(f.name, f.default, kind_of(f), f.metadata.get("help", ""), f.metadata.get("basic", False),
+                      f.metadata.get("label", "")) for f in fields(config_class(kind))]
