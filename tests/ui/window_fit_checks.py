@@ -3,8 +3,10 @@
 Each check restyles the whole application (presenter mode), so it runs alone in a fresh process
 (`test_window_fit.py`); run one directly with `pytest tests/ui/window_fit_checks.py::NAME`.
 """
-from PySide6.QtCore import QSize
-from PySide6.QtWidgets import QApplication
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtGui import QFontMetrics
+from PySide6.QtWidgets import (QAbstractScrollArea, QApplication, QCheckBox, QHeaderView, QLabel, QLineEdit,
+                               QPushButton, QRadioButton, QStyle, QWidget)
 
 from studio.core.run_kinds import KINDS
 from studio.ui.main_window import PAGES, MainWindow
@@ -62,3 +64,56 @@ def test_every_view_fits_a_laptop_screen(qtbot, ctx):
 
 def test_every_view_fits_full_hd_in_presenter_mode(qtbot, ctx):
     _walk_fits(qtbot, ctx, presenter=True)
+
+
+def _clipped(window: MainWindow) -> list[str]:
+    """Texts wider than the visible label, button, check box, radio button, header section or empty line edit's
+    placeholder that shows them (word-wrapped labels and texts elided by design aside)."""
+    found = []
+    for widget in window.findChildren(QWidget):
+        seen = widget.viewport() if isinstance(widget, QAbstractScrollArea) else widget  # a header paints there
+        if not widget.isVisible() or seen.visibleRegion().isEmpty():
+            continue
+        metrics = QFontMetrics(widget.font())
+        if isinstance(widget, QLabel) and not widget.wordWrap() and widget.text() and not widget.pixmap() \
+                and not Qt.mightBeRichText(widget.text()) and widget.property("elided") is None:
+            room = widget.contentsRect().width() - 2 * widget.margin() - widget.indent() * (widget.indent() > 0)
+            if _widest_line(metrics, widget.text()) > room:
+                found.append(f"label {widget.text()!r}: {room} px")
+        elif isinstance(widget, (QPushButton, QCheckBox, QRadioButton)) and widget.text():
+            text = widget.text().replace("&&", "\0").replace("&", "").replace("\0", "&")
+            option_width = widget.width() - (widget.sizeHint().width() - metrics.horizontalAdvance(text))
+            if metrics.horizontalAdvance(text) > option_width:
+                found.append(f"{type(widget).__name__} {text!r}: {widget.width()} px")
+        elif isinstance(widget, QLineEdit) and not widget.text() and widget.placeholderText():
+            frame = widget.style().pixelMetric(QStyle.PixelMetric.PM_DefaultFrameWidth)
+            room = widget.contentsRect().width() - 2 * frame - 4
+            if metrics.horizontalAdvance(widget.placeholderText()) > room:
+                found.append(f"placeholder {widget.placeholderText()!r}: {room} px")
+        elif isinstance(widget, QHeaderView):
+            model = widget.model()
+            for section in range(widget.count()):
+                if widget.isSectionHidden(section) or model is None:
+                    continue
+                text = str(model.headerData(section, widget.orientation()) or "")
+                need = QFontMetrics(widget.font()).horizontalAdvance(text) + 2 * widget.style().pixelMetric(
+                    QStyle.PixelMetric.PM_HeaderMargin)
+                if text and widget.orientation() == Qt.Orientation.Horizontal and need > widget.sectionSize(section):
+                    found.append(f"header {text!r}: {widget.sectionSize(section)} px")
+    return found
+
+
+def _widest_line(metrics: QFontMetrics, text: str) -> int:
+    return max(metrics.horizontalAdvance(line) for line in text.split("\n"))
+
+
+def test_no_text_clipped_in_presenter_mode(qtbot, ctx):
+    seed_data(ctx.store)
+    window = show(qtbot, MainWindow(ctx))
+    ctx.model_changed.emit(MODEL_INFO)
+    window.presenter_action.setChecked(True)
+    window.resize(SCREENS[True])
+    _settle()
+    clipped = {view: _clipped(window) for view in _views(window)}
+    assert not {view: texts for view, texts in clipped.items() if texts}
+    window.close()
