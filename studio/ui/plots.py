@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pyqtgraph as pg
 from pyqtgraph.exporters import ImageExporter
-from PySide6.QtCore import QRect, Qt, QTimer
+from PySide6.QtCore import QRect, QSize, Qt, QTimer
 from PySide6.QtGui import QColor, QFont, QImage, QPainter
-from PySide6.QtWidgets import QFrame, QGridLayout, QScrollArea, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QApplication, QFrame, QGridLayout, QScrollArea, QVBoxLayout, QWidget
 
 REDRAW_MS = 100
 TITLE_BAND = 40  # pixels above the charts in an exported image, for the run's title
@@ -22,6 +22,25 @@ Group = tuple[str, Sequence[str]]  # (chart title, metric names drawn on it)
 COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd"]
 
 pg.setConfigOptions(antialias=True, background="w", foreground="k")
+
+
+def fit_fonts(plot: pg.PlotWidget) -> None:
+    """Draw `plot`'s title, axis names, tick labels and legend at the application's text size (all but the title a
+    little smaller), so that presenter mode enlarges them all, not the tick labels alone."""
+    size = QApplication.font().pointSizeF()
+    item = plot.getPlotItem()
+    item.titleLabel.setText(item.titleLabel.text, size=f"{size:g}pt")
+    small = QFont(QApplication.font())
+    small.setPointSizeF(size * 0.9)
+    for name in ("left", "bottom", "right"):
+        axis = item.getAxis(name)
+        axis.setStyle(tickFont=small)
+        axis.setLabel(axis.labelText, axis.labelUnits, **{**axis.labelStyle, "font-size": f"{size * 0.9:g}pt"})
+    if item.legend is not None:
+        item.legend.setLabelTextSize(f"{size * 0.9:g}pt")
+        for _sample, label in item.legend.items:
+            label.setText(label.text)
+        item.legend.updateSize()
 
 
 def plot_colours() -> tuple[str, str]:
@@ -38,13 +57,18 @@ class LivePlot(pg.PlotWidget):
         self.setTitle(title)
         self.setLabel("bottom", x_label)
         self.showGrid(x=True, y=True, alpha=0.3)
-        self.setMinimumSize(220, 160)
         if len(names) > 1:
             self.addLegend(offset=(-10, 10))
         self._points: dict[str, tuple[list[float], list[float]]] = {name: ([], []) for name in names}
         self._curves = {name: self._curve(name, COLOURS[i % len(COLOURS)]) for i, name in enumerate(names)}
+        fit_fonts(self)
         self._timer = QTimer(self, singleShot=True, interval=REDRAW_MS)
         self._timer.timeout.connect(self.redraw)
+
+    def minimumSizeHint(self) -> QSize:
+        """220 x 160 pixels at 10 pt, larger with larger text (the axes take more room)."""
+        scale = max(1.0, self.font().pointSizeF() / 10)
+        return QSize(round(220 * scale), round(160 * scale))
 
     def _curve(self, name: str, colour: str) -> pg.PlotDataItem:
         """A line; evaluation series (sparse points) also get a dot per point."""
@@ -133,6 +157,7 @@ class TwoScalePlot(pg.PlotWidget):
                                            symbolBrush=COLOURS[0])
         self.right_view.addItem(self.right_curve)
         legend.addItem(self.right_curve, right)
+        fit_fonts(self)
 
     def _match_views(self) -> None:
         vb = self.getPlotItem().vb
@@ -200,7 +225,8 @@ class MetricsBoard(QWidget):
 
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
-        columns = max(1, min(self.max_columns, event.size().width() // self.CELL_WIDTH))
+        cell = max([self.CELL_WIDTH] + [plot.minimumSizeHint().width() + self._grid.spacing() for plot in self.plots])
+        columns = max(1, min(self.max_columns, event.size().width() // cell))
         if columns != self._columns:
             self._columns = columns
             self._place()

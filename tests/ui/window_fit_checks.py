@@ -117,3 +117,25 @@ def test_no_text_clipped_in_presenter_mode(qtbot, ctx):
     clipped = {view: _clipped(window) for view in _views(window)}
     assert not {view: texts for view, texts in clipped.items() if texts}
     window.close()
+
+
+def test_chart_titles_axis_names_and_legends_grow_with_the_text(qtbot, ctx):
+    """In presenter mode a chart's title, axis name and legend are drawn at about the application's text size,
+    as its tick labels are (they stayed at pyqtgraph's 9 pt while the ticks grew)."""
+    window = show(qtbot, MainWindow(ctx))
+    train = window.tabs.widget(PAGES.index("Train"))
+    window.tabs.setCurrentWidget(train)
+    train.set_kind("ppo")
+    window.presenter_action.setChecked(True)
+    _settle()
+    line = QFontMetrics(QApplication.font()).height()
+    assert line > 25  # 20 pt
+    for plot in train.board.plots:
+        item = plot.getPlotItem()
+        texts = {"title": item.titleLabel.item, "axis name": item.getAxis("bottom").label}
+        if item.legend is not None:
+            texts.update({f"legend {label.text}": label.item for _sample, label in item.legend.items})
+        small = {name: text.boundingRect().height() for name, text in texts.items()
+                 if text.boundingRect().height() < 0.8 * line}
+        assert not small, f"{plot.title}: drawn smaller than the {line} px text: {small}"
+    window.close()
