@@ -43,6 +43,11 @@ def fit_fonts(plot: pg.PlotWidget) -> None:
         item.legend.updateSize()
 
 
+def grown_with_text(chart: QWidget, size: QSize) -> QSize:
+    """A chart's minimum `size` at 10 pt, grown in proportion to larger text (the axes take more room)."""
+    return size * max(1.0, chart.font().pointSizeF() / 10)
+
+
 def plot_colours() -> tuple[str, str]:
     """The charts' (background, foreground) colours, as the theme last set them."""
     return pg.getConfigOption("background"), pg.getConfigOption("foreground")
@@ -66,9 +71,7 @@ class LivePlot(pg.PlotWidget):
         self._timer.timeout.connect(self.redraw)
 
     def minimumSizeHint(self) -> QSize:
-        """220 x 160 pixels at 10 pt, larger with larger text (the axes take more room)."""
-        scale = max(1.0, self.font().pointSizeF() / 10)
-        return QSize(round(220 * scale), round(160 * scale))
+        return grown_with_text(self, QSize(220, 160))
 
     def _curve(self, name: str, colour: str) -> pg.PlotDataItem:
         """A line; evaluation series (sparse points) also get a dot per point."""
@@ -158,6 +161,9 @@ class TwoScalePlot(pg.PlotWidget):
         self.right_view.addItem(self.right_curve)
         legend.addItem(self.right_curve, right)
         fit_fonts(self)
+
+    def minimumSizeHint(self) -> QSize:
+        return grown_with_text(self, QSize(300, 200))  # room for the names along both vertical axes
 
     def _match_views(self) -> None:
         vb = self.getPlotItem().vb
