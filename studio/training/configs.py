@@ -49,6 +49,19 @@ class SamplingConfig:
         return not self.do_sample or self.temperature <= 0
 
 
+RANKING_LOSSES = ("pairs", "plackett_luce")
+
+
+def ranking_loss_field(what: str):
+    """The reward model's and DPO's `ranking_loss` setting; `what` names what learns from the ranking."""
+    return help_field("pairs", f"How {what} learns from a ranking of several answers. pairs: each ranking as its "
+                               "pairs (best beats second, best beats third, ...), which share a weight of 1 "
+                               "(InstructGPT). plackett_luce: the whole ranking at once, the likelihood that "
+                               "the best answer is picked first from all of them, then the next from the rest; "
+                               "tied answers each against the answers below them. Both are the same on "
+                               "rankings of 2 answers.", choices=RANKING_LOSSES)
+
+
 @dataclass
 class TrainConfig:
     """Settings shared by the supervised engines (SFT, reward model, DPO)."""
@@ -103,6 +116,7 @@ class RewardConfig(TrainConfig):
                                             "the reward model close to a coin toss.")
     batch_size: int = help_field(4, "Preference pairs per optimizer step (each pair is two responses to score).")
     lr: float = help_field(1e-4, "Learning rate for the adapter and the score head. LoRA tolerates 5e-5 to 3e-4.")
+    ranking_loss: str = ranking_loss_field("the reward model")
 
 
 @dataclass
@@ -118,6 +132,7 @@ class DPOConfig(TrainConfig):
     batch_size: int = help_field(4, "Preference pairs per optimizer step (each pair is two responses).")
     lr: float = help_field(5e-5, "Learning rate: how big each update is. DPO wants less than SFT: 5e-6 to 1e-4.")
     lora_r: int = help_field(16, "LoRA rank of a fresh adapter; a copy of the SFT adapter keeps the SFT rank.")
+    ranking_loss: str = ranking_loss_field("DPO")
 
 
 @dataclass
@@ -309,6 +324,8 @@ def validate(config) -> None:
             raise ValueError(f"{f.name} must be above 0 (got {value})")
         if f.name in FRACTIONS and not 0 <= value <= 1:
             raise ValueError(f"{f.name} must be between 0 and 1 (got {value})")
+    if getattr(config, "ranking_loss", RANKING_LOSSES[0]) not in RANKING_LOSSES:
+        raise ValueError(f"ranking_loss must be one of {', '.join(RANKING_LOSSES)} (got {config.ranking_loss!r})")
     if getattr(config, "uncertainty_penalty", 0.0) < 0:
         raise ValueError(f"uncertainty_penalty must be 0 or more (got {config.uncertainty_penalty})")
     if getattr(config, "minibatches", 1) > getattr(config, "batch_size", 1):
