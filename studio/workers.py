@@ -217,6 +217,7 @@ class FieldSpec:
     default: Any
     type: type
     help: str
+    choices: tuple[str, ...] = ()  # a setting that takes one of a few words (a config field's "choices")
 
 
 def config_fields(kind: str) -> list[FieldSpec]:
@@ -228,7 +229,8 @@ def config_fields(kind: str) -> list[FieldSpec]:
     def kind_of(f) -> type:  # an unset switch (bool | None, e.g. automatic checkpointing) is still a switch
         return bool if f.default is None and bool in get_args(hints[f.name]) else type(f.default)
 
-    return [FieldSpec(f.name, f.default, kind_of(f), f.metadata.get("help", "")) for f in fields(config_class(kind))]
+    return [FieldSpec(f.name, f.default, kind_of(f), f.metadata.get("help", ""), tuple(f.metadata.get("choices", ())))
+            for f in fields(config_class(kind))]
 
 
 def load_model_job(ctx: JobContext) -> dict:

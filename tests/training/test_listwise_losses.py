@@ -68,3 +68,12 @@ def test_ranked_pairs_lists_every_pair_across_places():
     places = torch.tensor([[1, 0, 1], [0, 1, -1]])  # [[1], [0, 2]] and a 2-way ranking
     better, worse = ranked_pairs(scores, places)
     assert sorted(zip(better.tolist(), worse.tolist())) == [(1.0, 2.0), (20.0, 10.0), (20.0, 30.0)]
+
+
+def test_the_ranking_loss_setting_is_checked_by_name():
+    from studio.training.configs import DPOConfig, RewardConfig, validate
+
+    validate(RewardConfig(ranking_loss="plackett_luce"))
+    assert RewardConfig().ranking_loss == DPOConfig().ranking_loss == "pairs"
+    with pytest.raises(ValueError, match="ranking_loss must be one of pairs, plackett_luce \\(got 'listnet'\\)"):
+        validate(DPOConfig(ranking_loss="listnet"))
