@@ -132,3 +132,30 @@ def test_dpo_on_whole_rankings_starts_at_log_k_factorial_over_choices(base, tmp_
                            init_adapter=None)
     assert result.status == "finished"
     assert seen[0]["loss"] == pytest.approx(torch.tensor(24.0).log().item() / 3, abs=1e-5)
+
+
+def test_a_stored_plackett_luce_run_holds_out_the_prompts_and_pairs_a_pairs_run_would(base, tiny_model_dir, tmp_path):
+    import dataclasses
+
+    from studio.core.project import Project
+    from studio.core.ratings import training_pairs
+    from studio.core.rm_health import load_split
+    from studio.training import runs
+    from studio.training.batches import split_by_prompt
+
+    project = Project.init(tmp_path / "p", model=str(tiny_model_dir))
+    for r in marker_rankings(12):
+        p = project.store.add_prompt(r["prompt"])
+        c = project.store.add_comparison(p, [project.store.add_response(p, t, "base") for t in r["responses"]])
+        project.store.add_ranking(c, r["order"])
+    config = RewardConfig(ranking_loss="plackett_luce", steps=2, batch_size=2, max_length=48, lora_r=4, lora_alpha=8,
+                          eval_fraction=0.2, eval_every=2)
+    run_id, result = runs.train(project, base, "reward", config)
+    assert result.status == "finished" and project.store.run(run_id).config["ranking_loss"] == "plackett_luce"
+    assert result.metrics["eval_size"] == 2 and 0 <= result.metrics["eval_accuracy"] <= 1
+    pairs = [dataclasses.asdict(p) for p in training_pairs(project.store)]
+    _, held_idx = split_by_prompt(pairs, 0.2, 0)
+    held, split = load_split(project.run_dir(run_id) / SPLIT_FILE)
+    assert split == "held-out" and [{k: v for k, v in p.items() if k != "split"} for p in held] == [
+        pairs[i] for i in held_idx]
+    assert len(held) == 12  # 2 prompts x 6 pairs
