@@ -2,6 +2,8 @@
 
 Whatever is thrown at it, every command exits 0, or 1 with exactly one `error:` line on stderr and no
 traceback; a failed command changes nothing, and a successful one changes the counts only by what it reports.
+The newer commands (packs, gold, jobs, runs, judges, guidelines, exports) fed hostile files:
+`test_cli_properties_files.py`.
 """
 import contextlib
 import io

@@ -1,10 +1,11 @@
 """Every CLI command that writes a file goes through the one output check (issue 23, items 1, 4 and 13).
 
 The writing commands are found in the parser itself, so a new command that writes without declaring its output
-(`cli_outputs.add_output`) fails here.
+(`studio.cli.outputs.add_output`) fails here.
 """
 import argparse
 import json
+import os
 import shutil
 import sqlite3
 from pathlib import Path
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from studio.cli import build_parser, main
-from studio.cli_outputs import Output
+from studio.cli.outputs import Output
 from studio.core.jsonl import write_jsonl
 from studio.core import output
 from tests.test_data_safety import digest, error_line, run
@@ -203,3 +204,17 @@ def test_only_commands_that_take_force_suggest_it(capsys, project, tmp_path):
     rc, _, err = run(capsys, "export", project, "--run", "1", "--out", used)
     assert rc == 1 and "not empty" in error_line(err) and "add --force" in err
     assert [p.name for p in used.iterdir()] == ["notes.txt"]
+
+
+@pytest.mark.parametrize("kind", ["fifo", "link to /dev/zero"])
+def test_a_fifo_or_device_is_never_replaced_even_with_force(capsys, project, tmp_path, kind):
+    target = tmp_path / "out.jsonl"
+    if kind == "fifo":
+        os.mkfifo(target)
+    else:
+        target.symlink_to("/dev/zero")
+    rc, _, err = run(capsys, "demos", "export", project, target, "--force")
+    assert rc == 1 and "not a regular file (a FIFO, device or socket)" in error_line(err)
+    assert target.is_fifo() if kind == "fifo" else target.readlink() == Path("/dev/zero")
+    assert Path("/dev/zero").is_char_device()
+    assert {p.name for p in tmp_path.iterdir()} - {"p", "config"} == {"out.jsonl"}  # and no temp file beside it

@@ -101,6 +101,9 @@ def _check_file(path: str | Path, target: Path, force: bool) -> None:
         raise ValueError(f"cannot write {path}: the folder {target.parent} does not exist")
     if target.is_dir():
         raise ValueError(f"cannot write {path}: it is a folder; give a file name")
+    if target.exists() and not target.is_file():
+        raise ValueError(f"refusing to write {path}: it is not a regular file (a FIFO, device or socket), which "
+                         "the studio will not replace, even with --force; give a file name")
     if is_sqlite(target) and not is_pack(target):
         raise ValueError(f"refusing to write {path}: it is an SQLite database (a project's studio.db?) that the "
                          "studio will not overwrite; choose another file")
