@@ -127,10 +127,11 @@ def test_reward_learns_from_whole_rankings_and_stores_the_held_out_pairs(base, t
 def test_dpo_on_whole_rankings_starts_at_log_k_factorial_over_choices(base, tmp_path):
     seen = []
     config = DPOConfig(ranking_loss="plackett_luce", steps=2, batch_size=4, max_length=48, lora_r=4, lora_alpha=8,
-                       eval_fraction=0.0)
-    result = dpo.train_dpo(base, marker_rankings(8), config, tmp_path, Hooks(on_metrics=lambda s, m: seen.append(m)),
+                       eval_fraction=0.2, eval_every=2)
+    result = dpo.train_dpo(base, marker_rankings(12), config, tmp_path, Hooks(on_metrics=lambda s, m: seen.append(m)),
                            init_adapter=None)
-    assert result.status == "finished"
+    assert result.status == "finished" and result.metrics["eval_size"] == 2
+    assert {"eval_loss", "eval_reward_accuracy", "eval_margin", "reward_accuracy", "margin"} <= set(result.metrics)
     assert seen[0]["loss"] == pytest.approx(torch.tensor(24.0).log().item() / 3, abs=1e-5)
 
 
