@@ -186,14 +186,15 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--sizes", type=int, nargs="+", default=[4, 8, 16, 32, 64, 128])
     parser.add_argument("--epochs", type=float, default=4.0, help="engine setting: passes over the rankings")
+    parser.add_argument("--csv", type=Path, default=None, help="where the rows go (bench/out/listwise_SETTING.csv)")
     args = parser.parse_args()
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     rankings = labelled_rankings(HELD + max(args.sizes) if args.setting == "engine" else HELD + 400)
     strict = sum(len(r["order"]) == K for r in rankings) / len(rankings)
     print(f"{len(rankings)} rankings, {strict:.0%} strict (no tie)", flush=True)
     rows = (features_setting if args.setting == "features" else engine_setting)(args, rankings)
-    out = ROOT / "bench" / "out" / f"listwise_{args.setting}.csv"
-    out.parent.mkdir(exist_ok=True)
+    out = args.csv or ROOT / "bench" / "out" / f"listwise_{args.setting}.csv"
+    out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
