@@ -20,6 +20,7 @@ from studio.core.held_out import held_out_report, metrics_line
 from studio.core.jsonl import read_completions, read_prompts, write_jsonl
 from studio.core.project import Project
 from studio.core.ratings import Ratings
+from studio.core.reward_terms import FILE_HELP, TERM_HELP, uses_reward_model
 from studio.core.run_kinds import KINDS, REWARD, SFT, run_kind
 
 TOKENS_HELP = (f"longest answer in tokens (default: {default_answer_tokens('cpu')} on a CPU, "
@@ -174,7 +175,8 @@ def _tokens(args) -> dict[str, int]:
 
 
 def cmd_train(args) -> None:
-    from studio.training.runs import check_data, config_class, train
+    from studio.training.runs import check_data, check_terms, config_class, train
+    from studio.training.term_rewards import command_line
 
     project = Project.open(args.dir)
     config = None
@@ -195,12 +197,15 @@ def cmd_train(args) -> None:
         validate(config)  # before the model loads, so a typo costs no waiting
         if hasattr(config, "desirable_weight"):  # KTO's weights against the balance of good and bad ratings
             kto_note(project.store, config)
-    _check_run_refs(project, args)
+    terms, functions = command_line(getattr(args, "reward_term", None), getattr(args, "reward_file", None))
+    checked = check_terms(project, args.kind, terms, functions, args.resume, getattr(args, "reward", None))
+    _check_run_refs(project, args, uses_reward_model(checked))
     check_data(project, args.kind)
     base = _base(project, args)
     with _bar_hooks(f"train {args.kind}", unit="it" if run_kind(args.kind).online else "step") as hooks:
         run_id, result = train(project, base, args.kind, config, hooks, resume=args.resume,
-                               init=getattr(args, "init", None), reward=getattr(args, "reward", None))
+                               init=getattr(args, "init", None), reward=getattr(args, "reward", None),
+                               terms=terms, functions=functions)
     print(f"run {run_id} ({args.kind}) {result.status} at step {result.step}: "
           f"{metrics_line(args.kind, result.metrics)}")
     held = held_out_report(args.kind, result.metrics, project.store.run(run_id).config.get("eval_fraction", 0.0))
@@ -211,7 +216,7 @@ def cmd_train(args) -> None:
     return 0 if result.status in ("finished", "cancelled") else 1
 
 
-def _check_run_refs(project: Project, args) -> None:
+def _check_run_refs(project: Project, args, uses_reward: bool = True) -> None:
     """Resolve every run that `train` names before the model loads, so a wrong one costs no waiting."""
     if args.resume is not None:
         run = project.store.resolve_run(args.resume)
@@ -220,7 +225,7 @@ def _check_run_refs(project: Project, args) -> None:
         return
     if getattr(args, "init", None) is not None:
         _check_run(project, args.init, reward=False)
-    if run_kind(args.kind).online:
+    if run_kind(args.kind).online and (uses_reward or args.reward):
         _check_run(project, args.reward or f"latest:{REWARD}", reward=True)
 
 
@@ -392,6 +397,8 @@ def build_parser() -> argparse.ArgumentParser:
             c.add_argument("--init", default=None, help=f"starting policy: a run, latest:{SFT} (default) or base")
         if kind.online:
             c.add_argument("--reward", default=None, help=f"reward model run (default latest:{REWARD})")
+            c.add_argument("--reward-term", action="append", metavar="[WEIGHT*]TERM", help=TERM_HELP)
+            c.add_argument("--reward-file", action="append", metavar="[WEIGHT*]PATH.py:FUNCTION", help=FILE_HELP)
 
     c = with_device(with_dir(command(sub, "sample", cmd_sample, "Write one completion per prompt from a policy.")))
     c.add_argument("--policy", default="base", help="base, a run id, or latest:KIND")

@@ -55,9 +55,11 @@ def pass_loss(new: torch.Tensor, old: torch.Tensor, ref: torch.Tensor | None, ad
 
 
 def reward_terms(this: Round, config: GRPOConfig) -> dict[str, float]:
-    """The round's mean reward per term, `reward/<term>`."""
+    """The round's mean reward per term, `reward/<term>`: the score function's own terms when it reports them
+    (`term_rewards`), else its whole score as the reward model's."""
     penalty = (0.0 if config.missing_eos_penalty is None else config.missing_eos_penalty) * (~this.ended).float()
-    terms = {"reward/reward_model": (this.scores - penalty).mean().item()}
+    own = any(name.startswith("reward/") for name in this.scorer_metrics)
+    terms = {} if own else {"reward/reward_model": (this.scores - penalty).mean().item()}
     if config.missing_eos_penalty is not None:
         terms["reward/missing_eos"] = penalty.mean().item()
     return terms

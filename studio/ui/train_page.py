@@ -9,11 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QPushButton,
+from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QPlainTextEdit, QPushButton,
                                QScrollArea, QSplitter, QTabWidget, QVBoxLayout, QWidget)
 
 from studio.core.ratings import Ratings
 from studio.core.records import Run
+from studio.core.reward_terms import TERMS_KEY, terms_for_run, uses_reward_model
 from studio.core.run_kinds import KINDS, REWARD, SFT, run_kind
 from studio.ui.config_form import ConfigForm
 from studio.ui.context import StudioContext
@@ -52,6 +53,12 @@ class TrainPage(QWidget):
         sources.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapAllRows)  # each choice gets the full width
         sources.addRow("Start from", self.init_combo)
         sources.addRow("Reward model", self.reward_combo)
+        self.terms = QPlainTextEdit(placeholderText="rm", toolTip="The reward's terms, one per line: "
+                                    "[WEIGHT*]TERM, e.g. 0.5*rm, rule:shorter:200, 2*rule:number (against the "
+                                    "prompts' reference answers). Empty: the reward model alone. Each term is "
+                                    "plotted as reward/<term>.")
+        self.terms.setMaximumHeight(72)
+        sources.addRow("Reward terms", self.terms)
         self.sources = QWidget()
         self.sources.setLayout(sources)
 
@@ -152,8 +159,9 @@ class TrainPage(QWidget):
         self.form_area.setWidget(self.form)
         spec = run_kind(kind)
         self.sources.setVisible(spec.starts_from_policy)
-        self.reward_combo.setVisible(spec.online)
-        self.sources.layout().labelForField(self.reward_combo).setVisible(spec.online)
+        for field in (self.reward_combo, self.terms):
+            field.setVisible(spec.online)
+            self.sources.layout().labelForField(field).setVisible(spec.online)
         if self.job is None:
             self._shown_run = None
             self._show_board(kind, f"New {kind.upper()} run: press Start")
@@ -213,6 +221,7 @@ class TrainPage(QWidget):
             self.form.set_values(run.config)
             self.init_combo.setCurrentIndex(max(self.init_combo.findData(run.config.get("_init")), 0))
             self.reward_combo.setCurrentIndex(max(self.reward_combo.findData(run.config.get("_reward")), 0))
+            self.terms.setPlainText("\n".join(run.config.get(TERMS_KEY) or []))
         self._show_board(run.kind, f"Run {run.id} · {run.kind.upper()} · {run.status}")
         rows = self.ctx.store.metrics(run.id)
         self.board.load(rows)
@@ -243,14 +252,25 @@ class TrainPage(QWidget):
             return None
         set_project_value(self.ctx.project.root, f"train/{kind}", values)
         set_project_value(self.ctx.project.root, "train/kind", kind)
-        missing = self._missing_data(kind)
+        try:
+            terms = self.reward_terms() if run_kind(kind).online else None
+            missing = self._missing_data(kind)
+        except ValueError as exc:  # a term that cannot be read, a reference answer missing
+            missing = str(exc)
         if missing:
             self._show_error(missing)
             return None
         init = self.init_combo.currentData() if run_kind(kind).starts_from_policy else None
-        reward = self.reward_combo.currentData() if run_kind(kind).online else None
+        reward = self.reward_combo.currentData() if terms is None or uses_reward_model(terms) else None
         self._show_board(kind, f"New {kind.upper()} run (live)")
-        return self._run(train_job(kind, values, init=init, reward=reward), None, f"Training {kind.upper()}")
+        texts = [t.text for t in terms] if terms else None
+        return self._run(train_job(kind, values, init=init, reward=reward, terms=texts), None,
+                         f"Training {kind.upper()}")
+
+    def reward_terms(self) -> list | None:
+        """The checked terms of the "Reward terms" field (`core.reward_terms`); ValueError with one line."""
+        texts = [line for line in self.terms.toPlainText().splitlines() if line.strip()]
+        return terms_for_run(self.ctx.store, texts)
 
     def _missing_data(self, kind: str) -> str:
         """Why a `kind` run cannot start on this project's data ("" when it can)."""
@@ -258,7 +278,7 @@ class TrainPage(QWidget):
         if spec.needs:
             counts = {**self.ctx.store.counts(), **Ratings(self.ctx.store).counts()}
             return "" if any(counts[name] for name in spec.learns_from.counts) else spec.needs
-        if spec.online and self.reward_combo.count() <= 1:
+        if spec.online and self.reward_combo.count() <= 1 and uses_reward_model(self.reward_terms()):
             return f"Train a reward model first: {kind.upper()} maximises its score."
         return ""
 
