@@ -158,6 +158,7 @@ def _checked(term: Term, text: str) -> Term:
         except ValueError:
             raise ValueError(f"the reward term {text!r} needs a target length of at least 1 character, e.g. "
                              f"rule:{term.rule}:200") from None
+        return Term(RULE, term.rule, str(term.target()), term.weight)  # target=N is written N
     elif term.rule in ("contains", "avoids", "regex"):
         Rule(term.rule, term.argument).checked()
     elif term.argument:
