@@ -1,5 +1,5 @@
-"""`train ppo|rloo|grpo --reward-term`: a reward model term beside a rule, each stored as reward/<term> with the terms in
-the run's config; bad terms, missing reference answers, bad weights and k < 2 are one line before any model loads,
+"""`train ppo|rloo|grpo --reward-term`: a reward model term beside a rule, each stored as reward/<term> with the
+terms in the run's config; bad terms, missing reference answers, bad weights and k < 2 are one line before any model loads,
 with nothing written."""
 import json
 

@@ -10,7 +10,10 @@ line); the weight defaults to 1 and may be negative:
   `rules.MATCH_SECONDS`): 1 or 0, as the rule labellers score;
 - `rule:json`: 1 when the whole answer (stripped) is valid JSON, else 0;
 - `rule:matches`: 1 when the answer equals the prompt's reference answer (case and runs of whitespace ignored);
-- `rule:number`: 1 when the last number in the answer equals the reference answer as a number ("3.0" = "3").
+- `rule:number`: 1 when the last number in the answer equals the reference answer as a number ("3.0" = "3");
+- `judge:PRINCIPLE`: the AI judge (the base model, adapters off) compares each answer with the other answers to its
+  prompt in the round (PPO, one answer per prompt: with the prompt's reference answer), each pair read in both
+  orders: +1 a win, -1 a loss, 0 when the two orders disagree (it abstains); the mean over the answer's pairs.
 
 Reference answers come with the prompts (`{"prompt", "answer"}` imports). A weight comes first because patterns
 and phrases may hold `*`: the text before the first `*` is a weight only when it holds no colon. Without terms a
@@ -30,13 +33,13 @@ from studio.core.rules import Rule
 
 DEFAULT = ("rm",)
 TERMS_KEY = "_reward_terms"  # the run config's key holding the terms' texts
-RM, RULE, FILE = "rm", "rule", "file"
+RM, RULE, FILE, JUDGE = "rm", "rule", "file", "judge"
 RULES = ("shorter", "longer", "contains", "avoids", "regex", "json", "matches", "number")
 NEEDS_REFERENCE = ("matches", "number")
-SYNTAX = ("a reward term is [WEIGHT*]rm, [WEIGHT*]rule:RULE[:ARGUMENT] with RULE one of " + ", ".join(RULES)
-          + " (e.g. 0.5*rm, rule:shorter:200, 2*rule:number)")
+SYNTAX = ("a reward term is [WEIGHT*]rm, [WEIGHT*]judge:PRINCIPLE or [WEIGHT*]rule:RULE[:ARGUMENT] with RULE one "
+          "of " + ", ".join(RULES) + " (e.g. 0.5*rm, rule:shorter:200, 2*rule:number)")
 TERM_HELP = ("one term of the reward, with its weight (repeatable; without any, the reward model alone): rm (the "
-             "reward model), rule:shorter:N, rule:longer:N (characters), rule:contains:PHRASE, rule:avoids:PHRASE, "
+             "reward model), judge:PRINCIPLE (the AI judge, position-swapped), rule:shorter:N, rule:longer:N (characters), rule:contains:PHRASE, rule:avoids:PHRASE, "
              "rule:regex:PATTERN, rule:json, rule:matches or rule:number (against the prompts' reference answers, "
              'imported as {"prompt", "answer"}); e.g. --reward-term 0.5*rm --reward-term 2*rule:number. '
              "Each term is plotted as reward/<term>")
@@ -60,7 +63,7 @@ class Term:
         if self.source == RM:
             return "reward_model"
         label = f"{self.rule}:{self.argument}" if self.argument else self.rule
-        return label if self.source == RULE else f"file:{label}"
+        return label if self.source == RULE else f"{self.source}:{label}"
 
     @property
     def text(self) -> str:
@@ -137,6 +140,11 @@ def parse_term(text: str, files: Sequence[str] = ()) -> Term:
     source = source.strip().lower()
     if source == RM and not body:
         return Term(RM, weight=weight)
+    if source == JUDGE:
+        if not body.strip():
+            raise ValueError(f"the reward term {text.strip()!r} needs a principle after judge:, e.g. "
+                             "judge:prefer the answer that is correct and concise")
+        return Term(JUDGE, body.strip(), weight=weight)
     if source == FILE and body:
         if body not in files:
             raise ValueError(f"the reward term {text.strip()!r} needs its Python file: give --reward-file "
@@ -185,26 +193,29 @@ def uses_reward_model(terms: Sequence[Term]) -> bool:
     return any(t.source == RM for t in terms)
 
 
-def check_references(terms: Sequence[Term], answers: dict[str, str | None]) -> None:
-    """Refuse terms that need a reference answer when a prompt has none (`answers`: prompt text -> its answer), and
-    a `rule:number` whose reference holds no number."""
-    for term in (t for t in terms if t.needs_reference):
+def check_references(terms: Sequence[Term], answers: dict[str, str | None], one_answer: bool = False) -> None:
+    """Refuse terms that need a reference answer when a prompt has none (`answers`: prompt text -> its answer; a
+    judge term too when the run writes `one_answer` per prompt, PPO), and a `rule:number` whose reference holds no
+    number."""
+    for term in (t for t in terms if t.needs_reference or (one_answer and t.source == JUDGE)):
         missing = [p for p, a in answers.items() if a is None]
+        where = " (one answer per prompt: the judge compares with it)" if term.source == JUDGE else ""
         if missing:
-            raise ValueError(f"the reward term {term.text} needs a reference answer for every prompt, and "
+            raise ValueError(f"the reward term {term.text} needs a reference answer for every prompt{where}, and "
                              f"{len(missing)} of {len(answers)} have none (e.g. {missing[0][:60]!r}): import "
                              'them as {"prompt", "answer"} lines')
-        if term.rule == "number":
+        if term.source == RULE and term.rule == "number":
             bad = [a for a in answers.values() if last_number(a) is None]
             if bad:
                 raise ValueError(f"the reward term {term.text} compares numbers, but the reference answer "
                                  f"{bad[0][:60]!r} holds none")
 
 
-def terms_for_run(store, texts: Sequence[str] | None, files: Sequence[str] = ()) -> list[Term]:
-    """The checked terms of a run on `store`'s prompts: parsed, and the reference answers they need all there.
+def terms_for_run(store, texts: Sequence[str] | None, files: Sequence[str] = (), one_answer: bool = False
+                  ) -> list[Term]:
+    """The checked terms of a run on `store`'s prompts: parsed, and the reference answers they need all there
+    (`one_answer`: the run writes one answer per prompt, so a judge compares with the reference answer).
     The pre-flight check of the CLI and the Train page (ValueError, one line, before any model loads)."""
     terms = parse_terms(texts, files)
-    if any(t.needs_reference for t in terms):
-        check_references(terms, {p.text: p.answer for p in store.prompts()})
+    check_references(terms, {p.text: p.answer for p in store.prompts()}, one_answer)
     return terms

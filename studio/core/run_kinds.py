@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-Chart = tuple[str, tuple[str, ...]]  # a chart's title and the metric series it draws
+Chart = tuple[str, tuple[str, ...]]  # a chart's title and the metric series it draws ("reward/*": all under reward/)
 
 
 @dataclass(frozen=True)

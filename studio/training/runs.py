@@ -20,13 +20,14 @@ from studio.core.oversight_store import forget_alarms_after, watch_run
 from studio.core.project import Project
 from studio.core.ratings import Ratings, training_pairs
 from studio.core.records import Run
-from studio.core.reward_terms import TERMS_KEY, Term, terms_for_run, uses_reward_model
+from studio.core.reward_terms import JUDGE, TERMS_KEY, Term, terms_for_run, uses_reward_model
 from studio.core.run_kinds import DEMONSTRATIONS, PAIRS, PROMPTS, RATINGS, REWARD, SFT, run_kind
 from studio.core.store import Store
 from studio.training.checkpoints import checkpoint_step
 from studio.training.configs import config_class, resolve, validate, with_device_lengths
 from studio.training.engine import Hooks, TrainResult
 from studio.training.generation import SamplingConfig, generate
+from studio.training.judge import Judge
 from studio.training.models import load_model, model_identity
 from studio.training.reward import RewardScorer
 from studio.training.rm_scoring import score_reward_run
@@ -162,7 +163,8 @@ def check_terms(project: Project, kind: str, terms: list[str] | None = None,
         if terms or functions:
             raise ValueError(f"{run_kind(kind).label} takes no reward terms: only online runs maximise a reward")
         return []
-    checked = terms_for_run(project.store, terms, list(functions or {}))
+    one_answer = not hasattr(config_class(kind)(), "samples_per_prompt")  # PPO: a judge term needs references
+    checked = terms_for_run(project.store, terms, list(functions or {}), one_answer)
     if reward is not None and not uses_reward_model(checked):
         raise ValueError(f"no reward term uses the reward model, so --reward {reward} would not be used: add the "
                          "term rm or leave --reward out")
@@ -293,7 +295,9 @@ def _reward(project: Project, base: SharedBase, reward: str | None, terms: list[
             functions: dict[str, RewardFunction] | None) -> TermReward:
     """An online run's reward: its terms, the reward model (loaded when a term uses it), the reference answers."""
     model = OnlineReward.load(base, reward_dir(project, reward)) if reward else None
-    return TermReward(terms, model, {p.text: p.answer for p in project.store.prompts()}, dict(functions or {}))
+    judge = Judge(base) if any(t.source == JUDGE for t in terms) else None
+    return TermReward(terms, model, {p.text: p.answer for p in project.store.prompts()}, dict(functions or {}),
+                      judge)
 
 
 def _default_reward(project: Project, kind: str, reward: str | None, terms: list[Term]) -> str | None:

@@ -20,8 +20,10 @@ from pathlib import Path
 
 import torch
 
-from studio.core.reward_terms import FILE, RM, Term, is_default, split_weight
+from studio.core.ai_feedback import combine_orders
+from studio.core.reward_terms import FILE, JUDGE, RM, Term, is_default, split_weight
 from studio.training.engine import ScoreFn, Scores
+from studio.training.judge import Judge
 from studio.training.uncertainty import OnlineReward
 
 RewardFunction = Callable[[list[str], list[str], list[str | None]], Sequence[float]]
@@ -45,7 +47,8 @@ def load_function(spec: str) -> tuple[str, RewardFunction]:
     return name, function
 
 
-def command_line(terms: list[str] | None, files: list[str] | None) -> tuple[list[str] | None, dict[str, RewardFunction]]:
+def command_line(terms: list[str] | None, files: list[str] | None
+                 ) -> tuple[list[str] | None, dict[str, RewardFunction]]:
     """The terms' texts and functions of `--reward-term` and `--reward-file [WEIGHT*]PATH.py:FUNCTION` (each file a
     term `file:FUNCTION`); None when neither is given (the reward model alone)."""
     functions: dict[str, RewardFunction] = {}
@@ -60,12 +63,13 @@ def command_line(terms: list[str] | None, files: list[str] | None) -> tuple[list
 @dataclass
 class TermReward:
     """The terms, the reward model when a term uses it, the prompts' reference answers (prompt text -> answer),
-    and the Python functions given with --reward-file (name -> function)."""
+    the Python functions given with --reward-file (name -> function), and the judge when a term uses it."""
 
     terms: list[Term]
     model: OnlineReward | None
     references: dict[str, str | None] = field(default_factory=dict)
     functions: dict[str, RewardFunction] = field(default_factory=dict)
+    judge: Judge | None = None
 
     def score_fn(self, normalised: bool, penalty: float = 0.0) -> ScoreFn:
         """The round's score function; the reward model alone (weight 1) keeps the engine's `normalised`."""
@@ -99,6 +103,8 @@ class TermReward:
                 return torch.as_tensor(scores.values).float().cpu().flatten(), dict(scores.metrics)
             return torch.as_tensor(scores).float().cpu().flatten(), {}
         references = [self.references.get(p) for p in prompts]
+        if term.source == JUDGE:
+            return torch.tensor(judge_scores(self.judge, term.rule, prompts, responses, self.references)), {}
         if term.source == FILE:
             values = [float(v) for v in self.functions[term.rule](list(prompts), list(responses), references)]
             if len(values) != len(responses):
@@ -111,3 +117,31 @@ class TermReward:
     def norm(self) -> tuple[float, float]:
         """PPO's (mean, std) for raw scores: the reward model's alone; terms are already in their own units."""
         return self.model.norm if is_default(self.terms) else (0.0, 1.0)
+
+
+def judge_scores(judge: Judge, principle: str, prompts: list[str], responses: list[str],
+                 references: dict[str, str | None]) -> list[float]:
+    """Per answer, the mean over its pairs of +1 (the judge prefers it in both orders), -1 (the other, in both) or
+    0 (the orders disagree); its pairs: the other answers to its prompt, else the prompt's reference answer."""
+    rows: dict[str, list[int]] = {}
+    for i, prompt in enumerate(prompts):
+        rows.setdefault(prompt, []).append(i)
+    out = [0.0] * len(responses)
+    for prompt, idx in rows.items():
+        texts = [responses[i] for i in idx]
+        pairs = [(a, b) for a in range(len(idx)) for b in range(len(idx)) if a < b]
+        if not pairs:
+            texts.append(references[prompt])  # PPO: the answer against the reference (checked before the run)
+            pairs = [(0, 1)]
+        p = judge.p_first(principle, prompt, [(texts[a], texts[b]) for a, b in pairs] +
+                          [(texts[b], texts[a]) for a, b in pairs])
+        totals = [0.0] * len(texts)
+        for (a, b), ab, ba in zip(pairs, p[:len(pairs)], p[len(pairs):]):
+            verdict = combine_orders(ab, ba)
+            if verdict is not None:
+                winner, loser = (a, b) if verdict[0] == 0 else (b, a)
+                totals[winner] += 1.0
+                totals[loser] -= 1.0
+        for position, i in enumerate(idx):
+            out[i] = totals[position] / max(len(texts) - 1, 1)
+    return out

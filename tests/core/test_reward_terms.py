@@ -78,7 +78,7 @@ def test_the_term_syntax_reads_weights_sources_and_patterns_with_stars():
     ("rule:contains", "needs a phrase or pattern"),
     ("rule:json:strict", "the rule json takes no argument"),
     ("rule:louder", "unknown rule 'louder'"),
-    ("judge", "cannot read the reward term 'judge'"),
+    ("critic:be kind", "cannot read the reward term 'critic:be kind'"),
     ("file:score", "give --reward-file PATH.py:score again"),
 ])
 def test_a_bad_term_is_one_clear_line(text, message):
@@ -120,3 +120,15 @@ def test_an_import_never_replaces_a_stored_answer(tmp_path):
         assert [(p.text, p.answer) for p in store.prompts()] == [("1+2?", "3")]  # all or nothing
         import_prompts(store, first)  # the same answer again changes nothing
         assert [(p.text, p.answer) for p in store.prompts()] == [("1+2?", "3")]
+
+
+def test_a_judge_term_needs_a_principle_and_one_answer_runs_need_references():
+    assert parse_term("0.5*judge: be brief ") == Term("judge", "be brief", "", 0.5)
+    assert parse_term("judge:be brief").name == "judge:be brief"
+    with pytest.raises(ValueError, match="needs a principle after judge:"):
+        parse_term("judge:")
+    with Store(None) as store:
+        store.add_prompt("hi")
+        assert terms_for_run(store, ["judge:be brief"])  # groups: the other answers
+        with pytest.raises(ValueError, match="one answer per prompt: the judge compares with it"):
+            terms_for_run(store, ["judge:be brief"], one_answer=True)

@@ -1,14 +1,18 @@
 """A reward made of terms, wired end to end on the tiny model: the scores that reach GRPO's round are the weighted
 sum of the terms (hand-computed from the round's answers), each term's mean is stored as `reward/<term>` every
 round, the run's config records the terms, and a Python reward function runs only when named on the command line."""
+import json
+
 import pytest
 
 import studio.training.grpo as grpo
 from studio.core.project import Project
-from studio.core.reward_terms import TERMS_KEY
+from studio.core.reward_terms import TERMS_KEY, parse_terms
 from studio.training import runs
 from studio.training.configs import GRPOConfig
-from studio.training.term_rewards import command_line
+from studio.training.judge import Judge
+from studio.training.term_rewards import TermReward, command_line, judge_scores
+from tests.judge_model import PRINCIPLE
 from tests.training.helpers import tiny_base
 
 REWARD_FILE = "def score(prompts, answers, references):\n    return [float(len(a) % 3) for a in answers]\n"
@@ -76,7 +80,8 @@ def test_a_resume_needs_the_reward_file_again_and_never_reads_the_project(arithm
     """A project sent by someone else, whose run names a reward function and holds a file of that name, cannot make
     the studio run it: the resume is refused before any model loads, and the planted code never runs."""
     marker = tmp_path / "ran"
-    planted = f"import pathlib\npathlib.Path({str(marker)!r}).write_text('x')\ndef score(p, a, r):\n    return [0.0]*len(a)\n"
+    planted = (f"import pathlib\npathlib.Path({str(marker)!r}).write_text('x')\n"
+               "def score(p, a, r):\n    return [0.0] * len(a)\n")
     for where in (arithmetic.root / "score.py", arithmetic.root / "runs" / "score.py"):
         where.parent.mkdir(exist_ok=True)
         where.write_text(planted, encoding="utf-8")
@@ -87,7 +92,23 @@ def test_a_resume_needs_the_reward_file_again_and_never_reads_the_project(arithm
         runs.check_terms(arithmetic, "grpo", None, {}, resume=run_id)
     for stored in (["file:/tmp/evil.py:score"], ["file:score.py:score"]):  # a path in a stored term: refused too
         arithmetic.store.db.execute("UPDATE runs SET config = json_set(config, '$._reward_terms', json(?)) "
-                                    "WHERE id = ?", [__import__("json").dumps(stored), run_id])
+                                    "WHERE id = ?", [json.dumps(stored), run_id])
         with pytest.raises(ValueError, match="needs its Python file"):
             runs.check_terms(arithmetic, "grpo", None, {}, resume=run_id)
     assert not marker.exists()
+
+
+def test_the_judge_term_scores_wins_losses_and_abstentions(judge_model_dir):
+    """On the tiny judge (tests.judge_model): within a group each pair is read in both orders; kiwi vs plum is a
+    position bias, so both get 0; the snack answers are settled 2 > 1 > 0. Alone (PPO), an answer meets the
+    prompt's reference answer."""
+    judge = Judge(tiny_base(judge_model_dir))
+    prompts = ["say a fruit"] * 2 + ["name a snack"] * 3
+    responses = ["kiwi", "plum", "toast", "banana split", "banana banana cake"]
+    assert judge_scores(judge, PRINCIPLE, prompts, responses, {}) == [0.0, 0.0, -1.0, 0.0, 1.0]
+    assert judge_scores(judge, PRINCIPLE, ["say a fruit"], ["a lemon"], {"say a fruit": "a banana"}) == [-1.0]
+    assert judge_scores(judge, PRINCIPLE, ["say a fruit"], ["banana bread"], {"say a fruit": "no fruit"}) == [1.0]
+    reward = TermReward(parse_terms([f"2*judge:{PRINCIPLE}", "rule:longer:5"]), None, judge=judge)
+    scores = reward.score_fn(True)(prompts, responses)
+    assert scores.values.tolist() == pytest.approx([0.8, 0.8, -2 + 1.0, 1.0, 2 + 1.0])
+    assert scores.metrics[f"reward/judge:{PRINCIPLE}"] == pytest.approx(0.0)
