@@ -20,7 +20,7 @@ from studio.core.oversight_store import forget_alarms_after, watch_run
 from studio.core.project import Project
 from studio.core.ratings import Ratings, training_pairs
 from studio.core.records import Run
-from studio.core.reward_terms import JUDGE, TERMS_KEY, Term, terms_for_run, uses_reward_model
+from studio.core.reward_terms import JUDGE, TERMS_KEY, Term, split_weight, terms_for_run, uses_reward_model
 from studio.core.run_kinds import DEMONSTRATIONS, PAIRS, PROMPTS, RATINGS, REWARD, SFT, run_kind
 from studio.core.store import Store
 from studio.training.checkpoints import checkpoint_step
@@ -155,7 +155,8 @@ def check_terms(project: Project, kind: str, terms: list[str] | None = None,
     being resumed (the terms it started with; its --reward-file functions given again). Before a run is stored or
     the model loads: the CLI's and `train`'s pre-flight check."""
     if resume is not None:
-        if terms:
+        given = {f"file:{name}" for name in functions or {}}  # --reward-file again: the function, not a new term
+        if any(split_weight(t)[1] not in given for t in terms or []):
             raise ValueError("--reward-term cannot change a resumed run: it keeps the terms it started with")
         run = project.store.resolve_run(resume)
         kind, terms = run.kind, run.config.get(TERMS_KEY)

@@ -90,6 +90,13 @@ def test_a_resume_needs_the_reward_file_again_and_never_reads_the_project(arithm
     arithmetic.store.update_run(run_id, status="cancelled")
     with pytest.raises(ValueError, match=r"give --reward-file PATH.py:score again \(code is never stored"):
         runs.check_terms(arithmetic, "grpo", None, {}, resume=run_id)
+    given = tmp_path / "mine.py"
+    given.write_text(REWARD_FILE, encoding="utf-8")
+    terms, functions = command_line(None, [f"{given}:score"])  # the user names the file again: the resume may go
+    assert [t.name for t in runs.check_terms(arithmetic, "grpo", terms, functions, resume=run_id)] == \
+        ["shorter:8", "file:score"]
+    with pytest.raises(ValueError, match="--reward-term cannot change a resumed run"):
+        runs.check_terms(arithmetic, "grpo", ["rule:json"], functions, resume=run_id)
     for stored in (["file:/tmp/evil.py:score"], ["file:score.py:score"]):  # a path in a stored term: refused too
         arithmetic.store.db.execute("UPDATE runs SET config = json_set(config, '$._reward_terms', json(?)) "
                                     "WHERE id = ?", [json.dumps(stored), run_id])
