@@ -54,6 +54,7 @@ class RunKind:
     charts: tuple[Chart, ...]  # the Train page's live charts
     needs: str = ""  # the Train page's message when the project has none of `learns_from`
     gold_checks: bool = False  # its rounds' answers can be ranked against the starting policy's (Oversight page)
+    chart_help: tuple[tuple[str, str], ...] = ()  # (title, help) of the charts that no other kind draws
 
     @property
     def label(self) -> str:
@@ -117,6 +118,23 @@ KINDS: dict[str, RunKind] = {k.name: k for k in (
                     ("policy loss", ("policy_loss",)), ONLINE_CHARTS[0], ("gradient norm", ("grad_norm",)),
                     ("clip fraction", ("clip_frac",)), ("samples per second", ("samples_per_s",)),
                     *ONLINE_CHARTS[1:])),
+    RunKind("grpo", "GRPO (optimise the reward, judged within each group)",
+            "GRPO against the reward model: k answers per prompt, each judged against its group's mean (and "
+            "spread), clipped token-level objective, optional KL loss to the SFT policy (LoRA).",
+            PROMPTS, starts_from_policy=True, makes_policy=True, adapter="policy",
+            job_script="trl.scripts.grpo", engine="studio.training.grpo:train_grpo_online",
+            config="studio.training.configs:GRPOConfig",
+            headline=("reward", "reward_std", "response_length"),
+            charts=(("reward", ("reward", "reward/reward_model", "reward/missing_eos")), ("KL", ("kl",)),
+                    ("entropy", ("entropy",)), ("clip fraction", ("clip_frac_low", "clip_frac_high")),
+                    ONLINE_CHARTS[0], ("group reward std", ("reward_std", "frac_reward_zero_std")),
+                    ("policy loss", ("policy_loss",)), ("gradient norm", ("grad_norm",)),
+                    ("samples per second", ("samples_per_s",)), *ONLINE_CHARTS[1:]),
+            chart_help=(("group reward std",
+                         "How far the scores of the k answers to one prompt spread, averaged over the round's "
+                         "prompts (reward_std), and the share of prompts whose answers all scored the same "
+                         "(frac_reward_zero_std): those teach nothing. A fall toward 0 means the policy writes "
+                         "one answer per prompt, or the reward cannot tell its answers apart."),)),
     RunKind("kto", "KTO (learn the good/bad ratings directly)",
             "KTO on the answers rated good or bad, no pairs needed (LoRA).",
             RATINGS, starts_from_policy=True, makes_policy=True, adapter="kto",

@@ -8,7 +8,7 @@ from PySide6.QtGui import QValidator
 from PySide6.QtWidgets import (QAbstractSpinBox, QCheckBox, QDoubleSpinBox, QFormLayout, QLabel, QLineEdit,
                                QSpinBox, QWidget)
 
-from studio.workers import FieldSpec
+from studio.workers.config_fields import FieldSpec
 
 INT_MAX = 2**31 - 1
 
@@ -37,7 +37,8 @@ class NumberSpinBox(QDoubleSpinBox):
 
 
 class ConfigForm(QWidget):
-    """Editors for `FieldSpec`s: spin boxes for numbers, check boxes for switches, a line for optional values."""
+    """Editors for `FieldSpec`s: spin boxes for numbers, check boxes for switches, a line for optional values and
+    for words."""
 
     def __init__(self, specs: Sequence[FieldSpec], parent: QWidget | None = None):
         super().__init__(parent)
@@ -73,6 +74,9 @@ def _editor(spec: FieldSpec) -> QWidget:
         editor.setRange(0, INT_MAX)
     elif spec.type is float:
         editor = NumberSpinBox()
+    elif spec.type is str:  # a named choice, e.g. GRPO's loss_type: the config's `validate` names the choices
+        editor = QLineEdit()
+        editor.setProperty("words", True)
     else:  # an optional number whose default is None
         editor = QLineEdit()
         editor.setPlaceholderText("none")
@@ -97,6 +101,8 @@ def _value(editor: QWidget) -> object:
     if isinstance(editor, (QSpinBox, QDoubleSpinBox)):
         return editor.value()
     text = editor.text().strip()
+    if editor.property("words"):
+        return text
     if not text:
         return None
     try:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QWidget
 
-from studio.workers import Job
+from studio.workers.job import Job
 
 
 def describe(job: Job, waiting: bool = True) -> str:

@@ -9,7 +9,7 @@ from studio.ui.app import default_project, parse_args, prepare_project
 from studio.ui.help_page import HelpPage
 from studio.ui.job_indicator import JobIndicator
 from studio.ui.main_window import PAGES, MainWindow, quit_question
-from studio.ui.recent import recent_projects, remember_project
+from studio.core.recent import recent_projects, remember_project
 from tests.ui.helpers import show
 
 LOAD_TIMEOUT_MS = 60_000
@@ -107,7 +107,7 @@ def test_close_while_a_job_runs_asks_in_its_words_and_never_waits(qtbot, ctx, mo
 
 
 def test_quit_question_names_training_and_its_checkpoint():
-    from studio.workers import Job
+    from studio.workers.job import Job
 
     jobs = [Job(lambda jc: None, ".", title=title) for title in ("Training SFT", "Generating answers")]
     text = quit_question(jobs)
