@@ -148,7 +148,7 @@ def test_a_job_with_nothing_ahead_is_starting_not_queued(qtbot, ctx):
 def test_a_job_ending_after_its_indicator_was_deleted_reaches_no_deleted_label(qtbot):
     from PySide6.QtCore import QCoreApplication, QEvent
 
-    from studio.workers import Job
+    from studio.workers.job import Job
 
     kept, gone = JobIndicator(), JobIndicator()
     qtbot.addWidget(kept)
