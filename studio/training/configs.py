@@ -51,7 +51,7 @@ class SamplingConfig:
 
 @dataclass
 class TrainConfig:
-    """Settings shared by the supervised engines (SFT, reward model, DPO)."""
+    """Settings shared by the supervised engines (SFT, reward model, DPO, KTO)."""
 
     # (usual, most) passes when epochs is left empty: `epochs_for`
     AUTO_EPOCHS: ClassVar[tuple[float, float]] = (3.0, 10.0)

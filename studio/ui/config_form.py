@@ -8,7 +8,7 @@ from PySide6.QtGui import QValidator
 from PySide6.QtWidgets import (QAbstractSpinBox, QCheckBox, QDoubleSpinBox, QFormLayout, QLabel, QLineEdit,
                                QSpinBox, QWidget)
 
-from studio.workers import FieldSpec
+from studio.workers.config_fields import FieldSpec
 
 INT_MAX = 2**31 - 1
 

@@ -6,7 +6,7 @@ from studio.core.run_kinds import KINDS, SOURCES, kinds, run_kind
 
 STUDIO = Path(__file__).resolve().parents[2] / "studio"
 # the words other things call their kinds (a model source, a job outcome, a labelling rule, a queue item)
-OTHER_KINDS = {"ui/main_window.py": {"folder", "gguf"}, "workers.py": {"ok", "cancelled"},
+OTHER_KINDS = {"ui/main_window.py": {"folder", "gguf"}, "workers/job.py": {"ok", "cancelled"},
                "core/rules.py": {"contains", "avoids", "regex", "longer", "shorter"}, "ui/rank_queue.py": {"repeat"}}
 
 

@@ -20,7 +20,7 @@ from studio.ui.compare_page import ComparePage
 from studio.ui.rank_page import RankPage
 from studio.ui.train_charts import chart_help, summary
 from studio.ui.train_page import TrainPage
-from studio.workers import config_fields
+from studio.workers.config_fields import config_fields
 
 
 def _subcommands(*path: str) -> dict[str, argparse.ArgumentParser]:
@@ -73,7 +73,7 @@ def test_every_list_that_names_kinds_covers_each_kind(qtbot, ctx, tmp_path, name
     compare = _page(qtbot, ComparePage(ctx))
     policies = [compare.policies.item(i).data(Qt.ItemDataRole.UserRole) for i in range(compare.policies.count())]
     rank = _page(qtbot, RankPage(ctx))
-    rank._refresh_policies()
+    rank.generator.refresh_policies()
     assert (str(run_id) in policies) == (rank.policy.findData(str(run_id)) >= 0) == kind.makes_policy
 
 

@@ -4,7 +4,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from studio.ui.train_page import TrainPage
-from studio.workers import config_fields
+from studio.workers.config_fields import config_fields
 from tests.ui.seed import seed_data, seed_runs
 
 TINY_PPO = {"iterations": 20, "batch_size": 2, "max_new_tokens": 8, "ppo_epochs": 1, "minibatches": 1,
