@@ -18,7 +18,7 @@ from studio.core.active import latest_reward_run, prompts_by_uncertainty, unscor
 from studio.core.answer_length import default_answer_tokens
 from studio.core.oversight_store import forget_alarms_after, watch_run
 from studio.core.project import Project
-from studio.core.ratings import Ratings, training_pairs
+from studio.core.ratings import Ratings, training_rankings
 from studio.core.records import Run
 from studio.core.reward_terms import JUDGE, TERMS_KEY, Term, split_weight, terms_for_run, uses_reward_model
 from studio.core.run_kinds import DEMONSTRATIONS, PAIRS, PROMPTS, RATINGS, REWARD, SFT, run_kind
@@ -39,7 +39,7 @@ from studio.training.uncertainty import OnlineReward, score_comparisons, score_u
 TRAINING_DATA: dict[object, Callable[[Store], list]] = {
     DEMONSTRATIONS: lambda store: [{"prompt": d.prompt, "response": d.response, "system": d.system}
                                    for d in store.demos()],
-    PAIRS: lambda store: [dataclasses.asdict(p) for p in training_pairs(store)],
+    PAIRS: training_rankings,  # whole; the engines decompose them into pairs unless ranking_loss keeps them whole
     RATINGS: lambda store: Ratings(store).examples(),
     PROMPTS: lambda store: [p.text for p in store.prompts()]}
 # Sequences per generate call when making comparisons: from FIRST_BATCH, doubling up to GENERATION_BATCH. Decoding
