@@ -6,12 +6,11 @@ from collections.abc import Sequence
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QValidator
-from PySide6.QtWidgets import (QAbstractSpinBox, QCheckBox, QDoubleSpinBox, QFormLayout, QLabel, QLineEdit,
-                               QSpinBox, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QAbstractSpinBox, QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QLabel,
+                               QLineEdit, QSpinBox, QVBoxLayout, QWidget)
 from superqt import QCollapsible
 
 from studio.ui.theme import set_role
-
 from studio.workers.config_fields import FieldSpec
 
 INT_MAX = 2**31 - 1
@@ -41,8 +40,9 @@ class NumberSpinBox(QDoubleSpinBox):
 
 
 class ConfigForm(QWidget):
-    """Editors for `FieldSpec`s: spin boxes for numbers, check boxes for switches, a line for optional values and
-    for words. The basic settings come first, each with its help below it; the others are under "Advanced"."""
+    """Editors for `FieldSpec`s: spin boxes for numbers, check boxes for switches, a list for a choice of words,
+    a line for optional values and for other words. The basic settings come first, each with its help below it;
+    the others are under "Advanced"."""
 
     def __init__(self, specs: Sequence[FieldSpec], parent: QWidget | None = None):
         super().__init__(parent)
@@ -85,7 +85,10 @@ class ConfigForm(QWidget):
 
 
 def _editor(spec: FieldSpec) -> QWidget:
-    if spec.type is bool:
+    if spec.choices:
+        editor = QComboBox()
+        editor.addItems(list(spec.choices))
+    elif spec.type is bool:
         editor = QCheckBox()
         editor.setTristate(spec.default is None)  # half-checked: unset, the engine decides
     elif spec.type is int:
@@ -104,7 +107,9 @@ def _editor(spec: FieldSpec) -> QWidget:
 
 
 def _set(editor: QWidget, value: object) -> None:
-    if isinstance(editor, QCheckBox):
+    if isinstance(editor, QComboBox):
+        editor.setCurrentText(str(value))
+    elif isinstance(editor, QCheckBox):
         editor.setCheckState(Qt.CheckState.PartiallyChecked if value is None and editor.isTristate()
                              else Qt.CheckState.Checked if value else Qt.CheckState.Unchecked)
     elif isinstance(editor, (QSpinBox, QDoubleSpinBox)):
@@ -114,6 +119,8 @@ def _set(editor: QWidget, value: object) -> None:
 
 
 def _value(editor: QWidget) -> object:
+    if isinstance(editor, QComboBox):
+        return editor.currentText()
     if isinstance(editor, QCheckBox):
         state = editor.checkState()
         return None if state == Qt.CheckState.PartiallyChecked else state == Qt.CheckState.Checked
