@@ -127,17 +127,22 @@ class RewardScorer:
 
 
 def train_reward(base: SharedBase, pairs: list[dict], config: RewardConfig, run_dir: Path,
-                 hooks: Hooks | None = None, resume: bool = False) -> TrainResult:
-    """Train a fresh `reward` adapter and head on pairs: dicts with prompt, chosen, rejected, optional
-    weight (default 1) and system."""
+                 hooks: Hooks | None = None, resume: bool = False, warm_start: Path | None = None) -> TrainResult:
+    """Train a `reward` adapter and head on pairs: dicts with prompt, chosen, rejected, optional weight (default 1)
+    and system. Fresh ones, or with `warm_start` (an earlier reward run's folder) a trainable copy of its adapter
+    and head (its LoRA rank then wins over the config's)."""
     if not pairs:
         raise ValueError("the reward model needs at least one preference pair")
     torch.manual_seed(config.seed)
     encoded = encode_pairs(base.tokenizer, pairs, config.max_length)
     train_idx, eval_idx = stored_split(pairs, Path(run_dir) / SPLIT_FILE, config)
     weights = pair_weights(pairs, train_idx, base.device)
-    base.add_lora(ADAPTER, r=config.lora_r, alpha=config.lora_alpha)
     head = ScalarHead(base.hidden_size, std=HEAD_INIT_STD).to(base.device)
+    if warm_start is None:
+        base.add_lora(ADAPTER, r=config.lora_r, alpha=config.lora_alpha)
+    else:
+        base.load_adapter(ADAPTER, Path(warm_start) / "adapter", trainable=True)
+        load_heads({HEAD: head}, Path(warm_start) / "heads.safetensors")
 
     def pair_scores(idx: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         ids, mask, _ = pair_batch(base, encoded, idx)
