@@ -120,3 +120,26 @@ def test_a_round_runs_refuse_a_start_or_warm_start_of_the_wrong_kind(trained, ba
     with pytest.raises(ValueError, match="no finished Reward model run to warm-start from"):
         runs.train(trained, base, "reward", REWARD, warm="3")
     assert [r.id for r in trained.store.runs()] == [1, 2, 3]  # nothing was stored
+
+
+@pytest.mark.parametrize("kind", ["ppo", "grpo"])
+def test_every_online_engine_goes_on_from_the_run_against_its_reference(trained, base, monkeypatch, kind):
+    from studio.training import configs, group_rounds, online_policy, ppo
+
+    module = ppo if kind == "ppo" else group_rounds
+    seen = []
+
+    def capture(base, init_adapter, lora_r, lora_alpha, policy_start=None):
+        reference = online_policy.start_policy(base, init_adapter, lora_r, lora_alpha, policy_start)
+        seen.append((reference, _adapter(base, reference), _adapter(base, online_policy.POLICY)))
+        return reference
+
+    monkeypatch.setattr(module, "start_policy", capture)
+    tiny = dict(iterations=1, batch_size=2, max_new_tokens=6, lora_r=4, lora_alpha=8, checkpoint_every=100)
+    config = (configs.PPOConfig(ppo_epochs=1, minibatches=1, **tiny) if kind == "ppo"
+              else configs.GRPOConfig(samples_per_prompt=2, **tiny))
+    run_id, result = runs.train(trained, base, kind, config, start="3")
+    [(reference, frozen, policy)] = seen
+    assert result.status == "finished" and reference == "sft"
+    assert _same(frozen, _saved(trained, 1)) and _same(policy, _saved(trained, 3))
+    assert trained.store.run(run_id).config["_init"] == "1"
