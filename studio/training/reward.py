@@ -137,11 +137,12 @@ def train_reward(base: SharedBase, pairs: list[dict], config: RewardConfig, run_
     encoded = encode_pairs(base.tokenizer, pairs, config.max_length)
     train_idx, eval_idx = stored_split(pairs, Path(run_dir) / SPLIT_FILE, config)
     weights = pair_weights(pairs, train_idx, base.device)
-    head = ScalarHead(base.hidden_size, std=HEAD_INIT_STD).to(base.device)
     if warm_start is None:
         base.add_lora(ADAPTER, r=config.lora_r, alpha=config.lora_alpha)
     else:
         base.load_adapter(ADAPTER, Path(warm_start) / "adapter", trainable=True)
+    head = ScalarHead(base.hidden_size, std=HEAD_INIT_STD).to(base.device)  # after the LoRA: the same draws as ever
+    if warm_start is not None:
         load_heads({HEAD: head}, Path(warm_start) / "heads.safetensors")
 
     def pair_scores(idx: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
