@@ -17,6 +17,7 @@ from studio.core import rounds as plan
 from studio.core.active import latest_reward_run, prompts_by_uncertainty, put_at_head
 from studio.core.project import Project
 from studio.core.records import Run
+from studio.core.reward_terms import TERMS_KEY
 from studio.core.run_kinds import REWARD
 from studio.training import runs
 from studio.training.engine import Hooks, TrainResult
@@ -85,7 +86,7 @@ def train_round(project: Project, base: SharedBase, run_ref: str | None = None, 
     if reward_result.status != "finished":
         return reward_id, reward_result, None, None
     policy_id, result = runs.train(project, base, run.kind, runs.config_of(run), hooks, start=str(run.id),
-                                   reward=str(reward_id))
+                                   reward=str(reward_id), terms=run.config.get(TERMS_KEY))
     return reward_id, reward_result, policy_id, result
 
 
@@ -93,6 +94,8 @@ def check_trainable(project: Project, run: Run) -> None:
     """Refuse (ValueError) to train the round after `run`: none prepared, already trained, nothing of it ranked,
     or the gold win rate stopped rising."""
     store = project.store
+    if not run.config.get("_reward"):
+        raise ValueError(f"run {run.id} used no reward model: a round retrains the reward model it maximised")
     done = plan.continued_by(store, run.id)
     if done is not None:
         raise ValueError(f"the round after run {run.id} is trained already (run {done.id})")

@@ -145,6 +145,24 @@ def test_a_job_with_nothing_ahead_is_starting_not_queued(qtbot, ctx):
     qtbot.waitUntil(lambda: job.state == "ended", timeout=30_000)
 
 
+def test_a_job_ending_after_its_indicator_was_deleted_reaches_no_deleted_label(qtbot):
+    from PySide6.QtCore import QCoreApplication, QEvent
+
+    from studio.workers.job import Job
+
+    kept, gone = JobIndicator(), JobIndicator()
+    qtbot.addWidget(kept)
+    job = Job(lambda jc: None, ".", title="Training SFT")
+    for indicator in (kept, gone):
+        indicator.track(job)
+    job.state = "running"
+    gone.deleteLater()  # its window closed while the job ran
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    with qtbot.capture_exceptions() as raised:
+        job._done(("ok", None))
+    assert raised == [] and kept.jobs == [] and kept.label.text() == ""
+
+
 def test_switch_project_and_export_prefs(qtbot, ctx, tmp_path, tiny_model_dir):
     window = show(qtbot, MainWindow(ctx))
     qtbot.waitUntil(lambda: loaded(window), timeout=LOAD_TIMEOUT_MS)
