@@ -51,8 +51,10 @@ def mix(policy: list[str], start: list[str]) -> list[Answer] | None:
     fewer than 2 distinct answers are left or all of them are degenerate (such a comparison teaches nothing)."""
     tagged = [Answer(a, s) for pair in zip(policy, start) for a, s in zip(pair, (POLICY, START))]
     tagged += [Answer(a, POLICY) for a in policy[len(start):]] + [Answer(a, START) for a in start[len(policy):]]
-    seen: set[str] = set()
-    kept = [a for a in tagged if not (a.text.strip() in seen or seen.add(a.text.strip()))]  # the first of equals
+    kept: list[Answer] = []
+    for answer in tagged:
+        if all(answer.text.strip() != k.text.strip() for k in kept):  # the first of equal texts
+            kept.append(answer)
     if len(kept) < 2 or all(degenerate(a.text) for a in kept):
         return None
     return kept
