@@ -143,3 +143,23 @@ def test_every_online_engine_goes_on_from_the_run_against_its_reference(trained,
     assert result.status == "finished" and reference == "sft"
     assert _same(frozen, _saved(trained, 1)) and _same(policy, _saved(trained, 3))
     assert trained.store.run(run_id).config["_init"] == "1"
+
+
+def test_a_stopped_round_resumes_from_the_same_start_and_reference(trained, base, monkeypatch):
+    from studio.training import engine, group_rounds, online_policy
+
+    rounds_seen = []
+    stop = engine.Hooks(on_metrics=lambda step, values: rounds_seen.append(step), should_stop=lambda: bool(rounds_seen))
+    run_id, result = runs.train(trained, base, "rloo", RLOO, stop, start="3")
+    assert result.status == "cancelled" and result.step == 1
+    seen = []
+
+    def capture(base, init_adapter, lora_r, lora_alpha, policy_start=None):
+        seen.append((init_adapter, policy_start))
+        return online_policy.start_policy(base, init_adapter, lora_r, lora_alpha, policy_start)
+
+    monkeypatch.setattr(group_rounds, "start_policy", capture)
+    base.drop("sft")  # what the resume loads comes from the stored run, not from this session's adapters
+    resumed, result = runs.train(trained, base, "rloo", resume=run_id)
+    assert (resumed, result.status, result.step, seen) == (run_id, "finished", RLOO.iterations, [("sft", "run3")])
+    assert _same(_adapter(base, "sft"), _saved(trained, 1)) and _same(_adapter(base, "run3"), _saved(trained, 3))
