@@ -193,7 +193,8 @@ def ppo_update(base: SharedBase, head: ScalarHead, roll: Rollout, advantages: to
 
 def train_ppo(base: SharedBase, prompts: list[str], score_fn: ScoreFn, config: PPOConfig, run_dir: Path,
               hooks: Hooks | None = None, resume: bool = False, init_adapter: str | None = "sft",
-              normalise_scores: bool = True, score_norm: tuple[float, float] | None = None) -> TrainResult:
+              normalise_scores: bool = True, score_norm: tuple[float, float] | None = None,
+              policy_start: str | None = None) -> TrainResult:
     """Train adapter "policy" so that `score_fn(prompts, responses)` (one number per response) goes up.
 
     `score_norm` (mean, std) normalises the raw scores when given (a reward model's saved statistics)."""
@@ -204,7 +205,7 @@ def train_ppo(base: SharedBase, prompts: list[str], score_fn: ScoreFn, config: P
     hooks, run_dir = hooks or Hooks(), Path(run_dir)
     config = with_device_lengths(config, str(base.device))  # an empty length: the device's default
     torch.manual_seed(config.seed)
-    reference = start_policy(base, init_adapter, config.lora_r, config.lora_alpha)
+    reference = start_policy(base, init_adapter, config.lora_r, config.lora_alpha, policy_start)
     head = ScalarHead(base.hidden_size, std=1e-3).to(base.device)
     heads = {"value_head": head}
     # no weight decay: it would pull the copied SFT adapter toward the bare base, not toward the reference
@@ -291,9 +292,10 @@ def train_ppo(base: SharedBase, prompts: list[str], score_fn: ScoreFn, config: P
 
 
 def train_ppo_online(base: SharedBase, prompts: list[str], config: PPOConfig, run_dir: Path, hooks: Hooks | None = None,
-                     *, resume: bool = False, init_adapter: str | None, reward: TermReward) -> TrainResult:
+                     *, resume: bool = False, init_adapter: str | None, reward: TermReward,
+                     policy_start: str | None = None) -> TrainResult:
     """`train_ppo` in the run-kind registry's uniform call; PPO normalises the raw scores itself, with the reward
     model's training statistics (a reward of other terms comes in its own units: `TermReward.norm` is (0, 1))."""
     score = reward.score_fn(normalised=False, penalty=config.uncertainty_penalty)
     return train_ppo(base, prompts, score, config, run_dir, hooks, resume=resume,
-                     init_adapter=init_adapter, score_norm=reward.norm)
+                     init_adapter=init_adapter, score_norm=reward.norm, policy_start=policy_start)

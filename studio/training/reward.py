@@ -136,17 +136,24 @@ Objective = tuple[Callable, Callable[[], dict[str, float]], int, list[Example]]
 
 
 def train_reward(base: SharedBase, data: list[dict], config: RewardConfig, run_dir: Path,
-                 hooks: Hooks | None = None, resume: bool = False) -> TrainResult:
-    """Train a fresh `reward` adapter and head on pairs (dicts with prompt, chosen, rejected, optional weight
-    (default 1) and system) or whole rankings (`preferences.ranking_record`), by `config.ranking_loss`."""
+                 hooks: Hooks | None = None, resume: bool = False, warm_start: Path | None = None) -> TrainResult:
+    """Train a `reward` adapter and head on pairs (dicts with prompt, chosen, rejected, optional weight
+    (default 1) and system) or whole rankings (`preferences.ranking_record`), by `config.ranking_loss`. Fresh ones,
+    or with `warm_start` (an earlier reward run's folder) a trainable copy of its adapter and head (its LoRA rank
+    then wins over the config's)."""
     if not data:
         raise ValueError("the reward model needs at least one preference pair")
     torch.manual_seed(config.seed)
     listwise = config.ranking_loss == "plackett_luce"
     items = ranking_records(data) if listwise else pair_records(data)
     train_idx, eval_idx = stored_split(items, Path(run_dir) / SPLIT_FILE, config)
-    base.add_lora(ADAPTER, r=config.lora_r, alpha=config.lora_alpha)
-    head = ScalarHead(base.hidden_size, std=HEAD_INIT_STD).to(base.device)
+    if warm_start is None:
+        base.add_lora(ADAPTER, r=config.lora_r, alpha=config.lora_alpha)
+    else:
+        base.load_adapter(ADAPTER, Path(warm_start) / "adapter", trainable=True)
+    head = ScalarHead(base.hidden_size, std=HEAD_INIT_STD).to(base.device)  # after the LoRA: the same draws as ever
+    if warm_start is not None:
+        load_heads({HEAD: head}, Path(warm_start) / "heads.safetensors")
     objective = ranking_objective if listwise else pair_objective
     loss_fn, eval_fn, tokens, answers = objective(base, head, items, train_idx, eval_idx, config)
     result = run_supervised(base=base, adapter=ADAPTER, heads={HEAD: head}, train_idx=train_idx, loss_fn=loss_fn,
