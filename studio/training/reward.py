@@ -13,8 +13,8 @@ from pathlib import Path
 import torch
 
 from studio.core.rm_health import SPLIT_FILE, load_split, save_split
-from studio.training.batches import (Example, chunks, encode_example, encode_pairs, pad_batch, pair_batch,
-                                     pair_step_tokens, pair_weights, prompt_split, split_by_prompt)
+from studio.training.batches import (Example, chunks, encode_example, encode_pairs, pad_batch, over_chunks,
+                                     pair_halves, pair_step_tokens, pair_weights, prompt_split, split_by_prompt)
 from studio.training.configs import RewardConfig
 from studio.training.engine import Hooks, TrainResult, run_supervised
 from studio.training.preference_losses import bradley_terry_loss
@@ -142,9 +142,7 @@ def train_reward(base: SharedBase, pairs: list[dict], config: RewardConfig, run_
     head = ScalarHead(base.hidden_size, std=HEAD_INIT_STD).to(base.device)
 
     def pair_scores(idx: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        ids, mask, _ = pair_batch(base, encoded, idx)
-        scores = score(base, head, ids, mask)
-        return scores[:len(idx)], scores[len(idx):], mask
+        return pair_halves(base, encoded, idx, lambda ids, mask, _labels: score(base, head, ids, mask))
 
     def loss_fn(idx: list[int]):
         chosen, rejected, mask = pair_scores(idx)
@@ -152,8 +150,7 @@ def train_reward(base: SharedBase, pairs: list[dict], config: RewardConfig, run_
         return loss, {**score_metrics(chosen.detach(), rejected.detach()), "tokens": float(mask.sum())}
 
     def eval_fn() -> dict[str, float]:
-        chosen, rejected = (torch.cat(s) for s in zip(*(pair_scores(idx)[:2]
-                                                         for idx in chunks(eval_idx, config.batch_size))))
+        chosen, rejected = over_chunks(pair_scores, eval_idx, config.batch_size)
         values = {"loss": bradley_terry_loss(chosen, rejected, weights[eval_idx]).item(),
                   **score_metrics(chosen, rejected)}
         return {f"eval_{k}": v for k, v in values.items()}

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence, QShortcut
-from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QLineEdit, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from studio.core import active
 from studio.core.ratings import RateItem, Ratings, export_ratings, import_ratings, kto_weight_advice
@@ -77,15 +77,8 @@ class RatePage(LabellingPage):
 
     def _top_bar(self) -> QHBoxLayout:
         """Annotator, counters, and the Import/Export buttons (hidden in a pack)."""
-        self.annotator = QLineEdit(self.ctx.annotator, maximumWidth=160,
-                                   toolTip="Who is rating: each annotator rates every answer once")
-        self.annotator.editingFinished.connect(self._set_annotator)
-        self.counters = QLabel(toolTip="Your ratings today and in all, and answers you have not rated yet")
-        top = QHBoxLayout()
-        top.addWidget(QLabel("Annotator:"))
-        top.addWidget(self.annotator)
-        top.addSpacing(16)
-        top.addWidget(self.counters)
+        top = self._annotator_bar("Who is rating: each annotator rates every answer once",
+                                  "Your ratings today and in all, and answers you have not rated yet")
         top.addStretch(1)
         for text, tip, slot in [
             ("Import…", 'Add ratings from a TRL unpaired file: lines {"prompt", "completion", "label": true|false}',
@@ -281,12 +274,3 @@ class RatePage(LabellingPage):
         job.finished.connect(lambda n: self._say(done.format(n=n, name=Path(path).name)))
         job.failed.connect(lambda text: self._say(f"{failed}: {text}", error=True))
         return job.start()
-
-    def _set_annotator(self) -> None:
-        name = self.annotator.text().strip()
-        if not name:
-            self.annotator.setText(self.ctx.annotator)
-            return
-        if name != self.ctx.annotator:
-            self.ctx.annotator = name
-            self.refresh()
