@@ -11,6 +11,7 @@ from studio.cli.parsing import command, group
 from studio.core.held_out import held_out_report, metrics_line
 from studio.core.project import Project
 from studio.core.ratings import Ratings, kto_weight_advice
+from studio.core.reward_terms import FILE_HELP, TERM_HELP, uses_reward_model
 from studio.core.run_kinds import KINDS, REWARD, SFT, RunKind, run_kind
 from studio.core.store import Store
 
@@ -20,16 +21,20 @@ SET_HELP = ("change any setting of the run, e.g. --set checkpoint_every=5 (repea
 
 def cmd_train(args) -> int:
     """Train a run of `args.kind` (or resume one); 0 when it finished or was cancelled, 1 otherwise."""
-    from studio.training.runs import check_data, train
+    from studio.training.runs import check_data, check_terms, train
+    from studio.training.term_rewards import command_line
 
     project = Project.open(args.dir)
     config = None if args.resume is not None else _config(project.store, args)
-    _check_run_refs(project, args)
+    terms, functions = command_line(getattr(args, "reward_term", None), getattr(args, "reward_file", None))
+    checked = check_terms(project, args.kind, terms, functions, args.resume, getattr(args, "reward", None))
+    _check_run_refs(project, args, uses_reward_model(checked))
     check_data(project, args.kind)
     base = open_base(project, args.device)
     with bar_hooks(f"train {args.kind}", unit="it" if run_kind(args.kind).online else "step") as hooks:
         run_id, result = train(project, base, args.kind, config, hooks, resume=args.resume,
-                               init=getattr(args, "init", None), reward=getattr(args, "reward", None))
+                               init=getattr(args, "init", None), reward=getattr(args, "reward", None),
+                               terms=terms, functions=functions)
     print(f"run {run_id} ({args.kind}) {result.status} at step {result.step}: "
           f"{metrics_line(args.kind, result.metrics)}")
     held = held_out_report(args.kind, result.metrics, project.store.run(run_id).config.get("eval_fraction", 0.0))
@@ -66,7 +71,7 @@ def kto_note(store: Store, config) -> None:
         say(f"note: {advice}")
 
 
-def _check_run_refs(project: Project, args) -> None:
+def _check_run_refs(project: Project, args, uses_reward: bool = True) -> None:
     """Resolve every run that `train` names before the model loads, so a wrong one costs no waiting."""
     if args.resume is not None:
         if args.set:
@@ -77,7 +82,7 @@ def _check_run_refs(project: Project, args) -> None:
         return
     if getattr(args, "init", None) is not None:
         check_run(project, args.init, reward=False)
-    if run_kind(args.kind).online:
+    if run_kind(args.kind).online and (uses_reward or args.reward):
         check_run(project, args.reward or f"latest:{REWARD}", reward=True)
 
 
@@ -140,6 +145,8 @@ def _add_kind(kinds: argparse._SubParsersAction, kind: RunKind) -> None:
         c.add_argument("--init", default=None, help=f"starting policy: a run, latest:{SFT} (default) or base")
     if kind.online:
         c.add_argument("--reward", default=None, help=f"reward model run (default latest:{REWARD})")
+        c.add_argument("--reward-term", action="append", metavar="[WEIGHT*]TERM", help=TERM_HELP)
+        c.add_argument("--reward-file", action="append", metavar="[WEIGHT*]PATH.py:FUNCTION", help=FILE_HELP)
 
 
 def register(sub: argparse._SubParsersAction) -> None:

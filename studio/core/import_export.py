@@ -31,9 +31,17 @@ def import_demos(store: Store, path: str | Path) -> int:
 
 
 def import_prompts(store: Store, path: str | Path) -> int:
-    """Add the prompts; ones already in the store are kept once (the count includes them)."""
+    """Add the prompts and their reference answers; ones already in the store are kept once (the count includes
+    them). A line may give an answer to a prompt that has none; one that differs from the answer already stored
+    (or from another line's) refuses the whole file."""
     prompts = read_prompts(path)
-    store.add_prompts([p.text for p in prompts])
+    with store.transaction():
+        ids = store.add_prompts([p.text for p in prompts])
+        for p in (p for p in prompts if p.answer is not None):
+            try:
+                store.set_prompt_answer(ids[p.text.strip()], p.answer)
+            except ValueError as exc:
+                raise JsonlError(path, p.line, str(exc)) from None
     return len(prompts)
 
 

@@ -259,6 +259,10 @@ def readme_text(spec: JobSpec, count: int) -> str:
     if run_kind(spec.kind).learns_from == PAIRS:
         notes.append("TRL has no per-pair weights: every pair counts once here, while the studio gives the pairs "
                      "of one K-way ranking a weight of 1/num_pairs each.")
+        if getattr(spec.config, "ranking_loss", "pairs") != "pairs":
+            notes.append(f"TRL has no Plackett-Luce loss: this job learns from each ranking's pairs, as the "
+                         f"studio's ranking_loss=pairs does, not from whole rankings "
+                         f"(ranking_loss={spec.config.ranking_loss}).")
     notes = "".join(f"- {n}\n" for n in notes)
     if on_openrlhf(spec.kind):
         how = """```bash

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-Chart = tuple[str, tuple[str, ...]]  # a chart's title and the metric series it draws
+Chart = tuple[str, tuple[str, ...]]  # a chart's title and the metric series it draws ("reward/*": all under reward/)
 
 
 @dataclass(frozen=True)
@@ -97,7 +97,7 @@ KINDS: dict[str, RunKind] = {k.name: k for k in (
             PROMPTS, starts_from_policy=True, makes_policy=True, adapter="policy",
             job_script="openrlhf.cli.train_ppo_ray", engine="studio.training.ppo:train_ppo_online",
             config="studio.training.configs:PPOConfig", headline=("reward", "kl", "response_length"),
-            charts=(("reward", ("reward",)), ("KL", ("kl",)), ("beta", ("beta",)), ("entropy", ("entropy",)),
+            charts=(("reward", ("reward", "reward/*")), ("KL", ("kl",)), ("beta", ("beta",)), ("entropy", ("entropy",)),
                     ("value loss", ("value_loss",)), ("clip fraction", ("clip_frac",)), ONLINE_CHARTS[0],
                     ("policy loss", ("policy_loss",)), *ONLINE_CHARTS[1:]), gold_checks=True),
     RunKind("dpo", "DPO (learn the rankings directly)", "DPO on the rankings, no reward model (LoRA).",
@@ -114,7 +114,7 @@ KINDS: dict[str, RunKind] = {k.name: k for k in (
             job_script="trl.scripts.rloo", engine="studio.training.rloo:train_rloo_online",
             config="studio.training.configs:RLOOConfig",
             headline=("reward", "kl", "response_length"),
-            charts=(("reward", ("reward", "rlhf_reward")), ("KL", ("kl",)), ("entropy", ("entropy",)),
+            charts=(("reward", ("reward", "rlhf_reward", "reward/*")), ("KL", ("kl",)), ("entropy", ("entropy",)),
                     ("policy loss", ("policy_loss",)), ONLINE_CHARTS[0], ("gradient norm", ("grad_norm",)),
                     ("clip fraction", ("clip_frac",)), ("samples per second", ("samples_per_s",)),
                     *ONLINE_CHARTS[1:])),
@@ -125,7 +125,7 @@ KINDS: dict[str, RunKind] = {k.name: k for k in (
             job_script="trl.scripts.grpo", engine="studio.training.grpo:train_grpo_online",
             config="studio.training.configs:GRPOConfig",
             headline=("reward", "reward_std", "response_length"),
-            charts=(("reward", ("reward", "reward/reward_model", "reward/missing_eos")), ("KL", ("kl",)),
+            charts=(("reward", ("reward", "reward/*")), ("KL", ("kl",)),
                     ("entropy", ("entropy",)), ("clip fraction", ("clip_frac_low", "clip_frac_high")),
                     ONLINE_CHARTS[0], ("group reward std", ("reward_std", "frac_reward_zero_std")),
                     ("policy loss", ("policy_loss",)), ("gradient norm", ("grad_norm",)),

@@ -49,6 +49,19 @@ class SamplingConfig:
         return not self.do_sample or self.temperature <= 0
 
 
+RANKING_LOSSES = ("pairs", "plackett_luce")
+
+
+def ranking_loss_field(what: str):
+    """The reward model's and DPO's `ranking_loss` setting; `what` names what learns from the ranking."""
+    return help_field("pairs", f"How {what} learns from a ranking of several answers. pairs: each ranking as its "
+                               "pairs (best beats second, best beats third, ...), which share a weight of 1 "
+                               "(InstructGPT). plackett_luce: the whole ranking at once, the likelihood that "
+                               "the best answer is picked first from all of them, then the next from the rest; "
+                               "tied answers each against the answers below them. Both are the same on "
+                               "rankings of 2 answers.")
+
+
 @dataclass
 class TrainConfig:
     """Settings shared by the supervised engines (SFT, reward model, DPO, KTO)."""
@@ -103,6 +116,8 @@ class RewardConfig(TrainConfig):
                                             "the reward model close to a coin toss.")
     batch_size: int = help_field(4, "Preference pairs per optimizer step (each pair is two responses to score).")
     lr: float = help_field(1e-4, "Learning rate for the adapter and the score head. LoRA tolerates 5e-5 to 3e-4.")
+    ranking_loss: str = ranking_loss_field("the reward model")
+    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"ranking_loss": RANKING_LOSSES}
 
 
 @dataclass
@@ -118,6 +133,8 @@ class DPOConfig(TrainConfig):
     batch_size: int = help_field(4, "Preference pairs per optimizer step (each pair is two responses).")
     lr: float = help_field(5e-5, "Learning rate: how big each update is. DPO wants less than SFT: 5e-6 to 1e-4.")
     lora_r: int = help_field(16, "LoRA rank of a fresh adapter; a copy of the SFT adapter keeps the SFT rank.")
+    ranking_loss: str = ranking_loss_field("DPO")
+    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"ranking_loss": RANKING_LOSSES}
 
 
 @dataclass

@@ -48,6 +48,7 @@ class Round:
     ended: torch.Tensor  # (n,) bool: the response ended with an end of turn
     passes: list[slice]  # whole groups, `prompts_per_pass` prompts each
     reference: str | None  # the adapter that is the KL reference (None: every adapter off)
+    scorer_metrics: dict[str, float]  # the score function's round metrics (its `reward/<term>` among them)
 
     @property
     def mask(self) -> torch.Tensor:
@@ -126,7 +127,8 @@ def train_in_rounds(base: SharedBase, prompts: list[str], score_fn: ScoreFn, con
                     if config.missing_eos_penalty is not None:
                         scores = scores + config.missing_eos_penalty * (~ended).float()
                     this = Round(iteration + 1, batch, scores, sampler.logprobs(batch.response_ids, mask), ended,
-                                 [slice(start, start + step) for start in range(0, mask.size(0), step)], reference)
+                                 [slice(start, start + step) for start in range(0, mask.size(0), step)], reference,
+                                 scorer_metrics)
                     stats = learn(base, optimizer, config, this, hooks)
             except Cancelled:
                 status = "cancelled"

@@ -36,7 +36,7 @@ from studio.training.online_policy import POLICY
 from studio.training.ppo_losses import masked_mean
 from studio.training.sampler_logprobs import mismatch
 from studio.training.shared_base import SharedBase
-from studio.training.uncertainty import OnlineReward
+from studio.training.term_rewards import TermReward
 
 
 def pass_loss(new: torch.Tensor, old: torch.Tensor, ref: torch.Tensor | None, advantages: torch.Tensor,
@@ -55,9 +55,11 @@ def pass_loss(new: torch.Tensor, old: torch.Tensor, ref: torch.Tensor | None, ad
 
 
 def reward_terms(this: Round, config: GRPOConfig) -> dict[str, float]:
-    """The round's mean reward per term, `reward/<term>`."""
+    """The round's mean reward per term, `reward/<term>`: the score function's own terms when it reports them
+    (`term_rewards`), else its whole score as the reward model's."""
     penalty = (0.0 if config.missing_eos_penalty is None else config.missing_eos_penalty) * (~this.ended).float()
-    terms = {"reward/reward_model": (this.scores - penalty).mean().item()}
+    own = any(name.startswith("reward/") for name in this.scorer_metrics)
+    terms = {} if own else {"reward/reward_model": (this.scores - penalty).mean().item()}
     if config.missing_eos_penalty is not None:
         terms["reward/missing_eos"] = penalty.mean().item()
     return terms
@@ -134,7 +136,8 @@ def train_grpo(base: SharedBase, prompts: list[str], score_fn: ScoreFn, config: 
 
 def train_grpo_online(base: SharedBase, prompts: list[str], config: GRPOConfig, run_dir: Path,
                       hooks: Hooks | None = None, *, resume: bool = False, init_adapter: str | None,
-                      reward: OnlineReward) -> TrainResult:
-    """`train_grpo` in the run-kind registry's uniform call, on the reward model's normalised scores."""
+                      reward: TermReward) -> TrainResult:
+    """`train_grpo` in the run-kind registry's uniform call, on the reward's terms (the reward model's normalised
+    scores by default)."""
     score = reward.score_fn(normalised=True, penalty=config.uncertainty_penalty)
     return train_grpo(base, prompts, score, config, run_dir, hooks, resume=resume, init_adapter=init_adapter)

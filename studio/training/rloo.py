@@ -53,7 +53,7 @@ from studio.training.ppo_losses import masked_mean
 from studio.training.rloo_losses import leave_one_out_advantages, sequence_kl, sequence_policy_loss
 from studio.training.sampler_logprobs import mismatch
 from studio.training.shared_base import SharedBase
-from studio.training.uncertainty import OnlineReward
+from studio.training.term_rewards import TermReward
 
 
 def update(base: SharedBase, optimizer: torch.optim.Optimizer, batch: GeneratedBatch, scores: torch.Tensor,
@@ -129,8 +129,9 @@ def train_rloo(base: SharedBase, prompts: list[str], score_fn: ScoreFn, config: 
 
 def train_rloo_online(base: SharedBase, prompts: list[str], config: RLOOConfig, run_dir: Path,
                       hooks: Hooks | None = None, *, resume: bool = False, init_adapter: str | None,
-                      reward: OnlineReward) -> TrainResult:
-    """`train_rloo` in the run-kind registry's uniform call, on the reward model's normalised scores."""
+                      reward: TermReward) -> TrainResult:
+    """`train_rloo` in the run-kind registry's uniform call, on the reward's terms (the reward model's normalised
+    scores by default)."""
     score = reward.score_fn(normalised=True, penalty=config.uncertainty_penalty)
     return train_rloo(base, prompts, score, config, run_dir, hooks, resume=resume,
                       init_adapter=init_adapter)

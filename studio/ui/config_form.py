@@ -5,8 +5,8 @@ from collections.abc import Sequence
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QValidator
-from PySide6.QtWidgets import (QAbstractSpinBox, QCheckBox, QDoubleSpinBox, QFormLayout, QLabel, QLineEdit,
-                               QSpinBox, QWidget)
+from PySide6.QtWidgets import (QAbstractSpinBox, QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QLabel,
+                               QLineEdit, QSpinBox, QWidget)
 
 from studio.workers.config_fields import FieldSpec
 
@@ -37,8 +37,8 @@ class NumberSpinBox(QDoubleSpinBox):
 
 
 class ConfigForm(QWidget):
-    """Editors for `FieldSpec`s: spin boxes for numbers, check boxes for switches, a line for optional values and
-    for words."""
+    """Editors for `FieldSpec`s: spin boxes for numbers, check boxes for switches, a list for a choice of words,
+    a line for optional values and for other words."""
 
     def __init__(self, specs: Sequence[FieldSpec], parent: QWidget | None = None):
         super().__init__(parent)
@@ -66,7 +66,10 @@ class ConfigForm(QWidget):
 
 
 def _editor(spec: FieldSpec) -> QWidget:
-    if spec.type is bool:
+    if spec.choices:
+        editor = QComboBox()
+        editor.addItems(list(spec.choices))
+    elif spec.type is bool:
         editor = QCheckBox()
         editor.setTristate(spec.default is None)  # half-checked: unset, the engine decides
     elif spec.type is int:
@@ -85,7 +88,9 @@ def _editor(spec: FieldSpec) -> QWidget:
 
 
 def _set(editor: QWidget, value: object) -> None:
-    if isinstance(editor, QCheckBox):
+    if isinstance(editor, QComboBox):
+        editor.setCurrentText(str(value))
+    elif isinstance(editor, QCheckBox):
         editor.setCheckState(Qt.CheckState.PartiallyChecked if value is None and editor.isTristate()
                              else Qt.CheckState.Checked if value else Qt.CheckState.Unchecked)
     elif isinstance(editor, (QSpinBox, QDoubleSpinBox)):
@@ -95,6 +100,8 @@ def _set(editor: QWidget, value: object) -> None:
 
 
 def _value(editor: QWidget) -> object:
+    if isinstance(editor, QComboBox):
+        return editor.currentText()
     if isinstance(editor, QCheckBox):
         state = editor.checkState()
         return None if state == Qt.CheckState.PartiallyChecked else state == Qt.CheckState.Checked

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSplitter, QTabW
 
 from studio.core.ratings import Ratings
 from studio.core.records import Run
+from studio.core.reward_terms import uses_reward_model
 from studio.core.run_kinds import REWARD, run_kind
 from studio.ui.config_form import ConfigForm
 from studio.ui.context import StudioContext
@@ -44,6 +45,7 @@ class TrainPage(QWidget):
 
         self.setup = TrainSetup(ctx)
         self.kind, self.init_combo, self.reward_combo = self.setup.kind, self.setup.init_combo, self.setup.reward_combo
+        self.terms = self.setup.terms
 
         self.start_button = QPushButton("Start", clicked=self.start,
                                         toolTip="Start a new run of the chosen kind with these settings; it trains "
@@ -213,21 +215,28 @@ class TrainPage(QWidget):
             return None
         set_project_value(self.ctx.project.root, f"train/{kind}", values)
         set_project_value(self.ctx.project.root, "train/kind", kind)
-        missing = self._missing_data(kind)
+        try:
+            terms = self.setup.reward_terms() if run_kind(kind).online else None
+            missing = self._missing_data(kind, terms)
+        except ValueError as exc:  # a term that cannot be read, a reference answer missing
+            missing = str(exc)
         if missing:
             self._show_error(missing)
             return None
         init, reward = self.setup.sources_of(kind)
+        reward = reward if terms is None or uses_reward_model(terms) else None
         self._show_board(kind, f"New {kind.upper()} run (live)")
-        return self._run(train_job(kind, values, init=init, reward=reward), None, f"Training {kind.upper()}")
+        texts = [t.text for t in terms] if terms else None
+        return self._run(train_job(kind, values, init=init, reward=reward, terms=texts), None,
+                         f"Training {kind.upper()}")
 
-    def _missing_data(self, kind: str) -> str:
+    def _missing_data(self, kind: str, terms: list | None = None) -> str:
         """Why a `kind` run cannot start on this project's data ("" when it can)."""
         spec = run_kind(kind)
         if spec.needs:
             counts = {**self.ctx.store.counts(), **Ratings(self.ctx.store).counts()}
             return "" if any(counts[name] for name in spec.learns_from.counts) else spec.needs
-        if spec.online and self.reward_combo.count() <= 1:
+        if spec.online and self.reward_combo.count() <= 1 and (terms is None or uses_reward_model(terms)):
             return f"Train a reward model first: {kind.upper()} maximises its score."
         return ""
 

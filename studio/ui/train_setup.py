@@ -3,9 +3,10 @@ start from a policy, the policy to start from and the reward model. `TrainPage` 
 from __future__ import annotations
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QComboBox, QFormLayout, QScrollArea, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QComboBox, QFormLayout, QPlainTextEdit, QScrollArea, QVBoxLayout, QWidget
 
 from studio.core.records import Run
+from studio.core.reward_terms import TERMS_KEY, Term, terms_for_run
 from studio.core.run_kinds import KINDS, REWARD, SFT, run_kind
 from studio.ui.config_form import ConfigForm
 from studio.ui.context import StudioContext
@@ -34,6 +35,12 @@ class TrainSetup(QWidget):
         sources.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapAllRows)  # each choice gets the full width
         sources.addRow("Start from", self.init_combo)
         sources.addRow("Reward model", self.reward_combo)
+        self.terms = QPlainTextEdit(placeholderText="rm", toolTip="The reward's terms, one per line: "
+                                    "[WEIGHT*]TERM, e.g. 0.5*rm, rule:shorter:200, 2*rule:number (against the "
+                                    "prompts' reference answers), judge:PRINCIPLE. Empty: the reward model alone. "
+                                    "Each term is plotted as reward/<term>.")
+        self.terms.setMaximumHeight(72)
+        sources.addRow("Reward terms", self.terms)
         self.sources = QWidget()
         self.sources.setLayout(sources)
         layout = QVBoxLayout(self)
@@ -64,8 +71,9 @@ class TrainSetup(QWidget):
         self.form_area.setWidget(self.form)
         spec = run_kind(kind)
         self.sources.setVisible(spec.starts_from_policy)
-        self.reward_combo.setVisible(spec.online)
-        self.sources.layout().labelForField(self.reward_combo).setVisible(spec.online)
+        for field in (self.reward_combo, self.terms):
+            field.setVisible(spec.online)
+            self.sources.layout().labelForField(field).setVisible(spec.online)
         self.kind_changed.emit(kind)
 
     def fill_choices(self, runs: list[Run]) -> None:
@@ -83,12 +91,23 @@ class TrainSetup(QWidget):
         self.form.set_values(run.config)
         self.init_combo.setCurrentIndex(max(self.init_combo.findData(run.config.get("_init")), 0))
         self.reward_combo.setCurrentIndex(max(self.reward_combo.findData(run.config.get("_reward")), 0))
+        self.terms.setPlainText("\n".join(run.config.get(TERMS_KEY) or []))
 
     def sources_of(self, kind: str) -> tuple[str | None, str | None]:
         """(the policy to start from, the reward model) chosen for a `kind` run; None where the kind takes none."""
         spec = run_kind(kind)
         return (self.init_combo.currentData() if spec.starts_from_policy else None,
                 self.reward_combo.currentData() if spec.online else None)
+
+    def reward_terms(self) -> list[Term] | None:
+        """The checked terms of the "Reward terms" field (`core.reward_terms`; None when it is empty: the reward
+        model alone); ValueError with one line for a term that cannot be read or a reference answer missing."""
+        texts = [line for line in self.terms.toPlainText().splitlines() if line.strip()]
+        return terms_for_run(self.ctx.store, texts, one_answer=self._one_answer()) if texts else None
+
+    def _one_answer(self) -> bool:
+        """Whether the kind writes one answer per prompt (PPO), so that a judge term compares with references."""
+        return "samples_per_prompt" not in {f.name for f in config_fields(self.selected_kind)}
 
     def eval_fraction(self) -> float | None:
         """The held-out share the form asks for (None for a kind that holds nothing out)."""

@@ -13,15 +13,18 @@ class FieldSpec:
     default: Any
     type: type
     help: str
+    choices: tuple[str, ...] = ()  # the words a setting takes (its config's CHOICES): a list in the form
 
 
 def config_fields(kind: str) -> list[FieldSpec]:
     """The form fields of run kind `kind`'s config, from its dataclass."""
     from studio.training.configs import config_class
 
-    hints = get_type_hints(config_class(kind))
+    cls = config_class(kind)
+    hints, choices = get_type_hints(cls), getattr(cls, "CHOICES", {})
 
     def kind_of(f) -> type:  # an unset switch (bool | None, e.g. automatic checkpointing) is still a switch
         return bool if f.default is None and bool in get_args(hints[f.name]) else type(f.default)
 
-    return [FieldSpec(f.name, f.default, kind_of(f), f.metadata.get("help", "")) for f in fields(config_class(kind))]
+    return [FieldSpec(f.name, f.default, kind_of(f), f.metadata.get("help", ""), tuple(choices.get(f.name, ())))
+            for f in fields(cls)]

@@ -29,14 +29,15 @@ def generate_job(per_prompt: int, policy: str = "base", limit: int | None = None
 
 
 def train_job(kind: str, values: dict | None = None, resume: int | None = None, init: str | None = None,
-              reward: str | None = None) -> Callable:
+              reward: str | None = None, terms: list[str] | None = None) -> Callable:
     def run(ctx: JobContext) -> dict:
-        from studio.training.runs import check_data, config_class, train
+        from studio.training.runs import check_data, check_terms, config_class, train
 
         config = config_class(kind)(**values) if values is not None and resume is None else None
         check_data(ctx.project, kind)  # before ctx.base() loads the model
+        check_terms(ctx.project, kind, terms, resume=resume, reward=reward)
         run_id, result = train(ctx.project, ctx.base(), kind, config, ctx.hooks, resume=resume, init=init,
-                               reward=reward)
+                               reward=reward, terms=terms)
         return {"run_id": run_id, "status": result.status, "step": result.step, "metrics": result.metrics,
                 "error": result.error}
     return run
