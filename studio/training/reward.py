@@ -15,8 +15,8 @@ import torch
 from studio.core.preferences import pair_records, ranking_records
 from studio.core.rm_health import SPLIT_FILE, load_split, save_split
 from studio.training.batches import (Example, by_ranking, chunks, encode_example, encode_pairs, encode_rankings,
-                                     pad_batch, pair_batch, pair_step_tokens, pair_weights, prompt_split,
-                                     ranking_batch, ranking_places, ranking_step_tokens, split_by_prompt)
+                                     over_chunks, pad_batch, pair_halves, pair_step_tokens, pair_weights,
+                                     prompt_split, ranking_batch, ranking_places, ranking_step_tokens, split_by_prompt)
 from studio.training.configs import RewardConfig
 from studio.training.engine import Hooks, TrainResult, run_supervised
 from studio.training.preference_losses import bradley_terry_loss, plackett_luce_loss, ranked_pairs
@@ -175,9 +175,7 @@ def pair_objective(base: SharedBase, head: ScalarHead, pairs: list[dict], train_
     weights = pair_weights(pairs, train_idx, base.device)
 
     def pair_scores(idx: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        ids, mask, _ = pair_batch(base, encoded, idx)
-        scores = score(base, head, ids, mask)
-        return scores[:len(idx)], scores[len(idx):], mask
+        return pair_halves(base, encoded, idx, lambda ids, mask, _labels: score(base, head, ids, mask))
 
     def loss_fn(idx: list[int]):
         chosen, rejected, mask = pair_scores(idx)
@@ -185,8 +183,7 @@ def pair_objective(base: SharedBase, head: ScalarHead, pairs: list[dict], train_
         return loss, {**score_metrics(chosen.detach(), rejected.detach()), "tokens": float(mask.sum())}
 
     def eval_fn() -> dict[str, float]:
-        chosen, rejected = (torch.cat(s) for s in zip(*(pair_scores(idx)[:2]
-                                                         for idx in chunks(eval_idx, config.batch_size))))
+        chosen, rejected = over_chunks(pair_scores, eval_idx, config.batch_size)
         values = {"loss": bradley_terry_loss(chosen, rejected, weights[eval_idx]).item(),
                   **score_metrics(chosen, rejected)}
         return {f"eval_{k}": v for k, v in values.items()}
