@@ -35,7 +35,7 @@ def first(args: argparse.Namespace) -> dict:
     from studio.training.configs import SamplingConfig
     from studio.training.runs import generate_comparisons
     from studio.core.answer_length import default_answer_tokens
-    from studio.workers import ModelHost
+    from studio.workers.job import ModelHost
 
     root = Path(tempfile.mkdtemp(prefix="bench-first-")) / "project"
     project = Project.init(root, model=args.model_dir)

@@ -50,7 +50,7 @@ def percentile(values: list[float], q: float) -> float:
 
 def job_for(args: argparse.Namespace):
     """The job `--kind` names, with the engine's defaults but its length."""
-    from studio.workers import stream_job, train_job
+    from studio.workers.model_jobs import stream_job, train_job
 
     tokens = {"max_new_tokens": args.new_tokens} if args.new_tokens else {}
     if args.kind == "compare":

@@ -41,6 +41,8 @@ TRAIN_SETTINGS = {
             "--set", "ppo_epochs=1", "--set", "minibatches=1", "--set", "samples_per_iteration=2"],
     "rloo": ["--batch-size", "2", "--set", "checkpoint_every=1", "--set", "max_new_tokens=6",
              "--set", "samples_per_prompt=3", "--set", "samples_per_iteration=2"],
+    "grpo": ["--batch-size", "2", "--set", "checkpoint_every=1", "--set", "max_new_tokens=6",
+             "--set", "samples_per_prompt=3", "--set", "samples_per_iteration=2", "--set", "beta=0.05"],
 }
 
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from studio.cli import main
-from studio.cli_labels import GUIDELINES_MAX_BYTES
+from studio.cli.labels import GUIDELINES_MAX_BYTES
 from studio.core import active
 from studio.core.store import Store
 from tests.kill_harness import ROOT, child_env

@@ -1,11 +1,13 @@
 """`train --set KEY=VALUE`: any config field, checked by name and converted to the field's type."""
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import pytest
 
-from studio.cli import apply_settings, build_parser
+from studio.cli import build_parser
+from studio.cli.train import apply_settings
 
 
 @dataclass
@@ -43,3 +45,14 @@ def test_train_accepts_repeated_set():
     args = build_parser().parse_args(["train", "ppo", "proj", "--set", "checkpoint_every=1", "--set", "seed=3"])
     assert args.set == ["checkpoint_every=1", "seed=3"]
     assert build_parser().parse_args(["train", "sft", "proj"]).set == []
+
+
+@pytest.mark.parametrize("kind", ["kto", "ppo"])
+def test_train_help_lists_every_setting_with_its_help(capsys, kind):
+    from studio.training.configs import config_class
+
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["train", kind, "--help"])
+    shown = " ".join(capsys.readouterr().out.split())
+    for f in dataclasses.fields(config_class(kind)):
+        assert f"{f.name} (default {f.default})" in shown and " ".join(f.metadata["help"].split()) in shown, f.name

@@ -149,7 +149,7 @@ def test_reward_ppo_and_rloo_jobs_fit_their_engines(tiny_model_dir, tmp_path, tr
     for response in project.store.responses():
         ratings.add(response.id, response.text.startswith("banana"))
     root = str(project.root)
-    for kind in ("sft", "reward", "dpo", "kto", "rloo", "ppo"):
+    for kind in ("sft", "reward", "dpo", "kto", "rloo", "grpo", "ppo"):
         assert main(["job", "export", root, "--kind", kind, "--out", str(tmp_path / kind), "--init", "base"]) == 0
 
     # PPO: every flag is one OpenRLHF's parser defines, with a value exactly where it takes one
@@ -176,7 +176,7 @@ def test_reward_ppo_and_rloo_jobs_fit_their_engines(tiny_model_dir, tmp_path, tr
     # every TRL config parses with the TRL script it is for (unknown keys would fail)
     checks = "; ".join(f"import trl.scripts.{k} as m; m.make_parser().parse_args_and_config(['--config', "
                        f"'{tmp_path / k / 'trl_config.yaml'}', '--use_cpu', 'true', '--bf16', 'false'])"
-                       for k in ("sft", "reward", "dpo", "kto", "rloo"))
+                       for k in ("sft", "reward", "dpo", "kto", "rloo", "grpo"))
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     proc = subprocess.run([str(trl_bin / "python"), "-c", checks], env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]

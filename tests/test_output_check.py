@@ -1,7 +1,7 @@
 """Every CLI command that writes a file goes through the one output check (issue 23, items 1, 4 and 13).
 
 The writing commands are found in the parser itself, so a new command that writes without declaring its output
-(`cli_outputs.add_output`) fails here.
+(`studio.cli.outputs.add_output`) fails here.
 """
 import argparse
 import json
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from studio.cli import build_parser, main
-from studio.cli_outputs import Output
+from studio.cli.outputs import Output
 from studio.core.jsonl import write_jsonl
 from studio.core import output
 from tests.test_data_safety import digest, error_line, run

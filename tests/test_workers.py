@@ -10,7 +10,7 @@ import time
 import pytest
 
 from studio.core.project import Project
-from studio.workers import ModelHost
+from studio.workers.job import ModelHost
 
 
 @pytest.fixture

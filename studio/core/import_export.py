@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from studio.core import active
 from studio.core.bulk_insert import ids_by_content
 from studio.core.jsonl import (JsonlError, RankingLine, read_demos, read_prefs, read_prompts, read_rankings,
                                write_jsonl)
@@ -30,9 +31,17 @@ def import_demos(store: Store, path: str | Path) -> int:
 
 
 def import_prompts(store: Store, path: str | Path) -> int:
-    """Add the prompts; ones already in the store are kept once (the count includes them)."""
+    """Add the prompts and their reference answers; ones already in the store are kept once (the count includes
+    them). A line may give an answer to a prompt that has none; one that differs from the answer already stored
+    (or from another line's) refuses the whole file."""
     prompts = read_prompts(path)
-    store.add_prompts([p.text for p in prompts])
+    with store.transaction():
+        ids = store.add_prompts([p.text for p in prompts])
+        for p in (p for p in prompts if p.answer is not None):
+            try:
+                store.set_prompt_answer(ids[p.text.strip()], p.answer)
+            except ValueError as exc:
+                raise JsonlError(path, p.line, str(exc)) from None
     return len(prompts)
 
 
@@ -105,10 +114,19 @@ def export_demos(store: Store, path: str | Path, fmt: str = "completion") -> int
     return write_jsonl(path, records)
 
 
-def export_comparisons(store: Store, path: str | Path, annotator: str | None = None) -> int:
-    """Write the unranked comparisons (for `annotator` if given), ready to rank elsewhere."""
-    return write_jsonl(path, ({"comparison_id": c.id, "prompt": c.prompt, "responses": c.responses}
-                              for c in store.unranked_comparisons(annotator)))
+def export_comparisons(store: Store, path: str | Path, annotator: str | None = None, order: str = "arrival") -> int:
+    """Write the unranked comparisons (for `annotator` if given), ready to rank elsewhere: as they arrived or, with
+    order "uncertain", those the latest reward model is least sure about first, each with that model's guess."""
+    by_id = active.guesses(store)
+    records = []
+    for c in active.queue(store, annotator, order):
+        record = {"comparison_id": c.id, "prompt": c.prompt, "responses": c.responses}
+        if order == "uncertain" and c.id in by_id:
+            g = by_id[c.id]
+            record["reward_model"] = {"p_first": round(g.p_first, 4), "spread": round(g.spread, 4),
+                                      "unsure": g.unsure}
+        records.append(record)
+    return write_jsonl(path, records)
 
 
 def export_prefs(store: Store, path: str | Path) -> int:

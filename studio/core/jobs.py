@@ -22,7 +22,8 @@ from studio.core.ratings import Ratings, training_pairs
 from studio.core.run_kinds import DEMONSTRATIONS, KINDS, PAIRS, PROMPTS, RATINGS, RunKind, run_kind
 from studio.core.store import Store
 
-# our field name -> TRL's (TrainingArguments / TRL config / ModelConfig) field name
+# our field name -> TRL's (TrainingArguments / TRL config / ModelConfig) field name, unless the config's field
+# names its own in its metadata (`configs.help_field(..., trl=NAME)`)
 TRL_FIELDS = {"steps": "max_steps", "batch_size": "per_device_train_batch_size", "lr": "learning_rate",
               "warmup_steps": "warmup_steps", "weight_decay": "weight_decay", "max_grad_norm": "max_grad_norm",
               "seed": "seed", "gradient_checkpointing": "gradient_checkpointing", "max_length": "max_length",
@@ -140,8 +141,11 @@ def trl_config(spec: JobSpec) -> dict:
                 "logging_steps": 1, "save_strategy": "no", "report_to": "none"}
     if spec.config is not None:
         for f in dataclasses.fields(spec.config):
-            if f.name in TRL_FIELDS:
-                settings[TRL_FIELDS[f.name]] = _setting(spec.config, f.name)
+            name = f.metadata.get("trl") or TRL_FIELDS.get(f.name)  # a field may name its TRL setting itself
+            if name:
+                settings[name] = _setting(spec.config, f.name)
+        if hasattr(spec.config, "trl_settings"):  # settings that TRL counts in other units than the config
+            settings.update(spec.config.trl_settings())
     if run_kind(spec.kind).online:
         settings["reward_model_name_or_path"] = spec.reward_model
     return settings
@@ -255,6 +259,10 @@ def readme_text(spec: JobSpec, count: int) -> str:
     if run_kind(spec.kind).learns_from == PAIRS:
         notes.append("TRL has no per-pair weights: every pair counts once here, while the studio gives the pairs "
                      "of one K-way ranking a weight of 1/num_pairs each.")
+        if getattr(spec.config, "ranking_loss", "pairs") != "pairs":
+            notes.append(f"TRL has no Plackett-Luce loss: this job learns from each ranking's pairs, as the "
+                         f"studio's ranking_loss=pairs does, not from whole rankings "
+                         f"(ranking_loss={spec.config.ranking_loss}).")
     notes = "".join(f"- {n}\n" for n in notes)
     if on_openrlhf(spec.kind):
         how = """```bash

@@ -56,6 +56,7 @@ class DemoLine:
 class PromptLine:
     text: str
     line: int
+    answer: str | None = None  # the reference answer, when the line gives one
 
 
 @dataclass(frozen=True)
@@ -226,7 +227,11 @@ def _demo(obj: dict, line: int) -> DemoLine:
 
 
 def _prompt(obj: dict, line: int) -> PromptLine:
-    return PromptLine(_string(obj, "prompt"), line)
+    """`{"prompt"}`, or `{"prompt", "answer"}` with a reference answer (a string, or a number kept as written)."""
+    answer = obj.get("answer")
+    if isinstance(answer, (int, float)) and not isinstance(answer, bool):
+        obj = {**obj, "answer": json.dumps(answer)}
+    return PromptLine(_string(obj, "prompt"), line, _string(obj, "answer").strip() if "answer" in obj else None)
 
 
 def _ranking(obj: dict, line: int) -> RankingLine:

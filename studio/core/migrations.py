@@ -131,6 +131,12 @@ def create_rating_repeats(db: Database) -> None:
     """)
 
 
+def add_prompt_answers(db: Database) -> None:
+    """Migration: a prompt's reference answer (`{"prompt", "answer"}` imports; reward terms such as rule:number)."""
+    db.execute("ALTER TABLE prompts ADD COLUMN answer TEXT")
+
+
 MIGRATIONS: list[Callable[[Database], None]] = [_migration_1, _migration_relative_artifacts, _migration_ratings,
-                                               create_label_tables, migrate_oversight, create_rating_repeats]
+                                               create_label_tables, migrate_oversight, create_rating_repeats,
+                                               add_prompt_answers]
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -26,6 +26,7 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
 import sqlite3
 import stat
 import tempfile
@@ -98,13 +99,36 @@ def _check_file(path: Path) -> bool:
     return 2 in header[18:20]
 
 
+def _connect(path: Path, uri: str) -> sqlite3.Connection:
+    """A read-only connection to the pack. A labelling write killed mid-way leaves a hot journal that only a
+    writer may roll back: then the pack is rolled back in a temporary copy of it and its journal, and read from
+    memory; the pack itself is left as it is."""
+    conn = sqlite3.connect(uri, uri=True)
+    try:
+        conn.execute("SELECT count(*) FROM sqlite_master")
+        return conn
+    except sqlite3.OperationalError as exc:
+        conn.close()
+        if exc.sqlite_errorcode != sqlite3.SQLITE_READONLY_ROLLBACK:
+            raise
+    memory = sqlite3.connect(":memory:")
+    with tempfile.TemporaryDirectory(prefix="studio-pack-") as folder:
+        copy = Path(folder) / "pack.db"
+        shutil.copyfile(path, copy)
+        with contextlib.suppress(FileNotFoundError):  # rolled back meanwhile by the pack window
+            shutil.copyfile(f"{path}-journal", f"{copy}-journal")
+        with contextlib.closing(sqlite3.connect(copy)) as rolled_back:
+            rolled_back.backup(memory)
+    return memory
+
+
 def _read_only(path: Path) -> sqlite3.Connection:
     """A connection that cannot write to the pack, after checking that it is whole, a pack and not newer."""
     wal = _check_file(path)
     uri = f"file:{urllib.parse.quote(str(path.resolve()))}?{'immutable=1' if wal else 'mode=ro'}"
     conn = None
     try:
-        conn = sqlite3.connect(uri, uri=True)
+        conn = _connect(path, uri)
         ok = conn.execute("PRAGMA quick_check").fetchone()[0]
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         version = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() \

@@ -28,3 +28,44 @@ def pairs_from_ranking(order: list[list[int]]) -> list[tuple[int, int, float]]:
         for worse in lower
     ]
     return [(better, worse, 1 / len(pairs)) for better, worse in pairs]
+
+
+def ranking_record(prompt: str, responses: list[str], order: list[list[int]], comparison_id: int | None,
+                   weight: float = 1.0) -> dict:
+    """One whole ranking as the preference engines take it: the answers, best-first groups of their positions
+    (tied answers share a group) and the ranking's weight."""
+    return {"prompt": prompt, "responses": list(responses), "order": [list(g) for g in order], "weight": weight,
+            "comparison_id": comparison_id}
+
+
+def is_ranking(item: dict) -> bool:
+    """True for a `ranking_record`, False for a pair dict (prompt, chosen, rejected)."""
+    return "order" in item
+
+
+def pair_records(items: list[dict]) -> list[dict]:
+    """Pair dicts (prompt, chosen, rejected, weight, comparison_id[, system]) of `items`: a pair stays as it is;
+    a ranking becomes its InstructGPT pairs (`pairs_from_ranking`), their weights scaled by the ranking's."""
+    out = []
+    for item in items:
+        if not is_ranking(item):
+            out.append(item)
+            continue
+        extra = {"system": item["system"]} if item.get("system") else {}
+        out += [{"prompt": item["prompt"], "chosen": item["responses"][a], "rejected": item["responses"][b],
+                 "weight": w * item.get("weight", 1.0), "comparison_id": item.get("comparison_id"), **extra}
+                for a, b, w in pairs_from_ranking(item["order"])]
+    return out
+
+
+def ranking_records(items: list[dict]) -> list[dict]:
+    """Rankings of `items`: a ranking stays as it is; a pair becomes the 2-way ranking [[0], [1]] of its weight."""
+    out = []
+    for item in items:
+        if is_ranking(item):
+            out.append(item)
+            continue
+        record = ranking_record(item["prompt"], [item["chosen"], item["rejected"]], [[0], [1]],
+                                item.get("comparison_id"), item.get("weight", 1.0))
+        out.append({**record, "system": item["system"]} if item.get("system") else record)
+    return out

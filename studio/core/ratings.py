@@ -18,7 +18,7 @@ from pathlib import Path
 
 from studio.core.bulk_insert import ids_by_content
 from studio.core.jsonl import _Invalid, _read, _string, parse_record, write_jsonl
-from studio.core.preferences import pairs_from_ranking
+from studio.core.preferences import pairs_from_ranking, ranking_record
 from studio.core.records import PreferencePair
 from studio.core.store import Store
 from studio.core.store_base import now
@@ -134,20 +134,21 @@ class Ratings:
 
         `comparison_id` is None: these pairs come from ratings, not from a comparison.
         """
+        return [PreferencePair(r["prompt"], r["responses"][a], r["responses"][b], weight, None)
+                for r in self.rankings() for a, b, weight in pairs_from_ranking(r["order"])]
+
+    def rankings(self) -> list[dict]:
+        """Per prompt and annotator with both kinds of rating, the 2-group ranking [liked answers, disliked
+        answers] (`preferences.ranking_record`, comparison_id None): what `pairs` decomposes."""
         groups: dict[tuple[int, str], list[list[dict]]] = defaultdict(lambda: [[], []])
         rows = self._rows("SELECT g.prompt_id, g.annotator, g.label, p.text AS prompt, r.text AS response "
                           "FROM ratings g JOIN prompts p ON p.id = g.prompt_id "
                           "JOIN responses r ON r.id = g.response_id ORDER BY g.prompt_id, g.annotator, g.id")
         for row in rows:
             groups[row["prompt_id"], row["annotator"]][1 - row["label"]].append(row)
-        pairs = []
-        for liked, disliked in groups.values():
-            if liked and disliked:
-                both = liked + disliked
-                order = [list(range(len(liked))), list(range(len(liked), len(both)))]
-                pairs += [PreferencePair(both[a]["prompt"], both[a]["response"], both[b]["response"], weight, None)
-                          for a, b, weight in pairs_from_ranking(order)]
-        return pairs
+        return [ranking_record(liked[0]["prompt"], [row["response"] for row in liked + disliked],
+                               [list(range(len(liked))), list(range(len(liked), len(liked) + len(disliked)))], None)
+                for liked, disliked in groups.values() if liked and disliked]
 
     def examples(self) -> list[dict]:
         """Every rating as a KTO example {prompt, completion, label}, oldest first."""
@@ -237,3 +238,9 @@ def export_ratings(store: Store, path: str | Path) -> int:
 def training_pairs(store: Store) -> list[PreferencePair]:
     """Every pair the reward model and DPO learn from: the rankings' pairs, then the ratings'."""
     return store.preference_pairs() + Ratings(store).pairs()
+
+
+def training_rankings(store: Store) -> list[dict]:
+    """The same data whole (`preferences.ranking_record`): the rankings, then each prompt's and annotator's
+    ratings as [liked, disliked]; `preferences.pair_records` of it is `training_pairs`."""
+    return store.ranked_answers() + Ratings(store).rankings()

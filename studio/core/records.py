@@ -9,6 +9,7 @@ class Prompt:
     id: int
     text: str
     created: str
+    answer: str | None = None  # the reference answer given with the prompt, if any
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-Chart = tuple[str, tuple[str, ...]]  # a chart's title and the metric series it draws
+Chart = tuple[str, tuple[str, ...]]  # a chart's title and the metric series it draws ("reward/*": all under reward/)
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,7 @@ class RunKind:
     charts: tuple[Chart, ...]  # the Train page's live charts
     needs: str = ""  # the Train page's message when the project has none of `learns_from`
     gold_checks: bool = False  # its rounds' answers can be ranked against the starting policy's (Oversight page)
+    chart_help: tuple[tuple[str, str], ...] = ()  # (title, help) of the charts that no other kind draws
 
     @property
     def label(self) -> str:
@@ -96,7 +97,7 @@ KINDS: dict[str, RunKind] = {k.name: k for k in (
             PROMPTS, starts_from_policy=True, makes_policy=True, adapter="policy",
             job_script="openrlhf.cli.train_ppo_ray", engine="studio.training.ppo:train_ppo_online",
             config="studio.training.configs:PPOConfig", headline=("reward", "kl", "response_length"),
-            charts=(("reward", ("reward",)), ("KL", ("kl",)), ("beta", ("beta",)), ("entropy", ("entropy",)),
+            charts=(("reward", ("reward", "reward/*")), ("KL", ("kl",)), ("beta", ("beta",)), ("entropy", ("entropy",)),
                     ("value loss", ("value_loss",)), ("clip fraction", ("clip_frac",)), ONLINE_CHARTS[0],
                     ("policy loss", ("policy_loss",)), *ONLINE_CHARTS[1:]), gold_checks=True),
     RunKind("dpo", "DPO (learn the rankings directly)", "DPO on the rankings, no reward model (LoRA).",
@@ -113,10 +114,27 @@ KINDS: dict[str, RunKind] = {k.name: k for k in (
             job_script="trl.scripts.rloo", engine="studio.training.rloo:train_rloo_online",
             config="studio.training.configs:RLOOConfig",
             headline=("reward", "kl", "response_length"),
-            charts=(("reward", ("reward", "rlhf_reward")), ("KL", ("kl",)), ("entropy", ("entropy",)),
+            charts=(("reward", ("reward", "rlhf_reward", "reward/*")), ("KL", ("kl",)), ("entropy", ("entropy",)),
                     ("policy loss", ("policy_loss",)), ONLINE_CHARTS[0], ("gradient norm", ("grad_norm",)),
                     ("clip fraction", ("clip_frac",)), ("samples per second", ("samples_per_s",)),
                     *ONLINE_CHARTS[1:])),
+    RunKind("grpo", "GRPO (optimise the reward, judged within each group)",
+            "GRPO against the reward model: k answers per prompt, each judged against its group's mean (and "
+            "spread), clipped token-level objective, optional KL loss to the SFT policy (LoRA).",
+            PROMPTS, starts_from_policy=True, makes_policy=True, adapter="policy",
+            job_script="trl.scripts.grpo", engine="studio.training.grpo:train_grpo_online",
+            config="studio.training.configs:GRPOConfig",
+            headline=("reward", "reward_std", "response_length"),
+            charts=(("reward", ("reward", "reward/*")), ("KL", ("kl",)),
+                    ("entropy", ("entropy",)), ("clip fraction", ("clip_frac_low", "clip_frac_high")),
+                    ONLINE_CHARTS[0], ("group reward std", ("reward_std", "frac_reward_zero_std")),
+                    ("policy loss", ("policy_loss",)), ("gradient norm", ("grad_norm",)),
+                    ("samples per second", ("samples_per_s",)), *ONLINE_CHARTS[1:]),
+            chart_help=(("group reward std",
+                         "How far the scores of the k answers to one prompt spread, averaged over the round's "
+                         "prompts (reward_std), and the share of prompts whose answers all scored the same "
+                         "(frac_reward_zero_std): those teach nothing. A fall toward 0 means the policy writes "
+                         "one answer per prompt, or the reward cannot tell its answers apart."),)),
     RunKind("kto", "KTO (learn the good/bad ratings directly)",
             "KTO on the answers rated good or bad, no pairs needed (LoRA).",
             RATINGS, starts_from_policy=True, makes_policy=True, adapter="kto",

@@ -29,6 +29,15 @@ class PromptsAndDemos(StoreBase):
             find = "SELECT id FROM prompts WHERE text = ?"  # one by one: json_each would cut texts at a NUL
             return {t: self.db.conn.execute(find, [t]).fetchone()[0] for t in stripped}
 
+    def set_prompt_answer(self, prompt_id: int, answer: str) -> None:
+        """Give prompt `prompt_id` its reference answer; ValueError when it already has another one."""
+        with self.transaction():
+            stored = self.get_row("prompts", prompt_id, "prompt")["answer"]
+            if stored is not None and stored != answer:
+                raise ValueError(f"the prompt already has the reference answer {stored[:60]!r}, not "
+                                 f"{answer[:60]!r}: a stored answer is never replaced")
+            self.db.execute("UPDATE prompts SET answer = ? WHERE id = ?", [answer, prompt_id])
+
     def prompts(self) -> list[Prompt]:
         return [Prompt(**row) for row in self.select_rows("SELECT * FROM prompts ORDER BY id")]
 

@@ -6,7 +6,7 @@ import itertools
 import json
 from collections.abc import Sequence
 
-from studio.core.preferences import check_order, pairs_from_ranking
+from studio.core.preferences import check_order, pairs_from_ranking, ranking_record
 from studio.core.records import Comparison, PreferencePair, Ranking
 from studio.core.store_base import RANKING_STATUSES, StoreBase, now, required_text
 
@@ -101,6 +101,14 @@ class ComparisonsAndRankings(StoreBase):
         tops = [set(r.order[0]) for r in self.rankings(comparison_id) if r.status == "ranked"]
         pairs = list(itertools.combinations(tops, 2))
         return sum(a == b for a, b in pairs) / len(pairs) if pairs else None
+
+    def ranked_answers(self) -> list[dict]:
+        """Every ranking that orders something, whole (`preferences.ranking_record`): the rankings that imply
+        the pairs of `preference_pairs`, in the same order."""
+        comparisons = {c.id: c for c in self._comparisons()}
+        return [ranking_record(c.prompt, c.responses, r.order, c.id)
+                for r in self.rankings() if r.status == "ranked" and len(r.order) > 1
+                for c in [comparisons[r.comparison_id]]]
 
     def preference_pairs(self) -> list[PreferencePair]:
         """Every (chosen, rejected) pair implied by the rankings; each ranking's pairs weigh 1 in all."""

@@ -92,3 +92,36 @@ def step_tokens(sequences: Iterable[Example], per_step: int) -> int:
 def pair_step_tokens(encoded: list[tuple[Example, Example]], batch_size: int) -> int:
     """The most tokens one step of `batch_size` pairs can hold (both sides of each pair in one forward)."""
     return step_tokens((ex for pair in encoded for ex in pair), 2 * batch_size)
+
+
+def encode_rankings(tokenizer, rankings: list[dict], max_length: int) -> list[list[Example]]:
+    """The token ids of every answer of each ranking (`preferences.ranking_record`), after its prompt."""
+    return [[encode_example(tokenizer, r["prompt"], answer, r.get("system"), max_length) for answer in r["responses"]]
+            for r in rankings]
+
+
+def ranking_batch(base: SharedBase, encoded: list[list[Example]], idx: Sequence[int]) -> tuple[torch.Tensor, ...]:
+    """One right-padded batch of every answer of the rankings `idx`, ranking after ranking (ids, mask, labels)."""
+    return pad_batch([ex for i in idx for ex in encoded[i]], base.tokenizer.pad_token_id, base.device)
+
+
+def ranking_places(rankings: list[dict], idx: Sequence[int], device) -> torch.Tensor:
+    """(B, K) places of the rankings `idx` for `preference_losses`: each answer's group, 0 = best, -1 padding."""
+    width = max(len(rankings[i]["responses"]) for i in idx)
+    places = torch.full((len(idx), width), -1, dtype=torch.long)
+    for row, i in enumerate(idx):
+        for place, group in enumerate(rankings[i]["order"]):
+            places[row, group] = place
+    return places.to(device)
+
+
+def by_ranking(values: torch.Tensor, places: torch.Tensor) -> torch.Tensor:
+    """Per-answer `values` (N,) of a `ranking_batch`, laid out (B, K) as `places` (padding 0)."""
+    out = values.new_zeros(places.shape)
+    out[places >= 0] = values  # row-major: ranking after ranking, answers in order
+    return out
+
+
+def ranking_step_tokens(encoded: list[list[Example]], batch_size: int) -> int:
+    """The most tokens one step of `batch_size` rankings can hold (every answer of each in one forward)."""
+    return step_tokens((ex for ranking in encoded for ex in ranking), batch_size * max(map(len, encoded), default=0))

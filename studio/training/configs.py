@@ -49,9 +49,22 @@ class SamplingConfig:
         return not self.do_sample or self.temperature <= 0
 
 
+RANKING_LOSSES = ("pairs", "plackett_luce")
+
+
+def ranking_loss_field(what: str):
+    """The reward model's and DPO's `ranking_loss` setting; `what` names what learns from the ranking."""
+    return help_field("pairs", f"How {what} learns from a ranking of several answers. pairs: each ranking as its "
+                               "pairs (best beats second, best beats third, ...), which share a weight of 1 "
+                               "(InstructGPT). plackett_luce: the whole ranking at once, the likelihood that "
+                               "the best answer is picked first from all of them, then the next from the rest; "
+                               "tied answers each against the answers below them. Both are the same on "
+                               "rankings of 2 answers.")
+
+
 @dataclass
 class TrainConfig:
-    """Settings shared by the supervised engines (SFT, reward model, DPO)."""
+    """Settings shared by the supervised engines (SFT, reward model, DPO, KTO)."""
 
     # (usual, most) passes when epochs is left empty: `epochs_for`
     AUTO_EPOCHS: ClassVar[tuple[float, float]] = (3.0, 10.0)
@@ -103,6 +116,8 @@ class RewardConfig(TrainConfig):
                                             "the reward model close to a coin toss.")
     batch_size: int = help_field(4, "Preference pairs per optimizer step (each pair is two responses to score).")
     lr: float = help_field(1e-4, "Learning rate for the adapter and the score head. LoRA tolerates 5e-5 to 3e-4.")
+    ranking_loss: str = ranking_loss_field("the reward model")
+    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"ranking_loss": RANKING_LOSSES}
 
 
 @dataclass
@@ -118,6 +133,8 @@ class DPOConfig(TrainConfig):
     batch_size: int = help_field(4, "Preference pairs per optimizer step (each pair is two responses).")
     lr: float = help_field(5e-5, "Learning rate: how big each update is. DPO wants less than SFT: 5e-6 to 1e-4.")
     lora_r: int = help_field(16, "LoRA rank of a fresh adapter; a copy of the SFT adapter keeps the SFT rank.")
+    ranking_loss: str = ranking_loss_field("DPO")
+    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"ranking_loss": RANKING_LOSSES}
 
 
 @dataclass
@@ -140,7 +157,7 @@ class KTOConfig(TrainConfig):
 
 @dataclass
 class OnlineConfig:
-    """The settings every online engine (PPO, RLOO) shares, written once. They come after the engine's own in its
+    """The settings every online engine (PPO, RLOO, GRPO) shares, written once. They come after the engine's own in its
     form and in `asdict`: an engine's config is `XConfig(OnlineConfig, XSettings)`, and a dataclass lists the
     fields of its last base first."""
 
@@ -257,6 +274,78 @@ class RLOOConfig(OnlineConfig, RLOOSettings):
     """Settings for RLOO (REINFORCE leave-one-out): PPO's goal without a value head; defaults suit a laptop CPU."""
 
 
+@dataclass
+class GRPOSettings:
+    """GRPO's own settings (`GRPOConfig` adds the shared `OnlineConfig` after them), named as TRL's GRPOConfig
+    names them where TRL has the setting."""
+
+    iterations: int = help_field(20, "Rounds of GRPO. Each round writes several responses to a batch of prompts, "
+                                     "scores them and learns from how each did against its group.")
+    batch_size: int = help_field(4, "Prompts answered per round. More gives steadier updates, but each round "
+                                    "takes longer.")
+    samples_per_prompt: int = help_field(4, "Responses written to each prompt (k, at least 2; TRL's "
+                                            "num_generations). Each is judged against its group: its score minus "
+                                            "the group's mean (divided by the group's spread, see scale rewards).")
+    max_new_tokens: int | None = help_field(None, "Longest response (in tokens) the policy may write while "
+                                                  "training. Empty = the default answer length of the device "
+                                                  "(48 on a CPU, 128 on Apple MPS, 256 on CUDA), as for the "
+                                                  "answers ranked on it.")
+    temperature: float = help_field(1.0, "Sampling temperature while training. Keep 1.0: GRPO must learn from "
+                                         "samples of the very policy it updates.")
+    beta: float = help_field(0.0, "Weight of the KL to the reference (the SFT model) as a loss term (k3 "
+                                  "estimator, per token). 0 (TRL's default) skips the reference entirely: faster, "
+                                  "but nothing holds the policy near the SFT style; DeepSeek-R1 used 0.001.")
+    epsilon: float = help_field(0.2, "Lower clip range: one update may lower a sampled token's probability by "
+                                     "about this fraction at most.", trl="epsilon")
+    epsilon_high: float | None = help_field(None, "Upper clip range: how far one update may raise a token's "
+                                                  "probability. Empty = the same as epsilon; DAPO uses 0.28, "
+                                                  "which leaves rare good tokens more room to grow.", trl="epsilon_high")
+    loss_type: str = help_field("dapo", "How the per-token losses add up. dapo (TRL's default): the mean over "
+                                        "every token of the round (no length bias); grpo: each response's mean, "
+                                        "then the mean over responses (favours short good answers); dr_grpo: "
+                                        "the sum over tokens / (responses x longest response), a constant.",
+                                trl="loss_type")
+    scale_rewards: str = help_field("group", "Divide each advantage by the spread of its group's scores (group, "
+                                             "TRL's default), of the round's (batch), or not at all (none: Dr. "
+                                             "GRPO, with loss type dr_grpo; no bias toward easy or hard prompts).",
+                                    trl="scale_rewards")
+    epochs: int = help_field(1, "Passes over each round's responses, one update each (TRL's num_iterations). 1 "
+                                "is plain GRPO; more gets more out of each (slow) round, the clip keeping the "
+                                "later passes small.", trl="num_iterations")
+    lr: float = help_field(1e-4, "Learning rate of the policy adapter. LoRA takes about ten times the 1e-5 "
+                                 "that full fine-tuning uses.")
+    max_grad_norm: float = help_field(1.0, "Gradients longer than this are scaled down, which keeps updates "
+                                           "stable.")
+    prompts_per_pass: int = help_field(1, "Prompts whose responses go through the model together while "
+                                          "learning. The round's gradients add up either way: more is a little "
+                                          "faster, fewer needs less memory; results are the same.")
+    missing_eos_penalty: float | None = help_field(None, "Added to the score of a response that never ends "
+                                                         "within the token limit, e.g. -1.0. Empty = none; a "
+                                                         "penalty also teaches shorter answers.")
+
+
+@dataclass
+class GRPOConfig(OnlineConfig, GRPOSettings):
+    """Settings for GRPO (group-relative policy optimisation, Shao et al. 2024); defaults are TRL's, with a round
+    size that suits a laptop CPU."""
+
+    MAY_BE_ZERO: ClassVar[frozenset[str]] = frozenset({"beta"})
+    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"loss_type": ("dapo", "grpo", "dr_grpo"),
+                                                     "scale_rewards": ("group", "batch", "none")}
+
+    def trl_settings(self) -> dict[str, int]:
+        """TRL's GRPOTrainer counts completions, not prompts, and optimizer steps, not rounds: one step per pass
+        over a round's batch_size x k completions, as here, is TRL's batch of all of them and `epochs` steps
+        per generation."""
+        return {"per_device_train_batch_size": self.batch_size * self.samples_per_prompt,
+                "gradient_accumulation_steps": 1, "max_steps": self.iterations * self.epochs}
+
+    @property
+    def clip_high(self) -> float:
+        """The upper clip range in force: `epsilon_high`, else `epsilon` (as TRL)."""
+        return self.epsilon if self.epsilon_high is None else self.epsilon_high
+
+
 def resolve(path: str):
     """What a run-kind registry entry names as "package.module:name", imported when first asked for."""
     module, _, name = path.partition(":")
@@ -273,7 +362,8 @@ AT_LEAST_ONE = {"steps", "iterations", "batch_size", "checkpoint_every", "eval_e
 POSITIVE = {"lr", "max_grad_norm", "target_kl", "temperature", "beta", "epochs", "desirable_weight",
             "undesirable_weight"}
 FRACTIONS = {"eval_fraction", "gamma", "lam", "top_p"}
-NOT_NEGATIVE = {"warmup_steps", "weight_decay", "init_kl_coef", "vf_coef", "cliprange", "cliprange_value"}
+NOT_NEGATIVE = {"warmup_steps", "weight_decay", "init_kl_coef", "vf_coef", "cliprange", "cliprange_value", "epsilon",
+                "epsilon_high"}
 
 
 def with_device_lengths(config, device: str):
@@ -305,8 +395,12 @@ def validate(config) -> None:
             raise ValueError(f"{f.name} must be 0 or more (got {value})")
         if f.name in AT_LEAST_ONE and value < 1:
             raise ValueError(f"{f.name} must be at least 1 (got {value})")
-        if f.name in POSITIVE and not value > 0:
-            raise ValueError(f"{f.name} must be above 0 (got {value})")
+        zero_ok = f.name in getattr(config, "MAY_BE_ZERO", ())
+        if f.name in POSITIVE and not (value >= 0 if zero_ok else value > 0):
+            raise ValueError(f"{f.name} must be {'0 or more' if zero_ok else 'above 0'} (got {value})")
+        choices = getattr(config, "CHOICES", {}).get(f.name)
+        if choices and value not in choices:
+            raise ValueError(f"{f.name} must be one of {', '.join(choices)} (got {value!r})")
         if f.name in FRACTIONS and not 0 <= value <= 1:
             raise ValueError(f"{f.name} must be between 0 and 1 (got {value})")
     if getattr(config, "uncertainty_penalty", 0.0) < 0:

@@ -52,7 +52,7 @@ from studio.training.ppo_losses import (AdaptiveKLController, FixedKLController,
 from studio.training.sampler_logprobs import mismatch, recording
 from studio.training.heads import ScalarHead, save_heads
 from studio.training.shared_base import SharedBase
-from studio.training.uncertainty import OnlineReward
+from studio.training.term_rewards import TermReward
 
 
 @dataclass
@@ -291,9 +291,9 @@ def train_ppo(base: SharedBase, prompts: list[str], score_fn: ScoreFn, config: P
 
 
 def train_ppo_online(base: SharedBase, prompts: list[str], config: PPOConfig, run_dir: Path, hooks: Hooks | None = None,
-                     *, resume: bool = False, init_adapter: str | None, reward: OnlineReward) -> TrainResult:
+                     *, resume: bool = False, init_adapter: str | None, reward: TermReward) -> TrainResult:
     """`train_ppo` in the run-kind registry's uniform call; PPO normalises the raw scores itself, with the reward
-    model's training statistics."""
+    model's training statistics (a reward of other terms comes in its own units: `TermReward.norm` is (0, 1))."""
     score = reward.score_fn(normalised=False, penalty=config.uncertainty_penalty)
     return train_ppo(base, prompts, score, config, run_dir, hooks, resume=resume,
                      init_adapter=init_adapter, score_norm=reward.norm)

@@ -1,5 +1,9 @@
-"""The losses of the preference engines, apart from their loops: Bradley-Terry (reward model), sigmoid DPO and
-TRL's KTO. Each takes plain tensors (scores or summed log-probs) and is tested on hand-made ones."""
+"""The losses of the preference engines, apart from their loops: Bradley-Terry (reward model), sigmoid DPO,
+TRL's KTO, and for whole rankings Plackett-Luce (reward model) and DPO's Plackett-Luce form. Each takes plain
+tensors (scores or summed log-probs) and is tested on hand-made ones.
+
+A batch of rankings is a (B, K) tensor of answers' scores with `places` (B, K): each answer's group in its
+ranking, 0 = best, tied answers share a place, -1 = padding (a ranking of fewer than K answers)."""
 from __future__ import annotations
 
 import torch
@@ -29,6 +33,42 @@ def dpo_loss(pi_chosen: torch.Tensor, pi_rejected: torch.Tensor, ref_chosen: tor
     rejected_rewards = beta * (pi_rejected - ref_rejected)
     loss = bradley_terry_loss(chosen_rewards, rejected_rewards, weights)
     return loss, chosen_rewards.detach(), rejected_rewards.detach()
+
+
+def plackett_luce_loss(scores: torch.Tensor, places: torch.Tensor,
+                       weights: torch.Tensor | None = None) -> torch.Tensor:
+    """Negative Plackett-Luce log-likelihood of each ranking, divided by its number of choices (so each ranking
+    weighs 1, as its pairs do together), as a weighted mean over rankings.
+
+    Ties: every answer is chosen, in turn, from itself and every answer ranked below it; answers tied with it
+    are not in its pool, so a tie says nothing about their order (as a tie gives no pair in the pair
+    decomposition) and the last group chooses nothing. A strict ranking is plain Plackett-Luce; K = 2 is
+    Bradley-Terry.
+    """
+    valid = places >= 0
+    below = (places[:, None, :] > places[:, :, None]) & valid[:, None, :]  # [b, i, j]: j ranked below i
+    chooses = below.any(-1) & valid
+    pool = below | torch.eye(places.size(1), dtype=torch.bool, device=places.device)
+    log_p = scores - torch.logsumexp(scores[:, None, :].masked_fill(~pool, float("-inf")), dim=-1)
+    per_ranking = -torch.where(chooses, log_p, 0.0).sum(-1) / chooses.sum(-1).clamp(min=1)
+    return weighted_mean(per_ranking, weights)
+
+
+def listwise_dpo_loss(pi: torch.Tensor, ref: torch.Tensor, places: torch.Tensor, beta: float,
+                      weights: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """DPO's Plackett-Luce form (Rafailov et al. 2023, appendix A.3): the Plackett-Luce loss of the implicit
+    rewards beta * (pi - ref) of each ranking's answers; also those rewards (detached). `pi`, `ref`: summed
+    response log-probs (B, K)."""
+    rewards = beta * (pi - ref)
+    return plackett_luce_loss(rewards, places, weights), rewards.detach()
+
+
+def ranked_pairs(scores: torch.Tensor, places: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(better, worse) scores of every pair of a batch of rankings whose answers are in different places."""
+    valid = places >= 0
+    better = (places[:, :, None] < places[:, None, :]) & valid[:, :, None] & valid[:, None, :]
+    k = places.size(1)
+    return scores[:, :, None].expand(-1, k, k)[better], scores[:, None, :].expand(-1, k, k)[better]
 
 
 def kto_loss(policy: torch.Tensor, reference: torch.Tensor, desirable: torch.Tensor, policy_kl: torch.Tensor,

@@ -1,23 +1,25 @@
 """Reward model: a LoRA adapter plus a scalar head learns which of two responses people prefer.
 
-Each response is scored by the head on the hidden state of its last token. The loss is the
-Bradley-Terry loss on the score difference, weighted as in InstructGPT (the C(K,2) pairs of one
-K-way ranking share weight 1). The mean and std of the scores are saved with the head, so scores
-can be normalised later.
+Each response is scored by the head on the hidden state of its last token. The loss (`ranking_loss`) is the
+Bradley-Terry loss on the score difference, weighted as in InstructGPT (the C(K,2) pairs of one K-way ranking
+share weight 1), or the Plackett-Luce likelihood of each whole ranking. The mean and std of the scores are saved
+with the head, so scores can be normalised later.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
 
+from studio.core.preferences import pair_records, ranking_records
 from studio.core.rm_health import SPLIT_FILE, load_split, save_split
-from studio.training.batches import (Example, chunks, encode_example, encode_pairs, pad_batch, pair_batch,
-                                     pair_step_tokens, pair_weights, prompt_split, split_by_prompt)
+from studio.training.batches import (Example, by_ranking, chunks, encode_example, encode_pairs, encode_rankings,
+                                     pad_batch, pair_batch, pair_step_tokens, pair_weights, prompt_split,
+                                     ranking_batch, ranking_places, ranking_step_tokens, split_by_prompt)
 from studio.training.configs import RewardConfig
 from studio.training.engine import Hooks, TrainResult, run_supervised
-from studio.training.preference_losses import bradley_terry_loss
+from studio.training.preference_losses import bradley_terry_loss, plackett_luce_loss, ranked_pairs
 from studio.training.heads import ScalarHead, load_heads, save_heads
 from studio.training.shared_base import SharedBase
 
@@ -30,13 +32,14 @@ HEAD_INIT_STD = 1e-3
 
 
 def stored_split(pairs: list[dict], path: Path, config: RewardConfig) -> tuple[list[int], list[int]]:
-    """The run's split, kept at `path` (`rm_health.SPLIT_FILE`): written when the run starts, so its health report
-    never splits newer pairs again; read back when it resumes (pairs added meanwhile on a held-out prompt stay
-    held out, never trained on)."""
+    """The run's split of `pairs` (or rankings), kept at `path` (`rm_health.SPLIT_FILE`) as pairs: written when the
+    run starts, so its health report never splits newer pairs again; read back when it resumes (pairs added
+    meanwhile on a held-out prompt stay held out, never trained on)."""
     if not path.exists():
         train_idx, eval_idx = split_by_prompt(pairs, config.eval_fraction, config.seed)
         path.parent.mkdir(parents=True, exist_ok=True)
-        save_split(path, [pairs[i] for i in eval_idx or train_idx], "held-out" if eval_idx else "train")
+        save_split(path, pair_records([pairs[i] for i in eval_idx or train_idx]),
+                   "held-out" if eval_idx else "train")
         return train_idx, eval_idx
     stored, split = load_split(path)
     held = {p["prompt"] for p in stored} if split == "held-out" else set()
@@ -61,7 +64,9 @@ def score(base: SharedBase, head: ScalarHead, ids: torch.Tensor, mask: torch.Ten
 
 
 def score_metrics(chosen: torch.Tensor, rejected: torch.Tensor) -> dict[str, float]:
-    return {"accuracy": (chosen > rejected).float().mean().item(), "margin": (chosen - rejected).mean().item()}
+    """Accuracy as the exact share of pairs won (9 of 10 is 0.9, as the health report counts it, not float32's
+    0.8999999761581421) and the mean score margin."""
+    return {"accuracy": (chosen > rejected).sum().item() / chosen.numel(), "margin": (chosen - rejected).mean().item()}
 
 
 class RewardScorer:
@@ -126,18 +131,41 @@ class RewardScorer:
         return self.normalise(self(prompts, responses, batch_size))
 
 
-def train_reward(base: SharedBase, pairs: list[dict], config: RewardConfig, run_dir: Path,
+# what a loss needs of the loop: loss_fn(batch), eval_fn(), the most tokens of one step, every encoded answer
+Objective = tuple[Callable, Callable[[], dict[str, float]], int, list[Example]]
+
+
+def train_reward(base: SharedBase, data: list[dict], config: RewardConfig, run_dir: Path,
                  hooks: Hooks | None = None, resume: bool = False) -> TrainResult:
-    """Train a fresh `reward` adapter and head on pairs: dicts with prompt, chosen, rejected, optional
-    weight (default 1) and system."""
-    if not pairs:
+    """Train a fresh `reward` adapter and head on pairs (dicts with prompt, chosen, rejected, optional weight
+    (default 1) and system) or whole rankings (`preferences.ranking_record`), by `config.ranking_loss`."""
+    if not data:
         raise ValueError("the reward model needs at least one preference pair")
     torch.manual_seed(config.seed)
-    encoded = encode_pairs(base.tokenizer, pairs, config.max_length)
-    train_idx, eval_idx = stored_split(pairs, Path(run_dir) / SPLIT_FILE, config)
-    weights = pair_weights(pairs, train_idx, base.device)
+    listwise = config.ranking_loss == "plackett_luce"
+    items = ranking_records(data) if listwise else pair_records(data)
+    train_idx, eval_idx = stored_split(items, Path(run_dir) / SPLIT_FILE, config)
     base.add_lora(ADAPTER, r=config.lora_r, alpha=config.lora_alpha)
     head = ScalarHead(base.hidden_size, std=HEAD_INIT_STD).to(base.device)
+    objective = ranking_objective if listwise else pair_objective
+    loss_fn, eval_fn, tokens, answers = objective(base, head, items, train_idx, eval_idx, config)
+    result = run_supervised(base=base, adapter=ADAPTER, heads={HEAD: head}, train_idx=train_idx, loss_fn=loss_fn,
+                            eval_fn=eval_fn if eval_idx else None, split=prompt_split(items, eval_idx),
+                            config=config, run_dir=run_dir, hooks=hooks or Hooks(), tokens=tokens, resume=resume)
+    if result.status == "finished":
+        responses = list({tuple(ex[0]): ex for ex in answers}.values())
+        scores = RewardScorer(base, ADAPTER, head).score_examples(responses, config.batch_size * 2)
+        std = scores.std().item() if len(scores) > 1 else 1.0
+        save_heads({HEAD: head}, Path(run_dir) / "heads.safetensors",
+                   meta={"mean": scores.mean().item(), "std": max(std, 1e-6), "max_length": config.max_length})
+    return result
+
+
+def pair_objective(base: SharedBase, head: ScalarHead, pairs: list[dict], train_idx: list[int],
+                   eval_idx: list[int], config: RewardConfig) -> Objective:
+    """Bradley-Terry on each batch of pairs, InstructGPT-weighted."""
+    encoded = encode_pairs(base.tokenizer, pairs, config.max_length)
+    weights = pair_weights(pairs, train_idx, base.device)
 
     def pair_scores(idx: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         ids, mask, _ = pair_batch(base, encoded, idx)
@@ -156,15 +184,34 @@ def train_reward(base: SharedBase, pairs: list[dict], config: RewardConfig, run_
                   **score_metrics(chosen, rejected)}
         return {f"eval_{k}": v for k, v in values.items()}
 
-    result = run_supervised(base=base, adapter=ADAPTER, heads={HEAD: head}, train_idx=train_idx, loss_fn=loss_fn,
-                            eval_fn=eval_fn if eval_idx else None, split=prompt_split(pairs, eval_idx),
-                            config=config, run_dir=run_dir, hooks=hooks or Hooks(),
-                            tokens=pair_step_tokens(encoded, config.batch_size),
-                            resume=resume)
-    if result.status == "finished":
-        responses = list({tuple(ex[0]): ex for pair in encoded for ex in pair}.values())
-        scores = RewardScorer(base, ADAPTER, head).score_examples(responses, config.batch_size * 2)
-        std = scores.std().item() if len(scores) > 1 else 1.0
-        save_heads({HEAD: head}, Path(run_dir) / "heads.safetensors",
-                   meta={"mean": scores.mean().item(), "std": max(std, 1e-6), "max_length": config.max_length})
-    return result
+    return (loss_fn, eval_fn, pair_step_tokens(encoded, config.batch_size),
+            [ex for pair in encoded for ex in pair])
+
+
+def ranking_objective(base: SharedBase, head: ScalarHead, rankings: list[dict], train_idx: list[int],
+                      eval_idx: list[int], config: RewardConfig) -> Objective:
+    """Plackett-Luce on each batch of whole rankings; accuracy and margin over their pairs, as the pair loss's."""
+    encoded = encode_rankings(base.tokenizer, rankings, config.max_length)
+    weights = pair_weights(rankings, train_idx, base.device)
+
+    def ranking_scores(idx: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        ids, mask, _ = ranking_batch(base, encoded, idx)
+        places = ranking_places(rankings, idx, base.device)
+        return by_ranking(score(base, head, ids, mask), places), places, mask
+
+    def loss_fn(idx: list[int]):
+        scores, places, mask = ranking_scores(idx)
+        loss = plackett_luce_loss(scores, places, weights[idx])
+        return loss, {**score_metrics(*ranked_pairs(scores.detach(), places)), "tokens": float(mask.sum())}
+
+    def eval_fn() -> dict[str, float]:
+        losses, better, worse = [], [], []
+        for idx in chunks(eval_idx, config.batch_size):
+            scores, places, _ = ranking_scores(idx)
+            losses.append(plackett_luce_loss(scores, places, weights[idx]) * len(idx))
+            for side, values in zip((better, worse), ranked_pairs(scores, places)):
+                side.append(values)
+        values = {"loss": (sum(losses) / len(eval_idx)).item(), **score_metrics(torch.cat(better), torch.cat(worse))}
+        return {f"eval_{k}": v for k, v in values.items()}
+
+    return loss_fn, eval_fn, ranking_step_tokens(encoded, config.batch_size), [ex for r in encoded for ex in r]

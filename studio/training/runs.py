@@ -18,25 +18,28 @@ from studio.core.active import latest_reward_run, prompts_by_uncertainty, unscor
 from studio.core.answer_length import default_answer_tokens
 from studio.core.oversight_store import forget_alarms_after, watch_run
 from studio.core.project import Project
-from studio.core.ratings import Ratings, training_pairs
+from studio.core.ratings import Ratings, training_rankings
 from studio.core.records import Run
+from studio.core.reward_terms import JUDGE, TERMS_KEY, Term, split_weight, terms_for_run, uses_reward_model
 from studio.core.run_kinds import DEMONSTRATIONS, PAIRS, PROMPTS, RATINGS, REWARD, SFT, run_kind
 from studio.core.store import Store
 from studio.training.checkpoints import checkpoint_step
 from studio.training.configs import config_class, resolve, validate, with_device_lengths
 from studio.training.engine import Hooks, TrainResult
 from studio.training.generation import SamplingConfig, generate
+from studio.training.judge import Judge
 from studio.training.models import load_model, model_identity
 from studio.training.reward import RewardScorer
 from studio.training.rm_scoring import score_reward_run
 from studio.training.shared_base import SharedBase
+from studio.training.term_rewards import RewardFunction, TermReward
 from studio.training.uncertainty import OnlineReward, score_comparisons, score_unranked
 
 # an engine's training data, by what its kind learns from
 TRAINING_DATA: dict[object, Callable[[Store], list]] = {
     DEMONSTRATIONS: lambda store: [{"prompt": d.prompt, "response": d.response, "system": d.system}
                                    for d in store.demos()],
-    PAIRS: lambda store: [dataclasses.asdict(p) for p in training_pairs(store)],
+    PAIRS: training_rankings,  # whole; the engines decompose them into pairs unless ranking_loss keeps them whole
     RATINGS: lambda store: Ratings(store).examples(),
     PROMPTS: lambda store: [p.text for p in store.prompts()]}
 # Sequences per generate call when making comparisons: from FIRST_BATCH, doubling up to GENERATION_BATCH. Decoding
@@ -145,14 +148,43 @@ def reward_scorer(project: Project, base: SharedBase, reward: str) -> RewardScor
     return RewardScorer.load(base, reward_dir(project, reward))
 
 
+def check_terms(project: Project, kind: str, terms: list[str] | None = None,
+                functions: dict[str, RewardFunction] | None = None, resume: int | str | None = None,
+                reward: str | None = None) -> list[Term]:
+    """The checked reward terms of an online run of `kind` (`core.reward_terms`; [] for other kinds), or of the run
+    being resumed (the terms it started with; its --reward-file functions given again). Before a run is stored or
+    the model loads: the CLI's and `train`'s pre-flight check."""
+    if resume is not None:
+        given = {f"file:{name}" for name in functions or {}}  # --reward-file again: the function, not a new term
+        if any(split_weight(t)[1] not in given for t in terms or []):
+            raise ValueError("--reward-term cannot change a resumed run: it keeps the terms it started with")
+        run = project.store.resolve_run(resume)
+        kind, terms = run.kind, run.config.get(TERMS_KEY)
+    if not run_kind(kind).online:
+        if terms or functions:
+            raise ValueError(f"{run_kind(kind).label} takes no reward terms: only online runs maximise a reward")
+        return []
+    one_answer = not hasattr(config_class(kind)(), "samples_per_prompt")  # PPO: a judge term needs references
+    checked = terms_for_run(project.store, terms, list(functions or {}), one_answer)
+    if reward is not None and not uses_reward_model(checked):
+        raise ValueError(f"no reward term uses the reward model, so --reward {reward} would not be used: add the "
+                         "term rm or leave --reward out")
+    return checked
+
+
 def train(project: Project, base: SharedBase, kind: str, config=None, hooks: Hooks | None = None,
-          resume: int | str | None = None, init: str | None = None, reward: str | None = None) -> tuple[int, TrainResult]:
-    """Run one engine as a stored run (or resume one); returns (run id, result)."""
+          resume: int | str | None = None, init: str | None = None, reward: str | None = None,
+          terms: list[str] | None = None, functions: dict[str, RewardFunction] | None = None
+          ) -> tuple[int, TrainResult]:
+    """Run one engine as a stored run (or resume one); returns (run id, result). An online run's reward is made
+    of `terms` (texts, `core.reward_terms`; the reward model alone without them) and the Python `functions`
+    given with --reward-file (name -> function, never stored: a resume is given them again)."""
     store = project.store
     hooks = hooks or Hooks()
     if resume is not None:
         run = store.resolve_run(resume)
         check_data(project, run.kind)
+        checked = check_terms(project, run.kind, terms, functions, resume=resume)
         lock = project.lock_run(run.id)  # refuses a run that another process is training
         kind, config = run.kind, _config_from(run)
         init, reward = run.config.get("_init"), run.config.get("_reward")
@@ -165,17 +197,21 @@ def train(project: Project, base: SharedBase, kind: str, config=None, hooks: Hoo
         config = with_device_lengths(config or config_class(kind)(), str(base.device))  # stored as it runs
         validate(config)
         check_data(project, kind)
+        checked = check_terms(project, kind, terms, functions, reward=reward)
         init = _default_init(project, kind, init)  # stored resolved, so a resume uses the same runs
         init = policy_label(project, init) if init is not None else None
-        reward = _default_reward(project, kind, reward)
+        reward = _default_reward(project, kind, reward, checked)
         stored = {**dataclasses.asdict(config), "_init": init, "_reward": reward}
+        if checked:
+            stored[TERMS_KEY] = [t.text for t in checked]
         parent = store.resolve_run(init).id if init not in (None, "base") else None
         run_id = store.create_run(kind, stored, parent=parent)
         lock = project.lock_run(run_id)
     run_dir = project.run_dir(run_id)
     recording = _recording_hooks(project, run_id, hooks)
     try:
-        result = _dispatch(project, base, kind, config, run_dir, recording, resume is not None, init, reward)
+        result = _dispatch(project, base, kind, config, run_dir, recording, resume is not None, init,
+                           _reward(project, base, reward, checked, functions) if run_kind(kind).online else None)
     except torch.OutOfMemoryError:
         store.update_run(run_id, status="failed", error="out of memory: lower the batch size or the lengths")
         raise
@@ -226,14 +262,14 @@ def export_run(project: Project, run_ref: str, out_dir: Path, merged: bool = Fal
 # -- internals -------------------------------------------------------------------------------------
 def _dispatch(project, base, kind, config, run_dir, hooks, resume, init, reward) -> TrainResult:
     """Call `kind`'s engine the one way every engine is called: its data, config, folder and hooks; the starting
-    policy for kinds that start from one; the reward model (with its ensemble, whose disagreement each round
-    reports) for online kinds."""
+    policy for kinds that start from one; the reward (`reward`, a `TermReward`: its terms, the reward model with its
+    ensemble, whose disagreement each round reports) for online kinds."""
     spec = run_kind(kind)
     extra: dict[str, object] = {}
     if spec.starts_from_policy:
         extra["init_adapter"] = _load_init(project, base, init)
     if spec.online:
-        extra["reward"] = OnlineReward.load(base, reward_dir(project, reward))
+        extra["reward"] = reward
     engine = resolve(spec.engine)
     return engine(base, TRAINING_DATA[spec.learns_from](project.store), config, run_dir, hooks, resume=resume,
                   **extra)
@@ -256,8 +292,20 @@ def _default_init(project: Project, kind: str, init: str | None) -> str | None:
     return f"latest:{SFT}" if project.store.runs(SFT) and _has_finished(project, SFT) else "base"
 
 
-def _default_reward(project: Project, kind: str, reward: str | None) -> str | None:
+def _reward(project: Project, base: SharedBase, reward: str | None, terms: list[Term],
+            functions: dict[str, RewardFunction] | None) -> TermReward:
+    """An online run's reward: its terms, the reward model (loaded when a term uses it), the reference answers."""
+    model = OnlineReward.load(base, reward_dir(project, reward)) if reward else None
+    judge = Judge(base) if any(t.source == JUDGE for t in terms) else None
+    return TermReward(terms, model, {p.text: p.answer for p in project.store.prompts()}, dict(functions or {}),
+                      judge)
+
+
+def _default_reward(project: Project, kind: str, reward: str | None, terms: list[Term]) -> str | None:
+    """The reward run of an online run whose terms use the reward model, stored resolved; else None."""
     if not run_kind(kind).online:
+        return None
+    if not uses_reward_model(terms):
         return None
     return str(project.store.resolve_run(reward or f"latest:{REWARD}").id)
 

@@ -1,6 +1,6 @@
 """One base model in memory; every role (SFT, reward, the PPO/RLOO policy, DPO, KTO) is a named LoRA adapter on it.
 
-The PPO reference is an adapter (or the adapters switched off), never a second copy of the base:
+The PPO and RLOO reference is an adapter (or the adapters switched off), never a second copy of the base:
 this is what lets RLHF fit on a laptop. PEFT is imported on the first adapter use, not before: it takes
 seconds to import, and generating from the base model (Rank, Compare) does not need it. Its bf16 switches live in
 `precision`, the scalar heads beside an adapter in `heads`.
@@ -83,7 +83,7 @@ class SharedBase(BF16Precision):
         self._apply_trainable()
 
     def copy_adapter(self, src: str, dst: str) -> None:
-        """Make `dst` a trainable copy of adapter `src` (PPO/DPO policy initialised from SFT)."""
+        """Make `dst` a trainable copy of adapter `src` (PPO/RLOO policy, DPO/KTO adapter initialised from SFT)."""
         from peft import LoraConfig, get_peft_model_state_dict, set_peft_model_state_dict
 
         self.drop(dst)

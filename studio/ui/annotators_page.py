@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QHeaderView, QLabel, QTableWidget, QTableWidgetIte
 
 from studio.core.agreement import annotator_report
 from studio.ui.context import StudioContext
-from studio.workers import Job
+from studio.workers.job import Job
 
 ANNOTATOR_COLUMNS = [
     ("Annotator", "Who labelled", lambda a: a["name"]),

@@ -1,6 +1,8 @@
-"""Widgets the Rank and Rate pages share: a read-only answer pane, a numbered answer to pick, the demo dialog."""
+"""What the Rank and Rate pages share: their base class, a read-only answer pane, a numbered answer to pick, the demo
+dialog."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt
@@ -12,9 +14,21 @@ from studio.ui.theme import scaled_font, set_role
 
 if TYPE_CHECKING:
     from studio.ui.context import StudioContext
-    from studio.ui.rank_page import RankPage
 
 ORDINALS = ["1st", "2nd", "3rd", "4th", "5th", "6th", "7th", "8th", "9th"]
+
+
+class LabellingPage(QWidget):
+    """A page labelled with single keys: shown, it takes the keyboard focus and re-reads what is left to label
+    (`refresh`)."""
+
+    def refresh(self) -> None:
+        raise NotImplementedError
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        self.setFocus()
+        self.refresh()
 
 
 def reader(text: str = "") -> QPlainTextEdit:
@@ -26,28 +40,29 @@ def reader(text: str = "") -> QPlainTextEdit:
     return view
 
 
-
 class ResponsePane(QFrame):
-    """One numbered answer with its place in the ranking so far."""
+    """One numbered answer with its place in the ranking so far; `pick` and `make_demo` get its index (0-based),
+    and without `make_demo` (a pack brings back labels only) it offers no demonstration."""
 
-    def __init__(self, number: int, text: str, page: RankPage):
+    def __init__(self, number: int, text: str, pick: Callable[[int], None],
+                 make_demo: Callable[[int], None] | None = None):
         super().__init__(frameShape=QFrame.Shape.StyledPanel)
         self.header = QLabel()
         self.view = reader(text)
-        pick = QPushButton(f"Pick ({number})",
-                           toolTip=f"The best of the answers not picked yet; same as pressing {number}")
-        pick.clicked.connect(lambda: page.pick(number - 1))
+        self.pick_button = QPushButton(f"Pick ({number})",
+                                       toolTip=f"The best of the answers not picked yet; same as pressing {number}")
+        self.pick_button.clicked.connect(lambda: pick(number - 1))
         demo = QPushButton("Make this a demonstration…",
                            toolTip="“This is what it should have said”: edit this answer into a demonstration")
-        demo.clicked.connect(lambda: page.make_demo(number - 1))
-        if page.labelling_only:  # a pack brings back labels only
+        if make_demo is None:
             demo.hide()
-        self.pick_button = pick
+        else:
+            demo.clicked.connect(lambda: make_demo(number - 1))
         self.number = number
         layout = QVBoxLayout(self)
         layout.addWidget(self.header)
         layout.addWidget(self.view, 1)
-        layout.addWidget(pick)
+        layout.addWidget(self.pick_button)
         layout.addWidget(demo)
         self.set_place(None)
 

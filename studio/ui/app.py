@@ -11,9 +11,9 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 from studio.core.import_export import import_prompts
 from studio.core.project import EMBEDDED_MODEL, Project, ProjectError
+from studio.core.recent import recent_projects
 from studio.core.store import StoreError
 from studio.ui.pack_window import open_pack_window
-from studio.ui.recent import recent_projects
 
 RESOURCES = Path(__file__).resolve().parents[2] / "resources"
 

@@ -14,7 +14,8 @@ from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox
 from studio.core.records import Run
 from studio.core.run_kinds import REWARD, SFT, kinds
 from studio.ui.context import StudioContext
-from studio.workers import Job, stream_job
+from studio.workers.job import Job
+from studio.workers.model_jobs import stream_job
 
 PANE_MIN_WIDTH = 200  # four panes and the controls fit a 1280 px window
 

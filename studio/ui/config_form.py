@@ -5,10 +5,10 @@ from collections.abc import Sequence
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QValidator
-from PySide6.QtWidgets import (QAbstractSpinBox, QCheckBox, QDoubleSpinBox, QFormLayout, QLabel, QLineEdit,
-                               QSpinBox, QWidget)
+from PySide6.QtWidgets import (QAbstractSpinBox, QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QLabel,
+                               QLineEdit, QSpinBox, QWidget)
 
-from studio.workers import FieldSpec
+from studio.workers.config_fields import FieldSpec
 
 INT_MAX = 2**31 - 1
 
@@ -37,7 +37,8 @@ class NumberSpinBox(QDoubleSpinBox):
 
 
 class ConfigForm(QWidget):
-    """Editors for `FieldSpec`s: spin boxes for numbers, check boxes for switches, a line for optional values."""
+    """Editors for `FieldSpec`s: spin boxes for numbers, check boxes for switches, a list for a choice of words,
+    a line for optional values and for other words."""
 
     def __init__(self, specs: Sequence[FieldSpec], parent: QWidget | None = None):
         super().__init__(parent)
@@ -65,7 +66,10 @@ class ConfigForm(QWidget):
 
 
 def _editor(spec: FieldSpec) -> QWidget:
-    if spec.type is bool:
+    if spec.choices:
+        editor = QComboBox()
+        editor.addItems(list(spec.choices))
+    elif spec.type is bool:
         editor = QCheckBox()
         editor.setTristate(spec.default is None)  # half-checked: unset, the engine decides
     elif spec.type is int:
@@ -73,6 +77,9 @@ def _editor(spec: FieldSpec) -> QWidget:
         editor.setRange(0, INT_MAX)
     elif spec.type is float:
         editor = NumberSpinBox()
+    elif spec.type is str:  # a named choice, e.g. GRPO's loss_type: the config's `validate` names the choices
+        editor = QLineEdit()
+        editor.setProperty("words", True)
     else:  # an optional number whose default is None
         editor = QLineEdit()
         editor.setPlaceholderText("none")
@@ -81,7 +88,9 @@ def _editor(spec: FieldSpec) -> QWidget:
 
 
 def _set(editor: QWidget, value: object) -> None:
-    if isinstance(editor, QCheckBox):
+    if isinstance(editor, QComboBox):
+        editor.setCurrentText(str(value))
+    elif isinstance(editor, QCheckBox):
         editor.setCheckState(Qt.CheckState.PartiallyChecked if value is None and editor.isTristate()
                              else Qt.CheckState.Checked if value else Qt.CheckState.Unchecked)
     elif isinstance(editor, (QSpinBox, QDoubleSpinBox)):
@@ -91,12 +100,16 @@ def _set(editor: QWidget, value: object) -> None:
 
 
 def _value(editor: QWidget) -> object:
+    if isinstance(editor, QComboBox):
+        return editor.currentText()
     if isinstance(editor, QCheckBox):
         state = editor.checkState()
         return None if state == Qt.CheckState.PartiallyChecked else state == Qt.CheckState.Checked
     if isinstance(editor, (QSpinBox, QDoubleSpinBox)):
         return editor.value()
     text = editor.text().strip()
+    if editor.property("words"):
+        return text
     if not text:
         return None
     try:

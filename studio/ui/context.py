@@ -7,7 +7,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal
 
 from studio.core.project import Project
-from studio.workers import Job, JobContext, ModelHost
+from studio.workers.job import Job, JobContext, ModelHost
 
 
 class StudioContext(QObject):

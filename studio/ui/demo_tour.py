@@ -7,7 +7,7 @@ from pathlib import Path
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QTextBrowser, QVBoxLayout, QWidget
 
 from studio.core.demo import create_demo_project, tour_html
-from studio.workers import Job
+from studio.workers.job import Job
 
 
 def demo_folder() -> Path:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QWidget
 
-from studio.workers import Job
+from studio.workers.job import Job
 
 
 def describe(job: Job, waiting: bool = True) -> str:
@@ -44,12 +44,11 @@ class JobIndicator(QWidget):
         self.jobs.append(job)
         for signal in (job.queued, job.began, job.progress, job.message):
             signal.connect(self.update_text)
-        job.ended.connect(lambda: self._drop(job))
+        job.ended.connect(self._drop_ended)  # a method, not a lambda: Qt drops it with the indicator
         self.update_text()
 
-    def _drop(self, job: Job) -> None:
-        if job in self.jobs:
-            self.jobs.remove(job)
+    def _drop_ended(self) -> None:
+        self.jobs = [job for job in self.jobs if job.state != "ended"]
         self.update_text()
 
     def update_text(self, *_args) -> None:

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (QApplication, QDialog, QFileDialog, QFrame, QHBox
 
 from studio.core import import_export
 from studio.core.project import EMBEDDED_MODEL, Project, ProjectError
+from studio.core.recent import recent_projects, remember_project
 from studio.core.run_kinds import run_kind
 from studio.core.store import StoreError
 from studio.ui.context import StudioContext
@@ -22,10 +23,10 @@ from studio.ui.job_indicator import JobIndicator
 from studio.ui.model_picker import ModelPicker
 from studio.ui.pack_window import PACK_FILTER, PackExportDialog, PackRequest, open_pack_window
 from studio.ui.rank_page import RankPage
-from studio.ui.recent import recent_projects, remember_project
 from studio.ui.theme import Appearance, set_role
 from studio.ui.view_menu import add_view_menu
-from studio.workers import Job, export_job, gguf_export_job, load_model_job, pack_export_job
+from studio.workers.job import Job
+from studio.workers.model_jobs import export_run_job, gguf_export_job, load_model_job, pack_export_job
 
 PAGES = ("Demonstrations", "Rank", "Rate", "Train", "Compare", "Oversight", "Annotators", "Help")
 HELP_INDEX = PAGES.index("Help")
@@ -233,7 +234,7 @@ class MainWindow(QMainWindow):
             return
         run = runs[labels.index(label)]
         target = Path(folder) / f"run{run.id}-{run.kind}-{'merged' if merged else 'adapter'}"
-        job = self.ctx.run(export_job(str(run.id), target, merged), needs_model=False,
+        job = self.ctx.run(export_run_job(str(run.id), target, merged), needs_model=False,
                            title=f"Exporting run {run.id}")
         job.finished.connect(lambda path: self.statusBar().showMessage(f"Exported to {path}", 15000))
         job.start()

@@ -9,7 +9,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QAbstractItemView, QDialog, QDialogButtonBox, QLabel, QTableWidget,
                                QTableWidgetItem, QVBoxLayout)
 
-from studio.workers import find_models_job
+from studio.workers.model_jobs import find_models_job
 
 COLUMNS = ["Name", "Where", "Architecture", "Parameters", "On disk", "Training"]
 

@@ -18,12 +18,13 @@ from studio.core.ai_feedback import agreements, disagreements, is_machine
 from studio.core.gold import GoldPoint, gold_curve
 from studio.core.rules import KINDS, Rule, label_with_rule
 from studio.core.run_kinds import kinds
-from studio.oversight_jobs import gold_job, judge_label_job, revise_job
 from studio.ui.context import StudioContext
 from studio.ui.plots import TwoScalePlot, save_image, write_csv
 from studio.ui.rm_report_panel import RerankDialog
+from studio.ui.save_dialog import export_button
 from studio.ui.theme import set_role
-from studio.workers import Job, JobContext
+from studio.workers.job import Job, JobContext
+from studio.workers.oversight_jobs import gold_job, judge_label_job, revise_job
 
 RULE_HELP = {"longer": "the longer answer wins", "shorter": "the shorter answer wins",
              "contains": "answers containing the phrase win", "avoids": "answers without the phrase win",
@@ -143,8 +144,8 @@ class OversightPage(QWidget):
         self.gold_status = QLabel(wordWrap=True)
         self.gold_plot.setToolTip("When the reward-model score keeps rising but your win rate for the policy "
                                   "stops rising, more PPO has stopped helping (Gao et al. 2022).")
-        self.gold_png = QPushButton("Export PNG…", clicked=self._ask_png)
-        self.gold_csv = QPushButton("Export CSV…", clicked=self._ask_csv)
+        self.gold_png = export_button(self, "Export gold curve", "gold_vs_proxy.png", self.export_gold_png)
+        self.gold_csv = export_button(self, "Export gold curve", "gold_vs_proxy.csv", self.export_gold_csv)
         top = QHBoxLayout()
         top.addWidget(self.gold_run, 1)
         top.addWidget(self.gold_button)
@@ -297,16 +298,6 @@ class OversightPage(QWidget):
     def export_gold_png(self, path: str | Path) -> Job:
         image = self.gold_plot.grab().toImage()
         return self._start(lambda _ctx: str(save_image(image, path)), self._done_saving, needs_model=False)
-
-    def _ask_png(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export gold curve", "gold_vs_proxy.png", "PNG images (*.png)")
-        if path:
-            self.export_gold_png(path)
-
-    def _ask_csv(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export gold curve", "gold_vs_proxy.csv", "CSV files (*.csv)")
-        if path:
-            self.export_gold_csv(path)
 
     def _browse_judge(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Judge model folder")

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import QGridLayout, QWidget
 
 REDRAW_MS = 100
 TITLE_BAND = 40  # pixels above the charts in an exported image, for the run's title
-Group = tuple[str, Sequence[str]]  # (chart title, metric names drawn on it)
+Group = tuple[str, Sequence[str]]  # (chart title, metric names drawn on it; "prefix/*": every metric under prefix/)
 COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd"]
 
 pg.setConfigOptions(antialias=True, background="w", foreground="k")
@@ -30,7 +30,8 @@ def plot_colours() -> tuple[str, str]:
 
 
 class LivePlot(pg.PlotWidget):
-    """One chart of named series that grow point by point."""
+    """One chart of named series that grow point by point; a name ending in "/*" draws every metric under that
+    prefix as a series of its own, added when it first arrives (an online run's `reward/<term>`)."""
 
     def __init__(self, title: str, names: Sequence[str], x_label: str = "step", parent: QWidget | None = None):
         super().__init__(parent)
@@ -39,7 +40,9 @@ class LivePlot(pg.PlotWidget):
         self.setLabel("bottom", x_label)
         self.showGrid(x=True, y=True, alpha=0.3)
         self.setMinimumSize(220, 160)
-        if len(names) > 1:
+        self._prefixes = tuple(name[:-1] for name in names if name.endswith("/*"))
+        names = [name for name in names if not name.endswith("/*")]
+        if len(names) > 1 or self._prefixes:
             self.addLegend(offset=(-10, 10))
         self._points: dict[str, tuple[list[float], list[float]]] = {name: ([], []) for name in names}
         self._curves = {name: self._curve(name, COLOURS[i % len(COLOURS)]) for i, name in enumerate(names)}
@@ -62,8 +65,16 @@ class LivePlot(pg.PlotWidget):
             if sample.item is self._curves[name] and text.text != label:
                 text.setText(label)
 
+    def accepts(self, name: str) -> bool:
+        """Whether metric `name` is drawn here: one of its series, or under one of its "prefix/*" names."""
+        return name in self._points or name.startswith(self._prefixes)
+
     def append(self, name: str, x: float, y: float) -> None:
-        """Add one point to series `name`; the chart redraws within ~100 ms."""
+        """Add one point to series `name` (a new series when it comes under a "prefix/*" name); the chart redraws
+        within ~100 ms."""
+        if name not in self._points:
+            self._points[name] = ([], [])
+            self._curves[name] = self._curve(name, COLOURS[(len(self._curves)) % len(COLOURS)])
         xs, ys = self._points[name]
         xs.append(x)
         ys.append(y)
@@ -182,7 +193,7 @@ class MetricsBoard(QWidget):
         self._names.update(values)
         for name, value in values.items():
             for plot in self.plots:
-                if name in plot.names:
+                if plot.accepts(name):
                     plot.append(name, step, _number(value))
 
     def load(self, rows: Iterable[dict]) -> None:

@@ -12,23 +12,21 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence, QShortcut
-from PySide6.QtWidgets import (QApplication, QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
-                               QPlainTextEdit, QPushButton, QSpinBox, QSplitter, QStackedWidget, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QApplication, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit, QPushButton,
+                               QSplitter, QStackedWidget, QVBoxLayout, QWidget)
 
 from studio.core.ai_feedback import suggestion_text
-from studio.core.answer_length import default_answer_tokens
 from studio.core.records import Comparison
-from studio.core.run_kinds import kinds
 from studio.core.store import StoreError
-from studio.ui.answer_widgets import DemoDialog, ResponsePane, reader
+from studio.ui.answer_widgets import DemoDialog, LabellingPage, ResponsePane, reader
+from studio.ui.generate_panel import GeneratePanel
 from studio.ui.guidelines import GuidelinesPanel
 from studio.ui.rank_queue import DISAGREE, Decision, LabelQueue
-from studio.ui.settings import remember_spin
 from studio.ui.theme import set_role
 
 if TYPE_CHECKING:  # the labelling-only pack window starts without the workers (superqt) and the model host
     from studio.ui.context import StudioContext
-    from studio.workers import Job
+    from studio.workers.job import Job
 
 PREFETCH_BELOW = 2   # start generating when fewer unranked comparisons than this remain
 PREFETCH_PROMPTS = 2
@@ -44,7 +42,7 @@ def _describe(order: list[list[int]], status: str) -> str:
     return " > ".join(" = ".join(str(p + 1) for p in group) for group in order)
 
 
-class RankPage(QWidget):
+class RankPage(LabellingPage):
     """Rank K answers to one prompt at a time, with keys; generation runs ahead in the background
     (not when `labelling_only`: a labelling pack has no model)."""
 
@@ -129,32 +127,10 @@ class RankPage(QWidget):
             QShortcut(QKeySequence(key), self, slot, context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
 
     def _side_panel(self) -> QWidget:
-        self.policy = QComboBox(toolTip="Which model writes the answers: the base model or a finished run")
-        self.k_spin = QSpinBox(minimum=2, maximum=4, value=2,
-                               toolTip="Answers per prompt (K): more answers give more preference pairs per read")
-        self.count_spin = QSpinBox(minimum=1, maximum=500, value=10,
-                                   toolTip="How many prompts without answers to generate for now")
-        self.tokens_spin = QSpinBox(minimum=0, maximum=2048, singleStep=16, value=0,
-                                    specialValueText=f"Auto ({default_answer_tokens('cpu')} on a CPU)",
-                                    toolTip="The longest answer, in tokens (a token is about ¾ of a word); "
-                                            "shorter answers are generated faster. Auto: "
-                                            f"{default_answer_tokens('cpu')} on a CPU (a first comparison in "
-                                            f"seconds), {default_answer_tokens('cuda')} on a GPU")
-        if not self.labelling_only:  # a pack generates nothing: no generation settings to remember
-            for spin, name in ((self.k_spin, "rank/answers_per_prompt"), (self.count_spin, "rank/prompts"),
-                               (self.tokens_spin, "rank/answer_tokens")):
-                remember_spin(spin, self.ctx.project.root, name)
-        self.ctx.model_changed.connect(self._on_model)
-        generate = QPushButton("Generate", toolTip="Generate answers in the background; you can keep ranking")
-        generate.clicked.connect(lambda: self.generate(self.count_spin.value(), explicit=True))
-        gen_box = QGroupBox("Generate answers")
-        form = QFormLayout(gen_box)
-        form.addRow("Model", self.policy)
-        form.addRow("Answers per prompt", self.k_spin)
-        form.addRow("Prompts", self.count_spin)
-        form.addRow("Answer length", self.tokens_spin)
-        form.addRow(generate)
-
+        self.generator = GeneratePanel(self.ctx, lambda prompts: self.generate(prompts, explicit=True),
+                                       remember=not self.labelling_only)
+        self.policy, self.k_spin = self.generator.policy, self.generator.k_spin
+        self.count_spin, self.tokens_spin = self.generator.count_spin, self.generator.tokens_spin
         self.prompts_edit = QPlainTextEdit(placeholderText="One prompt per line",
                                            toolTip="New prompts to rank answers for, one per line")
         add = QPushButton("Add prompts", toolTip="Save these prompts; answers to them are generated next")
@@ -167,10 +143,10 @@ class RankPage(QWidget):
         side = QWidget(maximumWidth=300)
         layout = QVBoxLayout(side)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(gen_box)
+        layout.addWidget(self.generator)
         layout.addWidget(prompt_box, 1)
         if self.labelling_only:  # no model in a pack: nothing to generate
-            gen_box.hide()
+            self.generator.hide()
             prompt_box.hide()
         layout.addWidget(GuidelinesPanel(self.ctx), 2)
         return side
@@ -181,7 +157,7 @@ class RankPage(QWidget):
         unranked = self.queue.unranked(self.ctx.annotator)
         if self.comparison is None:
             self._show(self.queue.next(self.ctx.annotator, unranked))
-        self._refresh_policies()
+        self.generator.refresh_policies()
         mine = [r for r in self.ctx.store.rankings() if r.annotator == self.ctx.annotator]
         today = sum(datetime.fromisoformat(r.created).astimezone().date() == date.today() for r in mine)
         self.counters.setText(f"Today: <b>{today}</b> · Ranked: <b>{len(mine)}</b> · Left: <b>{len(unranked)}</b>"
@@ -194,22 +170,6 @@ class RankPage(QWidget):
                                                for c in self.queue.unranked(self.ctx.annotator)):
             self.comparison = None
         self.refresh()
-
-    def _on_model(self, info: dict) -> None:
-        """Name the automatic answer length for the device the model landed on."""
-        device = str(info.get("device", "cpu"))
-        self.tokens_spin.setSpecialValueText(f"Auto ({default_answer_tokens(device)} on {device})")
-
-    def _refresh_policies(self) -> None:
-        current = self.policy.currentData()
-        self.policy.blockSignals(True)
-        self.policy.clear()
-        self.policy.addItem("Base model", "base")
-        for run in self.ctx.store.runs():
-            if run.kind in kinds(makes_policy=True) and run.status == "finished":
-                self.policy.addItem(f"Run {run.id} ({run.kind.upper()})", str(run.id))
-        self.policy.setCurrentIndex(max(0, self.policy.findData(current)))
-        self.policy.blockSignals(False)
 
     def _show(self, comparison: Comparison | None) -> None:
         """Put `comparison` (or the empty state) on screen with no keys pressed yet."""
@@ -234,7 +194,7 @@ class RankPage(QWidget):
         else:
             self.prompt_view.setPlainText(comparison.prompt)
             for number, text in enumerate(comparison.responses, start=1):
-                pane = ResponsePane(number, text, self)
+                pane = ResponsePane(number, text, self.pick, None if self.labelling_only else self.make_demo)
                 self.panes.append(pane)
                 self.splitter.addWidget(pane)
             self.splitter.setSizes([1000] * len(self.panes))
@@ -254,11 +214,6 @@ class RankPage(QWidget):
     def _say(self, text: str, error: bool = False) -> None:
         set_role(self.message, "error" if error else "")
         self.message.setText(text)
-
-    def showEvent(self, event) -> None:
-        super().showEvent(event)
-        self.setFocus()
-        self.refresh()
 
     # -- decisions ------------------------------------------------------------------------------------
     def pick(self, position: int) -> None:
@@ -373,7 +328,7 @@ class RankPage(QWidget):
                 self._say("Every prompt already has answers from this model: add prompts first.", error=True)
             return None
         self._auto = True
-        from studio.workers import generate_job
+        from studio.workers.model_jobs import generate_job
 
         job = self.ctx.run(generate_job(per_prompt=self.k_spin.value(), policy=policy, limit=prompts,
                                         max_new_tokens=self.tokens_spin.value() or None),

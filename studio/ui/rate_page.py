@@ -20,18 +20,18 @@ from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QLineEdit, QPush
 from studio.core import active
 from studio.core.ratings import RateItem, Ratings, export_ratings, import_ratings, kto_weight_advice
 from studio.core.store import Store, StoreError
-from studio.ui.answer_widgets import DemoDialog, reader
+from studio.ui.answer_widgets import DemoDialog, LabellingPage, reader
 from studio.ui.rank_page import PACK_DONE
 from studio.ui.theme import set_role
 
 if TYPE_CHECKING:  # the labelling-only pack window starts without the workers (superqt) and the model host
     from studio.ui.context import StudioContext
-    from studio.workers import Job
+    from studio.workers.job import Job
 
 KEYS_HELP = "Keys: <b>↑</b> or <b>J</b> good · <b>↓</b> or <b>K</b> bad · <b>S</b> skip · <b>Ctrl+Z</b> undo"
 
 
-class RatePage(QWidget):
+class RatePage(LabellingPage):
     """Rate the stored answers good or bad, one at a time, with single keys."""
 
     def __init__(self, ctx: StudioContext, parent: QWidget | None = None, labelling_only: bool = False):
@@ -181,11 +181,6 @@ class RatePage(QWidget):
     def _say(self, text: str, error: bool = False) -> None:
         set_role(self.message, "error" if error else "")
         self.message.setText(text)
-
-    def showEvent(self, event) -> None:
-        super().showEvent(event)
-        self.setFocus()
-        self.refresh()
 
     # -- decisions ------------------------------------------------------------------------------------
     def rate(self, good: bool) -> None:

@@ -11,14 +11,15 @@ from pathlib import Path
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QAbstractItemView, QDialog, QDialogButtonBox, QFileDialog, QHBoxLayout, QHeaderView,
-                               QLabel, QListWidget, QListWidgetItem, QPushButton, QTableWidget, QTableWidgetItem,
+from PySide6.QtWidgets import (QAbstractItemView, QDialog, QDialogButtonBox, QHBoxLayout, QHeaderView,
+                               QLabel, QListWidget, QListWidgetItem, QTableWidget, QTableWidgetItem,
                                QVBoxLayout, QWidget)
 
 from studio.core.oversight_store import alarms
 from studio.core.rm_health import SCORES_FILE, RMReport, load_scored, rm_report
 from studio.ui.context import StudioContext
 from studio.ui.plots import COLOURS, save_image, write_csv
+from studio.ui.save_dialog import export_button
 from studio.ui.theme import role_colour, set_role
 
 
@@ -57,8 +58,8 @@ class RMReportPanel(QWidget):
         self.worst.setToolTip("The held-out pairs the reward model gets most wrong. Double-click one to read "
                               "and re-rank it: perhaps the label, not the model, is wrong.")
         self.worst.cellDoubleClicked.connect(lambda row, _col: self.open_pair(row))
-        self.png_button = QPushButton("Export PNG…", clicked=self._ask_png, enabled=False)
-        self.csv_button = QPushButton("Export CSV…", clicked=self._ask_csv, enabled=False)
+        self.png_button = export_button(self, "Export report", "reward_health.png", self.export_png, enabled=False)
+        self.csv_button = export_button(self, "Export report", "reward_health.csv", self.export_csv, enabled=False)
 
         header = QHBoxLayout()
         header.addWidget(self.summary, 1)
@@ -165,16 +166,6 @@ class RMReportPanel(QWidget):
         job = self.ctx.run(fn, needs_model=False)
         job.finished.connect(lambda path: self.summary.setToolTip(f"Saved {path}"))
         return job.start()
-
-    def _ask_png(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export report", "reward_health.png", "PNG images (*.png)")
-        if path:
-            self.export_png(path)
-
-    def _ask_csv(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export report", "reward_health.csv", "CSV files (*.csv)")
-        if path:
-            self.export_csv(path)
 
 
 class RerankDialog(QDialog):

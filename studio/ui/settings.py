@@ -9,7 +9,7 @@ from pathlib import Path
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QSpinBox
 
-from studio.ui.recent import config_dir
+from studio.core.recent import config_dir
 
 
 def settings() -> QSettings:

@@ -50,6 +50,11 @@ CHART_HELP = {
     "tokens per second": "Training speed.",
     "samples per second": "Training speed: responses written, scored and learned from per second.",
 }
+def chart_help(kind: str, title: str) -> str:
+    """The help of chart `title`: the studio's for a chart several kinds draw, else `kind`'s own."""
+    return CHART_HELP.get(title) or dict(run_kind(kind).chart_help).get(title, "")
+
+
 def groups(kind: str) -> list[Group]:
     """The charts the Train page draws for a run of `kind`, as the run-kind registry lists them."""
     return [(title, list(series)) for title, series in run_kind(kind).charts]
@@ -66,7 +71,7 @@ def label_eval_series(board: MetricsBoard, kind: str, split: tuple[int, int] | N
         evals = [name for name in plot.names if name.startswith("eval_")]
         for name in evals:
             plot.set_label(name, name + eval_suffix(kind, split))
-        help_text = CHART_HELP.get(plot.title, "")
+        help_text = chart_help(kind, plot.title)
         plot.setToolTip(f"{help_text}\n\n{note}" if evals and note else help_text)
 
 

@@ -1,6 +1,6 @@
-"""Train page: pick an engine, set its options, start / stop / resume a run and watch it live.
+"""Train page: start / stop / resume a run of the kind set up in `train_setup.TrainSetup`, and watch it live.
 
-Training runs in a job (`studio.workers.train_job`); its metrics and samples arrive as signals and
+Training runs in a job (`studio.workers.model_jobs.train_job`); its metrics and samples arrive as signals and
 feed the charts and the samples table, so reward hacking shows while it happens. Past runs come
 from the store: selecting one shows its recorded curves and samples.
 """
@@ -9,22 +9,25 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QPushButton,
-                               QScrollArea, QSplitter, QTabWidget, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
 from studio.core.ratings import Ratings
 from studio.core.records import Run
-from studio.core.run_kinds import KINDS, REWARD, SFT, run_kind
+from studio.core.reward_terms import uses_reward_model
+from studio.core.run_kinds import REWARD, run_kind
 from studio.ui.config_form import ConfigForm
 from studio.ui.context import StudioContext
 from studio.ui.plots import MetricsBoard, save_image, write_csv
 from studio.ui.rm_report_panel import AlarmList, RMReportPanel
 from studio.ui.run_progress import RunProgress
 from studio.ui.run_tables import RunHistory, SamplesTable
-from studio.ui.settings import project_value, set_project_value
+from studio.ui.save_dialog import export_button
+from studio.ui.settings import set_project_value
 from studio.ui.theme import set_role
-from studio.ui.train_charts import EvalNote, groups, label_eval_series, summary
-from studio.workers import Job, config_fields, train_job
+from studio.ui.train_charts import EvalNote, groups, label_eval_series
+from studio.ui.train_setup import TrainSetup
+from studio.workers.job import Job
+from studio.workers.model_jobs import train_job
 
 # "running" with no job in this window means the process died mid-run (crash, kill): resumable.
 RESUMABLE = ("cancelled", "failed", "running")
@@ -40,20 +43,9 @@ class TrainPage(QWidget):
         self._live_run: int | None = None  # the run id of the running job, once known
         self._shown_run: int | None = None  # the run whose curves are on the board
 
-        self.kind = QComboBox()
-        for kind in KINDS.values():
-            self.kind.addItem(kind.title, kind.name)
-        self.form_area = QScrollArea(widgetResizable=True)
-        self.form: ConfigForm | None = None
-        self.init_combo = QComboBox(toolTip="The policy to start from. PPO, DPO, RLOO and KTO normally start from "
-                                            "the SFT model, which also serves as the reference the KL is measured against.")
-        self.reward_combo = QComboBox(toolTip="The reward model whose scores PPO or RLOO maximises.")
-        sources = QFormLayout()
-        sources.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapAllRows)  # each choice gets the full width
-        sources.addRow("Start from", self.init_combo)
-        sources.addRow("Reward model", self.reward_combo)
-        self.sources = QWidget()
-        self.sources.setLayout(sources)
+        self.setup = TrainSetup(ctx)
+        self.kind, self.init_combo, self.reward_combo = self.setup.kind, self.setup.init_combo, self.setup.reward_combo
+        self.terms = self.setup.terms
 
         self.start_button = QPushButton("Start", clicked=self.start,
                                         toolTip="Start a new run of the chosen kind with these settings; it trains "
@@ -73,10 +65,10 @@ class TrainPage(QWidget):
         self.board = MetricsBoard(columns=4)
         self.shown = QLabel()
         self.eval_note = EvalNote(self.board)
-        self.png_button = QPushButton("Export PNG…", clicked=self._ask_png,
-                                      toolTip="Save the charts shown, titled with their run, as one PNG image.")
-        self.csv_button = QPushButton("Export CSV…", clicked=self._ask_csv,
-                                      toolTip="Save every metric of the run shown as CSV: one row per step.")
+        self.png_button = export_button(self, "Export charts", "training.png", self.export_png,
+                                       toolTip="Save the charts shown, titled with their run, as one PNG image.")
+        self.csv_button = export_button(self, "Export metrics", "training.csv", self.export_csv,
+                                       toolTip="Save every metric of the run shown as CSV: one row per step.")
         self.samples = SamplesTable()
         self.history = RunHistory()
         self.history.itemSelectionChanged.connect(self._on_history_selected)
@@ -89,12 +81,9 @@ class TrainPage(QWidget):
         self.tabs.addTab(self.rm_report, "Reward model health")
 
         self._lay_out()
-        self.kind.currentIndexChanged.connect(self._on_kind_changed)
+        self.setup.kind_changed.connect(self._on_kind_changed)
+        self._on_kind_changed(self.selected_kind)
         ctx.data_changed.connect(self.refresh)
-        remembered = project_value(ctx.project.root, "train/kind")
-        if remembered in KINDS:
-            self.set_kind(remembered)
-        self._on_kind_changed()
         self.refresh()
 
     def _lay_out(self) -> None:
@@ -102,9 +91,7 @@ class TrainPage(QWidget):
         for button in (self.start_button, self.stop_button, self.resume_button):
             buttons.addWidget(button)
         left = QVBoxLayout()
-        left.addWidget(self.kind)
-        left.addWidget(self.form_area, 1)
-        left.addWidget(self.sources)
+        left.addWidget(self.setup, 1)
         left.addLayout(buttons)
         left.addWidget(self.progress)
         left.addWidget(self.status)
@@ -138,22 +125,16 @@ class TrainPage(QWidget):
     # -- the form --------------------------------------------------------------------------------------
     @property
     def selected_kind(self) -> str:
-        return self.kind.currentData()
+        return self.setup.selected_kind
+
+    @property
+    def form(self) -> ConfigForm:
+        return self.setup.form
 
     def set_kind(self, kind: str) -> None:
-        self.kind.setCurrentIndex(self.kind.findData(kind))
+        self.setup.set_kind(kind)
 
-    def _on_kind_changed(self) -> None:
-        kind = self.selected_kind
-        self.form = ConfigForm(config_fields(kind))
-        saved = project_value(self.ctx.project.root, f"train/{kind}")
-        if isinstance(saved, dict):
-            self.form.set_values(saved)
-        self.form_area.setWidget(self.form)
-        spec = run_kind(kind)
-        self.sources.setVisible(spec.starts_from_policy)
-        self.reward_combo.setVisible(spec.online)
-        self.sources.layout().labelForField(self.reward_combo).setVisible(spec.online)
+    def _on_kind_changed(self, kind: str) -> None:
         if self.job is None:
             self._shown_run = None
             self._show_board(kind, f"New {kind.upper()} run: press Start")
@@ -173,12 +154,7 @@ class TrainPage(QWidget):
     def refresh(self) -> None:
         """Re-read run history and the run choices from the store."""
         runs = self.ctx.store.runs()
-        _fill_combo(self.init_combo, [("Latest SFT run (base model if none)", None), ("Base model (no SFT)", "base")]
-                    + [(f"SFT run {r.id}", str(r.id)) for r in reversed(runs)
-                       if r.kind == SFT and r.status == "finished"])
-        _fill_combo(self.reward_combo, [("Latest reward model", None)]
-                    + [(f"Reward run {r.id}{summary(r, 1, ' · ')}", str(r.id)) for r in reversed(runs)
-                       if r.kind == REWARD and r.status == "finished"])
+        self.setup.fill_choices(runs)
         self.history.fill(runs, self._shown_run)
         self._update_buttons()
         self._update_eval_note()
@@ -191,8 +167,7 @@ class TrainPage(QWidget):
         if run is not None:
             kind, fraction = run.kind, run.config.get("eval_fraction")
         else:
-            editor = self.form.editors.get("eval_fraction")
-            kind, fraction = self.selected_kind, editor[1].value() if editor else None
+            kind, fraction = self.selected_kind, self.setup.eval_fraction()
         self.eval_note.show_for(self.ctx.store, kind, fraction)
 
     def selected_run(self) -> Run | None:
@@ -209,10 +184,7 @@ class TrainPage(QWidget):
         run = self.ctx.store.run(run_id)
         self._shown_run = run.id
         if self.job is None:
-            self.set_kind(run.kind)
-            self.form.set_values(run.config)
-            self.init_combo.setCurrentIndex(max(self.init_combo.findData(run.config.get("_init")), 0))
-            self.reward_combo.setCurrentIndex(max(self.reward_combo.findData(run.config.get("_reward")), 0))
+            self.setup.show_settings(run)
         self._show_board(run.kind, f"Run {run.id} · {run.kind.upper()} · {run.status}")
         rows = self.ctx.store.metrics(run.id)
         self.board.load(rows)
@@ -243,22 +215,28 @@ class TrainPage(QWidget):
             return None
         set_project_value(self.ctx.project.root, f"train/{kind}", values)
         set_project_value(self.ctx.project.root, "train/kind", kind)
-        missing = self._missing_data(kind)
+        try:
+            terms = self.setup.reward_terms() if run_kind(kind).online else None
+            missing = self._missing_data(kind, terms)
+        except ValueError as exc:  # a term that cannot be read, a reference answer missing
+            missing = str(exc)
         if missing:
             self._show_error(missing)
             return None
-        init = self.init_combo.currentData() if run_kind(kind).starts_from_policy else None
-        reward = self.reward_combo.currentData() if run_kind(kind).online else None
+        init, reward = self.setup.sources_of(kind)
+        reward = reward if terms is None or uses_reward_model(terms) else None
         self._show_board(kind, f"New {kind.upper()} run (live)")
-        return self._run(train_job(kind, values, init=init, reward=reward), None, f"Training {kind.upper()}")
+        texts = [t.text for t in terms] if terms else None
+        return self._run(train_job(kind, values, init=init, reward=reward, terms=texts), None,
+                         f"Training {kind.upper()}")
 
-    def _missing_data(self, kind: str) -> str:
+    def _missing_data(self, kind: str, terms: list | None = None) -> str:
         """Why a `kind` run cannot start on this project's data ("" when it can)."""
         spec = run_kind(kind)
         if spec.needs:
             counts = {**self.ctx.store.counts(), **Ratings(self.ctx.store).counts()}
             return "" if any(counts[name] for name in spec.learns_from.counts) else spec.needs
-        if spec.online and self.reward_combo.count() <= 1:
+        if spec.online and self.reward_combo.count() <= 1 and (terms is None or uses_reward_model(terms)):
             return f"Train a reward model first: {kind.upper()} maximises its score."
         return ""
 
@@ -371,7 +349,7 @@ class TrainPage(QWidget):
         self.stop_button.setEnabled(not idle and not self.job.stop_requested())
         self.resume_button.setEnabled(idle and run is not None and run.status in RESUMABLE
                                       and not self.ctx.project.run_is_live(run.id))
-        self.kind.setEnabled(idle)
+        self.setup.kind.setEnabled(idle)
 
     # -- export ----------------------------------------------------------------------------------------
     def export_png(self, path: str | Path) -> Job:
@@ -390,23 +368,3 @@ class TrainPage(QWidget):
         job.failed.connect(self._show_error)
         return job.start()
 
-    def _ask_png(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export charts", "training.png", "PNG images (*.png)")
-        if path:
-            self.export_png(path)
-
-    def _ask_csv(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export metrics", "training.csv", "CSV files (*.csv)")
-        if path:
-            self.export_csv(path)
-
-
-def _fill_combo(combo: QComboBox, items: list[tuple[str, str | None]]) -> None:
-    """Replace the items, keeping the current choice when it is still there."""
-    current = combo.currentData()
-    combo.blockSignals(True)
-    combo.clear()
-    for label, data in items:
-        combo.addItem(label, data)
-    combo.setCurrentIndex(max(combo.findData(current), 0))
-    combo.blockSignals(False)

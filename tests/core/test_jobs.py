@@ -184,3 +184,17 @@ def test_an_empty_answer_length_becomes_a_gpus_default_in_a_job():
     assert dict(zip(args, args[1:]))["--rollout.max_new_tokens"] == "256"
     assert trl_config(JobSpec("rloo", "m", Lengthy()))["max_completion_length"] == 256
     assert trl_config(JobSpec("rloo", "m", Lengthy(max_new_tokens=64)))["max_completion_length"] == 64
+
+
+@pytest.mark.parametrize("kind", ["reward", "dpo"])
+def test_a_plackett_luce_job_learns_from_the_pairs_and_says_so(store, tmp_path, kind):
+    from studio.training.configs import config_class
+
+    ranked(store)
+    config = config_class(kind)(ranking_loss="plackett_luce")
+    assert write_job(store, JobSpec(kind, "m", config), tmp_path / "pl") == 3  # a > b > c: its three pairs
+    readme = (tmp_path / "pl" / "README.md").read_text()
+    assert "TRL has no Plackett-Luce loss" in readme and "ranking_loss" not in (tmp_path / "pl" /
+                                                                               "trl_config.yaml").read_text()
+    write_job(store, JobSpec(kind, "m", config_class(kind)()), tmp_path / "pairs")
+    assert "Plackett-Luce" not in (tmp_path / "pairs" / "README.md").read_text()

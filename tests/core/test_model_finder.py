@@ -103,7 +103,7 @@ def test_studio_models_lists_this_users_stores_and_recent_projects(places, tiny_
                                                                    monkeypatch, capsys):
     from studio.cli import main
     from studio.core.project import Project
-    from studio.ui.recent import remember_project
+    from studio.core.recent import remember_project
 
     monkeypatch.setenv("HF_HUB_CACHE", str(places["hf-cache"]))
     monkeypatch.setenv("OLLAMA_MODELS", str(places["ollama"]))

@@ -5,7 +5,10 @@ only read; two comparisons with the same texts keep their own labels.
 """
 import contextlib
 import os
+import signal
 import sqlite3
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -118,11 +121,38 @@ def test_an_old_pack_imports_without_being_changed(labelled):
     """A pack from before rating repeats (schema 5) and copy numbers: migrated in a copy, not in place."""
     home, pack_file = labelled
     _edit(pack_file, ("DROP TABLE rating_repeats", []), ("ALTER TABLE pack_items DROP COLUMN copy", []),
-          ("UPDATE meta SET value = '5' WHERE key = 'schema_version'", []))
+          ("ALTER TABLE prompts DROP COLUMN answer", []), ("UPDATE meta SET value = '5' WHERE key = 'schema_version'", []))
     before = _files(pack_file)
     result = packs.import_pack(home.store, pack_file)
     assert (result.rankings, result.ratings, result.repeats) == (1, 1, 1)
     assert _files(pack_file) == before
+
+
+def _kill_mid_write(pack_file: Path) -> None:
+    """A labelling write SIGKILLed after its pages reached the file: the pack is left with a hot journal."""
+    code = ("import os, signal, sqlite3, sys\n"
+            "conn = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
+            "conn.execute('PRAGMA cache_size = 2')\n"  # changed pages spill into the file before any commit
+            "conn.execute('BEGIN IMMEDIATE')\n"
+            "conn.execute('CREATE TABLE half_written AS SELECT randomblob(300000) AS b')\n"
+            "conn.execute('DELETE FROM ratings')\n"
+            "os.kill(os.getpid(), signal.SIGKILL)\n")
+    assert subprocess.run([sys.executable, "-c", code, str(pack_file)]).returncode == -signal.SIGKILL
+
+
+def test_a_pack_killed_mid_write_imports_untouched_and_opens_rolled_back(labelled):
+    """Read-only, the pack is read as its last commit left it; opened for labelling, it is rolled back in place."""
+    home, pack_file = labelled
+    _kill_mid_write(pack_file)
+    before = _files(pack_file)
+    assert before["-journal"]
+    result = packs.import_pack(home.store, pack_file)
+    assert (result.rankings, result.ratings, result.repeats) == (1, 1, 2)
+    assert _files(pack_file) == before
+    with packs.open_pack(pack_file) as pack:
+        assert pack.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert "half_written" not in pack.db.table_names() and len(Ratings(pack).list("ann")) == 1
+    assert not Path(f"{pack_file}-journal").exists()
 
 
 def test_a_zero_byte_file_stays_zero_bytes(labelled):

@@ -6,7 +6,7 @@ from studio.core.run_kinds import KINDS, SOURCES, kinds, run_kind
 
 STUDIO = Path(__file__).resolve().parents[2] / "studio"
 # the words other things call their kinds (a model source, a job outcome, a labelling rule, a queue item)
-OTHER_KINDS = {"ui/main_window.py": {"folder", "gguf"}, "workers.py": {"ok", "cancelled"},
+OTHER_KINDS = {"ui/main_window.py": {"folder", "gguf"}, "workers/job.py": {"ok", "cancelled"},
                "core/rules.py": {"contains", "avoids", "regex", "longer", "shorter"}, "ui/rank_queue.py": {"repeat"}}
 
 
@@ -76,4 +76,4 @@ def test_every_kind_is_whole():
         assert kind.headline and set(kind.headline) <= drawn, kind.name  # a headline figure has its chart
         assert bool(kind.needs) != kind.online, kind.name  # offline kinds say what data to add
     assert run_kind("kto").learns_from.name == "rated answers"
-    assert kinds(online=True) == ("ppo", "rloo") and "reward" not in kinds(makes_policy=True)
+    assert kinds(online=True) == ("ppo", "rloo", "grpo") and "reward" not in kinds(makes_policy=True)

@@ -37,9 +37,10 @@ def recorder() -> tuple[Hooks, list[tuple[int, dict]], list[tuple[int, list[dict
 
 
 def add_random_sft(base: SharedBase) -> None:
-    """An "sft" adapter that really changes the model, so reference != base."""
-    base.add_lora("sft", r=4, alpha=8)
+    """An "sft" adapter that really changes the model, so reference != base; the same adapter whatever ran before
+    (its lora_A is drawn from the global generator when it is added)."""
     torch.manual_seed(1)
+    base.add_lora("sft", r=4, alpha=8)
     with torch.no_grad():
         for name, p in base.peft.named_parameters():
             if ".sft." in name and "lora_B" in name:

@@ -6,7 +6,7 @@ from studio.training.generation import GeneratedBatch
 from studio.training.online_policy import POLICY
 from studio.training.ppo import forward
 from studio.training.prefix_sharing import grouped_forward
-from studio.training.rloo import rollout
+from studio.training.group_rounds import rollout
 
 
 def lora_gradients(base, loss: torch.Tensor) -> list[torch.Tensor]:

@@ -3,7 +3,7 @@ beta times its KL to the reference, minus the mean of the same over its k - 1 si
 import pytest
 import torch
 
-from studio.training import rloo
+from studio.training import group_rounds, rloo
 from studio.training.configs import RLOOConfig
 from studio.training.online_policy import POLICY, start_policy
 from tests.training.test_ppo import PROMPTS, add_random_sft, count_vowels
@@ -27,7 +27,7 @@ def captured_round(base, monkeypatch, tmp_path, **overrides):
     mask) of each first-pass loss call])."""
     add_random_sft(base)
     seen, calls = {}, []
-    real_rollout, real_loss = rloo.rollout, rloo.sequence_policy_loss
+    real_rollout, real_loss = group_rounds.rollout, rloo.sequence_policy_loss
 
     def rollout(*args, **kwargs):
         seen["batch"] = real_rollout(*args, **kwargs)
@@ -37,14 +37,14 @@ def captured_round(base, monkeypatch, tmp_path, **overrides):
         calls.append((logprobs.detach().clone(), advantages.detach().clone(), mask.clone()))
         return real_loss(logprobs, old_logprobs, advantages, mask, clip, total)
 
-    monkeypatch.setattr(rloo, "start_policy", moved_policy)
-    monkeypatch.setattr(rloo, "rollout", rollout)
+    monkeypatch.setattr(group_rounds, "start_policy", moved_policy)
+    monkeypatch.setattr(group_rounds, "rollout", rollout)
     monkeypatch.setattr(rloo, "sequence_policy_loss", loss)
     config = RLOOConfig(**{"iterations": 1, "batch_size": 2, "samples_per_prompt": K, "max_new_tokens": 12,
                            "beta": BETA, "lr": 1e-3, "checkpoint_every": 100, **overrides})
     result = rloo.train_rloo(base, PROMPTS, count_vowels, config, tmp_path, init_adapter="sft")
     assert result.status == "finished"
-    return seen["batch"], rloo.with_device_lengths(config, "cpu"), calls
+    return seen["batch"], group_rounds.with_device_lengths(config, "cpu"), calls
 
 
 def by_hand(rewards: list[float], k: int) -> list[float]:

@@ -9,7 +9,7 @@ from studio.ui.app import default_project, parse_args, prepare_project
 from studio.ui.help_page import HelpPage
 from studio.ui.job_indicator import JobIndicator
 from studio.ui.main_window import PAGES, MainWindow, quit_question
-from studio.ui.recent import recent_projects, remember_project
+from studio.core.recent import recent_projects, remember_project
 from tests.ui.helpers import show
 
 LOAD_TIMEOUT_MS = 60_000
@@ -107,7 +107,7 @@ def test_close_while_a_job_runs_asks_in_its_words_and_never_waits(qtbot, ctx, mo
 
 
 def test_quit_question_names_training_and_its_checkpoint():
-    from studio.workers import Job
+    from studio.workers.job import Job
 
     jobs = [Job(lambda jc: None, ".", title=title) for title in ("Training SFT", "Generating answers")]
     text = quit_question(jobs)
@@ -143,6 +143,24 @@ def test_a_job_with_nothing_ahead_is_starting_not_queued(qtbot, ctx):
     assert job.state == "queued"
     assert indicator.label.text() == "Loading the model…" and "waiting" not in indicator.toolTip()
     qtbot.waitUntil(lambda: job.state == "ended", timeout=30_000)
+
+
+def test_a_job_ending_after_its_indicator_was_deleted_reaches_no_deleted_label(qtbot):
+    from PySide6.QtCore import QCoreApplication, QEvent
+
+    from studio.workers.job import Job
+
+    kept, gone = JobIndicator(), JobIndicator()
+    qtbot.addWidget(kept)
+    job = Job(lambda jc: None, ".", title="Training SFT")
+    for indicator in (kept, gone):
+        indicator.track(job)
+    job.state = "running"
+    gone.deleteLater()  # its window closed while the job ran
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    with qtbot.capture_exceptions() as raised:
+        job._done(("ok", None))
+    assert raised == [] and kept.jobs == [] and kept.label.text() == ""
 
 
 def test_switch_project_and_export_prefs(qtbot, ctx, tmp_path, tiny_model_dir):

@@ -18,9 +18,9 @@ from studio.training.configs import config_class, help_field, resolve
 from studio.training.engine import TrainResult
 from studio.ui.compare_page import ComparePage
 from studio.ui.rank_page import RankPage
-from studio.ui.train_charts import CHART_HELP, summary
+from studio.ui.train_charts import chart_help, summary
 from studio.ui.train_page import TrainPage
-from studio.workers import config_fields
+from studio.workers.config_fields import config_fields
 
 
 def _subcommands(*path: str) -> dict[str, argparse.ArgumentParser]:
@@ -56,7 +56,7 @@ def test_every_list_that_names_kinds_covers_each_kind(qtbot, ctx, tmp_path, name
     assert page.kind.itemText(page.kind.findData(name)) == kind.title
     page.set_kind(name)
     assert [plot.title for plot in page.board.plots] == [title for title, _ in kind.charts]
-    assert all(CHART_HELP.get(title) for title, _ in kind.charts), "a chart without its help"
+    assert all(chart_help(kind.name, title) for title, _ in kind.charts), "a chart without its help"
     assert [spec.name for spec in config_fields(name)] == [f.name for f in dataclasses.fields(config_class(name))]
 
     assert kind.learns_from in jobs.RECORDS and kind.learns_from in runs.TRAINING_DATA
@@ -73,7 +73,7 @@ def test_every_list_that_names_kinds_covers_each_kind(qtbot, ctx, tmp_path, name
     compare = _page(qtbot, ComparePage(ctx))
     policies = [compare.policies.item(i).data(Qt.ItemDataRole.UserRole) for i in range(compare.policies.count())]
     rank = _page(qtbot, RankPage(ctx))
-    rank._refresh_policies()
+    rank.generator.refresh_policies()
     assert (str(run_id) in policies) == (rank.policy.findData(str(run_id)) >= 0) == kind.makes_policy
 
 

@@ -4,7 +4,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from studio.ui.train_page import TrainPage
-from studio.workers import config_fields
+from studio.workers.config_fields import config_fields
 from tests.ui.seed import seed_data, seed_runs
 
 TINY_PPO = {"iterations": 20, "batch_size": 2, "max_new_tokens": 8, "ppo_epochs": 1, "minibatches": 1,
@@ -150,3 +150,17 @@ def test_eval_figures_say_how_many_examples_they_rest_on(qtbot, seeded_ctx):
     assert "194 more ranked prompts" in page.eval_note.text()
     page.set_kind("ppo")
     assert not page.eval_note.isVisible()
+
+
+@pytest.mark.parametrize("kind", ["reward", "dpo"])
+def test_the_ranking_loss_is_a_list_of_its_choices_remembered_per_project(qtbot, ctx, kind):
+    page = make_page(qtbot, ctx)
+    page.set_kind(kind)
+    box = page.form.editors["ranking_loss"][1]
+    assert [box.itemText(i) for i in range(box.count())] == ["pairs", "plackett_luce"]
+    assert page.form.values()["ranking_loss"] == "pairs" and "plackett_luce: the whole ranking" in box.toolTip()
+    box.setCurrentText("plackett_luce")
+    page.start()  # refused (no rankings), but what was set is remembered
+    again = make_page(qtbot, ctx)
+    again.set_kind(kind)
+    assert again.form.values()["ranking_loss"] == "plackett_luce"

@@ -2,35 +2,16 @@
 critique-and-revise and gold checks."""
 from __future__ import annotations
 
+import argparse
 import json
-import sys
 
-from studio.cli_labels import count_arg
-from studio.cli_outputs import add_output
+from studio.cli.loading import open_base
+from studio.cli.outputs import add_output
+from studio.cli.parsing import command, count_arg, group
 from studio.core import oversight_store as ov
 from studio.core.jsonl import write_jsonl
 from studio.core.project import Project
 from studio.core.run_kinds import REWARD, kinds
-
-
-def _base(project: Project, device: str, spec: str | None = None):
-    """The project's model, or the model `spec` (a folder or GGUF) when given and `models` finds it usable."""
-    import torch
-
-    from studio.core.cpu_threads import torch_threads
-    from studio.training.model_support import model_problem
-    from studio.training.models import load_model
-    from studio.training.runs import open_base
-    from studio.training.shared_base import SharedBase
-
-    torch.set_num_threads(torch_threads())  # one per free core (`core.cpu_threads`)
-    say = lambda msg: print(msg, file=sys.stderr)  # noqa: E731
-    if spec is None:
-        return open_base(project, device=device, progress=say)
-    problem = model_problem(spec)
-    if problem:
-        raise ValueError(f"cannot use {spec} as the judge: {problem}")
-    return SharedBase.from_loaded(load_model(spec, device=device, progress=say))
 
 
 def _filled(args, *names: str) -> None:
@@ -45,7 +26,7 @@ def cmd_rm_report(args) -> None:
     from studio.training.rm_scoring import reward_report
 
     project = Project.open(args.dir)
-    report = reward_report(project, args.reward, lambda: _base(project, args.device))
+    report = reward_report(project, args.reward, lambda: open_base(project, args.device))
     print(json.dumps(report.to_dict()) if args.json else report_text(report))
 
 
@@ -62,7 +43,7 @@ def cmd_label_ai(args) -> None:
 
     project = Project.open(args.dir)
     _filled(args, "principle")
-    judge = Judge(_base(project, args.device, args.judge))
+    judge = Judge(open_base(project, args.device, args.judge))
     ov.add_principle(project.store, args.principle)  # once the judge is there to apply it
     count = label_with_judge(project.store, judge, args.principle, args.limit)
     total = count.labelled + count.abstained
@@ -101,7 +82,7 @@ def cmd_revise(args) -> None:
 
     project = Project.open(args.dir)
     _filled(args, "principle", "prompt", "answer")
-    critique, revision = Judge(_base(project, args.device, args.judge)).critique_and_revise(
+    critique, revision = Judge(open_base(project, args.device, args.judge)).critique_and_revise(
         args.principle, args.prompt, args.answer)
     print(f"critique: {critique}\nrevision: {revision}")
     if args.save:
@@ -113,7 +94,7 @@ def cmd_gold_export(args) -> None:
 
     project = Project.open(args.dir)
     run = project.store.resolve_run(args.run)
-    made = make_gold_checks(project, _base(project, args.device), str(run.id), args.round)
+    made = make_gold_checks(project, open_base(project, args.device), str(run.id), args.round)
     checks = {g.comparison_id: g for g in ov.gold_checks(project.store, run.id)}
     todo = [c for c in project.store.unranked_comparisons(args.annotator) if c.id in checks]
     count = write_jsonl(args.file, ({"comparison_id": c.id, "prompt": c.prompt, "responses": c.responses,
@@ -139,47 +120,42 @@ def cmd_gold_import(args) -> None:
                   f"reward-model score {p.proxy_reward:+.2f}")
 
 
-def register(sub, command, with_dir, with_device) -> None:
-    """Add the oversight subcommands to the CLI's parser (`command`, `with_*` as in `cli.build_parser`)."""
-    c = with_device(with_dir(command(sub, "rm-report", cmd_rm_report,
-                                     "Reward-model health: held-out accuracy, calibration (ECE, Brier), score "
-                                     "histograms, length correlation and the pairs it gets most wrong.")))
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add `rm-report`, `label rule|ai`, `agreement`, `principles`, `revise` and `gold export|import`."""
+    c = command(sub, "rm-report", cmd_rm_report, "Reward-model health: held-out accuracy, calibration (ECE, Brier), "
+                "score histograms, length correlation and the pairs it gets most wrong.", device=True)
     c.add_argument("--reward", default=f"latest:{REWARD}", help=f"reward model run (id or latest:{REWARD})")
     c.add_argument("--json", action="store_true", help="print one JSON object")
 
-    label = sub.add_parser("label", help="Let a rule or an AI judge rank comparisons.",
-                           description="Let a rule or an AI judge rank comparisons.").add_subparsers(metavar="BY")
-    c = with_dir(command(label, "rule", cmd_label_rule, "Rank comparisons by a rule (annotator rule:<rule>)."))
+    label = group(sub, "label", "Let a rule or an AI judge rank comparisons.", metavar="BY")
+    c = command(label, "rule", cmd_label_rule, "Rank comparisons by a rule (annotator rule:<rule>).")
     c.add_argument("--rule", required=True, help="longer, shorter, contains:PHRASE, avoids:PHRASE or regex:PATTERN")
     c.add_argument("--limit", type=count_arg, default=None)
-    c = with_device(with_dir(command(label, "ai", cmd_label_ai,
-                                     "Rank comparisons with a judge model by a principle, reading each pair in "
-                                     "both orders; kept only when both agree (annotator ai:<principle>).")))
+    c = command(label, "ai", cmd_label_ai, "Rank comparisons with a judge model by a principle, reading each pair "
+                "in both orders; kept only when both agree (annotator ai:<principle>).", device=True)
     c.add_argument("--principle", required=True)
     c.add_argument("--judge", default=None, help="a model folder or .gguf (default: the project's model)")
     c.add_argument("--limit", type=count_arg, default=None)
-    c = with_dir(command(sub, "agreement", cmd_agreement, "How often each rule / AI labeller agrees with each "
-                         "person (same best answer; Krippendorff's alpha over the places)."))
+    c = command(sub, "agreement", cmd_agreement, "How often each rule / AI labeller agrees with each person (same "
+                "best answer; Krippendorff's alpha over the places).")
     c.add_argument("--json", action="store_true")
-    c = with_dir(command(sub, "principles", cmd_principles, "List the project's principles (or add one)."))
+    c = command(sub, "principles", cmd_principles, "List the project's principles (or add one).")
     c.add_argument("--add", default=None, metavar="TEXT")
-    c = with_device(with_dir(command(sub, "revise", cmd_revise,
-                                     "Critique an answer against a principle and rewrite it (Constitutional AI).")))
+    c = command(sub, "revise", cmd_revise, "Critique an answer against a principle and rewrite it (Constitutional "
+                "AI).", device=True)
     for name in ("principle", "prompt", "answer"):
         c.add_argument(f"--{name}", required=True)
     c.add_argument("--judge", default=None, help="a model folder or .gguf (default: the project's model)")
     c.add_argument("--save", action="store_true", help="store the revision as a demonstration")
 
-    gold = sub.add_parser("gold", help="Gold checks: rank what PPO writes against the SFT answers.",
-                          description="Gold checks: rank what PPO writes against the SFT answers.")
-    gold = gold.add_subparsers(metavar="ACTION")
-    c = with_device(with_dir(command(gold, "export", cmd_gold_export,
-                                     "Pair a PPO round's answers with the starting policy's and export them.")))
+    gold = group(sub, "gold", "Gold checks: rank what PPO writes against the SFT answers.")
+    c = command(gold, "export", cmd_gold_export, "Pair a PPO round's answers with the starting policy's and export "
+                "them.", device=True)
     add_output(c, "file", metavar="FILE.jsonl")
     gold_kind = kinds(gold_checks=True)[0]
     c.add_argument("--run", default=f"latest:{gold_kind}", help=f"PPO run (id or latest:{gold_kind})")
     c.add_argument("--round", type=int, default=None, help="the round (default: its last)")
     c.add_argument("--annotator", default=None, help="only those this annotator has not ranked")
-    c = with_dir(command(gold, "import", cmd_gold_import,
-                         "Import rankings of gold comparisons and print the gold-vs-proxy curve."))
+    c = command(gold, "import", cmd_gold_import, "Import rankings of gold comparisons and print the gold-vs-proxy "
+                "curve.")
     c.add_argument("file", metavar="FILE.jsonl")

@@ -1,13 +1,10 @@
-"""Jobs of the Oversight page that need the engines (judge, critique-and-revise, gold checks).
-
-Like `studio.workers`, this is where pages reach `studio.training`: each factory returns a function
-run in a `Job`, so the page itself never imports torch.
-"""
+"""Jobs of the Oversight page that need the engines (judge, critique-and-revise, gold checks): each factory
+returns a function run in a `Job`, so the page itself never imports torch."""
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from studio.workers import JobContext
+from studio.workers.job import JobContext
 
 
 def _judge(ctx: JobContext, spec: str):

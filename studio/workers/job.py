@@ -1,4 +1,4 @@
-"""The one place engines meet Qt threads.
+"""Jobs and the model host: where engines meet Qt threads.
 
 A `Job` runs a plain function off the GUI thread (superqt's `create_worker`), hands it a `JobContext`
 whose `hooks` turn engine callbacks into Qt signals (queued to the GUI thread), and whose cancel flag
@@ -14,15 +14,13 @@ import sys
 import threading
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, get_args, get_type_hints
+from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 from superqt.utils import create_worker
 
 from studio.core import cpu_threads
-from studio.core.answer_length import default_answer_tokens
 from studio.core.project import Project
 
 
@@ -206,126 +204,3 @@ def readable_error(exc: BaseException) -> str:
     text = str(exc).strip() or name
     return text if name in ("ValueError", "LookupError", "ModelLoadError", "ProjectError", "StoreError",
                             "JsonlError", "FileNotFoundError") else f"{name}: {text}"
-
-
-# -- what the pages ask for (thin wrappers over studio.training.runs, run inside jobs) -------------------
-@dataclass
-class FieldSpec:
-    """One config field for a form: name, default, type and the plain-language tooltip."""
-
-    name: str
-    default: Any
-    type: type
-    help: str
-
-
-def config_fields(kind: str) -> list[FieldSpec]:
-    """The form fields of run kind `kind`'s config, from its dataclass."""
-    from studio.training.configs import config_class
-
-    hints = get_type_hints(config_class(kind))
-
-    def kind_of(f) -> type:  # an unset switch (bool | None, e.g. automatic checkpointing) is still a switch
-        return bool if f.default is None and bool in get_args(hints[f.name]) else type(f.default)
-
-    return [FieldSpec(f.name, f.default, kind_of(f), f.metadata.get("help", "")) for f in fields(config_class(kind))]
-
-
-def load_model_job(ctx: JobContext) -> dict:
-    ctx.base()
-    return dict(ctx.host.info)
-
-
-def generate_job(per_prompt: int, policy: str = "base", limit: int | None = None, **sampling) -> Callable:
-    """Generate comparisons; `max_new_tokens=None` picks `default_answer_tokens` for the model's device."""
-    def run(ctx: JobContext) -> list[int]:
-        from studio.training.generation import SamplingConfig
-        from studio.training.runs import generate_comparisons
-
-        base = ctx.base()
-        if sampling.get("max_new_tokens", 0) is None:
-            sampling["max_new_tokens"] = default_answer_tokens(str(base.device))
-        return generate_comparisons(ctx.project, base, per_prompt, policy, SamplingConfig(**sampling),
-                                    ctx.hooks, limit=limit)
-    return run
-
-
-def train_job(kind: str, values: dict | None = None, resume: int | None = None, init: str | None = None,
-              reward: str | None = None) -> Callable:
-    def run(ctx: JobContext) -> dict:
-        from studio.training.runs import check_data, config_class, train
-
-        config = config_class(kind)(**values) if values is not None and resume is None else None
-        check_data(ctx.project, kind)  # before ctx.base() loads the model
-        run_id, result = train(ctx.project, ctx.base(), kind, config, ctx.hooks, resume=resume, init=init,
-                               reward=reward)
-        return {"run_id": run_id, "status": result.status, "step": result.step, "metrics": result.metrics,
-                "error": result.error}
-    return run
-
-
-def stream_job(policy: str, prompt: str, reward: str | None = None, **sampling) -> Callable:
-    """Stream one answer of `policy` as partial text pieces; returns the text and its reward score."""
-    def run(ctx: JobContext) -> dict:
-        from studio.training.generation import SamplingConfig, stream
-        from studio.training.runs import policy_adapter, reward_scorer
-
-        base = ctx.base()
-        pieces = []
-        with base.use(policy_adapter(ctx.project, base, policy)) as model:
-            for piece in stream(model, base.tokenizer, prompt, SamplingConfig(**sampling), ctx.job.stop_requested):
-                pieces.append(piece)
-                ctx.emit(piece)
-        text = "".join(pieces).strip()
-        score = None
-        if reward:
-            score = float(reward_scorer(ctx.project, base, reward).normalised([prompt], [text])[0])
-        return {"policy": policy, "text": text, "reward": score}
-    return run
-
-
-def export_job(run: str, out_dir: Path, merged: bool) -> Callable:
-    def run_(ctx: JobContext) -> str:
-        from studio.training.runs import export_run
-
-        ctx.say("Exporting…")
-        return str(export_run(ctx.project, run, Path(out_dir), merged=merged, force=True))  # picked by the user
-    return run_
-
-
-def gguf_export_job(run: str, out: Path, qtype: str) -> Callable:
-    """Merge a run and write it as GGUF with an Ollama Modelfile; the converter's lines stream as messages."""
-    def run_(ctx: JobContext) -> str:
-        from studio.training.gguf_export import export_gguf
-
-        return str(export_gguf(ctx.project, run, Path(out), qtype, progress=ctx.say, force=True))  # the dialog asked
-    return run_
-
-
-def find_models_job() -> Callable:
-    """Scan the HF cache, LM Studio, Ollama and recent projects for models (a list of summaries)."""
-    def run_(ctx: JobContext) -> list[dict]:
-        from studio.training.model_support import local_models
-        from studio.ui.recent import recent_projects
-
-        return local_models(recent_projects())
-    return run_
-
-
-def pack_export_job(out: str, count: int | None, answers: int | None, order: str) -> Callable:
-    """Write a labelling pack as `studio pack export` does; with `order` "uncertain", the latest reward model first
-    guesses the comparisons it has not guessed yet (run it with the model)."""
-    def run_(ctx: JobContext) -> str:
-        from studio.core import active, packs
-
-        store = ctx.project.store
-        reward = active.latest_reward_run(store)
-        if order == "uncertain" and reward is not None and active.unscored(store, reward):
-            from studio.training.uncertainty import score_unranked
-
-            ctx.say("The reward model guesses the comparisons it has not seen…")
-            score_unranked(ctx.project, ctx.base())
-        packed = packs.export_pack(store, ctx.project.check_output(out), count=count, order=order, answers=answers)
-        return (f"Packed {packed.comparisons} comparisons and {packed.answers} more answers to rate into {out}: "
-                f"send it to a labeller, then merge it back with “pack import”.")
-    return run_
