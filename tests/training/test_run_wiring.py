@@ -77,14 +77,14 @@ def test_an_online_run_gets_its_start_and_the_named_reward_run_and_a_resume_gets
     assert run.config["_init"] == str(sft) and run.config["_reward"] == str(chosen) and run.parent == sft
     assert base.loaded == [("sft", project.artifact_path(store.run(sft)))]
     call = project.calls[-1]
-    assert call.init_adapter == "sft" and call.reward == ("reward model", project.run_dir(chosen))
+    assert call.init_adapter == "sft" and call.reward.model == ("reward model", project.run_dir(chosen))
     assert not call.resume
 
     base = FakeBase()
     store.update_run(run_id, status="cancelled")
     runs.train(project, base, "rloo", resume=run_id)
     call = project.calls[-1]
-    assert call.resume and call.init_adapter == "sft" and call.reward == ("reward model", project.run_dir(chosen))
+    assert call.resume and call.init_adapter == "sft" and call.reward.model == ("reward model", project.run_dir(chosen))
     assert base.loaded == [("sft", project.artifact_path(store.run(sft)))]
 
 
