@@ -23,6 +23,6 @@ def test_split_by_prompt_at_the_boundary_holds_out_whole_prompts():
 
 
 def test_the_note_is_quiet_from_meaningful_held_out_on():
-    assert held_out_note("reward", MEANINGFUL, 200, 0.1).endswith(f"(of 200).")
+    assert held_out_note("reward", MEANINGFUL, 200, 0.1).endswith("(of 200).")
     below = held_out_note("reward", MEANINGFUL - 1, 199, 0.1)
     assert "too few to mean much" in below and "About 1 more ranked prompts" in below
