@@ -184,12 +184,12 @@ def test_the_atomic_writer_names_the_users_path_when_the_folder_is_missing(tmp_p
 
 
 def test_a_pack_export_that_fails_leaves_no_temp_file(capsys, project, tmp_path, monkeypatch):
-    from studio.core import packs
+    from studio.core import pack_export
 
     def broken(*_args, **_kwargs):
         raise sqlite3.OperationalError("disk I/O error")
 
-    monkeypatch.setattr(packs, "set_guidelines", broken)
+    monkeypatch.setattr(pack_export, "set_guidelines", broken)
     rc, _, _ = run(capsys, "pack", "export", project, "--out", tmp_path / "todo.pack")
     assert rc == 1 and sorted(p.name for p in tmp_path.iterdir() if "pack" in p.name) == []
     assert json.loads(run(capsys, "status", project, "--json")[1])["comparisons"] == 6

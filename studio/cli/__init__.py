@@ -8,10 +8,10 @@ import argparse
 import sqlite3
 import sys
 
-from studio.cli import data, jobs, labels, models, oversight, train
+from studio.cli import data, jobs, labels, models, oversight, rounds, train
 from studio.cli.outputs import check_outputs
 
-GROUPS = (data, labels, train, models, jobs, oversight)
+GROUPS = (data, labels, train, models, jobs, oversight, rounds)
 
 
 def build_parser() -> argparse.ArgumentParser:

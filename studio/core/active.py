@@ -105,18 +105,35 @@ def informativeness(guess: Guess | None) -> tuple[float, float]:
     return (guess.spread, pairwise_entropy(guess.probs))
 
 
-def order_queue(comparisons: list[Comparison], by_id: dict[int, Guess], order: str) -> list[Comparison]:
-    """`comparisons` most informative first ("uncertain") or as they arrived ("arrival"); stable."""
+def order_queue(comparisons: list[Comparison], by_id: dict[int, Guess], order: str,
+                head: list[int] | None = None) -> list[Comparison]:
+    """`comparisons` most informative first ("uncertain") or as they arrived ("arrival"); stable. Those listed in
+    `head` (a round's, `put_at_head`) come before all others, in its order."""
     if order not in QUEUE_ORDERS:
         raise ValueError(f"queue order must be one of {', '.join(QUEUE_ORDERS)}, got {order!r}")
+    place = {cid: i for i, cid in enumerate(head or [])}
     if order == "arrival":
-        return sorted(comparisons, key=lambda c: c.id)
-    return sorted(comparisons, key=lambda c: tuple(-v for v in informativeness(by_id.get(c.id))))
+        return sorted(comparisons, key=lambda c: (place.get(c.id, len(place)), c.id))
+    return sorted(comparisons, key=lambda c: (place.get(c.id, len(place)),
+                                              *(-v for v in informativeness(by_id.get(c.id)))))
 
 
 def queue(store: Store, annotator: str | None, order: str) -> list[Comparison]:
-    """What `annotator` has left to rank, in the chosen order."""
-    return order_queue(store.unranked_comparisons(annotator), guesses(store), order)
+    """What `annotator` has left to rank, in the chosen order (a round's comparisons first)."""
+    return order_queue(store.unranked_comparisons(annotator), guesses(store), order, queue_head(store))
+
+
+def queue_head(store: Store) -> list[int]:
+    """The comparisons that go before every other in the queue, first first (meta key `queue_head`)."""
+    row = store.db.execute("SELECT value FROM meta WHERE key = 'queue_head'").fetchone()
+    return json.loads(row[0]) if row else []
+
+
+def put_at_head(store: Store, comparison_ids: list[int]) -> None:
+    """Put `comparison_ids` at the head of the queue, before those already there."""
+    ids = list(dict.fromkeys([*comparison_ids, *queue_head(store)]))
+    with store.transaction():
+        store.db.execute("INSERT OR REPLACE INTO meta VALUES ('queue_head', ?)", [json.dumps(ids)])
 
 
 def unsure_count(store: Store, annotator: str | None = None) -> int:

@@ -48,13 +48,15 @@ class RunKind:
     adapter: str  # the engine's adapter name on the shared base
     job_script: str  # the TRL / OpenRLHF module that trains it in an exported job
     engine: str  # "module:function", called as `function(base, data, config, run_dir, hooks, resume=...)`, plus
-    # `init_adapter=` for kinds that start from a policy and `reward=` (an OnlineReward) for online kinds
+    # `init_adapter=` for kinds that start from a policy and `reward=` (an OnlineReward) for online kinds; a round
+    # (training/rounds.py) adds `policy_start=` (online kinds) or `warm_start=` (kinds that `warm_starts`)
     config: str  # "module:Class" of its settings dataclass (torch-free: the GUI builds its form from it)
     headline: tuple[str, ...]  # the final metrics that sum a run up, most telling first
     charts: tuple[Chart, ...]  # the Train page's live charts
     needs: str = ""  # the Train page's message when the project has none of `learns_from`
     gold_checks: bool = False  # its rounds' answers can be ranked against the starting policy's (Oversight page)
     chart_help: tuple[tuple[str, str], ...] = ()  # (title, help) of the charts that no other kind draws
+    warm_starts: bool = False  # its engine takes `warm_start=` (an earlier run of its kind's folder) to go on from
 
     @property
     def label(self) -> str:
@@ -91,7 +93,7 @@ KINDS: dict[str, RunKind] = {k.name: k for k in (
             config="studio.training.configs:RewardConfig",
             headline=("accuracy", "eval_accuracy", "loss"),
             charts=(LOSS, ("accuracy", ("accuracy", "eval_accuracy")), MARGIN),
-            needs="Rank some comparisons first (Rank page): the reward model learns from them."),
+            needs="Rank some comparisons first (Rank page): the reward model learns from them.", warm_starts=True),
     RunKind("ppo", "PPO (optimise the reward)",
             "PPO against the reward model with a KL leash to the SFT policy (LoRA).",
             PROMPTS, starts_from_policy=True, makes_policy=True, adapter="policy",
@@ -117,7 +119,7 @@ KINDS: dict[str, RunKind] = {k.name: k for k in (
             charts=(("reward", ("reward", "rlhf_reward", "reward/*")), ("KL", ("kl",)), ("entropy", ("entropy",)),
                     ("policy loss", ("policy_loss",)), ONLINE_CHARTS[0], ("gradient norm", ("grad_norm",)),
                     ("clip fraction", ("clip_frac",)), ("samples per second", ("samples_per_s",)),
-                    *ONLINE_CHARTS[1:])),
+                    *ONLINE_CHARTS[1:]), gold_checks=True),
     RunKind("grpo", "GRPO (optimise the reward, judged within each group)",
             "GRPO against the reward model: k answers per prompt, each judged against its group's mean (and "
             "spread), clipped token-level objective, optional KL loss to the SFT policy (LoRA).",
@@ -134,7 +136,7 @@ KINDS: dict[str, RunKind] = {k.name: k for k in (
                          "How far the scores of the k answers to one prompt spread, averaged over the round's "
                          "prompts (reward_std), and the share of prompts whose answers all scored the same "
                          "(frac_reward_zero_std): those teach nothing. A fall toward 0 means the policy writes "
-                         "one answer per prompt, or the reward cannot tell its answers apart."),)),
+                         "one answer per prompt, or the reward cannot tell its answers apart."),), gold_checks=True),
     RunKind("kto", "KTO (learn the good/bad ratings directly)",
             "KTO on the answers rated good or bad, no pairs needed (LoRA).",
             RATINGS, starts_from_policy=True, makes_policy=True, adapter="kto",

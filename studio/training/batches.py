@@ -5,7 +5,7 @@ An engine imports these from here, never from a sibling engine's file.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import torch
 
@@ -49,6 +49,22 @@ def pair_batch(base: SharedBase, encoded: list[tuple[Example, Example]], idx: Se
     """One right-padded batch: the chosen rows of `idx`, then their rejected rows (ids, mask, labels)."""
     rows = [encoded[i][0] for i in idx] + [encoded[i][1] for i in idx]
     return pad_batch(rows, base.tokenizer.pad_token_id, base.device)
+
+
+def pair_halves(base: SharedBase, encoded: list[tuple[Example, Example]], idx: Sequence[int],
+                per_row: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """`per_row(ids, mask, labels)` (one value a row) on the pair batch of `idx`, as (chosen, rejected, mask)."""
+    ids, mask, labels = pair_batch(base, encoded, idx)
+    both = per_row(ids, mask, labels)
+    return both[:len(idx)], both[len(idx):], mask
+
+
+def over_chunks(pair_fn: Callable[[Sequence[int]], tuple[torch.Tensor, ...]], idx: Sequence[int], size: int
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+    """`pair_fn`'s (chosen, rejected) over `idx` in batches of `size`, concatenated (an evaluation's)."""
+    chosen, rejected = zip(*(pair_fn(batch)[:2] for batch in chunks(idx, size)))
+    return torch.cat(chosen), torch.cat(rejected)
 
 
 def pair_weights(pairs: list[dict], train_idx: Sequence[int], device) -> torch.Tensor:

@@ -15,9 +15,9 @@ from pathlib import Path
 import torch
 
 from studio.core.preferences import pair_records, ranking_records
-from studio.training.batches import (Example, by_ranking, chunks, encode_pairs, encode_rankings, pad_batch,
-                                     pair_batch, pair_step_tokens, pair_weights, prompt_split, ranking_batch,
-                                     ranking_places, ranking_step_tokens, split_by_prompt)
+from studio.training.batches import (Example, by_ranking, chunks, encode_pairs, encode_rankings, over_chunks, pad_batch,
+                                     pair_batch, pair_halves, pair_step_tokens, pair_weights, prompt_split,
+                                     ranking_batch, ranking_places, ranking_step_tokens, split_by_prompt)
 from studio.training.configs import DPOConfig
 from studio.training.engine import Hooks, TrainResult, run_supervised
 from studio.training.precision import wants_bf16
@@ -94,9 +94,7 @@ def train_dpo(base: SharedBase, data: list[dict], config: DPOConfig, run_dir: Pa
                                                    wants_bf16(config.bf16_autocast, base))
 
     def logprobs(idx: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        ids, mask, labels = pair_batch(base, encoded, idx)
-        both = sequence_logprobs(base, ids, mask, labels)
-        return both[:len(idx)], both[len(idx):], mask
+        return pair_halves(base, encoded, idx, lambda ids, mask, labels: sequence_logprobs(base, ids, mask, labels))
 
     def loss_fn(idx: list[int]):
         pi_chosen, pi_rejected, mask = logprobs(idx)
@@ -105,8 +103,7 @@ def train_dpo(base: SharedBase, data: list[dict], config: DPOConfig, run_dir: Pa
         return loss, {**reward_metrics(chosen, rejected), "tokens": float(mask.sum())}
 
     def eval_fn() -> dict[str, float]:
-        pi_chosen, pi_rejected = (torch.cat(s) for s in zip(*(logprobs(idx)[:2]
-                                                               for idx in chunks(eval_idx, config.batch_size))))
+        pi_chosen, pi_rejected = over_chunks(logprobs, eval_idx, config.batch_size)
         loss, chosen, rejected = dpo_loss(pi_chosen, pi_rejected, ref_chosen[eval_idx], ref_rejected[eval_idx],
                                           config.beta, weights[eval_idx])
         return {f"eval_{k}": v for k, v in {"loss": loss.item(), **reward_metrics(chosen, rejected)}.items()}

@@ -155,6 +155,7 @@ def heap_trimmer(device: torch.device) -> Callable[[], object]:
     return release_free_memory if device.type == "cpu" else lambda: None
 
 
+LRScheduler = torch.optim.lr_scheduler.LRScheduler
 LossFn = Callable[[list[int]], tuple[torch.Tensor, dict[str, float]]]
 # automatic gradient checkpointing: on where one step's activations could pass this share of the device's memory
 CHECKPOINTING_SHARE = 0.25
@@ -186,6 +187,58 @@ def wants_checkpointing(config: TrainConfig, base: SharedBase, tokens: int) -> b
     return not memory or activation_bytes(base.base.config, tokens) > CHECKPOINTING_SHARE * memory
 
 
+def _optimizer(base: SharedBase, adapter: str, heads: dict[str, nn.Module], config: TrainConfig, total: int
+               ) -> tuple[torch.optim.Optimizer, LRScheduler]:
+    """AdamW over the adapter and the heads, with a cosine schedule over `total` steps after the warm-up."""
+    from transformers import get_scheduler  # here, not at the top: it imports PEFT, which generation never needs
+
+    optimizer = torch.optim.AdamW(trainable_parameters(base, [adapter], heads), lr=config.lr,
+                                  weight_decay=config.weight_decay)
+    scheduler = get_scheduler("cosine", optimizer, num_warmup_steps=config.warmup_steps,
+                              num_training_steps=total)
+    return optimizer, scheduler
+
+
+def _gradient_step(loss: torch.Tensor, optimizer: torch.optim.Optimizer, scheduler: LRScheduler, config: TrainConfig,
+                   step: int) -> torch.Tensor:
+    """Back-propagate `loss`, clip the gradient and step the optimizer and the schedule; the gradient's norm.
+    Diverged (nothing stepped) when the loss or the gradient is not finite."""
+    check_finite(loss, step)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    grad_norm = torch.nn.utils.clip_grad_norm_(optimizer.param_groups[0]["params"], config.max_grad_norm)
+    if not math.isfinite(grad_norm.item()):
+        raise Diverged(f"gradient became {grad_norm.item()} at step {step}; stopped, "
+                       "keeping the last good checkpoint")
+    optimizer.step()
+    scheduler.step()
+    return grad_norm
+
+
+def _step_metrics(loss: torch.Tensor, values: dict[str, float], grad_norm: torch.Tensor, scheduler: LRScheduler,
+                  config: TrainConfig, elapsed: float) -> dict[str, float]:
+    """A step's metrics: loss, learning rate, gradient norm, speed and what `loss_fn` reported."""
+    tokens = values.pop("tokens", None)
+    last = {"loss": loss.item(), "lr": scheduler.get_last_lr()[0], "grad_norm": grad_norm.item(),
+            "examples_per_s": config.batch_size / elapsed, **values}
+    if tokens:
+        last["tokens_per_s"] = tokens / elapsed
+    return last
+
+
+def _evaluate(base: SharedBase, eval_fn: Callable[[], dict[str, float]] | None, hooks: Hooks, step: int
+              ) -> dict[str, float]:
+    """`eval_fn`'s figures, measured with the model in eval mode and no gradients (none without one)."""
+    if not eval_fn:
+        return {}
+    hooks.say(f"Step {step}: measuring on the held-out examples…")
+    base.model.eval()
+    with torch.no_grad():
+        figures = eval_fn()
+    base.model.train()
+    return figures
+
+
 def run_supervised(*, base: SharedBase, adapter: str, heads: dict[str, nn.Module], train_idx: list[int],
                    loss_fn: LossFn, eval_fn: Callable[[], dict[str, float]] | None, split: tuple[int, int],
                    config: TrainConfig, run_dir: Path, hooks: Hooks, tokens: int,
@@ -197,18 +250,12 @@ def run_supervised(*, base: SharedBase, adapter: str, heads: dict[str, nn.Module
     `split` is (held out, total) in the unit the data was split by (prompts or demonstrations): recorded as
     `eval_size` and `data_size` with every evaluation and the last step, so each eval figure says what it
     rests on."""
-    from transformers import get_scheduler  # here, not at the top: it imports PEFT, which generation never needs
-
     run_dir = Path(run_dir)
     total, eval_every, checkpoint_every = schedule(config, len(train_idx))
-    params = trainable_parameters(base, [adapter], heads)
-    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
-    scheduler = get_scheduler("cosine", optimizer, num_warmup_steps=config.warmup_steps,
-                              num_training_steps=total)
+    optimizer, scheduler = _optimizer(base, adapter, heads, config, total)
     step = 0
     if resume and has_checkpoint(run_dir):
         step, _ = load_checkpoint(run_dir, base, [adapter], heads, optimizer, scheduler)
-        params = optimizer.param_groups[0]["params"]  # loading re-created the adapter's parameters
 
     def checkpoint() -> None:
         save_checkpoint(run_dir, step, base, [adapter], heads, optimizer, scheduler)
@@ -228,31 +275,13 @@ def run_supervised(*, base: SharedBase, adapter: str, heads: dict[str, nn.Module
                 t0 = time.perf_counter()
                 loss, values = loss_fn(batch_for_step(train_idx, step, config.batch_size, config.seed))
                 trim()
-                check_finite(loss, step + 1)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                grad_norm = torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
-                if not math.isfinite(grad_norm.item()):
-                    raise Diverged(f"gradient became {grad_norm.item()} at step {step + 1}; stopped, "
-                                   "keeping the last good checkpoint")
-                optimizer.step()
-                scheduler.step()
+                grad_norm = _gradient_step(loss, optimizer, scheduler, config, step + 1)
                 trim()
                 step += 1
-                elapsed = time.perf_counter() - t0
-                tokens = values.pop("tokens", None)
-                last = {"loss": loss.item(), "lr": scheduler.get_last_lr()[0], "grad_norm": grad_norm.item(),
-                        "examples_per_s": config.batch_size / elapsed, **values}
-                if tokens:
-                    last["tokens_per_s"] = tokens / elapsed
+                last = _step_metrics(loss, values, grad_norm, scheduler, config, time.perf_counter() - t0)
                 if step % eval_every == 0 or step == total:
                     last.update(eval_size=split[0], data_size=split[1])
-                    if eval_fn:
-                        hooks.say(f"Step {step}: measuring on the held-out examples…")
-                        base.model.eval()
-                        with torch.no_grad():
-                            last.update(eval_fn())
-                        base.model.train()
+                    last.update(_evaluate(base, eval_fn, hooks, step))
                 hooks.metrics(step, last)
                 hooks.progress(step, total)
                 if step % checkpoint_every == 0 and step < total:

@@ -12,17 +12,18 @@ from studio.core.oversight_store import GoldCheck, add_gold_check, gold_prompts
 from studio.core.project import Project
 from studio.core.records import Run
 from studio.core.run_kinds import run_kind
-from studio.training.configs import PPOConfig, with_device_lengths
+from studio.training.configs import OnlineConfig, config_class, with_device_lengths
 from studio.training.engine import Hooks
 from studio.training.online_policy import rollout_sampling
 from studio.training.runs import sample
 from studio.training.shared_base import SharedBase
 
 
-def run_config(run: Run, device: str) -> PPOConfig:
-    """The PPO settings run `run` trained with (defaults for any it did not store)."""
-    names = {f.name for f in dataclasses.fields(PPOConfig)}
-    return with_device_lengths(PPOConfig(**{k: v for k, v in run.config.items() if k in names}), device)
+def run_config(run: Run, device: str) -> OnlineConfig:
+    """The settings online run `run` trained with (defaults for any it did not store)."""
+    cls = config_class(run.kind)
+    names = {f.name for f in dataclasses.fields(cls)}
+    return with_device_lengths(cls(**{k: v for k, v in run.config.items() if k in names}), device)
 
 
 def make_gold_checks(project: Project, base: SharedBase, run_ref: str, round_: int | None = None,
@@ -32,7 +33,8 @@ def make_gold_checks(project: Project, base: SharedBase, run_ref: str, round_: i
     store = project.store
     run = store.resolve_run(run_ref)
     if not run_kind(run.kind).gold_checks:
-        raise ValueError(f"run {run.id} is a {run.kind} run: gold checks compare a PPO policy with its start")
+        raise ValueError(f"run {run.id} is a {run.kind} run: gold checks compare an online policy (PPO, RLOO, "
+                         "GRPO) with its start")
     samples = store.samples(run.id)
     if not samples:
         raise ValueError(f"PPO run {run.id} has no recorded answers yet")

@@ -89,13 +89,13 @@ def reference_logprobs(base: SharedBase, reference: str | None, batch: Generated
 
 
 def train_in_rounds(base: SharedBase, prompts: list[str], score_fn: ScoreFn, config, run_dir: Path, learn: Learn,
-                    hooks: Hooks | None = None, resume: bool = False, init_adapter: str | None = "sft"
-                    ) -> TrainResult:
+                    hooks: Hooks | None = None, resume: bool = False, init_adapter: str | None = "sft",
+                    policy_start: str | None = None) -> TrainResult:
     """Train adapter "policy" in `config.iterations` rounds, each learned from by `learn`."""
     hooks, run_dir = hooks or Hooks(), Path(run_dir)
     config = with_device_lengths(config, str(base.device))  # an empty length: the device's default
     torch.manual_seed(config.seed)
-    reference = start_policy(base, init_adapter, config.lora_r, config.lora_alpha)
+    reference = start_policy(base, init_adapter, config.lora_r, config.lora_alpha, policy_start)
     optimizer = torch.optim.AdamW(trainable_parameters(base, [POLICY], {}), lr=config.lr, weight_decay=0.0)
     iteration = 0
     if resume and has_checkpoint(run_dir):

@@ -14,11 +14,18 @@ from studio.training.shared_base import SharedBase
 POLICY = "policy"
 
 
-def start_policy(base: SharedBase, init_adapter: str | None, lora_r: int, lora_alpha: int) -> str | None:
+def start_policy(base: SharedBase, init_adapter: str | None, lora_r: int, lora_alpha: int,
+                 policy_start: str | None = None) -> str | None:
     """Make the trainable POLICY adapter: a copy of `init_adapter` (which stays frozen as the reference), or a
-    fresh LoRA when there is none (the reference is then the bare base). Returns the reference adapter."""
+    fresh LoRA when there is none (the reference is then the bare base). With `policy_start` (a round that goes on
+    from an earlier run's policy) POLICY copies that adapter instead, and `init_adapter` stays the reference.
+    Returns the reference adapter."""
     reference = init_adapter if init_adapter in base.adapters() and init_adapter != POLICY else None
-    if reference:
+    if policy_start is not None:
+        if policy_start not in base.adapters() or policy_start == POLICY:
+            raise ValueError(f"the policy's start {policy_start!r} is not a loaded adapter")
+        base.copy_adapter(policy_start, POLICY)
+    elif reference:
         base.copy_adapter(reference, POLICY)
     else:
         base.add_lora(POLICY, r=lora_r, alpha=lora_alpha)

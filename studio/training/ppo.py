@@ -191,35 +191,109 @@ def ppo_update(base: SharedBase, head: ScalarHead, roll: Rollout, advantages: to
     return {name: sum(values) / len(values) for name, values in stats.items()}
 
 
-def train_ppo(base: SharedBase, prompts: list[str], score_fn: ScoreFn, config: PPOConfig, run_dir: Path,
-              hooks: Hooks | None = None, resume: bool = False, init_adapter: str | None = "sft",
-              normalise_scores: bool = True, score_norm: tuple[float, float] | None = None) -> TrainResult:
-    """Train adapter "policy" so that `score_fn(prompts, responses)` (one number per response) goes up.
-
-    `score_norm` (mean, std) normalises the raw scores when given (a reward model's saved statistics)."""
+def _check_inputs(prompts: list[str], config: PPOConfig) -> None:
+    """Refuse a run that could not sample: no prompts, or a temperature that is not above 0."""
     if not prompts:
         raise ValueError("PPO needs at least one prompt")
     if config.temperature <= 0:
         raise ValueError("PPO samples from the policy: temperature must be above 0")
-    hooks, run_dir = hooks or Hooks(), Path(run_dir)
-    config = with_device_lengths(config, str(base.device))  # an empty length: the device's default
+
+
+def _start(base: SharedBase, init_adapter: str | None, config: PPOConfig, policy_start: str | None = None
+           ) -> tuple[str | None, ScalarHead, torch.optim.Optimizer, AdaptiveKLController | FixedKLController]:
+    """The reference adapter, the value head, the optimizer over the policy adapter and the head, and the KL
+    controller that sets beta."""
     torch.manual_seed(config.seed)
-    reference = start_policy(base, init_adapter, config.lora_r, config.lora_alpha)
+    reference = start_policy(base, init_adapter, config.lora_r, config.lora_alpha, policy_start)
     head = ScalarHead(base.hidden_size, std=1e-3).to(base.device)
-    heads = {"value_head": head}
     # no weight decay: it would pull the copied SFT adapter toward the bare base, not toward the reference
-    optimizer = torch.optim.AdamW(trainable_parameters(base, [POLICY], heads), lr=config.lr, eps=1e-5,
+    optimizer = torch.optim.AdamW(trainable_parameters(base, [POLICY], {"value_head": head}), lr=config.lr, eps=1e-5,
                                   weight_decay=0.0)
     kl_ctl = (AdaptiveKLController(config.init_kl_coef, config.target_kl, kl_horizon(config))
               if config.adaptive_kl else FixedKLController(config.init_kl_coef))
+    return reference, head, optimizer, kl_ctl
+
+
+def _resume(run_dir: Path, base: SharedBase, heads: dict[str, ScalarHead], optimizer: torch.optim.Optimizer,
+            kl_ctl: AdaptiveKLController | FixedKLController, norm: list[float] | None
+            ) -> tuple[int, list[float] | None]:
+    """(the round to start from, the score statistics) from the run's checkpoint, which also sets the policy,
+    the heads, the optimizer and beta; (0, `norm`) when there is none."""
+    if not has_checkpoint(run_dir):
+        return 0, norm
+    iteration, extra = load_checkpoint(run_dir, base, [POLICY], heads, optimizer)
+    kl_ctl.value = extra["beta"]
+    return iteration, extra.get("score_norm")
+
+
+def normalised_scores(raw: torch.Tensor, norm: list[float] | None, roll: Rollout, config: PPOConfig,
+                      normalise: bool, hooks: Hooks, round_no: int) -> tuple[torch.Tensor, list[float] | None]:
+    """The round's scores, normalised (by the first round's when no statistics were given) and with the
+    missing-EOS penalty added; and the (mean, std) used, to keep for the next rounds."""
+    if normalise and norm is None:
+        std = raw.std().item() if raw.numel() > 1 else 0.0
+        norm = [raw.mean().item(), std if std > 1e-6 else 1.0]
+        hooks.say(f"Round {round_no}: normalising every round's scores by this first round's "
+                  f"(mean {norm[0]:.3g}, std {norm[1]:.3g})…")
+    scores = (raw - norm[0]) / norm[1] if normalise else raw
+    if config.missing_eos_penalty is not None:
+        scores = scores + config.missing_eos_penalty * (~roll.ended).float()
+    return scores, norm
+
+
+def advantages_of(scores: torch.Tensor, roll: Rollout, beta: float, config: PPOConfig
+                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(summed KL per response, advantages, returns): per-token rewards are -beta * KL on every token and the
+    score on the last one, credited by GAE."""
+    kl = (kl_k1(roll.logprobs, roll.ref_logprobs) * roll.mask).sum(1)
+    rewards = kl_penalty_rewards(scores, roll.logprobs, roll.ref_logprobs, roll.mask, beta)
+    advantages, returns = gae(rewards, roll.values, roll.mask, config.gamma, config.lam)
+    if config.whiten_advantages:
+        advantages = masked_whiten(advantages, roll.mask)
+    return kl, advantages, returns
+
+
+def round_metrics(roll: Rollout, raw: torch.Tensor, scores: torch.Tensor, kl: torch.Tensor, beta: float,
+                  returns: torch.Tensor, stats: dict[str, float], scorer_metrics: dict[str, float],
+                  elapsed: float) -> dict[str, float]:
+    """The round's metrics (the module docstring lists them)."""
+    return {"reward": scores.mean().item(), "reward_raw": raw.mean().item(), "kl": kl.mean().item(),
+            "beta": beta, **stats, "response_length": roll.mask.sum(1).mean().item(),
+            "eos_fraction": roll.ended.float().mean().item(), "logprob_mismatch": roll.logprob_mismatch,
+            **round_stats(roll.texts, scores.tolist()), **scorer_metrics,
+            "returns": masked_mean(returns, roll.mask).item(),
+            "value": masked_mean(roll.values, roll.mask).item(),
+            "samples_per_s": len(roll.texts) / elapsed, "iteration_s": elapsed}
+
+
+def report_round(hooks: Hooks, iteration: int, metrics: dict[str, float], prompts: list[str], roll: Rollout,
+                 scores: torch.Tensor, config: PPOConfig) -> None:
+    """Send the round's metrics, its first samples and the progress to the hooks."""
+    hooks.metrics(iteration, metrics)
+    hooks.samples(iteration, [{"prompt": prompt, "response": text, "reward": score}
+                              for prompt, text, score in zip(prompts, roll.texts, scores.tolist())
+                              ][:config.samples_per_iteration])
+    hooks.progress(iteration, config.iterations)
+
+
+def train_ppo(base: SharedBase, prompts: list[str], score_fn: ScoreFn, config: PPOConfig, run_dir: Path,
+              hooks: Hooks | None = None, resume: bool = False, init_adapter: str | None = "sft",
+              normalise_scores: bool = True, score_norm: tuple[float, float] | None = None,
+              policy_start: str | None = None) -> TrainResult:
+    """Train adapter "policy" so that `score_fn(prompts, responses)` (one number per response) goes up.
+
+    `score_norm` (mean, std) normalises the raw scores when given (a reward model's saved statistics)."""
+    _check_inputs(prompts, config)
+    hooks, run_dir = hooks or Hooks(), Path(run_dir)
+    config = with_device_lengths(config, str(base.device))  # an empty length: the device's default
+    reference, head, optimizer, kl_ctl = _start(base, init_adapter, config, policy_start)
+    heads = {"value_head": head}
     norm = list(score_norm) if score_norm is not None else None  # (mean, std) of raw scores
     bf16 = wants_bf16(config.bf16_autocast, base)  # for the reward model's scoring (and the passes, inside)
-    iteration = 0
-    if resume and has_checkpoint(run_dir):
-        iteration, extra = load_checkpoint(run_dir, base, [POLICY], heads, optimizer)
-        kl_ctl.value, norm = extra["beta"], extra.get("score_norm")
+    iteration, norm = _resume(run_dir, base, heads, optimizer, kl_ctl, norm) if resume else (0, norm)
 
-    def checkpoint() -> None:
+    def checkpoint(say: str) -> None:
+        hooks.say(say)
         save_checkpoint(run_dir, iteration, base, [POLICY], heads, optimizer,
                         extra={"beta": kl_ctl.value, "score_norm": norm})
 
@@ -233,28 +307,14 @@ def train_ppo(base: SharedBase, prompts: list[str], score_fn: ScoreFn, config: P
             seed = config.seed * 1_000_003 + iteration  # a resumed round samples what it would have
             idx = batch_for_step(list(range(len(prompts))), iteration, config.batch_size, config.seed)
             roll = rollout(base, head, [prompts[i] for i in idx], reference, config, seed, hooks, iteration + 1)
-
-            # score, then per-token rewards: -beta * KL on every token, the score on the last one
             hooks.say(f"Round {iteration + 1}: scoring the {len(idx)} answers with the reward model…")
             with base.bf16_trunk(bf16):
                 raw, scorer_metrics = score_round(score_fn, [prompts[i] for i in idx], roll.texts, base.device,
                                                   iteration + 1)
-            if normalise_scores and norm is None:
-                std = raw.std().item() if raw.numel() > 1 else 0.0
-                norm = [raw.mean().item(), std if std > 1e-6 else 1.0]
-                hooks.say(f"Round {iteration + 1}: normalising every round's scores by this first round's "
-                          f"(mean {norm[0]:.3g}, std {norm[1]:.3g})…")
-            scores = (raw - norm[0]) / norm[1] if normalise_scores else raw
-            if config.missing_eos_penalty is not None:
-                scores = scores + config.missing_eos_penalty * (~roll.ended).float()
+            scores, norm = normalised_scores(raw, norm, roll, config, normalise_scores, hooks, iteration + 1)
             hooks.say(f"Round {iteration + 1}: advantages (KL penalty, GAE)…")
             beta = kl_ctl.value
-            kl = (kl_k1(roll.logprobs, roll.ref_logprobs) * roll.mask).sum(1)
-            rewards = kl_penalty_rewards(scores, roll.logprobs, roll.ref_logprobs, roll.mask, beta)
-            advantages, returns = gae(rewards, roll.values, roll.mask, config.gamma, config.lam)
-            if config.whiten_advantages:
-                advantages = masked_whiten(advantages, roll.mask)
-
+            kl, advantages, returns = advantages_of(scores, roll, beta, config)
             undo = round_start(optimizer)
             stats = ppo_update(base, head, roll, advantages, returns, optimizer, config, hooks, iteration + 1, seed)
             if stats is None:  # half-updated: back to the round's start, so a resume runs this round again whole
@@ -263,37 +323,26 @@ def train_ppo(base: SharedBase, prompts: list[str], score_fn: ScoreFn, config: P
                 break
             kl_ctl.update(kl.mean().item(), len(idx))
             iteration += 1
-            elapsed = time.perf_counter() - t0
-            last = {"reward": scores.mean().item(), "reward_raw": raw.mean().item(), "kl": kl.mean().item(),
-                    "beta": beta, **stats, "response_length": roll.mask.sum(1).mean().item(),
-                    "eos_fraction": roll.ended.float().mean().item(), "logprob_mismatch": roll.logprob_mismatch,
-                    **round_stats(roll.texts, scores.tolist()), **scorer_metrics,
-                    "returns": masked_mean(returns, roll.mask).item(),
-                    "value": masked_mean(roll.values, roll.mask).item(),
-                    "samples_per_s": len(idx) / elapsed, "iteration_s": elapsed}
-            hooks.metrics(iteration, last)
-            hooks.samples(iteration, [{"prompt": prompts[i], "response": text, "reward": score}
-                                      for i, text, score in zip(idx, roll.texts, scores.tolist())
-                                      ][:config.samples_per_iteration])
-            hooks.progress(iteration, config.iterations)
+            last = round_metrics(roll, raw, scores, kl, beta, returns, stats, scorer_metrics,
+                                 time.perf_counter() - t0)
+            report_round(hooks, iteration, last, [prompts[i] for i in idx], roll, scores, config)
             if iteration % config.checkpoint_every == 0 and iteration < config.iterations:
-                hooks.say(f"Round {iteration}: saving a checkpoint…")
-                checkpoint()
+                checkpoint(f"Round {iteration}: saving a checkpoint…")
     except Diverged as exc:
         return TrainResult("diverged", iteration, last, None, str(exc))
     finally:
         base.model.eval()
-    hooks.say(SAVING)
-    checkpoint()
+    checkpoint(SAVING)
     artifact = base.save_adapter(POLICY, run_dir / "adapter")
     save_heads(heads, run_dir / "heads.safetensors", meta={"value_head": "PPO value head on the policy adapter"})
     return TrainResult(status, iteration, last, artifact if status == "finished" else None)
 
 
 def train_ppo_online(base: SharedBase, prompts: list[str], config: PPOConfig, run_dir: Path, hooks: Hooks | None = None,
-                     *, resume: bool = False, init_adapter: str | None, reward: TermReward) -> TrainResult:
+                     *, resume: bool = False, init_adapter: str | None, reward: TermReward,
+                     policy_start: str | None = None) -> TrainResult:
     """`train_ppo` in the run-kind registry's uniform call; PPO normalises the raw scores itself, with the reward
     model's training statistics (a reward of other terms comes in its own units: `TermReward.norm` is (0, 1))."""
     score = reward.score_fn(normalised=False, penalty=config.uncertainty_penalty)
     return train_ppo(base, prompts, score, config, run_dir, hooks, resume=resume,
-                     init_adapter=init_adapter, score_norm=reward.norm)
+                     init_adapter=init_adapter, score_norm=reward.norm, policy_start=policy_start)

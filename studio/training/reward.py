@@ -15,8 +15,8 @@ import torch
 from studio.core.preferences import pair_records, ranking_records
 from studio.core.rm_health import SPLIT_FILE, load_split, save_split
 from studio.training.batches import (Example, by_ranking, chunks, encode_example, encode_pairs, encode_rankings,
-                                     pad_batch, pair_batch, pair_step_tokens, pair_weights, prompt_split,
-                                     ranking_batch, ranking_places, ranking_step_tokens, split_by_prompt)
+                                     over_chunks, pad_batch, pair_halves, pair_step_tokens, pair_weights,
+                                     prompt_split, ranking_batch, ranking_places, ranking_step_tokens, split_by_prompt)
 from studio.training.configs import RewardConfig
 from studio.training.engine import Hooks, TrainResult, run_supervised
 from studio.training.preference_losses import bradley_terry_loss, plackett_luce_loss, ranked_pairs
@@ -136,17 +136,24 @@ Objective = tuple[Callable, Callable[[], dict[str, float]], int, list[Example]]
 
 
 def train_reward(base: SharedBase, data: list[dict], config: RewardConfig, run_dir: Path,
-                 hooks: Hooks | None = None, resume: bool = False) -> TrainResult:
-    """Train a fresh `reward` adapter and head on pairs (dicts with prompt, chosen, rejected, optional weight
-    (default 1) and system) or whole rankings (`preferences.ranking_record`), by `config.ranking_loss`."""
+                 hooks: Hooks | None = None, resume: bool = False, warm_start: Path | None = None) -> TrainResult:
+    """Train a `reward` adapter and head on pairs (dicts with prompt, chosen, rejected, optional weight
+    (default 1) and system) or whole rankings (`preferences.ranking_record`), by `config.ranking_loss`. Fresh ones,
+    or with `warm_start` (an earlier reward run's folder) a trainable copy of its adapter and head (its LoRA rank
+    then wins over the config's)."""
     if not data:
         raise ValueError("the reward model needs at least one preference pair")
     torch.manual_seed(config.seed)
     listwise = config.ranking_loss == "plackett_luce"
     items = ranking_records(data) if listwise else pair_records(data)
     train_idx, eval_idx = stored_split(items, Path(run_dir) / SPLIT_FILE, config)
-    base.add_lora(ADAPTER, r=config.lora_r, alpha=config.lora_alpha)
-    head = ScalarHead(base.hidden_size, std=HEAD_INIT_STD).to(base.device)
+    if warm_start is None:
+        base.add_lora(ADAPTER, r=config.lora_r, alpha=config.lora_alpha)
+    else:
+        base.load_adapter(ADAPTER, Path(warm_start) / "adapter", trainable=True)
+    head = ScalarHead(base.hidden_size, std=HEAD_INIT_STD).to(base.device)  # after the LoRA: the same draws as ever
+    if warm_start is not None:
+        load_heads({HEAD: head}, Path(warm_start) / "heads.safetensors")
     objective = ranking_objective if listwise else pair_objective
     loss_fn, eval_fn, tokens, answers = objective(base, head, items, train_idx, eval_idx, config)
     result = run_supervised(base=base, adapter=ADAPTER, heads={HEAD: head}, train_idx=train_idx, loss_fn=loss_fn,
@@ -168,9 +175,7 @@ def pair_objective(base: SharedBase, head: ScalarHead, pairs: list[dict], train_
     weights = pair_weights(pairs, train_idx, base.device)
 
     def pair_scores(idx: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        ids, mask, _ = pair_batch(base, encoded, idx)
-        scores = score(base, head, ids, mask)
-        return scores[:len(idx)], scores[len(idx):], mask
+        return pair_halves(base, encoded, idx, lambda ids, mask, _labels: score(base, head, ids, mask))
 
     def loss_fn(idx: list[int]):
         chosen, rejected, mask = pair_scores(idx)
@@ -178,8 +183,7 @@ def pair_objective(base: SharedBase, head: ScalarHead, pairs: list[dict], train_
         return loss, {**score_metrics(chosen.detach(), rejected.detach()), "tokens": float(mask.sum())}
 
     def eval_fn() -> dict[str, float]:
-        chosen, rejected = (torch.cat(s) for s in zip(*(pair_scores(idx)[:2]
-                                                         for idx in chunks(eval_idx, config.batch_size))))
+        chosen, rejected = over_chunks(pair_scores, eval_idx, config.batch_size)
         values = {"loss": bradley_terry_loss(chosen, rejected, weights[eval_idx]).item(),
                   **score_metrics(chosen, rejected)}
         return {f"eval_{k}": v for k, v in values.items()}

@@ -115,7 +115,8 @@ def learn(base: SharedBase, optimizer: torch.optim.Optimizer, config: RLOOConfig
 
 
 def train_rloo(base: SharedBase, prompts: list[str], score_fn: ScoreFn, config: RLOOConfig, run_dir: Path,
-               hooks: Hooks | None = None, resume: bool = False, init_adapter: str | None = "sft") -> TrainResult:
+               hooks: Hooks | None = None, resume: bool = False, init_adapter: str | None = "sft",
+               policy_start: str | None = None) -> TrainResult:
     """Train adapter "policy" so that `score_fn(prompts, responses)` (one number per response) goes up."""
     if not prompts:
         raise ValueError("RLOO needs at least one prompt")
@@ -124,14 +125,14 @@ def train_rloo(base: SharedBase, prompts: list[str], score_fn: ScoreFn, config: 
     if config.samples_per_prompt < 2:
         raise ValueError("RLOO needs at least 2 responses per prompt")
     return train_in_rounds(base, prompts, score_fn, config, run_dir, learn, hooks, resume,
-                           init_adapter)
+                           init_adapter, policy_start)
 
 
 def train_rloo_online(base: SharedBase, prompts: list[str], config: RLOOConfig, run_dir: Path,
                       hooks: Hooks | None = None, *, resume: bool = False, init_adapter: str | None,
-                      reward: TermReward) -> TrainResult:
+                      reward: TermReward, policy_start: str | None = None) -> TrainResult:
     """`train_rloo` in the run-kind registry's uniform call, on the reward's terms (the reward model's normalised
     scores by default)."""
     score = reward.score_fn(normalised=True, penalty=config.uncertainty_penalty)
     return train_rloo(base, prompts, score, config, run_dir, hooks, resume=resume,
-                      init_adapter=init_adapter)
+                      init_adapter=init_adapter, policy_start=policy_start)

@@ -174,11 +174,15 @@ def check_terms(project: Project, kind: str, terms: list[str] | None = None,
 
 def train(project: Project, base: SharedBase, kind: str, config=None, hooks: Hooks | None = None,
           resume: int | str | None = None, init: str | None = None, reward: str | None = None,
-          terms: list[str] | None = None, functions: dict[str, RewardFunction] | None = None
-          ) -> tuple[int, TrainResult]:
+          terms: list[str] | None = None, functions: dict[str, RewardFunction] | None = None,
+          start: str | None = None, warm: str | None = None) -> tuple[int, TrainResult]:
     """Run one engine as a stored run (or resume one); returns (run id, result). An online run's reward is made
     of `terms` (texts, `core.reward_terms`; the reward model alone without them) and the Python `functions`
-    given with --reward-file (name -> function, never stored: a resume is given them again)."""
+    given with --reward-file (name -> function, never stored: a resume is given them again).
+
+    `start` (online kinds): the policy goes on from that finished online run's adapter, while its own starting
+    policy stays the reference (`init`, which must then be left out). `warm` (kinds that `warm_starts`): the
+    engine starts from that finished run's weights instead of fresh ones."""
     store = project.store
     hooks = hooks or Hooks()
     if resume is not None:
@@ -186,8 +190,9 @@ def train(project: Project, base: SharedBase, kind: str, config=None, hooks: Hoo
         check_data(project, run.kind)
         checked = check_terms(project, run.kind, terms, functions, resume=resume)
         lock = project.lock_run(run.id)  # refuses a run that another process is training
-        kind, config = run.kind, _config_from(run)
+        kind, config = run.kind, config_of(run)
         init, reward = run.config.get("_init"), run.config.get("_reward")
+        start, warm = run.config.get("_start"), run.config.get("_warm")
         run_id = run.id
         resumed_at = checkpoint_step(project.run_dir(run_id))
         store.forget_after(run_id, resumed_at)  # those steps run again
@@ -198,20 +203,23 @@ def train(project: Project, base: SharedBase, kind: str, config=None, hooks: Hoo
         validate(config)
         check_data(project, kind)
         checked = check_terms(project, kind, terms, functions, reward=reward)
-        init = _default_init(project, kind, init)  # stored resolved, so a resume uses the same runs
-        init = policy_label(project, init) if init is not None else None
+        start, warm = _continued(project, kind, start, init, warm)
+        init = _default_init(project, kind, store.run(int(start)).config.get("_init") if start else init)
+        init = policy_label(project, init) if init is not None else None  # stored resolved: a resume uses the same
         reward = _default_reward(project, kind, reward, checked)
-        stored = {**dataclasses.asdict(config), "_init": init, "_reward": reward}
+        rounds = {k: v for k, v in (("_start", start), ("_warm", warm)) if v}  # only a round's runs have them
+        stored = {**dataclasses.asdict(config), "_init": init, "_reward": reward, **rounds}
         if checked:
             stored[TERMS_KEY] = [t.text for t in checked]
-        parent = store.resolve_run(init).id if init not in (None, "base") else None
+        parent = int(start) if start else store.resolve_run(init).id if init not in (None, "base") else None
         run_id = store.create_run(kind, stored, parent=parent)
         lock = project.lock_run(run_id)
     run_dir = project.run_dir(run_id)
     recording = _recording_hooks(project, run_id, hooks)
     try:
         result = _dispatch(project, base, kind, config, run_dir, recording, resume is not None, init,
-                           _reward(project, base, reward, checked, functions) if run_kind(kind).online else None)
+                           _reward(project, base, reward, checked, functions) if run_kind(kind).online else None,
+                           start, warm)
     except torch.OutOfMemoryError:
         store.update_run(run_id, status="failed", error="out of memory: lower the batch size or the lengths")
         raise
@@ -260,14 +268,20 @@ def export_run(project: Project, run_ref: str, out_dir: Path, merged: bool = Fal
 
 
 # -- internals -------------------------------------------------------------------------------------
-def _dispatch(project, base, kind, config, run_dir, hooks, resume, init, reward) -> TrainResult:
+def _dispatch(project, base, kind, config, run_dir, hooks, resume, init, reward, start=None, warm=None
+              ) -> TrainResult:
     """Call `kind`'s engine the one way every engine is called: its data, config, folder and hooks; the starting
     policy for kinds that start from one; the reward (`reward`, a `TermReward`: its terms, the reward model with its
-    ensemble, whose disagreement each round reports) for online kinds."""
+    ensemble, whose disagreement each round reports) for online kinds; in a round, the policy to go on from or the
+    run to warm-start from."""
     spec = run_kind(kind)
     extra: dict[str, object] = {}
     if spec.starts_from_policy:
         extra["init_adapter"] = _load_init(project, base, init)
+    if start:
+        extra["policy_start"] = policy_adapter(project, base, start)
+    if warm:
+        extra["warm_start"] = project.artifact_path(project.store.run(int(warm))).parent
     if spec.online:
         extra["reward"] = reward
     engine = resolve(spec.engine)
@@ -282,6 +296,27 @@ def _load_init(project: Project, base: SharedBase, init: str | None) -> str | No
     run = project.store.resolve_run(init)
     base.load_adapter(SFT, project.artifact_path(run))
     return SFT
+
+
+def _continued(project: Project, kind: str, start: str | None, init: str | None, warm: str | None
+               ) -> tuple[str | None, str | None]:
+    """The ids (as text) of the run a round's policy goes on from and the run it warm-starts from, both checked."""
+    store, spec = project.store, run_kind(kind)
+    if start is not None:
+        run = store.resolve_run(start)
+        if not spec.online or not run_kind(run.kind).online or not run.artifact or run.status != "finished":
+            raise ValueError(f"run {run.id} ({run.kind}, {run.status}) is no finished online policy that a "
+                             f"{spec.label} run can go on from")
+        if init is not None:
+            raise ValueError("a run that goes on from another keeps that run's reference: leave --init out")
+        start = str(run.id)
+    if warm is not None:
+        run = store.resolve_run(warm)
+        if not spec.warm_starts or run.kind != kind or not run.artifact or run.status != "finished":
+            raise ValueError(f"run {run.id} ({run.kind}, {run.status}) is no finished {spec.label} run to "
+                             "warm-start from")
+        warm = str(run.id)
+    return start, warm
 
 
 def _default_init(project: Project, kind: str, init: str | None) -> str | None:
@@ -314,7 +349,8 @@ def _has_finished(project: Project, kind: str) -> bool:
     return any(r.status == "finished" for r in project.store.runs(kind))
 
 
-def _config_from(run: Run):
+def config_of(run: Run):
+    """The settings a stored run trained with (defaults for any it did not store)."""
     cls = config_class(run.kind)
     names = {f.name for f in dataclasses.fields(cls)}
     return cls(**{k: v for k, v in run.config.items() if k in names})

@@ -6,8 +6,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFrame, QLabel, QPlainTextEdit, QPushButton, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFrame, QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit,
+                               QPushButton, QVBoxLayout, QWidget)
 
 from studio.core.store import StoreError
 from studio.ui.theme import scaled_font, set_role
@@ -22,6 +22,9 @@ class LabellingPage(QWidget):
     """A page labelled with single keys: shown, it takes the keyboard focus and re-reads what is left to label
     (`refresh`)."""
 
+    ctx: StudioContext
+    annotator: QLineEdit      # the annotator box the page builds
+
     def refresh(self) -> None:
         raise NotImplementedError
 
@@ -29,6 +32,33 @@ class LabellingPage(QWidget):
         super().showEvent(event)
         self.setFocus()
         self.refresh()
+
+    def _annotator_bar(self, who: str, counted: str) -> QHBoxLayout:
+        """The top bar's start: the annotator box (tooltip `who`) and the counters (tooltip `counted`)."""
+        self.annotator = QLineEdit(self.ctx.annotator, maximumWidth=160, toolTip=who)
+        self.annotator.editingFinished.connect(self._set_annotator)
+        self.counters = QLabel(toolTip=counted)
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Annotator:"))
+        top.addWidget(self.annotator)
+        top.addSpacing(16)
+        top.addWidget(self.counters)
+        return top
+
+    def _set_annotator(self) -> None:
+        """Take the name typed in the annotator box (an empty box shows the current one again); a new annotator
+        starts afresh (`_forget_decisions`) on what is left for them."""
+        name = self.annotator.text().strip()
+        if not name:
+            self.annotator.setText(self.ctx.annotator)
+            return
+        if name != self.ctx.annotator:
+            self.ctx.annotator = name
+            self._forget_decisions()
+            self.refresh()
+
+    def _forget_decisions(self) -> None:
+        """Drop what the page remembers of the previous annotator's decisions (`refresh` may do it instead)."""
 
 
 def reader(text: str = "") -> QPlainTextEdit:

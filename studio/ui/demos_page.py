@@ -56,6 +56,18 @@ class DemosPage(QWidget):
 
     # -- layout ---------------------------------------------------------------------------------------
     def _build(self) -> None:
+        split = QSplitter()
+        split.addWidget(self._list_column())
+        split.addWidget(self._editor())
+        split.setStretchFactor(1, 2)
+        layout = QVBoxLayout(self)
+        layout.addWidget(split)
+        for keys, slot in [("Ctrl+N", self.new_demo), (QKeySequence.StandardKey.Save, self.save),
+                           (QKeySequence.StandardKey.Undo, self.undo_delete)]:
+            QShortcut(QKeySequence(keys), self, slot, context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
+
+    def _list_column(self) -> QWidget:
+        """Search box, the demonstrations, their count, and Add/Delete/Import/Export."""
         self.filter = QLineEdit(placeholderText="Search prompts and responses…", clearButtonEnabled=True)
         self.filter.setToolTip("Show only demonstrations whose prompt or response contains this text")
         self.filter.textChanged.connect(self._on_filter)
@@ -83,7 +95,10 @@ class DemosPage(QWidget):
         col.addWidget(self.list, 1)
         col.addWidget(self.count)
         col.addLayout(buttons)
+        return left
 
+    def _editor(self) -> QWidget:
+        """The selected demonstration's prompt and response, Save, and the text as the model sees it."""
         self.prompt_edit = QPlainTextEdit(placeholderText="What the user asks…")
         self.prompt_edit.setToolTip("The prompt: what the user says to the model")
         self.response_edit = QPlainTextEdit(placeholderText="The answer you want the model to give…")
@@ -110,16 +125,7 @@ class DemosPage(QWidget):
         form.addLayout(save_row)
         form.addWidget(QLabel("As the model will see it (ChatML)"))
         form.addWidget(self.preview, 1)
-
-        split = QSplitter()
-        split.addWidget(left)
-        split.addWidget(right)
-        split.setStretchFactor(1, 2)
-        layout = QVBoxLayout(self)
-        layout.addWidget(split)
-        for keys, slot in [("Ctrl+N", self.new_demo), (QKeySequence.StandardKey.Save, self.save),
-                           (QKeySequence.StandardKey.Undo, self.undo_delete)]:
-            QShortcut(QKeySequence(keys), self, slot, context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        return right
 
     # -- list -----------------------------------------------------------------------------------------
     def refresh(self) -> None:

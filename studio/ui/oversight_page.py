@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QFormL
 from studio.core import oversight_store as ov
 from studio.core.ai_feedback import agreements, disagreements, is_machine
 from studio.core.gold import GoldPoint, gold_curve
+from studio.core.rounds import round_points
 from studio.core.rules import KINDS, Rule, label_with_rule
 from studio.core.run_kinds import kinds
 from studio.ui.context import StudioContext
@@ -143,6 +144,11 @@ class OversightPage(QWidget):
                                       "gold: policy wins (share)", "proxy: reward-model score")
         self.gold_plot.setYRange(0, 1)
         self.gold_status = QLabel(wordWrap=True)
+        self.round_plot = TwoScalePlot("rounds: proxy and gold against KL", "KL to the starting policy (nats)",
+                                       "proxy: reward-model score", "gold: policy wins (share)")
+        self.round_plot.setToolTip("One point per round of iterated RLHF (Train page, Next round) up to the selected "
+                                   "run: the reward model's score and your gold win rate against how far the policy "
+                                   "went from its start. Rounds stop when the gold win rate stops rising.")
         self.gold_plot.setToolTip("When the reward-model score keeps rising but your win rate for the policy "
                                   "stops rising, more PPO has stopped helping (Gao et al. 2022).")
         self.gold_png = export_button(self, "Export gold curve", "gold_vs_proxy.png", self.export_gold_png)
@@ -158,6 +164,7 @@ class OversightPage(QWidget):
         layout.addLayout(top)
         layout.addWidget(self.gold_status)
         layout.addWidget(self.gold_plot, 1)
+        layout.addWidget(self.round_plot, 1)
         layout.addLayout(exports)
         return box
 
@@ -204,6 +211,12 @@ class OversightPage(QWidget):
         run_id = self.gold_run.currentData()
         self.gold_status.setText("" if run_id is None else gold_status(self.ctx.store, run_id))
         self._show_gold([] if run_id is None else gold_curve(self.ctx.store, run_id))
+        rounds = [] if run_id is None else [p for p in round_points(self.ctx.store, self.ctx.store.run(run_id))
+                                            if p.kl is not None]
+        nan = float("nan")
+        self.round_plot.set_data([p.kl for p in rounds], [nan if p.proxy_reward is None else p.proxy_reward
+                                                          for p in rounds],
+                                 [nan if p.gold_win_rate is None else p.gold_win_rate for p in rounds])
 
     def _show_gold(self, points: list[GoldPoint]) -> None:
         self.gold = points

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence, QShortcut
-from PySide6.QtWidgets import (QApplication, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit, QPushButton,
+from PySide6.QtWidgets import (QApplication, QGroupBox, QHBoxLayout, QLabel, QPlainTextEdit, QPushButton,
                                QSizePolicy, QSplitter, QStackedWidget, QVBoxLayout, QWidget)
 
 from studio.core.ai_feedback import suggestion_text
@@ -66,19 +66,12 @@ class RankPage(LabellingPage):
 
     # -- layout ---------------------------------------------------------------------------------------
     def _build(self) -> None:
-        self.annotator = QLineEdit(self.ctx.annotator, maximumWidth=160,
-                                   toolTip="Who is ranking: each annotator ranks every comparison once")
-        self.annotator.editingFinished.connect(self._set_annotator)
-        self.counters = QLabel(toolTip="Your decisions today and in all, and comparisons left for you")
+        top = self._annotator_bar("Who is ranking: each annotator ranks every comparison once",
+                                  "Your decisions today and in all, and comparisons left for you")
         self.agreement = QLabel(toolTip="How often the annotators of this comparison pick the same best answer")
         self.preparing = QLabel("preparing next…", toolTip="Answers are being generated in the background")
         set_role(self.preparing, "muted")
         self.preparing.hide()
-        top = QHBoxLayout()
-        top.addWidget(QLabel("Annotator:"))
-        top.addWidget(self.annotator)
-        top.addSpacing(16)
-        top.addWidget(self.counters)
         top.addSpacing(16)
         top.addWidget(self.queue.combo)
         top.addSpacing(16)
@@ -271,16 +264,9 @@ class RankPage(LabellingPage):
         self._say("Undone: rank this one again.")
         self.ctx.data_changed.emit()
 
-    def _set_annotator(self) -> None:
-        name = self.annotator.text().strip()
-        if not name:
-            self.annotator.setText(self.ctx.annotator)
-            return
-        if name != self.ctx.annotator:
-            self.ctx.annotator = name
-            self._decisions.clear()
-            self.comparison = None
-            self.refresh()
+    def _forget_decisions(self) -> None:
+        self._decisions.clear()
+        self.comparison = None
 
     # -- demonstrations and prompts -------------------------------------------------------------------
     def make_demo(self, position: int) -> DemoDialog | None:

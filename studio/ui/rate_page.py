@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence, QShortcut
-from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QLineEdit, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from studio.core import active
 from studio.core.ratings import RateItem, Ratings, export_ratings, import_ratings, kto_weight_advice
@@ -54,15 +54,31 @@ class RatePage(LabellingPage):
         return Ratings(self.ctx.store)
 
     def _build(self) -> None:
-        self.annotator = QLineEdit(self.ctx.annotator, maximumWidth=160,
-                                   toolTip="Who is rating: each annotator rates every answer once")
-        self.annotator.editingFinished.connect(self._set_annotator)
-        self.counters = QLabel(toolTip="Your ratings today and in all, and answers you have not rated yet")
-        top = QHBoxLayout()
-        top.addWidget(QLabel("Annotator:"))
-        top.addWidget(self.annotator)
-        top.addSpacing(16)
-        top.addWidget(self.counters)
+        top = self._top_bar()
+        self._build_views()
+        actions = self._action_bar()
+        self.message = QLabel(wordWrap=True)
+        self.balance = QLabel(wordWrap=True,
+                              toolTip="KTO learns best when good and bad ratings weigh about the same in all "
+                                      "(TRL's advice); the weights are KTO settings on the Train page")
+        set_role(self.balance, "muted")
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(QLabel("<b>Prompt</b>"))
+        layout.addWidget(self.prompt_view)
+        layout.addWidget(QLabel("<b>Answer</b>"))
+        layout.addWidget(self.answer_view, 1)
+        layout.addWidget(self.empty, 1)
+        layout.addLayout(actions)
+        layout.addWidget(self.message)
+        layout.addWidget(self.balance)
+        self._add_shortcuts()
+
+    def _top_bar(self) -> QHBoxLayout:
+        """Annotator, counters, and the Import/Export buttons (hidden in a pack)."""
+        top = self._annotator_bar("Who is rating: each annotator rates every answer once",
+                                  "Your ratings today and in all, and answers you have not rated yet")
         top.addStretch(1)
         for text, tip, slot in [
             ("Import…", 'Add ratings from a TRL unpaired file: lines {"prompt", "completion", "label": true|false}',
@@ -74,7 +90,10 @@ class RatePage(LabellingPage):
             if self.labelling_only:  # a pack has no files to import or export
                 button.hide()
             top.addWidget(button)
+        return top
 
+    def _build_views(self) -> None:
+        """The prompt and the answer (read-only: the arrow keys rate, they do not scroll), or a note when none."""
         self.prompt_view = reader()
         self.prompt_view.setMaximumHeight(120)
         self.prompt_view.setToolTip("The prompt the answer below responds to")
@@ -84,6 +103,8 @@ class RatePage(LabellingPage):
             view.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # the arrow keys rate; they do not scroll
         self.empty = QLabel(alignment=Qt.AlignmentFlag.AlignCenter, wordWrap=True)
 
+    def _action_bar(self) -> QHBoxLayout:
+        """Good, Bad, Skip, Undo and Make this a demonstration (hidden in a pack), and the keys' help."""
         actions = QHBoxLayout()
         self.buttons: dict[str, QPushButton] = {}
         for name, text, tip, slot in [
@@ -105,23 +126,10 @@ class RatePage(LabellingPage):
         self.keys = QLabel(KEYS_HELP)
         set_role(self.keys, "muted")
         actions.addWidget(self.keys, 1)
-        self.message = QLabel(wordWrap=True)
-        self.balance = QLabel(wordWrap=True,
-                              toolTip="KTO learns best when good and bad ratings weigh about the same in all "
-                                      "(TRL's advice); the weights are KTO settings on the Train page")
-        set_role(self.balance, "muted")
+        return actions
 
-        layout = QVBoxLayout(self)
-        layout.addLayout(top)
-        layout.addWidget(QLabel("<b>Prompt</b>"))
-        layout.addWidget(self.prompt_view)
-        layout.addWidget(QLabel("<b>Answer</b>"))
-        layout.addWidget(self.answer_view, 1)
-        layout.addWidget(self.empty, 1)
-        layout.addLayout(actions)
-        layout.addWidget(self.message)
-        layout.addWidget(self.balance)
-
+    def _add_shortcuts(self) -> None:
+        """Up/J good, Down/K bad, S skip, Ctrl+Z undo, anywhere on the page."""
         for keys, slot in [(("Up", "J"), lambda: self.rate(True)), (("Down", "K"), lambda: self.rate(False)),
                            (("S",), self.skip), ((QKeySequence.StandardKey.Undo,), self.undo)]:
             for key in keys:
@@ -266,12 +274,3 @@ class RatePage(LabellingPage):
         job.finished.connect(lambda n: self._say(done.format(n=n, name=Path(path).name)))
         job.failed.connect(lambda text: self._say(f"{failed}: {text}", error=True))
         return job.start()
-
-    def _set_annotator(self) -> None:
-        name = self.annotator.text().strip()
-        if not name:
-            self.annotator.setText(self.ctx.annotator)
-            return
-        if name != self.ctx.annotator:
-            self.ctx.annotator = name
-            self.refresh()

@@ -12,6 +12,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
 from studio.core.ratings import Ratings
+from studio.core.rounds import next_action, online_run
 from studio.core.records import Run
 from studio.core.reward_terms import uses_reward_model
 from studio.core.run_kinds import REWARD, run_kind
@@ -27,7 +28,7 @@ from studio.ui.theme import set_role
 from studio.ui.train_charts import EvalNote, groups, label_eval_series
 from studio.ui.train_setup import TrainSetup
 from studio.workers.job import Job
-from studio.workers.model_jobs import train_job
+from studio.workers.model_jobs import round_job, train_job
 
 # "running" with no job in this window means the process died mid-run (crash, kill): resumable.
 RESUMABLE = ("cancelled", "failed", "running")
@@ -56,6 +57,12 @@ class TrainPage(QWidget):
         self.resume_button = QPushButton("Resume", clicked=self.resume, enabled=False,
                                          toolTip="Continue the selected stopped or failed run from its last "
                                                  "checkpoint.")
+        self.round_button = QPushButton("Next round", clicked=self.next_round, enabled=False,
+                                        toolTip="Iterated RLHF after the latest PPO/RLOO/GRPO run, in two steps: "
+                                                "sample the next round (gold checks, and comparisons mixing the "
+                                                "policy's answers with its start's, first in the Rank queue), rank "
+                                                "them, then train the round (the reward model again on every label, "
+                                                "the policy on from the run, the same KL reference).")
         self.run_progress = RunProgress()
         self.progress, self.status = self.run_progress.bar, self.run_progress.status
         self.error = QLabel(wordWrap=True, visible=False,
@@ -93,6 +100,7 @@ class TrainPage(QWidget):
         left = QVBoxLayout()
         left.addWidget(self.setup, 1)
         left.addLayout(buttons)
+        left.addWidget(self.round_button)
         left.addWidget(self.progress)
         left.addWidget(self.status)
         left.addWidget(self.error)
@@ -230,6 +238,20 @@ class TrainPage(QWidget):
         return self._run(train_job(kind, values, init=init, reward=reward, terms=texts), None,
                          f"Training {kind.upper()}")
 
+    def next_round(self) -> Job | None:
+        """Sample the round after the latest online run, or train the round sampled after it."""
+        run = self._round_run()
+        if self.job is not None or run is None:
+            return None
+        action = next_action(self.ctx.store, run)
+        return self._run(round_job(run.id, action), None, f"{action.capitalize()} the round after run {run.id}")
+
+    def _round_run(self) -> Run | None:
+        try:
+            return online_run(self.ctx.store, None)
+        except ValueError:
+            return None
+
     def _missing_data(self, kind: str, terms: list | None = None) -> str:
         """Why a `kind` run cannot start on this project's data ("" when it can)."""
         spec = run_kind(kind)
@@ -317,7 +339,7 @@ class TrainPage(QWidget):
     def _on_finished(self, result: dict) -> None:
         self._live_run = self._shown_run = result.get("run_id")  # known for sure now, however short the run
         run, status = result.get("run_id"), result.get("status")
-        self._end(f"Run {run} {status} at step {result.get('step')}.")
+        self._end(result.get("note") or f"Run {run} {status} at step {result.get('step')}.")
         if status == "diverged":
             self._show_error(f"Run {run} diverged: {result.get('error')}")
 
@@ -350,6 +372,11 @@ class TrainPage(QWidget):
         self.resume_button.setEnabled(idle and run is not None and run.status in RESUMABLE
                                       and not self.ctx.project.run_is_live(run.id))
         self.setup.kind.setEnabled(idle)
+        after = self._round_run()
+        self.round_button.setEnabled(idle and after is not None)
+        if after is not None:
+            self.round_button.setText(f"{next_action(self.ctx.store, after).capitalize()} next round "
+                                      f"(after run {after.id})")
 
     # -- export ----------------------------------------------------------------------------------------
     def export_png(self, path: str | Path) -> Job:

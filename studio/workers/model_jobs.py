@@ -43,6 +43,25 @@ def train_job(kind: str, values: dict | None = None, resume: int | None = None, 
     return run
 
 
+def round_job(run_id: int, action: str) -> Callable:
+    """The round after online run `run_id`: "sample" it (gold checks and mixed comparisons at the head of the Rank
+    queue) or "train" it (the reward model warm-started on every label, then the policy on from the run)."""
+    def run(ctx: JobContext) -> dict:
+        from studio.training import rounds
+
+        if action == "sample":
+            made = rounds.prepare_round(ctx.project, ctx.base(), str(run_id), hooks=ctx.hooks)
+            return {"run_id": run_id, "status": "sampled", "step": 0, "metrics": {}, "error": None,
+                    "note": f"Round after run {run_id}: {len(made.gold)} gold checks and {len(made.comparisons)} "
+                            "comparisons wait at the head of the Rank queue; rank them, then train the round."}
+        rounds.check_trainable(ctx.project, ctx.project.store.run(run_id))  # before the model loads
+        reward_id, reward, policy_id, result = rounds.train_round(ctx.project, ctx.base(), str(run_id), ctx.hooks)
+        done = result or reward
+        return {"run_id": policy_id or reward_id, "status": done.status, "step": done.step, "metrics": done.metrics,
+                "error": done.error}
+    return run
+
+
 def stream_job(policy: str, prompt: str, reward: str | None = None, **sampling) -> Callable:
     """Stream one answer of `policy` as partial text pieces; returns the text and its reward score."""
     def run(ctx: JobContext) -> dict:

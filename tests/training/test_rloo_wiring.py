@@ -11,9 +11,9 @@ from tests.training.test_ppo import PROMPTS, add_random_sft, count_vowels
 BETA, PENALTY, K = 0.7, -3.0, 4
 
 
-def moved_policy(base, init_adapter, lora_r, lora_alpha):
+def moved_policy(base, init_adapter, lora_r, lora_alpha, policy_start=None):
     """`online_policy.start_policy`, then the policy's LoRA moved at random: policy != reference from the first round."""
-    reference = start_policy(base, init_adapter, lora_r, lora_alpha)
+    reference = start_policy(base, init_adapter, lora_r, lora_alpha, policy_start)
     torch.manual_seed(2)
     with torch.no_grad():
         for name, p in base.peft.named_parameters():

@@ -153,3 +153,18 @@ def test_answer_settings_are_remembered_per_project(qtbot, ctx, tmp_path, tiny_m
     fresh = show(qtbot, RankPage(other))
     assert (fresh.tokens_spin.value(), fresh.k_spin.value()) == (0, 2)  # another project keeps its own
     other.shutdown()
+
+
+def test_a_new_annotator_typed_in_the_box_ranks_afresh_and_cannot_undo_the_last_ones(qtbot, ctx):
+    first, second = seed(ctx.store, 2), seed(ctx.store, 2, "R")
+    page = show(qtbot, RankPage(ctx))
+    press(qtbot, page, "1")  # "tester" ranks the first comparison
+    assert page.comparison.id == second
+    page.annotator.setText(" ")
+    page.annotator.editingFinished.emit()
+    assert page.annotator.text() == "tester" and page.comparison.id == second  # an empty box changes nothing
+    page.annotator.setText("ann")
+    page.annotator.editingFinished.emit()
+    assert ctx.annotator == "ann" and page.comparison.id == first  # "ann" has ranked nothing yet
+    qtbot.keyClick(page.windowHandle(), Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert [(r.comparison_id, r.annotator) for r in ctx.store.rankings()] == [(first, "tester")]

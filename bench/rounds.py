@@ -1,0 +1,165 @@
+"""Rounds against one round at a fixed label budget (issue 26, section 3): 60 comparisons labelled once, against
+two rounds of 30 (the second round's comparisons sampled by `training.rounds.prepare_round`: half the policy's
+answers, half its start's, with the gold checks counted in the budget), each with and without the conservative
+reward (`uncertainty_penalty`).
+
+Rules of my choosing, each a programmatic person (annotator "bench", so the gold win rate counts them):
+- floor (dense, with a floor the labels never cross): the shorter answer wins, but an answer under 6 words loses to
+  any of 6 words or more;
+- wordy (sparse): the larger share of words of 7+ letters wins where the answers differ clearly (the top third of
+  differences); the rest are skipped, so it prefers one answer in about a third of comparisons;
+- topical: the answer sharing more content words with its prompt wins (`answer_quality.content_stems`); ties skipped.
+
+Reported per rule and setting: held-out win rate of the final policy against the starting (SFT) policy by the rule
+(ties half), the fraction of degenerate held-out answers (`core.rounds.degenerate`: empty, under 3 words, repeated
+n-grams, non-words), final KL against its target, and wall time. SFT and the first comparisons are made once and
+copied into each setting's project.
+
+    .venv/bin/python bench/rounds.py --threads 2 [--rules floor wordy topical] [--model embedded] [--out FILE]
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import re
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from pipeline import DEMOS, HELD_OUT, TRAIN_PROMPTS  # noqa: E402
+from studio.core import import_export as io  # noqa: E402
+from studio.core.answer_quality import content_stems, words  # noqa: E402
+from studio.core.jsonl import write_jsonl  # noqa: E402
+from studio.core.project import Project  # noqa: E402
+from studio.core.rounds import degenerate  # noqa: E402
+from studio.training import rounds, runs  # noqa: E402
+from studio.training.configs import PPOConfig  # noqa: E402
+
+BUDGET = 60
+ANNOTATOR = "bench"
+
+
+def floor(prompt: str, text: str) -> float:
+    n = len(words(text))
+    return -n if n >= 6 else -1000.0 + n
+
+
+def wordy(prompt: str, text: str) -> float:
+    found = re.findall(r"[A-Za-z]+", text)
+    return sum(len(w) >= 7 for w in found) / max(len(found), 1)
+
+
+def topical(prompt: str, text: str) -> float:
+    return float(len(content_stems(prompt) & content_stems(text)))
+
+
+RULES = {"floor": (floor, 0.0), "wordy": (wordy, 2 / 3), "topical": (topical, 0.0)}  # rule, share skipped
+
+
+def label(store, comparison_ids: list[int], rule: str) -> int:
+    """Rank `comparison_ids` by `rule` (best first, equal scores tied; the sparse rule skips its unclear share);
+    returns how many were ranked."""
+    measure, skip_share = RULES[rule]
+    scored = []
+    for cid in comparison_ids:
+        c = store.comparison(cid)
+        scored.append((cid, [measure(c.prompt, t) for t in c.responses]))
+    spreads = sorted(max(s) - min(s) for _, s in scored)
+    threshold = spreads[int(skip_share * len(spreads))] if skip_share and spreads else 0.0
+    ranked = 0
+    for cid, scores in scored:
+        if max(scores) - min(scores) <= threshold:
+            store.add_ranking(cid, [], ANNOTATOR, status="skip")
+            continue
+        levels = sorted(set(scores), reverse=True)
+        store.add_ranking(cid, [[i for i, s in enumerate(scores) if s == level] for level in levels], ANNOTATOR)
+        ranked += 1
+    return ranked
+
+
+def evaluate(project: Project, base, policy: str, sft_answers: list[str], rule: str) -> dict:
+    """Held-out win rate against the SFT answers by the rule (ties half) and the share of degenerate answers."""
+    answers = runs.sample(project, base, policy, HELD_OUT)
+    measure = RULES[rule][0]
+    wins = [1.0 if measure(q, a) > measure(q, s) else 0.5 if measure(q, a) == measure(q, s) else 0.0
+            for q, a, s in zip(HELD_OUT, answers, sft_answers)]
+    return {"win_rate": statistics.fmean(wins), "degenerate": statistics.fmean(map(degenerate, answers)),
+            "examples": [{"prompt": q, "sft": s, "policy": a} for q, s, a in zip(HELD_OUT[:3], sft_answers, answers)]}
+
+
+def one_setting(seed_dir: Path, work: Path, rule: str, two_rounds: bool, penalty: float) -> dict:
+    """One rule and setting in a copy of the seeded project; returns its numbers."""
+    folder = work / f"{rule}-{'two' if two_rounds else 'one'}-{penalty}"
+    shutil.copytree(seed_dir, folder)
+    project = Project.open(folder)
+    store, t0 = project.store, time.perf_counter()
+    base = runs.open_base(project, device="cpu")
+    first = [c.id for c in store.comparisons()][:BUDGET // 2 if two_rounds else BUDGET]
+    label(store, first, rule)
+    ppo = dataclasses.replace(PPOConfig(), uncertainty_penalty=penalty)
+    runs.train(project, base, "reward")
+    ppo_id, result = runs.train(project, base, "ppo", ppo)
+    labelled = len(first)
+    if two_rounds:  # the gold checks (one per answer shown of PPO's last round) count in the budget
+        limit = BUDGET // 2 - min(ppo.samples_per_iteration, ppo.batch_size)
+        made = rounds.prepare_round(project, base, str(ppo_id), per_prompt=2, limit=limit)
+        label(store, made.gold + made.comparisons, rule)
+        labelled += len(made.gold) + len(made.comparisons)
+        _, _, ppo_id, result = rounds.train_round(project, base, str(ppo_id))
+    wall = time.perf_counter() - t0
+    sft_answers = json.loads((seed_dir / "sft_answers.json").read_text())
+    out = {"labelled": labelled, "final_kl": result.metrics.get("kl"), "target_kl": ppo.target_kl,
+           "wall_s": round(wall, 1), **evaluate(project, base, str(ppo_id), sft_answers, rule)}
+    project.close()
+    return out
+
+
+def seed(work: Path, model: str) -> Path:
+    """A project with the demonstrations, the training prompts, an SFT run, 2 answers per prompt from it as
+    comparisons, and the SFT policy's held-out answers."""
+    project = Project.init(work / "seed", model=model)
+    write_jsonl(work / "demos.jsonl", [{"prompt": p, "completion": c} for p, c in DEMOS])
+    write_jsonl(work / "prompts.jsonl", [{"prompt": p} for p in TRAIN_PROMPTS])
+    io.import_demos(project.store, work / "demos.jsonl")
+    io.import_prompts(project.store, work / "prompts.jsonl")
+    base = runs.open_base(project, device="cpu")
+    sft_id, _ = runs.train(project, base, "sft")
+    runs.generate_comparisons(project, base, 2, policy=str(sft_id))
+    (project.root / "sft_answers.json").write_text(json.dumps(runs.sample(project, base, str(sft_id), HELD_OUT)))
+    project.close()
+    return project.root
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--rules", nargs="+", default=list(RULES), choices=list(RULES))
+    parser.add_argument("--penalty", type=float, default=1.0, help="uncertainty_penalty of the conservative setting")
+    parser.add_argument("--model", default="embedded")
+    parser.add_argument("--out", default=None, help="also write the results as JSON here")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    work = Path(tempfile.mkdtemp(prefix="rounds-"))
+    seed_dir = seed(work, args.model)
+    results: dict[str, dict] = {}
+    for rule in args.rules:
+        for two_rounds in (False, True):
+            for penalty in (0.0, args.penalty):
+                name = f"{rule} {'two rounds of 30' if two_rounds else 'one round of 60'} penalty {penalty}"
+                results[name] = one_setting(seed_dir, work, rule, two_rounds, penalty)
+                print(json.dumps({name: results[name]}), flush=True)
+    if args.out:
+        Path(args.out).write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,91 @@
+"""`round DIR` refuses with one line, before the model loads, and changes nothing: no online run, a run of another
+kind, too few answers, a round not sampled or not ranked yet, and a gold win rate that stopped rising."""
+import pytest
+
+from studio.cli import main
+from studio.core import rounds as plan
+from studio.core.store import Store
+from tests.core.test_rounds import _gold, _online_run
+from tests.kill_harness import seed_project
+
+
+@pytest.fixture
+def root(tmp_path):
+    """A project whose model is an empty folder: a command that got as far as loading it would fail otherwise."""
+    (tmp_path / "model").mkdir()
+    return seed_project(tmp_path / "p", tmp_path / "model").root
+
+
+def _snapshot(root) -> tuple:
+    with Store(root / "studio.db") as store:
+        return (store.counts(), [(r.id, r.status) for r in store.runs()],
+                store.db.execute("SELECT * FROM meta ORDER BY key").fetchall())
+
+
+def _refused(root, capsys, argv: list[str], message: str) -> None:
+    before = _snapshot(root)
+    capsys.readouterr()
+    assert main(["round", str(root), *argv]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and message in err, err
+    assert _snapshot(root) == before
+
+
+def test_no_online_run_to_go_on_from(root, capsys):
+    _refused(root, capsys, [], "a round goes on from a finished PPO, RLOO or GRPO run: train one first")
+    _refused(root, capsys, ["--train"], "train one first")
+
+
+def test_a_run_that_is_not_a_finished_online_one(root, capsys):
+    with Store(root / "studio.db") as store:
+        sft = store.create_run("sft", {})
+        store.update_run(sft, status="finished")
+        running = store.create_run("ppo", {})
+    _refused(root, capsys, ["--run", str(sft)], f"run {sft} is a finished sft run")
+    _refused(root, capsys, ["--run", str(running), "--train"], f"run {running} is a running ppo run")
+    _refused(root, capsys, ["--run", "99"], "99")
+
+
+def test_too_few_answers_per_prompt(root, capsys):
+    with Store(root / "studio.db") as store:
+        _online_run(store)
+    _refused(root, capsys, ["--per-prompt", "1"], "at least 2 answers per prompt, got 1")
+
+
+def test_training_a_round_that_was_not_sampled_or_not_ranked(root, capsys):
+    with Store(root / "studio.db") as store:
+        run = _online_run(store)
+    _refused(root, capsys, ["--train"], f"no round is sampled after run {run}: sample it first")
+    with Store(root / "studio.db") as store:
+        pid = store.add_prompt("a round prompt")
+        cid = store.add_comparison(pid, [store.add_response(pid, t, str(run)) for t in ("one", "two")])
+        plan.record_prepared(store, run, [cid], [])
+    _refused(root, capsys, ["--train"], "none of the round's 1 comparisons is ranked yet")
+
+
+@pytest.mark.parametrize("train", [False, True])
+def test_no_further_round_once_the_gold_win_rate_stopped_rising(root, capsys, train):
+    with Store(root / "studio.db") as store:
+        first = _online_run(store)
+        second = _online_run(store, start=first)
+        _gold(store, first, [True, False, True, False])
+        made = _gold(store, second, [True, False])  # 50 % after 50 %: the boundary stops
+        plan.record_prepared(store, second, [], made)
+    _refused(root, capsys, ["--train"] if train else [], "the gold win rate stopped rising (50% in round 1, 50% in "
+                                                         "round 2): no further round")
+
+
+def test_the_window_path_refuses_as_the_cli_does(root):
+    """`prepare_round` and `train_round` (what the Train page's button calls) check the stop rule themselves."""
+    from studio.core.project import Project
+    from studio.training import rounds
+
+    project = Project.open(root)
+    first = _online_run(project.store)
+    second = _online_run(project.store, start=first)
+    _gold(project.store, first, [True])
+    plan.record_prepared(project.store, second, [], _gold(project.store, second, [False]))
+    for action in (rounds.prepare_round, rounds.train_round):
+        with pytest.raises(ValueError, match=r"stopped rising \(100% in round 1, 0% in round 2\)"):
+            action(project, None)
+    project.close()
