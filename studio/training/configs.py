@@ -21,6 +21,16 @@ def help_field(default, help: str, **kw):
     return field(default=default, metadata={"help": help, **kw})
 
 
+def basic(label: str) -> dict:
+    """The metadata of a setting a person decides (shown first, under `label`); the others go under "Advanced"."""
+    return {"basic": True, "label": label}
+
+
+PASSES, STEPS, ROUNDS = basic("Passes over the data"), basic("Steps"), basic("Rounds")
+LEARNING_RATE, STAY_CLOSE = basic("Learning rate"), basic("Stay close to start")
+ANSWER_LENGTH, LONGEST_EXAMPLE = basic("Answer length"), basic("Longest example")
+
+
 def bf16_field(when: str):
     """Every engine's `bf16_autocast` setting; `when` names the passes it covers."""
     return help_field(None, f"Run the model's matrix products in bfloat16 {when} (attention and the "
@@ -70,17 +80,18 @@ class TrainConfig:
     AUTO_EPOCHS: ClassVar[tuple[float, float]] = (3.0, 10.0)
     epochs: float | None = help_field(None, "Passes over the training examples: the run's length follows the "
                                             "data (steps = epochs x examples / batch size). Empty = 3, or more "
-                                            "for a small set (up to 10) so the run has at least 25 steps.")
+                                            "for a small set (up to 10) so the run has at least 25 steps.", **PASSES)
     steps: int | None = help_field(None, "Optimizer steps to run instead of epochs (each step looks at one batch). "
                                          "Empty = set by epochs.")
     batch_size: int = help_field(4, "Examples per optimizer step. Larger is smoother but slower and uses more memory.")
-    lr: float = help_field(2e-4, "Learning rate: how big each update is. LoRA tolerates 1e-4 to 5e-4.")
+    lr: float = help_field(2e-4, "Learning rate: how big each update is. LoRA tolerates 1e-4 to 5e-4.", **LEARNING_RATE)
     warmup_steps: int = help_field(5, "Steps over which the learning rate ramps up from zero, to avoid an early jolt.")
     weight_decay: float = help_field(0.0, "Pulls weights gently toward zero; 0 is fine for LoRA.")
     max_grad_norm: float = help_field(1.0, "Gradients longer than this are scaled down, which keeps updates stable.")
     lora_r: int = help_field(16, "LoRA rank: how many directions the adapter may change. 8-32 is typical.")
     lora_alpha: int = help_field(32, "LoRA scaling; the update is multiplied by alpha / r.")
-    max_length: int = help_field(512, "Longest prompt + response in tokens; longer examples are cut from the left.")
+    max_length: int = help_field(512, "Longest prompt + response in tokens; longer examples are cut from the left.",
+                                 **LONGEST_EXAMPLE)
     eval_fraction: float = help_field(0.1, "Share of the data held out to measure generalisation (needs >= 10 examples).")
     eval_every: int | None = help_field(None, "Evaluate on the held-out split every this many steps. Empty = "
                                               "5 times per run.")
@@ -98,11 +109,11 @@ class TrainConfig:
 class SFTConfig(TrainConfig):
     """Settings for supervised fine-tuning on demonstrations."""
 
-    lr: float = help_field(3e-4, "Learning rate: how big each update is. LoRA tolerates 1e-4 to 5e-4.")
+    lr: float = help_field(3e-4, "Learning rate: how big each update is. LoRA tolerates 1e-4 to 5e-4.", **LEARNING_RATE)
     epochs: float | None = help_field(None, "Passes over the demonstrations. A few demonstrations need many passes "
                                             "to be imitated; 3 suit hundreds. Steps = epochs x demonstrations / "
                                             "batch size. Empty = 3, or more for a few demonstrations (up to 10) "
-                                            "so the run has at least 25 steps.")
+                                            "so the run has at least 25 steps.", **PASSES)
 
 
 @dataclass
@@ -113,9 +124,10 @@ class RewardConfig(TrainConfig):
     epochs: float | None = help_field(None, "Passes over the preference pairs; 1-2 is usual for a large set. "
                                             "Steps = epochs x pairs / batch size. Empty = 2, or more for a small "
                                             "set (up to 8) so the run has at least 25 steps: a few steps leave "
-                                            "the reward model close to a coin toss.")
+                                            "the reward model close to a coin toss.", **PASSES)
     batch_size: int = help_field(4, "Preference pairs per optimizer step (each pair is two responses to score).")
-    lr: float = help_field(1e-4, "Learning rate for the adapter and the score head. LoRA tolerates 5e-5 to 3e-4.")
+    lr: float = help_field(1e-4, "Learning rate for the adapter and the score head. LoRA tolerates 5e-5 to 3e-4.",
+                           **LEARNING_RATE)
     ranking_loss: str = ranking_loss_field("the reward model")
     CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"ranking_loss": RANKING_LOSSES}
 
@@ -125,13 +137,14 @@ class DPOConfig(TrainConfig):
     """Settings for direct preference optimisation on preference pairs."""
 
     beta: float = help_field(0.1, "How strongly the policy is held near the reference (the SFT model). Lower lets "
-                                  "it drift further toward the preferences; 0.1 is the usual choice.")
+                                  "it drift further toward the preferences; 0.1 is the usual choice.", **STAY_CLOSE)
     AUTO_EPOCHS: ClassVar[tuple[float, float]] = (2.0, 8.0)
     epochs: float | None = help_field(None, "Passes over the preference pairs. Steps = epochs x pairs / batch "
                                             "size. Empty = 2, or more for a small set (up to 8) so the run has "
-                                            "at least 25 steps.")
+                                            "at least 25 steps.", **PASSES)
     batch_size: int = help_field(4, "Preference pairs per optimizer step (each pair is two responses).")
-    lr: float = help_field(5e-5, "Learning rate: how big each update is. DPO wants less than SFT: 5e-6 to 1e-4.")
+    lr: float = help_field(5e-5, "Learning rate: how big each update is. DPO wants less than SFT: 5e-6 to 1e-4.",
+                           **LEARNING_RATE)
     lora_r: int = help_field(16, "LoRA rank of a fresh adapter; a copy of the SFT adapter keeps the SFT rank.")
     ranking_loss: str = ranking_loss_field("DPO")
     CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"ranking_loss": RANKING_LOSSES}
@@ -142,16 +155,17 @@ class KTOConfig(TrainConfig):
     """Settings for KTO on answers rated good or bad one at a time (Ethayarajh et al. 2024)."""
 
     beta: float = help_field(0.1, "How strongly the policy is held near the reference (the SFT model). Lower lets "
-                                  "it drift further toward the ratings; 0.1 is the usual choice.")
+                                  "it drift further toward the ratings; 0.1 is the usual choice.", **STAY_CLOSE)
     desirable_weight: float = help_field(1.0, "Weight of the answers rated good. With more bad ratings than good "
                                               "ones, raise it so that (good weight × good answers) is 1 to 4/3 "
                                               "times (bad weight × bad answers).")
     undesirable_weight: float = help_field(1.0, "Weight of the answers rated bad; lower it when bad ratings "
                                                 "outnumber good ones (see the good weight).")
-    steps: int = help_field(100, "Optimizer steps to run. Each step learns from one batch of rated answers.")
+    steps: int = help_field(100, "Optimizer steps to run. Each step learns from one batch of rated answers.", **STEPS)
     batch_size: int = help_field(8, "Rated answers per optimizer step, at least 2: the batch also estimates how "
                                     "far the policy has drifted, from its answers paired with other prompts.")
-    lr: float = help_field(5e-5, "Learning rate: how big each update is. KTO wants less than SFT: 5e-6 to 1e-4.")
+    lr: float = help_field(5e-5, "Learning rate: how big each update is. KTO wants less than SFT: 5e-6 to 1e-4.",
+                           **LEARNING_RATE)
     lora_r: int = help_field(16, "LoRA rank of a fresh adapter; a copy of the SFT adapter keeps the SFT rank.")
 
 
@@ -181,13 +195,13 @@ class PPOSettings:
     """PPO's own settings (`PPOConfig` adds the shared `OnlineConfig` after them)."""
 
     iterations: int = help_field(20, "Rounds of PPO. Each round writes responses to a batch of prompts, scores "
-                                     "them and learns from the scores.")
+                                     "them and learns from the scores.", **ROUNDS)
     batch_size: int = help_field(8, "Prompts answered per round. More gives steadier updates, but each round "
                                     "takes longer.")
     max_new_tokens: int | None = help_field(None, "Longest response (in tokens) the policy may write while "
                                                   "training. Empty = the default answer length of the device "
                                                   "(48 on a CPU, 128 on Apple MPS, 256 on CUDA), as for the "
-                                                  "answers ranked on it.")
+                                                  "answers ranked on it.", **ANSWER_LENGTH)
     temperature: float = help_field(1.0, "Sampling temperature while training. Keep 1.0: PPO must learn from "
                                          "samples of the very policy it updates.")
     ppo_epochs: int = help_field(2, "Passes over each round's responses. More gets more out of each (slow) "
@@ -196,12 +210,12 @@ class PPOSettings:
     minibatches: int = help_field(2, "Each round's responses are split into this many groups; one update per "
                                      "group per pass.")
     lr: float = help_field(1e-4, "Learning rate of the policy adapter and value head. LoRA takes about ten "
-                                 "times the 1e-5 that full fine-tuning uses for PPO.")
+                                 "times the 1e-5 that full fine-tuning uses for PPO.", **LEARNING_RATE)
     max_grad_norm: float = help_field(1.0, "Gradients longer than this are scaled down, which keeps updates "
                                            "stable.")
     init_kl_coef: float = help_field(0.05, "Beta: the price, per token, of moving away from the reference (the "
                                            "SFT model). Higher keeps answers close to the SFT style; lower lets "
-                                           "the reward pull harder (and risks gibberish that games it).")
+                                           "the reward pull harder (and risks gibberish that games it).", **STAY_CLOSE)
     adaptive_kl: bool = help_field(True, "Adjust beta automatically: raise it when the KL is above the target, "
                                          "lower it when below (never below half its start).")
     target_kl: float = help_field(6.0, "The KL the adaptive beta aims for. KL (nats per response) measures how "
@@ -238,7 +252,7 @@ class RLOOSettings:
     """RLOO's own settings (`RLOOConfig` adds the shared `OnlineConfig` after them)."""
 
     iterations: int = help_field(20, "Rounds of RLOO. Each round writes several responses to a batch of prompts, "
-                                     "scores them and learns from the scores.")
+                                     "scores them and learns from the scores.", **ROUNDS)
     batch_size: int = help_field(4, "Prompts answered per round. More gives steadier updates, but each round "
                                     "takes longer.")
     samples_per_prompt: int = help_field(4, "Responses written to each prompt (k, at least 2). Each response is "
@@ -247,18 +261,19 @@ class RLOOSettings:
     max_new_tokens: int | None = help_field(None, "Longest response (in tokens) the policy may write while "
                                                   "training. Empty = the default answer length of the device "
                                                   "(48 on a CPU, 128 on Apple MPS, 256 on CUDA), as for the "
-                                                  "answers ranked on it.")
+                                                  "answers ranked on it.", **ANSWER_LENGTH)
     temperature: float = help_field(1.0, "Sampling temperature while training. Keep 1.0: RLOO must learn from "
                                          "samples of the very policy it updates.")
     beta: float = help_field(0.05, "The price of moving away from the reference (the SFT model), per nat of KL, "
                                    "taken off each response's score. Higher keeps answers close to the SFT "
-                                   "style; lower lets the reward pull harder (and risks gibberish that games it).")
+                                   "style; lower lets the reward pull harder (and risks gibberish that games it).",
+                                   **STAY_CLOSE)
     epochs: int = help_field(1, "Passes over each round's responses, one update each. 1 is plain RLOO; more gets "
                                 "more out of each (slow) round, with PPO's clip keeping the later passes small.")
     cliprange: float = help_field(0.2, "Clip range of the passes after the first: one update may change a "
                                        "response's probability by about this fraction at most.")
     lr: float = help_field(1e-4, "Learning rate of the policy adapter. LoRA takes about ten times the 1e-5 "
-                                 "that full fine-tuning uses.")
+                                 "that full fine-tuning uses.", **LEARNING_RATE)
     max_grad_norm: float = help_field(1.0, "Gradients longer than this are scaled down, which keeps updates "
                                            "stable.")
     prompts_per_pass: int = help_field(1, "Prompts whose responses go through the model together while "
@@ -280,7 +295,7 @@ class GRPOSettings:
     names them where TRL has the setting."""
 
     iterations: int = help_field(20, "Rounds of GRPO. Each round writes several responses to a batch of prompts, "
-                                     "scores them and learns from how each did against its group.")
+                                     "scores them and learns from how each did against its group.", **ROUNDS)
     batch_size: int = help_field(4, "Prompts answered per round. More gives steadier updates, but each round "
                                     "takes longer.")
     samples_per_prompt: int = help_field(4, "Responses written to each prompt (k, at least 2; TRL's "
@@ -289,12 +304,13 @@ class GRPOSettings:
     max_new_tokens: int | None = help_field(None, "Longest response (in tokens) the policy may write while "
                                                   "training. Empty = the default answer length of the device "
                                                   "(48 on a CPU, 128 on Apple MPS, 256 on CUDA), as for the "
-                                                  "answers ranked on it.")
+                                                  "answers ranked on it.", **ANSWER_LENGTH)
     temperature: float = help_field(1.0, "Sampling temperature while training. Keep 1.0: GRPO must learn from "
                                          "samples of the very policy it updates.")
     beta: float = help_field(0.0, "Weight of the KL to the reference (the SFT model) as a loss term (k3 "
                                   "estimator, per token). 0 (TRL's default) skips the reference entirely: faster, "
-                                  "but nothing holds the policy near the SFT style; DeepSeek-R1 used 0.001.")
+                                  "but nothing holds the policy near the SFT style; DeepSeek-R1 used 0.001.",
+                                  **STAY_CLOSE)
     epsilon: float = help_field(0.2, "Lower clip range: one update may lower a sampled token's probability by "
                                      "about this fraction at most.", trl="epsilon")
     epsilon_high: float | None = help_field(None, "Upper clip range: how far one update may raise a token's "
@@ -313,7 +329,7 @@ class GRPOSettings:
                                 "is plain GRPO; more gets more out of each (slow) round, the clip keeping the "
                                 "later passes small.", trl="num_iterations")
     lr: float = help_field(1e-4, "Learning rate of the policy adapter. LoRA takes about ten times the 1e-5 "
-                                 "that full fine-tuning uses.")
+                                 "that full fine-tuning uses.", **LEARNING_RATE)
     max_grad_norm: float = help_field(1.0, "Gradients longer than this are scaled down, which keeps updates "
                                            "stable.")
     prompts_per_pass: int = help_field(1, "Prompts whose responses go through the model together while "

@@ -1,4 +1,5 @@
-"""A form built from an engine's config fields: one editor per field, its help text as the tooltip."""
+"""A form built from an engine's config fields: one editor per field, its help text as the tooltip; the settings a
+person decides first, in plain words with their help, the rest under a collapsed "Advanced" group."""
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -6,8 +7,10 @@ from collections.abc import Sequence
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QValidator
 from PySide6.QtWidgets import (QAbstractSpinBox, QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QLabel,
-                               QLineEdit, QSpinBox, QWidget)
+                               QLineEdit, QSpinBox, QVBoxLayout, QWidget)
+from superqt import QCollapsible
 
+from studio.ui.theme import set_role
 from studio.workers.config_fields import FieldSpec
 
 INT_MAX = 2**31 - 1
@@ -38,22 +41,38 @@ class NumberSpinBox(QDoubleSpinBox):
 
 class ConfigForm(QWidget):
     """Editors for `FieldSpec`s: spin boxes for numbers, check boxes for switches, a list for a choice of words,
-    a line for optional values and for other words."""
+    a line for optional values and for other words. The basic settings come first, each with its help below it;
+    the others are under "Advanced"."""
 
     def __init__(self, specs: Sequence[FieldSpec], parent: QWidget | None = None):
         super().__init__(parent)
-        layout = QFormLayout(self)
+        basic, more = QFormLayout(), QFormLayout()
         self.editors: dict[str, tuple[FieldSpec, QWidget]] = {}
         for spec in specs:
             editor = _editor(spec)
             unset = "automatic (half-checked)" if spec.type is bool else "none"
             tip = f"{spec.help}\n\nDefault: {unset if spec.default is None else spec.default}".strip()
-            label = QLabel(spec.name.replace("_", " "))
+            tip += f"\nSetting: {spec.name}" if spec.basic else ""
+            label = QLabel(spec.title, wordWrap=True)
             for widget in (label, editor):
                 widget.setToolTip(tip)
             editor.setObjectName(spec.name)
-            layout.addRow(label, editor)
+            (basic if spec.basic else more).addRow(label, editor)
+            if spec.basic:
+                help_label = QLabel(spec.help, wordWrap=True)
+                set_role(help_label, "muted")
+                basic.addRow(help_label)
             self.editors[spec.name] = (spec, editor)
+        self.advanced = QCollapsible("Advanced")
+        self.advanced.setDuration(0)
+        advanced = QWidget()
+        advanced.setLayout(more)
+        self.advanced.addWidget(advanced)
+        self.advanced.setVisible(more.rowCount() > 0)
+        layout = QVBoxLayout(self)
+        layout.addLayout(basic)
+        layout.addWidget(self.advanced)
+        layout.addStretch(1)
 
     def values(self) -> dict:
         """{field name: value}; an optional field left empty is None."""

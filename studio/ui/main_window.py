@@ -9,7 +9,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (QApplication, QDialog, QFileDialog, QFrame, QHBoxLayout, QInputDialog, QLabel,
-                               QMainWindow, QMenu, QMessageBox, QTabWidget, QToolButton, QVBoxLayout, QWidget)
+                               QMainWindow, QMenu, QMessageBox, QToolButton, QVBoxLayout, QWidget)
 
 from studio.core import import_export
 from studio.core.project import EMBEDDED_MODEL, Project, ProjectError
@@ -22,6 +22,7 @@ from studio.ui.help_page import HelpPage
 from studio.ui.job_indicator import JobIndicator
 from studio.ui.model_picker import ModelPicker
 from studio.ui.pack_window import PACK_FILTER, PackExportDialog, PackRequest, open_pack_window
+from studio.ui.page_tabs import PageTabs
 from studio.ui.rank_page import RankPage
 from studio.ui.theme import Appearance, set_role
 from studio.ui.view_menu import add_view_menu
@@ -77,7 +78,7 @@ class MainWindow(QMainWindow):
     def __init__(self, ctx: StudioContext):
         super().__init__()
         self.resize(1280, 820)
-        self.tabs = QTabWidget(documentMode=True)
+        self.tabs = PageTabs(documentMode=True)
         self.banner = ErrorBanner()
         self.read_only_banner = QLabel(wordWrap=True)
         set_role(self.read_only_banner, "notice")
@@ -114,10 +115,7 @@ class MainWindow(QMainWindow):
         ctx.idle.connect(self._close_when_stopped)
         ctx.model_changed.connect(lambda info: self.model_label.setText(model_summary(info)))
         ctx.job_started.connect(self._track)
-        while self.tabs.count():
-            page = self.tabs.widget(0)
-            self.tabs.removeTab(0)
-            page.deleteLater()
+        self.tabs.remove_pages()
         self.demos_page = DemosPage(ctx)
         self.rank_page = RankPage(ctx)
         pages = [self.demos_page, self.rank_page, _optional_page("studio.ui.rate_page", "RatePage", ctx),

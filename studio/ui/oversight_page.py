@@ -10,8 +10,8 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QFormLayout, QGridLayout, QGroupBox,
-                               QHBoxLayout, QLabel, QLineEdit, QListWidget, QListWidgetItem, QPlainTextEdit,
-                               QPushButton, QSpinBox, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+                               QHBoxLayout, QHeaderView, QLabel, QLineEdit, QListWidget, QListWidgetItem,
+                               QPlainTextEdit, QPushButton, QSpinBox, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from studio.core import oversight_store as ov
 from studio.core.ai_feedback import agreements, disagreements, is_machine
@@ -93,10 +93,11 @@ class OversightPage(QWidget):
         self.rule_button = QPushButton("Label with this rule", clicked=self.label_with_rule,
                                        toolTip="Rank every comparison the rule has not ranked yet (annotator "
                                                "rule:<rule>); comparisons it cannot tell apart stay unlabelled.")
-        layout = QHBoxLayout(box)
-        layout.addWidget(self.rule_kind)
-        layout.addWidget(self.rule_argument, 1)
-        layout.addWidget(self.rule_button)
+        layout = QGridLayout(box)  # the rule above, its phrase box the width of the row below (large text fits)
+        layout.addWidget(self.rule_kind, 0, 0, 1, 2)
+        layout.addWidget(self.rule_argument, 1, 0)
+        layout.addWidget(self.rule_button, 1, 1)
+        layout.setColumnStretch(0, 1)
         return box
 
     def _agreement_box(self) -> QGroupBox:
@@ -371,5 +372,7 @@ def _table(headers: list[str]) -> QTableWidget:
     table = QTableWidget(0, len(headers), editTriggers=QAbstractItemView.EditTrigger.NoEditTriggers)
     table.setHorizontalHeaderLabels(headers)
     table.verticalHeader().hide()
-    table.horizontalHeader().setStretchLastSection(True)
+    header = table.horizontalHeader()
+    header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)  # a header's text fits at any text size
+    header.setStretchLastSection(True)
     return table

@@ -16,13 +16,14 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout,
-                               QInputDialog, QLabel, QLineEdit, QMainWindow, QPushButton, QSpinBox, QTabWidget,
+                               QInputDialog, QLabel, QLineEdit, QMainWindow, QPushButton, QSpinBox,
                                QWidget)
 
 from studio.core.active import queue
 from studio.core.packs import PackError, open_pack
 from studio.core.ratings import Ratings
 from studio.core.store import Store
+from studio.ui.page_tabs import PageTabs
 from studio.ui.rank_page import RankPage
 from studio.ui.rate_page import RatePage
 from studio.ui.settings import settings
@@ -68,7 +69,7 @@ class PackWindow(QMainWindow):
         self.resize(1200, 780)
         self.rank_page = RankPage(ctx, labelling_only=True)
         self.rate_page = RatePage(ctx, labelling_only=True)
-        self.tabs = QTabWidget(documentMode=True)
+        self.tabs = PageTabs(documentMode=True)
         self.setCentralWidget(self.tabs)
         saved = QLabel(f"Labelling as {ctx.annotator} · every decision is saved into {ctx.path} at once")
         set_role(saved, "muted")

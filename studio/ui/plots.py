@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pyqtgraph as pg
 from pyqtgraph.exporters import ImageExporter
-from PySide6.QtCore import QRect, Qt, QTimer
+from PySide6.QtCore import QRect, QSize, Qt, QTimer
 from PySide6.QtGui import QColor, QFont, QImage, QPainter
-from PySide6.QtWidgets import QGridLayout, QWidget
+from PySide6.QtWidgets import QApplication, QFrame, QGridLayout, QScrollArea, QVBoxLayout, QWidget
 
 REDRAW_MS = 100
 TITLE_BAND = 40  # pixels above the charts in an exported image, for the run's title
@@ -22,6 +22,30 @@ Group = tuple[str, Sequence[str]]  # (chart title, metric names drawn on it; "pr
 COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd"]
 
 pg.setConfigOptions(antialias=True, background="w", foreground="k")
+
+
+def fit_fonts(plot: pg.PlotWidget) -> None:
+    """Draw `plot`'s title, axis names, tick labels and legend at the application's text size (all but the title a
+    little smaller), so that presenter mode enlarges them all, not the tick labels alone."""
+    size = QApplication.font().pointSizeF()
+    item = plot.getPlotItem()
+    item.titleLabel.setText(item.titleLabel.text, size=f"{size:g}pt")
+    small = QFont(QApplication.font())
+    small.setPointSizeF(size * 0.9)
+    for name in ("left", "bottom", "right"):
+        axis = item.getAxis(name)
+        axis.setStyle(tickFont=small)
+        axis.setLabel(axis.labelText, axis.labelUnits, **{**axis.labelStyle, "font-size": f"{size * 0.9:g}pt"})
+    if item.legend is not None:
+        item.legend.setLabelTextSize(f"{size * 0.9:g}pt")
+        for _sample, label in item.legend.items:
+            label.setText(label.text)
+        item.legend.updateSize()
+
+
+def grown_with_text(chart: QWidget, size: QSize) -> QSize:
+    """A chart's minimum `size` at 10 pt, grown in proportion to larger text (the axes take more room)."""
+    return size * max(1.0, chart.font().pointSizeF() / 10)
 
 
 def plot_colours() -> tuple[str, str]:
@@ -39,15 +63,18 @@ class LivePlot(pg.PlotWidget):
         self.setTitle(title)
         self.setLabel("bottom", x_label)
         self.showGrid(x=True, y=True, alpha=0.3)
-        self.setMinimumSize(220, 160)
         self._prefixes = tuple(name[:-1] for name in names if name.endswith("/*"))
         names = [name for name in names if not name.endswith("/*")]
         if len(names) > 1 or self._prefixes:
             self.addLegend(offset=(-10, 10))
         self._points: dict[str, tuple[list[float], list[float]]] = {name: ([], []) for name in names}
         self._curves = {name: self._curve(name, COLOURS[i % len(COLOURS)]) for i, name in enumerate(names)}
+        fit_fonts(self)
         self._timer = QTimer(self, singleShot=True, interval=REDRAW_MS)
         self._timer.timeout.connect(self.redraw)
+
+    def minimumSizeHint(self) -> QSize:
+        return grown_with_text(self, QSize(220, 160))
 
     def _curve(self, name: str, colour: str) -> pg.PlotDataItem:
         """A line; evaluation series (sparse points) also get a dot per point."""
@@ -144,6 +171,10 @@ class TwoScalePlot(pg.PlotWidget):
                                            symbolBrush=COLOURS[0])
         self.right_view.addItem(self.right_curve)
         legend.addItem(self.right_curve, right)
+        fit_fonts(self)
+
+    def minimumSizeHint(self) -> QSize:
+        return grown_with_text(self, QSize(300, 200))  # room for the names along both vertical axes
 
     def _match_views(self) -> None:
         vb = self.getPlotItem().vb
@@ -160,13 +191,26 @@ class TwoScalePlot(pg.PlotWidget):
 
 
 class MetricsBoard(QWidget):
-    """A grid of LivePlots fed with `add(step, {name: value})`; keeps every metric for CSV export."""
+    """A grid of LivePlots fed with `add(step, {name: value})`; keeps every metric for CSV export.
+
+    The grid reflows with the width (as many columns as charts of `CELL_WIDTH` fit, up to `columns`) and scrolls
+    vertically, so a kind with many charts never makes the window taller or cuts its last chart off."""
+
+    CELL_WIDTH = 300  # the narrowest a chart gets before the grid drops a column
 
     def __init__(self, groups: Sequence[Group] = (), columns: int = 3, x_label: str = "step",
                  parent: QWidget | None = None):
         super().__init__(parent)
-        self._grid = QGridLayout(self)
+        self._cells = QWidget()
+        self._grid = QGridLayout(self._cells)
         self._grid.setContentsMargins(0, 0, 0, 0)
+        self._scroll = QScrollArea(widgetResizable=True, frameShape=QFrame.Shape.NoFrame,
+                                   horizontalScrollBarPolicy=Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self._scroll.setWidget(self._cells)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(self._scroll)
+        self.max_columns = columns
         self._columns = columns
         self._rows: dict[int, dict[str, float]] = {}
         self._names: set[str] = set()  # every metric seen
@@ -179,11 +223,30 @@ class MetricsBoard(QWidget):
             self._grid.removeWidget(plot)
             plot.setParent(None)
             plot.deleteLater()
-        self.plots = [LivePlot(title, names, x_label, self) for title, names in groups]
-        for i, plot in enumerate(self.plots):
-            self._grid.addWidget(plot, *divmod(i, self._columns))
+        self.plots = [LivePlot(title, names, x_label, self._cells) for title, names in groups]
+        self._place()
         self._rows.clear()
         self._names.clear()
+
+    @property
+    def columns(self) -> int:
+        """How many charts side by side at the board's present width."""
+        return self._columns
+
+    def _place(self) -> None:
+        """Put the charts in rows of `columns`."""
+        for plot in self.plots:
+            self._grid.removeWidget(plot)
+        for i, plot in enumerate(self.plots):
+            self._grid.addWidget(plot, *divmod(i, self._columns))
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        cell = max([self.CELL_WIDTH] + [plot.minimumSizeHint().width() + self._grid.spacing() for plot in self.plots])
+        columns = max(1, min(self.max_columns, event.size().width() // cell))
+        if columns != self._columns:
+            self._columns = columns
+            self._place()
 
     def plot(self, title: str) -> LivePlot:
         return next(p for p in self.plots if p.title == title)

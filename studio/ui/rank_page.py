@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (QApplication, QGroupBox, QHBoxLayout, QLabel, QPlainTextEdit, QPushButton,
-                               QSplitter, QStackedWidget, QVBoxLayout, QWidget)
+                               QSizePolicy, QSplitter, QStackedWidget, QVBoxLayout, QWidget)
 
 from studio.core.ai_feedback import suggestion_text
 from studio.core.records import Comparison
@@ -133,7 +133,8 @@ class RankPage(LabellingPage):
         col.addWidget(self.prompts_edit)
         col.addWidget(add)
 
-        side = QWidget(maximumWidth=300)
+        side = QWidget()  # as wide as its contents need at the present text size, no wider
+        side.setSizePolicy(QSizePolicy.Policy.Maximum, QSizePolicy.Policy.Preferred)
         layout = QVBoxLayout(side)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.generator)

@@ -11,6 +11,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QFont, QGuiApplication, QPalette
 from PySide6.QtWidgets import QApplication, QStyleFactory, QWidget
 
+from studio.ui.plots import fit_fonts
 from studio.ui.settings import settings
 
 THEMES = ("system", "light", "dark")
@@ -140,10 +141,11 @@ class Appearance:
 
 
 def recolour_plots(app: QApplication) -> None:
-    """Give every chart on screen the charts' current background and foreground."""
+    """Give every chart on screen the charts' current background and foreground, and the text size."""
     background, foreground = pg.getConfigOption("background"), pg.getConfigOption("foreground")
     for widget in app.allWidgets():
         if isinstance(widget, pg.PlotWidget):
+            fit_fonts(widget)
             widget.setBackground(background)
             item = widget.getPlotItem()
             for name in ("left", "bottom", "right"):

@@ -7,13 +7,21 @@ from typing import Any, get_args, get_type_hints
 
 @dataclass
 class FieldSpec:
-    """One config field for a form: name, default, type and the plain-language tooltip."""
+    """One config field for a form: name, default, type, the plain-language tooltip and, for a setting a person
+    decides (`basic`, shown first), its plain label."""
 
     name: str
     default: Any
     type: type
     help: str
     choices: tuple[str, ...] = ()  # the words a setting takes (its config's CHOICES): a list in the form
+    basic: bool = False
+    label: str = ""
+
+    @property
+    def title(self) -> str:
+        """What the form calls it: the plain label, else the name in words."""
+        return self.label or self.name.replace("_", " ")
 
 
 def config_fields(kind: str) -> list[FieldSpec]:
@@ -26,5 +34,5 @@ def config_fields(kind: str) -> list[FieldSpec]:
     def kind_of(f) -> type:  # an unset switch (bool | None, e.g. automatic checkpointing) is still a switch
         return bool if f.default is None and bool in get_args(hints[f.name]) else type(f.default)
 
-    return [FieldSpec(f.name, f.default, kind_of(f), f.metadata.get("help", ""), tuple(choices.get(f.name, ())))
-            for f in fields(cls)]
+    return [FieldSpec(f.name, f.default, kind_of(f), f.metadata.get("help", ""), tuple(choices.get(f.name, ())),
+                      f.metadata.get("basic", False), f.metadata.get("label", "")) for f in fields(cls)]
