@@ -34,7 +34,7 @@ from studio.core import import_export as io  # noqa: E402
 from studio.core.jsonl import write_jsonl  # noqa: E402
 from studio.core.project import Project  # noqa: E402
 from studio.training import runs  # noqa: E402
-from studio.training.configs import PPOConfig  # noqa: E402
+from studio.training.online_configs import PPOConfig  # noqa: E402
 
 DEMOS = [
     ("Why is the sky blue?", "Air scatters blue sunlight more than red, so blue reaches us from every direction."),

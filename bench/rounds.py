@@ -42,7 +42,7 @@ from studio.core.jsonl import write_jsonl  # noqa: E402
 from studio.core.project import Project  # noqa: E402
 from studio.core.rounds import degenerate  # noqa: E402
 from studio.training import rounds, runs  # noqa: E402
-from studio.training.configs import PPOConfig  # noqa: E402
+from studio.training.online_configs import PPOConfig  # noqa: E402
 
 BUDGET = 60
 ANNOTATOR = "bench"

@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> dict:
     from studio.core.import_export import import_prompts
     from studio.core.jsonl import write_jsonl
     from studio.core.project import Project
-    from studio.training.configs import GRPOConfig
+    from studio.training.online_configs import GRPOConfig
     from studio.training.runs import open_base, train
 
     torch.set_num_threads(max(1, torch.get_num_threads()))

@@ -36,7 +36,7 @@ def ours(args) -> dict:
     """Our engine: train_grpo on one SharedBase with sft (reference and start) and reward adapters."""
     import torch
 
-    from studio.training.configs import GRPOConfig
+    from studio.training.online_configs import GRPOConfig
     from studio.training.engine import Hooks
     from studio.training.grpo import train_grpo
     from studio.training.models import load_model

@@ -50,7 +50,7 @@ def ours(args: argparse.Namespace) -> dict:
     """Our engine: train_rloo on one SharedBase with sft (reference) and reward adapters."""
     import torch
 
-    from studio.training.configs import RLOOConfig
+    from studio.training.online_configs import RLOOConfig
     from studio.training.engine import Hooks
     from studio.training.models import load_model
     from studio.training.reward import RewardScorer

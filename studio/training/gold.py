@@ -12,7 +12,8 @@ from studio.core.oversight_store import GoldCheck, add_gold_check, gold_prompts
 from studio.core.project import Project
 from studio.core.records import Run
 from studio.core.run_kinds import run_kind
-from studio.training.configs import OnlineConfig, config_class, with_device_lengths
+from studio.training.configs import config_class, with_device_lengths
+from studio.training.online_configs import OnlineConfig
 from studio.training.engine import Hooks
 from studio.training.online_policy import rollout_sampling
 from studio.training.runs import sample

@@ -29,7 +29,7 @@ from pathlib import Path
 import torch
 
 from studio.training import grpo_losses as losses
-from studio.training.configs import GRPOConfig
+from studio.training.online_configs import GRPOConfig
 from studio.training.engine import Diverged, Hooks, ScoreFn, TrainResult, check_finite, heap_trimmer
 from studio.training.group_rounds import Cancelled, Round, logprobs, reference_logprobs, train_in_rounds
 from studio.training.online_policy import POLICY

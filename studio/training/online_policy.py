@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import torch
 
-from studio.training.configs import PPOConfig, RLOOConfig
+from studio.training.online_configs import PPOConfig, RLOOConfig
 from studio.training.engine import Hooks
 from studio.training.generation import GeneratedBatch, SamplingConfig, eos_ids
 from studio.training.shared_base import SharedBase

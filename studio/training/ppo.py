@@ -42,7 +42,8 @@ import torch
 from studio.core.text_stats import round_stats
 from studio.training.checkpoints import has_checkpoint, load_checkpoint, save_checkpoint, trainable_parameters
 from studio.training.chosen_logprobs import response_logprobs
-from studio.training.configs import PPOConfig, with_device_lengths
+from studio.training.configs import with_device_lengths
+from studio.training.online_configs import PPOConfig
 from studio.training.engine import (SAVING, Diverged, Hooks, ScoreFn, TrainResult, batch_for_step, check_finite,
                                     heap_trimmer, score_round, wants_bf16)
 from studio.training.generation import generate_tokens

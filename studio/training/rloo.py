@@ -44,7 +44,7 @@ from pathlib import Path
 
 import torch
 
-from studio.training.configs import RLOOConfig
+from studio.training.online_configs import RLOOConfig
 from studio.training.engine import Diverged, Hooks, ScoreFn, TrainResult, check_finite, heap_trimmer
 from studio.training.generation import GeneratedBatch
 from studio.training.group_rounds import Cancelled, Round, logprobs, reference_logprobs, train_in_rounds

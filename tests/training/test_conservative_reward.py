@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from studio.training import ppo, rloo
-from studio.training.configs import PPOConfig, RLOOConfig, validate
+from studio.training.configs import validate
+from studio.training.online_configs import PPOConfig, RLOOConfig
 from studio.training.uncertainty import Ensemble, round_scorer
 from tests.training.test_ppo import PROMPTS
 from tests.training.test_rloo_wiring import by_hand

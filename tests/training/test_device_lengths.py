@@ -1,7 +1,8 @@
 """PPO and RLOO write answers as long as the device's default answer length, unless a length is set."""
 from studio.core import answer_length
 from studio.core.project import Project
-from studio.training.configs import DPOConfig, PPOConfig, RewardConfig, RLOOConfig, with_device_lengths
+from studio.training.configs import DPOConfig, RewardConfig, with_device_lengths
+from studio.training.online_configs import PPOConfig, RLOOConfig
 from studio.training.runs import train
 
 

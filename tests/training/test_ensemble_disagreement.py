@@ -8,7 +8,8 @@ from safetensors.torch import load_file, save_file
 from studio.core.oversight_store import alarms
 from studio.training import runs
 from studio.training.batches import encode_example
-from studio.training.configs import PPOConfig, RewardConfig, RLOOConfig
+from studio.training.configs import RewardConfig
+from studio.training.online_configs import PPOConfig, RLOOConfig
 from studio.training.engine import Hooks
 from studio.training.reward import ADAPTER, RewardScorer
 from studio.training.uncertainty import ENSEMBLE_FILE, Ensemble, load_ensemble

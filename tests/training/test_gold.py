@@ -6,7 +6,7 @@ import dataclasses
 from studio.core import oversight_store as ov
 from studio.core.project import Project
 from studio.training import generation
-from studio.training.configs import PPOConfig
+from studio.training.online_configs import PPOConfig
 from studio.training.engine import Hooks
 from studio.training.gold import make_gold_checks
 from studio.training.ppo import train_ppo

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from studio.training.checkpoints import checkpoint_step, has_checkpoint
-from studio.training.configs import GRPOConfig, config_help, validate
+from studio.training.configs import config_help, validate
+from studio.training.online_configs import GRPOConfig
 from studio.training.engine import Hooks
 from studio.training.grpo import train_grpo
 from studio.training.online_policy import POLICY

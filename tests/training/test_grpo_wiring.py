@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from studio.training import group_rounds, grpo, grpo_losses
-from studio.training.configs import GRPOConfig
+from studio.training.online_configs import GRPOConfig
 from tests.training.test_ppo import PROMPTS, add_random_sft, count_vowels
 from tests.training.test_rloo_wiring import moved_policy
 

@@ -2,7 +2,7 @@
 order, with the default, that stored runs, job files and the Train form know."""
 import dataclasses
 
-from studio.training.configs import OnlineConfig, PPOConfig, RLOOConfig
+from studio.training.online_configs import OnlineConfig, PPOConfig, RLOOConfig
 
 SHARED = ["uncertainty_penalty", "lora_r", "lora_alpha", "checkpoint_every", "samples_per_iteration", "seed",
           "bf16_autocast"]

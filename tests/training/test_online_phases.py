@@ -1,5 +1,5 @@
 """PPO and RLOO say what every phase of a round does, in the order it runs, and how far it is (issue 10, item 8)."""
-from studio.training.configs import PPOConfig, RLOOConfig
+from studio.training.online_configs import PPOConfig, RLOOConfig
 from studio.training.engine import Hooks
 from studio.training.ppo import train_ppo
 from studio.training.rloo import train_rloo

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from studio.training import ppo
-from studio.training.configs import PPOConfig
+from studio.training.online_configs import PPOConfig
 from studio.training.online_policy import POLICY, start_policy
 from studio.training.ppo import forward, rollout, train_ppo
 from studio.training.heads import ScalarHead

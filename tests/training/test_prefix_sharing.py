@@ -1,7 +1,7 @@
 """Running each prompt once for its k responses gives ppo.forward's log-probs and gradients."""
 import torch
 
-from studio.training.configs import RLOOConfig
+from studio.training.online_configs import RLOOConfig
 from studio.training.generation import GeneratedBatch
 from studio.training.online_policy import POLICY
 from studio.training.ppo import forward

@@ -9,7 +9,7 @@ import studio.training.grpo as grpo
 from studio.core.project import Project
 from studio.core.reward_terms import TERMS_KEY, parse_terms
 from studio.training import runs
-from studio.training.configs import GRPOConfig
+from studio.training.online_configs import GRPOConfig
 from studio.training.judge import Judge
 from studio.training.term_rewards import TermReward, command_line, judge_scores
 from tests.judge_model import PRINCIPLE

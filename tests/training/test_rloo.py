@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from studio.training.checkpoints import checkpoint_step, has_checkpoint
-from studio.training.configs import RLOOConfig, config_help, validate
+from studio.training.configs import config_help, validate
+from studio.training.online_configs import RLOOConfig
 from studio.training.engine import Hooks
 from studio.training.online_policy import POLICY
 from studio.training.rloo import train_rloo

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from studio.training import group_rounds, rloo
-from studio.training.configs import RLOOConfig
+from studio.training.online_configs import RLOOConfig
 from studio.training.online_policy import POLICY, start_policy
 from tests.training.test_ppo import PROMPTS, add_random_sft, count_vowels
 

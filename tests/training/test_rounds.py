@@ -10,7 +10,8 @@ from studio.core import rounds as plan
 from studio.core.active import queue
 from studio.core.project import Project
 from studio.training import reward as reward_engine, rloo, rounds, runs
-from studio.training.configs import RewardConfig, RLOOConfig, SFTConfig
+from studio.training.configs import RewardConfig, SFTConfig
+from studio.training.online_configs import RLOOConfig
 from studio.training.heads import ScalarHead, load_heads
 
 SFT = SFTConfig(steps=2, batch_size=2, lora_r=4, lora_alpha=8, eval_every=100, checkpoint_every=100)
@@ -124,7 +125,7 @@ def test_a_round_runs_refuse_a_start_or_warm_start_of_the_wrong_kind(trained, ba
 
 @pytest.mark.parametrize("kind", ["ppo", "grpo"])
 def test_every_online_engine_goes_on_from_the_run_against_its_reference(trained, base, monkeypatch, kind):
-    from studio.training import configs, group_rounds, online_policy, ppo
+    from studio.training import group_rounds, online_configs, online_policy, ppo
 
     module = ppo if kind == "ppo" else group_rounds
     seen = []
@@ -136,8 +137,8 @@ def test_every_online_engine_goes_on_from_the_run_against_its_reference(trained,
 
     monkeypatch.setattr(module, "start_policy", capture)
     tiny = dict(iterations=1, batch_size=2, max_new_tokens=6, lora_r=4, lora_alpha=8, checkpoint_every=100)
-    config = (configs.PPOConfig(ppo_epochs=1, minibatches=1, **tiny) if kind == "ppo"
-              else configs.GRPOConfig(samples_per_prompt=2, **tiny))
+    config = (online_configs.PPOConfig(ppo_epochs=1, minibatches=1, **tiny) if kind == "ppo"
+              else online_configs.GRPOConfig(samples_per_prompt=2, **tiny))
     run_id, result = runs.train(trained, base, kind, config, start="3")
     [(reference, frozen, policy)] = seen
     assert result.status == "finished" and reference == "sft"

@@ -3,7 +3,7 @@ equal a separate scoring pass in float32, and PPO and RLOO report the gap per ro
 import pytest
 import torch
 
-from studio.training.configs import PPOConfig, RLOOConfig
+from studio.training.online_configs import PPOConfig, RLOOConfig
 from studio.training.generation import SamplingConfig, generate_tokens
 from studio.training.ppo import forward, train_ppo
 from studio.training.rloo import train_rloo
