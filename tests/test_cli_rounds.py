@@ -89,3 +89,16 @@ def test_the_window_path_refuses_as_the_cli_does(root):
         with pytest.raises(ValueError, match=r"stopped rising \(100% in round 1, 0% in round 2\)"):
             action(project, None)
     project.close()
+
+
+def test_training_a_round_after_a_run_that_used_a_reward_file(root, capsys):
+    """Its function's code is never stored: the round's policy run could not score, so it is refused up front, before
+    the reward model retrains (no new run) and before the model loads."""
+    with Store(root / "studio.db") as store:
+        run = store.create_run("ppo", {"_init": "base", "_reward": "1", "_reward_terms": ["rm", "0.5*file:score"]})
+        store.update_run(run, status="finished", artifact=f"runs/{run}/adapter")
+        pid = store.add_prompt("a round prompt")
+        cid = store.add_comparison(pid, [store.add_response(pid, t, str(run)) for t in ("one", "two")])
+        store.add_ranking(cid, [[0], [1]], "me")
+        plan.record_prepared(store, run, [cid], [])
+    _refused(root, capsys, ["--train"], f"run {run} used a --reward-file function, whose code is never stored")

@@ -47,6 +47,12 @@ def checkpoint_step(run_dir: Path) -> int:
     return json.loads((checkpoint_dir(run_dir) / "meta.json").read_text())["step"]
 
 
+def checkpoint_extra(run_dir: Path) -> dict:
+    """The engine's extra state (e.g. PPO's beta) in the checkpoint of `run_dir`, read only ({} when there is none)."""
+    meta = checkpoint_dir(run_dir) / "meta.json"
+    return json.loads(meta.read_text())["extra"] if meta.exists() else {}
+
+
 def save_checkpoint(run_dir: Path, step: int, base: SharedBase, adapters: list[str],
                     heads: dict[str, nn.Module], optimizer: torch.optim.Optimizer,
                     scheduler=None, extra: dict | None = None) -> Path:

@@ -38,9 +38,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from safetensors.torch import load_file
 
 from studio.core.text_stats import round_stats
-from studio.training.checkpoints import has_checkpoint, load_checkpoint, save_checkpoint, trainable_parameters
+from studio.training.checkpoints import (checkpoint_extra, has_checkpoint, load_checkpoint, save_checkpoint,
+                                        trainable_parameters)
 from studio.training.chosen_logprobs import response_logprobs
 from studio.training.configs import with_device_lengths
 from studio.training.online_configs import PPOConfig
@@ -51,7 +53,7 @@ from studio.training.online_policy import POLICY, ended_with_eos, rollout_sampli
 from studio.training.ppo_losses import (AdaptiveKLController, FixedKLController, gae, kl_k1, kl_penalty_rewards,
                                         masked_mean, masked_whiten, policy_loss, value_loss)
 from studio.training.sampler_logprobs import mismatch, recording
-from studio.training.heads import ScalarHead, save_heads
+from studio.training.heads import ScalarHead, load_heads, save_heads
 from studio.training.shared_base import SharedBase
 from studio.training.term_rewards import TermReward
 
@@ -200,10 +202,11 @@ def _check_inputs(prompts: list[str], config: PPOConfig) -> None:
         raise ValueError("PPO samples from the policy: temperature must be above 0")
 
 
-def _start(base: SharedBase, init_adapter: str | None, config: PPOConfig, policy_start: str | None = None
+def _start(base: SharedBase, init_adapter: str | None, config: PPOConfig, policy_start: str | None = None,
+           start_dir: Path | None = None
            ) -> tuple[str | None, ScalarHead, torch.optim.Optimizer, AdaptiveKLController | FixedKLController]:
     """The reference adapter, the value head, the optimizer over the policy adapter and the head, and the KL
-    controller that sets beta."""
+    controller that sets beta; going on from PPO run folder `start_dir`, its value head and last adaptive beta."""
     torch.manual_seed(config.seed)
     reference = start_policy(base, init_adapter, config.lora_r, config.lora_alpha, policy_start)
     head = ScalarHead(base.hidden_size, std=1e-3).to(base.device)
@@ -212,7 +215,21 @@ def _start(base: SharedBase, init_adapter: str | None, config: PPOConfig, policy
                                   weight_decay=0.0)
     kl_ctl = (AdaptiveKLController(config.init_kl_coef, config.target_kl, kl_horizon(config))
               if config.adaptive_kl else FixedKLController(config.init_kl_coef))
+    if start_dir is not None:
+        _go_on(Path(start_dir), head, kl_ctl if config.adaptive_kl else None)
     return reference, head, optimizer, kl_ctl
+
+
+def _go_on(start_dir: Path, head: ScalarHead, kl_ctl: AdaptiveKLController | None) -> None:
+    """Keep the critic and beta of the PPO run a round goes on from: its saved value head and the beta its adaptive
+    controller ended at (`kl_ctl`; None keeps a fixed beta). A start of another kind has no value head: both fresh."""
+    heads = start_dir / "heads.safetensors"
+    if not heads.exists() or not any(k.startswith("value_head.") for k in load_file(str(heads))):
+        return
+    load_heads({"value_head": head}, heads)
+    beta = checkpoint_extra(start_dir).get("beta")
+    if kl_ctl is not None and beta is not None:
+        kl_ctl.value = beta
 
 
 def _resume(run_dir: Path, base: SharedBase, heads: dict[str, ScalarHead], optimizer: torch.optim.Optimizer,
@@ -280,14 +297,15 @@ def report_round(hooks: Hooks, iteration: int, metrics: dict[str, float], prompt
 def train_ppo(base: SharedBase, prompts: list[str], score_fn: ScoreFn, config: PPOConfig, run_dir: Path,
               hooks: Hooks | None = None, resume: bool = False, init_adapter: str | None = "sft",
               normalise_scores: bool = True, score_norm: tuple[float, float] | None = None,
-              policy_start: str | None = None) -> TrainResult:
+              policy_start: str | None = None, start_dir: Path | None = None) -> TrainResult:
     """Train adapter "policy" so that `score_fn(prompts, responses)` (one number per response) goes up.
 
-    `score_norm` (mean, std) normalises the raw scores when given (a reward model's saved statistics)."""
+    `score_norm` (mean, std) normalises the raw scores when given (a reward model's saved statistics); `start_dir`
+    (with `policy_start`, a round) is the folder of the run it goes on from, whose critic and beta it keeps."""
     _check_inputs(prompts, config)
     hooks, run_dir = hooks or Hooks(), Path(run_dir)
     config = with_device_lengths(config, str(base.device))  # an empty length: the device's default
-    reference, head, optimizer, kl_ctl = _start(base, init_adapter, config, policy_start)
+    reference, head, optimizer, kl_ctl = _start(base, init_adapter, config, policy_start, start_dir)
     heads = {"value_head": head}
     norm = list(score_norm) if score_norm is not None else None  # (mean, std) of raw scores
     bf16 = wants_bf16(config.bf16_autocast, base)  # for the reward model's scoring (and the passes, inside)
@@ -341,9 +359,10 @@ def train_ppo(base: SharedBase, prompts: list[str], score_fn: ScoreFn, config: P
 
 def train_ppo_online(base: SharedBase, prompts: list[str], config: PPOConfig, run_dir: Path, hooks: Hooks | None = None,
                      *, resume: bool = False, init_adapter: str | None, reward: TermReward,
-                     policy_start: str | None = None) -> TrainResult:
+                     policy_start: str | None = None, start_dir: Path | None = None) -> TrainResult:
     """`train_ppo` in the run-kind registry's uniform call; PPO normalises the raw scores itself, with the reward
     model's training statistics (a reward of other terms comes in its own units: `TermReward.norm` is (0, 1))."""
     score = reward.score_fn(normalised=False, penalty=config.uncertainty_penalty)
     return train_ppo(base, prompts, score, config, run_dir, hooks, resume=resume,
-                     init_adapter=init_adapter, score_norm=reward.norm, policy_start=policy_start)
+                     init_adapter=init_adapter, score_norm=reward.norm, policy_start=policy_start,
+                     start_dir=start_dir)

@@ -7,6 +7,7 @@ with the head, so scores can be normalised later.
 """
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -25,26 +26,52 @@ from studio.training.shared_base import SharedBase
 
 ADAPTER = "reward"
 HEAD = "reward_head"
+TRAINED_FILE = "trained_prompts.json"  # the prompts a reward run trained on (`stored_split`)
 # A fresh head scores every answer (nearly) alike: no preference before any data. The usual 1/sqrt(d) draw gives
 # SmolLM2's last-token states (norm ~46) a random spread of ~2 between answers, more than a few dozen steps on a
 # small set of pairs undo; the reward model then mostly ranks by its initial draw (bench/RESULTS.md 19b).
 HEAD_INIT_STD = 1e-3
 
 
-def stored_split(pairs: list[dict], path: Path, config: RewardConfig) -> tuple[list[int], list[int]]:
+def stored_split(pairs: list[dict], path: Path, config: RewardConfig, warm: Path | None = None
+                 ) -> tuple[list[int], list[int]]:
     """The run's split of `pairs` (or rankings), kept at `path` (`rm_health.SPLIT_FILE`) as pairs: written when the
     run starts, so its health report never splits newer pairs again; read back when it resumes (pairs added
-    meanwhile on a held-out prompt stay held out, never trained on)."""
+    meanwhile on a held-out prompt stay held out, never trained on). The prompts it trains on go to
+    `TRAINED_FILE` beside it, so that a run warm-started from it (`warm`, its folder) splits only new prompts."""
     if not path.exists():
-        train_idx, eval_idx = split_by_prompt(pairs, config.eval_fraction, config.seed)
+        held = _held_prompts(pairs, config, warm)
+        eval_pairs = [p for p in pairs if p["prompt"] in held]
         path.parent.mkdir(parents=True, exist_ok=True)
-        save_split(path, pair_records([pairs[i] for i in eval_idx or train_idx]),
-                   "held-out" if eval_idx else "train")
-        return train_idx, eval_idx
-    stored, split = load_split(path)
-    held = {p["prompt"] for p in stored} if split == "held-out" else set()
+        save_split(path, pair_records(eval_pairs or pairs), "held-out" if eval_pairs else "train")
+        (path.parent / TRAINED_FILE).write_text(json.dumps(sorted({p["prompt"] for p in pairs} - held)),
+                                                encoding="utf-8")
+    else:
+        held = _split_prompts(path)
     return ([i for i, p in enumerate(pairs) if p["prompt"] not in held],
             [i for i, p in enumerate(pairs) if p["prompt"] in held])
+
+
+def _split_prompts(path: Path) -> set[str]:
+    """The held-out prompts of the split stored at `path`."""
+    stored, split = load_split(path)
+    return {p["prompt"] for p in stored} if split == "held-out" else set()
+
+
+def _held_prompts(pairs: list[dict], config: RewardConfig, warm: Path | None) -> set[str]:
+    """The prompts a new run holds out. Warm-started: the warm run's held-out ones stay held out, a prompt it trained
+    on never is (its weights fit it already), and only prompts it never saw are split (when it did not record what
+    it trained on, every prompt but its held-out ones counts as seen)."""
+    held: set[str] = set()
+    new = pairs
+    if warm is not None:
+        held = _split_prompts(warm / SPLIT_FILE)
+        trained = warm / TRAINED_FILE
+        seen = held | (set(json.loads(trained.read_text(encoding="utf-8"))) if trained.exists()
+                       else {p["prompt"] for p in pairs})
+        new = [p for p in pairs if p["prompt"] not in seen]
+    _, eval_idx = split_by_prompt(new, config.eval_fraction, config.seed)
+    return held | {new[i]["prompt"] for i in eval_idx}
 
 
 def last_token_hidden(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -146,7 +173,8 @@ def train_reward(base: SharedBase, data: list[dict], config: RewardConfig, run_d
     torch.manual_seed(config.seed)
     listwise = config.ranking_loss == "plackett_luce"
     items = ranking_records(data) if listwise else pair_records(data)
-    train_idx, eval_idx = stored_split(items, Path(run_dir) / SPLIT_FILE, config)
+    train_idx, eval_idx = stored_split(items, Path(run_dir) / SPLIT_FILE, config,
+                                       Path(warm_start) if warm_start is not None else None)
     if warm_start is None:
         base.add_lora(ADAPTER, r=config.lora_r, alpha=config.lora_alpha)
     else:

@@ -7,6 +7,7 @@ Open the project in the thread that calls these functions (sqlite connections ar
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
 import shutil
 from collections.abc import Callable
@@ -273,18 +274,20 @@ def _dispatch(project, base, kind, config, run_dir, hooks, resume, init, reward,
     """Call `kind`'s engine the one way every engine is called: its data, config, folder and hooks; the starting
     policy for kinds that start from one; the reward (`reward`, a `TermReward`: its terms, the reward model with its
     ensemble, whose disagreement each round reports) for online kinds; in a round, the policy to go on from or the
-    run to warm-start from."""
+    run to warm-start from (and, to an engine that takes `start_dir`, the folder of the run it goes on from)."""
     spec = run_kind(kind)
+    engine = resolve(spec.engine)
     extra: dict[str, object] = {}
     if spec.starts_from_policy:
         extra["init_adapter"] = _load_init(project, base, init)
     if start:
         extra["policy_start"] = policy_adapter(project, base, start)
+        if "start_dir" in inspect.signature(engine).parameters:
+            extra["start_dir"] = project.artifact_path(project.store.run(int(start))).parent
     if warm:
         extra["warm_start"] = project.artifact_path(project.store.run(int(warm))).parent
     if spec.online:
         extra["reward"] = reward
-    engine = resolve(spec.engine)
     return engine(base, TRAINING_DATA[spec.learns_from](project.store), config, run_dir, hooks, resume=resume,
                   **extra)
 

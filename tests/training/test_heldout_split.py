@@ -80,3 +80,33 @@ def test_a_resumed_run_keeps_its_stored_held_out_prompts(tmp_path):
     assert sorted(train_idx + eval_idx) == list(range(len(later)))
     save_split(tmp_path / SPLIT_FILE, pairs, "train")  # a run that held nothing out trains on everything
     assert stored_split(later, tmp_path / SPLIT_FILE, CONFIG) == (list(range(len(later))), [])
+
+
+def _prompts(path) -> set[str]:
+    held, split = load_split(path)
+    return {p["prompt"] for p in held} if split == "held-out" else set()
+
+
+def test_a_warm_started_run_never_holds_out_a_prompt_its_warm_run_trained_on(base, tiny_model_dir, tmp_path):
+    """20 prompts, then 10 more: a fresh split of the 30 would move some of the warm run's training prompts into
+    the held-out set, where the warm weights already fit them. The warm run's held-out prompts stay held out, and
+    only the 10 new prompts are split."""
+    from studio.training.batches import split_by_prompt
+
+    project = Project.init(tmp_path / "p", model=str(tiny_model_dir))
+    store = project.store
+    _rank_three(store, marker_pairs(20, seed=7))
+    warm_id, _ = runs.train(project, base, "reward", CONFIG)
+    warm_held = _prompts(project.run_dir(warm_id) / SPLIT_FILE)
+    warm_trained = {p.prompt for p in store.preference_pairs()} - warm_held
+    assert len(warm_held) == 4 and len(warm_trained) == 16
+    _rank_three(store, marker_pairs(10, seed=8), " later")
+    now = [p.__dict__ for p in store.preference_pairs()]
+    _, fresh = split_by_prompt(now, CONFIG.eval_fraction, CONFIG.seed)
+    assert {now[i]["prompt"] for i in fresh} & warm_trained  # what the warm run would have been checked on before
+
+    run_id, result = runs.train(project, base, "reward", CONFIG, warm=str(warm_id))
+    assert result.status == "finished"
+    held = _prompts(project.run_dir(run_id) / SPLIT_FILE)
+    assert not held & warm_trained and warm_held <= held
+    assert len(held - warm_held) == 2 and all(p.endswith(" later") for p in held - warm_held)  # 2 of the 10 new

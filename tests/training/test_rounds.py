@@ -164,3 +164,33 @@ def test_a_stopped_round_resumes_from_the_same_start_and_reference(trained, base
     resumed, result = runs.train(trained, base, "rloo", resume=run_id)
     assert (resumed, result.status, result.step, seen) == (run_id, "finished", RLOO.iterations, [("sft", "run3")])
     assert _same(_adapter(base, "sft"), _saved(trained, 1)) and _same(_adapter(base, "run3"), _saved(trained, 3))
+
+
+def test_a_ppo_round_keeps_the_critic_and_beta_of_the_run_it_goes_on_from(trained, base, monkeypatch):
+    """The value head starts as the start run saved it, and the first round's beta is the one its adaptive KL
+    controller ended at (not init_kl_coef again); a start of another kind (RLOO: no critic) leaves both fresh."""
+    from studio.training import engine, online_configs, ppo
+    from studio.training.checkpoints import checkpoint_extra
+
+    started, real = [], ppo._start
+
+    def capture(*args, **kw):
+        made = real(*args, **kw)
+        started.append(({k: v.detach().cpu().clone() for k, v in made[1].state_dict().items()}, made[3].value))
+        return made
+
+    monkeypatch.setattr(ppo, "_start", capture)
+    config = online_configs.PPOConfig(iterations=2, batch_size=2, max_new_tokens=6, lora_r=4, lora_alpha=8,
+                                      checkpoint_every=100, ppo_epochs=1, minibatches=1, adaptive_kl=True)
+    first, result = runs.train(trained, base, "ppo", config, start="3")
+    assert result.status == "finished" and started[0][1] == config.init_kl_coef  # from RLOO: fresh
+    saved = load_file(str(trained.run_dir(first) / "heads.safetensors"))
+    last_beta = checkpoint_extra(trained.run_dir(first))["beta"]
+    assert last_beta != config.init_kl_coef
+    betas = []
+    second, result = runs.train(trained, base, "ppo", config, engine.Hooks(on_metrics=lambda s, v: betas.append(
+        v["beta"])), start=str(first))
+    head, beta = started[1]
+    assert result.status == "finished"
+    assert _same({f"value_head.{k}": v for k, v in head.items()}, saved)
+    assert beta == betas[0] == last_beta
