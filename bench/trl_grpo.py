@@ -41,7 +41,8 @@ def ours(args) -> dict:
     from studio.training.grpo import train_grpo
     from studio.training.models import load_model
     from studio.training.reward import RewardScorer
-    from studio.training.shared_base import ScalarHead, SharedBase
+    from studio.training.heads import ScalarHead
+    from studio.training.shared_base import SharedBase
 
     t0 = time.perf_counter()
     torch.manual_seed(0)

@@ -48,8 +48,8 @@ class RunKind:
     adapter: str  # the engine's adapter name on the shared base
     job_script: str  # the TRL / OpenRLHF module that trains it in an exported job
     engine: str  # "module:function", called as `function(base, data, config, run_dir, hooks, resume=...)`, plus
-    # `init_adapter=` for kinds that start from a policy and `reward=` (an OnlineReward) for online kinds; a round
-    # (training/rounds.py) adds `policy_start=` (online kinds) or `warm_start=` (kinds that `warm_starts`)
+    # `init_adapter=` for kinds that start from a policy and `reward=` (a term_rewards.TermReward) for online
+    # kinds; a round (training/rounds.py) adds `policy_start=` (online kinds) or `warm_start=` (kinds that `warm_starts`)
     config: str  # "module:Class" of its settings dataclass (torch-free: the GUI builds its form from it)
     headline: tuple[str, ...]  # the final metrics that sum a run up, most telling first
     charts: tuple[Chart, ...]  # the Train page's live charts

@@ -5,26 +5,23 @@ drawn as PPO drew the policy's (`online_policy.rollout_sampling`: same temperatu
 person compares the two policies, not two ways of sampling."""
 from __future__ import annotations
 
-import dataclasses
 import random
 
 from studio.core.oversight_store import GoldCheck, add_gold_check, gold_prompts
 from studio.core.project import Project
 from studio.core.records import Run
 from studio.core.run_kinds import run_kind
-from studio.training.configs import config_class, with_device_lengths
+from studio.training.configs import with_device_lengths
 from studio.training.online_configs import OnlineConfig
 from studio.training.engine import Hooks
 from studio.training.online_policy import rollout_sampling
-from studio.training.runs import sample
+from studio.training.runs import config_of, sample
 from studio.training.shared_base import SharedBase
 
 
 def run_config(run: Run, device: str) -> OnlineConfig:
-    """The settings online run `run` trained with (defaults for any it did not store)."""
-    cls = config_class(run.kind)
-    names = {f.name for f in dataclasses.fields(cls)}
-    return with_device_lengths(cls(**{k: v for k, v in run.config.items() if k in names}), device)
+    """The settings online run `run` trained with (defaults for any it did not store), at the device's lengths."""
+    return with_device_lengths(config_of(run), device)
 
 
 def make_gold_checks(project: Project, base: SharedBase, run_ref: str, round_: int | None = None,

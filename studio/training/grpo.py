@@ -29,11 +29,11 @@ from pathlib import Path
 import torch
 
 from studio.training import grpo_losses as losses
-from studio.training.online_configs import GRPOConfig
 from studio.training.engine import Diverged, Hooks, ScoreFn, TrainResult, check_finite, heap_trimmer
 from studio.training.group_rounds import Cancelled, Round, logprobs, reference_logprobs, train_in_rounds
+from studio.training.online_configs import GRPOConfig
 from studio.training.online_policy import POLICY
-from studio.training.ppo_losses import masked_mean
+from studio.training.ppo_losses import kl_k3, masked_mean
 from studio.training.sampler_logprobs import mismatch
 from studio.training.shared_base import SharedBase
 from studio.training.term_rewards import TermReward
@@ -47,7 +47,7 @@ def pass_loss(new: torch.Tensor, old: torch.Tensor, ref: torch.Tensor | None, ad
     clipped = losses.clipped_token_loss(new, old, advantages, config.epsilon, config.clip_high)
     per_token, kl = clipped.loss, None
     if config.beta > 0:
-        kl = losses.kl_k3(new, ref)
+        kl = kl_k3(new, ref)
         per_token = per_token + config.beta * kl
     loss = losses.aggregate(per_token, mask, config.loss_type, sequences=sequences, tokens=tokens,
                             max_length=config.max_new_tokens)

@@ -36,12 +36,6 @@ def group_std(rewards: torch.Tensor, k: int) -> torch.Tensor:
     return rewards.view(-1, k).std(1)
 
 
-def kl_k3(logprobs: torch.Tensor, ref_logprobs: torch.Tensor) -> torch.Tensor:
-    """Per-token KL(policy || ref), Schulman's k3: exp(ref - logp) - (ref - logp) - 1, never below 0."""
-    delta = ref_logprobs - logprobs
-    return delta.exp() - delta - 1
-
-
 @dataclass
 class Clipped:
     """The clipped objective per token, with where each clip bound bit (bool, (n, T))."""

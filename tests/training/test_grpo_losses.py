@@ -4,7 +4,8 @@ import math
 import pytest
 import torch
 
-from studio.training.grpo_losses import EPS, aggregate, clipped_token_loss, group_advantages, group_std, kl_k3
+from studio.training.grpo_losses import EPS, aggregate, clipped_token_loss, group_advantages, group_std
+from studio.training.ppo_losses import kl_k3
 
 # two prompts, k = 3: group 1 scores 1, 2, 3 (mean 2, sample std 1); group 2 scores 0, 0, 6 (mean 2, std sqrt 12)
 REWARDS = torch.tensor([1.0, 2.0, 3.0, 0.0, 0.0, 6.0])
