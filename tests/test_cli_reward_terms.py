@@ -6,6 +6,7 @@ import json
 import pytest
 
 from studio.cli import main
+from studio.core.project import Project
 from studio.core.store import Store
 from tests.kill_harness import seed_project
 from tests.test_cli_rloo import trained_project
@@ -78,3 +79,26 @@ def test_a_rule_only_run_needs_no_reward_model_and_reads_reference_answers(tmp_p
         names = {m["name"] for m in store.metrics(run.id)}
         assert {"reward/number", "reward/shorter:5"} <= names and "reward/reward_model" not in names
         assert json.loads(json.dumps(run.config))["_reward"] is None
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["--reward-term", "rule:regex:(a"], "the regular expression '(a' is invalid"),
+    (["--reward-term", "rm"], "no finished reward run"),
+    (["--init", "latest:sft"], "no finished sft run yet"),
+    ([], "(nothing was run)"),  # an empty project: no prompts to answer
+])
+def test_a_refused_command_never_runs_the_reward_file(tmp_path, tiny_model_dir, capsys, monkeypatch, arguments,
+                                                      message):
+    """The user's --reward-file runs (its top-level code) only once every other check has passed."""
+    root = bad_input_project(tmp_path, tiny_model_dir) if arguments else Project.init(tmp_path / "empty",
+                                                                                     model=str(tiny_model_dir)).root
+    marker = tmp_path / "ran"
+    reward_file = tmp_path / "mine.py"
+    reward_file.write_text(f"import pathlib\npathlib.Path({str(marker)!r}).write_text('x')\n"
+                           "def score(p, a, r):\n    return [0.0] * len(a)\n", encoding="utf-8")
+    monkeypatch.setattr("studio.training.models.load_model", lambda *a, **k: pytest.fail("the model loaded"))
+    capsys.readouterr()
+    assert main(["train", "grpo", str(root), *arguments, "--reward-file", f"{reward_file}:score"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and err.count("\n") == 1, err
+    assert not marker.exists()

@@ -102,3 +102,29 @@ def test_training_a_round_after_a_run_that_used_a_reward_file(root, capsys):
         store.add_ranking(cid, [[0], [1]], "me")
         plan.record_prepared(store, run, [cid], [])
     _refused(root, capsys, ["--train"], f"run {run} used a --reward-file function, whose code is never stored")
+
+
+def test_sampling_after_a_run_that_already_went_on_is_refused_before_the_model_loads(root, capsys, monkeypatch):
+    """The CLI and the window's round job both refuse before opening the model (a run that already went on can
+    take no second round)."""
+    from types import SimpleNamespace
+
+    from studio.core.project import Project
+    from studio.workers.model_jobs import round_job
+
+    def no_model(*_args, **_kw):
+        pytest.fail("the model loaded")
+
+    monkeypatch.setattr("studio.training.models.load_model", no_model)
+    monkeypatch.setattr("studio.cli.rounds.open_base", no_model)
+    with Store(root / "studio.db") as store:
+        first = _online_run(store)
+        second = _online_run(store, start=first)
+    message = f"run {first} already went on in run {second}: a round goes on from the latest"
+    _refused(root, capsys, ["--run", str(first)], message)
+    project = Project.open(root)
+    try:
+        with pytest.raises(ValueError, match=message):
+            round_job(first, "sample")(SimpleNamespace(project=project, base=no_model, hooks=None))
+    finally:
+        project.close()

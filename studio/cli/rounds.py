@@ -32,7 +32,7 @@ def cmd_round(args) -> int:
               f"{metrics_line(run.kind, result.metrics)}")
         return 0 if result.status in ("finished", "cancelled") else 1
     plan.split_k(args.per_prompt)
-    plan.check_further(store, run)
+    plan.check_sample(store, run)  # before the model loads
     base = open_base(project, args.device)
     with bar_hooks("round", unit="prompt") as hooks:
         made = rounds.prepare_round(project, base, str(run.id), args.per_prompt, args.prompts, hooks)

@@ -22,14 +22,15 @@ SET_HELP = ("change any setting of the run, e.g. --set checkpoint_every=5 (repea
 def cmd_train(args) -> int:
     """Train a run of `args.kind` (or resume one); 0 when it finished or was cancelled, 1 otherwise."""
     from studio.training.runs import check_data, check_terms, train
-    from studio.training.term_rewards import command_line
+    from studio.training.term_rewards import command_line, load_functions
 
     project = Project.open(args.dir)
     config = None if args.resume is not None else _config(project.store, args)
-    terms, functions = command_line(getattr(args, "reward_term", None), getattr(args, "reward_file", None))
-    checked = check_terms(project, args.kind, terms, functions, args.resume, getattr(args, "reward", None))
+    terms, files = command_line(getattr(args, "reward_term", None), getattr(args, "reward_file", None))
+    checked = check_terms(project, args.kind, terms, files, args.resume, getattr(args, "reward", None))
     _check_run_refs(project, args, uses_reward_model(checked))
     check_data(project, args.kind)
+    functions = load_functions(files)  # the user's code runs only once the command has passed every check
     base = open_base(project, args.device)
     with bar_hooks(f"train {args.kind}", unit="it" if run_kind(args.kind).online else "step") as hooks:
         run_id, result = train(project, base, args.kind, config, hooks, resume=args.resume,

@@ -149,6 +149,15 @@ def continued_by(store: Store, run_id: int) -> Run | None:
                  if r.config.get("_start") == str(run_id)), None)
 
 
+def check_sample(store: Store, run: Run) -> None:
+    """Refuse (ValueError) sampling a round after `run` once the gold win rate stopped rising or when a round after
+    it was already trained; torch-free, so that the refusal comes before the model loads."""
+    check_further(store, run)
+    after = continued_by(store, run.id)
+    if after is not None:
+        raise ValueError(f"run {run.id} already went on in run {after.id}: a round goes on from the latest")
+
+
 def next_action(store: Store, run: Run) -> str:
     """"train" when a round after `run` is prepared and not trained, else "sample"."""
     return "train" if prepared(store, run.id) and continued_by(store, run.id) is None else "sample"

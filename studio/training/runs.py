@@ -10,7 +10,7 @@ import dataclasses
 import inspect
 import json
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 
 import torch
@@ -150,11 +150,12 @@ def reward_scorer(project: Project, base: SharedBase, reward: str) -> RewardScor
 
 
 def check_terms(project: Project, kind: str, terms: list[str] | None = None,
-                functions: dict[str, RewardFunction] | None = None, resume: int | str | None = None,
+                functions: Collection[str] | None = None, resume: int | str | None = None,
                 reward: str | None = None) -> list[Term]:
     """The checked reward terms of an online run of `kind` (`core.reward_terms`; [] for other kinds), or of the run
-    being resumed (the terms it started with; its --reward-file functions given again). Before a run is stored or
-    the model loads: the CLI's and `train`'s pre-flight check."""
+    being resumed (the terms it started with; its --reward-file functions given again). `functions`: the names of
+    the --reward-file functions (their files need not have run yet). Before a run is stored or the model loads: the
+    CLI's and `train`'s pre-flight check."""
     if resume is not None:
         given = {f"file:{name}" for name in functions or {}}  # --reward-file again: the function, not a new term
         if any(split_weight(t)[1] not in given for t in terms or []):

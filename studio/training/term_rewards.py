@@ -29,15 +29,22 @@ from studio.training.uncertainty import OnlineReward
 RewardFunction = Callable[[list[str], list[str], list[str | None]], Sequence[float]]
 
 
-def load_function(spec: str) -> tuple[str, RewardFunction]:
-    """(function name, function) from `PATH.py:FUNCTION`, a file the user named; ValueError with one line
-    otherwise. Runs the file's top-level code, so call it only for a path given on the command line."""
+def file_spec(spec: str) -> tuple[str, Path]:
+    """(function name, file) of `PATH.py:FUNCTION`, checked without running the file; ValueError with one line."""
     path_text, colon, name = spec.rpartition(":")
     path = Path(path_text)
     if not colon or not name.isidentifier() or path.suffix != ".py":
         raise ValueError(f"--reward-file takes PATH.py:FUNCTION, got {spec!r}")
     if not path.is_file():
         raise ValueError(f"--reward-file: {path} is not a file")
+    return name, path
+
+
+def load_function(spec: str) -> tuple[str, RewardFunction]:
+    """(function name, function) from `PATH.py:FUNCTION`, a file the user named; ValueError with one line
+    otherwise. Runs the file's top-level code, so call it only for a path given on the command line, and only once
+    the command has passed every other check."""
+    name, path = file_spec(spec)
     module_spec = importlib.util.spec_from_file_location(f"studio_reward_file_{name}", path)
     module = importlib.util.module_from_spec(module_spec)
     module_spec.loader.exec_module(module)
@@ -47,17 +54,23 @@ def load_function(spec: str) -> tuple[str, RewardFunction]:
     return name, function
 
 
-def command_line(terms: list[str] | None, files: list[str] | None
-                 ) -> tuple[list[str] | None, dict[str, RewardFunction]]:
-    """The terms' texts and functions of `--reward-term` and `--reward-file [WEIGHT*]PATH.py:FUNCTION` (each file a
-    term `file:FUNCTION`); None when neither is given (the reward model alone)."""
-    functions: dict[str, RewardFunction] = {}
+def command_line(terms: list[str] | None, files: list[str] | None) -> tuple[list[str] | None, dict[str, str]]:
+    """The terms' texts of `--reward-term` and `--reward-file [WEIGHT*]PATH.py:FUNCTION` (each file a term
+    `file:FUNCTION`; None when neither is given: the reward model alone) and the files (name -> PATH.py:FUNCTION),
+    checked but not run: `load_functions` runs them."""
+    specs: dict[str, str] = {}
     texts = list(terms or [])
     for spec in files or []:
         weight, body = split_weight(spec)
-        name, functions[name] = load_function(body)
+        name, _ = file_spec(body)
+        specs[name] = body
         texts.append(f"{weight:g}*file:{name}")
-    return texts or None, functions
+    return texts or None, specs
+
+
+def load_functions(specs: dict[str, str]) -> dict[str, RewardFunction]:
+    """The functions of `command_line`'s files (name -> function): runs each file's top-level code."""
+    return dict(load_function(spec) for spec in specs.values())
 
 
 @dataclass

@@ -6,6 +6,7 @@ shows their results. Machine labels are rankings by annotators `ai:<principle>` 
 """
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 from PySide6.QtCore import Qt
@@ -151,8 +152,11 @@ class OversightPage(QWidget):
                                    "went from its start. Rounds stop when the gold win rate stops rising.")
         self.gold_plot.setToolTip("When the reward-model score keeps rising but your win rate for the policy "
                                   "stops rising, more PPO has stopped helping (Gao et al. 2022).")
-        self.gold_png = export_button(self, "Export gold curve", "gold_vs_proxy.png", self.export_gold_png)
-        self.gold_csv = export_button(self, "Export gold curve", "gold_vs_proxy.csv", self.export_gold_csv)
+        refused = partial(self._say, error=True)
+        self.gold_png = export_button(self, "Export gold curve", "gold_vs_proxy.png", self.export_gold_png,
+                                      self.ctx.project, refused)
+        self.gold_csv = export_button(self, "Export gold curve", "gold_vs_proxy.csv", self.export_gold_csv,
+                                      self.ctx.project, refused)
         top = QHBoxLayout()
         top.addWidget(self.gold_run, 1)
         top.addWidget(self.gold_button)

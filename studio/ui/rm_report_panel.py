@@ -58,8 +58,10 @@ class RMReportPanel(QWidget):
         self.worst.setToolTip("The held-out pairs the reward model gets most wrong. Double-click one to read "
                               "and re-rank it: perhaps the label, not the model, is wrong.")
         self.worst.cellDoubleClicked.connect(lambda row, _col: self.open_pair(row))
-        self.png_button = export_button(self, "Export report", "reward_health.png", self.export_png, enabled=False)
-        self.csv_button = export_button(self, "Export report", "reward_health.csv", self.export_csv, enabled=False)
+        self.png_button = export_button(self, "Export report", "reward_health.png", self.export_png, ctx.project,
+                                        ctx.error.emit, enabled=False)
+        self.csv_button = export_button(self, "Export report", "reward_health.csv", self.export_csv, ctx.project,
+                                        ctx.error.emit, enabled=False)
 
         header = QHBoxLayout()
         header.addWidget(self.summary, 1)

@@ -73,8 +73,10 @@ class TrainPage(QWidget):
         self.shown = QLabel()
         self.eval_note = EvalNote(self.board)
         self.png_button = export_button(self, "Export charts", "training.png", self.export_png,
+                                       ctx.project, self._show_error,
                                        toolTip="Save the charts shown, titled with their run, as one PNG image.")
         self.csv_button = export_button(self, "Export metrics", "training.csv", self.export_csv,
+                                       ctx.project, self._show_error,
                                        toolTip="Save every metric of the run shown as CSV: one row per step.")
         self.samples = SamplesTable()
         self.history = RunHistory()

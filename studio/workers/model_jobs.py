@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from studio.core import rounds as plan
 from studio.core.answer_length import default_answer_tokens
 from studio.workers.job import JobContext
 
@@ -50,6 +51,7 @@ def round_job(run_id: int, action: str) -> Callable:
         from studio.training import rounds
 
         if action == "sample":
+            plan.check_sample(ctx.project.store, ctx.project.store.run(run_id))  # before the model loads
             made = rounds.prepare_round(ctx.project, ctx.base(), str(run_id), hooks=ctx.hooks)
             return {"run_id": run_id, "status": "sampled", "step": 0, "metrics": {}, "error": None,
                     "note": f"Round after run {run_id}: {len(made.gold)} gold checks and {len(made.comparisons)} "

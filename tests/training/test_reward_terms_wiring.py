@@ -11,7 +11,7 @@ from studio.core.reward_terms import TERMS_KEY, parse_terms
 from studio.training import runs
 from studio.training.online_configs import GRPOConfig
 from studio.training.judge import Judge
-from studio.training.term_rewards import TermReward, command_line, judge_scores
+from studio.training.term_rewards import TermReward, command_line, judge_scores, load_functions
 from tests.judge_model import PRINCIPLE
 from tests.training.helpers import tiny_base
 
@@ -55,7 +55,8 @@ def test_the_round_gets_the_weighted_sum_and_each_term_is_stored(arithmetic, tin
     monkeypatch.setattr(grpo, "learn", spy)
     path = tmp_path / "my_reward.py"
     path.write_text(REWARD_FILE, encoding="utf-8")
-    terms, functions = command_line(TERMS, [f"3*{path}:score"])
+    terms, files = command_line(TERMS, [f"3*{path}:score"])
+    functions = load_functions(files)
     config = GRPOConfig(iterations=2, batch_size=2, samples_per_prompt=3, max_new_tokens=12)
     run_id, result = runs.train(arithmetic, tiny_base(tiny_model_dir), "grpo", config, terms=terms,
                                 functions=functions)
@@ -92,7 +93,8 @@ def test_a_resume_needs_the_reward_file_again_and_never_reads_the_project(arithm
         runs.check_terms(arithmetic, "grpo", None, {}, resume=run_id)
     given = tmp_path / "mine.py"
     given.write_text(REWARD_FILE, encoding="utf-8")
-    terms, functions = command_line(None, [f"{given}:score"])  # the user names the file again: the resume may go
+    terms, files = command_line(None, [f"{given}:score"])  # the user names the file again: the resume may go
+    functions = load_functions(files)
     assert [t.name for t in runs.check_terms(arithmetic, "grpo", terms, functions, resume=run_id)] == \
         ["shorter:8", "file:score"]
     with pytest.raises(ValueError, match="--reward-term cannot change a resumed run"):
