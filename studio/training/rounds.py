@@ -43,10 +43,7 @@ def prepare_round(project: Project, base: SharedBase, run_ref: str | None = None
     hooks, store = hooks or Hooks(), project.store
     run = plan.online_run(store, run_ref)
     n_policy, n_start = plan.split_k(per_prompt)
-    plan.check_further(store, run)
-    if plan.continued_by(store, run.id) is not None:
-        raise ValueError(f"run {run.id} already went on in run {plan.continued_by(store, run.id).id}: "
-                         "a round goes on from the latest")
+    plan.check_sample(store, run)
     hooks.say(f"Gold checks of run {run.id}…")
     gold = make_gold_checks(project, base, str(run.id), hooks=hooks)
     prompts = [p.text for p in prompts_by_uncertainty(store, store.prompts())[:limit]]
