@@ -5,7 +5,9 @@ Shown in the status bar on every page. It reads each job's own state (`Job.state
 """
 from __future__ import annotations
 
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QWidget
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QResizeEvent
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QSizePolicy, QWidget
 
 from studio.workers.job import Job
 
@@ -25,16 +27,41 @@ def describe(job: Job, waiting: bool = True) -> str:
     return ": ".join(parts[:2]) + "".join(f" · {part}" for part in parts[2:])
 
 
+class ElidedLabel(QLabel):
+    """One line that shows as much of its text as fits, ending in "…", so that a long job message never widens the
+    window; `text()` is the whole text (the indicator's tooltip shows it too)."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self._full = ""
+        self.setProperty("elided", True)  # the window-fit checks leave labels elided by design alone
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+
+    def setText(self, text: str) -> None:
+        self._full = text
+        self._elide()
+
+    def text(self) -> str:
+        return self._full
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._elide()
+
+    def _elide(self) -> None:
+        super().setText(self.fontMetrics().elidedText(self._full, Qt.TextElideMode.ElideRight, self.width()))
+
+
 class JobIndicator(QWidget):
     """The running job(s) with their progress, then what is queued; hidden when nothing runs."""
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        self.label = QLabel()
+        self.label = ElidedLabel()
         self.progress = QProgressBar(maximumWidth=180, textVisible=False)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.label)
+        layout.addWidget(self.label, 1)
         layout.addWidget(self.progress)
         self.jobs: list[Job] = []
         self.hide()

@@ -92,7 +92,7 @@ class MainWindow(QMainWindow):
 
         self.model_label = QLabel(toolTip="The model being aligned: name, device, parameters, memory")
         self.jobs_indicator = JobIndicator()
-        self.statusBar().addWidget(self.jobs_indicator)
+        self.statusBar().addWidget(self.jobs_indicator, 1)  # takes the bar's width; its text elides
         self.statusBar().addPermanentWidget(self.model_label)
         self._load_job: Job | None = None
         self._closing = False

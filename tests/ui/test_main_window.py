@@ -2,7 +2,7 @@ import sys
 import time
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLabel, QMessageBox
+from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox
 
 from studio.core.project import Project
 from studio.ui.app import default_project, parse_args, prepare_project
@@ -206,3 +206,24 @@ def test_app_default_project_and_model_argument(monkeypatch, tmp_path, tiny_mode
     assert Project.open(chosen).store.prompts() == []  # a project the user names starts empty
     remember_project(chosen)
     assert default_project() == chosen.resolve()
+
+
+def test_a_long_job_message_elides_instead_of_widening_the_window(qtbot):
+    """A job's message can be long (presenter mode makes it longer): the status bar shows what fits, ending in "…",
+    and the window's minimum width does not grow with it."""
+    from studio.ui.job_indicator import ElidedLabel
+
+    window = QMainWindow()
+    qtbot.addWidget(window)
+    label = ElidedLabel()
+    window.statusBar().addWidget(label, 1)
+    window.resize(400, 200)
+    window.show()
+    before = window.minimumSizeHint().width()
+    message = "Loading the model: Loading model onto cpu… " * 10
+    label.setText(message)
+    qtbot.waitUntil(lambda: QLabel.text(label) != message)
+    shown = QLabel.text(label)
+    assert label.text() == message and shown.endswith("…") and message.startswith(shown[:-1])
+    assert label.fontMetrics().horizontalAdvance(shown) <= label.width()
+    assert window.minimumSizeHint().width() == before
