@@ -128,3 +128,20 @@ def test_sampling_after_a_run_that_already_went_on_is_refused_before_the_model_l
             round_job(first, "sample")(SimpleNamespace(project=project, base=no_model, hooks=None))
     finally:
         project.close()
+
+
+@pytest.mark.parametrize("config, message", [
+    ({"_init": "base", "_reward": "1", "_reward_terms": ["rm", "0.5*file:score"]}, "used a --reward-file function"),
+    ({"_init": "base", "_reward": None, "_reward_terms": ["rule:number"]}, "used no reward model")])
+def test_a_round_that_could_never_train_is_refused_before_it_is_sampled(root, capsys, monkeypatch, config, message):
+    """Sampling a round the person would rank for nothing (its training is refused) stops at once, before the model
+    loads and before any gold check or comparison is made."""
+    def no_model(*_args, **_kw):
+        pytest.fail("the model loaded")
+
+    monkeypatch.setattr("studio.training.models.load_model", no_model)
+    monkeypatch.setattr("studio.cli.rounds.open_base", no_model)
+    with Store(root / "studio.db") as store:
+        run = store.create_run("ppo", config)
+        store.update_run(run, status="finished", artifact=f"runs/{run}/adapter")
+    _refused(root, capsys, ["--run", str(run)], message)

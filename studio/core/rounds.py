@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from studio.core.answer_quality import nonword_share, repeats_itself, words
 from studio.core.gold import gold_curve
 from studio.core.records import Run
+from studio.core.reward_terms import FILE, TERMS_KEY, split_weight
 from studio.core.run_kinds import kinds
 
 if TYPE_CHECKING:
@@ -149,9 +150,21 @@ def continued_by(store: Store, run_id: int) -> Run | None:
                  if r.config.get("_start") == str(run_id)), None)
 
 
+def check_continuable(run: Run) -> None:
+    """Refuse (ValueError) a round after `run` that could never train: a round retrains the reward model the run
+    maximised, and cannot run a --reward-file function again (its code is never stored)."""
+    if not run.config.get("_reward"):
+        raise ValueError(f"run {run.id} used no reward model: a round retrains the reward model it maximised")
+    if any(split_weight(t)[1].partition(":")[0].strip().lower() == FILE for t in run.config.get(TERMS_KEY) or []):
+        raise ValueError(f"run {run.id} used a --reward-file function, whose code is never stored: a round cannot "
+                         "run it again; train a new run giving --reward-file instead")
+
+
 def check_sample(store: Store, run: Run) -> None:
-    """Refuse (ValueError) sampling a round after `run` once the gold win rate stopped rising or when a round after
-    it was already trained; torch-free, so that the refusal comes before the model loads."""
+    """Refuse (ValueError) sampling a round after `run` that could never train (`check_continuable`), once the gold
+    win rate stopped rising, or when a round after it was already trained; torch-free, so that the refusal comes
+    before the model loads."""
+    check_continuable(run)
     check_further(store, run)
     after = continued_by(store, run.id)
     if after is not None:

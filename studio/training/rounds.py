@@ -17,7 +17,7 @@ from studio.core import rounds as plan
 from studio.core.active import latest_reward_run, prompts_by_uncertainty, put_at_head
 from studio.core.project import Project
 from studio.core.records import Run
-from studio.core.reward_terms import FILE, TERMS_KEY, split_weight
+from studio.core.reward_terms import TERMS_KEY
 from studio.core.run_kinds import REWARD
 from studio.training import runs
 from studio.training.engine import Hooks, TrainResult
@@ -91,11 +91,7 @@ def check_trainable(project: Project, run: Run) -> None:
     """Refuse (ValueError) to train the round after `run`: it used no reward model or a --reward-file function,
     none prepared, already trained, nothing of it ranked, or the gold win rate stopped rising."""
     store = project.store
-    if not run.config.get("_reward"):
-        raise ValueError(f"run {run.id} used no reward model: a round retrains the reward model it maximised")
-    if any(split_weight(t)[1].partition(":")[0].strip().lower() == FILE for t in run.config.get(TERMS_KEY) or []):
-        raise ValueError(f"run {run.id} used a --reward-file function, whose code is never stored: a round cannot "
-                         "run it again; train a new run giving --reward-file instead")
+    plan.check_continuable(run)
     done = plan.continued_by(store, run.id)
     if done is not None:
         raise ValueError(f"the round after run {run.id} is trained already (run {done.id})")
