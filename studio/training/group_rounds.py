@@ -31,6 +31,7 @@ from studio.training.online_policy import POLICY, ended_with_eos, rollout_sampli
 from studio.training.prefix_sharing import grouped_forward
 from studio.training.sampler_logprobs import recording
 from studio.training.shared_base import SharedBase
+from studio.training.term_rewards import TermReward
 
 
 class Cancelled(Exception):
@@ -91,7 +92,15 @@ def reference_logprobs(base: SharedBase, reference: str | None, batch: Generated
 def train_in_rounds(base: SharedBase, prompts: list[str], score_fn: ScoreFn, config, run_dir: Path, learn: Learn,
                     hooks: Hooks | None = None, resume: bool = False, init_adapter: str | None = "sft",
                     policy_start: str | None = None) -> TrainResult:
-    """Train adapter "policy" in `config.iterations` rounds, each learned from by `learn`."""
+    """Train adapter "policy" in `config.iterations` rounds, each learned from by `learn`; refuses (ValueError) what
+    could not sample groups: no prompts, a temperature not above 0, fewer than 2 answers a prompt."""
+    engine = type(config).__name__.removesuffix("Config")  # "RLOO", "GRPO": the message names the run's kind
+    if not prompts:
+        raise ValueError(f"{engine} needs at least one prompt")
+    if config.temperature <= 0:
+        raise ValueError(f"{engine} samples from the policy: temperature must be above 0")
+    if config.samples_per_prompt < 2:
+        raise ValueError(f"{engine} needs at least 2 responses per prompt")
     hooks, run_dir = hooks or Hooks(), Path(run_dir)
     config = with_device_lengths(config, str(base.device))  # an empty length: the device's default
     torch.manual_seed(config.seed)
@@ -152,3 +161,15 @@ def train_in_rounds(base: SharedBase, prompts: list[str], score_fn: ScoreFn, con
     checkpoint()
     artifact = base.save_adapter(POLICY, run_dir / "adapter")
     return TrainResult(status, iteration, last, artifact if status == "finished" else None)
+
+
+def on_terms(train: Callable[..., TrainResult]) -> Callable[..., TrainResult]:
+    """A group engine's `train(base, prompts, score_fn, config, ...)` in the run-kind registry's uniform call, on the
+    reward's terms (the reward model's normalised scores by default, its ensemble's lower bound with a penalty)."""
+    def train_online(base: SharedBase, prompts: list[str], config, run_dir: Path, hooks: Hooks | None = None, *,
+                     resume: bool = False, init_adapter: str | None, reward: TermReward,
+                     policy_start: str | None = None) -> TrainResult:
+        score = reward.score_fn(normalised=True, penalty=config.uncertainty_penalty)
+        return train(base, prompts, score, config, run_dir, hooks, resume=resume, init_adapter=init_adapter,
+                     policy_start=policy_start)
+    return train_online

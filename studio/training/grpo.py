@@ -30,13 +30,12 @@ import torch
 
 from studio.training import grpo_losses as losses
 from studio.training.engine import Diverged, Hooks, ScoreFn, TrainResult, check_finite, heap_trimmer
-from studio.training.group_rounds import Cancelled, Round, logprobs, reference_logprobs, train_in_rounds
+from studio.training.group_rounds import Cancelled, Round, logprobs, on_terms, reference_logprobs, train_in_rounds
 from studio.training.online_configs import GRPOConfig
 from studio.training.online_policy import POLICY
 from studio.training.ppo_losses import kl_k3, masked_mean
 from studio.training.sampler_logprobs import mismatch
 from studio.training.shared_base import SharedBase
-from studio.training.term_rewards import TermReward
 
 
 def pass_loss(new: torch.Tensor, old: torch.Tensor, ref: torch.Tensor | None, advantages: torch.Tensor,
@@ -125,21 +124,8 @@ def train_grpo(base: SharedBase, prompts: list[str], score_fn: ScoreFn, config: 
                hooks: Hooks | None = None, resume: bool = False, init_adapter: str | None = "sft",
                policy_start: str | None = None) -> TrainResult:
     """Train adapter "policy" so that `score_fn(prompts, responses)` (one number per response) goes up."""
-    if not prompts:
-        raise ValueError("GRPO needs at least one prompt")
-    if config.temperature <= 0:
-        raise ValueError("GRPO samples from the policy: temperature must be above 0")
-    if config.samples_per_prompt < 2:
-        raise ValueError("GRPO needs at least 2 responses per prompt")
     return train_in_rounds(base, prompts, score_fn, config, run_dir, learn, hooks, resume,
                            init_adapter, policy_start)
 
 
-def train_grpo_online(base: SharedBase, prompts: list[str], config: GRPOConfig, run_dir: Path,
-                      hooks: Hooks | None = None, *, resume: bool = False, init_adapter: str | None,
-                      reward: TermReward, policy_start: str | None = None) -> TrainResult:
-    """`train_grpo` in the run-kind registry's uniform call, on the reward's terms (the reward model's normalised
-    scores by default)."""
-    score = reward.score_fn(normalised=True, penalty=config.uncertainty_penalty)
-    return train_grpo(base, prompts, score, config, run_dir, hooks, resume=resume, init_adapter=init_adapter,
-                      policy_start=policy_start)
+train_grpo_online = on_terms(train_grpo)

@@ -8,6 +8,40 @@ from typing import ClassVar
 from studio.training.configs import ANSWER_LENGTH, LEARNING_RATE, ROUNDS, STAY_CLOSE, bf16_field, help_field
 
 
+def _max_new_tokens_field():
+    """The online engines' `max_new_tokens` setting, where they word it the same, written once."""
+    return help_field(None, "Longest response (in tokens) the policy may write while "
+                            "training. Empty = the default answer length of the device "
+                            "(48 on a CPU, 128 on Apple MPS, 256 on CUDA), as for the "
+                            "answers ranked on it.", **ANSWER_LENGTH)
+
+
+def _lr_field():
+    """The online engines' `lr` setting, where they word it the same, written once."""
+    return help_field(1e-4, "Learning rate of the policy adapter. LoRA takes about ten times the 1e-5 "
+                            "that full fine-tuning uses.", **LEARNING_RATE)
+
+
+def _max_grad_norm_field():
+    """The online engines' `max_grad_norm` setting, where they word it the same, written once."""
+    return help_field(1.0, "Gradients longer than this are scaled down, which keeps updates "
+                           "stable.")
+
+
+def _prompts_per_pass_field():
+    """The online engines' `prompts_per_pass` setting, where they word it the same, written once."""
+    return help_field(1, "Prompts whose responses go through the model together while "
+                         "learning. The round's gradients add up either way: more is a little "
+                         "faster, fewer needs less memory; results are the same.")
+
+
+def _missing_eos_penalty_field():
+    """The online engines' `missing_eos_penalty` setting, where they word it the same, written once."""
+    return help_field(None, "Added to the score of a response that never ends "
+                            "within the token limit, e.g. -1.0. Empty = none; a "
+                            "penalty also teaches shorter answers.")
+
+
 @dataclass
 class OnlineConfig:
     """The settings every online engine (PPO, RLOO, GRPO) shares, written once. They come after the engine's own in its
@@ -37,10 +71,7 @@ class PPOSettings:
                                      "them and learns from the scores.", **ROUNDS)
     batch_size: int = help_field(8, "Prompts answered per round. More gives steadier updates, but each round "
                                     "takes longer.")
-    max_new_tokens: int | None = help_field(None, "Longest response (in tokens) the policy may write while "
-                                                  "training. Empty = the default answer length of the device "
-                                                  "(48 on a CPU, 128 on Apple MPS, 256 on CUDA), as for the "
-                                                  "answers ranked on it.", **ANSWER_LENGTH)
+    max_new_tokens: int | None = _max_new_tokens_field()
     temperature: float = help_field(1.0, "Sampling temperature while training. Keep 1.0: PPO must learn from "
                                          "samples of the very policy it updates.")
     ppo_epochs: int = help_field(2, "Passes over each round's responses. More gets more out of each (slow) "
@@ -50,8 +81,7 @@ class PPOSettings:
                                      "group per pass.")
     lr: float = help_field(1e-4, "Learning rate of the policy adapter and value head. LoRA takes about ten "
                                  "times the 1e-5 that full fine-tuning uses for PPO.", **LEARNING_RATE)
-    max_grad_norm: float = help_field(1.0, "Gradients longer than this are scaled down, which keeps updates "
-                                           "stable.")
+    max_grad_norm: float = _max_grad_norm_field()
     init_kl_coef: float = help_field(0.05, "Beta: the price, per token, of moving away from the reference (the "
                                            "SFT model). Higher keeps answers close to the SFT style; lower lets "
                                            "the reward pull harder (and risks gibberish that games it).", **STAY_CLOSE)
@@ -97,10 +127,7 @@ class RLOOSettings:
     samples_per_prompt: int = help_field(4, "Responses written to each prompt (k, at least 2). Each response is "
                                             "judged against the mean score of the other k - 1, so no value head "
                                             "is needed; more gives a steadier baseline.")
-    max_new_tokens: int | None = help_field(None, "Longest response (in tokens) the policy may write while "
-                                                  "training. Empty = the default answer length of the device "
-                                                  "(48 on a CPU, 128 on Apple MPS, 256 on CUDA), as for the "
-                                                  "answers ranked on it.", **ANSWER_LENGTH)
+    max_new_tokens: int | None = _max_new_tokens_field()
     temperature: float = help_field(1.0, "Sampling temperature while training. Keep 1.0: RLOO must learn from "
                                          "samples of the very policy it updates.")
     beta: float = help_field(0.05, "The price of moving away from the reference (the SFT model), per nat of KL, "
@@ -111,16 +138,10 @@ class RLOOSettings:
                                 "more out of each (slow) round, with PPO's clip keeping the later passes small.")
     cliprange: float = help_field(0.2, "Clip range of the passes after the first: one update may change a "
                                        "response's probability by about this fraction at most.")
-    lr: float = help_field(1e-4, "Learning rate of the policy adapter. LoRA takes about ten times the 1e-5 "
-                                 "that full fine-tuning uses.", **LEARNING_RATE)
-    max_grad_norm: float = help_field(1.0, "Gradients longer than this are scaled down, which keeps updates "
-                                           "stable.")
-    prompts_per_pass: int = help_field(1, "Prompts whose responses go through the model together while "
-                                          "learning. The round's gradients add up either way: more is a little "
-                                          "faster, fewer needs less memory; results are the same.")
-    missing_eos_penalty: float | None = help_field(None, "Added to the score of a response that never ends "
-                                                         "within the token limit, e.g. -1.0. Empty = none; a "
-                                                         "penalty also teaches shorter answers.")
+    lr: float = _lr_field()
+    max_grad_norm: float = _max_grad_norm_field()
+    prompts_per_pass: int = _prompts_per_pass_field()
+    missing_eos_penalty: float | None = _missing_eos_penalty_field()
 
 
 @dataclass
@@ -140,10 +161,7 @@ class GRPOSettings:
     samples_per_prompt: int = help_field(4, "Responses written to each prompt (k, at least 2; TRL's "
                                             "num_generations). Each is judged against its group: its score minus "
                                             "the group's mean (divided by the group's spread, see scale rewards).")
-    max_new_tokens: int | None = help_field(None, "Longest response (in tokens) the policy may write while "
-                                                  "training. Empty = the default answer length of the device "
-                                                  "(48 on a CPU, 128 on Apple MPS, 256 on CUDA), as for the "
-                                                  "answers ranked on it.", **ANSWER_LENGTH)
+    max_new_tokens: int | None = _max_new_tokens_field()
     temperature: float = help_field(1.0, "Sampling temperature while training. Keep 1.0: GRPO must learn from "
                                          "samples of the very policy it updates.")
     beta: float = help_field(0.0, "Weight of the KL to the reference (the SFT model) as a loss term (k3 "
@@ -167,16 +185,10 @@ class GRPOSettings:
     epochs: int = help_field(1, "Passes over each round's responses, one update each (TRL's num_iterations). 1 "
                                 "is plain GRPO; more gets more out of each (slow) round, the clip keeping the "
                                 "later passes small.", trl="num_iterations")
-    lr: float = help_field(1e-4, "Learning rate of the policy adapter. LoRA takes about ten times the 1e-5 "
-                                 "that full fine-tuning uses.", **LEARNING_RATE)
-    max_grad_norm: float = help_field(1.0, "Gradients longer than this are scaled down, which keeps updates "
-                                           "stable.")
-    prompts_per_pass: int = help_field(1, "Prompts whose responses go through the model together while "
-                                          "learning. The round's gradients add up either way: more is a little "
-                                          "faster, fewer needs less memory; results are the same.")
-    missing_eos_penalty: float | None = help_field(None, "Added to the score of a response that never ends "
-                                                         "within the token limit, e.g. -1.0. Empty = none; a "
-                                                         "penalty also teaches shorter answers.")
+    lr: float = _lr_field()
+    max_grad_norm: float = _max_grad_norm_field()
+    prompts_per_pass: int = _prompts_per_pass_field()
+    missing_eos_penalty: float | None = _missing_eos_penalty_field()
 
 
 @dataclass

@@ -47,13 +47,12 @@ import torch
 from studio.training.online_configs import RLOOConfig
 from studio.training.engine import Diverged, Hooks, ScoreFn, TrainResult, check_finite, heap_trimmer
 from studio.training.generation import GeneratedBatch
-from studio.training.group_rounds import Cancelled, Round, logprobs, reference_logprobs, train_in_rounds
+from studio.training.group_rounds import Cancelled, Round, logprobs, on_terms, reference_logprobs, train_in_rounds
 from studio.training.online_policy import POLICY
 from studio.training.ppo_losses import masked_mean
 from studio.training.rloo_losses import leave_one_out_advantages, sequence_kl, sequence_policy_loss
 from studio.training.sampler_logprobs import mismatch
 from studio.training.shared_base import SharedBase
-from studio.training.term_rewards import TermReward
 
 
 def update(base: SharedBase, optimizer: torch.optim.Optimizer, batch: GeneratedBatch, scores: torch.Tensor,
@@ -118,21 +117,8 @@ def train_rloo(base: SharedBase, prompts: list[str], score_fn: ScoreFn, config: 
                hooks: Hooks | None = None, resume: bool = False, init_adapter: str | None = "sft",
                policy_start: str | None = None) -> TrainResult:
     """Train adapter "policy" so that `score_fn(prompts, responses)` (one number per response) goes up."""
-    if not prompts:
-        raise ValueError("RLOO needs at least one prompt")
-    if config.temperature <= 0:
-        raise ValueError("RLOO samples from the policy: temperature must be above 0")
-    if config.samples_per_prompt < 2:
-        raise ValueError("RLOO needs at least 2 responses per prompt")
     return train_in_rounds(base, prompts, score_fn, config, run_dir, learn, hooks, resume,
                            init_adapter, policy_start)
 
 
-def train_rloo_online(base: SharedBase, prompts: list[str], config: RLOOConfig, run_dir: Path,
-                      hooks: Hooks | None = None, *, resume: bool = False, init_adapter: str | None,
-                      reward: TermReward, policy_start: str | None = None) -> TrainResult:
-    """`train_rloo` in the run-kind registry's uniform call, on the reward's terms (the reward model's normalised
-    scores by default)."""
-    score = reward.score_fn(normalised=True, penalty=config.uncertainty_penalty)
-    return train_rloo(base, prompts, score, config, run_dir, hooks, resume=resume,
-                      init_adapter=init_adapter, policy_start=policy_start)
+train_rloo_online = on_terms(train_rloo)
