@@ -102,9 +102,9 @@ def generate_tokens(
     return GeneratedBatch(query["input_ids"], query["attention_mask"], response, mask, texts, hidden)
 
 
-def mask_after_eos(ids: torch.Tensor, eos_ids: list[int]) -> torch.Tensor:
-    """1 on every token up to and including the first EOS of each row, 0 after it (long tensor)."""
-    is_eos = torch.isin(ids, torch.tensor(eos_ids, device=ids.device))
+def mask_after_eos(ids: torch.Tensor, stop_ids: list[int]) -> torch.Tensor:
+    """1 on every token up to and including the first stop token (`eos_ids`) of each row, 0 after it (long)."""
+    is_eos = torch.isin(ids, torch.tensor(stop_ids, device=ids.device))
     eos_before = is_eos.long().cumsum(dim=1) - is_eos.long()  # EOS tokens strictly before each position
     return (eos_before == 0).long()
 
