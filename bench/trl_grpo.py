@@ -22,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.measure import PROMPTS, child_main, median, print_table, run_variants  # noqa: E402
-from bench.trl_rloo import LORA, TARGET_MEMORY, TARGET_SPEED, TRL116_PYTHON, parser  # noqa: E402
+from bench.trl_rloo import BF16, LORA, TARGET_MEMORY, TARGET_SPEED, TRL116_PYTHON, parser  # noqa: E402
 
 
 def grpo_parser():
@@ -68,7 +68,8 @@ def ours(args) -> dict:
 
     config = GRPOConfig(iterations=args.iterations, batch_size=args.batch, samples_per_prompt=args.k,
                         max_new_tokens=args.new_tokens, lr=1e-4, beta=args.beta, prompts_per_pass=args.prompts_per_pass,
-                        lora_r=LORA["r"], lora_alpha=LORA["alpha"], checkpoint_every=10**6)
+                        lora_r=LORA["r"], lora_alpha=LORA["alpha"], checkpoint_every=10**6,
+                        bf16_autocast=BF16[args.ours_bf16])
     result = train_grpo(base, PROMPTS, scorer.normalised, config, tmp / "run",
                         Hooks(on_metrics=round_done, should_stop=start))
     assert result.status == "finished", result
@@ -146,7 +147,7 @@ def main() -> None:
     res = run_variants(Path(__file__), args, list(VARIANTS),
                        f"GRPO vs TRL 1.16: {args.model} on {args.device}, {args.batch} prompts x k {args.k}, "
                        f"{args.new_tokens} new tokens, beta {args.beta}, LoRA r 8 q/v, {args.iterations} rounds, "
-                       f"threads {args.threads or 'default'}", pythons={"trl": TRL116_PYTHON})
+                       f"threads {args.threads or 'default'}, ours bf16 {args.ours_bf16}", pythons={"trl": TRL116_PYTHON})
     a, b = res["ours"], res["trl"]
     mem = "peak_cuda_mb" if args.device.startswith("cuda") else "peak_rss_mb"
     speed, memory = a["samples_per_s"] / b["samples_per_s"], a[mem] / b[mem]

@@ -43,7 +43,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--iterations", type=int, default=3, help="rounds per side; the median is reported")
     p.add_argument("--prompts-per-pass", type=int, default=1, help="ours: prompts per forward/backward pass")
     p.add_argument("--trl-no-checkpointing", action="store_true", help="turn off TRL's default gradient checkpointing")
+    p.add_argument("--ours-bf16", choices=list(BF16), default="auto",
+                   help="ours: bf16 autocast as the studio decides (auto: on with native bf16), on, or off (float32, "
+                        "as on a CPU without native bf16)")
     return p
+
+
+BF16 = {"auto": None, "on": True, "off": False}  # --ours-bf16 -> the engines' bf16_autocast
 
 
 def ours(args: argparse.Namespace) -> dict:
@@ -82,7 +88,8 @@ def ours(args: argparse.Namespace) -> dict:
 
     config = RLOOConfig(iterations=args.iterations, batch_size=args.batch, samples_per_prompt=args.k,
                         max_new_tokens=args.new_tokens, lr=1e-4, beta=0.05, prompts_per_pass=args.prompts_per_pass,
-                        lora_r=LORA["r"], lora_alpha=LORA["alpha"], checkpoint_every=10**6)
+                        lora_r=LORA["r"], lora_alpha=LORA["alpha"], checkpoint_every=10**6,
+                        bf16_autocast=BF16[args.ours_bf16])
     result = train_rloo(base, PROMPTS, scorer.normalised, config, tmp / "run",
                         Hooks(on_metrics=round_done, should_stop=start))
     assert result.status == "finished", result
@@ -160,7 +167,7 @@ def main() -> None:
     res = run_variants(Path(__file__), args, list(VARIANTS),
                        f"RLOO vs TRL 1.16: {args.model} on {args.device}, {args.batch} prompts x k {args.k}, "
                        f"{args.new_tokens} new tokens, LoRA r 8 q/v, {args.iterations} rounds, "
-                       f"threads {args.threads or 'default'}", pythons={"trl": TRL116_PYTHON})
+                       f"threads {args.threads or 'default'}, ours bf16 {args.ours_bf16}", pythons={"trl": TRL116_PYTHON})
     a, b = res["ours"], res["trl"]
     mem = "peak_cuda_mb" if args.device.startswith("cuda") else "peak_rss_mb"
     speed, memory = a["samples_per_s"] / b["samples_per_s"], a[mem] / b[mem]

@@ -28,6 +28,7 @@ from studio.training.engine import (SAVING, Diverged, Hooks, ScoreFn, TrainResul
                                     wants_bf16)
 from studio.training.generation import GeneratedBatch, generate_tokens
 from studio.training.online_policy import POLICY, ended_with_eos, rollout_sampling, sampling_progress, start_policy
+from studio.training.precision import on_bf16_weights
 from studio.training.prefix_sharing import grouped_forward
 from studio.training.sampler_logprobs import recording
 from studio.training.shared_base import SharedBase
@@ -89,6 +90,7 @@ def reference_logprobs(base: SharedBase, reference: str | None, batch: Generated
     return torch.cat(out)
 
 
+@on_bf16_weights
 def train_in_rounds(base: SharedBase, prompts: list[str], score_fn: ScoreFn, config, run_dir: Path, learn: Learn,
                     hooks: Hooks | None = None, resume: bool = False, init_adapter: str | None = "sft",
                     policy_start: str | None = None) -> TrainResult:

@@ -50,6 +50,7 @@ from studio.training.engine import (SAVING, Diverged, Hooks, ScoreFn, TrainResul
                                     heap_trimmer, score_round, wants_bf16)
 from studio.training.generation import generate_tokens
 from studio.training.online_policy import POLICY, ended_with_eos, rollout_sampling, sampling_progress, start_policy
+from studio.training.precision import on_bf16_weights
 from studio.training.ppo_losses import (AdaptiveKLController, FixedKLController, gae, kl_k1, kl_penalty_rewards,
                                         masked_mean, masked_whiten, policy_loss, value_loss)
 from studio.training.sampler_logprobs import mismatch, recording
@@ -294,6 +295,7 @@ def report_round(hooks: Hooks, iteration: int, metrics: dict[str, float], prompt
     hooks.progress(iteration, config.iterations)
 
 
+@on_bf16_weights
 def train_ppo(base: SharedBase, prompts: list[str], score_fn: ScoreFn, config: PPOConfig, run_dir: Path,
               hooks: Hooks | None = None, resume: bool = False, init_adapter: str | None = "sft",
               normalise_scores: bool = True, score_norm: tuple[float, float] | None = None,

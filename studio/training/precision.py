@@ -6,7 +6,8 @@ the part of `SharedBase` that switches its passes to bf16 with attention in floa
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
+import tempfile
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import torch
@@ -73,14 +74,13 @@ class BF16Precision:
         each frozen linear weight of the base is swapped for a bf16 copy, so autocast does not cast it again at
         every decode step, and the LM head for a bf16 copy (tied heads share their weight with the input
         embedding, which stays float32). Decoding reads every weight per token, so halving them takes 0.3 of
-        PPO's sampling time on SmolLM2-135M; the copies (~260 MiB there) live only for the block."""
+        PPO's sampling time on SmolLM2-135M; the copies (~260 MiB there) live only for the block, and are not
+        made when `bf16_weights` already holds the weights in bf16."""
         if not enabled:
             yield
             return
         head = self.base.get_output_embeddings()
-        frozen = [m.weight for name, m in self.base.named_modules()
-                  if isinstance(m, nn.Linear) and m is not head and "lora_" not in name
-                  and not m.weight.requires_grad and m.weight.dtype == torch.float32]
+        frozen = self._frozen_float32_weights()
         kept = [w.data for w in frozen]
         swap_head = isinstance(head, nn.Linear) and head.bias is None
         try:
@@ -99,6 +99,43 @@ class BF16Precision:
                 w.data = data
             if swap_head:
                 self.base.set_output_embeddings(head)
+
+    @contextmanager
+    def bf16_weights(self, enabled: bool = True) -> Iterator[None]:
+        """For the block (when `enabled`), the base's frozen linear weights (the LM head aside) are stored in
+        bfloat16, as autocast would cast them at every pass: no float32 copy, no bf16 casts kept for the backward
+        pass, no per-round copies for decoding (together ~0.5 GiB of an RLOO round's peak on SmolLM2-135M, bench/
+        RESULTS.md section 26). The float32 weights wait in an unnamed temporary file (gone with the process, even
+        after a kill) and are read back bit for bit at the end; with no room on disk they stay in memory."""
+        frozen, spill = self._frozen_float32_weights() if enabled else [], None
+        if frozen:
+            try:
+                spill = tempfile.TemporaryFile()
+                for w in frozen:
+                    spill.write(w.data.cpu().contiguous().numpy().data.cast("B"))
+            except OSError:
+                frozen = []
+        kept = [(w.shape, w.device) for w in frozen]
+        for w in frozen:
+            w.data = w.data.to(torch.bfloat16)
+        try:
+            yield
+        finally:
+            if frozen:
+                spill.seek(0)
+                for w, (shape, device) in zip(frozen, kept):
+                    full = torch.empty(shape, dtype=torch.float32)
+                    spill.readinto(full.numpy().data.cast("B"))
+                    w.data = full.to(device)
+            if spill is not None:
+                spill.close()
+
+    def _frozen_float32_weights(self) -> list[nn.Parameter]:
+        """The float32 weights of the base's frozen linear layers, its LM head and the LoRA layers aside."""
+        head = self.base.get_output_embeddings()
+        return [m.weight for name, m in self.base.named_modules()
+                if isinstance(m, nn.Linear) and m is not head and "lora_" not in name
+                and not m.weight.requires_grad and m.weight.dtype == torch.float32]
 
     def trunk_precision(self) -> torch.autocast:
         """The autocast every decoder pass of an engine runs under: bf16 inside `bf16_trunk`, else off."""
@@ -123,3 +160,13 @@ def wants_bf16(setting: bool | None, base: BF16Precision) -> bool:
         return setting
     return (base.device.type == "cpu" and next(base.base.parameters()).dtype == torch.float32
             and base.hidden_size >= BF16_MIN_HIDDEN and cpu_has_native_bf16())
+
+
+def on_bf16_weights(train: Callable[..., object]) -> Callable[..., object]:
+    """An online engine's `train(base, prompts, score_fn, config, ...)`, run inside `base.bf16_weights` when its
+    config wants bf16 (`wants_bf16`)."""
+    @functools.wraps(train)
+    def run(base: BF16Precision, prompts: list[str], score_fn, config, *args, **kwargs):
+        with base.bf16_weights(wants_bf16(config.bf16_autocast, base)):
+            return train(base, prompts, score_fn, config, *args, **kwargs)
+    return run

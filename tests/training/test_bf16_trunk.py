@@ -209,3 +209,63 @@ def test_the_automatic_rule(monkeypatch, device, dtype, hidden, native, expected
     monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: native)
     assert precision.wants_bf16(None, Base()) is expected
     assert precision.wants_bf16(True, Base()) is True and precision.wants_bf16(False, Base()) is False
+
+
+def frozen_linear(base) -> dict[str, torch.Tensor]:
+    return {n: p for n, p in base.peft.named_parameters() if n.endswith("proj.base_layer.weight")}
+
+
+def test_bf16_weights_hold_the_frozen_linears_in_bf16_and_put_back_every_bit(base, monkeypatch):
+    base.add_lora("policy", r=4, alpha=8)
+    torch.manual_seed(0)
+    for p in frozen_linear(base).values():  # values that bf16 would round, so a lossy restore shows
+        p.data += 1e-4 * torch.randn_like(p)
+    before = {name: (p, p.detach().clone()) for name, p in base.peft.named_parameters()}
+    ids = torch.tensor([[1, 5, 9, 13, 17, 21, 25, 29]])
+    with torch.no_grad(), base.use("policy"), base.bf16_trunk():
+        autocast_only = base.lm_logits(base.hidden_states(ids, torch.ones_like(ids)))
+        with base.bf16_weights():
+            dtypes = {n: p.dtype for n, p in base.peft.named_parameters()}
+            stored = base.lm_logits(base.hidden_states(ids, torch.ones_like(ids)))
+        with pytest.raises(RuntimeError), base.bf16_weights():  # a failure inside puts the weights back
+            raise RuntimeError
+    linear = frozen_linear(base)
+    assert linear and {dtypes[n] for n in linear} == {torch.bfloat16}
+    assert {dtypes[n] for n in dtypes if n not in linear} == {torch.float32}  # LoRA, embeddings, norms, head
+    assert torch.equal(stored, autocast_only)  # autocast casts to the same bf16 values: nothing changes but memory
+    for name, p in base.peft.named_parameters():
+        param, value = before[name]
+        assert p is param and p.dtype == value.dtype and torch.equal(p, value), name
+
+    def no_room():
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(precision.tempfile, "TemporaryFile", no_room)
+    with base.bf16_weights():  # nowhere to put the float32 weights: they stay, the block still runs
+        assert {p.dtype for p in frozen_linear(base).values()} == {torch.float32}
+
+
+@pytest.mark.parametrize("bf16", [True, False])
+def test_online_engines_train_on_bf16_weights_only_under_bf16(tiny_model_dir, tmp_path, bf16):
+    from studio.training.grpo import train_grpo
+    from tests.training.helpers import tiny_base
+    from tests.training.test_grpo import fast as grpo_fast
+
+    base = tiny_base(tiny_model_dir)
+    torch.manual_seed(0)
+    add_random_sft(base)
+    before = {n: p.detach().clone() for n, p in base.base.named_parameters()}
+    seen: list[torch.dtype] = []
+
+    def scoring(prompts, responses):
+        seen.append(next(iter(frozen_linear(base).values())).dtype)
+        return count_vowels(prompts, responses)
+
+    assert train_ppo(base, PROMPTS, scoring, fast(iterations=1, bf16_autocast=bf16), tmp_path / "ppo").status \
+        == "finished"
+    assert train_grpo(base, PROMPTS, scoring, grpo_fast(iterations=1, bf16_autocast=bf16), tmp_path / "grpo") \
+        .status == "finished"
+    assert seen == [torch.bfloat16 if bf16 else torch.float32] * 2
+    for name, p in base.base.named_parameters():
+        if name in before:  # the base's own weights, bit for bit, after both runs
+            assert torch.equal(p, before[name]), name
