@@ -4,9 +4,9 @@
 
 The demo project uses the embedded SmolLM2-135M. Everything shown is real: the model writes the
 answers to rank, rate and compare, judges comparisons by a principle and answers the gold checks,
-and a short SFT run, a reward model (with its health report), a 3-iteration PPO run and a KTO run
-are actually trained, so every curve and score is measured, not made up. The one stand-in is the
-annotators: the demo's rankings and ratings (by "me" and a second annotator, "sam", who disagrees
+and a short SFT run, a reward model (with its health report), a 3-iteration PPO run, a KTO run, a GRPO
+run and one round after the PPO run are actually trained, so every curve and score is measured, not made
+up. The one stand-in is the annotators: the demo's rankings and ratings (by "me" and a second annotator, "sam", who disagrees
 now and then) follow a fixed rule ("the shorter answer is better") instead of a person's taste.
 The model picker is shown a temporary Hugging Face cache that holds the embedded model (linked).
 The model work takes minutes on a CPU (the script prints its timing); with
@@ -66,6 +66,7 @@ def build_project(root: Path, say: Callable[[str], None]) -> dict[str, int]:
     from studio.core.packs import export_pack
     from studio.training.configs import KTOConfig
     from studio.training.generation import SamplingConfig
+    from studio.training.online_configs import GRPOConfig
     from studio.training.ppo import PPOConfig
     from studio.training.reward import RewardConfig
     from studio.training.runs import generate_comparisons, open_base, train
@@ -78,7 +79,10 @@ def build_project(root: Path, say: Callable[[str], None]) -> dict[str, int]:
             store.add_demo(prompt, response)
         for prompt in PROMPTS:
             store.add_prompt(prompt)
-    runs = {r.kind: r.id for r in store.runs() if r.status == "finished"}
+    runs: dict[str, int] = {}
+    for run in store.runs():  # the first finished run of each kind (a round's PPO run comes later)
+        if run.status == "finished":
+            runs.setdefault(run.kind, run.id)
     base = None
     if not store.comparisons():
         base = open_base(project, progress=say)
@@ -96,7 +100,9 @@ def build_project(root: Path, say: Callable[[str], None]) -> dict[str, int]:
                          ("reward", RewardConfig(steps=10, eval_fraction=0.3, **small)),
                          ("ppo", PPOConfig(iterations=3, batch_size=2, max_new_tokens=24, ppo_epochs=1,
                                            minibatches=1, lora_r=8, lora_alpha=16, samples_per_iteration=2)),
-                         ("kto", KTOConfig(steps=8, **small))]:
+                         ("kto", KTOConfig(steps=8, **small)),
+                         ("grpo", GRPOConfig(iterations=3, batch_size=2, samples_per_prompt=2, max_new_tokens=24,
+                                             lora_r=8, lora_alpha=16, samples_per_iteration=2))]:
         if kind in runs:
             say(f"Reusing {kind} run {runs[kind]}")
             continue
@@ -107,8 +113,32 @@ def build_project(root: Path, say: Callable[[str], None]) -> dict[str, int]:
     if not ov.principles(store):
         base = base or open_base(project, progress=say)
         oversee(project, base, runs["ppo"], say)
+    runs["round"] = next_round(project, base or open_base(project, progress=say), runs["ppo"], say)
     project.close()
     return runs
+
+
+def next_round(project, base, ppo_run: int, say: Callable[[str], None]) -> int:
+    """One round after the PPO run (Train page, Next round): fresh comparisons ranked by the stand-in rule, the
+    reward model and PPO trained on from them, the new run's gold checks ranked; returns the round's PPO run."""
+    from studio.core import rounds as plan
+    from studio.training.gold import make_gold_checks
+    from studio.training.rounds import prepare_round, train_round
+
+    store = project.store
+    done = plan.continued_by(store, ppo_run)
+    if done is not None:
+        say(f"Reusing round run {done.id}")
+        return done.id
+    say("A round: sampling what the policy writes now…")
+    made = prepare_round(project, base, str(ppo_run), per_prompt=2, limit=4)
+    for cid in made.gold + made.comparisons:
+        store.add_ranking(cid, shorter_first(store.comparison(cid).responses))
+    say("A round: the reward model and PPO on from the new labels…")
+    _, _, policy_id, _ = train_round(project, base, str(ppo_run))
+    for cid in make_gold_checks(project, base, str(policy_id)):
+        store.add_ranking(cid, shorter_first(store.comparison(cid).responses))
+    return policy_id
 
 
 def shorter_first(responses: list[str]) -> list[list[int]]:
@@ -178,7 +208,7 @@ def shoot(root: Path, out: Path, runs: dict[str, int], say: Callable[[str], None
 
     from studio.ui.context import StudioContext
     from studio.ui.main_window import PAGES, MainWindow
-    from studio.ui.pack_window import PackContext, PackWindow
+    from studio.ui.pack_window import PackContext, PackExportDialog, PackWindow
 
     app = QApplication.instance() or QApplication([])
     ctx = StudioContext(root)
@@ -215,7 +245,7 @@ def shoot(root: Path, out: Path, runs: dict[str, int], say: Callable[[str], None
         window.tabs.setCurrentIndex(index)
         page = window.tabs.widget(index)
         if name == "Train":
-            for kind in ("sft", "ppo", "kto", "reward"):  # a reward run opens its health report tab
+            for kind in ("sft", "ppo", "grpo", "kto", "reward"):  # a reward run opens its health report tab
                 page.show_run(runs[kind])
                 saved.append(save(f"train-{kind}"))
             continue
@@ -228,6 +258,9 @@ def shoot(root: Path, out: Path, runs: dict[str, int], say: Callable[[str], None
             page.max_tokens.setValue(48)
             page.compare()
         saved.append(save(name.lower()))
+        if name == "Oversight":  # the gold checks and the rounds, on the round's PPO run
+            page.gold_run.setCurrentIndex(page.gold_run.findData(runs["round"]))
+            saved.append(save("oversight-rounds", widget=page.round_plot.parentWidget()))
     rank = window.rank_page  # the job indicator while answers to a new prompt are generated
     window.tabs.setCurrentWidget(rank)
     rank.prompts_edit.setPlainText(NEW_PROMPT)
@@ -252,6 +285,11 @@ def shoot(root: Path, out: Path, runs: dict[str, int], say: Callable[[str], None
     saved.append(save("presenter-rate"))
     window.presenter_action.setChecked(False)
     window.theme_actions["system"].trigger()
+    export = PackExportDialog.for_store(ctx.store, window)  # File > Export labelling pack
+    export.show()
+    pump(0.3)
+    saved.append(save("pack-export", widget=export))
+    export.close()
     pack = PackWindow(PackContext(root / PACK))  # what `main.py --pack FILE` opens
     pack.show()
     pump(0.5)
