@@ -113,8 +113,8 @@ def test_k_follows_the_answers_the_project_ranks(store):
     pid = store.add_prompt("never ranked")
     for _ in range(5):  # comparisons nobody ranked do not count
         store.add_comparison(pid, [store.add_response(pid, f"unranked {j}", "base") for j in range(5)])
-    skipped = _ranked(store, 6, 1)
-    store.add_ranking(skipped[0], [], "me", status="skip")  # nor one that was skipped
+    for skipped in _ranked(store, 6, 4):  # nor those skipped after all
+        store.add_ranking(skipped, [], "me", status="skip")
     run = _online_run(store)
     _gold(store, run, [True] * 8)  # nor gold checks: always pairs
     assert plan.answers_per_prompt(store) == 4

@@ -134,9 +134,11 @@ def test_an_alarms_button_queues_the_round_of_its_run_with_the_flagged_prompts_f
     page.show_run(run)
     [button] = page.alarms.round_buttons
     button.click()
-    with qtbot.waitSignal(page.job.finished, timeout=180_000) as done:
-        pass
-    assert done.args[0]["status"] == "sampled"
+    ended = []  # the job's result, or its error message
+    page.job.finished.connect(ended.append)
+    page.job.failed.connect(ended.append)
+    qtbot.waitUntil(lambda: bool(ended), timeout=180_000)
+    assert isinstance(ended[0], dict) and ended[0]["status"] == "sampled", ended
     ready = plan.prepared(store, run)
     assert plan.prepared(store, latest) is None and ready["comparisons"] and ready["gold"]
     assert queue_head(store) == ready["gold"] + ready["comparisons"]
