@@ -238,8 +238,8 @@ class AlarmList(QListWidget):
         answered = any(a.signal in ROUND_SIGNALS for a in found)
         self._offer = offer(store, run_id) if answered else None
         for alarm in found:
-            item = QListWidgetItem(f"⚠ {alarm.signal} (since round {alarm.began}): {alarm.message}\n"
-                                   f"   → {alarm.action}")
+            action = alarm.action.replace(". Label next: ", "\n   → Label next: ")
+            item = QListWidgetItem(f"⚠ {alarm.signal} (since round {alarm.began}): {alarm.message}\n   → {action}")
             item.setForeground(role_colour(self, "error"))
             self.addItem(item)
             if self._offer is not None and alarm.signal in ROUND_SIGNALS:

@@ -132,6 +132,8 @@ def test_an_alarms_button_queues_the_round_of_its_run_with_the_flagged_prompts_f
     page = TrainPage(ctx)
     qtbot.addWidget(page)
     page.show_run(run)
+    assert "\n   → Label next: 3 of the policy's 6 answers of rounds 1-3, those under 3 words, each against the " \
+           "starting policy's answer to its prompt (3 prompts, which a round samples first)" in page.alarms.item(0).text()
     [button] = page.alarms.round_buttons
     button.click()
     ended = []  # the job's result, or its error message
