@@ -124,3 +124,38 @@ def test_gold_export_import_and_curve(tmp_path, tiny_model_dir, capsys):
     assert "made 0 gold comparisons" in capsys.readouterr().out
     write(tmp_path / "stray.jsonl", [{"comparison_id": 999, "ranking": [0, 1]}])
     assert main(["gold", "import", root, str(tmp_path / "stray.jsonl")]) == 1
+
+
+def test_status_prints_the_one_round_command_under_an_alarm_a_round_answers(tmp_path, capsys):
+    import shlex
+
+    from studio.core import rounds as plan
+    from tests.core.test_rounds import _online_run
+
+    proj = Project.init(tmp_path / "p")
+    store, root = proj.store, str(proj.root)
+    run = _online_run(store)  # a finished RLOO run with a reward model
+    ov.add_alarm(store, run, Alarm("collapse", 1, 3, "the answers are collapsing", "rank these curt answers"))
+    ov.add_alarm(store, run, Alarm("entropy", 2, 3, "entropy fell", "raise the temperature"))
+    running = store.create_run("ppo", {"_reward": "1"})
+    ov.add_alarm(store, running, Alarm("drift", 1, 3, "the answers may no longer address the prompt", "rank them"))
+    calm = store.create_run("ppo", {"_reward": "1"})
+    ov.add_alarm(store, calm, Alarm("entropy", 1, 2, "entropy fell", "raise the KL coefficient"))
+    assert main(["status", root]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    command = f"python -m studio round {root} --run {run}"
+    after = {line: lines[i + 1] if i + 1 < len(lines) else "" for i, line in enumerate(lines)}
+    assert after["      -> rank these curt answers"] == f"      -> label what the policy writes now: {command}"
+    assert not after["      -> raise the temperature"].startswith("      ->")  # entropy: a setting, not a round
+    assert after["      -> rank them"] == (f"      -> no round now: run {running} is a running ppo run: a round goes "
+                                            "on from a finished PPO, RLOO or GRPO run")
+    assert sum("python -m studio round" in line for line in lines) == 1
+    assert main(["status", root, "--json"]) == 0
+    offers = {r["id"]: r["round"] for r in json.loads(capsys.readouterr().out)["runs"]}
+    assert offers[run] == {"action": "sample", "command": command, "refused": None} and offers[calm] is None
+    # the command printed is one the CLI takes: it gets as far as checking K (refused here, before any model loads)
+    assert main(shlex.split(command)[3:] + ["--per-prompt", "1"]) == 1
+    assert capsys.readouterr().err == "error: a comparison needs at least 2 answers per prompt, got 1\n"
+    plan.record_prepared(store, run, [], [])
+    assert main(["status", root]) == 0
+    assert f"      -> train the round once ranked: {command} --train" in capsys.readouterr().out.splitlines()

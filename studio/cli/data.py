@@ -7,12 +7,15 @@ import json
 
 from studio.cli.outputs import add_output
 from studio.cli.parsing import command, group
+from studio.cli.rounds import round_command
 from studio.core import active
 from studio.core import import_export as io
 from studio.core.agreement import annotator_report
 from studio.core.held_out import held_out_report, metrics_line
+from studio.core.monitor import ROUND_SIGNALS, Alarm
 from studio.core.project import Project
 from studio.core.ratings import Ratings, export_ratings, import_ratings
+from studio.core.rounds import offer
 from studio.core.store import Store
 
 
@@ -62,7 +65,9 @@ def cmd_status(args) -> None:
     runs = [{"id": r.id, "kind": r.kind, "status": r.status, "parent": r.parent, "step": r.step,
              "metrics": r.final_metrics, "error": r.error or None,
              "held_out": held_out_report(r.kind, r.final_metrics, r.config.get("eval_fraction", 0.0)),
-             "alarms": [a.to_dict() for run_id, a in raised if run_id == r.id]} for r in store.runs()]
+             "alarms": [a.to_dict() for run_id, a in raised if run_id == r.id],
+             "round": _round_offer(store, args.dir, r.id, [a for run_id, a in raised if run_id == r.id])}
+            for r in store.runs()]
     labels = label_status(store)
     report = {**store.counts(), **Ratings(store).counts(), **labels, "runs": runs}
     if args.json:
@@ -81,6 +86,25 @@ def cmd_status(args) -> None:
         for alarm in r["alarms"]:
             print(f"    alarm {alarm['signal']} since round {alarm['began']}: {alarm['message']}")
             print(f"      -> {alarm['action']}")
+            if r["round"] and alarm["signal"] in ROUND_SIGNALS:
+                print(f"      -> {_round_line(r['round'])}")
+
+
+def _round_line(offered: dict) -> str:
+    """What an alarm's round offer says under it: the one command to run, or why no round can go on now."""
+    if offered["refused"]:
+        return f"no round now: {offered['refused']}"
+    what = "label what the policy writes now" if offered["action"] == "sample" else "train the round once ranked"
+    return f"{what}: {offered['command']}"
+
+
+def _round_offer(store: Store, root: str, run_id: int, raised: list[Alarm]) -> dict | None:
+    """The round that run `run_id`'s alarms offer (None when none of them is one a round answers): {"action",
+    "command", "refused"}."""
+    if not any(a.signal in ROUND_SIGNALS for a in raised):
+        return None
+    found = offer(store, run_id)
+    return {"action": found.action, "command": round_command(root, run_id, found.action), "refused": found.refused}
 
 
 def label_status(store: Store) -> dict:

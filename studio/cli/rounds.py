@@ -4,6 +4,7 @@ retrains the reward model on every label and goes on with the policy (`studio.tr
 from __future__ import annotations
 
 import argparse
+import shlex
 
 from studio.cli.loading import bar_hooks, open_base
 from studio.cli.parsing import command, count_arg
@@ -31,15 +32,21 @@ def cmd_round(args) -> int:
         print(f"run {policy_id} ({run.kind}, on from run {run.id}, reference unchanged) {result.status}: "
               f"{metrics_line(run.kind, result.metrics)}")
         return 0 if result.status in ("finished", "cancelled") else 1
-    plan.split_k(args.per_prompt)
+    per_prompt = plan.answers_per_prompt(store, args.per_prompt)
     plan.check_sample(store, run)  # before the model loads
     base = open_base(project, args.device)
     with bar_hooks("round", unit="prompt") as hooks:
-        made = rounds.prepare_round(project, base, str(run.id), args.per_prompt, args.prompts, hooks)
+        made = rounds.prepare_round(project, base, str(run.id), per_prompt, args.prompts, hooks)
     print(f"round after run {run.id}: {len(made.gold)} gold checks and {len(made.comparisons)} comparisons of "
-          f"{args.per_prompt} answers at the head of the queue ({made.dropped} prompts dropped: their answers were "
-          f"all alike or all degenerate); rank them, then `round {args.dir} --train`")
+          f"{made.per_prompt} answers at the head of the queue, the {made.flagged} on prompts its alarms flagged "
+          f"first ({made.dropped} prompts dropped: their answers were all alike or all degenerate); rank them, then "
+          f"`{round_command(args.dir, run.id, 'train')}`")
     return 0
+
+
+def round_command(root: str, run_id: int, action: str) -> str:
+    """The command that takes `action` ("sample" or "train") on the round after run `run_id` of project `root`."""
+    return f"python -m studio round {shlex.quote(str(root))} --run {run_id}{' --train' * (action == 'train')}"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -48,5 +55,6 @@ def register(sub: argparse._SubParsersAction) -> None:
                 "the reward model on every label and go on with the policy, the reference unchanged.", device=True)
     c.add_argument("--run", help="the online run to go on from (id or latest:KIND; default: the latest)")
     c.add_argument("--train", action="store_true", help="train the round sampled and ranked before")
-    c.add_argument("--per-prompt", type=int, default=4, help="answers per comparison (K >= 2), half from each policy")
+    c.add_argument("--per-prompt", type=int, default=None, help="answers per comparison (K >= 2), half from each "
+                   "policy (default: as the project's rankings have them, most often; 2 without any)")
     c.add_argument("--prompts", type=count_arg, default=None, help="at most this many prompts (least known first)")

@@ -24,12 +24,14 @@ halved or doubled against the first `window` rounds), nonwords (a tenth of the w
 (a third of the answers repeating a word 3-gram), off_topic (seven in ten answers sharing no content word
 with their prompt, of at least nine, and a quarter more than at the start). Those thresholds come from a corpus
 of healthy and degenerate answers (tests/core/alarm_corpus.py): no false alarm on 200 healthy runs, every degenerate run
-caught. Every alarm's action names the answers that triggered it: the comparisons to label next.
+caught. Every alarm's action names the comparisons to label next: the answers that triggered it (which, how many,
+the first few), each against the starting policy's answer to the same prompt; `Alarm.prompts` keeps their prompts,
+which a round (`core.rounds`, the alarm's one-click action: `ROUND_SIGNALS`) samples first.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field, replace
 
 from studio.core import answer_quality as aq
 from studio.core.rm_health import pearson
@@ -38,6 +40,9 @@ from studio.core.run_kinds import KINDS
 SIGNALS = ("kl", "entropy", "length", "repetition", "ensemble", "drift")
 SAMPLE_SIGNALS = ("collapse", "nonwords", "repeats", "off_topic")
 SHOWN = 3  # answers an alarm names as the comparisons to label next
+# The alarms that labels on what the policy writes now can answer: a round offers itself on them. Not entropy: its
+# fix is a setting, and a collapsed policy's answers are alike, which a round drops as teaching nothing.
+ROUND_SIGNALS = frozenset(SIGNALS + SAMPLE_SIGNALS) - {"entropy"}
 
 
 @dataclass(frozen=True)
@@ -47,9 +52,11 @@ class Alarm:
     raised: int       # the round it was detected
     message: str
     action: str
+    # the prompts of the answers that raised it (not stored: replayed from the run's samples, `oversight_store`)
+    prompts: tuple[str, ...] = field(default=(), compare=False)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {k: v for k, v in asdict(self).items() if k != "prompts"}
 
 
 @dataclass
@@ -112,8 +119,19 @@ class HackingMonitor:
     def _series(self, name: str) -> list[float | None]:
         return self.history.get(name, [None] * len(self.rounds))
 
-    def _alarm(self, signal: str, began_index: int, message: str, action: str) -> Alarm:
-        return Alarm(signal, self.rounds[began_index], self.rounds[-1], message, action)
+    def _alarm(self, signal: str, began_index: int, message: str, action: str, flagged: Flagged = None) -> Alarm:
+        return _with_label_next(Alarm(signal, self.rounds[began_index], self.rounds[-1], message, action), flagged)
+
+    def _latest(self, keep: Callable[[dict], bool] | None = None, those: str = "") -> Flagged:
+        """The latest round's samples, or those of them that `keep` accepts (`those` says which) when it accepts
+        any; None without samples."""
+        if not self.samples or not self.samples[-1][1]:
+            return None
+        round_, rows = self.samples[-1]
+        picked = [r for r in rows if keep(r)] if keep else []
+        if not picked:
+            return rows, f"the policy's {len(rows)} round-{round_} answers"
+        return picked, f"{len(picked)} of the policy's {len(rows)} round-{round_} answers, those {those}"
 
     def _check_kl(self) -> Alarm | None:
         s, n = self.settings, self.settings.window
@@ -126,7 +144,7 @@ class HackingMonitor:
                            f"reward keeps rising while KL ({kl[-1]:.1f} nats) has stayed above twice its target "
                            f"({s.target_kl:g}) for {n} rounds: the policy may be exploiting the reward model",
                            "read the latest samples; raise the KL coefficient (init_kl_coef) or lower the "
-                           "learning rate, or stop and keep an earlier checkpoint")
+                           "learning rate, or stop and keep an earlier checkpoint", self._latest())
 
     def _check_entropy(self) -> Alarm | None:
         values = [v for v in self._series("entropy") if v is not None]
@@ -146,22 +164,23 @@ class HackingMonitor:
                                    f"within each round the reward {_LENGTH[sign][0]} with answer length (r "
                                    f"{'>' if sign > 0 else '<'} {sign * s.length_corr:g} for {s.window} rounds): "
                                    f"the reward model may prize {_LENGTH[sign][1]} over content",
-                                   self._length_action(sign))
+                                   _length_action(sign), self._length_flagged(sign))
             length = self._trend("response_length", s.trend_corr, sign)
             if length and length[0] > 0 and (length[-1] - length[0]) * sign >= length[0] * s.length_growth:
                 return self._alarm("length", len(self.rounds) - s.trend,
                                    f"reward rises as answers get {_LENGTH[sign][2]} ({length[0]:.0f} -> "
                                    f"{length[-1]:.0f} tokens over {s.trend} rounds): the policy may be "
-                                   f"{_LENGTH[sign][3]} to please the reward model", self._length_action(sign))
+                                   f"{_LENGTH[sign][3]} to please the reward model", _length_action(sign),
+                                   self._length_flagged(sign))
         return None
 
-    def _length_action(self, sign: int) -> str:
-        """Advice against a reward that prizes length (sign +1) or brevity (-1), naming the latest samples at that
-        end as the comparisons to label next."""
-        rows = sorted(self.samples[-1][1] if self.samples else [], key=lambda r: len(r["response"]), reverse=sign > 0)
-        fix = ("add rankings where the shorter, sensible answer wins, or cap max_new_tokens" if sign > 0 else
-               "add rankings where the longer, sensible answer wins over a curt one")
-        return f"check the reward model's length correlation (rm-report); {fix}{_label_next(rows)}"
+    def _length_flagged(self, sign: int) -> Flagged:
+        """The latest samples at the end the reward prizes: longer (sign +1) or shorter (-1) than their median in
+        words, the most extreme first."""
+        cut = aq.median([_n_words(r) for r in self.samples[-1][1]]) if self.samples and self.samples[-1][1] else 0
+        found = self._latest(lambda r: (_n_words(r) - cut) * sign > 0, f"{'over' if sign > 0 else 'under'} {cut:g} "
+                             "words")
+        return found and (sorted(found[0], key=lambda r: _n_words(r) * sign, reverse=True), found[1])
 
     def _check_repetition(self) -> Alarm | None:
         values = [v for v in self._series("distinct_2") if v is not None]
@@ -173,7 +192,8 @@ class HackingMonitor:
         return self._alarm("repetition", len(self.rounds) - 1,
                            f"answers repeat themselves (distinct bigrams {values[0]:.2f} -> {values[-1]:.2f}) "
                            "while the reward rises: the reward model may like repetition",
-                           "read the samples; rank repetitive answers last, raise the KL coefficient")
+                           "read the samples; rank repetitive answers last, raise the KL coefficient",
+                           self._latest(lambda r: aq.repeats_itself(r["response"]), "that repeat a phrase"))
 
     def _check_ensemble(self) -> Alarm | None:
         trend = self._trend("ensemble_disagreement", self.settings.trend_corr)
@@ -182,7 +202,8 @@ class HackingMonitor:
         return self._alarm("ensemble", len(self.rounds) - self.settings.trend,
                            f"the reward models disagree more as the reward rises ({trend[0]:.3g} -> "
                            f"{trend[-1]:.3g}): the policy is moving where the reward model is unsure",
-                           "rank samples from the latest round (gold check) and retrain the reward model")
+                           "rank samples from the latest round (gold check) and retrain the reward model",
+                           self._latest())
 
     def _check_drift(self) -> Alarm | None:
         s, n = self.settings, self.settings.window
@@ -192,12 +213,11 @@ class HackingMonitor:
         per_token = [k / t for k, t in zip(kl, length)]
         if min(per_token) < s.kl_per_token:
             return None
-        rows = self.samples[-1][1] if self.samples else []
         return self._alarm("drift", len(self.rounds) - n,
                            f"the reference model finds the answers unlikely: {per_token[-1]:.2f} nats of KL per "
                            f"token for {n} rounds (healthy runs spend a few tenths): the answers may no longer "
                            "address the prompt", "read the samples; rank them against the starting policy's answers "
-                           f"to the same prompts, or raise the KL coefficient{_label_next(rows)}")
+                           "to the same prompts, or raise the KL coefficient", self._latest())
 
     def _trend(self, name: str, min_corr: float, sign: int = 1) -> list[float] | None:
         """The last `trend` values of `name` when they follow a rising reward (r >= min_corr; sign -1: they fall as
@@ -218,9 +238,12 @@ class HackingMonitor:
         n = self.settings.window
         return [row for _, rows in self.samples[:n] for row in rows] if len(self.samples) >= 2 * n else None
 
-    def _sample_alarm(self, signal: str, message: str, action: str, rows: list[dict]) -> Alarm:
+    def _sample_alarm(self, signal: str, message: str, action: str, rows: list[dict], those: str) -> Alarm:
+        """An alarm on the window's samples; `rows` (`those` says which) are the comparisons to label next."""
         rounds = [r for r, _ in self.samples[-self.settings.window:]]
-        return Alarm(signal, rounds[0], rounds[-1], message, action + _label_next(rows))
+        which = (f"{len(rows)} of the policy's {len(self._window())} answers of rounds {rounds[0]}-{rounds[-1]}, "
+                 f"those {those}")
+        return _with_label_next(Alarm(signal, rounds[0], rounds[-1], message, action), (rows, which))
 
     def _check_collapse(self) -> Alarm | None:
         s, rows, start = self.settings, self._window(), self._start()
@@ -238,12 +261,12 @@ class HackingMonitor:
                                       f"recent samples are under {s.short_words} words (median {now:g} words"
                                       f"{f', from {before:g}' if before else ''})", "read the samples; rank "
                                       "these curt answers below longer, sensible ones to the same prompts",
-                                      short or sorted(rows, key=lambda r: len(r["response"])))
+                                      *((short, f"under {s.short_words} words") if short else
+                                        _by_words(rows, now, -1)))
         if before is not None and now >= max(before, 1) * s.length_ratio:
             return self._sample_alarm("collapse", f"the answers are ballooning: median {now:g} words, from "
                                       f"{before:g}", "read the samples; rank these padded answers below shorter, "
-                                      "sensible ones to the same prompts",
-                                      sorted(rows, key=lambda r: len(r["response"]), reverse=True))
+                                      "sensible ones to the same prompts", *_by_words(rows, now, 1))
         return None
 
     def _check_nonwords(self) -> Alarm | None:
@@ -255,7 +278,9 @@ class HackingMonitor:
         return self._sample_alarm("nonwords", f"{len(bad)} of {len(found)} words in the recent samples are not "
                                   f"words (e.g. {', '.join(repr(w) for w in bad[:SHOWN])})", "read the samples; "
                                   "rank these answers last, raise the KL coefficient",
-                                  sorted(rows, key=lambda r: aq.nonword_share(r["response"]), reverse=True))
+                                  sorted((r for r in rows if aq.nonword_share(r["response"])),
+                                         key=lambda r: aq.nonword_share(r["response"]), reverse=True),
+                                  "with words that are not words")
 
     def _check_repeats(self) -> Alarm | None:
         rows = self._window()
@@ -263,7 +288,8 @@ class HackingMonitor:
         if len(rows) < self.settings.min_answers or len(bad) < self.settings.repeat_share * len(rows):
             return None
         return self._sample_alarm("repeats", f"{len(bad)} of {len(rows)} recent samples repeat themselves",
-                                  "rank these repetitive answers last, raise the KL coefficient", bad)
+                                  "rank these repetitive answers last, raise the KL coefficient", bad,
+                                  "that repeat a phrase")
 
     def _check_off_topic(self) -> Alarm | None:
         s, rows = self.settings, self._window()
@@ -281,17 +307,45 @@ class HackingMonitor:
         return self._sample_alarm("off_topic", f"{len(off)} of {len(judged)} recent samples share no word with "
                                   f"their prompt (at the start {before:.0%}): the answers may no longer address "
                                   "the prompt", "rank these answers against the starting policy's answers to the "
-                                  "same prompts", off)
+                                  "same prompts", off, "that share no word with their prompt")
 
 
 _LENGTH = {1: ("rises", "length", "longer", "padding answers"),  # (the reward ... with length, prizes, ...)
            -1: ("falls", "brevity", "shorter", "cutting answers short")}
 
 
-def _label_next(rows: list[dict]) -> str:
-    """The first `SHOWN` answers as the comparisons to label next ('' without any)."""
-    named = [f'"{_cut(r.get("prompt", ""))}" -> "{_cut(r["response"])}"' for r in rows[:SHOWN]]
-    return f". Label next, with a sensible answer beside each: {'; '.join(named)}" if named else ""
+Flagged = tuple[list[dict], str] | None  # the samples that raised an alarm, and which they are in words
+
+
+def _length_action(sign: int) -> str:
+    """Advice against a reward that prizes length (sign +1) or brevity (-1)."""
+    fix = ("add rankings where the shorter, sensible answer wins, or cap max_new_tokens" if sign > 0 else
+           "add rankings where the longer, sensible answer wins over a curt one")
+    return f"check the reward model's length correlation (rm-report); {fix}"
+
+
+def _n_words(row: dict) -> int:
+    return len(aq.words(row["response"]))
+
+
+def _by_words(rows: list[dict], median: float, sign: int) -> tuple[list[dict], str]:
+    """The answers of `median` words or fewer (sign -1) or more (+1), the most extreme first, and which they are."""
+    picked = sorted((r for r in rows if (_n_words(r) - median) * sign >= 0), key=lambda r: _n_words(r) * sign,
+                    reverse=True)
+    return picked, f"of {median:g} words or {'more' if sign > 0 else 'fewer'}"
+
+
+def _with_label_next(alarm: Alarm, flagged: Flagged) -> Alarm:
+    """`alarm` whose action ends naming the comparisons to label next (the flagged answers, each against the
+    starting policy's answer to its prompt, the first `SHOWN` quoted) and whose `prompts` are theirs."""
+    if not flagged or not flagged[0]:
+        return alarm
+    rows, which = flagged
+    prompts = tuple(dict.fromkeys(r.get("prompt", "") for r in rows if r.get("prompt")))
+    named = "; ".join(f'"{_cut(r.get("prompt", ""))}" -> "{_cut(r["response"])}"' for r in rows[:SHOWN])
+    first = f" ({len(prompts)} prompt{'s' * (len(prompts) != 1)}, which a round samples first)" if prompts else ""
+    return replace(alarm, prompts=prompts, action=f"{alarm.action}. Label next: {which}, each against the starting "
+                                                  f"policy's answer to its prompt{first}: {named}")
 
 
 def _cut(text: str, most: int = 60) -> str:

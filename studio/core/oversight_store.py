@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from studio.core.monitor import Alarm, HackingMonitor, monitor_for
+from studio.core.monitor import ROUND_SIGNALS, Alarm, HackingMonitor, monitor_for
 from studio.core.store_base import now, required_text
 
 
@@ -72,6 +72,14 @@ def watch_run(store, run_id: int) -> RunWatch:
                 monitor.observe(step, recorded[step])
             monitor.observe_samples(step, shown.get(step, []))
     return RunWatch(store, run_id, monitor)
+
+
+def flagged_prompts(store, run_id: int) -> list[str]:
+    """The prompts whose answers raised run `run_id`'s alarms that a round can answer (`monitor.ROUND_SIGNALS`),
+    in the order raised: a round samples them first. Replayed from the run's stored metrics and samples."""
+    monitor = watch_run(store, run_id).monitor
+    found = [p for a in (monitor.alarms if monitor else []) if a.signal in ROUND_SIGNALS for p in a.prompts]
+    return list(dict.fromkeys(found))
 
 
 def forget_alarms_after(store, run_id: int, step: int) -> None:

@@ -6,11 +6,14 @@ A round goes on from a finished online run (PPO, RLOO, GRPO) in two actions, bec
 its starting policy's, both at the head of the queue) and "train" (`training.rounds.train_round`: the reward model
 again on every label, warm-started from the last one, then the policy on from the run, the reference unchanged).
 The runs a round trains store `_start` (the run the policy went on from) and `_warm` (the reward run the reward
-model went on from); a round prepared but not trained yet is kept in the meta key `rounds`.
+model went on from); a round prepared but not trained yet is kept in the meta key `rounds`. A round samples K answers
+per prompt as the project ranks them (`answers_per_prompt`), and is the one-click action of the hacking alarms that
+labels can answer (`offer`): it samples the prompts they flagged first.
 """
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -40,6 +43,19 @@ def split_k(k: int) -> tuple[int, int]:
     if k < 2:
         raise ValueError(f"a comparison needs at least 2 answers per prompt, got {k}")
     return k - k // 2, k // 2
+
+
+def answers_per_prompt(store: Store, given: int | None = None) -> int:
+    """K, the answers a round samples per prompt: `given` (checked by `split_k`), else as the project uses them: the
+    most common number of answers among its ranked comparisons (gold checks aside: they are always pairs), the
+    larger on a tie, 2 without any."""
+    if given is None:
+        rows = store.db.execute("SELECT response_ids FROM comparisons WHERE id IN (SELECT comparison_id FROM rankings "
+                                "WHERE status = 'ranked') AND id NOT IN (SELECT comparison_id FROM gold_checks)")
+        counts = Counter(len(json.loads(ids)) for ids, in rows)
+        given = max(counts, key=lambda k: (counts[k], k)) if counts else 2
+    split_k(given)
+    return given
 
 
 def degenerate(text: str) -> bool:
@@ -174,6 +190,31 @@ def check_sample(store: Store, run: Run) -> None:
 def next_action(store: Store, run: Run) -> str:
     """"train" when a round after `run` is prepared and not trained, else "sample"."""
     return "train" if prepared(store, run.id) and continued_by(store, run.id) is None else "sample"
+
+
+@dataclass(frozen=True)
+class Offer:
+    """The round an alarm on run `run_id` offers: its next `action` ("sample" or "train", `next_action`) and why it
+    cannot be taken now (`refused`, one line; None when it can)."""
+
+    run_id: int
+    action: str
+    refused: str | None
+
+
+def offer(store: Store, run_id: int) -> Offer:
+    """The round after run `run_id`, as its alarms offer it (the checks that need no model)."""
+    run = store.run(run_id)
+    action = next_action(store, run)
+    try:
+        online_run(store, str(run.id))
+        if action == "sample":
+            check_sample(store, run)
+        else:
+            check_continuable(run)
+    except ValueError as exc:
+        return Offer(run.id, action, str(exc))
+    return Offer(run.id, action, None)
 
 
 def _prepared(store: Store) -> dict[str, dict]:

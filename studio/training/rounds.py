@@ -1,8 +1,9 @@
 """Iterated RLHF, one round at a time, after a finished PPO, RLOO or GRPO run (`core.rounds` plans it).
 
 `prepare_round` ("Sample next round"): refuses once the person's gold win rate stopped rising; makes the run's gold
-checks (its last round's answers against its starting policy's); samples K answers to each of the prompts the
-reward model knows least, half from the run's policy and half from its starting policy, as the run drew its own
+checks (its last round's answers against its starting policy's); samples K answers (`core.rounds.answers_per_prompt`)
+to each of the prompts the run's alarms flagged, then those the reward model knows least, half from the run's policy
+and half from its starting policy, as the run drew its own
 (`online_policy.rollout_sampling`), and stores those that can teach something (`core.rounds.mix`); puts the new
 comparisons at the head of the queue. The person then ranks them.
 `train_round` ("Train next round"): a reward run on every label (the gold checks included), warm-started from the
@@ -15,6 +16,7 @@ import dataclasses
 
 from studio.core import rounds as plan
 from studio.core.active import latest_reward_run, prompts_by_uncertainty, put_at_head
+from studio.core.oversight_store import flagged_prompts
 from studio.core.project import Project
 from studio.core.records import Run
 from studio.core.reward_terms import TERMS_KEY
@@ -34,19 +36,25 @@ class Prepared:
     comparisons: list[int]  # the round's new comparisons, at the head of the queue
     gold: list[int]  # the run's new gold checks, first of all in the queue
     dropped: int  # prompts whose answers were all alike or all degenerate
+    per_prompt: int  # K, the answers sampled to each prompt
+    flagged: int  # of `comparisons`, the first ones: on the prompts the run's alarms flagged
 
 
-def prepare_round(project: Project, base: SharedBase, run_ref: str | None = None, per_prompt: int = 4,
+def prepare_round(project: Project, base: SharedBase, run_ref: str | None = None, per_prompt: int | None = None,
                   limit: int | None = None, hooks: Hooks | None = None) -> Prepared:
-    """Gold checks and fresh mixed comparisons after online run `run_ref` (default: the latest), at the head of the
-    queue; `limit` prompts at most (the reward model's least sure first)."""
+    """Gold checks and fresh mixed comparisons of `per_prompt` answers (default: as the project ranks them) after
+    online run `run_ref` (default: the latest), at the head of the queue; `limit` prompts at most (those the run's
+    alarms flagged first, then the reward model's least sure)."""
     hooks, store = hooks or Hooks(), project.store
     run = plan.online_run(store, run_ref)
+    per_prompt = plan.answers_per_prompt(store, per_prompt)
     n_policy, n_start = plan.split_k(per_prompt)
     plan.check_sample(store, run)
     hooks.say(f"Gold checks of run {run.id}…")
     gold = make_gold_checks(project, base, str(run.id), hooks=hooks)
-    prompts = [p.text for p in prompts_by_uncertainty(store, store.prompts())[:limit]]
+    flagged = set(flagged_prompts(store, run.id))
+    known = [p.text for p in prompts_by_uncertainty(store, store.prompts())]
+    prompts = sorted(known, key=lambda text: text not in flagged)[:limit]  # stable: the flagged first
     start = run.config.get("_init") or "base"
     sampling = rollout_sampling(run_config(run, str(base.device)), run.id * 1000 + 1)
     answers = {}
@@ -68,7 +76,8 @@ def prepare_round(project: Project, base: SharedBase, run_ref: str | None = None
         plan.record_prepared(store, run.id, made, gold)
     if latest_reward_run(store) is not None:
         score_unranked(project, base)  # their guesses, shown after each decision
-    return Prepared(run.id, made, gold, len(prompts) - len(made))
+    on_flagged = [cid for cid in made if store.comparison(cid).prompt in flagged]
+    return Prepared(run.id, made, gold, len(prompts) - len(made), per_prompt, len(on_flagged))
 
 
 def train_round(project: Project, base: SharedBase, run_ref: str | None = None, hooks: Hooks | None = None

@@ -21,7 +21,8 @@ KTO learns from those ratings alone, no side-by-side ranking needed. A prompt wi
 answer also gives the reward model and DPO a preference pair.</p></li>
 </ol>
 <p>Then the Compare page shows the base, SFT, PPO, RLOO, DPO and KTO answers to the same prompt side by side.
-The Train page warns while PPO runs when it looks like it games the reward model (Alarms) and shows how
+The Train page warns while PPO runs when it looks like it games the reward model (Alarms: each names the
+comparisons to label next and offers a round, "Label what the policy writes now") and shows how
 well each reward model ranks held-out pairs (Reward model health); the Oversight page lets a written rule or
 principle label comparisons for you and checks PPO's answers against your own verdicts (gold checks).
 Every demonstration and every ranking is saved the moment you make it.</p>

@@ -3,19 +3,22 @@
 `RMReportPanel` reads a reward run's held-out scores (written after training by
 `training.rm_scoring`) in a job, computes the report with `core.rm_health` and draws the reliability
 diagram and the score histograms with pyqtgraph; its worst pairs open a `RerankDialog`.
-`AlarmList` shows the alarms the monitor stored for a run.
+`AlarmList` shows the alarms the monitor stored for a run; under each that labels can answer, a button takes the
+round after the run (`core.rounds.offer`), which samples the prompts the alarm flagged first.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QAbstractItemView, QDialog, QDialogButtonBox, QHBoxLayout, QHeaderView,
-                               QLabel, QListWidget, QListWidgetItem, QTableWidget, QTableWidgetItem,
+                               QLabel, QListWidget, QListWidgetItem, QPushButton, QTableWidget, QTableWidgetItem,
                                QVBoxLayout, QWidget)
 
+from studio.core.monitor import ROUND_SIGNALS
 from studio.core.oversight_store import alarms
+from studio.core.rounds import Offer, offer
 from studio.core.rm_health import SCORES_FILE, RMReport, load_scored, rm_report
 from studio.ui.context import StudioContext
 from studio.ui.plots import COLOURS, save_image, write_csv
@@ -205,26 +208,72 @@ class RerankDialog(QDialog):
         super().accept()
 
 
+ROUND_BUTTON = {"sample": "Label what the policy writes now (round after run {run})",
+                "train": "Train the round after run {run} on your labels"}
+
+
 class AlarmList(QListWidget):
-    """The reward-hacking alarms of one run, newest last, each with the round it began and what to do."""
+    """The reward-hacking alarms of one run, newest last, each with the round it began and what to do, and under
+    each that labels can answer (`monitor.ROUND_SIGNALS`) a button asking for the round after the run
+    (`round_requested` with its id)."""
+
+    round_requested = Signal(int)
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent, wordWrap=True)
         self.shown: tuple[int | None, int] = (None, 0)  # (run id, alarms) on screen
+        self.round_buttons: list[QPushButton] = []
+        self._offer: Offer | None = None
+        self._idle = True
         self.setToolTip("Warnings from the reward-hacking monitor, raised while PPO or RLOO runs from its metrics and "
                         "from the samples you read (answers collapsing, words that are not words, repeats, answers "
-                        "off the prompt), kept with the run. Each names the answers to rank next.")
+                        "off the prompt), kept with the run. Each names the comparisons to label next; under those "
+                        "that labels can answer, a button samples the round after the run (their prompts first).")
 
     def show_run(self, store, run_id: int | None) -> int:
         """Show run `run_id`'s alarms; returns how many."""
         self.clear()
         found = [a for _, a in alarms(store, run_id)] if run_id is not None else []
+        self.round_buttons = []
+        answered = any(a.signal in ROUND_SIGNALS for a in found)
+        self._offer = offer(store, run_id) if answered else None
         for alarm in found:
-            item = QListWidgetItem(f"⚠ {alarm.signal} (since round {alarm.began}): {alarm.message}\n"
-                                   f"   → {alarm.action}")
+            action = alarm.action.replace(". Label next: ", "\n   → Label next: ")
+            item = QListWidgetItem(f"⚠ {alarm.signal} (since round {alarm.began}): {alarm.message}\n   → {action}")
             item.setForeground(role_colour(self, "error"))
             self.addItem(item)
+            if self._offer is not None and alarm.signal in ROUND_SIGNALS:
+                self._add_round_button(self._offer)
         if not found:
             self.addItem("No alarms." if run_id is not None else "")
         self.shown = (run_id, len(found))
         return len(found)
+
+    def _add_round_button(self, found: Offer) -> None:
+        """A row under the alarm with the button that takes the round after its run (or says why it cannot)."""
+        button = QPushButton(ROUND_BUTTON[found.action].format(run=found.run_id),
+                             toolTip=found.refused or "The Train page's round, after this alarm's run: gold checks "
+                             "and comparisons of the policy's answers against its start's, the prompts this alarm "
+                             "flagged first, at the head of the Rank queue; once ranked, train the round here.")
+        button.clicked.connect(lambda: self.round_requested.emit(found.run_id))
+        row = QWidget()
+        layout = QHBoxLayout(row)
+        layout.setContentsMargins(16, 0, 4, 6)
+        layout.addWidget(button)
+        layout.addStretch(1)
+        item = QListWidgetItem()
+        item.setFlags(Qt.ItemFlag.ItemIsEnabled)  # not selectable: the button is what it offers
+        item.setSizeHint(row.sizeHint())
+        self.addItem(item)
+        self.setItemWidget(item, row)
+        self.round_buttons.append(button)
+        self._enable_rounds()
+
+    def set_idle(self, idle: bool) -> None:
+        """Whether a round may start now (no job of the page running)."""
+        self._idle = idle
+        self._enable_rounds()
+
+    def _enable_rounds(self) -> None:
+        for button in self.round_buttons:
+            button.setEnabled(self._idle and self._offer is not None and self._offer.refused is None)

@@ -60,9 +60,10 @@ class TrainPage(QWidget):
         self.round_button = QPushButton("Next round", clicked=self.next_round, enabled=False,
                                         toolTip="Iterated RLHF after the latest PPO/RLOO/GRPO run, in two steps: "
                                                 "sample the next round (gold checks, and comparisons mixing the "
-                                                "policy's answers with its start's, first in the Rank queue), rank "
-                                                "them, then train the round (the reward model again on every label, "
-                                                "the policy on from the run, the same KL reference).")
+                                                "policy's answers with its start's, its alarms' prompts first, at the "
+                                                "head of the Rank queue), rank them, then train the round (the reward "
+                                                "model again on every label, the policy on from the run, the same KL "
+                                                "reference).")
         self.run_progress = RunProgress()
         self.progress, self.status = self.run_progress.bar, self.run_progress.status
         self.error = QLabel(wordWrap=True, visible=False,
@@ -85,6 +86,7 @@ class TrainPage(QWidget):
         self.tabs.addTab(self.samples, "PPO samples")
         self.tabs.addTab(self.history, "Run history")
         self.alarms = AlarmList()
+        self.alarms.round_requested.connect(self.round_after)
         self.rm_report = RMReportPanel(ctx)
         self.tabs.addTab(self.alarms, "Alarms")
         self.tabs.addTab(self.rm_report, "Reward model health")
@@ -243,10 +245,14 @@ class TrainPage(QWidget):
     def next_round(self) -> Job | None:
         """Sample the round after the latest online run, or train the round sampled after it."""
         run = self._round_run()
-        if self.job is not None or run is None:
+        return self.round_after(run.id) if run is not None else None
+
+    def round_after(self, run_id: int) -> Job | None:
+        """Sample or train the round after online run `run_id` (the round button's latest run, an alarm's own)."""
+        if self.job is not None:
             return None
-        action = next_action(self.ctx.store, run)
-        return self._run(round_job(run.id, action), None, f"{action.capitalize()} the round after run {run.id}")
+        action = next_action(self.ctx.store, self.ctx.store.run(run_id))
+        return self._run(round_job(run_id, action), None, f"{action.capitalize()} the round after run {run_id}")
 
     def _round_run(self) -> Run | None:
         try:
@@ -374,6 +380,7 @@ class TrainPage(QWidget):
         self.resume_button.setEnabled(idle and run is not None and run.status in RESUMABLE
                                       and not self.ctx.project.run_is_live(run.id))
         self.setup.kind.setEnabled(idle)
+        self.alarms.set_idle(idle)
         after = self._round_run()
         self.round_button.setEnabled(idle and after is not None)
         if after is not None:

@@ -55,7 +55,8 @@ def round_job(run_id: int, action: str) -> Callable:
             made = rounds.prepare_round(ctx.project, ctx.base(), str(run_id), hooks=ctx.hooks)
             return {"run_id": run_id, "status": "sampled", "step": 0, "metrics": {}, "error": None,
                     "note": f"Round after run {run_id}: {len(made.gold)} gold checks and {len(made.comparisons)} "
-                            "comparisons wait at the head of the Rank queue; rank them, then train the round."}
+                            f"comparisons of {made.per_prompt} answers ({made.flagged} on prompts its alarms flagged, "
+                            "first) wait at the head of the Rank queue; rank them, then train the round."}
         rounds.check_trainable(ctx.project, ctx.project.store.run(run_id))  # before the model loads
         reward_id, reward, policy_id, result = rounds.train_round(ctx.project, ctx.base(), str(run_id), ctx.hooks)
         done = result or reward

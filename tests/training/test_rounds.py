@@ -13,6 +13,7 @@ from studio.training import reward as reward_engine, rloo, rounds, runs
 from studio.training.configs import RewardConfig, SFTConfig
 from studio.training.online_configs import RLOOConfig
 from studio.training.heads import ScalarHead, load_heads
+from tests.ui.seed import PROMPTS
 
 SFT = SFTConfig(steps=2, batch_size=2, lora_r=4, lora_alpha=8, eval_every=100, checkpoint_every=100)
 REWARD = RewardConfig(steps=2, batch_size=2, max_length=48, lora_r=4, lora_alpha=8, warmup_steps=1, eval_every=100,
@@ -65,6 +66,38 @@ def test_a_rounds_comparisons_mix_the_policy_with_its_start_and_lead_the_queue(t
         assert [t.split()[0] for t in c.responses] == ["run3", "run1", "run3", "run1"]  # ... written by each
     assert [c.id for c in queue(store, "me", "uncertain")] == made.gold + made.comparisons + before
     assert plan.next_action(store, store.run(3)) == "train"
+
+
+def test_a_round_samples_k_as_the_project_ranks_and_the_prompts_its_alarms_flagged_first(trained, base,
+                                                                                          monkeypatch):
+    store, asked, write = trained.store, [], _writers(base)
+
+    def counting(model, tokenizer, prompts, sampling, num_return_sequences, **kw):
+        asked.append((list(prompts), num_return_sequences))
+        return write(model, tokenizer, prompts, sampling, num_return_sequences, **kw)
+
+    monkeypatch.setattr(rounds, "generate", counting)
+    with store.transaction():  # run 3's own samples and metrics replaced by a round that collapsed on three prompts
+        store.db.execute("DELETE FROM samples WHERE run_id = 3")
+        store.db.execute("DELETE FROM metrics WHERE run_id = 3")
+    healthy = "A kind and careful answer that says something real about it."
+    for step, pairs in enumerate([[(PROMPTS[0], healthy), (PROMPTS[1], healthy)],
+                                  [(PROMPTS[2], healthy), (PROMPTS[3], "Maps.")],
+                                  [(PROMPTS[4], "Jazz."), (PROMPTS[5], "Soup now.")]], 1):
+        store.add_samples(3, step, [{"prompt": p, "response": a} for p, a in pairs])
+    flagged = PROMPTS[3:]
+    made = rounds.prepare_round(trained, base, limit=4)  # K as the project ranks: its comparisons are pairs
+    assert [n for _, n in asked] == [1, 1] and made.per_prompt == 2 and made.flagged == 3
+    assert sorted(asked[0][0][:3]) == sorted(flagged) and asked[0][0][3] not in flagged
+    assert sorted(store.comparison(c).prompt for c in made.comparisons[:3]) == sorted(flagged)
+    assert all(len(store.comparison(c).response_ids) == 2 for c in made.comparisons)
+    for i in range(8):  # the project now ranks three answers more often than two
+        pid = store.add_prompt(f"three answers {i}")
+        cid = store.add_comparison(pid, [store.add_response(pid, f"answer {j} to {i}", "base") for j in range(3)])
+        store.add_ranking(cid, [[0], [1], [2]], "me")
+    again = rounds.prepare_round(trained, base, limit=1)
+    assert [n for _, n in asked[2:]] == [2, 1] and again.per_prompt == 3  # two from the policy, one from its start
+    assert asked[2][0] == asked[3][0] and asked[2][0][0] in flagged
 
 
 def test_a_comparison_of_identical_answers_is_not_stored(trained, base, monkeypatch):
