@@ -1,4 +1,5 @@
-"""Chat generation: batched answers (left padding), token-level rollouts for PPO, and streaming for the compare page.
+"""Chat generation: batched answers (left padding; an answer may finish its sentence past the limit), token-level
+rollouts for PPO, and streaming for the compare page.
 
 Sampling is exactly what `SamplingConfig` says: a model's own `generation_config` (top-k, min-p,
 repetition penalties, no-repeat n-grams, a preferred temperature) is set aside for the call, so PPO's
@@ -18,6 +19,7 @@ from transformers import (
     StoppingCriteriaList, TemperatureLogitsWarper, TextIteratorStreamer, TopPLogitsWarper,
 )
 
+from studio.core.answer_length import ends_sentence
 from studio.training.chat_format import chat_prompt, end_of_turn_id
 from studio.training.configs import SamplingConfig
 
@@ -37,6 +39,15 @@ class GeneratedBatch:
     hidden: torch.Tensor | None = None  # (B, Lr, H) last-layer hidden state before each response token
 
 
+@dataclass(frozen=True)
+class Answer:
+    """One generated answer; `cut` when it stopped at the token limit mid-sentence (no end of turn, and not at
+    the end of a sentence even after `SamplingConfig.finish_margin`)."""
+
+    text: str
+    cut: bool
+
+
 def generate(
     model: nn.Module,
     tokenizer: PreTrainedTokenizerBase,
@@ -47,31 +58,59 @@ def generate(
     should_stop: ShouldStop | None = None,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> list[list[str]]:
-    """`num_return_sequences` answers per prompt; `batch_size` counts sequences per forward pass.
+    """The texts of `generate_answers`."""
+    return [[a.text for a in row] for row in generate_answers(model, tokenizer, prompts, sampling,
+                                                              num_return_sequences, batch_size, should_stop,
+                                                              on_progress)]
+
+
+def generate_answers(
+    model: nn.Module,
+    tokenizer: PreTrainedTokenizerBase,
+    prompts: list[str],
+    sampling: SamplingConfig,
+    num_return_sequences: int = 1,
+    batch_size: int = 8,
+    should_stop: ShouldStop | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> list[list[Answer]]:
+    """`num_return_sequences` answers per prompt; `batch_size` counts sequences per forward pass. An answer still
+    going at `max_new_tokens` goes on for up to `finish_margin` tokens, to the end of its sentence.
 
     When `should_stop()` turns true, returns the answers of the prompts finished so far (a shorter list).
     """
     device = _device(model)
     config, sampler = _generation_config(model, tokenizer, sampling)
-    stopping = StoppingCriteriaList([_StopWhen(should_stop)] if should_stop else [])
+    config.max_new_tokens += sampling.finish_margin
+    stops = eos_ids(model, tokenizer)
     per_batch = max(1, batch_size // num_return_sequences)
-    answers: list[list[str]] = []
+    answers: list[list[Answer]] = []
     with _eval_mode(model), _only_our_settings(model), _seeded(sampling.seed, device), torch.inference_mode():
         for start in range(0, len(prompts), per_batch):
             if should_stop and should_stop():
                 break
             batch = {k: v.repeat_interleave(num_return_sequences, 0)  # row i*n + j: answer j to prompt i
                      for k, v in _encode(tokenizer, prompts[start:start + per_batch], device).items()}
+            width = batch["input_ids"].shape[1]
+            criteria = [_StopWhen(should_stop)] if should_stop else []
+            if sampling.finish_margin:
+                criteria.append(_SentenceEnd(tokenizer, width + sampling.max_new_tokens))
             out = model.generate(**batch, generation_config=config, logits_processor=sampler,
-                                 stopping_criteria=stopping)
+                                 stopping_criteria=StoppingCriteriaList(criteria))
             if should_stop and should_stop():
                 break
-            texts = tokenizer.batch_decode(out[:, batch["input_ids"].shape[1]:], skip_special_tokens=True)
-            texts = [t.strip() for t in texts]
-            answers += [texts[i:i + num_return_sequences] for i in range(0, len(texts), num_return_sequences)]
+            rows = [_answer(tokenizer, row, stops) for row in out[:, width:]]
+            answers += [rows[i:i + num_return_sequences] for i in range(0, len(rows), num_return_sequences)]
             if on_progress:
                 on_progress(len(answers), len(prompts))
     return answers
+
+
+def _answer(tokenizer: PreTrainedTokenizerBase, ids: torch.Tensor, stop_ids: list[int]) -> Answer:
+    """A generated row as an answer: cut when it holds no end-of-turn token and does not end a sentence."""
+    text = tokenizer.decode(ids, skip_special_tokens=True).strip()
+    ended = bool(torch.isin(ids, torch.tensor(stop_ids, device=ids.device)).any())
+    return Answer(text, cut=not ended and not ends_sentence(text))
 
 
 def generate_tokens(
@@ -156,6 +195,21 @@ class _StopWhen(StoppingCriteria):
 
     def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs) -> torch.Tensor:
         return torch.full((input_ids.shape[0],), bool(self.should_stop()), dtype=torch.bool, device=input_ids.device)
+
+
+class _SentenceEnd(StoppingCriteria):
+    """Stops each row that is at least `width` tokens long (prompt included) and ends a sentence."""
+
+    TAIL = 4  # tokens decoded to look for the sentence end (a closing quote may follow the full stop)
+
+    def __init__(self, tokenizer: PreTrainedTokenizerBase, width: int):
+        self.tokenizer, self.width = tokenizer, width
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs) -> torch.Tensor:
+        if input_ids.shape[1] < self.width:
+            return torch.zeros((input_ids.shape[0],), dtype=torch.bool, device=input_ids.device)
+        tails = self.tokenizer.batch_decode(input_ids[:, -self.TAIL:], skip_special_tokens=True)
+        return torch.tensor([ends_sentence(t) for t in tails], dtype=torch.bool, device=input_ids.device)
 
 
 class _EachToken(StoppingCriteria):

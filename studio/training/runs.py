@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from studio.core.active import latest_reward_run, prompts_by_uncertainty, unscored
-from studio.core.answer_length import default_answer_tokens
+from studio.core.answer_length import FINISH_MARGIN, default_answer_tokens
 from studio.core.oversight_store import forget_alarms_after, watch_run
 from studio.core.project import Project
 from studio.core.ratings import Ratings, training_rankings
@@ -27,7 +27,7 @@ from studio.core.store import Store
 from studio.training.checkpoints import checkpoint_step
 from studio.training.configs import config_class, resolve, validate, with_device_lengths
 from studio.training.engine import Hooks, TrainResult
-from studio.training.generation import SamplingConfig, generate
+from studio.training.generation import SamplingConfig, generate, generate_answers
 from studio.training.judge import Judge
 from studio.training.models import load_model, model_identity
 from studio.training.reward import RewardScorer
@@ -81,12 +81,13 @@ def default_sampling(base: SharedBase, **settings) -> SamplingConfig:
 
 def generate_comparisons(project: Project, base: SharedBase, per_prompt: int, policy: str = "base",
                          sampling: SamplingConfig | None = None, hooks: Hooks | None = None,
-                         limit: int | None = None) -> list[int]:
-    """K responses for every prompt that has none from `policy`, each set stored as one comparison; without
-    `sampling`, the default answer length of the model's device (`default_sampling`)."""
+                         limit: int | None = None, first_alone: bool = True) -> list[int]:
+    """K responses for every prompt that has none from `policy` (`limit` prompts at most), each set stored as one
+    comparison, in calls that grow (`generation_chunks`); without `sampling`, the default answer length of the
+    model's device (`default_sampling`) and `FINISH_MARGIN` tokens to end the sentence."""
     if per_prompt < 2:
         raise ValueError("a comparison needs at least 2 responses per prompt")
-    hooks, sampling = hooks or Hooks(), sampling or default_sampling(base)
+    hooks, sampling = hooks or Hooks(), sampling or default_sampling(base, finish_margin=FINISH_MARGIN)
     store = project.store
     label = policy_label(project, policy)
     todo = prompts_by_uncertainty(store, store.prompts_without_responses(label))[:limit]
@@ -94,15 +95,15 @@ def generate_comparisons(project: Project, base: SharedBase, per_prompt: int, po
     settings = dataclasses.asdict(sampling)
     done = 0
     with base.use(policy_adapter(project, base, policy)) as model:
-        for chunk in generation_chunks(todo, per_prompt):
+        for chunk in generation_chunks(todo, per_prompt, first_alone):
             if hooks.stop_requested():
                 break
-            answers = generate(model, base.tokenizer, [p.text for p in chunk], sampling,
-                               num_return_sequences=per_prompt, batch_size=GENERATION_BATCH,
-                               should_stop=hooks.should_stop)  # checked between tokens: a cancel is quick
+            answers = generate_answers(model, base.tokenizer, [p.text for p in chunk], sampling,
+                                       num_return_sequences=per_prompt, batch_size=GENERATION_BATCH,
+                                       should_stop=hooks.should_stop)  # checked between tokens: a cancel is quick
             with store.transaction():
                 for prompt, texts in zip(chunk, answers):
-                    ids = [store.add_response(prompt.id, t, label, settings) for t in texts]
+                    ids = [store.add_response(prompt.id, a.text, label, settings, cut=a.cut) for a in texts]
                     made.append(store.add_comparison(prompt.id, ids))
             done += len(answers)
             hooks.progress(done, len(todo))
@@ -111,14 +112,15 @@ def generate_comparisons(project: Project, base: SharedBase, per_prompt: int, po
     return made
 
 
-def generation_chunks(todo: list, per_prompt: int) -> list[list]:
-    """The first prompt alone, so that its comparison can be ranked as soon as possible; then batches of
-    prompts whose sequences double from FIRST_BATCH to GENERATION_BATCH."""
-    chunks, start, size = [todo[:1]], 1, max(1, FIRST_BATCH // per_prompt)
+def generation_chunks(todo: list, per_prompt: int, first_alone: bool = True) -> list[list]:
+    """With `first_alone`, the first prompt alone, so that its comparison can be ranked as soon as possible; then
+    batches of prompts whose sequences double from FIRST_BATCH to GENERATION_BATCH."""
+    start = 1 if first_alone else 0
+    chunks, size = [todo[:start]], max(1, FIRST_BATCH // per_prompt)
     while start < len(todo):
         chunks.append(todo[start:start + size])
         start, size = start + size, min(2 * size, max(1, GENERATION_BATCH // per_prompt))
-    return chunks if todo else []
+    return [chunk for chunk in chunks if chunk]
 
 
 def sample(project: Project, base: SharedBase, policy: str, prompts: list[str],

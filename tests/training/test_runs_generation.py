@@ -39,6 +39,9 @@ def test_generation_calls_grow_from_one_prompt_to_the_largest_batch():
     assert sizes == [1, 4, 8, 16, 16, 15]  # sequences per call: 2, 8, 16, 32, 32, 30
     assert [len(c) for c in generation_chunks(list(range(5)), 8)] == [1, 1, 2, 1]  # 8 answers a prompt: 8 .. 32
     assert generation_chunks([], 2) == []
+    # a refill while comparisons are ready: no lone first prompt
+    assert [len(c) for c in generation_chunks(list(range(30)), 2, first_alone=False)] == [4, 8, 16, 2]
+    assert [len(c) for c in generation_chunks(list(range(3)), 2, first_alone=False)] == [3]
 
 
 def test_generating_from_the_base_model_never_imports_peft(tmp_path, tiny_model_dir):

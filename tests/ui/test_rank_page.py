@@ -1,6 +1,7 @@
 import pytest
 from PySide6.QtCore import Qt
 
+from studio.ui import rank_page
 from studio.ui.rank_page import RankPage
 from tests.ui.helpers import show
 
@@ -86,8 +87,11 @@ def test_make_demo_and_add_prompts(qtbot, ctx):
     assert page.prompts_edit.toPlainText() == ""
 
 
-def test_prefetch_generates_the_next_comparison(qtbot, ctx):
-    """With the tiny model: the last comparison on screen starts background generation."""
+def test_prefetch_generates_the_next_comparison(qtbot, ctx, monkeypatch):
+    """With the tiny model: the last comparison on screen starts background generation (2 prompts while fewer
+    than 2 are ready, here), with the answers per prompt chosen when it starts."""
+    monkeypatch.setattr(rank_page, "READY_AHEAD", 2)
+    monkeypatch.setattr(rank_page, "REFILL_PROMPTS", 2)
     for text in ("first prompt", "second prompt", "third prompt"):
         ctx.store.add_prompt(text)
     page = RankPage(ctx)
