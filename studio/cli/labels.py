@@ -8,7 +8,6 @@ from studio.cli.loading import TOKENS_HELP, bar_hooks, check_run, open_base, say
 from studio.cli.outputs import add_output
 from studio.cli.parsing import command, count_arg, group
 from studio.core import active, packs
-from studio.core.answer_length import FINISH_MARGIN
 from studio.core.import_export import export_comparisons
 from studio.core.jsonl import read_text
 from studio.core.project import Project
@@ -28,8 +27,7 @@ def cmd_generate(args) -> None:
         print("every prompt already has responses from this policy; nothing to do")
         return
     base = open_base(project, args.device)
-    sampling = default_sampling(base, **tokens(args), temperature=args.temperature, seed=args.seed,
-                                finish_margin=FINISH_MARGIN)
+    sampling = default_sampling(base, **tokens(args), temperature=args.temperature, seed=args.seed)
     with bar_hooks("generating", unit="prompt") as hooks:
         made = generate_comparisons(project, base, args.per_prompt, args.policy, sampling, hooks)
     print(f"stored {len(made)} comparisons of {args.per_prompt} responses")

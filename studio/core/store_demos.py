@@ -108,8 +108,7 @@ class PromptsAndDemos(StoreBase):
 
     def cut_at(self, response_ids: list[int]) -> dict[int, int]:
         """Of `response_ids`, those cut mid-sentence, each with the tokens it was cut at (its settings' longest
-        answer and margin)."""
+        answer)."""
         rows = self.db.execute("SELECT id, settings FROM responses WHERE cut = 1 AND id IN "
                                "(SELECT value FROM json_each(?))", [json.dumps(response_ids)]).fetchall()
-        limits = {id: json.loads(settings) for id, settings in rows}
-        return {id: s.get("max_new_tokens", 0) + s.get("finish_margin", 0) for id, s in limits.items()}
+        return {id: json.loads(settings).get("max_new_tokens", 0) for id, settings in rows}

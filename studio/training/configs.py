@@ -53,9 +53,6 @@ class SamplingConfig:
         default=True, metadata={"help": "Draw tokens at random; off always picks the likeliest token (greedy)."})
     seed: int | None = field(
         default=None, metadata={"help": "Fix it to get the same answers again; leave empty for fresh ones each time."})
-    finish_margin: int = field(
-        default=0, metadata={"help": "Answers to rank: up to this many tokens past the longest answer to end the "
-                                     "sentence it is in (0: stop at the longest answer)."})
 
     @property
     def greedy(self) -> bool:

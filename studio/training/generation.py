@@ -1,5 +1,5 @@
-"""Chat generation: batched answers (left padding; an answer may finish its sentence past the limit), token-level
-rollouts for PPO, and streaming for the compare page.
+"""Chat generation: batched answers (left padding; one cut at the limit mid-sentence ends at its last whole
+sentence), token-level rollouts for PPO, and streaming for the compare page.
 
 Sampling is exactly what `SamplingConfig` says: a model's own `generation_config` (top-k, min-p,
 repetition penalties, no-repeat n-grams, a preferred temperature) is set aside for the call, so PPO's
@@ -19,7 +19,7 @@ from transformers import (
     StoppingCriteriaList, TemperatureLogitsWarper, TextIteratorStreamer, TopPLogitsWarper,
 )
 
-from studio.core.answer_length import ends_sentence
+from studio.core.answer_length import ends_sentence, whole_sentences
 from studio.training.chat_format import chat_prompt, end_of_turn_id
 from studio.training.configs import SamplingConfig
 
@@ -41,11 +41,12 @@ class GeneratedBatch:
 
 @dataclass(frozen=True)
 class Answer:
-    """One generated answer; `cut` when it stopped at the token limit mid-sentence (no end of turn, and not at
-    the end of a sentence even after `SamplingConfig.finish_margin`)."""
+    """One generated answer. One that reached the token limit mid-sentence is `trimmed` back to its last whole
+    sentence (`answer_length.whole_sentences`), or, with none late enough, kept whole and `cut`."""
 
     text: str
-    cut: bool
+    cut: bool = False
+    trimmed: bool = False
 
 
 def generate(
@@ -75,13 +76,13 @@ def generate_answers(
     on_progress: Callable[[int, int], None] | None = None,
 ) -> list[list[Answer]]:
     """`num_return_sequences` answers per prompt; `batch_size` counts sequences per forward pass. An answer still
-    going at `max_new_tokens` goes on for up to `finish_margin` tokens, to the end of its sentence.
+    going at `max_new_tokens` ends at its last whole sentence, else is marked `cut`.
 
     When `should_stop()` turns true, returns the answers of the prompts finished so far (a shorter list).
     """
     device = _device(model)
     config, sampler = _generation_config(model, tokenizer, sampling)
-    config.max_new_tokens += sampling.finish_margin
+    stopping = StoppingCriteriaList([_StopWhen(should_stop)] if should_stop else [])
     stops = eos_ids(model, tokenizer)
     per_batch = max(1, batch_size // num_return_sequences)
     answers: list[list[Answer]] = []
@@ -92,11 +93,8 @@ def generate_answers(
             batch = {k: v.repeat_interleave(num_return_sequences, 0)  # row i*n + j: answer j to prompt i
                      for k, v in _encode(tokenizer, prompts[start:start + per_batch], device).items()}
             width = batch["input_ids"].shape[1]
-            criteria = [_StopWhen(should_stop)] if should_stop else []
-            if sampling.finish_margin:
-                criteria.append(_SentenceEnd(tokenizer, width + sampling.max_new_tokens))
             out = model.generate(**batch, generation_config=config, logits_processor=sampler,
-                                 stopping_criteria=StoppingCriteriaList(criteria))
+                                 stopping_criteria=stopping)
             if should_stop and should_stop():
                 break
             rows = [_answer(tokenizer, row, stops) for row in out[:, width:]]
@@ -107,10 +105,13 @@ def generate_answers(
 
 
 def _answer(tokenizer: PreTrainedTokenizerBase, ids: torch.Tensor, stop_ids: list[int]) -> Answer:
-    """A generated row as an answer: cut when it holds no end-of-turn token and does not end a sentence."""
+    """A generated row as an answer: one with no end-of-turn token that does not end a sentence stopped at the
+    limit mid-sentence, and is cut back to its last whole sentence (or marked cut)."""
     text = tokenizer.decode(ids, skip_special_tokens=True).strip()
-    ended = bool(torch.isin(ids, torch.tensor(stop_ids, device=ids.device)).any())
-    return Answer(text, cut=not ended and not ends_sentence(text))
+    if torch.isin(ids, torch.tensor(stop_ids, device=ids.device)).any() or ends_sentence(text):
+        return Answer(text)
+    whole = whole_sentences(text)
+    return Answer(text, cut=True) if whole is None else Answer(whole, trimmed=True)
 
 
 def generate_tokens(
@@ -195,21 +196,6 @@ class _StopWhen(StoppingCriteria):
 
     def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs) -> torch.Tensor:
         return torch.full((input_ids.shape[0],), bool(self.should_stop()), dtype=torch.bool, device=input_ids.device)
-
-
-class _SentenceEnd(StoppingCriteria):
-    """Stops each row that is at least `width` tokens long (prompt included) and ends a sentence."""
-
-    TAIL = 4  # tokens decoded to look for the sentence end (a closing quote may follow the full stop)
-
-    def __init__(self, tokenizer: PreTrainedTokenizerBase, width: int):
-        self.tokenizer, self.width = tokenizer, width
-
-    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs) -> torch.Tensor:
-        if input_ids.shape[1] < self.width:
-            return torch.zeros((input_ids.shape[0],), dtype=torch.bool, device=input_ids.device)
-        tails = self.tokenizer.batch_decode(input_ids[:, -self.TAIL:], skip_special_tokens=True)
-        return torch.tensor([ends_sentence(t) for t in tails], dtype=torch.bool, device=input_ids.device)
 
 
 class _EachToken(StoppingCriteria):

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from studio.core.active import latest_reward_run, prompts_by_uncertainty, unscored
-from studio.core.answer_length import FINISH_MARGIN, default_answer_tokens
+from studio.core.answer_length import default_answer_tokens
 from studio.core.oversight_store import forget_alarms_after, watch_run
 from studio.core.project import Project
 from studio.core.ratings import Ratings, training_rankings
@@ -84,10 +84,10 @@ def generate_comparisons(project: Project, base: SharedBase, per_prompt: int, po
                          limit: int | None = None, first_alone: bool = True) -> list[int]:
     """K responses for every prompt that has none from `policy` (`limit` prompts at most), each set stored as one
     comparison, in calls that grow (`generation_chunks`); without `sampling`, the default answer length of the
-    model's device (`default_sampling`) and `FINISH_MARGIN` tokens to end the sentence."""
+    model's device (`default_sampling`). An answer cut at the limit mid-sentence is stored as such."""
     if per_prompt < 2:
         raise ValueError("a comparison needs at least 2 responses per prompt")
-    hooks, sampling = hooks or Hooks(), sampling or default_sampling(base, finish_margin=FINISH_MARGIN)
+    hooks, sampling = hooks or Hooks(), sampling or default_sampling(base)
     store = project.store
     label = policy_label(project, policy)
     todo = prompts_by_uncertainty(store, store.prompts_without_responses(label))[:limit]

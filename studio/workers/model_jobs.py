@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from studio.core import rounds as plan
-from studio.core.answer_length import FINISH_MARGIN, default_answer_tokens
+from studio.core.answer_length import default_answer_tokens
 from studio.workers.job import JobContext
 
 
@@ -18,7 +18,7 @@ def load_model_job(ctx: JobContext) -> dict:
 def generate_job(per_prompt: int, policy: str = "base", limit: int | None = None, first_alone: bool = True,
                  **sampling) -> Callable:
     """Generate comparisons (`runs.generate_comparisons`); `max_new_tokens=None` picks `default_answer_tokens`
-    for the model's device, and answers may end their sentence within `FINISH_MARGIN` more tokens."""
+    for the model's device."""
     def run(ctx: JobContext) -> list[int]:
         from studio.training.generation import SamplingConfig
         from studio.training.runs import generate_comparisons
@@ -26,7 +26,6 @@ def generate_job(per_prompt: int, policy: str = "base", limit: int | None = None
         base = ctx.base()
         if sampling.get("max_new_tokens", 0) is None:
             sampling["max_new_tokens"] = default_answer_tokens(str(base.device))
-        sampling.setdefault("finish_margin", FINISH_MARGIN)
         return generate_comparisons(ctx.project, base, per_prompt, policy, SamplingConfig(**sampling),
                                     ctx.hooks, limit=limit, first_alone=first_alone)
     return run

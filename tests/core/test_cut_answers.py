@@ -1,8 +1,9 @@
-"""Whether an answer was cut mid-sentence: what counts as a sentence end, the stored flag, and older projects."""
+"""Answers cut mid-sentence: what counts as a sentence end, how far one is cut back, the stored flag, and older
+projects."""
 import pytest
 
 from studio.core import migrations
-from studio.core.answer_length import ends_sentence
+from studio.core.answer_length import ends_sentence, whole_sentences
 from studio.core.store import Store
 
 
@@ -14,14 +15,23 @@ def test_a_sentence_ends_at_a_full_stop_not_at_a_list_number(text, ends):
     assert ends_sentence(text) is ends
 
 
+@pytest.mark.parametrize(("text", "whole"), [
+    ("The sky is blue. Light from the sun is scat", None),  # 16 of 43 characters: too little to keep
+    ("Light from the sun is scattered by the air. Blue is sc", "Light from the sun is scattered by the air."),
+    ('He said "stop." Then he le', 'He said "stop."'), ("One? Two! Three. Fo", "One? Two! Three."),
+    ("Steps:\n1. Boil the water\n2. Add", None),  # a list number is no sentence end
+    ("It costs 3.50 and more", None), ("No end at all here", None)])
+def test_a_cut_answer_ends_at_its_last_whole_sentence_if_that_keeps_half_of_it(text, whole):
+    assert whole_sentences(text) == whole
+
+
 def test_the_flag_is_stored_and_the_cut_ones_say_their_limit(store):
     prompt = store.add_prompt("Q")
-    cut = store.add_response(prompt, "...creating a throat", "base", {"max_new_tokens": 48, "finish_margin": 16},
-                             cut=True)
-    whole = store.add_response(prompt, "Done.", "base", {"max_new_tokens": 48, "finish_margin": 16}, cut=False)
+    cut = store.add_response(prompt, "...creating a throat", "base", {"max_new_tokens": 48}, cut=True)
+    whole = store.add_response(prompt, "Done.", "base", {"max_new_tokens": 48}, cut=False)
     imported = store.add_response(prompt, "Imported.", "imported")
     assert [r.cut for r in store.responses()] == [True, False, None]
-    assert store.cut_at([cut, whole, imported]) == {cut: 64}
+    assert store.cut_at([cut, whole, imported]) == {cut: 48}
     assert store.cut_at([whole]) == {}
 
 

@@ -1,5 +1,5 @@
-"""Answers cut mid-sentence: the margin lets an answer end its sentence, `Answer.cut` says which still stop
-mid-sentence, and `generate_comparisons` stores it; on a tiny Llama made to say a script, token by token."""
+"""Answers cut mid-sentence: one that reached the token limit mid-sentence ends at its last whole sentence, else is
+marked cut, and `generate_comparisons` stores which; on a tiny Llama made to say a script, token by token."""
 from __future__ import annotations
 
 import pytest
@@ -44,27 +44,26 @@ def scripted(tiny_model_dir):
     return model, tokenizer, say
 
 
-def answers(scripted, tokens: int, margin: int) -> list[Answer]:
+def answers(scripted, tokens: int) -> list[Answer]:
     model, tokenizer, _ = scripted
-    sampling = SamplingConfig(max_new_tokens=tokens, finish_margin=margin, do_sample=False)
-    [row] = generate_answers(model, tokenizer, ["a prompt"], sampling, num_return_sequences=2)
+    [row] = generate_answers(model, tokenizer, ["a prompt"], SamplingConfig(max_new_tokens=tokens, do_sample=False),
+                             num_return_sequences=2)
     return row
 
 
-@pytest.mark.parametrize(("tokens", "margin", "text", "cut"), [
-    (5, 10, "Hi there.", False),  # past the limit to the full stop, and no further
-    (5, 2, "Hi ther", True),      # the margin ran out mid-sentence
-    (5, 0, "Hi th", True),        # no margin: stopped at the limit
-    (9, 0, "Hi there.", False),   # the limit fell on the full stop
-    (12, 10, "Hi there. More words a", True)])  # past a full stop at the limit: the next one is out of reach
-def test_the_margin_ends_the_sentence_and_no_more(scripted, tokens, margin, text, cut):
+@pytest.mark.parametrize(("tokens", "answer"), [
+    (9, Answer("Hi there.")),                          # the limit fell on the full stop: whole
+    (12, Answer("Hi there.", trimmed=True)),           # "Hi there. Mo": back to the full stop
+    (20, Answer("Hi there. More words", cut=True)),    # the full stop keeps less than half: kept whole, and cut
+    (5, Answer("Hi th", cut=True))])                   # no full stop to go back to
+def test_an_answer_at_the_limit_ends_at_its_last_whole_sentence_or_is_cut(scripted, tokens, answer):
     scripted[2]("Hi there. More words and more")
-    assert answers(scripted, tokens, margin) == [Answer(text, cut)] * 2
+    assert answers(scripted, tokens) == [answer] * 2
 
 
 def test_an_answer_that_ends_its_turn_is_not_cut(scripted):
     scripted[2]("Hi", end=True)
-    assert answers(scripted, 8, 0) == [Answer("Hi", False)] * 2
+    assert answers(scripted, 8) == [Answer("Hi")] * 2
 
 
 def test_the_stored_flag_says_which_answers_were_cut(tmp_path, scripted, tiny_model_dir):
@@ -73,16 +72,15 @@ def test_the_stored_flag_says_which_answers_were_cut(tmp_path, scripted, tiny_mo
     base = SharedBase(model, tokenizer)
     project = Project.init(tmp_path / "p", model=str(tiny_model_dir))
     store = project.store
-    sampling = SamplingConfig(max_new_tokens=4, do_sample=False, finish_margin=2)
-    store.add_prompt("first")
-    say("One two three")
-    generate_comparisons(project, base, 2, sampling=sampling)
-    store.add_prompt("second")
-    say("Done", end=True)
-    generate_comparisons(project, base, 2, sampling=sampling)
-    assert [(r.text, r.cut) for r in store.responses()] == [("One tw", True)] * 2 + [("Done", False)] * 2
-    assert store.responses()[0].settings["finish_margin"] == 2
-    [first, second] = store.comparisons()
+    sampling = SamplingConfig(max_new_tokens=6, do_sample=False)
+    for prompt, script, end in (("first", "One two three", False), ("second", "Done", True),
+                                ("third", "Yes. And then", False)):
+        store.add_prompt(prompt)
+        say(script, end)
+        generate_comparisons(project, base, 2, sampling=sampling)
+    assert [(r.text, r.cut) for r in store.responses()] == (
+        [("One tw", True)] * 2 + [("Done", False)] * 2 + [("Yes.", False)] * 2)
+    first, second, third = store.comparisons()
     assert store.cut_at(first.response_ids) == {rid: 6 for rid in first.response_ids}
-    assert store.cut_at(second.response_ids) == {}
+    assert store.cut_at(second.response_ids) == store.cut_at(third.response_ids) == {}
     project.close()

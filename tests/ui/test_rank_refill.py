@@ -55,11 +55,11 @@ def test_a_job_starts_whenever_fewer_than_the_lookahead_are_ready(qtbot, ctx, mo
 
 def test_a_cut_answer_is_marked_and_a_finished_one_is_not(qtbot, ctx):
     prompt = ctx.store.add_prompt("Q")
-    settings = {"max_new_tokens": 48, "finish_margin": 16}
+    settings = {"max_new_tokens": 48}
     ids = [ctx.store.add_response(prompt, "...creating a throat", "base", settings, cut=True),
            ctx.store.add_response(prompt, "A whole answer.", "base", settings, cut=False)]
     ctx.store.add_comparison(prompt, ids)
     page = show(qtbot, RankPage(ctx))
     cut, whole = page.panes
-    assert cut.cut.isVisible() and cut.cut.text() == "… (cut at 64 tokens)" and "mid-sentence" in cut.cut.toolTip()
+    assert cut.cut.isVisible() and cut.cut.text() == "… (cut at 48 tokens)" and "mid-sentence" in cut.cut.toolTip()
     assert not whole.cut.isVisible()
