@@ -2,7 +2,7 @@
 1.5 s waits for the next one.
 
     QT_QPA_PLATFORM=offscreen nice -n 15 .venv/bin/python bench/fast_ranker.py        # embedded SmolLM2, CPU
-    ... bench/fast_ranker.py --ready-ahead 2 --refill 2       # the old policy (2 prompts when < 2 left), to compare
+    ... bench/fast_ranker.py --ready-ahead 2 --refill 2   # near the old policy: 2 prompts when fewer than 2 ready
 
 One child process: a new project on the model, the real MainWindow offscreen; once the window's own job has
 loaded the model, prompts are typed into the Rank page's box and added (time 0). Then a simulated person reads
@@ -33,8 +33,6 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--decisions", type=int, default=20, help="decisions to time (default 20)")
     p.add_argument("--ready-ahead", type=int, default=0, help="override the page's READY_AHEAD (0: the page's)")
     p.add_argument("--refill", type=int, default=0, help="override the page's REFILL_PROMPTS (0: the page's)")
-    p.add_argument("--first-together", action="store_true",
-                   help="no lone first prompt: every job starts with a full first call (the old chunks)")
     return p
 
 
@@ -62,11 +60,6 @@ def ranker(args: argparse.Namespace) -> dict:
         rank_page.READY_AHEAD = args.ready_ahead
     if args.refill:
         rank_page.REFILL_PROMPTS = args.refill
-    if args.first_together:
-        from studio.workers import model_jobs
-
-        job = model_jobs.generate_job
-        model_jobs.generate_job = lambda *a, **k: job(*a, **{**k, "first_alone": False})
 
     root = Path(tempfile.mkdtemp(prefix="bench-ranker-")) / "project"
     Project.init(root, model=args.model_dir).close()
@@ -100,8 +93,9 @@ def ranker(args: argparse.Namespace) -> dict:
 
     def on_job(job) -> None:
         if job.title == "Generating answers":
+            number = state["jobs"] = state.get("jobs", 0) + 1
             job.progress.connect(lambda done, total: events["chunks"].append(
-                (round(time.perf_counter() - t0, 2), done, total)))
+                (round(time.perf_counter() - t0, 2), number, done, total)))
 
     ctx.job_started.connect(on_job)
     timer = QTimer(interval=5)
@@ -124,7 +118,7 @@ def ranker(args: argparse.Namespace) -> dict:
     return {"first_s": shown[0] if shown else None, "decisions": len(decided), "waits": len(waits),
             "wait_s": sum(waits), "longest_wait_s": max(waits, default=0.0), "chunks": events["chunks"],
             "ready_ahead": rank_page.READY_AHEAD, "refill": rank_page.REFILL_PROMPTS,
-            "first_alone": not args.first_together, "torch_threads": torch.get_num_threads(),
+            "torch_threads": torch.get_num_threads(),
             "load_end": os.getloadavg()[0]}
 
 
@@ -140,12 +134,12 @@ def main() -> None:
                      f"Fast ranker: {args.model} on {args.device}, a decision every {args.pace} s")["fast_ranker"]
     print("\n".join([
         f"### A ranker deciding every {args.pace} s (K = 2, the Rank page's defaults)", "",
-        "| ready ahead | refill (prompts) | first prompt alone | first comparison (s) | decisions | waits | "
-        "waited (s) | longest wait (s) | goal |", "|---:|---:|---|---:|---:|---:|---:|---:|---|",
-        f"| {r['ready_ahead']} | {r['refill']} | {'yes' if r['first_alone'] else 'no'} | {r['first_s']:.2f} | "
+        "| ready ahead | refill (prompts) | first comparison (s) | decisions | waits | waited (s) | "
+        "longest wait (s) | goal |", "|---:|---:|---:|---:|---:|---:|---:|---|",
+        f"| {r['ready_ahead']} | {r['refill']} | {r['first_s']:.2f} | "
         f"{r['decisions']} | {r['waits']} | {r['wait_s']:.1f} | {r['longest_wait_s']:.1f} | "
         f"no wait after the first: {'met' if r['waits'] == 0 else 'NOT met'} |", "",
-        f"chunks (time s, done, total): {r['chunks']}"]), flush=True)
+        f"calls done (time s, job, prompts done, of): {r['chunks']}"]), flush=True)
 
 
 if __name__ == "__main__":

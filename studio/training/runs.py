@@ -45,7 +45,11 @@ TRAINING_DATA: dict[object, Callable[[Store], list]] = {
     PROMPTS: lambda store: [p.text for p in store.prompts()]}
 # Sequences per generate call when making comparisons: from FIRST_BATCH, doubling up to GENERATION_BATCH. Decoding
 # one token reads every weight whatever the batch, so 32 sequences write 1.8x the answers/s of 8 on a CPU
-# (bench/RESULTS.md section 21); starting small keeps the first comparisons coming quickly.
+# (bench/RESULTS.md section 21); starting small keeps the first comparisons coming quickly. The first prompt is not
+# answered alone: its comparison came sooner, but on a CPU no later call can land within a fast ranker's first
+# decision, so the person then waited for the rest. bench/fast_ranker.py, 2 cores at load 8, 12 decisions: the first
+# comparison, then the waits after it, alone vs 8 sequences first: 10.9 s + 27.8 s (2 waits) vs 16.0 s + 10.2 s (1)
+# at a decision every 3 s; 11.5 s + 37.0 s (2) vs 24.0 s + 22.0 s (1) every 1.5 s.
 FIRST_BATCH, GENERATION_BATCH = 8, 32
 
 
@@ -81,7 +85,7 @@ def default_sampling(base: SharedBase, **settings) -> SamplingConfig:
 
 def generate_comparisons(project: Project, base: SharedBase, per_prompt: int, policy: str = "base",
                          sampling: SamplingConfig | None = None, hooks: Hooks | None = None,
-                         limit: int | None = None, first_alone: bool = True) -> list[int]:
+                         limit: int | None = None) -> list[int]:
     """K responses for every prompt that has none from `policy` (`limit` prompts at most), each set stored as one
     comparison, in calls that grow (`generation_chunks`); without `sampling`, the default answer length of the
     model's device (`default_sampling`). An answer cut at the limit mid-sentence is stored as such."""
@@ -95,7 +99,7 @@ def generate_comparisons(project: Project, base: SharedBase, per_prompt: int, po
     settings = dataclasses.asdict(sampling)
     done = 0
     with base.use(policy_adapter(project, base, policy)) as model:
-        for chunk in generation_chunks(todo, per_prompt, first_alone):
+        for chunk in generation_chunks(todo, per_prompt):
             if hooks.stop_requested():
                 break
             answers = generate_answers(model, base.tokenizer, [p.text for p in chunk], sampling,
@@ -112,15 +116,13 @@ def generate_comparisons(project: Project, base: SharedBase, per_prompt: int, po
     return made
 
 
-def generation_chunks(todo: list, per_prompt: int, first_alone: bool = True) -> list[list]:
-    """With `first_alone`, the first prompt alone, so that its comparison can be ranked as soon as possible; then
-    batches of prompts whose sequences double from FIRST_BATCH to GENERATION_BATCH."""
-    start = 1 if first_alone else 0
-    chunks, size = [todo[:start]], max(1, FIRST_BATCH // per_prompt)
+def generation_chunks(todo: list, per_prompt: int) -> list[list]:
+    """Batches of prompts whose sequences double from FIRST_BATCH to GENERATION_BATCH."""
+    chunks, start, size = [], 0, max(1, FIRST_BATCH // per_prompt)
     while start < len(todo):
         chunks.append(todo[start:start + size])
         start, size = start + size, min(2 * size, max(1, GENERATION_BATCH // per_prompt))
-    return [chunk for chunk in chunks if chunk]
+    return chunks
 
 
 def sample(project: Project, base: SharedBase, policy: str, prompts: list[str],

@@ -312,8 +312,7 @@ class RankPage(LabellingPage):
                 self.generate(REFILL_PROMPTS)
 
     def generate(self, prompts: int, explicit: bool = False) -> Job | None:
-        """Generate K answers for up to `prompts` prompts that have none from the chosen model; with nothing on
-        screen, the first prompt's answers alone first (the smallest call: ranking can start soonest)."""
+        """Generate K answers for up to `prompts` prompts that have none from the chosen model."""
         if self._job is not None:
             if explicit:
                 self._queued = prompts
@@ -328,7 +327,6 @@ class RankPage(LabellingPage):
         from studio.workers.model_jobs import generate_job
 
         job = self.ctx.run(generate_job(per_prompt=self.k_spin.value(), policy=policy, limit=prompts,
-                                        first_alone=self.comparison is None,
                                         max_new_tokens=self.tokens_spin.value() or None),
                            title="Generating answers")
         job.progress.connect(self._on_generated)

@@ -15,8 +15,7 @@ def load_model_job(ctx: JobContext) -> dict:
     return dict(ctx.host.info)
 
 
-def generate_job(per_prompt: int, policy: str = "base", limit: int | None = None, first_alone: bool = True,
-                 **sampling) -> Callable:
+def generate_job(per_prompt: int, policy: str = "base", limit: int | None = None, **sampling) -> Callable:
     """Generate comparisons (`runs.generate_comparisons`); `max_new_tokens=None` picks `default_answer_tokens`
     for the model's device."""
     def run(ctx: JobContext) -> list[int]:
@@ -27,7 +26,7 @@ def generate_job(per_prompt: int, policy: str = "base", limit: int | None = None
         if sampling.get("max_new_tokens", 0) is None:
             sampling["max_new_tokens"] = default_answer_tokens(str(base.device))
         return generate_comparisons(ctx.project, base, per_prompt, policy, SamplingConfig(**sampling),
-                                    ctx.hooks, limit=limit, first_alone=first_alone)
+                                    ctx.hooks, limit=limit)
     return run
 
 
