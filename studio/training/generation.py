@@ -59,10 +59,10 @@ def generate(
     should_stop: ShouldStop | None = None,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> list[list[str]]:
-    """The texts of `generate_answers`."""
+    """The texts of `generate_answers`, as generated (none cut back: what a policy says, for samples and rounds)."""
     return [[a.text for a in row] for row in generate_answers(model, tokenizer, prompts, sampling,
                                                               num_return_sequences, batch_size, should_stop,
-                                                              on_progress)]
+                                                              on_progress, trim=False)]
 
 
 def generate_answers(
@@ -74,9 +74,10 @@ def generate_answers(
     batch_size: int = 8,
     should_stop: ShouldStop | None = None,
     on_progress: Callable[[int, int], None] | None = None,
+    trim: bool = True,
 ) -> list[list[Answer]]:
     """`num_return_sequences` answers per prompt; `batch_size` counts sequences per forward pass. An answer still
-    going at `max_new_tokens` ends at its last whole sentence, else is marked `cut`.
+    going at `max_new_tokens` ends at its last whole sentence (with `trim`), else is marked `cut`.
 
     When `should_stop()` turns true, returns the answers of the prompts finished so far (a shorter list).
     """
@@ -97,20 +98,20 @@ def generate_answers(
                                  stopping_criteria=stopping)
             if should_stop and should_stop():
                 break
-            rows = [_answer(tokenizer, row, stops) for row in out[:, width:]]
+            rows = [_answer(tokenizer, row, stops, trim) for row in out[:, width:]]
             answers += [rows[i:i + num_return_sequences] for i in range(0, len(rows), num_return_sequences)]
             if on_progress:
                 on_progress(len(answers), len(prompts))
     return answers
 
 
-def _answer(tokenizer: PreTrainedTokenizerBase, ids: torch.Tensor, stop_ids: list[int]) -> Answer:
+def _answer(tokenizer: PreTrainedTokenizerBase, ids: torch.Tensor, stop_ids: list[int], trim: bool) -> Answer:
     """A generated row as an answer: one with no end-of-turn token that does not end a sentence stopped at the
-    limit mid-sentence, and is cut back to its last whole sentence (or marked cut)."""
+    limit mid-sentence, and is cut back to its last whole sentence (with `trim`) or marked cut."""
     text = tokenizer.decode(ids, skip_special_tokens=True).strip()
     if torch.isin(ids, torch.tensor(stop_ids, device=ids.device)).any() or ends_sentence(text):
         return Answer(text)
-    whole = whole_sentences(text)
+    whole = whole_sentences(text) if trim else None
     return Answer(text, cut=True) if whole is None else Answer(whole, trimmed=True)
 
 

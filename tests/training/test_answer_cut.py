@@ -8,7 +8,7 @@ from transformers import AutoTokenizer, LlamaForCausalLM
 
 from studio.core.project import Project
 from studio.training.configs import SamplingConfig
-from studio.training.generation import Answer, generate_answers
+from studio.training.generation import Answer, generate, generate_answers
 from studio.training.runs import generate_comparisons
 from studio.training.shared_base import SharedBase
 
@@ -59,6 +59,14 @@ def answers(scripted, tokens: int) -> list[Answer]:
 def test_an_answer_at_the_limit_ends_at_its_last_whole_sentence_or_is_cut(scripted, tokens, answer):
     scripted[2]("Hi there. More words and more")
     assert answers(scripted, tokens) == [answer] * 2
+
+
+def test_plain_generate_cuts_nothing_back(scripted):
+    """Samples of a policy and round answers are what the policy said."""
+    model, tokenizer, say = scripted
+    say("Hi there. More words and more")
+    assert generate(model, tokenizer, ["a prompt"], SamplingConfig(max_new_tokens=12, do_sample=False)) == [
+        ["Hi there. Mo"]]
 
 
 def test_an_answer_that_ends_its_turn_is_not_cut(scripted):
