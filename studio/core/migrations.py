@@ -136,7 +136,12 @@ def add_prompt_answers(db: Database) -> None:
     db.execute("ALTER TABLE prompts ADD COLUMN answer TEXT")
 
 
+def add_cut_answers(db: Database) -> None:
+    """Migration: whether a generated answer stopped at the token limit mid-sentence (NULL: not known)."""
+    db.execute("ALTER TABLE responses ADD COLUMN cut INTEGER")
+
+
 MIGRATIONS: list[Callable[[Database], None]] = [_migration_1, _migration_relative_artifacts, _migration_ratings,
                                                create_label_tables, migrate_oversight, create_rating_repeats,
-                                               add_prompt_answers]
+                                               add_prompt_answers, add_cut_answers]
 SCHEMA_VERSION = len(MIGRATIONS)

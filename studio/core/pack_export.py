@@ -47,7 +47,10 @@ def export_pack(store: Store, out: str | Path, count: int | None = None, order: 
             set_guidelines(pack, guidelines(store))
             for c in comparisons:
                 prompt_id = pack.add_prompt(c.prompt)
-                ids = [pack.add_response(prompt_id, text, "pack") for text in c.responses]
+                cut = store.cut_at(c.response_ids)  # the labeller sees which answers stop mid-sentence, too
+                ids = [pack.add_response(prompt_id, text, "pack", {"max_new_tokens": cut[rid]} if rid in cut else None,
+                                         cut=True if rid in cut else None)
+                       for rid, text in zip(c.response_ids, c.responses)]
                 key = content_key(c.prompt, c.responses)
                 pack.db["pack_items"].insert({"comparison_id": pack.add_comparison(prompt_id, ids), "key": key,
                                               "copy": [x.id for x in copies[key]].index(c.id)})

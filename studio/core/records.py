@@ -34,6 +34,7 @@ class Response:
     policy: str
     settings: dict
     created: str
+    cut: bool | None = None  # stopped at the token limit mid-sentence; None: not known (imported, or older)
 
 
 @dataclass(frozen=True)

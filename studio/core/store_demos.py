@@ -87,12 +87,14 @@ class PromptsAndDemos(StoreBase):
         needle = search.casefold()
         return [d for d in demos if needle in d.prompt.casefold() or needle in d.response.casefold()]
 
-    def add_response(self, prompt_id: int, text: str, policy: str, settings: dict | None = None) -> int:
-        """Record one answer to a prompt; `policy` is "base", "imported" or a run id as text."""
+    def add_response(self, prompt_id: int, text: str, policy: str, settings: dict | None = None,
+                     cut: bool | None = None) -> int:
+        """Record one answer to a prompt; `policy` is "base", "imported" or a run id as text; `cut` when it
+        stopped at the token limit mid-sentence (None: not known)."""
         if not isinstance(text, str):
             raise ValueError(f"response text must be a string, got {text!r}")
         row = {"prompt_id": prompt_id, "text": text, "policy": required_text(policy, "policy"),
-               "settings": json.dumps(settings or {}), "created": now()}
+               "settings": json.dumps(settings or {}), "created": now(), "cut": None if cut is None else int(cut)}
         with self.transaction():
             self.get_row("prompts", prompt_id, "prompt")
             return self.insert_row("responses", row)
@@ -101,4 +103,12 @@ class PromptsAndDemos(StoreBase):
         rows = self.select_rows("SELECT * FROM responses WHERE (:p IS NULL OR prompt_id = :p) "
                           "AND (:policy IS NULL OR policy = :policy) ORDER BY id",
                           {"p": prompt_id, "policy": policy})
-        return [Response(**{**row, "settings": json.loads(row["settings"])}) for row in rows]
+        return [Response(**{**row, "settings": json.loads(row["settings"]),
+                            "cut": None if row["cut"] is None else bool(row["cut"])}) for row in rows]
+
+    def cut_at(self, response_ids: list[int]) -> dict[int, int]:
+        """Of `response_ids`, those cut mid-sentence, each with the tokens it was cut at (its settings' longest
+        answer)."""
+        rows = self.db.execute("SELECT id, settings FROM responses WHERE cut = 1 AND id IN "
+                               "(SELECT value FROM json_each(?))", [json.dumps(response_ids)]).fetchall()
+        return {id: json.loads(settings).get("max_new_tokens", 0) for id, settings in rows}

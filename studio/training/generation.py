@@ -1,4 +1,5 @@
-"""Chat generation: batched answers (left padding), token-level rollouts for PPO, and streaming for the compare page.
+"""Chat generation: batched answers (left padding; one cut at the limit mid-sentence ends at its last whole
+sentence), token-level rollouts for PPO, and streaming for the compare page.
 
 Sampling is exactly what `SamplingConfig` says: a model's own `generation_config` (top-k, min-p,
 repetition penalties, no-repeat n-grams, a preferred temperature) is set aside for the call, so PPO's
@@ -18,6 +19,7 @@ from transformers import (
     StoppingCriteriaList, TemperatureLogitsWarper, TextIteratorStreamer, TopPLogitsWarper,
 )
 
+from studio.core.answer_length import ends_sentence, whole_sentences
 from studio.training.chat_format import chat_prompt, end_of_turn_id
 from studio.training.configs import SamplingConfig
 
@@ -37,6 +39,16 @@ class GeneratedBatch:
     hidden: torch.Tensor | None = None  # (B, Lr, H) last-layer hidden state before each response token
 
 
+@dataclass(frozen=True)
+class Answer:
+    """One generated answer. One that reached the token limit mid-sentence is `trimmed` back to its last whole
+    sentence (`answer_length.whole_sentences`), or, with none late enough, kept whole and `cut`."""
+
+    text: str
+    cut: bool = False
+    trimmed: bool = False
+
+
 def generate(
     model: nn.Module,
     tokenizer: PreTrainedTokenizerBase,
@@ -47,31 +59,60 @@ def generate(
     should_stop: ShouldStop | None = None,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> list[list[str]]:
-    """`num_return_sequences` answers per prompt; `batch_size` counts sequences per forward pass.
+    """The texts of `generate_answers`, as generated (none cut back: what a policy says, for samples and rounds)."""
+    return [[a.text for a in row] for row in generate_answers(model, tokenizer, prompts, sampling,
+                                                              num_return_sequences, batch_size, should_stop,
+                                                              on_progress, trim=False)]
+
+
+def generate_answers(
+    model: nn.Module,
+    tokenizer: PreTrainedTokenizerBase,
+    prompts: list[str],
+    sampling: SamplingConfig,
+    num_return_sequences: int = 1,
+    batch_size: int = 8,
+    should_stop: ShouldStop | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+    trim: bool = True,
+) -> list[list[Answer]]:
+    """`num_return_sequences` answers per prompt; `batch_size` counts sequences per forward pass. An answer still
+    going at `max_new_tokens` ends at its last whole sentence (with `trim`), else is marked `cut`.
 
     When `should_stop()` turns true, returns the answers of the prompts finished so far (a shorter list).
     """
     device = _device(model)
     config, sampler = _generation_config(model, tokenizer, sampling)
     stopping = StoppingCriteriaList([_StopWhen(should_stop)] if should_stop else [])
+    stops = eos_ids(model, tokenizer)
     per_batch = max(1, batch_size // num_return_sequences)
-    answers: list[list[str]] = []
+    answers: list[list[Answer]] = []
     with _eval_mode(model), _only_our_settings(model), _seeded(sampling.seed, device), torch.inference_mode():
         for start in range(0, len(prompts), per_batch):
             if should_stop and should_stop():
                 break
             batch = {k: v.repeat_interleave(num_return_sequences, 0)  # row i*n + j: answer j to prompt i
                      for k, v in _encode(tokenizer, prompts[start:start + per_batch], device).items()}
+            width = batch["input_ids"].shape[1]
             out = model.generate(**batch, generation_config=config, logits_processor=sampler,
                                  stopping_criteria=stopping)
             if should_stop and should_stop():
                 break
-            texts = tokenizer.batch_decode(out[:, batch["input_ids"].shape[1]:], skip_special_tokens=True)
-            texts = [t.strip() for t in texts]
-            answers += [texts[i:i + num_return_sequences] for i in range(0, len(texts), num_return_sequences)]
+            rows = [_answer(tokenizer, row, stops, trim) for row in out[:, width:]]
+            answers += [rows[i:i + num_return_sequences] for i in range(0, len(rows), num_return_sequences)]
             if on_progress:
                 on_progress(len(answers), len(prompts))
     return answers
+
+
+def _answer(tokenizer: PreTrainedTokenizerBase, ids: torch.Tensor, stop_ids: list[int], trim: bool) -> Answer:
+    """A generated row as an answer: one with no end-of-turn token that does not end a sentence stopped at the
+    limit mid-sentence, and is cut back to its last whole sentence (with `trim`) or marked cut."""
+    text = tokenizer.decode(ids, skip_special_tokens=True).strip()
+    if torch.isin(ids, torch.tensor(stop_ids, device=ids.device)).any() or ends_sentence(text):
+        return Answer(text)
+    whole = whole_sentences(text) if trim else None
+    return Answer(text, cut=True) if whole is None else Answer(whole, trimmed=True)
 
 
 def generate_tokens(

@@ -27,7 +27,7 @@ from studio.core.store import Store
 from studio.training.checkpoints import checkpoint_step
 from studio.training.configs import config_class, resolve, validate, with_device_lengths
 from studio.training.engine import Hooks, TrainResult
-from studio.training.generation import SamplingConfig, generate
+from studio.training.generation import SamplingConfig, generate, generate_answers
 from studio.training.judge import Judge
 from studio.training.models import load_model, model_identity
 from studio.training.reward import RewardScorer
@@ -45,7 +45,11 @@ TRAINING_DATA: dict[object, Callable[[Store], list]] = {
     PROMPTS: lambda store: [p.text for p in store.prompts()]}
 # Sequences per generate call when making comparisons: from FIRST_BATCH, doubling up to GENERATION_BATCH. Decoding
 # one token reads every weight whatever the batch, so 32 sequences write 1.8x the answers/s of 8 on a CPU
-# (bench/RESULTS.md section 21); starting small keeps the first comparisons coming quickly.
+# (bench/RESULTS.md section 21); starting small keeps the first comparisons coming quickly. The first prompt is not
+# answered alone: its comparison came sooner, but on a CPU no later call can land within a fast ranker's first
+# decision, so the person then waited for the rest. bench/fast_ranker.py, 2 cores at load 8, 12 decisions: the first
+# comparison, then the waits after it, alone vs 8 sequences first: 10.9 s + 27.8 s (2 waits) vs 16.0 s + 10.2 s (1)
+# at a decision every 3 s; 11.5 s + 37.0 s (2) vs 24.0 s + 22.0 s (1) every 1.5 s.
 FIRST_BATCH, GENERATION_BATCH = 8, 32
 
 
@@ -82,8 +86,9 @@ def default_sampling(base: SharedBase, **settings) -> SamplingConfig:
 def generate_comparisons(project: Project, base: SharedBase, per_prompt: int, policy: str = "base",
                          sampling: SamplingConfig | None = None, hooks: Hooks | None = None,
                          limit: int | None = None) -> list[int]:
-    """K responses for every prompt that has none from `policy`, each set stored as one comparison; without
-    `sampling`, the default answer length of the model's device (`default_sampling`)."""
+    """K responses for every prompt that has none from `policy` (`limit` prompts at most), each set stored as one
+    comparison, in calls that grow (`generation_chunks`); without `sampling`, the default answer length of the
+    model's device (`default_sampling`). An answer cut at the limit mid-sentence is stored as such."""
     if per_prompt < 2:
         raise ValueError("a comparison needs at least 2 responses per prompt")
     hooks, sampling = hooks or Hooks(), sampling or default_sampling(base)
@@ -97,12 +102,12 @@ def generate_comparisons(project: Project, base: SharedBase, per_prompt: int, po
         for chunk in generation_chunks(todo, per_prompt):
             if hooks.stop_requested():
                 break
-            answers = generate(model, base.tokenizer, [p.text for p in chunk], sampling,
-                               num_return_sequences=per_prompt, batch_size=GENERATION_BATCH,
-                               should_stop=hooks.should_stop)  # checked between tokens: a cancel is quick
+            answers = generate_answers(model, base.tokenizer, [p.text for p in chunk], sampling,
+                                       num_return_sequences=per_prompt, batch_size=GENERATION_BATCH,
+                                       should_stop=hooks.should_stop)  # checked between tokens: a cancel is quick
             with store.transaction():
                 for prompt, texts in zip(chunk, answers):
-                    ids = [store.add_response(prompt.id, t, label, settings) for t in texts]
+                    ids = [store.add_response(prompt.id, a.text, label, settings, cut=a.cut) for a in texts]
                     made.append(store.add_comparison(prompt.id, ids))
             done += len(answers)
             hooks.progress(done, len(todo))
@@ -112,13 +117,12 @@ def generate_comparisons(project: Project, base: SharedBase, per_prompt: int, po
 
 
 def generation_chunks(todo: list, per_prompt: int) -> list[list]:
-    """The first prompt alone, so that its comparison can be ranked as soon as possible; then batches of
-    prompts whose sequences double from FIRST_BATCH to GENERATION_BATCH."""
-    chunks, start, size = [todo[:1]], 1, max(1, FIRST_BATCH // per_prompt)
+    """Batches of prompts whose sequences double from FIRST_BATCH to GENERATION_BATCH."""
+    chunks, start, size = [], 0, max(1, FIRST_BATCH // per_prompt)
     while start < len(todo):
         chunks.append(todo[start:start + size])
         start, size = start + size, min(2 * size, max(1, GENERATION_BATCH // per_prompt))
-    return chunks if todo else []
+    return chunks
 
 
 def sample(project: Project, base: SharedBase, policy: str, prompts: list[str],

@@ -75,10 +75,15 @@ class ResponsePane(QFrame):
     and without `make_demo` (a pack brings back labels only) it offers no demonstration."""
 
     def __init__(self, number: int, text: str, pick: Callable[[int], None],
-                 make_demo: Callable[[int], None] | None = None):
+                 make_demo: Callable[[int], None] | None = None, cut_at: int | None = None):
         super().__init__(frameShape=QFrame.Shape.StyledPanel)
         self.header = QLabel()
         self.view = reader(text)
+        self.cut = QLabel(f"… (cut at {cut_at} tokens)", wordWrap=True, toolTip=(
+            f"This answer was still going when it reached the longest answer length ({cut_at} tokens), so it stops "
+            "mid-sentence: judge what it says, not where it stops, or skip it (S). A longer Answer length under "
+            "Generate answers lets answers finish."))
+        set_role(self.cut, "notice")
         self.pick_button = QPushButton(f"Pick ({number})",
                                        toolTip=f"The best of the answers not picked yet; same as pressing {number}")
         self.pick_button.clicked.connect(lambda: pick(number - 1))
@@ -92,8 +97,10 @@ class ResponsePane(QFrame):
         layout = QVBoxLayout(self)
         layout.addWidget(self.header)
         layout.addWidget(self.view, 1)
+        layout.addWidget(self.cut)
         layout.addWidget(self.pick_button)
         layout.addWidget(demo)
+        self.cut.setVisible(cut_at is not None)  # once in the pane: shown alone, it would open as a window
         self.set_place(None)
 
     def set_place(self, place: int | None) -> None:

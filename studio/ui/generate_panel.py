@@ -30,7 +30,8 @@ class GeneratePanel(QGroupBox):
         self.tokens_spin = QSpinBox(minimum=0, maximum=2048, singleStep=16, value=0,
                                     specialValueText=f"Auto ({default_answer_tokens('cpu')} on a CPU)",
                                     toolTip="The longest answer, in tokens (a token is about ¾ of a word); "
-                                            "shorter answers are generated faster. Auto: "
+                                            "shorter answers are generated faster. An answer still going at "
+                                            "this length ends at its last whole sentence. Auto: "
                                             f"{default_answer_tokens('cpu')} on a CPU (a first comparison in "
                                             f"seconds), {default_answer_tokens('cuda')} on a GPU")
         if remember:

@@ -2,8 +2,9 @@
 
 The prompt on top, its K answers side by side; keys decide: 1..K the best, then the next best… (the
 last is implied), T all tie, B all bad, S skip, Ctrl+Z undo. Every decision is written to the store at
-once and the next comparison appears. While you read the last one, the next are generated in the
-background (never on this thread), so the loop does not stall.
+once and the next comparison appears. The queue keeps ahead of you: while fewer than READY_AHEAD comparisons are
+ready, more are generated in the background (never on this thread), so the loop does not stall. An answer cut
+mid-sentence at the answer length says so under its text.
 """
 from __future__ import annotations
 
@@ -28,8 +29,14 @@ if TYPE_CHECKING:  # the labelling-only pack window starts without the workers (
     from studio.ui.context import StudioContext
     from studio.workers.job import Job
 
-PREFETCH_BELOW = 2   # start generating when fewer unranked comparisons than this remain
-PREFETCH_PROMPTS = 2
+# The queue keeps ahead of the person, counted in decisions: when fewer than READY_AHEAD comparisons are ready, a job
+# generates answers to REFILL_PROMPTS more prompts. At 1.5 s a decision, 12 comparisons last 18 s, longer than the
+# largest call (32 answers of 48 tokens: 8-17 s on a quiet 2-core CPU, bench/RESULTS.md section 21) takes, so a
+# refill lands before the ready ones run out; a job of 16 prompts (calls of 8, 16 and 8 answers) is as long as a
+# training job started meanwhile waits for the model. bench/fast_ranker.py, 20 decisions at 1.5 s, 2 cores at load
+# 6-8: 3 waits (50 s) after the first comparison, against 9 (106 s) generating 2 prompts when fewer than 2 are ready.
+READY_AHEAD = 12
+REFILL_PROMPTS = 16
 PACK_DONE = ("Every label is saved in the pack file the moment you make it: when you are done, close the pack and "
              "send the file back to whoever made it (they merge it with “pack import”).")
 
@@ -187,8 +194,10 @@ class RankPage(LabellingPage):
             self.hint.setText("")
         else:
             self.prompt_view.setPlainText(comparison.prompt)
-            for number, text in enumerate(comparison.responses, start=1):
-                pane = ResponsePane(number, text, self.pick, None if self.labelling_only else self.make_demo)
+            cut = self.ctx.store.cut_at(comparison.response_ids)
+            for number, (rid, text) in enumerate(zip(comparison.response_ids, comparison.responses), start=1):
+                pane = ResponsePane(number, text, self.pick, None if self.labelling_only else self.make_demo,
+                                    cut_at=cut.get(rid))
                 self.panes.append(pane)
                 self.splitter.addWidget(pane)
             self.splitter.setSizes([1000] * len(self.panes))
@@ -296,11 +305,13 @@ class RankPage(LabellingPage):
         self.ctx.data_changed.emit()
 
     # -- background generation ------------------------------------------------------------------------
-    def _prefetch(self, unranked: int) -> None:
-        if (unranked < PREFETCH_BELOW and self._auto and self._job is None and self.isVisible()
-                and self.queue.order != DISAGREE):  # a second look needs no new answers
+    def _prefetch(self, ready: int) -> None:
+        """Refill the queue when fewer than READY_AHEAD comparisons are ready (not for a second look: it needs
+        no new answers)."""
+        if (ready < READY_AHEAD and self._auto and self._job is None and self.isVisible()
+                and self.queue.order != DISAGREE):
             if self.ctx.store.prompts_without_responses(self.policy.currentData()):
-                self.generate(PREFETCH_PROMPTS)
+                self.generate(REFILL_PROMPTS)
 
     def generate(self, prompts: int, explicit: bool = False) -> Job | None:
         """Generate K answers for up to `prompts` prompts that have none from the chosen model."""

@@ -16,7 +16,8 @@ def load_model_job(ctx: JobContext) -> dict:
 
 
 def generate_job(per_prompt: int, policy: str = "base", limit: int | None = None, **sampling) -> Callable:
-    """Generate comparisons; `max_new_tokens=None` picks `default_answer_tokens` for the model's device."""
+    """Generate comparisons (`runs.generate_comparisons`); `max_new_tokens=None` picks `default_answer_tokens`
+    for the model's device."""
     def run(ctx: JobContext) -> list[int]:
         from studio.training.generation import SamplingConfig
         from studio.training.runs import generate_comparisons

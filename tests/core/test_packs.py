@@ -213,3 +213,17 @@ def test_a_tampered_rating_is_refused_with_one_line(tmp_path):
     with pytest.raises(PackError, match=r"tampered with: it holds a rating of answer \d+, which was not exported"):
         packs.import_pack(home.store, pack_file)
     assert [r.annotator for r in Ratings(home.store).list()] == ["me"] and active.rating_repeats(home.store) == []
+
+
+def test_a_cut_answer_is_still_marked_cut_in_the_pack(tmp_path):
+    home = Project.init(tmp_path / "home")
+    store = home.store
+    p = store.add_prompt("Q")
+    ids = [store.add_response(p, "...creating a throat", "base", {"max_new_tokens": 48}, cut=True),
+           store.add_response(p, "A whole answer.", "base", {"max_new_tokens": 48}, cut=False)]
+    store.add_comparison(p, ids)
+    packs.export_pack(store, tmp_path / "cut.pack")
+    pack = packs.open_pack(tmp_path / "cut.pack")
+    [packed] = pack.comparisons()
+    assert pack.cut_at(packed.response_ids) == {packed.response_ids[0]: 48}
+    pack.close()

@@ -121,7 +121,8 @@ def test_an_old_pack_imports_without_being_changed(labelled):
     """A pack from before rating repeats (schema 5) and copy numbers: migrated in a copy, not in place."""
     home, pack_file = labelled
     _edit(pack_file, ("DROP TABLE rating_repeats", []), ("ALTER TABLE pack_items DROP COLUMN copy", []),
-          ("ALTER TABLE prompts DROP COLUMN answer", []), ("UPDATE meta SET value = '5' WHERE key = 'schema_version'", []))
+          ("ALTER TABLE prompts DROP COLUMN answer", []), ("ALTER TABLE responses DROP COLUMN cut", []),
+          ("UPDATE meta SET value = '5' WHERE key = 'schema_version'", []))
     before = _files(pack_file)
     result = packs.import_pack(home.store, pack_file)
     assert (result.rankings, result.ratings, result.repeats) == (1, 1, 1)

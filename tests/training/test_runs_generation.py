@@ -22,22 +22,24 @@ def test_cancel_stops_inside_an_answer_and_stores_nothing_half_done(tmp_path, ba
     project.close()
 
 
-def test_the_first_comparison_is_stored_before_the_rest_are_generated(tmp_path, base):
-    """The first prompt is answered alone (it can be ranked at once); the others in one batched call."""
+def test_the_first_comparisons_are_stored_before_the_rest_are_generated(tmp_path, base):
+    """The first 4 prompts (8 sequences) are answered in one call and stored (they can be ranked at once); the
+    others in the next, larger call."""
     project = Project.init(tmp_path / "p", model="embedded")
-    for text in ("first prompt", "second prompt", "third prompt"):
-        project.store.add_prompt(text)
+    for n in range(6):
+        project.store.add_prompt(f"prompt {n}")
     seen = []
     hooks = Hooks(on_progress=lambda done, total: seen.append((done, total, len(project.store.comparisons()))))
     made = generate_comparisons(project, base, 2, sampling=SamplingConfig(max_new_tokens=4), hooks=hooks)
-    assert len(made) == 3 and seen == [(1, 3, 1), (3, 3, 3)]
+    assert len(made) == 6 and seen == [(4, 6, 4), (6, 6, 6)]
     project.close()
 
 
-def test_generation_calls_grow_from_one_prompt_to_the_largest_batch():
+def test_generation_calls_grow_from_the_first_batch_to_the_largest():
     sizes = [len(chunk) for chunk in generation_chunks(list(range(60)), 2)]
-    assert sizes == [1, 4, 8, 16, 16, 15]  # sequences per call: 2, 8, 16, 32, 32, 30
-    assert [len(c) for c in generation_chunks(list(range(5)), 8)] == [1, 1, 2, 1]  # 8 answers a prompt: 8 .. 32
+    assert sizes == [4, 8, 16, 16, 16]  # sequences per call: 8, 16, 32, 32, 32
+    assert [len(c) for c in generation_chunks(list(range(8)), 8)] == [1, 2, 4, 1]  # 8 answers a prompt: 8 .. 32
+    assert [len(c) for c in generation_chunks(list(range(3)), 2)] == [3]
     assert generation_chunks([], 2) == []
 
 

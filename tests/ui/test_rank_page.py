@@ -1,6 +1,7 @@
 import pytest
 from PySide6.QtCore import Qt
 
+from studio.ui import rank_page
 from studio.ui.rank_page import RankPage
 from tests.ui.helpers import show
 
@@ -86,8 +87,11 @@ def test_make_demo_and_add_prompts(qtbot, ctx):
     assert page.prompts_edit.toPlainText() == ""
 
 
-def test_prefetch_generates_the_next_comparison(qtbot, ctx):
-    """With the tiny model: the last comparison on screen starts background generation."""
+def test_prefetch_generates_the_next_comparison(qtbot, ctx, monkeypatch):
+    """With the tiny model: the last comparison on screen starts background generation (2 prompts while fewer
+    than 2 are ready, here), with the answers per prompt chosen when it starts."""
+    monkeypatch.setattr(rank_page, "READY_AHEAD", 2)
+    monkeypatch.setattr(rank_page, "REFILL_PROMPTS", 2)
     for text in ("first prompt", "second prompt", "third prompt"):
         ctx.store.add_prompt(text)
     page = RankPage(ctx)
@@ -108,20 +112,20 @@ def test_prefetch_generates_the_next_comparison(qtbot, ctx):
 
 def test_each_comparison_appears_as_soon_as_it_is_stored(qtbot, ctx):
     """The first comparison is on screen while the rest of the batch is still being generated."""
-    for text in ("first prompt", "second prompt", "third prompt"):
-        ctx.store.add_prompt(text)
+    for n in range(6):
+        ctx.store.add_prompt(f"prompt {n}")
     page = RankPage(ctx)
     page.tokens_spin.setValue(8)
     page._auto = False  # no prefetch on show: this test starts the batch itself
     show(qtbot, page)
     assert page.comparison is None
-    job = page.generate(3, explicit=True)
+    job = page.generate(6, explicit=True)
     seen = []  # connected after the page's own slot: what the page shows once each comparison is stored
     job.progress.connect(lambda done, total: seen.append((done, page.comparison is not None, page._job is job)))
     qtbot.waitUntil(lambda: page._job is None, timeout=60_000)
-    # the first prompt is generated alone and shown at once; the other two come in one batched call
-    assert seen[0] == (1, True, True) and [done for done, _, _ in seen] == [1, 3]
-    assert "Left: <b>3</b>" in page.counters.text()
+    # the first 4 prompts' answers come in one call and are shown at once; the other two in the next call
+    assert seen[0] == (4, True, True) and [done for done, _, _ in seen] == [4, 6]
+    assert "Left: <b>6</b>" in page.counters.text()
 
 
 def test_generate_pressed_while_generating_is_queued(qtbot, ctx):
