@@ -135,7 +135,8 @@ def test_dpo_on_whole_rankings_starts_at_log_k_factorial_over_choices(base, tmp_
     assert seen[0]["loss"] == pytest.approx(torch.tensor(24.0).log().item() / 3, abs=1e-5)
 
 
-def test_a_stored_auto_run_on_rankings_of_4_holds_out_the_prompts_and_pairs_a_pairs_run_would(base, tiny_model_dir, tmp_path):
+def test_a_stored_auto_run_on_rankings_of_4_holds_out_the_prompts_and_pairs_a_pairs_run_would(base, tiny_model_dir,
+                                                                                              tmp_path):
     import dataclasses
 
     from studio.core.project import Project

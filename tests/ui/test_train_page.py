@@ -159,7 +159,7 @@ def test_the_ranking_loss_is_a_list_of_its_choices_remembered_per_project(qtbot,
     box = page.form.editors["ranking_loss"][1]
     assert [box.itemText(i) for i in range(box.count())] == ["auto", "pairs", "plackett_luce"]
     assert page.form.values()["ranking_loss"] == "auto" and "plackett_luce: the whole ranking" in box.toolTip()
-    assert "auto: plackett_luce when some ranking orders its answers in more than 2 places" in box.toolTip()
+    assert "auto (the default): plackett_luce when some ranking orders its answers in more than 2" in box.toolTip()
     box.setCurrentText("plackett_luce")
     page.start()  # refused (no rankings), but what was set is remembered
     again = make_page(qtbot, ctx)
