@@ -357,13 +357,15 @@ def _has_finished(project: Project, kind: str) -> bool:
 
 
 def config_of(run: Run, resumed: bool = False):
-    """The settings a stored run trained with (defaults for any it did not store); `resumed`: with the loss its
-    `ranking_loss` resolved to when it started (`_ranking_loss`), so that labels added since change nothing."""
+    """The settings a stored run trained with (defaults for any it did not store); `resumed`: with the loss it
+    started with (`_ranking_loss`, else its `ranking_loss`, else pairs: a run from before the setting), so that
+    labels added since change nothing."""
     cls = config_class(run.kind)
     names = {f.name for f in dataclasses.fields(cls)}
     config = cls(**{k: v for k, v in run.config.items() if k in names})
-    if resumed and RANKING_LOSS_KEY in run.config:
-        config = dataclasses.replace(config, ranking_loss=run.config[RANKING_LOSS_KEY])
+    if resumed and "ranking_loss" in names:
+        loss = run.config.get(RANKING_LOSS_KEY, run.config.get("ranking_loss", "pairs"))
+        config = dataclasses.replace(config, ranking_loss=loss)
     return config
 
 

@@ -234,3 +234,6 @@ def test_a_run_stores_the_loss_auto_chose_and_resumes_with_it(base, tiny_model_d
     rank("tell me about wind", ["wind", "wind blows", "no"], [[1], [0], [2]])  # K = 3 from now on
     assert runs.config_of(store.run(run_id)).ranking_loss == "auto"  # a copy of its settings chooses again
     assert runs.config_of(store.run(run_id), resumed=True).ranking_loss == "pairs"  # a resume keeps its loss
+    older = store.create_run("dpo", {"steps": 1})  # from before the setting: it learnt from the pairs
+    assert runs.config_of(store.run(older), resumed=True).ranking_loss == "pairs"
+    assert runs.config_of(store.run(older)).ranking_loss == "auto"
