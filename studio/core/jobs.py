@@ -18,7 +18,8 @@ from pathlib import Path
 from studio.core.answer_length import default_answer_tokens
 from studio.core.atomic import atomic_writer
 from studio.core.jsonl import write_jsonl
-from studio.core.ratings import Ratings, training_pairs
+from studio.core.preferences import ranking_loss_for
+from studio.core.ratings import Ratings, training_pairs, training_rankings
 from studio.core.run_kinds import DEMONSTRATIONS, KINDS, PAIRS, PROMPTS, RATINGS, RunKind, run_kind
 from studio.core.store import Store
 
@@ -253,15 +254,17 @@ exec ray job submit --address="${{RAY_ADDRESS:-http://127.0.0.1:8265}}" --runtim
 """
 
 
-def readme_text(spec: JobSpec, count: int) -> str:
+def readme_text(spec: JobSpec, count: int, ranking_loss: str = "pairs") -> str:
+    """The job's README; `ranking_loss`: the loss the studio would learn from the job's rankings with
+    (`preferences.ranking_loss_for`), which a job with "plackett_luce" says TRL lacks."""
     engine = "OpenRLHF 0.11.2" if on_openrlhf(spec.kind) else "TRL 1.16"
     notes = list(spec.notes)
     if run_kind(spec.kind).learns_from == PAIRS:
         notes.append("TRL has no per-pair weights: every pair counts once here, while the studio gives the pairs "
                      "of one K-way ranking a weight of 1/num_pairs each.")
-        if getattr(spec.config, "ranking_loss", "pairs") != "pairs":
+        if ranking_loss == "plackett_luce":
             notes.append(f"TRL has no Plackett-Luce loss: this job learns from each ranking's pairs, as the "
-                         f"studio's ranking_loss=pairs does, not from whole rankings "
+                         f"studio's ranking_loss=pairs does, not from whole rankings as the studio would here "
                          f"(ranking_loss={spec.config.ranking_loss}).")
     notes = "".join(f"- {n}\n" for n in notes)
     if on_openrlhf(spec.kind):
@@ -312,6 +315,13 @@ def check_job(store: Store, kind: str, out: Path) -> list[dict]:
     return records
 
 
+def _ranking_loss(store: Store, config) -> str:
+    """The loss the studio would learn from the project's rankings with, by `config`'s `ranking_loss` (pairs for a
+    config without one)."""
+    choice = getattr(config, "ranking_loss", "pairs")
+    return ranking_loss_for(choice, training_rankings(store)) if choice == "auto" else choice
+
+
 def write_job(store: Store, spec: JobSpec, out: Path) -> int:
     """Write the job folder; returns the number of training examples. Refuses an existing non-empty folder."""
     out = Path(out)
@@ -320,7 +330,7 @@ def write_job(store: Store, spec: JobSpec, out: Path) -> int:
         check_settings(spec.config)
     (out / "data").mkdir(parents=True, exist_ok=True)
     write_jsonl(out / "data" / "train.jsonl", records)
-    files = {"README.md": readme_text(spec, len(records)),
+    files = {"README.md": readme_text(spec, len(records), _ranking_loss(store, spec.config)),
              "job.json": json.dumps({"kind": spec.kind, "engine": "openrlhf" if on_openrlhf(spec.kind) else "trl",
                                      "model": spec.model, "init_run": spec.init_run, "examples": len(records),
                                      "config": dataclasses.asdict(spec.config) if spec.config else {}}, indent=1)}

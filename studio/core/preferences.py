@@ -43,6 +43,20 @@ def is_ranking(item: dict) -> bool:
     return "order" in item
 
 
+def most_places(items: list[dict]) -> int:
+    """The most places (best-first groups) that one of `items` orders its answers in: 2 for a pair, 0 for none."""
+    return max((len(item["order"]) if is_ranking(item) else 2 for item in items), default=0)
+
+
+def ranking_loss_for(choice: str, items: list[dict]) -> str:
+    """The loss that a reward or DPO run with `ranking_loss` `choice` learns from `items` with: "auto" is
+    "plackett_luce" when some ranking orders its answers in more than 2 places (K > 2), else "pairs" (on 2 places
+    of pairs and ratings the pair path stays as it ever was); "pairs" and "plackett_luce" are themselves."""
+    if choice != "auto":
+        return choice
+    return "plackett_luce" if most_places(items) > 2 else "pairs"
+
+
 def pair_records(items: list[dict]) -> list[dict]:
     """Pair dicts (prompt, chosen, rejected, weight, comparison_id[, system]) of `items`: a pair stays as it is;
     a ranking becomes its InstructGPT pairs (`pairs_from_ranking`), their weights scaled by the ranking's."""

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 import torch
 
+from studio.core.preferences import most_places, ranking_loss_for
 from studio.training.chat_format import encode_chat
 from studio.training.shared_base import SharedBase
 
@@ -108,6 +109,15 @@ def step_tokens(sequences: Iterable[Example], per_step: int) -> int:
 def pair_step_tokens(encoded: list[tuple[Example, Example]], batch_size: int) -> int:
     """The most tokens one step of `batch_size` pairs can hold (both sides of each pair in one forward)."""
     return step_tokens((ex for pair in encoded for ex in pair), 2 * batch_size)
+
+
+def whole_rankings(data: list[dict], ranking_loss: str, say: Callable[[str], None]) -> bool:
+    """True when a reward or DPO run with `ranking_loss` learns from the whole rankings of `data`
+    (`preferences.ranking_loss_for`), which it then `say`s; False: from their pairs."""
+    whole = ranking_loss_for(ranking_loss, data) == "plackett_luce"
+    if whole:
+        say(f"Learning from whole rankings (K={most_places(data)}): Plackett-Luce")
+    return whole
 
 
 def encode_rankings(tokenizer, rankings: list[dict], max_length: int) -> list[list[Example]]:

@@ -5,7 +5,8 @@ The trainable `dpo` adapter starts as a copy of the SFT adapter, which also serv
 log-probs of every pair are computed once, before training.
 
 `ranking_loss` picks the pairs of each ranking (sigmoid DPO, InstructGPT-weighted) or each whole ranking
-(DPO's Plackett-Luce form over the implicit rewards of its answers, `preference_losses.listwise_dpo_loss`).
+(DPO's Plackett-Luce form over the implicit rewards of its answers, `preference_losses.listwise_dpo_loss`); "auto"
+(the default) is the whole rankings where one has more than 2 places (`preferences.ranking_loss_for`).
 """
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ import torch
 from studio.core.preferences import pair_records, ranking_records
 from studio.training.batches import (Example, by_ranking, chunks, encode_pairs, encode_rankings, over_chunks, pad_batch,
                                      pair_batch, pair_halves, pair_step_tokens, pair_weights, prompt_split,
-                                     ranking_batch, ranking_places, ranking_step_tokens, split_by_prompt)
+                                     ranking_batch, ranking_places, ranking_step_tokens, split_by_prompt,
+                                     whole_rankings)
 from studio.training.configs import DPOConfig
 from studio.training.engine import Hooks, TrainResult, run_supervised
 from studio.training.precision import wants_bf16
@@ -82,7 +84,8 @@ def train_dpo(base: SharedBase, data: list[dict], config: DPOConfig, run_dir: Pa
     `init_adapter` when the base has it, else to the bare base."""
     if not data:
         raise ValueError("DPO needs at least one preference pair")
-    if config.ranking_loss == "plackett_luce":
+    hooks = hooks or Hooks()
+    if whole_rankings(data, config.ranking_loss, hooks.say):
         return train_listwise_dpo(base, ranking_records(data), config, run_dir, hooks, resume, init_adapter)
     pairs = pair_records(data)
     torch.manual_seed(config.seed)
@@ -110,13 +113,13 @@ def train_dpo(base: SharedBase, data: list[dict], config: DPOConfig, run_dir: Pa
 
     return run_supervised(base=base, adapter=ADAPTER, heads={}, train_idx=train_idx, loss_fn=loss_fn,
                           eval_fn=eval_fn if eval_idx else None, split=prompt_split(pairs, eval_idx),
-                          config=config, run_dir=run_dir, hooks=hooks or Hooks(),
+                          config=config, run_dir=run_dir, hooks=hooks,
                           tokens=pair_step_tokens(encoded, config.batch_size),
                           resume=resume)
 
 
 def train_listwise_dpo(base: SharedBase, rankings: list[dict], config: DPOConfig, run_dir: Path,
-                       hooks: Hooks | None, resume: bool, init_adapter: str | None) -> TrainResult:
+                       hooks: Hooks, resume: bool, init_adapter: str | None) -> TrainResult:
     """`train_dpo` on whole rankings: the Plackett-Luce loss of the answers' implicit rewards; reward accuracy and
     margin over each ranking's pairs, as the pair loss reports them."""
     torch.manual_seed(config.seed)
@@ -154,5 +157,5 @@ def train_listwise_dpo(base: SharedBase, rankings: list[dict], config: DPOConfig
 
     return run_supervised(base=base, adapter=ADAPTER, heads={}, train_idx=train_idx, loss_fn=loss_fn,
                           eval_fn=eval_fn if eval_idx else None, split=prompt_split(rankings, eval_idx),
-                          config=config, run_dir=run_dir, hooks=hooks or Hooks(),
+                          config=config, run_dir=run_dir, hooks=hooks,
                           tokens=ranking_step_tokens(encoded, config.batch_size), resume=resume)

@@ -2,8 +2,9 @@
 
 Each response is scored by the head on the hidden state of its last token. The loss (`ranking_loss`) is the
 Bradley-Terry loss on the score difference, weighted as in InstructGPT (the C(K,2) pairs of one K-way ranking
-share weight 1), or the Plackett-Luce likelihood of each whole ranking. The mean and std of the scores are saved
-with the head, so scores can be normalised later.
+share weight 1), or the Plackett-Luce likelihood of each whole ranking ("auto", the default: where one has more
+than 2 places, `preferences.ranking_loss_for`). The mean and std of the scores are saved with the head, so scores
+can be normalised later.
 """
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from studio.core.preferences import pair_records, ranking_records
 from studio.core.rm_health import SPLIT_FILE, load_split, save_split
 from studio.training.batches import (Example, by_ranking, chunks, encode_example, encode_pairs, encode_rankings,
                                      over_chunks, pad_batch, pair_halves, pair_step_tokens, pair_weights,
-                                     prompt_split, ranking_batch, ranking_places, ranking_step_tokens, split_by_prompt)
+                                     prompt_split, ranking_batch, ranking_places, ranking_step_tokens, split_by_prompt,
+                                     whole_rankings)
 from studio.training.configs import RewardConfig
 from studio.training.engine import Hooks, TrainResult, run_supervised
 from studio.training.preference_losses import bradley_terry_loss, plackett_luce_loss, ranked_pairs
@@ -171,7 +173,8 @@ def train_reward(base: SharedBase, data: list[dict], config: RewardConfig, run_d
     if not data:
         raise ValueError("the reward model needs at least one preference pair")
     torch.manual_seed(config.seed)
-    listwise = config.ranking_loss == "plackett_luce"
+    hooks = hooks or Hooks()
+    listwise = whole_rankings(data, config.ranking_loss, hooks.say)
     items = ranking_records(data) if listwise else pair_records(data)
     train_idx, eval_idx = stored_split(items, Path(run_dir) / SPLIT_FILE, config,
                                        Path(warm_start) if warm_start is not None else None)
@@ -186,7 +189,7 @@ def train_reward(base: SharedBase, data: list[dict], config: RewardConfig, run_d
     loss_fn, eval_fn, tokens, answers = objective(base, head, items, train_idx, eval_idx, config)
     result = run_supervised(base=base, adapter=ADAPTER, heads={HEAD: head}, train_idx=train_idx, loss_fn=loss_fn,
                             eval_fn=eval_fn if eval_idx else None, split=prompt_split(items, eval_idx),
-                            config=config, run_dir=run_dir, hooks=hooks or Hooks(), tokens=tokens, resume=resume)
+                            config=config, run_dir=run_dir, hooks=hooks, tokens=tokens, resume=resume)
     if result.status == "finished":
         responses = list({tuple(ex[0]): ex for ex in answers}.values())
         scores = RewardScorer(base, ADAPTER, head).score_examples(responses, config.batch_size * 2)

@@ -19,6 +19,7 @@ from studio.core.active import latest_reward_run, prompts_by_uncertainty, unscor
 from studio.core.answer_length import default_answer_tokens
 from studio.core.oversight_store import forget_alarms_after, watch_run
 from studio.core.project import Project
+from studio.core.preferences import ranking_loss_for
 from studio.core.ratings import Ratings, training_rankings
 from studio.core.records import Run
 from studio.core.reward_terms import JUDGE, TERMS_KEY, Term, split_weight, terms_for_run, uses_reward_model
@@ -43,6 +44,7 @@ TRAINING_DATA: dict[object, Callable[[Store], list]] = {
     PAIRS: training_rankings,  # whole; the engines decompose them into pairs unless ranking_loss keeps them whole
     RATINGS: lambda store: Ratings(store).examples(),
     PROMPTS: lambda store: [p.text for p in store.prompts()]}
+RANKING_LOSS_KEY = "_ranking_loss"  # the loss a reward or DPO run's ranking_loss resolved to when it started
 # Sequences per generate call when making comparisons: from FIRST_BATCH, doubling up to GENERATION_BATCH. Decoding
 # one token reads every weight whatever the batch, so 32 sequences write 1.8x the answers/s of 8 on a CPU
 # (bench/RESULTS.md section 21); starting small keeps the first comparisons coming quickly. The first prompt is not
@@ -196,7 +198,7 @@ def train(project: Project, base: SharedBase, kind: str, config=None, hooks: Hoo
         check_data(project, run.kind)
         checked = check_terms(project, run.kind, terms, functions, resume=resume)
         lock = project.lock_run(run.id)  # refuses a run that another process is training
-        kind, config = run.kind, config_of(run)
+        kind, config = run.kind, config_of(run, resumed=True)
         init, reward = run.config.get("_init"), run.config.get("_reward")
         start, warm = run.config.get("_start"), run.config.get("_warm")
         run_id = run.id
@@ -214,7 +216,8 @@ def train(project: Project, base: SharedBase, kind: str, config=None, hooks: Hoo
         init = policy_label(project, init) if init is not None else None  # stored resolved: a resume uses the same
         reward = _default_reward(project, kind, reward, checked)
         rounds = {k: v for k, v in (("_start", start), ("_warm", warm)) if v}  # only a round's runs have them
-        stored = {**dataclasses.asdict(config), "_init": init, "_reward": reward, **rounds}
+        stored = {**dataclasses.asdict(config), "_init": init, "_reward": reward, **rounds,
+                  **_ranking_loss(project, kind, config)}
         if checked:
             stored[TERMS_KEY] = [t.text for t in checked]
         parent = int(start) if start else store.resolve_run(init).id if init not in (None, "base") else None
@@ -357,11 +360,27 @@ def _has_finished(project: Project, kind: str) -> bool:
     return any(r.status == "finished" for r in project.store.runs(kind))
 
 
-def config_of(run: Run):
-    """The settings a stored run trained with (defaults for any it did not store)."""
+def config_of(run: Run, resumed: bool = False):
+    """The settings a stored run trained with (defaults for any it did not store); `resumed`: with the loss it
+    started with (`_ranking_loss`, else its `ranking_loss`, else pairs: a run from before the setting), so that
+    labels added since change nothing."""
     cls = config_class(run.kind)
     names = {f.name for f in dataclasses.fields(cls)}
-    return cls(**{k: v for k, v in run.config.items() if k in names})
+    config = cls(**{k: v for k, v in run.config.items() if k in names})
+    if resumed and "ranking_loss" in names:
+        loss = run.config.get(RANKING_LOSS_KEY, run.config.get("ranking_loss", "pairs"))
+        config = dataclasses.replace(config, ranking_loss=loss)
+    return config
+
+
+def _ranking_loss(project: Project, kind: str, config) -> dict[str, str]:
+    """{RANKING_LOSS_KEY: the loss} that a reward or DPO run learns with on the project's data
+    (`preferences.ranking_loss_for`), stored beside its setting, which stays as chosen ("auto") for a copy of
+    its settings or a round; {} for other kinds."""
+    if not hasattr(config, "ranking_loss"):
+        return {}
+    data = TRAINING_DATA[run_kind(kind).learns_from](project.store)
+    return {RANKING_LOSS_KEY: ranking_loss_for(config.ranking_loss, data)}
 
 
 def _recording_hooks(project: Project, run_id: int, hooks: Hooks) -> Hooks:

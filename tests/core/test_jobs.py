@@ -196,5 +196,21 @@ def test_a_plackett_luce_job_learns_from_the_pairs_and_says_so(store, tmp_path, 
     readme = (tmp_path / "pl" / "README.md").read_text()
     assert "TRL has no Plackett-Luce loss" in readme and "ranking_loss" not in (tmp_path / "pl" /
                                                                                "trl_config.yaml").read_text()
-    write_job(store, JobSpec(kind, "m", config_class(kind)()), tmp_path / "pairs")
+    write_job(store, JobSpec(kind, "m", config_class(kind)(ranking_loss="pairs")), tmp_path / "pairs")
     assert "Plackett-Luce" not in (tmp_path / "pairs" / "README.md").read_text()
+
+
+@pytest.mark.parametrize("kind", ["reward", "dpo"])
+def test_an_auto_job_says_trl_lacks_plackett_luce_only_where_the_studio_would_use_it(store, tmp_path, kind):
+    from studio.training.configs import config_class
+
+    prompt_id = store.add_prompt("P")  # a pair only: the studio learns from the pairs, as TRL does
+    store.add_ranking(store.add_comparison(prompt_id, [store.add_response(prompt_id, t, "base") for t in "xy"]),
+                      [[1], [0]])
+    assert config_class(kind)().ranking_loss == "auto"
+    write_job(store, JobSpec(kind, "m", config_class(kind)()), tmp_path / "k2")
+    assert "Plackett-Luce" not in (tmp_path / "k2" / "README.md").read_text()
+    ranked(store)  # a > b > c: whole rankings from now on
+    write_job(store, JobSpec(kind, "m", config_class(kind)()), tmp_path / "k3")
+    readme = (tmp_path / "k3" / "README.md").read_text()
+    assert "TRL has no Plackett-Luce loss" in readme and "(ranking_loss=auto)" in readme

@@ -1,6 +1,6 @@
 import pytest
 
-from studio.core.preferences import check_order, pairs_from_ranking
+from studio.core.preferences import check_order, pairs_from_ranking, ranking_loss_for, ranking_record
 
 
 def test_full_ranking_of_three_gives_three_pairs_of_weight_one_third():
@@ -33,3 +33,13 @@ def test_skip_or_all_tied_gives_nothing(order):
 def test_check_order_rejects(order, k, message):
     with pytest.raises(ValueError, match=message):
         check_order(order, k)
+
+
+def test_auto_is_plackett_luce_only_where_a_ranking_has_more_than_2_places():
+    pair = {"prompt": "Q", "chosen": "a", "rejected": "b"}
+    liked_and_disliked = ranking_record("Q", ["a", "b", "c"], [[0], [1, 2]], None)  # 3 answers in 2 places
+    assert ranking_loss_for("auto", [pair, liked_and_disliked]) == ranking_loss_for("auto", []) == "pairs"
+    strict = ranking_record("Q", ["a", "b", "c"], [[2], [0], [1]], 1)
+    assert ranking_loss_for("auto", [pair, liked_and_disliked, strict]) == "plackett_luce"
+    assert ranking_loss_for("pairs", [strict]) == "pairs"
+    assert ranking_loss_for("plackett_luce", [pair]) == "plackett_luce"

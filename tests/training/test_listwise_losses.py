@@ -74,6 +74,6 @@ def test_the_ranking_loss_setting_is_checked_by_name():
     from studio.training.configs import DPOConfig, RewardConfig, validate
 
     validate(RewardConfig(ranking_loss="plackett_luce"))
-    assert RewardConfig().ranking_loss == DPOConfig().ranking_loss == "pairs"
-    with pytest.raises(ValueError, match="ranking_loss must be one of pairs, plackett_luce \\(got 'listnet'\\)"):
+    assert RewardConfig().ranking_loss == DPOConfig().ranking_loss == "auto"
+    with pytest.raises(ValueError, match="ranking_loss must be one of auto, pairs, plackett_luce \\(got 'listnet'\\)"):
         validate(DPOConfig(ranking_loss="listnet"))

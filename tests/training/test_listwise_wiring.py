@@ -135,7 +135,8 @@ def test_dpo_on_whole_rankings_starts_at_log_k_factorial_over_choices(base, tmp_
     assert seen[0]["loss"] == pytest.approx(torch.tensor(24.0).log().item() / 3, abs=1e-5)
 
 
-def test_a_stored_plackett_luce_run_holds_out_the_prompts_and_pairs_a_pairs_run_would(base, tiny_model_dir, tmp_path):
+def test_a_stored_auto_run_on_rankings_of_4_holds_out_the_prompts_and_pairs_a_pairs_run_would(base, tiny_model_dir,
+                                                                                              tmp_path):
     import dataclasses
 
     from studio.core.project import Project
@@ -149,10 +150,12 @@ def test_a_stored_plackett_luce_run_holds_out_the_prompts_and_pairs_a_pairs_run_
         p = project.store.add_prompt(r["prompt"])
         c = project.store.add_comparison(p, [project.store.add_response(p, t, "base") for t in r["responses"]])
         project.store.add_ranking(c, r["order"])
-    config = RewardConfig(ranking_loss="plackett_luce", steps=2, batch_size=2, max_length=48, lora_r=4, lora_alpha=8,
-                          eval_fraction=0.2, eval_every=2)
+    config = RewardConfig(steps=2, batch_size=2, max_length=48, lora_r=4, lora_alpha=8, eval_fraction=0.2,
+                          eval_every=2)  # ranking_loss auto: whole rankings of 4 places
     run_id, result = runs.train(project, base, "reward", config)
-    assert result.status == "finished" and project.store.run(run_id).config["ranking_loss"] == "plackett_luce"
+    stored = project.store.run(run_id).config
+    assert result.status == "finished" and (stored["ranking_loss"], stored["_ranking_loss"]) == ("auto",
+                                                                                                  "plackett_luce")
     assert result.metrics["eval_size"] == 2 and 0 <= result.metrics["eval_accuracy"] <= 1
     pairs = [dataclasses.asdict(p) for p in training_pairs(project.store)]
     _, held_idx = split_by_prompt(pairs, 0.2, 0)
@@ -160,3 +163,77 @@ def test_a_stored_plackett_luce_run_holds_out_the_prompts_and_pairs_a_pairs_run_
     assert split == "held-out" and [{k: v for k, v in p.items() if k != "split"} for p in held] == [
         pairs[i] for i in held_idx]
     assert len(held) == 12  # 2 prompts x 6 pairs
+
+
+def k2_data() -> list[dict]:
+    """Rankings of 2 places only: a pair dict, a 2-answer ranking and ratings' [liked, 2 disliked] (3 answers)."""
+    return [{"prompt": "tell me about rain", "chosen": "rain is wet", "rejected": "rain"},
+            ranking_record("tell me about snow", ["snow", "snow is cold"], [[1], [0]], 1),
+            ranking_record("tell me about fog", ["fog is grey", "fog", "no"], [[0], [1, 2]], None)]
+
+
+def spy(monkeypatch, module, name: str) -> list:
+    """A list that gets the arguments of every call of `module.name`, which still runs."""
+    calls, real = [], getattr(module, name)
+    monkeypatch.setattr(module, name, lambda *args: calls.append(args) or real(*args))
+    return calls
+
+
+@pytest.mark.parametrize("k", [2, 3])
+def test_auto_reward_learns_from_whole_rankings_only_where_one_has_more_than_2_places(base, tmp_path, monkeypatch, k):
+    data = k2_data() + ([ranking_record("tell me about wind", ["wind", "wind blows", "no"], [[1], [0], [2]], 2)]
+                        if k == 3 else [])
+    captured, whole = capture(monkeypatch, reward, "plackett_luce_loss")
+    pairs, said = spy(monkeypatch, reward, "bradley_terry_loss"), []
+    config = RewardConfig(max_length=48, lora_r=4, lora_alpha=8, eval_fraction=0.0)
+    assert config.ranking_loss == "auto"
+    reward.train_reward(base, data, config, tmp_path, Hooks(on_message=said.append))
+    with torch.no_grad():
+        captured["loss_fn"](captured["train_idx"])
+    if k == 2:  # the pair path as ever: every pair of the data, none of it whole
+        assert not whole and not said and len(captured["train_idx"]) == len(pair_records(data)) == 4
+        assert len(pairs[-1][0]) == 4
+    else:
+        assert not pairs and said == ["Learning from whole rankings (K=3): Plackett-Luce"]
+        assert whole[-1][1].shape == (4, 3)  # the 4 rankings whole, 3 answers wide
+
+
+@pytest.mark.parametrize("k", [2, 3])
+def test_auto_dpo_learns_from_whole_rankings_only_where_one_has_more_than_2_places(base, tmp_path, monkeypatch, k):
+    data = k2_data() + ([ranking_record("tell me about wind", ["wind", "wind blows", "no"], [[1], [0], [2]], 2)]
+                        if k == 3 else [])
+    captured, whole = capture(monkeypatch, dpo, "listwise_dpo_loss")
+    pairs, said = spy(monkeypatch, dpo, "dpo_loss"), []
+    config = DPOConfig(max_length=48, lora_r=4, lora_alpha=8, eval_fraction=0.0)
+    assert config.ranking_loss == "auto"
+    dpo.train_dpo(base, data, config, tmp_path, Hooks(on_message=said.append), init_adapter=None)
+    with torch.no_grad():
+        captured["loss_fn"](captured["train_idx"])
+    if k == 2:
+        assert not whole and not [s for s in said if "whole" in s] and len(pairs[-1][0]) == 4
+    else:
+        assert not pairs and "Learning from whole rankings (K=3): Plackett-Luce" in said
+        assert whole[-1][2].shape == (4, 3)
+
+
+def test_a_run_stores_the_loss_auto_chose_and_resumes_with_it(base, tiny_model_dir, tmp_path):
+    from studio.core.project import Project
+    from studio.training import runs
+
+    project = Project.init(tmp_path / "p", model=str(tiny_model_dir))
+    store = project.store
+
+    def rank(prompt: str, texts: list[str], order: list[list[int]]) -> None:
+        p = store.add_prompt(prompt)
+        store.add_ranking(store.add_comparison(p, [store.add_response(p, t, "base") for t in texts]), order)
+
+    rank("tell me about rain", ["rain is wet", "rain"], [[0], [1]])
+    config = DPOConfig(steps=1, batch_size=1, max_length=48, lora_r=4, lora_alpha=8, eval_fraction=0.0)
+    run_id, result = runs.train(project, base, "dpo", config)
+    assert result.status == "finished" and store.run(run_id).config["_ranking_loss"] == "pairs"
+    rank("tell me about wind", ["wind", "wind blows", "no"], [[1], [0], [2]])  # K = 3 from now on
+    assert runs.config_of(store.run(run_id)).ranking_loss == "auto"  # a copy of its settings chooses again
+    assert runs.config_of(store.run(run_id), resumed=True).ranking_loss == "pairs"  # a resume keeps its loss
+    older = store.create_run("dpo", {"steps": 1})  # from before the setting: it learnt from the pairs
+    assert runs.config_of(store.run(older), resumed=True).ranking_loss == "pairs"
+    assert runs.config_of(store.run(older)).ranking_loss == "auto"

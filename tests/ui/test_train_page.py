@@ -157,8 +157,9 @@ def test_the_ranking_loss_is_a_list_of_its_choices_remembered_per_project(qtbot,
     page = make_page(qtbot, ctx)
     page.set_kind(kind)
     box = page.form.editors["ranking_loss"][1]
-    assert [box.itemText(i) for i in range(box.count())] == ["pairs", "plackett_luce"]
-    assert page.form.values()["ranking_loss"] == "pairs" and "plackett_luce: the whole ranking" in box.toolTip()
+    assert [box.itemText(i) for i in range(box.count())] == ["auto", "pairs", "plackett_luce"]
+    assert page.form.values()["ranking_loss"] == "auto" and "plackett_luce: the whole ranking" in box.toolTip()
+    assert "auto (the default): plackett_luce when some ranking orders its answers in more than 2" in box.toolTip()
     box.setCurrentText("plackett_luce")
     page.start()  # refused (no rankings), but what was set is remembered
     again = make_page(qtbot, ctx)
