@@ -44,6 +44,7 @@ class Stop:
         self.pressed = False
         self.steps: list[int] = []     # steps or rounds reported
         self.messages: list[str] = []
+        self.heard = 0                 # messages said before the last report
         self.after: Counter = Counter()  # what ran once Stop was pressed
         self.kept: list[torch.Tensor] = []  # the adapter's weights at the last report
         self.scored = 0                # answers the model-running scorer read in the round under way
@@ -63,8 +64,12 @@ class Stop:
     def _reported(self, step: int, values: dict) -> None:
         self._ran("reports")
         self.steps.append(step)
-        self.scored = 0
+        self.scored, self.heard = 0, len(self.messages)
         self.kept = [p.detach().clone() for p in self.base.adapter_parameters(self.adapter)]
+
+    def newest(self) -> str:
+        """The newest message said since the last report ("" when none)."""
+        return self.messages[-1] if len(self.messages) > self.heard else ""
 
     def _ran(self, what: str) -> None:
         if self.pressed:
@@ -101,8 +106,8 @@ class Stop:
 
 
 def said(text: str, after: int) -> Callable[[Stop], bool]:
-    """Stop once `after` steps or rounds are reported and the engine's newest message holds `text`."""
-    return lambda stop: len(stop.steps) >= after and bool(stop.messages) and text in stop.messages[-1]
+    """Stop once `after` steps or rounds are reported and the engine's newest message since holds `text`."""
+    return lambda stop: len(stop.steps) >= after and text in stop.newest()
 
 
 def scored(answers: int, after: int) -> Callable[[Stop], bool]:
