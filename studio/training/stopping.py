@@ -4,9 +4,11 @@ Checking only between rounds made Stop wait for a whole PPO round (its sampling 
 embedded model, issue 27). Every pass of every engine runs through the shared base's decoder layers, the reward
 model's scoring and the reference passes included, so one check there covers them all without threading a stop
 flag through each score function: while `stops_inside` is open, each decoder layer first asks `should_stop()`
-and raises `Cancelled` when it is true (a backward pass already begun runs to its end: one micro-batch's). The engine catches it where a unit of work (a step, a round) began and
-discards that unit whole (`all_or_nothing` puts back any optimizer step it had applied), so nothing half-done
-is reported or saved as a checkpoint and a resume repeats exactly what an uninterrupted run would have run.
+and raises `Cancelled` when it is true, and in a training pass asks again as the backward pass leaves it (a
+tensor hook on its input: a backward takes as long as two forwards). The engine catches it where a unit of work
+(a step, a round) began and discards that unit whole (`all_or_nothing` puts back any optimizer step it had
+applied), so nothing half-done is reported or saved as a checkpoint and a resume repeats exactly what an
+uninterrupted run would have run.
 """
 from __future__ import annotations
 
@@ -34,15 +36,22 @@ def decoder_layers(base: SharedBase) -> list[nn.Module]:
 
 @contextmanager
 def stops_inside(base: SharedBase, should_stop: Callable[[], bool] | None) -> Iterator[None]:
-    """While open, every decoder layer's forward first raises `Cancelled` once `should_stop()` is true (nothing
-    without a `should_stop`). The check is an Event lookup: ~1 us against a layer's milliseconds."""
+    """While open, every decoder layer's forward first raises `Cancelled` once `should_stop()` is true, and so does
+    the backward pass where it leaves a layer whose input needs a gradient (nothing without a `should_stop`). The
+    check is an Event lookup: ~1 us against a layer's milliseconds."""
     if should_stop is None:
         yield
         return
 
+    def backward_check(grad: torch.Tensor) -> None:
+        if should_stop():
+            raise Cancelled
+
     def check(module: nn.Module, args: tuple) -> None:
         if should_stop():
             raise Cancelled
+        if args and isinstance(args[0], torch.Tensor) and args[0].requires_grad:
+            args[0].register_hook(backward_check)
 
     handles = [layer.register_forward_pre_hook(check) for layer in decoder_layers(base)]
     try:

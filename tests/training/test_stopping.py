@@ -45,6 +45,7 @@ class Stop:
         self.steps: list[int] = []     # steps or rounds reported
         self.messages: list[str] = []
         self.heard = 0                 # messages said before the last report
+        self.backward = False          # asked from the backward pass (as it enters the last decoder layer)
         self.after: Counter = Counter()  # what ran once Stop was pressed
         self.kept: list[torch.Tensor] = []  # the adapter's weights at the last report
         self.scored = 0                # answers the model-running scorer read in the round under way
@@ -58,7 +59,8 @@ class Stop:
         self.messages.append(text)
         self._ask()
 
-    def _ask(self) -> None:
+    def _ask(self, backward: bool = False) -> None:
+        self.backward = backward
         self.pressed = self.pressed or self.when(self)
 
     def _reported(self, step: int, values: dict) -> None:
@@ -91,7 +93,8 @@ class Stop:
         forward (this pre-hook comes before the engine's own check, which the engine adds when it starts)."""
         self.base = base
         layers = decoder_layers(base)
-        handles = [layers[0].register_forward_pre_hook(lambda module, args: self._ask())]
+        handles = [layers[0].register_forward_pre_hook(lambda module, args: self._ask()),
+                   layers[-1].register_forward_hook(self._ask_in_backward)]
         handles += [layer.register_forward_hook(lambda *args: self._ran("layer forwards")) for layer in layers]
         handles.append(register_optimizer_step_post_hook(lambda *args: self._ran("optimizer steps")))
         try:
@@ -99,6 +102,11 @@ class Stop:
         finally:
             for handle in handles:
                 handle.remove()
+
+    def _ask_in_backward(self, module, args, out) -> None:
+        hidden = out[0] if isinstance(out, tuple) else out
+        if hidden.requires_grad:
+            hidden.register_hook(lambda grad: self._ask(backward=True))
 
     def unchanged(self) -> bool:
         """The adapter's weights are as they were at the last report."""
@@ -201,6 +209,21 @@ def test_a_stop_inside_a_step_drops_it_and_resume_matches(tiny_model_dir, tmp_pa
     supervised_run(kind, straight, tmp_path / "straight")
     for a, b in zip(fresh.adapter_parameters(kind), straight.adapter_parameters(kind)):
         assert torch.allclose(a, b, atol=1e-6)
+
+
+@pytest.mark.parametrize("checkpointing", [False, True])
+def test_a_stop_in_the_backward_pass_ends_it_at_the_next_layer(base, tmp_path, checkpointing):
+    """Stop as step 3's backward enters the last layer: the layer below is never reached (its LoRA gradients stay
+    unset), with or without gradient checkpointing (whose backward runs each layer's forward again)."""
+    stop = Stop(lambda s: len(s.steps) == 2 and s.backward, "sft")
+    with stop.watching(base):
+        result = train_sft(base, data("sft", 12), SFTConfig(**TINY, gradient_checkpointing=checkpointing), tmp_path,
+                           stop.hooks(base))
+    assert (result.status, result.step) == ("cancelled", 2) and stop.after == Counter() and stop.unchanged()
+    grads = {name: p.grad for name, p in base.peft.named_parameters() if ".sft." in name}
+    assert all(g is None for name, g in grads.items() if ".layers.0." in name)
+    assert all(g is not None for name, g in grads.items() if ".layers.1." in name)
+    assert checkpoint_step(tmp_path) == 2
 
 
 @pytest.mark.parametrize("kind", ["dpo", "kto"])
