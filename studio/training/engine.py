@@ -299,12 +299,15 @@ def run_supervised(*, base: SharedBase, adapter: str, heads: dict[str, nn.Module
         finally:
             base.model.eval()
             base.base.gradient_checkpointing_disable()
-        hooks.say(SAVING)
-        checkpoint()
+        if status == "finished" or checkpoint_step(run_dir) != step:  # a Stop keeps the checkpoint of its step
+            hooks.say(SAVING)
+            checkpoint()
+    if status != "finished":  # a stopped run's files are its checkpoint: no adapter of its own
+        return TrainResult(status, step, last)
     artifact = base.save_adapter(adapter, run_dir / "adapter")
     if heads:
         save_heads(heads, run_dir / "heads.safetensors")
-    return TrainResult(status, step, last, artifact if status == "finished" else None)
+    return TrainResult(status, step, last, artifact)
 
 
 def _train_step(loss_fn: LossFn, idx: list[int], optimizer: torch.optim.Optimizer, scheduler: LRScheduler,

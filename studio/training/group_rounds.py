@@ -5,8 +5,9 @@ prompt side by side, with the sampler's own log-probs recorded), score them (`mi
 response that never ended), and hand the round to the algorithm's `Learn`, which returns its metrics. Around it:
 the policy's start (`online_policy.start_policy`), resume from the last checkpoint, Stop anywhere in a round
 (within one layer's work, `stopping.stops_inside`: the round is dropped whole, its updates undone), NaN stop
-(`engine.Diverged`), bf16 decisions (`engine.wants_bf16`), metrics, samples, progress and checkpoints. Round i always samples with seed (seed, i) and prompts from the
-seeded order, so a resumed run repeats the rounds an uninterrupted one would have run.
+(`engine.Diverged`), bf16 decisions (`engine.wants_bf16`), metrics, samples, progress and checkpoints. Round i
+always samples with seed (seed, i) and prompts from the seeded order, so a resumed run repeats the rounds an
+uninterrupted one would have run.
 
 A config here has RLOO's and GRPO's shared fields: iterations, batch_size, samples_per_prompt, max_new_tokens,
 temperature, beta, lr, prompts_per_pass, missing_eos_penalty, lora_r, lora_alpha, checkpoint_every,
@@ -22,7 +23,8 @@ from pathlib import Path
 import torch
 
 from studio.core.text_stats import round_stats
-from studio.training.checkpoints import has_checkpoint, load_checkpoint, save_checkpoint, trainable_parameters
+from studio.training.checkpoints import (checkpoint_step, has_checkpoint, load_checkpoint, save_checkpoint,
+                                        trainable_parameters)
 from studio.training.configs import with_device_lengths
 from studio.training.engine import (SAVING, Diverged, Hooks, ScoreFn, TrainResult, batch_for_step, score_round,
                                     stoppable, wants_bf16)
@@ -166,10 +168,12 @@ def train_in_rounds(base: SharedBase, prompts: list[str], score_fn: ScoreFn, con
                 checkpoint()
     except Diverged as exc:
         return TrainResult("diverged", iteration, last, None, str(exc))
-    hooks.say(SAVING)
-    checkpoint()
-    artifact = base.save_adapter(POLICY, run_dir / "adapter")
-    return TrainResult(status, iteration, last, artifact if status == "finished" else None)
+    if status == "finished" or checkpoint_step(run_dir) != iteration:  # a Stop keeps the checkpoint of its round
+        hooks.say(SAVING)
+        checkpoint()
+    if status != "finished":  # a stopped run's files are its checkpoint: no adapter of its own
+        return TrainResult(status, iteration, last)
+    return TrainResult(status, iteration, last, base.save_adapter(POLICY, run_dir / "adapter"))
 
 
 def on_terms(train: Callable[..., TrainResult]) -> Callable[..., TrainResult]:

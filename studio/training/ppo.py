@@ -40,8 +40,8 @@ import torch
 from safetensors.torch import load_file
 
 from studio.core.text_stats import round_stats
-from studio.training.checkpoints import (checkpoint_extra, has_checkpoint, load_checkpoint, save_checkpoint,
-                                        trainable_parameters)
+from studio.training.checkpoints import (checkpoint_extra, checkpoint_step, has_checkpoint, load_checkpoint,
+                                        save_checkpoint, trainable_parameters)
 from studio.training.chosen_logprobs import response_logprobs
 from studio.training.configs import with_device_lengths
 from studio.training.online_configs import PPOConfig
@@ -345,10 +345,13 @@ def train_ppo(base: SharedBase, prompts: list[str], score_fn: ScoreFn, config: P
         return TrainResult("diverged", iteration, last, None, str(exc))
     finally:
         base.model.eval()
-    checkpoint(SAVING)
+    if status == "finished" or checkpoint_step(run_dir) != iteration:  # a Stop keeps the checkpoint of its round
+        checkpoint(SAVING)
+    if status != "finished":  # a stopped run's files are its checkpoint: no adapter of its own
+        return TrainResult(status, iteration, last)
     artifact = base.save_adapter(POLICY, run_dir / "adapter")
     save_heads(heads, run_dir / "heads.safetensors", meta={"value_head": "PPO value head on the policy adapter"})
-    return TrainResult(status, iteration, last, artifact if status == "finished" else None)
+    return TrainResult(status, iteration, last, artifact)
 
 
 def train_ppo_online(base: SharedBase, prompts: list[str], config: PPOConfig, run_dir: Path, hooks: Hooks | None = None,

@@ -162,7 +162,7 @@ def test_a_stop_in_the_middle_of_a_round_drops_it_and_resume_matches(tiny_model_
     assert stop.pressed and (result.status, result.step, result.artifact) == ("cancelled", 1, None)
     assert stop.after == Counter()  # no layer, no optimizer step, no report ran after Stop
     assert stop.unchanged()  # an update already applied in round 2 is undone
-    assert checkpoint_step(tmp_path / "run") == 1 and stop.steps == [1]
+    assert checkpoint_step(tmp_path / "run") == 1 and stop.steps == [1] and not (tmp_path / "run" / "adapter").exists()
     if moment == "scoring":
         assert stop.scored == 2  # the scorer's third answer never ran: scoring was cut mid-way
 
@@ -202,6 +202,7 @@ def test_a_stop_inside_a_step_drops_it_and_resume_matches(tiny_model_dir, tmp_pa
     assert stop.pressed and (result.status, result.step, result.artifact) == ("cancelled", stopped_at, None)
     assert stop.after == Counter() and stop.unchanged()  # step 4's update, measured when Stop came, is undone
     assert checkpoint_step(tmp_path / "run") == stopped_at and stop.steps == list(range(1, stopped_at + 1))
+    assert not (tmp_path / "run" / "adapter").exists()  # a stopped run's files are its checkpoint
 
     fresh = tiny_base(tiny_model_dir)
     assert supervised_run(kind, fresh, tmp_path / "run", resume=True).status == "finished"
