@@ -9,8 +9,8 @@ reward runs (tests/ui/seed.py; minutes on the embedded model, reused with --proj
 GUI's own `ModelHost`. Each trial starts the kind as the Train page does (`Job` + `train_job`, the engine's defaults
 but its length), waits a random time drawn uniformly from [--min-s, --max-s] (seeded), calls `cancel()` and times
 until the job's thread has ended (`Job.wait`), which is when the window's close goes on (`StudioContext.idle`).
-The phase printed is the job's last message before Stop. A trial whose job ended before its Stop is reported as
-such. Goal: at most 2 s at any moment.
+The phase printed is the job's last message before Stop. A trial whose job ended (or failed) before its Stop is
+reported as such. Goal: at most 2 s at any moment.
 """
 from __future__ import annotations
 
@@ -70,16 +70,18 @@ def trial(app, root: Path, host, kind: str, settings: dict, delay_s: float) -> d
     from studio.workers.job import Job
     from studio.workers.model_jobs import train_job
 
-    said = [""]
+    said, failed = [""], []
     job = Job(train_job(kind, settings), root, host, title=f"Training {kind}")
     job.message.connect(said.append)
+    job.failed.connect(failed.append)
     job.start()
     stop_at = time.perf_counter() + delay_s
     while time.perf_counter() < stop_at and not job.wait(0.02):
         app.processEvents()
     app.processEvents()
     if not job.running:
-        return {"kind": kind, "delay_s": delay_s, "latency_s": None, "phase": "ended before Stop"}
+        ended = f"failed: {failed[0]}" if failed else "ended before Stop"
+        return {"kind": kind, "delay_s": delay_s, "latency_s": None, "phase": ended}
     phase = said[-1]
     t0 = time.perf_counter()
     job.cancel()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import dataclasses
 import functools
 import inspect
 import math
@@ -299,15 +300,13 @@ def run_supervised(*, base: SharedBase, adapter: str, heads: dict[str, nn.Module
         finally:
             base.model.eval()
             base.base.gradient_checkpointing_disable()
-        if status == "finished" or checkpoint_step(run_dir) != step:  # a Stop keeps the checkpoint of its step
-            hooks.say(SAVING)
-            checkpoint()
-    if status != "finished":  # a stopped run's files are its checkpoint: no adapter of its own
-        return TrainResult(status, step, last)
-    artifact = base.save_adapter(adapter, run_dir / "adapter")
-    if heads:
-        save_heads(heads, run_dir / "heads.safetensors")
-    return TrainResult(status, step, last, artifact)
+
+    def save() -> Path:
+        if heads:
+            save_heads(heads, run_dir / "heads.safetensors")
+        return base.save_adapter(adapter, run_dir / "adapter")
+
+    return end_run(run_dir, TrainResult(status, step, last), hooks, checkpoint, save)
 
 
 def _train_step(loss_fn: LossFn, idx: list[int], optimizer: torch.optim.Optimizer, scheduler: LRScheduler,
@@ -319,6 +318,17 @@ def _train_step(loss_fn: LossFn, idx: list[int], optimizer: torch.optim.Optimize
     grad_norm = _gradient_step(loss, optimizer, scheduler, config, step)
     trim()
     return _step_metrics(loss, values, grad_norm, scheduler, config, time.perf_counter() - t0)
+
+
+def end_run(run_dir: Path, result: TrainResult, hooks: Hooks, checkpoint: Callable[[], object],
+            save: Callable[[], Path]) -> TrainResult:
+    """How a run that did not diverge ends: its checkpoint at `result.step` (kept as it is when a Stop came right
+    after it was written) and, only when it finished, its adapter and heads (`save`, which returns the adapter's
+    folder, the run's artifact): a stopped run's files are its checkpoint."""
+    if result.status == "finished" or checkpoint_step(run_dir) != result.step:
+        hooks.say(SAVING)
+        checkpoint()
+    return dataclasses.replace(result, artifact=save()) if result.status == "finished" else result
 
 
 def stoppable(train: Callable[..., TrainResult]) -> Callable[..., TrainResult]:

@@ -23,10 +23,9 @@ from pathlib import Path
 import torch
 
 from studio.core.text_stats import round_stats
-from studio.training.checkpoints import (checkpoint_step, has_checkpoint, load_checkpoint, save_checkpoint,
-                                        trainable_parameters)
+from studio.training.checkpoints import has_checkpoint, load_checkpoint, save_checkpoint, trainable_parameters
 from studio.training.configs import with_device_lengths
-from studio.training.engine import (SAVING, Diverged, Hooks, ScoreFn, TrainResult, batch_for_step, score_round,
+from studio.training.engine import (Diverged, Hooks, ScoreFn, TrainResult, batch_for_step, end_run, score_round,
                                     stoppable, wants_bf16)
 from studio.training.generation import GeneratedBatch, generate_tokens
 from studio.training.online_policy import POLICY, ended_with_eos, rollout_sampling, sampling_progress, start_policy
@@ -168,12 +167,8 @@ def train_in_rounds(base: SharedBase, prompts: list[str], score_fn: ScoreFn, con
                 checkpoint()
     except Diverged as exc:
         return TrainResult("diverged", iteration, last, None, str(exc))
-    if status == "finished" or checkpoint_step(run_dir) != iteration:  # a Stop keeps the checkpoint of its round
-        hooks.say(SAVING)
-        checkpoint()
-    if status != "finished":  # a stopped run's files are its checkpoint: no adapter of its own
-        return TrainResult(status, iteration, last)
-    return TrainResult(status, iteration, last, base.save_adapter(POLICY, run_dir / "adapter"))
+    return end_run(run_dir, TrainResult(status, iteration, last), hooks, checkpoint,
+                   lambda: base.save_adapter(POLICY, run_dir / "adapter"))
 
 
 def on_terms(train: Callable[..., TrainResult]) -> Callable[..., TrainResult]:

@@ -40,12 +40,12 @@ import torch
 from safetensors.torch import load_file
 
 from studio.core.text_stats import round_stats
-from studio.training.checkpoints import (checkpoint_extra, checkpoint_step, has_checkpoint, load_checkpoint,
-                                        save_checkpoint, trainable_parameters)
+from studio.training.checkpoints import (checkpoint_extra, has_checkpoint, load_checkpoint, save_checkpoint,
+                                        trainable_parameters)
 from studio.training.chosen_logprobs import response_logprobs
 from studio.training.configs import with_device_lengths
 from studio.training.online_configs import PPOConfig
-from studio.training.engine import (SAVING, Diverged, Hooks, ScoreFn, TrainResult, batch_for_step, check_finite,
+from studio.training.engine import (Diverged, Hooks, ScoreFn, TrainResult, batch_for_step, check_finite, end_run,
                                     heap_trimmer, score_round, stoppable, wants_bf16)
 from studio.training.generation import generate_tokens
 from studio.training.online_policy import POLICY, ended_with_eos, rollout_sampling, sampling_progress, start_policy
@@ -305,10 +305,13 @@ def train_ppo(base: SharedBase, prompts: list[str], score_fn: ScoreFn, config: P
     norm = list(score_norm) if score_norm is not None else None  # (mean, std) of raw scores
     iteration, norm = _resume(run_dir, base, heads, optimizer, kl_ctl, norm) if resume else (0, norm)
 
-    def checkpoint(say: str) -> None:
-        hooks.say(say)
+    def checkpoint() -> None:
         save_checkpoint(run_dir, iteration, base, [POLICY], heads, optimizer,
                         extra={"beta": kl_ctl.value, "score_norm": norm})
+
+    def save() -> Path:
+        save_heads(heads, run_dir / "heads.safetensors", meta={"value_head": "PPO value head on the policy adapter"})
+        return base.save_adapter(POLICY, run_dir / "adapter")
 
     status, last = "finished", {}
     try:
@@ -340,18 +343,13 @@ def train_ppo(base: SharedBase, prompts: list[str], score_fn: ScoreFn, config: P
                                  time.perf_counter() - t0)
             report_round(hooks, iteration, last, asked, roll, scores, config)
             if iteration % config.checkpoint_every == 0 and iteration < config.iterations:
-                checkpoint(f"Round {iteration}: saving a checkpoint…")
+                hooks.say(f"Round {iteration}: saving a checkpoint…")
+                checkpoint()
     except Diverged as exc:
         return TrainResult("diverged", iteration, last, None, str(exc))
     finally:
         base.model.eval()
-    if status == "finished" or checkpoint_step(run_dir) != iteration:  # a Stop keeps the checkpoint of its round
-        checkpoint(SAVING)
-    if status != "finished":  # a stopped run's files are its checkpoint: no adapter of its own
-        return TrainResult(status, iteration, last)
-    artifact = base.save_adapter(POLICY, run_dir / "adapter")
-    save_heads(heads, run_dir / "heads.safetensors", meta={"value_head": "PPO value head on the policy adapter"})
-    return TrainResult(status, iteration, last, artifact)
+    return end_run(run_dir, TrainResult(status, iteration, last), hooks, checkpoint, save)
 
 
 def train_ppo_online(base: SharedBase, prompts: list[str], config: PPOConfig, run_dir: Path, hooks: Hooks | None = None,

@@ -4,6 +4,7 @@ dropped whole (any update it applied undone), the checkpoint is the last finishe
 uninterrupted run ends. The moment is chosen by what the engine says or by the forward it is about to run."""
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -175,6 +176,20 @@ def test_a_stop_in_the_middle_of_a_round_drops_it_and_resume_matches(tiny_model_
     for (_, a), (_, b) in zip(resumed, straight[1:]):
         assert a["reward"] == b["reward"]  # the same answers: round 2 was sampled again from the same policy
         assert a["policy_loss"] == pytest.approx(b["policy_loss"], rel=1e-4, abs=1e-6)
+
+
+def test_a_stop_right_after_a_checkpoint_keeps_it_as_it_is(base, tmp_path, monkeypatch):
+    from studio.training import ppo
+
+    written, save = [], ppo.save_checkpoint
+    monkeypatch.setattr(ppo, "save_checkpoint", lambda run_dir, step, *args, **kwargs: (
+        written.append(step), save(run_dir, step, *args, **kwargs)))
+    stop = Stop(said("sampling", after=1), POLICY)
+    train, config = ONLINE["ppo"]
+    with stop.watching(base):
+        result = train(base, PROMPTS, stop.score, dataclasses.replace(config, checkpoint_every=1), tmp_path,
+                       stop.hooks(base), init_adapter=None)
+    assert (result.status, result.step) == ("cancelled", 1) and written == [1]  # round 1's, not written again
 
 
 # -- the supervised engines: a Stop inside a step, or inside the evaluation after its update ------------------------
