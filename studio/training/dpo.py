@@ -21,7 +21,7 @@ from studio.training.batches import (Example, by_ranking, chunks, encode_pairs, 
                                      ranking_batch, ranking_places, ranking_step_tokens, split_by_prompt,
                                      whole_rankings)
 from studio.training.configs import DPOConfig
-from studio.training.engine import Hooks, TrainResult, run_supervised
+from studio.training.engine import Hooks, TrainResult, run_supervised, stoppable
 from studio.training.precision import wants_bf16
 from studio.training.preference_losses import dpo_loss, listwise_dpo_loss, ranked_pairs
 from studio.training.response_logprobs import sequence_logprobs
@@ -77,6 +77,7 @@ def start_adapter(base: SharedBase, config: DPOConfig, init_adapter: str | None)
     return reference
 
 
+@stoppable
 def train_dpo(base: SharedBase, data: list[dict], config: DPOConfig, run_dir: Path, hooks: Hooks | None = None,
               resume: bool = False, init_adapter: str | None = "sft") -> TrainResult:
     """Train the `dpo` adapter on pairs (dicts with prompt, chosen, rejected, optional weight and system) or whole

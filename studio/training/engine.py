@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import dataclasses
 import functools
+import inspect
 import math
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,11 +21,13 @@ import torch
 from torch import nn
 
 from studio.core.model_finder import machine_memory
-from studio.training.checkpoints import has_checkpoint, load_checkpoint, save_checkpoint, trainable_parameters
+from studio.training.checkpoints import (checkpoint_step, has_checkpoint, load_checkpoint, save_checkpoint,
+                                        trainable_parameters)
 from studio.training.configs import TrainConfig, epochs_for
 from studio.training.heads import save_heads
 from studio.training.precision import wants_bf16
 from studio.training.shared_base import SharedBase
+from studio.training.stopping import Cancelled, all_or_nothing, stops_inside
 
 MetricsCallback = Callable[[int, dict[str, float]], None]
 SAVING = "Saving the checkpoint and the adapter…"  # what every engine says while it writes its last files
@@ -249,7 +254,8 @@ def run_supervised(*, base: SharedBase, adapter: str, heads: dict[str, nn.Module
 
     `split` is (held out, total) in the unit the data was split by (prompts or demonstrations): recorded as
     `eval_size` and `data_size` with every evaluation and the last step, so each eval figure says what it
-    rests on."""
+    rests on. A Stop inside a step (its passes or its evaluation, `stopping.stops_inside`) drops that step whole:
+    the run ends at the step before, as an uninterrupted run had it."""
     run_dir = Path(run_dir)
     total, eval_every, checkpoint_every = schedule(config, len(train_idx))
     optimizer, scheduler = _optimizer(base, adapter, heads, config, total)
@@ -272,16 +278,18 @@ def run_supervised(*, base: SharedBase, adapter: str, heads: dict[str, nn.Module
                 if hooks.stop_requested():
                     status = "cancelled"
                     break
-                t0 = time.perf_counter()
-                loss, values = loss_fn(batch_for_step(train_idx, step, config.batch_size, config.seed))
-                trim()
-                grad_norm = _gradient_step(loss, optimizer, scheduler, config, step + 1)
-                trim()
-                step += 1
-                last = _step_metrics(loss, values, grad_norm, scheduler, config, time.perf_counter() - t0)
-                if step % eval_every == 0 or step == total:
-                    last.update(eval_size=split[0], data_size=split[1])
-                    last.update(_evaluate(base, eval_fn, hooks, step))
+                idx = batch_for_step(train_idx, step, config.batch_size, config.seed)
+                evaluates = (step + 1) % eval_every == 0 or step + 1 == total
+                try:  # a Stop during the evaluation takes back the step it measures
+                    with all_or_nothing(optimizer, scheduler) if evaluates and eval_fn else nullcontext():
+                        values = _train_step(loss_fn, idx, optimizer, scheduler, config, step + 1, trim)
+                        if evaluates:
+                            values.update(eval_size=split[0], data_size=split[1])
+                            values.update(_evaluate(base, eval_fn, hooks, step + 1))
+                except Cancelled:
+                    status = "cancelled"
+                    break
+                step, last = step + 1, values
                 hooks.metrics(step, last)
                 hooks.progress(step, total)
                 if step % checkpoint_every == 0 and step < total:
@@ -292,9 +300,51 @@ def run_supervised(*, base: SharedBase, adapter: str, heads: dict[str, nn.Module
         finally:
             base.model.eval()
             base.base.gradient_checkpointing_disable()
+
+    def save() -> Path:
+        if heads:
+            save_heads(heads, run_dir / "heads.safetensors")
+        return base.save_adapter(adapter, run_dir / "adapter")
+
+    return end_run(run_dir, TrainResult(status, step, last), hooks, checkpoint, save)
+
+
+def _train_step(loss_fn: LossFn, idx: list[int], optimizer: torch.optim.Optimizer, scheduler: LRScheduler,
+                config: TrainConfig, step: int, trim: Callable[[], object]) -> dict[str, float]:
+    """One optimizer step of `loss_fn` on the examples `idx`; the step's metrics."""
+    t0 = time.perf_counter()
+    loss, values = loss_fn(idx)
+    trim()
+    grad_norm = _gradient_step(loss, optimizer, scheduler, config, step)
+    trim()
+    return _step_metrics(loss, values, grad_norm, scheduler, config, time.perf_counter() - t0)
+
+
+def end_run(run_dir: Path, result: TrainResult, hooks: Hooks, checkpoint: Callable[[], object],
+            save: Callable[[], Path]) -> TrainResult:
+    """How a run that did not diverge ends: its checkpoint at `result.step` (kept as it is when a Stop came right
+    after it was written) and, only when it finished, its adapter and heads (`save`, which returns the adapter's
+    folder, the run's artifact): a stopped run's files are its checkpoint."""
+    if result.status == "finished" or checkpoint_step(run_dir) != result.step:
         hooks.say(SAVING)
         checkpoint()
-    artifact = base.save_adapter(adapter, run_dir / "adapter")
-    if heads:
-        save_heads(heads, run_dir / "heads.safetensors")
-    return TrainResult(status, step, last, artifact if status == "finished" else None)
+    return dataclasses.replace(result, artifact=save()) if result.status == "finished" else result
+
+
+def stoppable(train: Callable[..., TrainResult]) -> Callable[..., TrainResult]:
+    """An engine `train(base, data, config, run_dir, hooks, ...)` run with `stopping.stops_inside` open for its
+    hooks. The engine catches `Cancelled` in its own loop; one that reaches this wrapper came before the first step
+    (a reference pass over the data) and ends the run "cancelled" at its checkpoint's step, having written nothing."""
+    signature = inspect.signature(train)
+
+    @functools.wraps(train)
+    def run(*args, **kwargs) -> TrainResult:
+        given = signature.bind(*args, **kwargs).arguments
+        hooks = given.get("hooks") or Hooks()
+        with stops_inside(given["base"], hooks.should_stop):
+            try:
+                return train(*args, **kwargs)
+            except Cancelled:
+                return TrainResult("cancelled", checkpoint_step(Path(given["run_dir"])))
+
+    return run

@@ -3,10 +3,11 @@
 Each round: draw k responses to each prompt of the round's batch from adapter "policy" (`rollout`, the k to one
 prompt side by side, with the sampler's own log-probs recorded), score them (`missing_eos_penalty` added to a
 response that never ended), and hand the round to the algorithm's `Learn`, which returns its metrics. Around it:
-the policy's start (`online_policy.start_policy`), resume from the last checkpoint, stop before a round or during its
-first pass (`Cancelled`, before any update), NaN stop (`engine.Diverged`), bf16 decisions (`engine.wants_bf16`),
-metrics, samples, progress and checkpoints. Round i always samples with seed (seed, i) and prompts from the
-seeded order, so a resumed run repeats the rounds an uninterrupted one would have run.
+the policy's start (`online_policy.start_policy`), resume from the last checkpoint, Stop anywhere in a round
+(within one layer's work, `stopping.stops_inside`: the round is dropped whole, its updates undone), NaN stop
+(`engine.Diverged`), bf16 decisions (`engine.wants_bf16`), metrics, samples, progress and checkpoints. Round i
+always samples with seed (seed, i) and prompts from the seeded order, so a resumed run repeats the rounds an
+uninterrupted one would have run.
 
 A config here has RLOO's and GRPO's shared fields: iterations, batch_size, samples_per_prompt, max_new_tokens,
 temperature, beta, lr, prompts_per_pass, missing_eos_penalty, lora_r, lora_alpha, checkpoint_every,
@@ -24,19 +25,16 @@ import torch
 from studio.core.text_stats import round_stats
 from studio.training.checkpoints import has_checkpoint, load_checkpoint, save_checkpoint, trainable_parameters
 from studio.training.configs import with_device_lengths
-from studio.training.engine import (SAVING, Diverged, Hooks, ScoreFn, TrainResult, batch_for_step, score_round,
-                                    wants_bf16)
+from studio.training.engine import (Diverged, Hooks, ScoreFn, TrainResult, batch_for_step, end_run, score_round,
+                                    stoppable, wants_bf16)
 from studio.training.generation import GeneratedBatch, generate_tokens
 from studio.training.online_policy import POLICY, ended_with_eos, rollout_sampling, sampling_progress, start_policy
 from studio.training.precision import on_bf16_weights
 from studio.training.prefix_sharing import grouped_forward
 from studio.training.sampler_logprobs import recording
 from studio.training.shared_base import SharedBase
+from studio.training.stopping import Cancelled, all_or_nothing
 from studio.training.term_rewards import TermReward
-
-
-class Cancelled(Exception):
-    """Stop was asked for during the round's first pass, before its update."""
 
 
 @dataclass
@@ -58,7 +56,7 @@ class Round:
 
 
 # learns from one round (base, the policy's optimizer, the config with its lengths resolved, the round, hooks) and
-# returns its metrics; raises Cancelled when asked to stop
+# returns its metrics; a Stop inside its passes raises `stopping.Cancelled`, and its updates are undone
 Learn = Callable[[SharedBase, torch.optim.Optimizer, object, Round, Hooks], dict[str, float]]
 
 
@@ -78,6 +76,27 @@ def logprobs(base: SharedBase, batch: GeneratedBatch, rows: slice, config, entro
                            config.samples_per_prompt, config.temperature, batch.response_mask[rows], entropy)
 
 
+def scored_round(base: SharedBase, prompts: list[str], score_fn: ScoreFn, config, iteration: int,
+                 reference: str | None, hooks: Hooks, bf16: bool) -> Round:
+    """Round `iteration` (1-based): k answers to each of `prompts`, drawn with the round's seed and scored, the
+    missing-EOS penalty added; sampling and scoring on bf16 weights when `bf16`."""
+    k = config.samples_per_prompt
+    with recording(base, config.temperature) as sampler:
+        batch = rollout(base, prompts, config, config.seed * 1_000_003 + iteration - 1,
+                        sampling_progress(hooks, iteration, len(prompts) * k, config.max_new_tokens), bf16)
+    mask = batch.response_mask.float()
+    asked = [p for p in prompts for _ in range(k)]
+    hooks.say(f"Round {iteration}: scoring the {len(asked)} answers with the reward model…")
+    with base.bf16_trunk(bf16):
+        scores, scorer_metrics = score_round(score_fn, asked, batch.texts, base.device, iteration)
+    ended = ended_with_eos(base, batch)
+    if config.missing_eos_penalty is not None:
+        scores = scores + config.missing_eos_penalty * (~ended).float()
+    step = config.prompts_per_pass * k
+    return Round(iteration, batch, scores, sampler.logprobs(batch.response_ids, mask), ended,
+                 [slice(start, start + step) for start in range(0, mask.size(0), step)], reference, scorer_metrics)
+
+
 @torch.no_grad()
 def reference_logprobs(base: SharedBase, reference: str | None, batch: GeneratedBatch, config,
                        passes: list[slice], hooks: Hooks | None = None, iteration: int = 1) -> torch.Tensor:
@@ -90,6 +109,7 @@ def reference_logprobs(base: SharedBase, reference: str | None, batch: Generated
     return torch.cat(out)
 
 
+@stoppable
 @on_bf16_weights
 def train_in_rounds(base: SharedBase, prompts: list[str], score_fn: ScoreFn, config, run_dir: Path, learn: Learn,
                     hooks: Hooks | None = None, resume: bool = False, init_adapter: str | None = "sft",
@@ -124,45 +144,33 @@ def train_in_rounds(base: SharedBase, prompts: list[str], score_fn: ScoreFn, con
                 break
             t0 = time.perf_counter()
             idx = batch_for_step(list(range(len(prompts))), iteration, config.batch_size, config.seed)
-            with recording(base, config.temperature) as sampler:
-                batch = rollout(base, [prompts[i] for i in idx], config, config.seed * 1_000_003 + iteration,
-                                sampling_progress(hooks, iteration + 1, len(idx) * k, config.max_new_tokens), bf16)
-            mask = batch.response_mask.float()
-            step = config.prompts_per_pass * k
             asked = [prompts[i] for i in idx for _ in range(k)]
-            hooks.say(f"Round {iteration + 1}: scoring the {len(asked)} answers with the reward model…")
-            try:
-                with base.bf16_trunk(bf16):  # scoring and every pass, as sampling
-                    scores, scorer_metrics = score_round(score_fn, asked, batch.texts, base.device, iteration + 1)
-                    ended = ended_with_eos(base, batch)
-                    if config.missing_eos_penalty is not None:
-                        scores = scores + config.missing_eos_penalty * (~ended).float()
-                    this = Round(iteration + 1, batch, scores, sampler.logprobs(batch.response_ids, mask), ended,
-                                 [slice(start, start + step) for start in range(0, mask.size(0), step)], reference,
-                                 scorer_metrics)
+            try:  # a Stop mid-round drops the round whole (its updates undone): a resume runs it again
+                this = scored_round(base, [prompts[i] for i in idx], score_fn, config, iteration + 1, reference,
+                                    hooks, bf16)
+                with base.bf16_trunk(bf16), all_or_nothing(optimizer):  # every pass as sampling and scoring
                     stats = learn(base, optimizer, config, this, hooks)
             except Cancelled:
                 status = "cancelled"
                 break
             iteration += 1
             elapsed = time.perf_counter() - t0
-            last = {"reward": scores.mean().item(), **stats, "response_length": mask.sum(1).mean().item(),
-                    "eos_fraction": ended.float().mean().item(),
-                    **round_stats(batch.texts, scores.tolist()), **scorer_metrics,  # for the hacking monitor
+            texts, scores = this.batch.texts, this.scores
+            last = {"reward": scores.mean().item(), **stats, "response_length": this.mask.sum(1).mean().item(),
+                    "eos_fraction": this.ended.float().mean().item(),
+                    **round_stats(texts, scores.tolist()), **this.scorer_metrics,  # for the hacking monitor
                     "samples_per_s": len(asked) / elapsed, "iteration_s": elapsed}
             hooks.metrics(iteration, last)
             hooks.samples(iteration, [{"prompt": p, "response": text, "reward": score} for p, text, score
-                                      in zip(asked, batch.texts, scores.tolist())][:config.samples_per_iteration])
+                                      in zip(asked, texts, scores.tolist())][:config.samples_per_iteration])
             hooks.progress(iteration, config.iterations)
             if iteration % config.checkpoint_every == 0 and iteration < config.iterations:
                 hooks.say(f"Round {iteration}: saving a checkpoint…")
                 checkpoint()
     except Diverged as exc:
         return TrainResult("diverged", iteration, last, None, str(exc))
-    hooks.say(SAVING)
-    checkpoint()
-    artifact = base.save_adapter(POLICY, run_dir / "adapter")
-    return TrainResult(status, iteration, last, artifact if status == "finished" else None)
+    return end_run(run_dir, TrainResult(status, iteration, last), hooks, checkpoint,
+                   lambda: base.save_adapter(POLICY, run_dir / "adapter"))
 
 
 def on_terms(train: Callable[..., TrainResult]) -> Callable[..., TrainResult]:

@@ -30,7 +30,7 @@ import torch
 
 from studio.training import grpo_losses as losses
 from studio.training.engine import Diverged, Hooks, ScoreFn, TrainResult, check_finite, heap_trimmer
-from studio.training.group_rounds import Cancelled, Round, logprobs, on_terms, reference_logprobs, train_in_rounds
+from studio.training.group_rounds import Round, logprobs, on_terms, reference_logprobs, train_in_rounds
 from studio.training.online_configs import GRPOConfig
 from studio.training.online_policy import POLICY
 from studio.training.ppo_losses import kl_k3, masked_mean
@@ -83,9 +83,6 @@ def learn(base: SharedBase, optimizer: torch.optim.Optimizer, config: GRPOConfig
             optimizer.zero_grad(set_to_none=True)
             loss_sum = 0.0
             for i, rows in enumerate(this.passes):
-                if epoch == 0 and hooks.stop_requested():
-                    optimizer.zero_grad(set_to_none=True)
-                    raise Cancelled
                 hooks.say(f"Round {this.iteration}: policy update, pass {epoch + 1} of {config.epochs}, batch "
                           f"{i + 1} of {len(this.passes)}…")
                 new, entropy = logprobs(base, this.batch, rows, config)

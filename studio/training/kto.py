@@ -29,7 +29,7 @@ import torch
 from studio.training.batches import (Example, chunks, encode_example, pad_batch, prompt_split, split_by_prompt,
                                      step_tokens)
 from studio.training.configs import KTOConfig
-from studio.training.engine import Hooks, TrainResult, run_supervised
+from studio.training.engine import Hooks, TrainResult, run_supervised, stoppable
 from studio.training.precision import wants_bf16
 from studio.training.preference_losses import kto_loss
 from studio.training.response_logprobs import sequence_logprobs
@@ -66,6 +66,7 @@ def reward_metrics(rewards: torch.Tensor, desirable: torch.Tensor, kl: torch.Ten
     return values
 
 
+@stoppable
 def train_kto(base: SharedBase, examples: list[dict], config: KTOConfig, run_dir: Path, hooks: Hooks | None = None,
               resume: bool = False, init_adapter: str | None = "sft") -> TrainResult:
     """Train the `kto` adapter on rated answers (dicts with prompt, completion, label True = good, optional

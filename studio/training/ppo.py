@@ -14,8 +14,9 @@ Everything shares ONE base model (docs/ARCHITECTURE.md):
 Scores are normalised by `score_norm`, the reward model's mean and std over its training responses; without
 one, by the first rollout's (before any update; kept in the checkpoint). `missing_eos_penalty` is added after
 that. Round i always samples with seed (seed, i), so a resumed run repeats the rounds an uninterrupted one
-would have run; a round cancelled midway is undone (its few updates dropped) before the final checkpoint, so
-it is run again whole on resume and resumed == uninterrupted holds after Stop too.
+would have run. Stop takes effect within one layer's work anywhere in a round (sampling, scoring, log-probs,
+updates: `stopping.stops_inside`); the round is then dropped whole, its updates undone, before the final
+checkpoint, so it is run again whole on resume and resumed == uninterrupted holds after Stop too.
 The adaptive KL controller's horizon defaults to one round's responses, so beta can move by up to 20% a round
 and hold the KL near its target within a short run.
 
@@ -29,11 +30,9 @@ returns, value, samples_per_s, iteration_s, and any round metric the score funct
 """
 from __future__ import annotations
 
-import copy
 import math
 import time
 from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,8 +45,8 @@ from studio.training.checkpoints import (checkpoint_extra, has_checkpoint, load_
 from studio.training.chosen_logprobs import response_logprobs
 from studio.training.configs import with_device_lengths
 from studio.training.online_configs import PPOConfig
-from studio.training.engine import (SAVING, Diverged, Hooks, ScoreFn, TrainResult, batch_for_step, check_finite,
-                                    heap_trimmer, score_round, wants_bf16)
+from studio.training.engine import (Diverged, Hooks, ScoreFn, TrainResult, batch_for_step, check_finite, end_run,
+                                    heap_trimmer, score_round, stoppable, wants_bf16)
 from studio.training.generation import generate_tokens
 from studio.training.online_policy import POLICY, ended_with_eos, rollout_sampling, sampling_progress, start_policy
 from studio.training.precision import on_bf16_weights
@@ -56,6 +55,7 @@ from studio.training.ppo_losses import (AdaptiveKLController, FixedKLController,
 from studio.training.sampler_logprobs import mismatch, recording
 from studio.training.heads import ScalarHead, load_heads, save_heads
 from studio.training.shared_base import SharedBase
+from studio.training.stopping import Cancelled, all_or_nothing
 from studio.training.term_rewards import TermReward
 
 
@@ -137,25 +137,10 @@ def rollout(base: SharedBase, head: ScalarHead, prompts: list[str], reference: s
     return Rollout(ids, attention, width, mask, ended, batch.texts, logprobs, values, ref_logprobs, gap)
 
 
-def round_start(optimizer: torch.optim.Optimizer) -> Callable[[], None]:
-    """A function that puts the optimizer's parameters and state back as they are now (LoRA-sized copies)."""
-    params = [p for group in optimizer.param_groups for p in group["params"]]
-    values = [p.detach().clone() for p in params]
-    state = copy.deepcopy(optimizer.state_dict())
-
-    def undo() -> None:
-        with torch.no_grad():
-            for p, value in zip(params, values):
-                p.copy_(value)
-        optimizer.load_state_dict(state)
-
-    return undo
-
-
 def ppo_update(base: SharedBase, head: ScalarHead, roll: Rollout, advantages: torch.Tensor, returns: torch.Tensor,
                optimizer: torch.optim.Optimizer, config: PPOConfig, hooks: Hooks, iteration: int, seed: int
-               ) -> dict[str, float] | None:
-    """`ppo_epochs` passes of clipped PPO over shuffled minibatches; mean stats, or None when cancelled."""
+               ) -> dict[str, float]:
+    """`ppo_epochs` passes of clipped PPO over shuffled minibatches; their mean stats."""
     params = optimizer.param_groups[0]["params"]
     stats: dict[str, list[float]] = defaultdict(list)
     shuffle = torch.Generator().manual_seed(seed)
@@ -165,8 +150,6 @@ def ppo_update(base: SharedBase, head: ScalarHead, roll: Rollout, advantages: to
         for epoch in range(config.ppo_epochs):
             minibatches = torch.randperm(roll.ids.size(0), generator=shuffle).chunk(config.minibatches)
             for i, mb in enumerate(minibatches):
-                if hooks.stop_requested():
-                    return None
                 hooks.say(f"Round {iteration}: updating the policy, epoch {epoch + 1} of {config.ppo_epochs}, "
                           f"minibatch {i + 1} of {len(minibatches)}…")
                 mask = roll.mask[mb]
@@ -193,6 +176,17 @@ def ppo_update(base: SharedBase, head: ScalarHead, roll: Rollout, advantages: to
         base.model.eval()
     trim()
     return {name: sum(values) / len(values) for name, values in stats.items()}
+
+
+def scored_rollout(base: SharedBase, head: ScalarHead, prompts: list[str], reference: str | None, score_fn: ScoreFn,
+                   config: PPOConfig, seed: int, hooks: Hooks, iteration: int
+                   ) -> tuple[Rollout, torch.Tensor, dict[str, float]]:
+    """The round's rollout, its raw scores and the scorer's round metrics (scored in the passes' precision)."""
+    roll = rollout(base, head, prompts, reference, config, seed, hooks, iteration)
+    hooks.say(f"Round {iteration}: scoring the {len(prompts)} answers with the reward model…")
+    with base.bf16_trunk(wants_bf16(config.bf16_autocast, base)):
+        raw, scorer_metrics = score_round(score_fn, prompts, roll.texts, base.device, iteration)
+    return roll, raw, scorer_metrics
 
 
 def _check_inputs(prompts: list[str], config: PPOConfig) -> None:
@@ -295,6 +289,7 @@ def report_round(hooks: Hooks, iteration: int, metrics: dict[str, float], prompt
     hooks.progress(iteration, config.iterations)
 
 
+@stoppable
 @on_bf16_weights
 def train_ppo(base: SharedBase, prompts: list[str], score_fn: ScoreFn, config: PPOConfig, run_dir: Path,
               hooks: Hooks | None = None, resume: bool = False, init_adapter: str | None = "sft",
@@ -310,13 +305,15 @@ def train_ppo(base: SharedBase, prompts: list[str], score_fn: ScoreFn, config: P
     reference, head, optimizer, kl_ctl = _start(base, init_adapter, config, policy_start, start_dir)
     heads = {"value_head": head}
     norm = list(score_norm) if score_norm is not None else None  # (mean, std) of raw scores
-    bf16 = wants_bf16(config.bf16_autocast, base)  # for the reward model's scoring (and the passes, inside)
     iteration, norm = _resume(run_dir, base, heads, optimizer, kl_ctl, norm) if resume else (0, norm)
 
-    def checkpoint(say: str) -> None:
-        hooks.say(say)
+    def checkpoint() -> None:
         save_checkpoint(run_dir, iteration, base, [POLICY], heads, optimizer,
                         extra={"beta": kl_ctl.value, "score_norm": norm})
+
+    def save() -> Path:
+        save_heads(heads, run_dir / "heads.safetensors", meta={"value_head": "PPO value head on the policy adapter"})
+        return base.save_adapter(POLICY, run_dir / "adapter")
 
     status, last = "finished", {}
     try:
@@ -327,36 +324,34 @@ def train_ppo(base: SharedBase, prompts: list[str], score_fn: ScoreFn, config: P
             t0 = time.perf_counter()
             seed = config.seed * 1_000_003 + iteration  # a resumed round samples what it would have
             idx = batch_for_step(list(range(len(prompts))), iteration, config.batch_size, config.seed)
-            roll = rollout(base, head, [prompts[i] for i in idx], reference, config, seed, hooks, iteration + 1)
-            hooks.say(f"Round {iteration + 1}: scoring the {len(idx)} answers with the reward model…")
-            with base.bf16_trunk(bf16):
-                raw, scorer_metrics = score_round(score_fn, [prompts[i] for i in idx], roll.texts, base.device,
-                                                  iteration + 1)
-            scores, norm = normalised_scores(raw, norm, roll, config, normalise_scores, hooks, iteration + 1)
-            hooks.say(f"Round {iteration + 1}: advantages (KL penalty, GAE)…")
-            beta = kl_ctl.value
-            kl, advantages, returns = advantages_of(scores, roll, beta, config)
-            undo = round_start(optimizer)
-            stats = ppo_update(base, head, roll, advantages, returns, optimizer, config, hooks, iteration + 1, seed)
-            if stats is None:  # half-updated: back to the round's start, so a resume runs this round again whole
-                undo()
+            asked = [prompts[i] for i in idx]
+            try:  # a Stop mid-round drops the round whole (its updates undone): a resume runs it again
+                roll, raw, scorer_metrics = scored_rollout(base, head, asked, reference, score_fn, config, seed,
+                                                           hooks, iteration + 1)
+                scores, round_norm = normalised_scores(raw, norm, roll, config, normalise_scores, hooks,
+                                                       iteration + 1)
+                hooks.say(f"Round {iteration + 1}: advantages (KL penalty, GAE)…")
+                beta = kl_ctl.value
+                kl, advantages, returns = advantages_of(scores, roll, beta, config)
+                with all_or_nothing(optimizer):
+                    stats = ppo_update(base, head, roll, advantages, returns, optimizer, config, hooks,
+                                       iteration + 1, seed)
+            except Cancelled:
                 status = "cancelled"
                 break
             kl_ctl.update(kl.mean().item(), len(idx))
-            iteration += 1
+            iteration, norm = iteration + 1, round_norm
             last = round_metrics(roll, raw, scores, kl, beta, returns, stats, scorer_metrics,
                                  time.perf_counter() - t0)
-            report_round(hooks, iteration, last, [prompts[i] for i in idx], roll, scores, config)
+            report_round(hooks, iteration, last, asked, roll, scores, config)
             if iteration % config.checkpoint_every == 0 and iteration < config.iterations:
-                checkpoint(f"Round {iteration}: saving a checkpoint…")
+                hooks.say(f"Round {iteration}: saving a checkpoint…")
+                checkpoint()
     except Diverged as exc:
         return TrainResult("diverged", iteration, last, None, str(exc))
     finally:
         base.model.eval()
-    checkpoint(SAVING)
-    artifact = base.save_adapter(POLICY, run_dir / "adapter")
-    save_heads(heads, run_dir / "heads.safetensors", meta={"value_head": "PPO value head on the policy adapter"})
-    return TrainResult(status, iteration, last, artifact if status == "finished" else None)
+    return end_run(run_dir, TrainResult(status, iteration, last), hooks, checkpoint, save)
 
 
 def train_ppo_online(base: SharedBase, prompts: list[str], config: PPOConfig, run_dir: Path, hooks: Hooks | None = None,

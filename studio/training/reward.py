@@ -8,6 +8,7 @@ can be normalised later.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -21,10 +22,11 @@ from studio.training.batches import (Example, by_ranking, chunks, encode_example
                                      prompt_split, ranking_batch, ranking_places, ranking_step_tokens, split_by_prompt,
                                      whole_rankings)
 from studio.training.configs import RewardConfig
-from studio.training.engine import Hooks, TrainResult, run_supervised
+from studio.training.engine import Hooks, TrainResult, run_supervised, stoppable
 from studio.training.preference_losses import bradley_terry_loss, plackett_luce_loss, ranked_pairs
 from studio.training.heads import ScalarHead, load_heads, save_heads
 from studio.training.shared_base import SharedBase
+from studio.training.stopping import Cancelled
 
 ADAPTER = "reward"
 HEAD = "reward_head"
@@ -164,6 +166,7 @@ class RewardScorer:
 Objective = tuple[Callable, Callable[[], dict[str, float]], int, list[Example]]
 
 
+@stoppable
 def train_reward(base: SharedBase, data: list[dict], config: RewardConfig, run_dir: Path,
                  hooks: Hooks | None = None, resume: bool = False, warm_start: Path | None = None) -> TrainResult:
     """Train a `reward` adapter and head on pairs (dicts with prompt, chosen, rejected, optional weight
@@ -191,12 +194,22 @@ def train_reward(base: SharedBase, data: list[dict], config: RewardConfig, run_d
                             eval_fn=eval_fn if eval_idx else None, split=prompt_split(items, eval_idx),
                             config=config, run_dir=run_dir, hooks=hooks, tokens=tokens, resume=resume)
     if result.status == "finished":
-        responses = list({tuple(ex[0]): ex for ex in answers}.values())
-        scores = RewardScorer(base, ADAPTER, head).score_examples(responses, config.batch_size * 2)
-        std = scores.std().item() if len(scores) > 1 else 1.0
-        save_heads({HEAD: head}, Path(run_dir) / "heads.safetensors",
-                   meta={"mean": scores.mean().item(), "std": max(std, 1e-6), "max_length": config.max_length})
+        try:
+            save_statistics(base, head, answers, config, Path(run_dir))
+        except Cancelled:  # stopped while scoring its answers: a resume at this last step only scores them again
+            return dataclasses.replace(result, status="cancelled", artifact=None)
     return result
+
+
+def save_statistics(base: SharedBase, head: ScalarHead, answers: list[Example], config: RewardConfig,
+                    run_dir: Path) -> None:
+    """Save the head with the mean and std of its scores over the distinct training `answers` (what normalises
+    them later)."""
+    responses = list({tuple(ex[0]): ex for ex in answers}.values())
+    scores = RewardScorer(base, ADAPTER, head).score_examples(responses, config.batch_size * 2)
+    std = scores.std().item() if len(scores) > 1 else 1.0
+    save_heads({HEAD: head}, run_dir / "heads.safetensors",
+               meta={"mean": scores.mean().item(), "std": max(std, 1e-6), "max_length": config.max_length})
 
 
 def pair_objective(base: SharedBase, head: ScalarHead, pairs: list[dict], train_idx: list[int],

@@ -27,8 +27,9 @@ policy's log-probs that the KL and later passes' ratios need. A pass takes whole
 Scores are used as given (runs.py passes the reward model's scores normalised by its training statistics);
 `missing_eos_penalty`, as PPO's, is added to the score of a response that never ended, before the KL price.
 Round i always samples with seed (seed, i) and prompts from the seeded order, so a resumed run repeats the
-rounds an uninterrupted one would have run. Stop takes effect before a round or during its first pass,
-before any update of that round, so the checkpoint saved on stopping is exactly the end of the last round.
+rounds an uninterrupted one would have run. Stop takes effect anywhere in a round, within one layer's work
+(`stopping.stops_inside`); the round is dropped whole and any pass's update undone, so the checkpoint saved on
+stopping is exactly the end of the last round.
 
 Metrics per round: reward (mean score, penalty included), rlhf_reward (mean score - beta * KL), kl (mean over
 responses of the summed log p - log p_ref, in nats), beta, logprob_mismatch (nats per token between the sampler's log-probs and
@@ -47,7 +48,7 @@ import torch
 from studio.training.online_configs import RLOOConfig
 from studio.training.engine import Diverged, Hooks, ScoreFn, TrainResult, check_finite, heap_trimmer
 from studio.training.generation import GeneratedBatch
-from studio.training.group_rounds import Cancelled, Round, logprobs, on_terms, reference_logprobs, train_in_rounds
+from studio.training.group_rounds import Round, logprobs, on_terms, reference_logprobs, train_in_rounds
 from studio.training.online_policy import POLICY
 from studio.training.ppo_losses import masked_mean
 from studio.training.rloo_losses import leave_one_out_advantages, sequence_kl, sequence_policy_loss
@@ -71,9 +72,6 @@ def update(base: SharedBase, optimizer: torch.optim.Optimizer, batch: GeneratedB
             optimizer.zero_grad(set_to_none=True)
             loss_sum = 0.0
             for i, rows in enumerate(passes):
-                if epoch == 0 and hooks.stop_requested():
-                    optimizer.zero_grad(set_to_none=True)
-                    raise Cancelled
                 hooks.say(f"Round {iteration}: {'advantages and ' if epoch == 0 else ''}policy update, pass "
                           f"{epoch + 1} of {config.epochs}, batch {i + 1} of {len(passes)}…")
                 new_logprobs, entropy = logprobs(base, batch, rows, config)

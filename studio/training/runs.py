@@ -34,6 +34,7 @@ from studio.training.models import load_model, model_identity
 from studio.training.reward import RewardScorer
 from studio.training.rm_scoring import score_reward_run
 from studio.training.shared_base import SharedBase
+from studio.training.stopping import Cancelled, stops_inside
 from studio.training.term_rewards import RewardFunction, TermReward
 from studio.training.uncertainty import OnlineReward, score_comparisons, score_unranked
 
@@ -148,6 +149,8 @@ def reward_dir(project: Project, reward: str) -> Path:
     run = project.store.resolve_run(reward)
     if run.kind != REWARD:
         raise ValueError(f"run {run.id} is a {run.kind} run, not a reward model")
+    if run.status != "finished":
+        raise ValueError(f"reward run {run.id} did not finish ({run.status}): resume it first")
     return project.artifact_path(run).parent
 
 
@@ -237,14 +240,29 @@ def train(project: Project, base: SharedBase, kind: str, config=None, hooks: Hoo
         raise
     finally:
         lock.release()
-    store.update_run(run_id, status=result.status, step=result.step, final_metrics=result.metrics,
+    store.update_run(run_id, status=result.status, step=result.step,
+                     final_metrics=result.metrics or None,  # a resume that had no step left keeps its figures
                      artifact=project.relative_artifact(run_id, result.artifact) if result.artifact else None,
                      error=result.error or "")
     if kind == REWARD and result.status == "finished":
-        score_reward_run(project, base, run_id, say=hooks.say)  # the numbers of its health report (core.rm_health)
-        # its ensemble (fitted even with nothing to guess: PPO and RLOO report its disagreement) and its guesses
-        score_comparisons(project, base, unscored(store, run_id), str(run_id), say=hooks.say)
+        result = _check_reward_run(project, base, run_id, result, hooks)
     return run_id, result
+
+
+def _check_reward_run(project: Project, base: SharedBase, run_id: int, result: TrainResult, hooks: Hooks
+                      ) -> TrainResult:
+    """A finished reward run's closing checks: its held-out pairs scored (the numbers of its health report,
+    core.rm_health), its ensemble fitted (even with nothing to guess: PPO and RLOO report its disagreement) and its
+    guesses. A Stop inside them leaves the run cancelled at its last step, whole: its resume trains no step again,
+    it only runs these checks."""
+    try:
+        with stops_inside(base, hooks.should_stop):
+            score_reward_run(project, base, run_id, say=hooks.say)
+            score_comparisons(project, base, unscored(project.store, run_id), str(run_id), say=hooks.say)
+    except Cancelled:
+        project.store.update_run(run_id, status="cancelled")
+        return dataclasses.replace(result, status="cancelled", artifact=None)
+    return result
 
 
 def export_run(project: Project, run_ref: str, out_dir: Path, merged: bool = False, force: bool = False) -> Path:

@@ -10,7 +10,7 @@ import torch
 
 from studio.training.batches import encode_example, pad_batch, split_indices, step_tokens
 from studio.training.configs import SFTConfig
-from studio.training.engine import Hooks, TrainResult, run_supervised
+from studio.training.engine import Hooks, TrainResult, run_supervised, stoppable
 from studio.training.response_logprobs import response_logprobs
 from studio.training.shared_base import SharedBase
 
@@ -22,6 +22,7 @@ def response_loss(base: SharedBase, ids, mask, labels) -> torch.Tensor:
     return -response_logprobs(base, ids, mask, labels)[0].mean()
 
 
+@stoppable
 def train_sft(base: SharedBase, demos: list[dict], config: SFTConfig, run_dir: Path, hooks: Hooks | None = None,
               resume: bool = False) -> TrainResult:
     """Fine-tune a fresh `sft` adapter on demos: dicts with prompt, response and optional system."""

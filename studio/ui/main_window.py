@@ -375,6 +375,6 @@ def quit_question(jobs: list[Job]) -> str:
     titles = [job.title or "A job" for job in jobs]
     training = any(title.startswith(("Training", "Resuming")) for title in titles)
     what = " and ".join(dict.fromkeys(titles))
-    keep = ("Training stops after its current step and saves a checkpoint, so you can resume it later."
+    keep = ("Training stops at once, keeping its last finished step as a checkpoint, so you can resume it later."
             if training else "Nothing done so far is lost.")
     return f"{what} {'are' if len(titles) > 1 else 'is'} still running. {keep}\n\nStop and quit?"

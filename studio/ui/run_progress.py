@@ -32,7 +32,7 @@ class RunProgress:
         self.show()
 
     def show(self, stopping: bool = False) -> None:
-        parts = ["Stopping after this step, saving a checkpoint…" if stopping else self._step_text, self._phase]
+        parts = ["Stopping now, keeping the last checkpoint…" if stopping else self._step_text, self._phase]
         self.status.setText(" · ".join(part for part in parts if part))
 
     def message(self, text: str, stopping: bool = False) -> None:

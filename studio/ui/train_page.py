@@ -52,8 +52,8 @@ class TrainPage(QWidget):
                                         toolTip="Start a new run of the chosen kind with these settings; it trains "
                                                 "in the background and its curves appear on the right.")
         self.stop_button = QPushButton("Stop", clicked=self.stop, enabled=False,
-                                       toolTip="Stop after the current step; a checkpoint is saved so the run "
-                                               "can be resumed.")
+                                       toolTip="Stop now: the step or round under way is dropped and the run "
+                                               "keeps its last finished one as a checkpoint, to be resumed.")
         self.resume_button = QPushButton("Resume", clicked=self.resume, enabled=False,
                                          toolTip="Continue the selected stopped or failed run from its last "
                                                  "checkpoint.")

@@ -56,19 +56,18 @@ def test_the_kl_to_the_sft_reference_is_measured_when_beta_is_set(base, tmp_path
 
 
 def test_stop_during_the_first_pass_leaves_the_round_unapplied(base, tmp_path):
-    checks = 0
+    said: list[str] = []
     snapshot: list[torch.Tensor] = []
 
-    def should_stop() -> bool:
-        nonlocal checks
-        checks += 1  # per round: 1 before the round, then 1 per pass of the first epoch (4 prompts -> 4 passes)
-        return checks == 5 + 1 + 3  # round 2, its third pass: two groups' gradients are already summed
+    def should_stop() -> bool:  # round 2, its third pass (4 prompts -> 4 passes): two groups' gradients are summed
+        return bool(snapshot) and "policy update, pass 1 of 1, batch 3 of 4" in said[-1]
 
     def on_metrics(step, values):
         snapshot.extend(p.detach().clone() for p in base.adapter_parameters(POLICY))
 
     result = train_grpo(base, PROMPTS, count_vowels, fast(iterations=5), tmp_path,
-                        Hooks(on_metrics=on_metrics, should_stop=should_stop), init_adapter=None)
+                        Hooks(on_metrics=on_metrics, should_stop=should_stop, on_message=said.append),
+                        init_adapter=None)
     assert result.status == "cancelled" and result.step == 1 and result.artifact is None
     assert all(torch.equal(a, b) for a, b in zip(snapshot, base.adapter_parameters(POLICY)))
     assert has_checkpoint(tmp_path) and checkpoint_step(tmp_path) == 1
@@ -76,10 +75,11 @@ def test_stop_during_the_first_pass_leaves_the_round_unapplied(base, tmp_path):
 
 def test_a_stopped_run_resumes_to_the_same_rounds_as_an_uninterrupted_one(tiny_model_dir, tmp_path):
     torch.set_num_threads(1)
-    checks = []
+    done = []
     config = fast(iterations=3, beta=0.05)
     first = train_grpo(tiny_base(tiny_model_dir), PROMPTS, count_vowels, config, tmp_path / "run",
-                       Hooks(should_stop=lambda: checks.append(1) or len(checks) == 6), init_adapter=None)
+                       Hooks(on_metrics=lambda s, m: done.append(s), should_stop=lambda: bool(done)),
+                       init_adapter=None)  # before round 2
     assert first.status == "cancelled" and first.step == 1
     fresh = tiny_base(tiny_model_dir)  # a new process: the model loaded again
     hooks, resumed, _, _ = recorder()

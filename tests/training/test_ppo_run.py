@@ -32,16 +32,13 @@ def test_scores_are_normalised_by_the_given_reward_model_statistics(base, tmp_pa
 
 def test_a_run_stopped_mid_round_resumes_exactly_like_an_uninterrupted_one(tiny_model_dir, tmp_path):
     config = fast(iterations=4, batch_size=4, minibatches=2, ppo_epochs=2)  # no periodic checkpoint
-    done, calls = [], []
+    said = [""]
 
-    def stop_in_round_three() -> bool:  # round 3: loop check, minibatch 1 (updates), then Stop at minibatch 2
-        if len(done) >= 2:
-            calls.append(1)
-        return len(calls) >= 3
+    def stop_in_round_three() -> bool:  # round 3, after minibatch 1's update: Stop at minibatch 2
+        return "Round 3: updating the policy, epoch 1 of 2, minibatch 2 of 2" in said[-1]
 
     first = train_ppo(tiny_base(tiny_model_dir), PROMPTS, count_vowels, config, tmp_path / "run",
-                      Hooks(on_metrics=lambda s, m: done.append(s), should_stop=stop_in_round_three),
-                      init_adapter=None)
+                      Hooks(should_stop=stop_in_round_three, on_message=said.append), init_adapter=None)
     assert first.status == "cancelled" and checkpoint_step(tmp_path / "run") == 2
     hooks, resumed, _, _ = recorder()
     train_ppo(tiny_base(tiny_model_dir), PROMPTS, count_vowels, config, tmp_path / "run", hooks, resume=True,

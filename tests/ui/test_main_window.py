@@ -106,6 +106,30 @@ def test_close_while_a_job_runs_asks_in_its_words_and_never_waits(qtbot, ctx, mo
     assert questions[0].startswith("Generating answers is still running") and "checkpoint" not in questions[0]
 
 
+def test_closing_during_training_stops_it_inside_a_step_and_keeps_the_last_finished_one(qtbot, ctx):
+    from studio.training.checkpoints import checkpoint_step
+    from studio.workers.model_jobs import train_job
+
+    for i in range(6):
+        ctx.store.add_demo(f"question {i}", f"a short answer {i}")
+    window = show(qtbot, MainWindow(ctx))
+    qtbot.waitUntil(lambda: loaded(window), timeout=LOAD_TIMEOUT_MS)
+    settings = {"steps": 10_000, "batch_size": 2, "max_length": 48, "lora_r": 2, "lora_alpha": 4,
+                "checkpoint_every": 3}
+    job = ctx.run(train_job("sft", settings), title="Training SFT").start()
+    steps = []
+    job.progress.connect(lambda done, _total: steps.append(done))
+    qtbot.waitUntil(lambda: len(steps) >= 4, timeout=LOAD_TIMEOUT_MS)
+    assert not window.close()  # "Yes": the job is told to stop, the window closes once it has ended
+    qtbot.waitUntil(lambda: not window.isVisible(), timeout=LOAD_TIMEOUT_MS)
+    project = Project.open(ctx.project.root)
+    run = project.store.runs("sft")[-1]
+    reported = max(row["step"] for row in project.store.metrics(run.id))
+    assert run.status == "cancelled" and 4 <= run.step < 10_000
+    assert reported == run.step == checkpoint_step(project.run_dir(run.id))  # nothing past the last whole step
+    project.close()
+
+
 def test_quit_question_names_training_and_its_checkpoint():
     from studio.workers.job import Job
 
