@@ -108,11 +108,13 @@ def _text(completion) -> str:
 
 
 def _wrapper(name: str, term: Term) -> str:
-    reference = REFERENCE_COLUMN if term.needs_reference else "None"
-    return f'''def {name}(prompts, completions, {REFERENCE_COLUMN}=None, **kwargs) -> list[float]:
-    """The studio's reward term {term.text!r} (its weight is TRL's reward_weights entry)."""
-    references = {reference} or [None] * len(completions)
-    return [rule_score({term.rule!r}, {term.argument!r}, _text(c), r) for c, r in zip(completions, references)]
+    """One rule term's TRL reward function; the term's texts go in as Python literals (`repr`), never as code."""
+    rule = f"rule_score({term.rule!r}, {term.argument!r}, _text(c)"
+    body = (f"return [{rule}, r) for c, r in zip(completions, {REFERENCE_COLUMN})]" if term.needs_reference
+            else f"return [{rule}) for c in completions]")
+    return f'''# the studio's reward term {term.text!r} (its weight is TRL's reward_weights entry)
+def {name}(prompts, completions, {REFERENCE_COLUMN}=None, **kwargs) -> list[float]:
+    {body}
 '''
 
 
