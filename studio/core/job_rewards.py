@@ -84,8 +84,9 @@ def rewards_source(terms: Sequence[Term]) -> str:
     term, called as TRL calls them: `f(prompts, completions, answer=..., **kwargs)`, one float per completion."""
     functions = "\n\n".join(inspect.getsource(f) for f in _COPIED)
     wrappers = "\n\n".join(_wrapper(function_name(i, t), t) for i, t in enumerate(rule_terms(terms), 1))
-    return f'''"""Reward functions of a job exported by Alignment Studio: one per rule term of the run, scoring exactly as
-the studio scores them (the functions below are copied from it). Needs only `regex`, which transformers requires."""
+    return f'''"""Reward functions of a job exported by Alignment Studio: one per rule term of the run, scoring
+exactly as the studio scores them (the functions below are copied from it). Needs only `regex` (transformers
+requires it)."""
 import json
 import math
 import re
@@ -120,15 +121,14 @@ def {name}(prompts, completions, {REFERENCE_COLUMN}=None, **kwargs) -> list[floa
 
 def readme_note(terms: Sequence[Term]) -> str:
     """The README's line on the run's reward."""
-    written = ", ".join(t.text for t in terms)
-    if not rule_terms(terms):
-        return f"The reward is the run's: {written}."
-    note = (f"The reward is the run's terms ({written}): TRL sums `reward_funcs` times `reward_weights` in "
-            f"`trl_config.yaml`; each rule is a function in `{FILE_NAME}`, scoring as the studio does")
+    note = f"The reward is the run's: {', '.join(t.text for t in terms)}"
+    if rule_terms(terms):
+        note += (f". TRL sums `reward_funcs` times `reward_weights` (`trl_config.yaml`); each rule is a function in "
+                 f"`{FILE_NAME}`, scoring as the studio does")
     if needs_references(terms):
         note += f", against the prompts' reference answers (the `{REFERENCE_COLUMN}` column of the data)"
-    if any(t.source == RM for t in terms):
+    if any(t.source == RM for t in terms) and not is_default(terms):
         note += (". TRL weights the reward model's raw score, where the studio weighted it normalised by its "
-                 "training mean and std (`reward_model/config.json`): the weight here is the studio's divided by "
-                 "that std, which gives the same advantages (a constant shift cancels within each group)")
+                 "training mean and std (`reward_model/config.json`): its weight here is the studio's divided by "
+                 "that std, which gives the same advantages (the mean, a constant, cancels within each group)")
     return note + "."
