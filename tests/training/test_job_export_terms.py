@@ -20,6 +20,7 @@ from studio.training import reward_export
 from studio.training import runs as run_module
 from studio.training.job_export import export_job
 from studio.training.online_configs import RLOOConfig
+from tests.test_jobs_trl import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 TRL_PYTHON = REPO / "bench" / ".venv-trl116" / "bin" / "python"
@@ -167,3 +168,26 @@ def test_trl_116_reads_the_jobs_reward_settings_and_runs_its_functions(project, 
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.strip().splitlines()[-1] == (
         f"['job_rewards.rule_1_number', 'job_rewards.rule_2_regex'] [{0.5 / STD}, 2.0, 1.0] [1.0, 0.0] [1.0, 0.0]")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not TRL_PYTHON.exists(), reason="bench/.venv-trl116 is missing (bench/setup_trl116_venv.sh)")
+def test_a_rule_only_grpo_job_trains_one_step_with_trl_on_its_rule_functions(tiny_model_dir, tmp_path):
+    project = Project.init(tmp_path / "proj", model=str(tiny_model_dir))
+    try:
+        for i in range(4):
+            project.store.set_prompt_answer(project.store.add_prompt(f"what is {i}+1?"), str(i + 1))
+        config = {"iterations": 1, "batch_size": 2, "samples_per_prompt": 2, "max_new_tokens": 8,
+                  TERMS_KEY: ["2*rule:number", "rule:shorter:5"]}
+        project.store.update_run(project.store.create_run("grpo", config), status="finished")
+        export_job(project, "grpo", tmp_path / "job", init="base")
+    finally:
+        project.close()
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env.update(PATH=f"{TRL_PYTHON.parent}:{env['PATH']}", LAUNCHER="torchrun", CPU="1", GPUS="1",
+               MASTER_PORT=str(free_port()), OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
+    proc = subprocess.run(["bash", str(tmp_path / "job" / "launch.sh")], env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    assert "'rewards/rule_1_number/mean'" in proc.stdout + proc.stderr  # TRL called the job's rule functions
+    assert "'rewards/rule_2_shorter/mean'" in proc.stdout + proc.stderr
