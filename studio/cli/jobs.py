@@ -43,7 +43,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                help="a new folder (or an empty one)")
     c.add_argument("--init", default=None, help=f"starting policy for {'/'.join(kinds(starts_from_policy=True))}: a "
                                                 f"run, latest:{SFT} or base (default latest:{SFT} when there is one)")
-    c.add_argument("--reward", default=f"latest:{REWARD}", help=f"reward run for {' and '.join(kinds(online=True))}")
+    c.add_argument("--reward", default=f"latest:{REWARD}",
+                   help=f"reward run for {' and '.join(kinds(online=True))} (when the newest run of the kind has a "
+                        "reward-model term; its rule terms become the job's reward functions)")
     c = command(group(sub, "runs", "Runs trained elsewhere."), "import", cmd_runs_import,
                 "Import a LoRA adapter folder (e.g. JOBDIR/output) as a finished run.")
     c.add_argument("folder", metavar="FOLDER")

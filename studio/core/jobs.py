@@ -17,9 +17,12 @@ from pathlib import Path
 
 from studio.core.answer_length import default_answer_tokens
 from studio.core.atomic import atomic_writer
+from studio.core.job_rewards import (FILE_NAME, REFERENCE_COLUMN, needs_references, readme_note, rewards_source,
+                                     rule_terms, trl_reward_settings)
 from studio.core.jsonl import write_jsonl
 from studio.core.preferences import ranking_loss_for
 from studio.core.ratings import Ratings, training_pairs, training_rankings
+from studio.core.reward_terms import Term, check_references, parse_terms
 from studio.core.run_kinds import DEMONSTRATIONS, KINDS, PAIRS, PROMPTS, RATINGS, RunKind, run_kind
 from studio.core.store import Store
 
@@ -48,6 +51,9 @@ class JobSpec:
     config: object | None = None
     reward_model: str | None = None  # a sequence-classification folder (rloo, ppo), relative to the job folder
     init_run: int | None = None  # the run merged into `model/`: its adapter is folded into the result on import
+    terms: list[Term] = dataclasses.field(default_factory=lambda: parse_terms(None))  # an online run's reward
+    reward_std: float = 1.0  # the reward model's training std: TRL weights its raw score, the studio's terms its
+    # normalised one (`job_rewards.trl_reward_settings`)
     notes: list[str] = dataclasses.field(default_factory=list)
 
 
@@ -76,7 +82,11 @@ def _ratings(store: Store) -> list[dict]:
             for e in Ratings(store).examples()]
 
 
-def _prompts(store: Store) -> list[dict]:
+def _prompts(store: Store, terms: list[Term] | None = None) -> list[dict]:
+    """The prompts, with their reference answers (the `answer` column) when a reward term compares with them."""
+    if terms and needs_references(terms):
+        check_references(terms, {p.text: p.answer for p in store.prompts()})
+        return [{"prompt": _user(p.text), REFERENCE_COLUMN: p.answer} for p in store.prompts()]
     return [{"prompt": _user(p.text)} for p in store.prompts()]
 
 
@@ -84,9 +94,11 @@ def _prompts(store: Store) -> list[dict]:
 RECORDS = {DEMONSTRATIONS: _demonstrations, PAIRS: _pairs, RATINGS: _ratings, PROMPTS: _prompts}
 
 
-def job_records(store: Store, kind: str) -> list[dict]:
-    """The project's data for `kind` in TRL's conversational dataset formats."""
-    return RECORDS[_job_kind(kind).learns_from](store)
+def job_records(store: Store, kind: str, terms: list[Term] | None = None) -> list[dict]:
+    """The project's data for `kind` in TRL's conversational dataset formats (an online kind's with the reference
+    answers its reward `terms` need)."""
+    source = _job_kind(kind).learns_from
+    return _prompts(store, terms) if source == PROMPTS else RECORDS[source](store)
 
 
 def _job_kind(kind: str) -> RunKind:
@@ -148,7 +160,7 @@ def trl_config(spec: JobSpec) -> dict:
         if hasattr(spec.config, "trl_settings"):  # settings that TRL counts in other units than the config
             settings.update(spec.config.trl_settings())
     if run_kind(spec.kind).online:
-        settings["reward_model_name_or_path"] = spec.reward_model
+        settings.update(trl_reward_settings(spec.terms, spec.reward_model, spec.reward_std))
     return settings
 
 
@@ -258,7 +270,7 @@ def readme_text(spec: JobSpec, count: int, ranking_loss: str = "pairs") -> str:
     """The job's README; `ranking_loss`: the loss the studio would learn from the job's rankings with
     (`preferences.ranking_loss_for`), which a job with "plackett_luce" says TRL lacks."""
     engine = "OpenRLHF 0.11.2" if on_openrlhf(spec.kind) else "TRL 1.16"
-    notes = list(spec.notes)
+    notes = list(spec.notes) + ([readme_note(spec.terms)] if run_kind(spec.kind).online else [])
     if run_kind(spec.kind).learns_from == PAIRS:
         notes.append("TRL has no per-pair weights: every pair counts once here, while the studio gives the pairs "
                      "of one K-way ranking a weight of 1/num_pairs each.")
@@ -303,13 +315,14 @@ python -m studio runs import PROJECT_DIR output{where}
 {notes}"""
 
 
-def check_job(store: Store, kind: str, out: Path) -> list[dict]:
-    """The job's training records, after refusing an unknown kind, a non-empty `out` or a project without data."""
+def check_job(store: Store, kind: str, out: Path, terms: list[Term] | None = None) -> list[dict]:
+    """The job's training records, after refusing an unknown kind, a non-empty `out`, a project without data or
+    (for reward `terms` that compare with reference answers) a prompt without one."""
     source = _job_kind(kind).learns_from
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise ValueError(f"{out} already exists and is not empty: choose a new folder")
-    records = job_records(store, kind)
+    records = job_records(store, kind, terms)
     if not records:
         raise ValueError(f"this project has no {source.name} for a {kind} job")
     return records
@@ -325,7 +338,7 @@ def _ranking_loss(store: Store, config) -> str:
 def write_job(store: Store, spec: JobSpec, out: Path) -> int:
     """Write the job folder; returns the number of training examples. Refuses an existing non-empty folder."""
     out = Path(out)
-    records = check_job(store, spec.kind, out)
+    records = check_job(store, spec.kind, out, spec.terms)
     if spec.config is not None:
         check_settings(spec.config)
     (out / "data").mkdir(parents=True, exist_ok=True)
@@ -340,6 +353,8 @@ def write_job(store: Store, spec: JobSpec, out: Path) -> int:
         files["launch.sh"] = trl_launch_script(spec.kind)
         files[TRL_RUNNER.name] = TRL_RUNNER.read_text(encoding="utf-8")
         files["trl_config.yaml"] = yaml_text(trl_config(spec))
+        if run_kind(spec.kind).online and rule_terms(spec.terms):
+            files[FILE_NAME] = rewards_source(spec.terms)
         files["accelerate.yaml"] = yaml_text(accelerate_config())
         files.update({f"accelerate_zero{z}.yaml": yaml_text(accelerate_config(z)) for z in ZERO_STAGES})
     for name, text in files.items():

@@ -29,7 +29,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from studio.core.rules import Rule
+from studio.core.rules import Rule, match_score
 
 DEFAULT = ("rm",)
 TERMS_KEY = "_reward_terms"  # the run config's key holding the terms' texts
@@ -82,26 +82,34 @@ class Term:
 
     def score(self, answer: str, reference: str | None = None) -> float:
         """This rule's score of `answer` (see the module's list); ValueError for a regex that runs too long."""
-        if self.rule in ("shorter", "longer"):
-            target, length = self.target(), len(answer)
-            if self.rule == "shorter":
-                return 1.0 if length <= target else target / length
-            return 1.0 if length >= target else length / target
-        if self.rule in ("contains", "avoids", "regex"):
-            return Rule(self.rule, self.argument).score(answer)
-        if self.rule == "json":
-            try:
-                json.loads(answer.strip())
-            except ValueError:
-                return 0.0
-            return 1.0
-        if reference is None:
+        if self.needs_reference and reference is None:
             raise ValueError(f"the term {self.text} needs a reference answer for every prompt")
-        if self.rule == "matches":
-            return float(_normal(answer) == _normal(reference))
-        found, wanted = last_number(answer), last_number(reference)
-        return float(found is not None and wanted is not None and math.isclose(found, wanted, rel_tol=1e-9,
-                                                                                abs_tol=1e-12))
+        return rule_score(self.rule, self.argument, answer, reference)
+
+
+def rule_score(rule: str, argument: str, answer: str, reference: str | None = None) -> float:
+    """The score of `answer` under `rule` with its `argument` (see the module's list). Self-contained (json, math,
+    `match_score`, `last_number`, `_normal`): exported TRL jobs carry its source (`core.job_rewards`)."""
+    if rule in ("shorter", "longer"):
+        target, length = int(argument.removeprefix("target=").strip()), len(answer)
+        if rule == "shorter":
+            return 1.0 if length <= target else target / length
+        return 1.0 if length >= target else length / target
+    if rule in ("contains", "avoids", "regex"):
+        return match_score(rule, argument, answer)
+    if rule == "json":
+        try:
+            json.loads(answer.strip())
+        except ValueError:
+            return 0.0
+        return 1.0
+    if reference is None:
+        raise ValueError(f"the rule {rule} needs a reference answer for every prompt")
+    if rule == "matches":
+        return float(_normal(answer) == _normal(reference))
+    found, wanted = last_number(answer), last_number(reference)
+    return float(found is not None and wanted is not None and math.isclose(found, wanted, rel_tol=1e-9,
+                                                                            abs_tol=1e-12))
 
 
 def last_number(text: str) -> float | None:

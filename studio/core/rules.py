@@ -54,15 +54,7 @@ class Rule:
         ValueError."""
         if self.kind in ("longer", "shorter"):
             return len(text) if self.kind == "longer" else -len(text)
-        if self.kind == "regex":
-            try:
-                return 1.0 if regex.search(self.argument, text, timeout=MATCH_SECONDS) else 0.0
-            except TimeoutError:
-                raise ValueError(f"the regular expression {self.argument!r} took over {MATCH_SECONDS:g} s on a "
-                                 f"{len(text)}-character answer: it backtracks too much (nested repeats such as "
-                                 "(a+)+ do); simplify it") from None
-        found = self.argument.strip().lower() in text.lower()
-        return float(found if self.kind == "contains" else not found)
+        return match_score(self.kind, self.argument, text)
 
     def order(self, responses: Sequence[str]) -> list[list[int]] | None:
         """Best-first groups of positions (equal scores tied); None when all answers score the same."""
@@ -71,6 +63,21 @@ class Rule:
         if len(levels) < 2:
             return None
         return [[i for i, s in enumerate(scores) if s == level] for level in levels]
+
+
+def match_score(kind: str, argument: str, text: str) -> float:
+    """1.0 or 0.0: whether `text` contains (`contains`), lacks (`avoids`) the phrase `argument` (case-insensitive)
+    or holds a match of the pattern `argument` (`regex`); ValueError for a search that runs past MATCH_SECONDS.
+    Self-contained (`regex` and MATCH_SECONDS only): exported jobs carry its source (`core.job_rewards`)."""
+    if kind == "regex":
+        try:
+            return 1.0 if regex.search(argument, text, timeout=MATCH_SECONDS) else 0.0
+        except TimeoutError:
+            raise ValueError(f"the regular expression {argument!r} took over {MATCH_SECONDS:g} s on a "
+                             f"{len(text)}-character answer: it backtracks too much (nested repeats such as "
+                             "(a+)+ do); simplify it") from None
+    found = argument.strip().lower() in text.lower()
+    return float(found if kind == "contains" else not found)
 
 
 def label_with_rule(store, rule: Rule, limit: int | None = None,

@@ -3,12 +3,16 @@ model, handed to `studio.core.jobs.write_job`."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from studio.core.jobs import JobSpec, check_job, check_settings, write_job
+from studio.core.atomic import atomic_writer
+from studio.core.job_rewards import stored_terms
+from studio.core.jobs import JobSpec, check_job, check_settings, on_openrlhf, trl_config, write_job, yaml_text
 from studio.core.project import Project
+from studio.core.reward_terms import RM, is_default
 from studio.core.run_kinds import REWARD, SFT, run_kind
 from studio.training import configs
 from studio.training.models import EMBEDDED, _gguf_cache, embedded_gguf
@@ -20,14 +24,26 @@ def model_folder(spec: str, say: Callable[[str], None] = lambda _m: None) -> Pat
     return _gguf_cache(path, say) if path.suffix == ".gguf" else path.resolve()
 
 
+def _newest(project: Project, kind: str):
+    """The project's newest run of `kind`, or None."""
+    return max(project.store.runs(kind), key=lambda r: r.id, default=None)
+
+
+def project_terms(project: Project, kind: str) -> list:
+    """The reward terms of the project's newest run of online `kind` (the reward model alone without one), refused
+    with one line when its job's engine cannot carry them (`core.job_rewards.stored_terms`)."""
+    newest = _newest(project, kind)
+    return stored_terms(newest.config if newest else {}, newest.id if newest else None,
+                        "openrlhf" if on_openrlhf(kind) else "trl")
+
+
 def project_settings(project: Project, kind: str):
     """The settings of the project's newest run of `kind` (else the defaults), checked by type and range."""
     cls = configs.config_class(kind)
     names = {f.name for f in dataclasses.fields(cls)}
-    runs = project.store.runs(kind)
-    if not runs:
+    newest = _newest(project, kind)
+    if newest is None:
         return cls()
-    newest = max(runs, key=lambda r: r.id)
     config = cls(**{k: v for k, v in newest.config.items() if k in names})
     try:
         check_settings(config)
@@ -45,13 +61,18 @@ def export_job(project: Project, kind: str, out: Path, init: str | None = None, 
 
     out = project.check_output(out, folder=True)  # a job folder is always new: never --force
     store = project.store
-    check_job(store, kind, out)  # before the model is converted or merged: bad requests cost no waiting
+    online = run_kind(kind).online
+    terms = project_terms(project, kind) if online else []
+    check_job(store, kind, out, terms)  # before the model is converted or merged: bad requests cost no waiting
     settings = project_settings(project, kind)
     if init is None and run_kind(kind).starts_from_policy:
         init = f"latest:{SFT}" if any(r.kind == SFT and r.status == "finished" for r in store.runs()) else "base"
-    reward_run = store.resolve_run(reward) if run_kind(kind).online else None  # before anything is written
+    uses_model = any(t.source == RM for t in terms)
+    reward_run = store.resolve_run(reward) if uses_model else None  # before anything is written
     init_run = store.resolve_run(init).id if init not in (None, "base") else None
     spec = JobSpec(kind, str(model_folder(project.model_spec, say)), settings)
+    if online:
+        spec.terms = terms
     if init_run is not None:
         spec.model, spec.init_run = "model", init_run
         spec.notes.append(f"`model/` is the base with run {spec.init_run} merged in; `runs import` folds that "
@@ -67,6 +88,10 @@ def export_job(project: Project, kind: str, out: Path, init: str | None = None, 
         if reward_run is not None:
             say("Writing the reward model…")
             export_reward_model(project, str(reward_run.id), out / "reward_model")
+            if not is_default(terms):  # the reward model's weight in its raw units (`trl_reward_settings`)
+                spec.reward_std = json.loads((out / "reward_model" / "config.json").read_text())["std"]
+                with atomic_writer(out / "trl_config.yaml") as f:
+                    f.write(yaml_text(trl_config(spec)))
     except BaseException:
         shutil.rmtree(out, ignore_errors=True)
         raise

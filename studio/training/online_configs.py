@@ -148,6 +148,14 @@ class RLOOSettings:
 class RLOOConfig(OnlineConfig, RLOOSettings):
     """Settings for RLOO (REINFORCE leave-one-out): PPO's goal without a value head; defaults suit a laptop CPU."""
 
+    def trl_settings(self) -> dict[str, int | float]:
+        """TRL's RLOOTrainer counts completions, not prompts (bench/trl_rloo.py: prompts x k), and optimizer
+        steps, not rounds: one step per pass over a round's batch_size x k completions, `epochs` passes per
+        generation (TRL's num_iterations), the later ones clipped at `cliprange` (TRL's epsilon)."""
+        return {"per_device_train_batch_size": self.batch_size * self.samples_per_prompt,
+                "gradient_accumulation_steps": 1, "num_iterations": self.epochs, "epsilon": self.cliprange,
+                "max_steps": self.iterations * self.epochs}
+
 
 @dataclass
 class GRPOSettings:
