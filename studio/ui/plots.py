@@ -228,7 +228,7 @@ class MetricsBoard(QWidget):
     vertically, so a kind with many charts never makes the window taller or cuts its last chart off."""
 
     CELL_WIDTH = 300  # the narrowest a chart gets before the grid drops a column
-    STAGGER_MS = 25  # between two charts' redraws: each turn of the event loop redraws one chart at most
+    STAGGER_MS = 10  # between two charts' redraws: each turn of the event loop redraws one chart at most
 
     def __init__(self, groups: Sequence[Group] = (), columns: int = 3, x_label: str = "step",
                  parent: QWidget | None = None):
