@@ -90,7 +90,7 @@ def _pack(args: argparse.Namespace) -> dict:
     from studio.ui.pack_window import open_pack_window
 
     app = QApplication.instance() or QApplication([sys.argv[0]])
-    args = parse_args(["--pack", os.environ["STUDIO_BENCH_PACK"]])
+    args = parse_args(["--pack", os.environ["STUDIO_BENCH_PACK"], "--annotator", "bench"])  # no name dialog
     window = open_pack_window(args.pack, args.annotator, print)
     app.processEvents()
     visible = time.perf_counter() - T0

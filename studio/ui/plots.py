@@ -16,43 +16,19 @@ import pyqtgraph as pg
 from pyqtgraph.exporters import ImageExporter
 from PySide6.QtCore import QRect, QSize, Qt, QTimer
 from PySide6.QtGui import QColor, QFont, QImage, QPainter
-from PySide6.QtWidgets import QApplication, QFrame, QGridLayout, QScrollArea, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFrame, QGridLayout, QScrollArea, QVBoxLayout, QWidget
+
+from studio.ui.chart_style import fit_fonts, plot_colours
 
 REDRAW_MS = 200  # a chart redraws at most five times a second
 TITLE_BAND = 40  # pixels above the charts in an exported image, for the run's title
 Group = tuple[str, Sequence[str]]  # (chart title, metric names drawn on it; "prefix/*": every metric under prefix/)
 COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd"]
 
-pg.setConfigOptions(antialias=True, background="w", foreground="k")
-
-
-def fit_fonts(plot: pg.PlotWidget) -> None:
-    """Draw `plot`'s title, axis names, tick labels and legend at the application's text size (all but the title a
-    little smaller), so that presenter mode enlarges them all, not the tick labels alone."""
-    size = QApplication.font().pointSizeF()
-    item = plot.getPlotItem()
-    item.titleLabel.setText(item.titleLabel.text, size=f"{size:g}pt")
-    small = QFont(QApplication.font())
-    small.setPointSizeF(size * 0.9)
-    for name in ("left", "bottom", "right"):
-        axis = item.getAxis(name)
-        axis.setStyle(tickFont=small)
-        axis.setLabel(axis.labelText, axis.labelUnits, **{**axis.labelStyle, "font-size": f"{size * 0.9:g}pt"})
-    if item.legend is not None:
-        item.legend.setLabelTextSize(f"{size * 0.9:g}pt")
-        for _sample, label in item.legend.items:
-            label.setText(label.text)
-        item.legend.updateSize()
-
 
 def grown_with_text(chart: QWidget, size: QSize) -> QSize:
     """A chart's minimum `size` at 10 pt, grown in proportion to larger text (the axes take more room)."""
     return size * max(1.0, chart.font().pointSizeF() / 10)
-
-
-def plot_colours() -> tuple[str, str]:
-    """The charts' (background, foreground) colours, as the theme last set them."""
-    return pg.getConfigOption("background"), pg.getConfigOption("foreground")
 
 
 class LivePlot(pg.PlotWidget):
