@@ -113,12 +113,17 @@ class LivePlot(pg.PlotWidget):
         return 0 if xs is None else len(xs)
 
     def clear_points(self) -> None:
-        """Forget every point; the axes fit the next ones (even after the user zoomed)."""
+        """Forget every point; the axes fit the next ones (even after the user zoomed). On a board the emptied chart
+        is redrawn in its turn, else now."""
         for xs, ys in self._points.values():
             xs.clear()
             ys.clear()
         self.enableAutoRange()
-        self.redraw()
+        if self.on_stale is None:
+            self.redraw()
+        else:
+            self._stale.update(self._points)
+            self.on_stale(self)
 
     def redraw(self) -> None:
         """Draw every series as it is now."""
