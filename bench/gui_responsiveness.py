@@ -122,6 +122,7 @@ def gui(args: argparse.Namespace, threads: int | None = None) -> dict:
     loop.exec()  # the window's own model-loading job
 
     start_job = prepare_job(args, window, ctx)
+    app.processEvents()  # the Train page's first paint is not idle time
     lateness: dict[str, list[float]] = {"idle": [], "job": []}
     state = {"phase": "idle", "last": time.perf_counter()}
 

@@ -117,7 +117,6 @@ class MainWindow(QMainWindow):
         ctx.idle.connect(self._close_when_stopped)
         ctx.model_changed.connect(lambda info: self.model_label.setText(model_summary(info)))
         ctx.job_started.connect(self._track)
-        self.load_model()  # first: the model loads in its worker while the pages are built
         self.tabs.remove_pages()
         self.demos_page = DemosPage(ctx)
         self.rank_page = RankPage(ctx)
@@ -127,6 +126,7 @@ class MainWindow(QMainWindow):
             self.tabs.add_lazy(lambda module=module, name=name: _optional_page(module, f"{name}Page", ctx), name)
         self.tabs.add_lazy(HelpPage, PAGES[HELP_INDEX])
         self.tabs.setCurrentIndex(HELP_INDEX if not ctx.store.demos() else 0)
+        self.load_model()
 
     def load_model(self) -> None:
         """Load the project's model in the background; the window stays usable meanwhile."""

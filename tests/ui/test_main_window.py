@@ -229,17 +229,12 @@ def test_a_long_job_message_elides_instead_of_widening_the_window(qtbot):
     assert window.minimumSizeHint().width() == before
 
 
-def test_the_model_loads_while_only_the_opening_page_is_built(qtbot, ctx, monkeypatch):
-    import studio.ui.main_window as main_window
+def test_the_window_builds_only_the_page_it_opens_on(qtbot, ctx):
     from PySide6.QtWidgets import QTabWidget
 
     from studio.ui.train_page import TrainPage
 
-    seen = []
-    real = main_window.DemosPage
-    monkeypatch.setattr(main_window, "DemosPage", lambda c: (seen.append([j.title for j in c.running()]), real(c))[1])
     window = show(qtbot, MainWindow(ctx))
-    assert seen == [["Loading the model"]]  # the load job was started before the first page was built
     train = PAGES.index("Train")
     unbuilt = [i for i in range(len(PAGES)) if QTabWidget.widget(window.tabs, i).widget() is None]
     assert unbuilt == [PAGES.index(name) for name in ("Rate", "Train", "Compare", "Oversight", "Annotators")]
