@@ -10,7 +10,8 @@ so the GGUF is converted to safetensors; "cached" uses the normal cache (filled 
 be visible within 1.5 s and must not import torch (the child reports whether it did).
 "floor" is a process that only imports torch and transformers.modeling_utils, what loading any model needs
 before a weight is read; "cached" and "floor" run `--repeat` times, alternating, and the table gives their
-medians and "model ready" above the floor (goal: at most 1 s).
+medians and "model ready" above the floor (goal: at most 1 s). `--threads` is not passed on: setting torch's threads
+would import torch before the window, which main.py never does.
 Times are from the child's first line of Python (after interpreter start-up), and the parent's
 wall-clock time for the whole process is shown too.
 """
@@ -127,14 +128,15 @@ def main() -> None:
         return
     model_folder("embedded")  # make sure the normal cache is filled, so "cached" is cached
     print(f"# Startup: embedded model on {args.device}; {machine_line()}", flush=True)
-    argv = forward_args(args, skip=("child", "model", "repeat"))
+    # no --threads in any child: it would import torch before the window, which main.py never does (the studio sets
+    # torch's threads in its model job), and the pack window must not import it at all
+    argv = forward_args(args, skip=("child", "model", "repeat", "threads"))
     res = {"first_run": [run_child(Path(__file__), "first_run", argv)], "cached": [], "floor": []}
     for _ in range(args.repeat):
         for name in ("cached", "floor"):
             res[name].append(run_child(Path(__file__), name, argv))
     os.environ["STUDIO_BENCH_PACK"] = str(make_pack())
-    # no --threads: setting torch's threads would import torch, which the pack window must not
-    pack = run_child(Path(__file__), "pack", forward_args(args, skip=("child", "model", "threads", "repeat")))
+    pack = run_child(Path(__file__), "pack", argv)
     print(f"pack: {pack}", flush=True)
     for name, runs in res.items():
         for r in runs:
