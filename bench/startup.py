@@ -157,7 +157,8 @@ def table(res: dict[str, list[dict]], pack: dict) -> str:
         ready = median([r["model_ready_s"] for r in runs])
         lines.append(f"| {name.replace('_', ' ')} | {len(runs)} | {median([r['window_visible_s'] for r in runs]):.2f} "
                      f"| {ready:.2f} ({_each(runs, 'model_ready_s')}) | {ready - floor:+.2f} "
-                     f"| {median([r['process_s'] for r in runs]):.2f} | {median([r['peak_rss_mb'] for r in runs]):,.0f} |")
+                     f"| {median([r['process_s'] for r in runs]):.2f} "
+                     f"| {median([r['peak_rss_mb'] for r in runs]):,.0f} |")
     lines.append(f"| floor: import torch, transformers.modeling_utils | {len(res['floor'])} | - | {floor:.2f} "
                  f"({_each(res['floor'], 'imports_s')}) | 0 | "
                  f"{median([r['process_s'] for r in res['floor']]):.2f} | "
