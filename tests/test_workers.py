@@ -62,3 +62,22 @@ def test_a_busy_thread_hands_the_gil_back_within_about_a_millisecond(host):
         stop.set()
         spinner.join()
     assert statistics.median(waits) < 0.003
+
+
+def test_the_window_s_model_load_imports_no_engine(project):
+    """The model is ready as soon as it is loaded: the engines (`studio.training.runs` and everything it imports)
+    come with the first job that uses one, not with the load the window starts with."""
+    import subprocess
+
+    code = f"""
+import sys
+from studio.core.project import Project
+from studio.workers.job import ModelHost
+host = ModelHost({str(project)!r}, device="cpu")
+with host.lock:
+    base = host.base(Project.open({str(project)!r}), print)
+assert base.tokenizer is not None and host.info["params"] > 0
+assert "studio.training.runs" not in sys.modules, "the engines were imported"
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]

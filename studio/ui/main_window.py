@@ -31,6 +31,8 @@ from studio.workers.model_jobs import export_run_job, gguf_export_job, load_mode
 
 PAGES = ("Demonstrations", "Rank", "Rate", "Train", "Compare", "Oversight", "Annotators", "Help")
 HELP_INDEX = PAGES.index("Help")
+OPTIONAL_PAGES = ("studio.ui.rate_page", "studio.ui.train_page", "studio.ui.compare_page", "studio.ui.oversight_page",
+                  "studio.ui.annotators_page")  # the pages from Rate to Annotators, each `<Name>Page` in its module
 
 
 def _optional_page(module: str, name: str, ctx: StudioContext) -> QWidget:
@@ -118,13 +120,11 @@ class MainWindow(QMainWindow):
         self.tabs.remove_pages()
         self.demos_page = DemosPage(ctx)
         self.rank_page = RankPage(ctx)
-        pages = [self.demos_page, self.rank_page, _optional_page("studio.ui.rate_page", "RatePage", ctx),
-                 _optional_page("studio.ui.train_page", "TrainPage", ctx),
-                 _optional_page("studio.ui.compare_page", "ComparePage", ctx),
-                 _optional_page("studio.ui.oversight_page", "OversightPage", ctx),
-                 _optional_page("studio.ui.annotators_page", "AnnotatorsPage", ctx), HelpPage()]
-        for name, page in zip(PAGES, pages):
-            self.tabs.addTab(page, name)
+        self.tabs.addTab(self.demos_page, PAGES[0])
+        self.tabs.addTab(self.rank_page, PAGES[1])
+        for name, module in zip(PAGES[2:], OPTIONAL_PAGES):  # each built when first shown
+            self.tabs.add_lazy(lambda module=module, name=name: _optional_page(module, f"{name}Page", ctx), name)
+        self.tabs.add_lazy(HelpPage, PAGES[HELP_INDEX])
         self.tabs.setCurrentIndex(HELP_INDEX if not ctx.store.demos() else 0)
         self.load_model()
 

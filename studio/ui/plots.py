@@ -1,56 +1,34 @@
 """Live training curves: `LivePlot` (one chart, several named series) and `MetricsBoard` (a grid of them).
 
-Points are appended to plain lists and drawn with `setData` from a single-shot QTimer at most ten
-times a second (pyqtgraph's PanningPlot pattern), never once per incoming point.
+Points are appended to plain lists and drawn with `setData` from a timer (pyqtgraph's PanningPlot pattern), never
+once per incoming point: a lone chart at most five times a second; a board's charts one at a time, a chart on each
+turn of the event loop, and only those with new points, so that while a job trains no single turn of the GUI
+thread redraws them all (each chart costs it tens of ms while the training thread holds the GIL).
 """
 from __future__ import annotations
 
 import csv
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import pyqtgraph as pg
 from pyqtgraph.exporters import ImageExporter
 from PySide6.QtCore import QRect, QSize, Qt, QTimer
 from PySide6.QtGui import QColor, QFont, QImage, QPainter
-from PySide6.QtWidgets import QApplication, QFrame, QGridLayout, QScrollArea, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFrame, QGridLayout, QScrollArea, QVBoxLayout, QWidget
 
-REDRAW_MS = 100
+from studio.ui.chart_style import fit_fonts, plot_colours
+
+REDRAW_MS = 200  # a chart redraws at most five times a second
 TITLE_BAND = 40  # pixels above the charts in an exported image, for the run's title
 Group = tuple[str, Sequence[str]]  # (chart title, metric names drawn on it; "prefix/*": every metric under prefix/)
 COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd"]
-
-pg.setConfigOptions(antialias=True, background="w", foreground="k")
-
-
-def fit_fonts(plot: pg.PlotWidget) -> None:
-    """Draw `plot`'s title, axis names, tick labels and legend at the application's text size (all but the title a
-    little smaller), so that presenter mode enlarges them all, not the tick labels alone."""
-    size = QApplication.font().pointSizeF()
-    item = plot.getPlotItem()
-    item.titleLabel.setText(item.titleLabel.text, size=f"{size:g}pt")
-    small = QFont(QApplication.font())
-    small.setPointSizeF(size * 0.9)
-    for name in ("left", "bottom", "right"):
-        axis = item.getAxis(name)
-        axis.setStyle(tickFont=small)
-        axis.setLabel(axis.labelText, axis.labelUnits, **{**axis.labelStyle, "font-size": f"{size * 0.9:g}pt"})
-    if item.legend is not None:
-        item.legend.setLabelTextSize(f"{size * 0.9:g}pt")
-        for _sample, label in item.legend.items:
-            label.setText(label.text)
-        item.legend.updateSize()
 
 
 def grown_with_text(chart: QWidget, size: QSize) -> QSize:
     """A chart's minimum `size` at 10 pt, grown in proportion to larger text (the axes take more room)."""
     return size * max(1.0, chart.font().pointSizeF() / 10)
-
-
-def plot_colours() -> tuple[str, str]:
-    """The charts' (background, foreground) colours, as the theme last set them."""
-    return pg.getConfigOption("background"), pg.getConfigOption("foreground")
 
 
 class LivePlot(pg.PlotWidget):
@@ -69,9 +47,12 @@ class LivePlot(pg.PlotWidget):
             self.addLegend(offset=(-10, 10))
         self._points: dict[str, tuple[list[float], list[float]]] = {name: ([], []) for name in names}
         self._curves = {name: self._curve(name, COLOURS[i % len(COLOURS)]) for i, name in enumerate(names)}
+        self._made = len(self._curves)
+        self._stale: set[str] = set()  # series with points not drawn yet
         fit_fonts(self)
         self._timer = QTimer(self, singleShot=True, interval=REDRAW_MS)
-        self._timer.timeout.connect(self.redraw)
+        self._timer.timeout.connect(self.redraw_stale)
+        self.on_stale: Callable[[LivePlot], None] | None = None  # who redraws it instead of its timer (a board)
 
     def minimumSizeHint(self) -> QSize:
         return grown_with_text(self, QSize(220, 160))
@@ -105,8 +86,21 @@ class LivePlot(pg.PlotWidget):
         xs, ys = self._points[name]
         xs.append(x)
         ys.append(y)
-        if not self._timer.isActive():
+        self._stale.add(name)
+        if self.on_stale is not None:
+            self.on_stale(self)
+        elif not self._timer.isActive():
             self._timer.start()
+
+    @property
+    def grown(self) -> bool:
+        """Whether series were added under a "prefix/*" name since the chart was made."""
+        return len(self._curves) > self._made
+
+    @property
+    def stale(self) -> bool:
+        """Whether some points are not drawn yet."""
+        return bool(self._stale)
 
     def series(self, name: str) -> tuple[list[float], list[float]]:
         """The points of `name` received so far (drawn or not yet)."""
@@ -119,18 +113,36 @@ class LivePlot(pg.PlotWidget):
         return 0 if xs is None else len(xs)
 
     def clear_points(self) -> None:
+        """Forget every point; the axes fit the next ones (even after the user zoomed). On a board the emptied chart
+        is redrawn in its turn, else now."""
         for xs, ys in self._points.values():
             xs.clear()
             ys.clear()
-        self.redraw()
+        self.enableAutoRange()
+        if self.on_stale is None:
+            self.redraw()
+        else:
+            self._stale.update(self._points)
+            self.on_stale(self)
 
     def redraw(self) -> None:
+        """Draw every series as it is now."""
+        self._draw(list(self._points))
+
+    def redraw_stale(self) -> None:
+        """Draw the series with new points."""
+        self._draw([name for name in self._points if name in self._stale])
+
+    def _draw(self, names: list[str]) -> None:
         self._timer.stop()
-        for name, (xs, ys) in self._points.items():
+        self._stale.difference_update(names)
+        for name in names:
+            xs, ys = self._points[name]
             curve = self._curves[name]
             curve.setData(xs, ys, connect="finite")
-            if not name.startswith("eval_"):  # a line needs two points: a lone one is drawn as a dot
-                curve.setSymbol("o" if len(xs) == 1 else None)
+            symbol = "o" if len(xs) == 1 else None
+            if not name.startswith("eval_") and curve.opts["symbol"] != symbol:  # a lone point is drawn as a dot
+                curve.setSymbol(symbol)
                 curve.setSymbolBrush(curve.opts["pen"].color())
 
     def visible_points(self, name: str) -> int:
@@ -197,6 +209,7 @@ class MetricsBoard(QWidget):
     vertically, so a kind with many charts never makes the window taller or cuts its last chart off."""
 
     CELL_WIDTH = 300  # the narrowest a chart gets before the grid drops a column
+    STAGGER_MS = 10  # between two charts' redraws: each turn of the event loop redraws one chart at most
 
     def __init__(self, groups: Sequence[Group] = (), columns: int = 3, x_label: str = "step",
                  parent: QWidget | None = None):
@@ -215,15 +228,28 @@ class MetricsBoard(QWidget):
         self._rows: dict[int, dict[str, float]] = {}
         self._names: set[str] = set()  # every metric seen
         self.plots: list[LivePlot] = []
+        self._queue: dict[LivePlot, None] = {}  # charts with points to draw, in the order they got them
+        self._spec: tuple[list, str] | None = None  # the groups and x label the charts were made for
+        self._timer = QTimer(self, singleShot=True)
+        self._timer.timeout.connect(self._redraw_next)
         self.set_groups(groups, x_label)
 
     def set_groups(self, groups: Sequence[Group], x_label: str = "step") -> None:
-        """Replace the charts (and forget every point)."""
+        """Replace the charts (and forget every point); the same charts as now are kept, emptied, when no series
+        was added to them under a "prefix/*" name (building a grid of charts takes the GUI thread ~0.1 s)."""
+        spec = ([(title, list(names)) for title, names in groups], x_label)
+        if spec == self._spec and not any(plot.grown for plot in self.plots):
+            self.clear()
+            return
+        self._spec = spec
         for plot in self.plots:
             self._grid.removeWidget(plot)
             plot.setParent(None)
             plot.deleteLater()
         self.plots = [LivePlot(title, names, x_label, self._cells) for title, names in groups]
+        self._queue.clear()
+        for plot in self.plots:
+            plot.on_stale = self._queue_redraw
         self._place()
         self._rows.clear()
         self._names.clear()
@@ -247,6 +273,26 @@ class MetricsBoard(QWidget):
         if columns != self._columns:
             self._columns = columns
             self._place()
+
+    def _queue_redraw(self, plot: LivePlot) -> None:
+        """Draw `plot`'s new points soon: within REDRAW_MS, after the charts queued before it, one chart a turn."""
+        self._queue[plot] = None
+        if not self._timer.isActive() and self.isVisible():
+            self._timer.start(REDRAW_MS)
+
+    def _redraw_next(self) -> None:
+        if not self._queue or not self.isVisible():  # a hidden board draws when it is shown again
+            return
+        plot = next(iter(self._queue))
+        del self._queue[plot]
+        plot.redraw_stale()
+        if self._queue:
+            self._timer.start(self.STAGGER_MS)
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if self._queue and not self._timer.isActive():
+            self._timer.start(self.STAGGER_MS)
 
     def plot(self, title: str) -> LivePlot:
         return next(p for p in self.plots if p.title == title)
@@ -273,6 +319,9 @@ class MetricsBoard(QWidget):
             plot.clear_points()
 
     def redraw(self) -> None:
+        """Draw every chart now."""
+        self._queue.clear()
+        self._timer.stop()
         for plot in self.plots:
             plot.redraw()
 

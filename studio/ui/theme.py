@@ -2,16 +2,17 @@
 
 Every custom colour lives in `COLOURS`, one row per theme, and reaches widgets through one application
 style sheet keyed on a `role` property (`set_role(label, "error")`), so switching theme recolours
-every page at once; pyqtgraph's charts follow through its config options and `recolour_plots`.
+every page at once; the charts (`studio.ui.chart_style`, imported with the first page that has charts, and with it
+pyqtgraph) follow through `CHART_HOOKS`.
 """
 from __future__ import annotations
 
-import pyqtgraph as pg
+from collections.abc import Callable
+
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QFont, QGuiApplication, QPalette
 from PySide6.QtWidgets import QApplication, QStyleFactory, QWidget
 
-from studio.ui.plots import fit_fonts
 from studio.ui.settings import settings
 
 THEMES = ("system", "light", "dark")
@@ -25,6 +26,7 @@ DEFAULT_POINT_SIZE = 10
 PRESENTER_POINT_SIZE = 20  # readable from the back of a room
 FONT_STEPS = (8, 9, 10, 11, 12, 14, 16, 18, 20, 24)
 SCALE_PROPERTY = "font_scale"  # a widget with its own font keeps it at this multiple of the app's
+CHART_HOOKS: list[Callable[[QApplication, dict[str, str]], None]] = []  # `apply` calls each with the new colours
 
 
 def set_role(widget: QWidget, role: str) -> None:
@@ -46,6 +48,11 @@ def scaled_font(widget: QWidget, scale: float) -> None:
     font = QFont(QApplication.font())
     font.setPointSizeF(font.pointSizeF() * scale)
     widget.setFont(font)
+
+
+def palette_colours(palette: QPalette) -> dict[str, str]:
+    """The colour row that suits `palette` (light or dark by its window colour)."""
+    return COLOURS["dark" if _is_dark(palette) else "light"]
 
 
 def _is_dark(palette: QPalette) -> bool:
@@ -91,8 +98,7 @@ class Appearance:
     def colours(self) -> dict[str, str]:
         """The colour row in use (the system theme picks light or dark by its window colour)."""
         if self.theme == "system":
-            palette = self._system_palette or QGuiApplication.palette()
-            return COLOURS["dark" if _is_dark(palette) else "light"]
+            return palette_colours(self._system_palette or QGuiApplication.palette())
         return COLOURS[self.theme]
 
     def apply(self, app: QApplication) -> None:
@@ -124,8 +130,8 @@ class Appearance:
             scale = widget.property(SCALE_PROPERTY)
             if scale:
                 scaled_font(widget, float(scale))
-        pg.setConfigOptions(background=colours["plot_bg"], foreground=colours["plot_fg"])
-        recolour_plots(app)
+        for hook in CHART_HOOKS:
+            hook(app, colours)
         stored = settings()
         stored.setValue("view/theme", self.theme)
         stored.setValue("view/point_size", self.point_size)
@@ -138,22 +144,3 @@ class Appearance:
         current = self.point_size or self._system_point_size or DEFAULT_POINT_SIZE
         nearest = min(range(len(sizes)), key=lambda i: abs(sizes[i] - current))
         self.point_size = sizes[max(0, min(len(sizes) - 1, nearest + steps))]
-
-
-def recolour_plots(app: QApplication) -> None:
-    """Give every chart on screen the charts' current background and foreground, and the text size."""
-    background, foreground = pg.getConfigOption("background"), pg.getConfigOption("foreground")
-    for widget in app.allWidgets():
-        if isinstance(widget, pg.PlotWidget):
-            fit_fonts(widget)
-            widget.setBackground(background)
-            item = widget.getPlotItem()
-            for name in ("left", "bottom", "right"):
-                axis = item.getAxis(name)
-                axis.setPen(foreground)
-                axis.setTextPen(foreground)
-            item.titleLabel.setText(item.titleLabel.text, color=foreground)
-            if item.legend is not None:  # a legend's labels keep the colour they were drawn with otherwise
-                item.legend.setLabelTextColor(foreground)
-                for _sample, label in item.legend.items:
-                    label.setText(label.text, color=foreground)

@@ -360,8 +360,7 @@ class TrainPage(QWidget):
 
     def _end(self, text: str) -> None:
         self.job = None
-        self.run_progress.end(text)
-        self.board.redraw()
+        self.run_progress.end(text)  # the charts draw their last points in their turns (MetricsBoard)
         self.refresh()
         if self._live_run is not None:
             run = self.ctx.store.run(self._live_run)

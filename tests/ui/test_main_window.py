@@ -8,7 +8,7 @@ from studio.core.project import Project
 from studio.ui.app import default_project, parse_args, prepare_project
 from studio.ui.help_page import HelpPage
 from studio.ui.job_indicator import JobIndicator
-from studio.ui.main_window import PAGES, MainWindow, quit_question
+from studio.ui.main_window import HELP_INDEX, PAGES, MainWindow, quit_question
 from studio.core.recent import recent_projects, remember_project
 from tests.ui.helpers import show
 
@@ -251,3 +251,20 @@ def test_a_long_job_message_elides_instead_of_widening_the_window(qtbot):
     assert label.text() == message and shown.endswith("…") and message.startswith(shown[:-1])
     assert label.fontMetrics().horizontalAdvance(shown) <= label.width()
     assert window.minimumSizeHint().width() == before
+
+
+def test_the_window_builds_only_the_page_it_opens_on(qtbot, ctx):
+    from PySide6.QtWidgets import QTabWidget
+
+    from studio.ui.train_page import TrainPage
+
+    window = show(qtbot, MainWindow(ctx))
+    train = PAGES.index("Train")
+    unbuilt = [i for i in range(len(PAGES)) if QTabWidget.widget(window.tabs, i).widget() is None]
+    assert unbuilt == [PAGES.index(name) for name in ("Rate", "Train", "Compare", "Oversight", "Annotators")]
+    assert window.tabs.indexOf(window.rank_page) == 1 and window.tabs.currentIndex() == HELP_INDEX
+    qtbot.keyClick(window.windowHandle(), Qt.Key.Key_4, Qt.KeyboardModifier.ControlModifier)  # Go > Train
+    page = window.tabs.currentWidget()
+    assert isinstance(page, TrainPage) and page.isVisible() and window.tabs.indexOf(page) == train
+    assert window.tabs.widget(train) is page  # built once
+    qtbot.waitUntil(lambda: loaded(window), timeout=LOAD_TIMEOUT_MS)

@@ -68,3 +68,39 @@ def test_a_single_point_is_visible_and_the_exported_image_carries_the_title(qtbo
     assert titled.height() == plain.height() + 40 and titled.width() == plain.width()
     band = [titled.pixelColor(x, y).value() for x in range(0, 280, 2) for y in range(8, 32)]
     assert min(band) < 128  # dark title text on the white band
+
+
+def test_a_board_redraws_one_chart_a_turn_only_those_with_new_points_and_only_when_shown(qtbot):
+    board = MetricsBoard([("loss", ["loss"]), ("KL", ["kl"]), ("reward", ["reward"])])
+    qtbot.addWidget(board)
+    board.add(1, {"loss": 0.5, "kl": 0.1})
+    board._redraw_next()  # hidden: nothing is drawn, the new points wait
+    assert [p.drawn(p.names[0]) for p in board.plots] == [0, 0, 0]
+    board.show()
+    qtbot.waitExposed(board)
+    qtbot.waitUntil(lambda: not board._timer.isActive(), timeout=2_000)  # the queue drained once shown
+    assert [p.drawn(p.names[0]) for p in board.plots] == [1, 1, 0] and not board.plot("reward").stale
+    board.add(2, {"loss": 0.4, "kl": 0.2, "reward": 1.0})
+    board._timer.stop()
+    board._redraw_next()  # one turn of the event loop: one chart, the first to get points
+    assert [p.drawn(p.names[0]) for p in board.plots] == [2, 1, 0]
+    assert board._timer.isActive() and board._timer.interval() == MetricsBoard.STAGGER_MS  # the next one, later
+    board._redraw_next()
+    board._redraw_next()
+    assert [p.drawn(p.names[0]) for p in board.plots] == [2, 2, 1] and not any(p.stale for p in board.plots)
+
+
+def test_the_same_charts_are_kept_and_emptied_unless_a_term_series_was_added(qtbot):
+    board = MetricsBoard([("loss", ["loss"]), ("reward", ["reward/*"])])
+    qtbot.addWidget(board)
+    loss, reward = board.plots
+    board.add(1, {"loss": 0.5})
+    loss.getViewBox().setRange(xRange=(5, 6))  # the user zoomed
+    board.set_groups([("loss", ["loss"]), ("reward", ["reward/*"])])
+    assert board.plots == [loss, reward] and loss.series("loss") == ([], []) and board.table() == (["step"], [])
+    assert loss.getViewBox().autoRangeEnabled()[0]
+    board.add(1, {"reward/number": 0.5})  # a term's series joins the chart
+    board.set_groups([("loss", ["loss"]), ("reward", ["reward/*"])])
+    assert board.plots[0] is not loss and board.plot("reward").names == []  # made anew: no stale term series
+    board.set_groups([("loss", ["loss"])])
+    assert [p.title for p in board.plots] == ["loss"]
