@@ -307,9 +307,9 @@ class RankPage(LabellingPage):
     # -- background generation ------------------------------------------------------------------------
     def _prefetch(self, ready: int) -> None:
         """Refill the queue when fewer than READY_AHEAD comparisons are ready (not for a second look: it needs
-        no new answers)."""
+        no new answers; not on a read-only project, which could store none)."""
         if (ready < READY_AHEAD and self._auto and self._job is None and self.isVisible()
-                and self.queue.order != DISAGREE):
+                and self.queue.order != DISAGREE and not self.ctx.project.read_only):
             if self.ctx.store.prompts_without_responses(self.policy.currentData()):
                 self.generate(REFILL_PROMPTS)
 
