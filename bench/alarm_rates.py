@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sqlite3
 import statistics
 import sys
 from pathlib import Path
@@ -25,7 +26,7 @@ from studio.core.oversight_store import alarms  # noqa: E402
 from studio.core.project import DB_NAME  # noqa: E402
 from studio.core.rounds import degenerate  # noqa: E402
 from studio.core.run_kinds import KINDS  # noqa: E402
-from studio.core.store import Store  # noqa: E402
+from studio.core.store import Store, StoreError  # noqa: E402
 
 WRONG_SHARE = 0.25
 
@@ -66,7 +67,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("projects", type=Path, nargs="+")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    rows = [row for project in args.projects if (project / DB_NAME).is_file() for row in run_rows(project)]
+    try:
+        rows = [row for project in args.projects if (project / DB_NAME).is_file() for row in run_rows(project)]
+    except (OSError, sqlite3.Error, StoreError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     found = rates(rows)
     if args.json:
         print(json.dumps({"rates": found, "runs": rows}))

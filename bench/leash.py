@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from studio.core.answer_quality import words  # noqa: E402
 from studio.core.project import DB_NAME  # noqa: E402
 from studio.core.rm_health import pearson  # noqa: E402
-from studio.core.store import Store  # noqa: E402
+from studio.core.store import Store, StoreError  # noqa: E402
 
 
 def leash_rows(store: Store, run_id: int) -> list[dict]:
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
             raise FileNotFoundError(f"{args.project} is not a project (no {DB_NAME})")
         store = Store(db, read_only=True)
         run = store.resolve_run(args.run)
-    except (OSError, LookupError, ValueError, sqlite3.Error) as e:
+    except (OSError, LookupError, ValueError, sqlite3.Error, StoreError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     rows = leash_rows(store, run.id)
