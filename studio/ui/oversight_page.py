@@ -145,8 +145,9 @@ class OversightPage(QWidget):
                                       "gold: policy wins (share)", "proxy: reward-model score")
         self.gold_plot.setYRange(0, 1)
         self.gold_status = QLabel(wordWrap=True)
-        self.round_plot = TwoScalePlot("rounds: proxy and gold against KL", "KL to the starting policy (nats)",
-                                       "proxy: reward-model score", "gold: policy wins (share)")
+        self.round_plot = TwoScalePlot("rounds: gold and proxy against KL", "KL to the starting policy (nats)",
+                                       "gold: policy wins (share)", "proxy: reward-model score")
+        self.round_plot.setYRange(0, 1)  # gold on the left, in the colours of the curve above
         self.round_plot.setToolTip("One point per round of iterated RLHF (Train page, Next round) up to the selected "
                                    "run: the reward model's score and your gold win rate against how far the policy "
                                    "went from its start. Rounds stop when the gold win rate stops rising.")
@@ -218,9 +219,9 @@ class OversightPage(QWidget):
         rounds = [] if run_id is None else [p for p in round_points(self.ctx.store, self.ctx.store.run(run_id))
                                             if p.kl is not None]
         nan = float("nan")
-        self.round_plot.set_data([p.kl for p in rounds], [nan if p.proxy_reward is None else p.proxy_reward
+        self.round_plot.set_data([p.kl for p in rounds], [nan if p.gold_win_rate is None else p.gold_win_rate
                                                           for p in rounds],
-                                 [nan if p.gold_win_rate is None else p.gold_win_rate for p in rounds])
+                                 [nan if p.proxy_reward is None else p.proxy_reward for p in rounds])
 
     def _show_gold(self, points: list[GoldPoint]) -> None:
         self.gold = points

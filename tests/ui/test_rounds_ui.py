@@ -26,8 +26,8 @@ def test_the_round_chart_draws_proxy_and_gold_against_kl(qtbot, ctx):
     qtbot.addWidget(page)
     page.refresh()
     page.gold_run.setCurrentIndex(page.gold_run.findData(third))
-    xs, proxy = page.round_plot.left_curve.getData()
-    _, gold = page.round_plot.right_curve.getData()
+    xs, gold = page.round_plot.left_curve.getData()
+    _, proxy = page.round_plot.right_curve.getData()
     assert list(xs) == [1.0, 3.0, 4.0] and list(proxy) == [0.5, 1.5, 2.0]
     assert list(gold[:2]) == [0.5, 0.75] and math.isnan(gold[2])
 
