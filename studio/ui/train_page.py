@@ -11,7 +11,6 @@ from pathlib import Path
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
-from studio.core.ratings import Ratings
 from studio.core.rounds import next_action, online_run
 from studio.core.records import Run
 from studio.core.reward_terms import uses_reward_model
@@ -229,7 +228,7 @@ class TrainPage(QWidget):
         set_project_value(self.ctx.project.root, "train/kind", kind)
         try:
             terms = self.setup.reward_terms() if run_kind(kind).online else None
-            missing = self._missing_data(kind, terms)
+            missing = self.setup.missing_data(kind, terms)
         except ValueError as exc:  # a term that cannot be read, a reference answer missing
             missing = str(exc)
         if missing:
@@ -259,16 +258,6 @@ class TrainPage(QWidget):
             return online_run(self.ctx.store, None)
         except ValueError:
             return None
-
-    def _missing_data(self, kind: str, terms: list | None = None) -> str:
-        """Why a `kind` run cannot start on this project's data ("" when it can)."""
-        spec = run_kind(kind)
-        if spec.needs:
-            counts = {**self.ctx.store.counts(), **Ratings(self.ctx.store).counts()}
-            return "" if any(counts[name] for name in spec.learns_from.counts) else spec.needs
-        if spec.online and self.reward_combo.count() <= 1 and (terms is None or uses_reward_model(terms)):
-            return f"Train a reward model first: {kind.upper()} maximises its score."
-        return ""
 
     def resume(self) -> Job | None:
         """Resume the run selected in the history from its checkpoint."""

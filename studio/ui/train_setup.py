@@ -1,12 +1,14 @@
-"""The Train page's setup of a new run: the kind, its settings form (remembered per project) and, for kinds that
-start from a policy, the policy to start from and the reward model. `TrainPage` runs and shows the runs."""
+"""The Train page's setup of a new run: the kind, its settings form (remembered per project), whether the project's
+data lets it start, and, for kinds that start from a policy, the policy to start from and the reward model.
+`TrainPage` runs and shows the runs."""
 from __future__ import annotations
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QComboBox, QFormLayout, QPlainTextEdit, QScrollArea, QVBoxLayout, QWidget
 
+from studio.core.ratings import Ratings
 from studio.core.records import Run
-from studio.core.reward_terms import TERMS_KEY, Term, terms_for_run
+from studio.core.reward_terms import TERMS_KEY, Term, terms_for_run, uses_reward_model
 from studio.core.run_kinds import KINDS, REWARD, SFT, run_kind
 from studio.ui.config_form import ConfigForm
 from studio.ui.context import StudioContext
@@ -113,6 +115,16 @@ class TrainSetup(QWidget):
         """The held-out share the form asks for (None for a kind that holds nothing out)."""
         editor = self.form.editors.get("eval_fraction")
         return editor[1].value() if editor else None
+
+    def missing_data(self, kind: str, terms: list | None = None) -> str:
+        """Why a `kind` run cannot start on this project's data ("" when it can)."""
+        spec = run_kind(kind)
+        if spec.needs:
+            counts = {**self.ctx.store.counts(), **Ratings(self.ctx.store).counts()}
+            return "" if any(counts[name] for name in spec.learns_from.counts) else spec.needs
+        if spec.online and self.reward_combo.count() <= 1 and (terms is None or uses_reward_model(terms)):
+            return f"Train a reward model first: {kind.upper()} maximises its score."
+        return ""
 
 
 def _fill_combo(combo: QComboBox, items: list[tuple[str, str | None]]) -> None:

@@ -111,7 +111,7 @@ def test_a_new_kind_is_one_registry_entry_plus_its_engine_and_config(qtbot, ctx,
     page.set_kind("toy")
     assert page.kind.currentText() == TOY.title and page.selected_kind == "toy"
     assert [plot.title for plot in page.board.plots] == ["loss"] and set(page.form.editors) == {"steps", "lr"}
-    assert page._missing_data("toy") == TOY.needs
+    assert page.setup.missing_data("toy") == TOY.needs
 
     ctx.store.add_demo("Hi", "Hello!")
     run_id, result = runs.train(ctx.project, SimpleNamespace(device="cpu"), "toy")
