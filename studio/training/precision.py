@@ -115,7 +115,6 @@ class BF16Precision:
                     spill.write(w.data.cpu().contiguous().numpy().data.cast("B"))
             except OSError:
                 frozen = []
-        kept = [(w.shape, w.device) for w in frozen]
         for w in frozen:
             w.data = w.data.to(torch.bfloat16)
         try:
@@ -123,10 +122,10 @@ class BF16Precision:
         finally:
             if frozen:
                 spill.seek(0)
-                for w, (shape, device) in zip(frozen, kept):
-                    full = torch.empty(shape, dtype=torch.float32)
+                for w in frozen:  # the bf16 data keeps the shape and device to restore
+                    full = torch.empty(w.shape, dtype=torch.float32)
                     spill.readinto(full.numpy().data.cast("B"))
-                    w.data = full.to(device)
+                    w.data = full.to(w.device)
             if spill is not None:
                 spill.close()
 
