@@ -34,16 +34,12 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.active_labelling import FACTS, TOPICS  # noqa: E402  (the same answers' material)
 from studio.core.ratings import training_rankings  # noqa: E402
 from studio.core.rules import Rule, label_with_rule  # noqa: E402
 from studio.core.store import Store  # noqa: E402
 from studio.training.preference_losses import bradley_terry_loss, plackett_luce_loss, ranked_pairs  # noqa: E402
 
-TOPICS = ["the sea", "bread", "trains", "volcanoes", "bees", "chess", "winter", "music", "maps", "tea",
-          "forests", "bridges", "comets", "gardens", "rivers", "clocks", "owls", "paper", "salt", "glass"]
-FACTS = ["{t} has a long history.", "Many people enjoy learning about {t}.", "There are several kinds of {t}.",
-         "Scientists still study {t} today.", "{t} changes with the seasons.", "You can read books about {t}.",
-         "Some places are famous for {t}.", "{t} can be surprising up close."]
 K, HELD = 4, 100
 LOSSES = ("pairs", "plackett_luce")
 
