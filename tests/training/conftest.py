@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+from studio.training.judge import Judge
 from tests.training.helpers import tiny_base
 
 
@@ -10,4 +11,13 @@ def base(tiny_model_dir):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield tiny_base(tiny_model_dir)
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def judge(judge_model_dir):
+    """The judge on the scripted judge model (`tests.judge_model`), on one thread."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield Judge(tiny_base(judge_model_dir))
     torch.set_num_threads(threads)

@@ -1,21 +1,11 @@
 """The AI judge on a tiny model that reaches real verdicts (`tests.judge_model`): each pair read in both orders,
 a label stored only when both readings pick the same answer, and the stored ranking the right one."""
 import pytest
-import torch
 
 from studio.core import oversight_store as ov
 from studio.core.store import Store
 from studio.training.judge import Judge, label_with_judge
 from tests.judge_model import CASES, PRINCIPLE, RANKED
-from tests.training.helpers import tiny_base
-
-
-@pytest.fixture
-def judge(judge_model_dir):
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield Judge(tiny_base(judge_model_dir))
-    torch.set_num_threads(threads)
 
 
 def test_left_padded_batch_matches_one_by_one(judge):

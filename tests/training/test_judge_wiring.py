@@ -2,22 +2,12 @@
 (`tests.judge_model`): each label's confidence is the lowest of its pairs' verdicts (not 1, not the highest), under
 the principle's own annotator, on the comparison it judged; an abstention stores nothing."""
 import pytest
-import torch
 
 from studio.core import oversight_store as ov
 from studio.core.ai_feedback import combine_orders, rank_by_pairs
 from studio.core.store import Store
-from studio.training.judge import Judge, label_with_judge
+from studio.training.judge import label_with_judge
 from tests.judge_model import CASES, PRINCIPLE
-from tests.training.helpers import tiny_base
-
-
-@pytest.fixture
-def judge(judge_model_dir):
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield Judge(tiny_base(judge_model_dir))
-    torch.set_num_threads(threads)
 
 
 def test_a_ranking_carries_its_least_sure_pair_and_wins_go_to_the_picked_answer():
