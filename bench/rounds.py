@@ -1,7 +1,8 @@
 """Rounds against one round at a fixed label budget (issue 26, section 3): 60 comparisons labelled once, against
 two rounds of 30 (the second round's comparisons sampled by `training.rounds.prepare_round`: half the policy's
 answers, half its start's, with the gold checks counted in the budget), each with and without the conservative
-reward (`uncertainty_penalty`).
+reward (`uncertainty_penalty`). The RL budget is fixed too: two rounds run half the PPO iterations each (10 + 10
+against 20), so the second round costs its labels, a warm reward run and the round's sampling, not a second run.
 
 Rules of my choosing, each a programmatic person (annotator "bench", so the gold win rate counts them):
 - floor (dense, with a floor the labels never cross): the shorter answer wins, but an answer under 6 words loses to
@@ -105,7 +106,9 @@ def one_setting(seed_dir: Path, work: Path, rule: str, two_rounds: bool, penalty
     base = runs.open_base(project, device="cpu")
     first = [c.id for c in store.comparisons()][:BUDGET // 2 if two_rounds else BUDGET]
     label(store, first, rule)
-    ppo = dataclasses.replace(PPOConfig(), uncertainty_penalty=penalty)
+    # the same RL budget either way: two rounds of 30 labels run half the PPO iterations each
+    iterations = PPOConfig().iterations // (2 if two_rounds else 1)
+    ppo = dataclasses.replace(PPOConfig(), uncertainty_penalty=penalty, iterations=iterations)
     runs.train(project, base, "reward")
     ppo_id, result = runs.train(project, base, "ppo", ppo)
     labelled = len(first)

@@ -1,7 +1,7 @@
 """The Train page's tables: the run history (the shown run in bold) and the live samples of an online run."""
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QEvent, Qt
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem
 
 from studio.core.records import Run
@@ -65,6 +65,22 @@ class SamplesTable(_Table):
 
     def __init__(self):
         super().__init__(["Iteration", "Reward", "Prompt", "Response"])
+        self.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        self._size_columns()
+
+    def _size_columns(self) -> None:
+        """Sized to the text size, not to the contents: measuring up to MAX_SAMPLE_ROWS rows at each new row took
+        7 ms a row at 400 rows, on the GUI thread, while a run trains."""
+        header, metrics = self.horizontalHeader(), self.fontMetrics()
+        for column in (0, 1):
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.Fixed)
+            header.resizeSection(column, max(header.sectionSizeHint(column), metrics.horizontalAdvance("+00.00") + 16))
+        header.resizeSection(2, 24 * metrics.averageCharWidth())
+
+    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 (Qt's name)
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.FontChange:  # presenter mode, text size
+            self._size_columns()
 
     def add(self, step: int, sample: dict) -> None:
         if self.rowCount() >= MAX_SAMPLE_ROWS:
