@@ -48,4 +48,6 @@ def torch_threads(reserve: int = 0) -> int:
         if os.environ.get(name, "").strip().isdigit() and int(os.environ[name]) > 0:
             return int(os.environ[name])
     cores = usable_cores()
+    if len(cores) - reserve <= 1:  # one thread whatever the others do: no quarter second spent measuring them
+        return 1
     return choose_threads(len(cores), busy_cores(cores), reserve)

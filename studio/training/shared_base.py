@@ -7,6 +7,7 @@ seconds to import, and generating from the base model (Rank, Compare) does not n
 """
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
@@ -18,19 +19,22 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from transformers.pytorch_utils import Conv1D
 
+from studio.core.output import cache_dir
 from studio.training.precision import BF16Precision
 
 if TYPE_CHECKING:
     from peft import LoraConfig, PeftModel
 
 DEFAULT_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+LOGITS_CHECKED = "logits-checked.txt"  # in the user cache: `logits_key`s of the models that passed `check_logits`
 POST_PROCESSING = ("logit_scale", "logits_scaling", "final_logit_softcapping")  # what `lm_logits` applies
 
 
 class SharedBase(BF16Precision):
     """A causal LM wrapped once in PEFT, holding several named LoRA adapters."""
 
-    def __init__(self, model: nn.Module, tokenizer, device: torch.device | None = None, source: str = ""):
+    def __init__(self, model: nn.Module, tokenizer, device: torch.device | None = None, source: str = "",
+                 verdicts: Path | None = None):
         self.base = model
         self.tokenizer = tokenizer
         self.device = device or next(model.parameters()).device
@@ -42,12 +46,18 @@ class SharedBase(BF16Precision):
         for p in model.parameters():
             p.requires_grad_(False)
         _disable_dropout(model)
-        check_logits(self)
+        known = logits_key(model, self.device) if verdicts is not None else None
+        if known is None or not (verdicts.is_file() and known in verdicts.read_text().split()):
+            check_logits(self)
+            if known is not None:
+                remember(verdicts, known)
 
     @classmethod
     def from_loaded(cls, loaded) -> SharedBase:
-        """Build from a `models.LoadedModel`."""
-        return cls(loaded.model, loaded.tokenizer, loaded.device, str(loaded.source))
+        """Build from a `models.LoadedModel`; its logits check is remembered in the user cache, so a model passes
+        it once (0.3 s of the start on the embedded model)."""
+        return cls(loaded.model, loaded.tokenizer, loaded.device, str(loaded.source),
+                   verdicts=cache_dir() / LOGITS_CHECKED)
 
     # -- adapters -------------------------------------------------------------
     @property
@@ -222,6 +232,28 @@ def check_logits(base: SharedBase) -> None:
         raise UnsupportedModelError(
             f"{type(base.base).__name__} post-processes its output logits in a way Alignment Studio does not "
             "reproduce, so training would score the wrong distribution: choose another model.")
+
+
+def logits_key(model: nn.Module, device: torch.device) -> str | None:
+    """What the logits check's verdict depends on: the transformers class, its config, the versions of torch and
+    transformers, the weights' dtype and the device; None for a class outside transformers (its code may change)."""
+    if not type(model).__module__.startswith("transformers."):
+        return None
+    import transformers
+
+    parts = [type(model).__module__, type(model).__qualname__, model.config.to_json_string(use_diff=False),
+             torch.__version__, transformers.__version__, str(next(model.parameters()).dtype), device.type]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def remember(verdicts: Path, key: str) -> None:
+    """Add `key` to the file of models that passed the check (best effort: a read-only cache checks every time)."""
+    try:
+        verdicts.parent.mkdir(parents=True, exist_ok=True)
+        with verdicts.open("a") as f:
+            f.write(key + "\n")
+    except OSError:
+        pass
 
 
 def _disable_dropout(model: nn.Module) -> None:

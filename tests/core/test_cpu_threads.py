@@ -25,6 +25,9 @@ def test_the_measured_load_decides_and_the_environment_overrides(monkeypatch):
     monkeypatch.setattr(cpu_threads, "busy_cores", lambda cores: seen.append(cores) or 1.0)
     assert cpu_threads.torch_threads() == 3 and cpu_threads.torch_threads(reserve=1) == 2
     assert seen == [[0, 1, 2, 3]] * 2
+    monkeypatch.setattr(cpu_threads, "usable_cores", lambda: [0, 1])
+    assert cpu_threads.torch_threads(reserve=1) == 1 and len(seen) == 2  # one thread either way: not measured
+    assert cpu_threads.torch_threads() == 1 and len(seen) == 3
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     assert cpu_threads.torch_threads() == 1
     monkeypatch.setenv("STUDIO_TORCH_THREADS", "4")

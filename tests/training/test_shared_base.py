@@ -48,6 +48,25 @@ def test_a_model_with_unknown_logit_processing_is_refused():
         SharedBase(tiny(DoubledLogits, LlamaConfig), tokenizer=None)
 
 
+def test_a_passed_logits_check_is_remembered_per_class_config_and_versions(tmp_path, monkeypatch):
+    from studio.training import shared_base
+
+    checked = []
+    real = shared_base.check_logits
+    monkeypatch.setattr(shared_base, "check_logits", lambda base: (checked.append(base), real(base)))
+    verdicts = tmp_path / "cache" / shared_base.LOGITS_CHECKED
+    SharedBase(tiny(LlamaForCausalLM, LlamaConfig), tokenizer=None, verdicts=verdicts)
+    SharedBase(tiny(LlamaForCausalLM, LlamaConfig), tokenizer=None, verdicts=verdicts)
+    assert len(checked) == 1  # the second identical model is not checked again
+    SharedBase(tiny(LlamaForCausalLM, LlamaConfig, rms_norm_eps=1e-5), tokenizer=None, verdicts=verdicts)
+    SharedBase(tiny(LlamaForCausalLM, LlamaConfig), tokenizer=None)  # no verdicts file: always checked
+    assert len(checked) == 3
+    for _ in range(2):  # a class outside transformers is checked every time, and refused every time
+        with pytest.raises(UnsupportedModelError):
+            SharedBase(tiny(DoubledLogits, LlamaConfig), tokenizer=None, verdicts=verdicts)
+    assert len(checked) == 5 and len(verdicts.read_text().split()) == 2
+
+
 def test_dropout_is_off_in_every_role_even_in_train_mode():
     torch.manual_seed(0)
     model = GPT2LMHeadModel(GPT2Config(vocab_size=64, n_positions=32, n_embd=32, n_layer=2, n_head=2,
