@@ -8,7 +8,10 @@ One child process: a new project on the model, the real MainWindow offscreen; on
 loaded the model, prompts are typed into the Rank page's box and added (time 0). Then a simulated person reads
 each comparison for `--pace` seconds and presses 1; when the page shows nothing at that moment, the person waits
 until a comparison appears (a wait). Reports the time to the first comparison and the waits within the first
-`--decisions` decisions. Goal: no wait after the first comparison at 1.5 s a decision.
+`--decisions` decisions, how long a key press takes to store the label and show the next comparison, how late a
+20 ms timer fires on the GUI thread meanwhile, and the least lead: of the generation calls after the first, the shortest time between
+one ending and the person asking for its first comparison (negative: a wait). Goal: no wait after the first
+comparison at 1.5 s a decision.
 """
 from __future__ import annotations
 
@@ -22,6 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.gui_responsiveness import TICK_MS, percentile  # noqa: E402
 from bench.measure import PROMPTS, child_main, common_args, run_variants  # noqa: E402
 
 WAIT_S = 0.05  # a gap shorter than this between a decision and the next comparison is the page redrawing
@@ -75,11 +79,13 @@ def ranker(args: argparse.Namespace) -> dict:
     window.tabs.setCurrentIndex(PAGES.index("Rank"))
     page = window.rank_page
 
-    events: dict = {"shown": [], "decided": [], "chunks": []}
+    events: dict = {"shown": [], "decided": [], "chunks": [], "key_ms": [], "late_ms": []}
     state = {"reading": False}
 
     def decide() -> None:
-        QTest.keyClick(window.windowHandle(), Qt.Key.Key_1)
+        pressed = time.perf_counter()
+        QTest.keyClick(window.windowHandle(), Qt.Key.Key_1)  # the label is stored and the next one shown
+        events["key_ms"].append((time.perf_counter() - pressed) * 1000)
         events["decided"].append(time.perf_counter() - t0)
         state["reading"] = False
         if len(events["decided"]) >= args.decisions:
@@ -97,29 +103,54 @@ def ranker(args: argparse.Namespace) -> dict:
             job.progress.connect(lambda done, total: events["chunks"].append(
                 (round(time.perf_counter() - t0, 2), number, done, total)))
 
+    def tick() -> None:
+        now = time.perf_counter()
+        events["late_ms"].append(max(0.0, (now - state["tick"]) * 1000 - TICK_MS))
+        state["tick"] = now
+
     ctx.job_started.connect(on_job)
     timer = QTimer(interval=5)
     timer.timeout.connect(poll)
+    ticker = QTimer(timerType=Qt.TimerType.PreciseTimer, interval=TICK_MS)
+    ticker.timeout.connect(tick)
     page.prompts_edit.setPlainText("\n".join(prompts(args.decisions + rank_page.READY_AHEAD + 4)))
     t0 = time.perf_counter()
     page.add_prompts()
     timer.start()
+    state["tick"] = time.perf_counter()
+    ticker.start()
     QTimer.singleShot(170_000, loop.quit)  # a run stays under 3 minutes
     loop.exec()
     timer.stop()
+    ticker.stop()
     ctx.shutdown()
     window.close()
     app.processEvents()
 
     shown, decided = events["shown"], events["decided"]
     waits = [s - d for d, s in zip(decided, shown[1:]) if s - d > WAIT_S]
+    leads = lead_times(events["chunks"], decided)
     import torch
 
     return {"first_s": shown[0] if shown else None, "decisions": len(decided), "waits": len(waits),
-            "wait_s": sum(waits), "longest_wait_s": max(waits, default=0.0), "chunks": events["chunks"],
+            "wait_s": sum(waits), "longest_wait_s": max(waits, default=0.0),
+            "least_lead_s": min(leads, default=float("nan")), "chunks": events["chunks"],
+            "key_ms_median": percentile(events["key_ms"], 50), "key_ms_max": max(events["key_ms"], default=0.0),
+            "late_ms_p99": percentile(events["late_ms"], 99), "late_ms_max": max(events["late_ms"], default=0.0),
             "ready_ahead": rank_page.READY_AHEAD, "refill": rank_page.REFILL_PROMPTS,
             "torch_threads": torch.get_num_threads(),
             "load_end": os.getloadavg()[0]}
+
+
+def lead_times(chunks: list[tuple], decided: list[float]) -> list[float]:
+    """For each generation call after the first whose comparisons the person reached: how long before the person
+    asked for its first comparison it ended (negative: they waited for it)."""
+    leads, made, last = [], 0, {}
+    for end, job, done, _total in chunks:
+        first, made, last[job] = made, made + done - last.get(job, 0), done
+        if 0 < first <= len(decided):
+            leads.append(decided[first - 1] - end)
+    return leads
 
 
 VARIANTS = {"fast_ranker": ranker}
@@ -135,10 +166,13 @@ def main() -> None:
     print("\n".join([
         f"### A ranker deciding every {args.pace} s (K = 2, the Rank page's defaults)", "",
         "| ready ahead | refill (prompts) | first comparison (s) | decisions | waits | waited (s) | "
-        "longest wait (s) | goal |", "|---:|---:|---:|---:|---:|---:|---:|---|",
+        "longest wait (s) | least lead (s) | goal |", "|---:|---:|---:|---:|---:|---:|---:|---:|---|",
         f"| {r['ready_ahead']} | {r['refill']} | {r['first_s']:.2f} | "
         f"{r['decisions']} | {r['waits']} | {r['wait_s']:.1f} | {r['longest_wait_s']:.1f} | "
+        f"{r['least_lead_s']:.1f} | "
         f"no wait after the first: {'met' if r['waits'] == 0 else 'NOT met'} |", "",
+        f"key press to the next comparison: median {r['key_ms_median']:.1f} ms, longest {r['key_ms_max']:.1f} ms; "
+        f"{TICK_MS} ms timer late: p99 {r['late_ms_p99']:.1f} ms, longest {r['late_ms_max']:.1f} ms", "",
         f"calls done (time s, job, prompts done, of): {r['chunks']}"]), flush=True)
 
 

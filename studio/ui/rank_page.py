@@ -32,7 +32,7 @@ if TYPE_CHECKING:  # the labelling-only pack window starts without the workers (
 # The queue keeps ahead of the person, counted in decisions: when fewer than READY_AHEAD comparisons are ready, a job
 # generates answers to REFILL_PROMPTS more prompts. At 1.5 s a decision, 12 comparisons last 18 s, longer than the
 # largest call (32 answers of 48 tokens: 8-17 s on a quiet 2-core CPU, bench/RESULTS.md section 21) takes, so a
-# refill lands before the ready ones run out; a job of 16 prompts (calls of 8, 16 and 8 answers) is as long as a
+# refill lands before the ready ones run out; a job of 16 prompts (calls of 8, 8 and 16 answers) is as long as a
 # training job started meanwhile waits for the model. bench/fast_ranker.py, 20 decisions at 1.5 s, 2 cores at load
 # 6-8: 3 waits (50 s) after the first comparison, against 9 (106 s) generating 2 prompts when fewer than 2 are ready.
 READY_AHEAD = 12

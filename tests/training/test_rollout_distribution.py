@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from transformers import GenerationConfig
+from transformers import GenerationConfig, TopPLogitsWarper
 
 from studio.training import generation
 from studio.training.generation import SamplingConfig, generate_tokens
@@ -56,3 +56,23 @@ def test_the_sampler_draws_from_the_tempered_nucleus(temperature, top_p):
         expected /= expected.sum()
     torch.testing.assert_close(counts, expected, atol=0.004, rtol=0)  # 4 standard errors at most
     assert counts[-1] == 0
+
+
+def test_the_nucleus_is_the_one_transformers_keeps_also_where_it_reaches_past_the_first_top_k():
+    """`_TopP` looks among the top 256 scores first, then 16 times as many: rows from peaked (a nucleus of a few
+    tokens) to flat (tens of thousands) keep exactly the tokens `TopPLogitsWarper`'s full sort keeps."""
+    torch.manual_seed(0)
+    scores = torch.cat([torch.randn(4, 49152) * scale for scale in (10.0, 3.0, 1.0)])
+    for top_p in (0.5, 0.95):
+        ours = generation._TopP(top_p)(None, scores.clone())
+        theirs = TopPLogitsWarper(top_p)(None, scores.clone())
+        assert torch.equal(torch.isfinite(ours), torch.isfinite(theirs))
+        torch.testing.assert_close(ours[torch.isfinite(ours)], scores[torch.isfinite(ours)])
+    kept = torch.isfinite(generation._TopP(0.95)(None, scores)).sum(1)
+    assert kept.min() < 256 and (kept > 256).any() and kept.max() > 4096  # each of the three rounds is needed
+
+
+def test_tokens_tied_with_the_last_one_in_the_nucleus_are_all_kept():
+    scores = torch.log(torch.tensor([[0.4, 0.2, 0.2, 0.2]]))  # the nucleus ends among the three tied tokens
+    assert torch.isfinite(generation._TopP(0.7)(None, scores)).all()  # 0.4 + 0.2 < 0.7: a tie is kept
+    assert torch.isfinite(generation._TopP(0.3)(None, scores)).tolist() == [[True, False, False, False]]

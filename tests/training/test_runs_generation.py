@@ -1,5 +1,9 @@
 """generate_comparisons: each prompt's answers stored as one comparison; a cancel stops between tokens."""
+import pytest
+import torch
+
 from studio.core.project import Project
+from studio.training import precision
 from studio.training.configs import SamplingConfig
 from studio.training.engine import Hooks
 from studio.training.runs import generate_comparisons, generation_chunks
@@ -24,7 +28,7 @@ def test_cancel_stops_inside_an_answer_and_stores_nothing_half_done(tmp_path, ba
 
 def test_the_first_comparisons_are_stored_before_the_rest_are_generated(tmp_path, base):
     """The first 4 prompts (8 sequences) are answered in one call and stored (they can be ranked at once); the
-    others in the next, larger call."""
+    others in the next call."""
     project = Project.init(tmp_path / "p", model="embedded")
     for n in range(6):
         project.store.add_prompt(f"prompt {n}")
@@ -35,12 +39,33 @@ def test_the_first_comparisons_are_stored_before_the_rest_are_generated(tmp_path
     project.close()
 
 
-def test_generation_calls_grow_from_the_first_batch_to_the_largest():
+def test_generation_calls_start_small_twice_then_grow_to_the_largest():
+    """The second call is as small as the first: it must end before a fast ranker is through the first one's."""
     sizes = [len(chunk) for chunk in generation_chunks(list(range(60)), 2)]
-    assert sizes == [4, 8, 16, 16, 16]  # sequences per call: 8, 16, 32, 32, 32
-    assert [len(c) for c in generation_chunks(list(range(8)), 8)] == [1, 2, 4, 1]  # 8 answers a prompt: 8 .. 32
+    assert sizes == [4, 4, 8, 16, 16, 12]  # sequences per call: 8, 8, 16, 32, 32, 24
+    assert [len(c) for c in generation_chunks(list(range(9)), 8)] == [1, 1, 2, 4, 1]  # 8 answers a prompt
     assert [len(c) for c in generation_chunks(list(range(3)), 2)] == [3]
     assert generation_chunks([], 2) == []
+
+
+@pytest.mark.parametrize("native_bf16", [True, False])
+def test_comparisons_are_decoded_on_bf16_weights_where_the_cpu_has_native_bf16(tmp_path, base, monkeypatch,
+                                                                               native_bf16):
+    """Decoding reads every weight per token: on bf16 copies (where `wants_bf16`) it is 1.7x faster on the
+    embedded model; the float32 weights are back afterwards."""
+    monkeypatch.setattr(precision, "BF16_MIN_HIDDEN", 0)  # the tiny model counts as large enough
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: native_bf16)
+    project = Project.init(tmp_path / "p", model="embedded")
+    for n in range(2):
+        project.store.add_prompt(f"prompt {n}")
+    layer = base.base.get_decoder().layers[0].mlp.down_proj
+    seen = []
+    layer.register_forward_hook(lambda module, args, out: seen.append(module.weight.dtype))
+    made = generate_comparisons(project, base, 2, sampling=SamplingConfig(max_new_tokens=4, seed=0))
+    assert len(made) == 2 and len(project.store.responses()) == 4
+    assert set(seen) == {torch.bfloat16 if native_bf16 else torch.float32}
+    assert layer.weight.dtype == torch.float32
+    project.close()
 
 
 def test_generating_from_the_base_model_never_imports_peft(tmp_path, tiny_model_dir):
