@@ -55,11 +55,14 @@ def _start(args: argparse.Namespace, cold: bool) -> dict:
     from PySide6.QtCore import QEventLoop, QTimer
     from PySide6.QtWidgets import QApplication
 
+    from studio.core import collection
     from studio.ui.app import parse_args, prepare_project
+
+    app = QApplication.instance() or QApplication([sys.argv[0]])
+    collection.pause()  # where run_app pauses it, before the window's modules
     from studio.ui.context import StudioContext
     from studio.ui.main_window import MainWindow
 
-    app = QApplication.instance() or QApplication([sys.argv[0]])
     project = Path(tempfile.mkdtemp(prefix="bench-start-")) / "project"
     ctx = StudioContext(prepare_project(parse_args(["--project", str(project), "--device", args.device])),
                         device=args.device)

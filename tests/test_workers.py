@@ -81,3 +81,35 @@ assert "studio.training.runs" not in sys.modules, "the engines were imported"
 """
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_collection_paused_for_the_window_s_start_is_back_once_the_model_loaded_or_failed(project, monkeypatch):
+    """The window pauses cyclic collection while it starts (`core.collection`); the model host's first load turns
+    it back on, whether the model loaded or not, and only a pause the window made."""
+    from studio.core import collection
+    from studio.training import models
+
+    def broken(*_args, **_kwargs):
+        raise models.ModelLoadError("no such model")
+
+    assert gc.isenabled()
+    opened = Project.open(project)
+    for load in (broken, models.load_model):
+        monkeypatch.setattr(models, "load_model", load)
+        collection.pause()
+        assert not gc.isenabled()
+        host = ModelHost(project, device="cpu")
+        with host.lock:
+            if load is broken:
+                with pytest.raises(models.ModelLoadError):
+                    host.base(opened, lambda _text: None)
+            else:
+                assert host.base(opened, lambda _text: None) is not None
+        assert gc.isenabled()
+        host.unload()
+    opened.close()
+    gc.disable()  # a pause someone else made is theirs to end
+    collection.pause()
+    collection.resume()
+    assert not gc.isenabled()
+    gc.enable()

@@ -9,6 +9,7 @@ from pathlib import Path
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QMessageBox
 
+from studio.core import collection
 from studio.core.import_export import import_prompts
 from studio.core.project import EMBEDDED_MODEL, Project, ProjectError
 from studio.core.recent import recent_projects
@@ -75,6 +76,7 @@ def run_app(argv: list[str] | None = None) -> int:
     app.setWindowIcon(QIcon(str(RESOURCES / "icon.svg")))
     if args.pack:
         return run_pack(app, args)
+    collection.pause()  # until the window's model job has loaded the model (`core.collection`)
     from studio.ui.context import StudioContext  # here, so that --pack starts without them (and superqt)
     from studio.ui.main_window import MainWindow
 

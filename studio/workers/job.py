@@ -20,7 +20,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 from superqt.utils import create_worker
 
-from studio.core import cpu_threads
+from studio.core import collection, cpu_threads
 from studio.core.project import Project
 
 
@@ -52,20 +52,23 @@ class ModelHost:
 
     def base(self, project: Project, say: Callable[[str], None]):
         """The shared base (loaded on first use; call with `lock` held)."""
-        import torch
+        try:
+            import torch
 
-        torch.set_num_threads(torch_threads())  # per thread (OpenMP): every job's thread sets it
-        if self._base is None:  # as `runs.open_base`, without importing every engine (the job that needs one does)
-            from studio.training.models import load_model
-            from studio.training.shared_base import SharedBase
+            torch.set_num_threads(torch_threads())  # per thread (OpenMP): every job's thread sets it
+            if self._base is None:  # as `runs.open_base`, without every engine (the job that needs one imports it)
+                from studio.training.models import load_model
+                from studio.training.shared_base import SharedBase
 
-            self._base = SharedBase.from_loaded(load_model(project.model_spec, device=self.device, progress=say))
-            model = self._base.base
-            params = sum(p.numel() for p in model.parameters())
-            memory = sum(p.numel() * p.element_size() for p in model.parameters())
-            self.info = {"name": project.model_spec, "device": str(self._base.device),
-                         "params": params, "memory_mb": memory / 2**20}
-            gc.freeze()
+                self._base = SharedBase.from_loaded(load_model(project.model_spec, device=self.device, progress=say))
+                model = self._base.base
+                params = sum(p.numel() for p in model.parameters())
+                memory = sum(p.numel() * p.element_size() for p in model.parameters())
+                self.info = {"name": project.model_spec, "device": str(self._base.device),
+                             "params": params, "memory_mb": memory / 2**20}
+                gc.freeze()  # the model and all start-up made: out of every later collection's walk
+        finally:
+            collection.resume()  # the window paused collection for its start (`core.collection`)
         return self._base
 
     def unload(self) -> None:
