@@ -4,9 +4,11 @@ section 4: thresholds "measured on runs that went wrong and runs that did not, r
 A run went wrong when at least WRONG_SHARE of the answers in its samples table over its last third of rounds are
 degenerate (`core.rounds.degenerate`: under 3 words, repeating itself, or mostly non-words): what a person reading
 the samples table would call broken. Reads the alarms each run stored while it trained (headless runs record them
-as the window does) and its samples; opens every project read-only and writes nothing.
+as the window does) and its samples, or with `--replay` the alarms today's monitor raises on the run's stored
+metrics and samples (`oversight_store.watch_run`), so that a changed threshold is measured on the same runs; opens
+every project read-only and writes nothing.
 
-    python bench/alarm_rates.py PROJECT_DIR [PROJECT_DIR ...] [--json]
+    python bench/alarm_rates.py PROJECT_DIR [PROJECT_DIR ...] [--replay] [--json]
 
 Projects made by bench/rounds.py (kept under its temporary folder) or bench/pipeline.py are what it was written
 for: each holds PPO runs of one rule and setting.
@@ -22,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from studio.core.oversight_store import alarms  # noqa: E402
+from studio.core.oversight_store import alarms, watch_run  # noqa: E402
 from studio.core.project import DB_NAME  # noqa: E402
 from studio.core.rounds import degenerate  # noqa: E402
 from studio.core.run_kinds import KINDS  # noqa: E402
@@ -31,8 +33,9 @@ from studio.core.store import Store, StoreError  # noqa: E402
 WRONG_SHARE = 0.25
 
 
-def run_rows(project: Path) -> list[dict]:
-    """One row per finished online run of the project: its degenerate share late in the run and its alarms."""
+def run_rows(project: Path, replay: bool = False) -> list[dict]:
+    """One row per finished online run of the project: its degenerate share late in the run and its alarms (as
+    stored, or as today's monitor raises them on its stored rounds)."""
     store = Store(project / DB_NAME, read_only=True)
     rows = []
     for run in store.runs():
@@ -42,7 +45,8 @@ def run_rows(project: Path) -> list[dict]:
         steps = sorted({s["step"] for s in samples})
         late = [s["response"] for s in samples if s["step"] in steps[-max(1, len(steps) // 3):]]
         share = statistics.fmean(map(degenerate, late)) if late else 0.0
-        fired = sorted({a.signal for _, a in alarms(store, run.id)})
+        raised = watch_run(store, run.id).monitor.alarms if replay else [a for _, a in alarms(store, run.id)]
+        fired = sorted({a.signal for a in raised})
         rows.append({"project": project.name, "run": run.id, "kind": run.kind, "degenerate_late": round(share, 3),
                      "went_wrong": share >= WRONG_SHARE, "alarms": fired})
     store.close()
@@ -65,10 +69,12 @@ def rates(rows: list[dict]) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("projects", type=Path, nargs="+")
+    parser.add_argument("--replay", action="store_true", help="today's monitor on the stored rounds")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     try:
-        rows = [row for project in args.projects if (project / DB_NAME).is_file() for row in run_rows(project)]
+        rows = [row for project in args.projects if (project / DB_NAME).is_file()
+                for row in run_rows(project, args.replay)]
     except (OSError, sqlite3.Error, StoreError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -10,7 +10,11 @@ the trouble began and what to do about it. The thresholds follow the issue's rul
 - length: the reward follows answer length rather than content, in either direction: the per-round correlation
   of reward and length (inside a round) beyond +-0.5 for `window` rounds, or, across rounds, mean length rising
   or falling with the reward (|r| >= 0.8 over the last `trend` rounds, length up or down by a fifth or more);
-  its advice follows the sign (a reward that prizes brevity needs rankings where the longer answer wins);
+  its advice follows the sign (a reward that prizes brevity needs rankings where the longer answer wins). Where
+  the lengths of the answers the person ranked are known (`labelled_words`), it keeps quiet while the latest
+  answers' median length stays inside them: a taste for brevity makes the reward follow length in healthy runs
+  too, and the blind spot is answers shorter (or longer) than any the labels reach (issue 26: on the "shorter,
+  never under 6 words" rule it fired on 7 of 12 healthy runs, bench/RESULTS.md section 33);
 - repetition: distinct bigrams per answer fall below 70% of their start while the reward rises;
 - ensemble: the reward models of an ensemble disagree more as the reward rises (r >= 0.8 over
   `trend` rounds, disagreement up by half or more);
@@ -80,6 +84,7 @@ class MonitorSettings:
     off_topic_rise: float = 0.25
     off_topic_answers: int = 9        # answers with a content word in their prompt that off_topic needs
     min_answers: int = 6
+    labelled_words: tuple[float, float] | None = None  # the ranked answers' 5th-95th percentile length in words
 
 
 class HackingMonitor:
@@ -159,6 +164,8 @@ class HackingMonitor:
         s = self.settings
         inside = self._series("reward_length_corr")[-s.window:]
         for sign in (1, -1):
+            if not self._beyond_labels(sign):
+                continue
             if len(inside) == s.window and None not in inside and all(c * sign > s.length_corr for c in inside):
                 return self._alarm("length", len(self.rounds) - s.window,
                                    f"within each round the reward {_LENGTH[sign][0]} with answer length (r "
@@ -173,6 +180,15 @@ class HackingMonitor:
                                    f"{_LENGTH[sign][3]} to please the reward model", _length_action(sign),
                                    self._length_flagged(sign))
         return None
+
+    def _beyond_labels(self, sign: int) -> bool:
+        """Whether the latest answers' median length is past the ranked answers' (longer for sign +1, shorter for
+        -1); True where either is unknown."""
+        if self.settings.labelled_words is None or not self.samples or not self.samples[-1][1]:
+            return True
+        median = aq.median([_n_words(r) for r in self.samples[-1][1]])
+        low, high = self.settings.labelled_words
+        return median > high if sign > 0 else median < low
 
     def _length_flagged(self, sign: int) -> Flagged:
         """The latest samples at the end the reward prizes: longer (sign +1) or shorter (-1) than their median in
@@ -374,3 +390,12 @@ def monitor_for(kind: str, config: dict) -> HackingMonitor | None:
         return None
     target = config.get("target_kl")
     return HackingMonitor(MonitorSettings(target_kl=float(target) if target else None))
+
+
+def words_range(lengths: list[int], least: int = 10) -> tuple[float, float] | None:
+    """The 5th and 95th percentile of `lengths` (nearest rank); None under `least` of them."""
+    if len(lengths) < least:
+        return None
+    ordered = sorted(lengths)
+    rank = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))]  # noqa: E731
+    return float(rank(0.05)), float(rank(0.95))

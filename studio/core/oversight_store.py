@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from studio.core.monitor import ROUND_SIGNALS, Alarm, HackingMonitor, monitor_for
+from studio.core.answer_quality import words
+from studio.core.monitor import ROUND_SIGNALS, Alarm, HackingMonitor, monitor_for, words_range
 from studio.core.store_base import now, required_text
 
 
@@ -61,6 +62,7 @@ def watch_run(store, run_id: int) -> RunWatch:
     run = store.run(run_id)
     monitor = monitor_for(run.kind, run.config)
     if monitor is not None:
+        monitor.settings.labelled_words = labelled_words(store)
         recorded: dict[int, dict[str, float]] = {}
         for row in store.metrics(run_id):
             recorded.setdefault(row["step"], {})[row["name"]] = row["value"]
@@ -72,6 +74,12 @@ def watch_run(store, run_id: int) -> RunWatch:
                 monitor.observe(step, recorded[step])
             monitor.observe_samples(step, shown.get(step, []))
     return RunWatch(store, run_id, monitor)
+
+
+def labelled_words(store) -> tuple[float, float] | None:
+    """The 5th-95th percentile length in words of the answers in ranked comparisons (`monitor.words_range`)."""
+    ranked = {r.comparison_id for r in store.rankings() if r.status == "ranked"}
+    return words_range([len(words(text)) for c in store.comparisons() if c.id in ranked for text in c.responses])
 
 
 def flagged_prompts(store, run_id: int) -> list[str]:

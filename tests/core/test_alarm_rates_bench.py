@@ -40,3 +40,13 @@ def test_went_wrong_caught_and_false_alarms(tmp_path):
     found = alarm_rates.rates(rows)
     assert (found["went_wrong"], found["fine"], found["caught"], found["false_alarm_rate"]) == (2, 2, 0.5, 0.5)
     assert found["per_signal"] == {"collapse": {"on_wrong": 1, "on_fine": 0}, "length": {"on_wrong": 1, "on_fine": 1}}
+
+
+def test_replay_counts_the_alarms_today_s_monitor_raises_on_the_stored_rounds(tmp_path):
+    store = Store(tmp_path / DB_NAME)
+    broken = stored_run(store, ["Breakfast."] * 4, ["length"])  # stored: length; today's monitor: collapse
+    store.add_samples(broken, 4, [{"prompt": "How does a compass work?", "response": "Up."}] * 4)
+    store.close()
+    stored, replayed = alarm_rates.run_rows(tmp_path), alarm_rates.run_rows(tmp_path, replay=True)
+    assert [(r["run"], r["alarms"]) for r in stored] == [(broken, ["length"])]
+    assert [(r["run"], r["alarms"]) for r in replayed] == [(broken, ["collapse"])]

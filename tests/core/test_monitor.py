@@ -84,6 +84,35 @@ def test_length_alarm_from_reward_and_length_rising_together():
     assert run(flat_reward) == []
 
 
+SKY = ("the sky looks blue because air scatters short blue light far more than red light so that on clear days we "
+       "see blue overhead while sunsets glow orange since their light crosses much more air before reaching our "
+       "eyes and loses most blue along its long path").split()
+
+
+def test_length_alarm_waits_for_answers_past_the_lengths_the_person_ranked():
+    """A reward that follows brevity is the taste while the answers stay as long as ones the person ranked; it is
+    the blind spot once they are shorter (issue 26): then the alarm fires, as it does without known lengths."""
+    def brevity_run(words: int, labelled):
+        monitor = HackingMonitor(MonitorSettings(target_kl=6.0, labelled_words=labelled))
+        for i, row in enumerate(healthy(6), 1):
+            monitor.observe(i, {**row, "reward_length_corr": -0.8})
+            monitor.observe_samples(i, [{"prompt": "Why is the sky blue?", "response": " ".join(SKY[:words])}
+                                        for _ in range(4)])
+        return signals(monitor.alarms)
+
+    assert brevity_run(8, (5.0, 30.0)) == {}        # 8 words: inside what was ranked
+    assert brevity_run(4, (5.0, 30.0)) == {"length": 1}  # shorter than 95% of the ranked answers
+    assert brevity_run(8, None) == {"length": 1}    # lengths unknown: as before
+    assert brevity_run(40, (5.0, 30.0)) == {}       # longer than the labels, but the reward prizes brevity
+
+
+def test_the_ranked_answers_length_range_is_their_5th_to_95th_percentile():
+    from studio.core.monitor import words_range
+
+    assert words_range(list(range(20, 0, -1))) == (2.0, 20.0)  # ranks int(0.05 * 20) = 1 and int(0.95 * 20) = 19
+    assert words_range([7] * 9) is None
+
+
 def test_repetition_alarm_when_distinct_bigrams_fall_while_reward_rises():
     stream = healthy(6)
     stream[5]["distinct_2"] = 0.5    # 0.9 * 0.7 = 0.63

@@ -79,3 +79,20 @@ def test_watch_run_stores_alarms_and_replays_a_resumed_run(store):
 def test_watch_run_ignores_offline_runs(store):
     run = store.create_run("reward", {})
     assert ov.watch_run(store, run)(1, {"entropy": 0.0, "reward": 1.0}) == []
+
+
+def test_a_run_s_monitor_knows_the_lengths_of_the_answers_the_person_ranked(store):
+    ranked_words = []
+    for i in range(6):
+        pid = store.add_prompt(f"prompt {i}")
+        answers = [" ".join(["word"] * (i + 2)), " ".join(["word"] * (3 * i + 4))]
+        cid = store.add_comparison(pid, [store.add_response(pid, t, "base") for t in answers])
+        if i < 5:
+            store.add_ranking(cid, [[0], [1]], "me")
+            ranked_words += [i + 2, 3 * i + 4]
+        else:  # skipped: its answers (7 and 19 words) are not what the person ranked
+            store.add_ranking(cid, [], "me", status="skip")
+    run = store.create_run("ppo", {"target_kl": 6.0})
+    ordered = sorted(ranked_words)  # [2, 3, 4, 4, 5, 6, 7, 10, 13, 16]: ranks 0 and 9
+    assert ov.labelled_words(store) == (ordered[0], ordered[9]) == (2.0, 16.0)
+    assert ov.watch_run(store, run).monitor.settings.labelled_words == (2.0, 16.0)
