@@ -14,7 +14,9 @@ Rules of my choosing, each a programmatic person (annotator "bench", so the gold
 Reported per rule and setting: held-out win rate of the final policy against the starting (SFT) policy by the rule
 (ties half), the fraction of degenerate held-out answers (`core.rounds.degenerate`: empty, under 3 words, repeated
 n-grams, non-words), final KL against its target, and wall time. SFT and the first comparisons are made once and
-copied into each setting's project.
+copied into each setting's project. Held out: the 60 prompts of `pipeline.PROMPTS` after the training ones (20
+topics no stage sees); `--evaluate FOLDER...` evaluates kept settings' projects (under the rounds- temporary folder)
+again on them.
 
     .venv/bin/python bench/rounds.py --threads 2 [--rules floor wordy topical] [--model embedded] [--out FILE]
 """
@@ -36,7 +38,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from pipeline import DEMOS, HELD_OUT, TRAIN_PROMPTS  # noqa: E402
+from pipeline import DEMOS, PROMPTS, TRAIN_PROMPTS  # noqa: E402
 from studio.core import import_export as io  # noqa: E402
 from studio.core.answer_quality import content_stems, words  # noqa: E402
 from studio.core.jsonl import write_jsonl  # noqa: E402
@@ -47,6 +49,7 @@ from studio.training.online_configs import PPOConfig  # noqa: E402
 
 BUDGET = 60
 ANNOTATOR = "bench"
+HELD_OUT = PROMPTS[len(TRAIN_PROMPTS):]  # 60 prompts on 20 topics no stage trains on (pipeline's 12 held out among them)
 
 
 def floor(prompt: str, text: str) -> float:
@@ -95,6 +98,29 @@ def evaluate(project: Project, base, policy: str, sft_answers: list[str], rule: 
             for q, a, s in zip(HELD_OUT, answers, sft_answers)]
     return {"win_rate": statistics.fmean(wins), "degenerate": statistics.fmean(map(degenerate, answers)),
             "examples": [{"prompt": q, "sft": s, "policy": a} for q, s, a in zip(HELD_OUT[:3], sft_answers, answers)]}
+
+
+def last_online_run(project: Project) -> str:
+    """The latest finished online run of the project: the policy a setting ends with."""
+    return str(max(r.id for r in project.store.runs() if r.kind == "ppo" and r.status == "finished"))
+
+
+def reevaluate(folders: list[Path]) -> dict:
+    """Each kept setting's project (`rule-one|two-penalty` under a rounds- folder) evaluated again on HELD_OUT: its
+    last PPO run against the SFT run's answers, sampled once per seed folder."""
+    results: dict[str, dict] = {}
+    sft: dict[Path, list[str]] = {}
+    for folder in folders:
+        project = Project.open(folder)
+        base = runs.open_base(project, device="cpu")
+        if folder.parent not in sft:
+            first = min(r.id for r in project.store.runs() if r.kind == "sft")
+            sft[folder.parent] = runs.sample(project, base, str(first), HELD_OUT)
+        rule = folder.name.split("-")[0]
+        results[folder.name] = evaluate(project, base, last_online_run(project), sft[folder.parent], rule)
+        project.close()
+        print(json.dumps({folder.name: results[folder.name]}), flush=True)
+    return results
 
 
 def one_setting(seed_dir: Path, work: Path, rule: str, two_rounds: bool, penalty: float) -> dict:
@@ -149,8 +175,15 @@ def main() -> None:
     parser.add_argument("--penalty", type=float, default=1.0, help="uncertainty_penalty of the conservative setting")
     parser.add_argument("--model", default="embedded")
     parser.add_argument("--out", default=None, help="also write the results as JSON here")
+    parser.add_argument("--evaluate", nargs="+", type=Path, default=None,
+                        help="only evaluate kept settings' project folders again on today's held-out prompts")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if args.evaluate:
+        results = reevaluate(args.evaluate)
+        if args.out:
+            Path(args.out).write_text(json.dumps(results, indent=1))
+        return
     work = Path(tempfile.mkdtemp(prefix="rounds-"))
     seed_dir = seed(work, args.model)
     results: dict[str, dict] = {}
