@@ -51,7 +51,7 @@ from studio.training.online_configs import PPOConfig  # noqa: E402
 
 BUDGET = 60
 ANNOTATOR = "bench"
-HELD_OUT = PROMPTS[len(TRAIN_PROMPTS):]  # 60 prompts on 20 topics no stage trains on (pipeline's 12 held out among them)
+HELD_OUT = PROMPTS[len(TRAIN_PROMPTS):]  # 60 prompts on 20 topics no stage trains on (pipeline's 12 among them)
 
 
 def floor(prompt: str, text: str) -> float:
@@ -113,26 +113,28 @@ def last_online_run(project: Project) -> str:
 
 
 def reevaluate(folders: list[Path]) -> dict:
-    """Each kept setting's project (`rule-one|two-penalty` under a rounds- folder) evaluated again on HELD_OUT: its
-    last PPO run against the SFT run's answers, sampled once per seed folder."""
+    """Each kept setting's project (`rule-one|two-penalty[/seedN]` under a rounds- folder) evaluated again on
+    HELD_OUT: its last PPO run against the SFT run's answers, sampled once per rounds- folder."""
     results: dict[str, dict] = {}
     sft: dict[Path, list[str]] = {}
     for folder in folders:
         project = Project.open(folder)
         base = runs.open_base(project, device="cpu")
-        if folder.parent not in sft:
+        setting = folder if "-" in folder.name else folder.parent
+        if setting.parent not in sft:
             first = min(r.id for r in project.store.runs() if r.kind == "sft")
-            sft[folder.parent] = runs.sample(project, base, str(first), HELD_OUT)
-        rule = folder.name.split("-")[0]
-        results[folder.name] = evaluate(project, base, last_online_run(project), sft[folder.parent], rule)
+            sft[setting.parent] = runs.sample(project, base, str(first), HELD_OUT)
+        name = str(folder.relative_to(setting.parent))
+        rule = setting.name.split("-")[0]
+        results[name] = evaluate(project, base, last_online_run(project), sft[setting.parent], rule)
         project.close()
-        print(json.dumps({folder.name: results[folder.name]}), flush=True)
+        print(json.dumps({name: results[name]}), flush=True)
     return results
 
 
-def one_setting(seed_dir: Path, work: Path, rule: str, two_rounds: bool, penalty: float) -> dict:
-    """One rule and setting in a copy of the seeded project; returns its numbers."""
-    folder = work / f"{rule}-{'two' if two_rounds else 'one'}-{penalty}"
+def one_setting(seed_dir: Path, work: Path, rule: str, two_rounds: bool, penalty: float, seed: int = 0) -> dict:
+    """One rule and setting in a copy of the seeded project, its RL runs seeded with `seed`; returns its numbers."""
+    folder = work / f"{rule}-{'two' if two_rounds else 'one'}-{penalty}" / f"seed{seed}"
     shutil.copytree(seed_dir, folder)
     project = Project.open(folder)
     store, t0 = project.store, time.perf_counter()
@@ -141,7 +143,7 @@ def one_setting(seed_dir: Path, work: Path, rule: str, two_rounds: bool, penalty
     label(store, first, rule)
     # the same RL budget either way: two rounds of 30 labels run half the PPO iterations each
     iterations = PPOConfig().iterations // (2 if two_rounds else 1)
-    ppo = dataclasses.replace(PPOConfig(), uncertainty_penalty=penalty, iterations=iterations)
+    ppo = dataclasses.replace(PPOConfig(), uncertainty_penalty=penalty, iterations=iterations, seed=seed)
     runs.train(project, base, "reward")
     ppo_id, result = runs.train(project, base, "ppo", ppo)
     labelled = len(first)
@@ -180,6 +182,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rules", nargs="+", default=["floor", "wordy", "detailed"], choices=list(RULES))
     parser.add_argument("--penalty", type=float, default=1.0, help="uncertainty_penalty of the conservative setting")
+    parser.add_argument("--seeds", type=int, default=1, help="RL seeds per setting (0, 1, ...): one run of a setting "
+                        "is one trajectory, and trajectories differ by more than settings do (RESULTS section 33)")
     parser.add_argument("--model", default="embedded")
     parser.add_argument("--out", default=None, help="also write the results as JSON here")
     parser.add_argument("--evaluate", nargs="+", type=Path, default=None,
@@ -197,9 +201,11 @@ def main() -> None:
     for rule in args.rules:
         for two_rounds in (False, True):
             for penalty in (0.0, args.penalty):
-                name = f"{rule} {'two rounds of 30' if two_rounds else 'one round of 60'} penalty {penalty}"
-                results[name] = one_setting(seed_dir, work, rule, two_rounds, penalty)
-                print(json.dumps({name: results[name]}), flush=True)
+                for seed_ in range(args.seeds):
+                    name = (f"{rule} {'two rounds of 30' if two_rounds else 'one round of 60'} penalty {penalty} "
+                            f"seed {seed_}")
+                    results[name] = one_setting(seed_dir, work, rule, two_rounds, penalty, seed_)
+                    print(json.dumps({name: results[name]}), flush=True)
     if args.out:
         Path(args.out).write_text(json.dumps(results, indent=1))
 
