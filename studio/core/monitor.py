@@ -390,12 +390,3 @@ def monitor_for(kind: str, config: dict) -> HackingMonitor | None:
         return None
     target = config.get("target_kl")
     return HackingMonitor(MonitorSettings(target_kl=float(target) if target else None))
-
-
-def words_range(lengths: list[int], least: int = 10) -> tuple[float, float] | None:
-    """The 5th and 95th percentile of `lengths` (nearest rank); None under `least` of them."""
-    if len(lengths) < least:
-        return None
-    ordered = sorted(lengths)
-    rank = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))]  # noqa: E731
-    return float(rank(0.05)), float(rank(0.95))

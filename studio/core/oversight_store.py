@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from studio.core.answer_quality import words
-from studio.core.monitor import ROUND_SIGNALS, Alarm, HackingMonitor, monitor_for, words_range
+from studio.core.monitor import ROUND_SIGNALS, Alarm, HackingMonitor, monitor_for
 from studio.core.store_base import now, required_text
 
 
@@ -77,9 +77,18 @@ def watch_run(store, run_id: int) -> RunWatch:
 
 
 def labelled_words(store) -> tuple[float, float] | None:
-    """The 5th-95th percentile length in words of the answers in ranked comparisons (`monitor.words_range`)."""
+    """The 5th-95th percentile length in words of the answers in ranked comparisons (`words_range`)."""
     ranked = {r.comparison_id for r in store.rankings() if r.status == "ranked"}
     return words_range([len(words(text)) for c in store.comparisons() if c.id in ranked for text in c.responses])
+
+
+def words_range(lengths: list[int], least: int = 10) -> tuple[float, float] | None:
+    """The 5th and 95th percentile of `lengths` (nearest rank); None under `least` of them."""
+    if len(lengths) < least:
+        return None
+    ordered = sorted(lengths)
+    rank = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))]  # noqa: E731
+    return float(rank(0.05)), float(rank(0.95))
 
 
 def flagged_prompts(store, run_id: int) -> list[str]:

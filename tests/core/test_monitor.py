@@ -107,7 +107,7 @@ def test_length_alarm_waits_for_answers_past_the_lengths_the_person_ranked():
 
 
 def test_the_ranked_answers_length_range_is_their_5th_to_95th_percentile():
-    from studio.core.monitor import words_range
+    from studio.core.oversight_store import words_range
 
     assert words_range(list(range(20, 0, -1))) == (2.0, 20.0)  # ranks int(0.05 * 20) = 1 and int(0.95 * 20) = 19
     assert words_range([7] * 9) is None
