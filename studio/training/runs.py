@@ -33,7 +33,7 @@ from studio.training.judge import Judge
 from studio.training.models import load_model, model_identity
 from studio.training.reward import RewardScorer
 from studio.training.rm_scoring import score_reward_run
-from studio.training.shared_base import SharedBase
+from studio.training.shared_base import SharedBase, open_base  # noqa: F401 (named as before)
 from studio.training.stopping import Cancelled, stops_inside
 from studio.training.term_rewards import RewardFunction, TermReward
 from studio.training.uncertainty import OnlineReward, score_comparisons
@@ -46,11 +46,6 @@ TRAINING_DATA: dict[object, Callable[[Store], list]] = {
     RATINGS: lambda store: Ratings(store).examples(),
     PROMPTS: lambda store: [p.text for p in store.prompts()]}
 RANKING_LOSS_KEY = "_ranking_loss"  # the loss a reward or DPO run's ranking_loss resolved to when it started
-
-
-def open_base(project: Project, device: str = "auto", progress: Callable[[str], None] | None = None) -> SharedBase:
-    """Load the project's model once; every role is an adapter on it."""
-    return SharedBase.from_loaded(load_model(project.model_spec, device=device, progress=progress))
 
 
 def check_data(project: Project, kind: str) -> None:

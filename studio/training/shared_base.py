@@ -8,7 +8,7 @@ seconds to import, and generating from the base model (Rank, Compare) does not n
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,6 +20,8 @@ from torch import nn
 from transformers.pytorch_utils import Conv1D
 
 from studio.core.output import cache_dir
+from studio.core.project import Project
+from studio.training import models
 from studio.training.precision import BF16Precision
 
 if TYPE_CHECKING:
@@ -213,6 +215,11 @@ class SharedBase(BF16Precision):
         for n, p in self.peft.named_parameters():
             if "lora_" in n:
                 p.requires_grad_(any(f".{a}." in n for a in self.trainable))
+
+
+def open_base(project: Project, device: str = "auto", progress: Callable[[str], None] | None = None) -> SharedBase:
+    """Load the project's model once; every role is an adapter on it."""
+    return SharedBase.from_loaded(models.load_model(project.model_spec, device=device, progress=progress))
 
 
 class UnsupportedModelError(ValueError):

@@ -56,11 +56,10 @@ class ModelHost:
             import torch
 
             torch.set_num_threads(torch_threads())  # per thread (OpenMP): every job's thread sets it
-            if self._base is None:  # as `runs.open_base`, without every engine (the job that needs one imports it)
-                from studio.training.models import load_model
-                from studio.training.shared_base import SharedBase
+            if self._base is None:  # not `runs`, which imports every engine: the job that needs one imports it
+                from studio.training.shared_base import open_base
 
-                self._base = SharedBase.from_loaded(load_model(project.model_spec, device=self.device, progress=say))
+                self._base = open_base(project, device=self.device, progress=say)
                 model = self._base.base
                 params = sum(p.numel() for p in model.parameters())
                 memory = sum(p.numel() * p.element_size() for p in model.parameters())
