@@ -99,3 +99,20 @@ def test_switching_the_adapters_off_keeps_every_trainable_adapter_trainable():
         with base.use(role):
             pass
         assert all(p.requires_grad for p in base.adapter_parameters("reward") + base.adapter_parameters("policy"))
+
+
+def test_a_loaded_project_model_checks_its_logits_once_per_cache(project, tmp_path, monkeypatch):
+    """`open_base` (the window's and every command's load) keeps the verdict in the user cache."""
+    from studio.core.project import Project
+    from studio.training import shared_base
+
+    monkeypatch.setenv("STUDIO_CACHE_DIR", str(tmp_path / "cache"))
+    checked = []
+    real = shared_base.check_logits
+    monkeypatch.setattr(shared_base, "check_logits", lambda base: (checked.append(base), real(base)))
+    opened = Project.open(project)
+    for _ in range(2):
+        shared_base.open_base(opened, device="cpu")
+    opened.close()
+    assert len(checked) == 1
+    assert (tmp_path / "cache" / shared_base.LOGITS_CHECKED).is_file()
