@@ -98,13 +98,14 @@ def label(store, comparison_ids: list[int], rule: str) -> int:
 
 
 def evaluate(project: Project, base, policy: str, sft_answers: list[str], rule: str) -> dict:
-    """Held-out win rate against the SFT answers by the rule (ties half) and the share of degenerate answers."""
+    """Held-out win rate against the SFT answers by the rule (ties half), the share of degenerate answers, and the
+    answers themselves (in HELD_OUT's order), so that another degenerate criterion can be applied to them later."""
     answers = runs.sample(project, base, policy, HELD_OUT)
     measure = RULES[rule][0]
     wins = [1.0 if measure(q, a) > measure(q, s) else 0.5 if measure(q, a) == measure(q, s) else 0.0
             for q, a, s in zip(HELD_OUT, answers, sft_answers)]
     return {"win_rate": statistics.fmean(wins), "degenerate": statistics.fmean(map(degenerate, answers)),
-            "examples": [{"prompt": q, "sft": s, "policy": a} for q, s, a in zip(HELD_OUT[:3], sft_answers, answers)]}
+            "answers": answers}
 
 
 def last_online_run(project: Project) -> str:
