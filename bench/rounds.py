@@ -20,7 +20,7 @@ copied into each setting's project. Held out: the 60 prompts of `pipeline.PROMPT
 topics no stage sees); `--evaluate FOLDER...` evaluates kept settings' projects (under the rounds- temporary folder)
 again on them.
 
-    .venv/bin/python bench/rounds.py --threads 2 [--rules floor wordy detailed topical] [--model embedded] [--out FILE]
+    .venv/bin/python bench/rounds.py --threads 2 [--rules floor wordy detailed topical] [--seeds N] [--settings one two-conservative] [--model embedded] [--out FILE]
 """
 from __future__ import annotations
 
@@ -50,6 +50,8 @@ from studio.training import rounds, runs  # noqa: E402
 from studio.training.online_configs import PPOConfig  # noqa: E402
 
 BUDGET = 60
+SETTINGS = {"one": (False, False), "one-conservative": (False, True), "two": (True, False),  # two rounds? penalty?
+            "two-conservative": (True, True)}
 ANNOTATOR = "bench"
 HELD_OUT = PROMPTS[len(TRAIN_PROMPTS):]  # 60 prompts on 20 topics no stage trains on (pipeline's 12 among them)
 
@@ -185,6 +187,8 @@ def main() -> None:
     parser.add_argument("--penalty", type=float, default=1.0, help="uncertainty_penalty of the conservative setting")
     parser.add_argument("--seeds", type=int, default=1, help="RL seeds per setting (0, 1, ...): one run of a setting "
                         "is one trajectory, and trajectories differ by more than settings do (RESULTS section 33)")
+    parser.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS),
+                        help="which settings to run (default all four)")
     parser.add_argument("--model", default="embedded")
     parser.add_argument("--out", default=None, help="also write the results as JSON here")
     parser.add_argument("--evaluate", nargs="+", type=Path, default=None,
@@ -200,13 +204,14 @@ def main() -> None:
     seed_dir = seed(work, args.model)
     results: dict[str, dict] = {}
     for rule in args.rules:
-        for two_rounds in (False, True):
-            for penalty in (0.0, args.penalty):
-                for seed_ in range(args.seeds):
-                    name = (f"{rule} {'two rounds of 30' if two_rounds else 'one round of 60'} penalty {penalty} "
-                            f"seed {seed_}")
-                    results[name] = one_setting(seed_dir, work, rule, two_rounds, penalty, seed_)
-                    print(json.dumps({name: results[name]}), flush=True)
+        for setting in args.settings:
+            two_rounds, conservative = SETTINGS[setting]
+            penalty = args.penalty if conservative else 0.0
+            for seed_ in range(args.seeds):
+                name = (f"{rule} {'two rounds of 30' if two_rounds else 'one round of 60'} penalty {penalty} "
+                        f"seed {seed_}")
+                results[name] = one_setting(seed_dir, work, rule, two_rounds, penalty, seed_)
+                print(json.dumps({name: results[name]}), flush=True)
     if args.out:
         Path(args.out).write_text(json.dumps(results, indent=1))
 

@@ -9,6 +9,7 @@ of healthy (SFT-like) and degenerate answers (tests/core/alarm_corpus.py).
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Sequence
 
 VOWELS = "aeiouy"
@@ -40,12 +41,15 @@ def nonword_share(text: str) -> float:
     return sum(not is_wordlike(w) for w in found) / len(found) if found else 0.0
 
 
-def repeats_itself(text: str, n: int = 3) -> bool:
-    """Whether some word n-gram occurs twice in the answer, or one word three times in a row."""
+def repeats_itself(text: str) -> bool:
+    """Whether the answer loops: some word 4-gram occurs twice, a 3-gram three times, or one word three times in a
+    row. A 3-gram twice is ordinary English in an answer of 30+ words ("A piano is like a big room ... Each part is
+    like a chair"), not a loop ("made from a wick made from a wick"): bench/RESULTS.md section 35."""
     found = [w.lower() for w in words(text)]
-    grams = [tuple(found[i:i + n]) for i in range(len(found) - n + 1)]
-    in_a_row = any(found[i] == found[i + 1] == found[i + 2] for i in range(len(found) - 2))
-    return in_a_row or len(set(grams)) < len(grams)
+    fours = Counter(zip(found, found[1:], found[2:], found[3:]))
+    threes = Counter(zip(found, found[1:], found[2:]))
+    in_a_row = any(a == b == c for a, b, c in threes)
+    return in_a_row or max(fours.values(), default=0) > 1 or max(threes.values(), default=0) > 2
 
 
 def content_stems(text: str) -> set[str]:

@@ -58,3 +58,6 @@ def test_balloon_alarm_fires_at_exactly_length_ratio_times_the_start():
 def test_word_shape_and_repeat_boundaries():
     assert is_wordlike("bananabananabananaba") and not is_wordlike("bananabananabananaban")  # 20 letters, 21
     assert repeats_itself("no no no") and not repeats_itself("no no")  # three in a row, at the very start
+    assert repeats_itself("made from a wick made from a wick") and not repeats_itself("made from a wick, made from a")
+    assert repeats_itself("is like a sun, is like a moon, is like a star")  # a 3-gram three times
+    assert not repeats_itself("A piano is like a big room with different parts. Each part is like a chair.")  # twice
