@@ -164,6 +164,24 @@ def one_setting(seed_dir: Path, work: Path, rule: str, two_rounds: bool, penalty
     return out
 
 
+def summarise(results: dict[str, dict]) -> str:
+    """A Markdown table of the results, seeds of a setting pooled: mean win rate (each seed's), degenerate share
+    (`degenerate` applied again to the kept answers, so a changed criterion applies to old results), final KL, wall
+    time."""
+    pooled: dict[str, list[dict]] = {}
+    for name, row in results.items():
+        pooled.setdefault(name.split(" seed ")[0], []).append(row)
+    lines = ["| rule and setting | seeds | win rate vs SFT: mean (each seed) | degenerate | final KL | wall s |",
+             "|---|---:|---|---:|---:|---:|"]
+    for name, rows in pooled.items():
+        wins = [r["win_rate"] for r in rows]
+        bad = statistics.fmean(statistics.fmean(map(degenerate, r["answers"])) for r in rows)
+        lines.append(f"| {name} | {len(rows)} | {statistics.fmean(wins):.3f} ({', '.join(f'{w:.2f}' for w in wins)}) "
+                     f"| {bad:.1%} | {statistics.fmean(r['final_kl'] for r in rows):.2f} | "
+                     f"{statistics.fmean(r['wall_s'] for r in rows):.0f} |")
+    return "\n".join(lines)
+
+
 def seed(work: Path, model: str) -> Path:
     """A project with the demonstrations, the training prompts, an SFT run, 2 answers per prompt from it as
     comparisons, and the SFT policy's held-out answers."""
@@ -191,10 +209,15 @@ def main() -> None:
                         help="which settings to run (default all four)")
     parser.add_argument("--model", default="embedded")
     parser.add_argument("--out", default=None, help="also write the results as JSON here")
+    parser.add_argument("--summarise", nargs="+", type=Path, default=None,
+                        help="only print the table of earlier --out files (seeds pooled, today's degenerate criterion)")
     parser.add_argument("--evaluate", nargs="+", type=Path, default=None,
                         help="only evaluate kept settings' project folders again on today's held-out prompts")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if args.summarise:
+        print(summarise({k: v for f in args.summarise for k, v in json.loads(f.read_text()).items()}))
+        return
     if args.evaluate:
         results = reevaluate(args.evaluate)
         if args.out:
@@ -212,6 +235,7 @@ def main() -> None:
                         f"seed {seed_}")
                 results[name] = one_setting(seed_dir, work, rule, two_rounds, penalty, seed_)
                 print(json.dumps({name: results[name]}), flush=True)
+    print(summarise(results))
     if args.out:
         Path(args.out).write_text(json.dumps(results, indent=1))
 
