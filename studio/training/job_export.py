@@ -80,6 +80,10 @@ def export_job(project: Project, kind: str, out: Path, init: str | None = None, 
     if reward_run is not None:
         spec.reward_model = "reward_model"
         spec.notes.append(f"`reward_model/` is reward run {reward_run.id} as a sequence-classification model.")
+        if getattr(settings, "uncertainty_penalty", 0.0) > 0:  # TRL and OpenRLHF score with one reward model
+            spec.notes.append(f"The studio's cautious reward (uncertainty_penalty={settings.uncertainty_penalty}: "
+                              "the mean score minus that many standard deviations of the reward model's five "
+                              "bootstrap heads) is not in this job: it optimises the reward model's own score.")
     count = write_job(store, spec, out)
     try:
         if init not in (None, "base"):

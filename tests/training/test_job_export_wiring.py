@@ -62,3 +62,16 @@ def test_without_a_finished_sft_run_a_job_starts_from_the_base(project, tmp_path
         assert json.loads((tmp_path / "job" / "job.json").read_text()).get("init_run") is None
     finally:
         project.close()
+
+
+def test_a_job_says_that_the_run_s_cautious_reward_is_not_in_it(project, tmp_path, exports):
+    project = Project.open(project)
+    try:
+        finished(project, "reward")
+        project.store.update_run(project.store.create_run("ppo", {"uncertainty_penalty": 1.0}), status="finished")
+        export_job(project, "ppo", tmp_path / "job")
+        assert "cautious reward (uncertainty_penalty=1.0" in (tmp_path / "job" / "README.md").read_text()
+        export_job(project, "rloo", tmp_path / "job2")  # its newest RLOO run: none, so the defaults (no penalty)
+        assert "cautious reward" not in (tmp_path / "job2" / "README.md").read_text()
+    finally:
+        project.close()
