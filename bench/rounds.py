@@ -11,7 +11,10 @@ Rules of my choosing, each a programmatic person (annotator "bench", so the gold
   differences); the rest are skipped, so it prefers one answer in about a third of comparisons;
 - topical: the answer sharing more content words with its prompt wins (`answer_quality.content_stems`); ties skipped
   (saturated on this model: 51 of 60 held-out answers tie with SFT's, so its win rate cannot pass about 0.57);
-- detailed: the answer with more distinct content words wins (`content_stems`), a taste with room above SFT.
+- detailed: the answer with more distinct content words wins (`content_stems`), a taste with room above SFT (it
+  prizes lists of words: its best policies were 43-83% degenerate, RESULTS section 33);
+- plain (dense, wordy's opposite, with a floor): the larger share of short words (5 letters or fewer) wins, but an
+  answer under 6 words loses to any of 6 or more.
 
 Reported per rule and setting: held-out win rate of the final policy against the starting (SFT) policy by the rule
 (ties half), the fraction of degenerate held-out answers (`core.rounds.degenerate`: empty, under 3 words, repeated
@@ -74,8 +77,14 @@ def detailed(prompt: str, text: str) -> float:
     return float(len(content_stems(text)))
 
 
+def plain(prompt: str, text: str) -> float:
+    found = words(text)
+    share = sum(len(w) <= 5 for w in found) / max(len(found), 1)
+    return share if len(found) >= 6 else -1.0 + len(found) / 6
+
+
 RULES = {"floor": (floor, 0.0), "wordy": (wordy, 2 / 3), "topical": (topical, 0.0),  # rule, share skipped
-         "detailed": (detailed, 0.0)}
+         "detailed": (detailed, 0.0), "plain": (plain, 0.0)}
 
 
 def label(store, comparison_ids: list[int], rule: str) -> int:
