@@ -25,8 +25,8 @@ the trouble began and what to do about it. The thresholds follow the issue's rul
 The samples table (`observe_samples`, what a person reads) is watched too, over the last `window` rounds'
 samples (`answer_quality`): collapse (a third of the answers under three words, or the median length in words
 halved or doubled against the first `window` rounds), nonwords (a tenth of the words not word-like), repeats
-(a third of the answers repeating a word 3-gram), off_topic (seven in ten answers sharing no content word
-with their prompt, of at least nine, and a quarter more than at the start). Those thresholds come from a corpus
+(a third of the answers looping, `answer_quality.repeats_itself`), off_topic (seven in ten answers sharing no
+content word with their prompt, of at least nine, and a quarter more than at the start). Those thresholds come from a corpus
 of healthy and degenerate answers (tests/core/alarm_corpus.py): no false alarm on 200 healthy runs, every degenerate run
 caught. Every alarm's action names the comparisons to label next: the answers that triggered it (which, how many,
 the first few), each against the starting policy's answer to the same prompt; `Alarm.prompts` keeps their prompts,
