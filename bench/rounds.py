@@ -24,6 +24,7 @@ topics no stage sees); `--evaluate FOLDER...` evaluates kept settings' projects 
 again on them.
 
     .venv/bin/python bench/rounds.py --threads 2 [--rules floor wordy detailed topical] [--seeds N] [--settings one two-conservative] [--model embedded] [--out FILE]
+    .venv/bin/python bench/rounds.py --summarise FILE... [--plot PNG]
 """
 from __future__ import annotations
 
@@ -191,6 +192,46 @@ def summarise(results: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
+def plot(results: dict[str, dict], path: Path) -> None:
+    """One panel a rule: each setting's held-out win rate against SFT (a dot a seed, a bar their mean) over its
+    degenerate share (a dot a seed); the dashed line is one round of today's defaults + 0.10, the goal."""
+    import pyqtgraph as pg
+    from pyqtgraph.exporters import ImageExporter
+    from PySide6.QtWidgets import QApplication
+
+    QApplication.instance() or QApplication([])
+    pg.setConfigOption("background", "w")
+    pg.setConfigOption("foreground", "k")
+    by_rule: dict[str, dict[str, list[dict]]] = {}
+    for name, row in results.items():
+        rule, setting = name.split(" seed ")[0].split(" ", 1)
+        by_rule.setdefault(rule, {}).setdefault(setting, []).append(row)
+    layout = pg.GraphicsLayoutWidget()
+    layout.resize(360 * len(by_rule), 640)
+    for column, (rule, settings) in enumerate(by_rule.items()):
+        names = list(settings)
+        ticks = [[(i, n.replace("one round of 60", "1x60").replace("two rounds of 30", "2x30")
+                   .replace("penalty ", "pen ")) for i, n in enumerate(names)]]
+        for row_index, (key, label) in enumerate((("win_rate", "win rate vs SFT"), ("degenerate", "degenerate"))):
+            item = layout.addPlot(row=row_index, col=column, title=rule if row_index == 0 else None)
+            item.getAxis("bottom").setTicks(ticks)
+            item.setLabel("left", label)
+            if key == "win_rate":
+                item.setYRange(0, 1)
+            for i, n in enumerate(names):
+                values = [r[key] if key == "win_rate" else statistics.fmean(map(degenerate, r["answers"]))
+                          for r in settings[n]]
+                item.addItem(pg.BarGraphItem(x=[i], height=[statistics.fmean(values)], width=0.6,
+                                             brush=(160, 190, 230)))
+                item.plot([i] * len(values), values, pen=None, symbol="o", symbolSize=7, symbolBrush=(30, 60, 150))
+            if key == "win_rate" and "one round of 60 penalty 0.0" in settings:
+                goal = statistics.fmean(r["win_rate"] for r in settings["one round of 60 penalty 0.0"]) + 0.10
+                item.addLine(y=goal, pen=pg.mkPen((200, 60, 30), width=2, style=pg.QtCore.Qt.PenStyle.DashLine))
+    layout.show()
+    QApplication.processEvents()
+    ImageExporter(layout.scene()).export(str(path))
+
+
 def seed(work: Path, model: str) -> Path:
     """A project with the demonstrations, the training prompts, an SFT run, 2 answers per prompt from it as
     comparisons, and the SFT policy's held-out answers."""
@@ -220,12 +261,16 @@ def main() -> None:
     parser.add_argument("--out", default=None, help="also write the results as JSON here")
     parser.add_argument("--summarise", nargs="+", type=Path, default=None,
                         help="only print the table of earlier --out files (seeds pooled, today's degenerate criterion)")
+    parser.add_argument("--plot", type=Path, default=None, help="with --summarise: also draw them to this PNG")
     parser.add_argument("--evaluate", nargs="+", type=Path, default=None,
                         help="only evaluate kept settings' project folders again on today's held-out prompts")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if args.summarise:
-        print(summarise({k: v for f in args.summarise for k, v in json.loads(f.read_text()).items()}))
+        results = {k: v for f in args.summarise for k, v in json.loads(f.read_text()).items()}
+        print(summarise(results))
+        if args.plot:
+            plot(results, args.plot)
         return
     if args.evaluate:
         results = reevaluate(args.evaluate)
