@@ -8,7 +8,12 @@ as the window does) and its samples, or with `--replay` the alarms today's monit
 metrics and samples (`oversight_store.watch_run`), so that a changed threshold is measured on the same runs; opens
 every project read-only and writes nothing.
 
-    python bench/alarm_rates.py PROJECT_DIR [PROJECT_DIR ...] [--replay] [--json]
+    python bench/alarm_rates.py PROJECT_DIR [PROJECT_DIR ...] [--replay] [--json] [--held-out RESULTS.json ...]
+
+`--held-out` judges by the answers bench/rounds.py kept (its --out files) instead: the last online run of each of
+its setting folders (RULE-one|two-PENALTY/seedN) went wrong when WRONG_SHARE of its 60 held-out answers are
+degenerate; the samples table (4 answers a round) is the weaker judge (RESULTS sections 29 and 33), and runs
+without held-out answers are left out.
 
 Projects made by bench/rounds.py (kept under its temporary folder) or bench/pipeline.py are what it was written
 for: each holds PPO runs of one rule and setting.
@@ -47,10 +52,30 @@ def run_rows(project: Path, replay: bool = False) -> list[dict]:
         share = statistics.fmean(map(degenerate, late)) if late else 0.0
         raised = watch_run(store, run.id).monitor.alarms if replay else [a for _, a in alarms(store, run.id)]
         fired = sorted({a.signal for a in raised})
-        rows.append({"project": project.name, "run": run.id, "kind": run.kind, "degenerate_late": round(share, 3),
+        rows.append({"project": f"{project.parent.name}/{project.name}", "run": run.id, "kind": run.kind, "degenerate_late": round(share, 3),
                      "went_wrong": share >= WRONG_SHARE, "alarms": fired})
     store.close()
     return rows
+
+
+def held_out_name(folder: Path) -> str:
+    """The bench/rounds.py results key of a setting's project folder (floor-two-1.0/seed2 -> "floor two rounds of 30
+    penalty 1.0 seed 2")."""
+    rule, rounds_, penalty = folder.parent.name.split("-")
+    return (f"{rule} {'two rounds of 30' if rounds_ == 'two' else 'one round of 60'} penalty {penalty} "
+            f"seed {folder.name.removeprefix('seed')}")
+
+
+def judge_held_out(rows: list[dict], results: dict[str, dict], folders: dict[str, Path]) -> list[dict]:
+    """Only each project's last online run, judged by its held-out answers' degenerate share."""
+    judged = []
+    for project, path in folders.items():
+        answers = results.get(held_out_name(path), {}).get("answers")
+        runs = [r for r in rows if r["project"] == project]
+        if answers and runs:
+            share = statistics.fmean(map(degenerate, answers))
+            judged.append({**runs[-1], "degenerate_held_out": round(share, 3), "went_wrong": share >= WRONG_SHARE})
+    return judged
 
 
 def rates(rows: list[dict]) -> dict:
@@ -71,11 +96,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("projects", type=Path, nargs="+")
     parser.add_argument("--replay", action="store_true", help="today's monitor on the stored rounds")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--held-out", type=Path, nargs="+", default=None, metavar="RESULTS",
+                        help="bench/rounds.py --out files: judge each setting's last run by its held-out answers")
     args = parser.parse_args(argv)
+    projects = [p for p in args.projects if (p / DB_NAME).is_file()]
     try:
-        rows = [row for project in args.projects if (project / DB_NAME).is_file()
-                for row in run_rows(project, args.replay)]
-    except (OSError, sqlite3.Error, StoreError) as e:
+        rows = [row for project in projects for row in run_rows(project, args.replay)]
+        if args.held_out:
+            results = {k: v for f in args.held_out for k, v in json.loads(f.read_text()).items()}
+            rows = judge_held_out(rows, results, {f"{p.parent.name}/{p.name}": p for p in projects})
+    except (OSError, sqlite3.Error, StoreError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     found = rates(rows)
@@ -83,7 +113,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({"rates": found, "runs": rows}))
         return 0
     for r in rows:
-        print(f"{r['project']:>28} run {r['run']:>3} {r['kind']:>5} degenerate {r['degenerate_late']:.2f} "
+        held = f" held-out {r['degenerate_held_out']:.2f}" if "degenerate_held_out" in r else ""
+        print(f"{r['project']:>28} run {r['run']:>3} {r['kind']:>5} degenerate {r['degenerate_late']:.2f}{held} "
               f"{'WRONG' if r['went_wrong'] else 'fine ':5} alarms: {', '.join(r['alarms']) or '-'}")
     print(json.dumps(found))
     return 0
