@@ -50,3 +50,18 @@ def test_replay_counts_the_alarms_today_s_monitor_raises_on_the_stored_rounds(tm
     stored, replayed = alarm_rates.run_rows(tmp_path), alarm_rates.run_rows(tmp_path, replay=True)
     assert [(r["run"], r["alarms"]) for r in stored] == [(broken, ["length"])]
     assert [(r["run"], r["alarms"]) for r in replayed] == [(broken, ["collapse"])]
+
+
+def test_held_out_judges_each_setting_s_last_run_by_its_kept_answers(tmp_path):
+    folder, other = tmp_path / "floor-two-1.0" / "seed2", tmp_path / "floor-one-0.0" / "seed0"
+    folder.mkdir(parents=True), other.mkdir(parents=True)
+    store = Store(folder / DB_NAME)
+    stored_run(store, ["Breakfast."] * 4, [])  # round one: broken in its samples table
+    last = stored_run(store, [HEALTHY] * 4, ["length"])  # round two: healthy samples, an alarm
+    store.close()
+    Store(other / DB_NAME).close()
+    rows = [r for p in (folder, other) for r in alarm_rates.run_rows(p)]
+    held_out = {"floor two rounds of 30 penalty 1.0 seed 2": {"answers": ["Up."] + [HEALTHY] * 3}}
+    judged = alarm_rates.judge_held_out(rows, held_out, {f"{p.parent.name}/{p.name}": p for p in (folder, other)})
+    assert [(r["run"], r["degenerate_held_out"], r["went_wrong"]) for r in judged] == [(last, 0.25, True)]
+    assert alarm_rates.rates(judged)["caught"] == 1.0
