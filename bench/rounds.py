@@ -216,6 +216,7 @@ def plot(results: dict[str, dict], path: Path) -> None:
             item = layout.addPlot(row=row_index, col=column, title=rule if row_index == 0 else None)
             item.getAxis("bottom").setTicks(ticks)
             item.setLabel("left", label)
+            item.getAxis("left").enableAutoSIPrefix(False)
             if key == "win_rate":
                 item.setYRange(0, 1)
             for i, n in enumerate(names):
