@@ -38,6 +38,11 @@ from studio.core.store import Store, StoreError  # noqa: E402
 WRONG_SHARE = 0.25
 
 
+def label(project: Path) -> str:
+    """A project's name in the rows: its folder and the one above (bench/rounds.py's RULE-SETTING/seedN)."""
+    return f"{project.parent.name}/{project.name}"
+
+
 def run_rows(project: Path, replay: bool = False) -> list[dict]:
     """One row per finished online run of the project: its degenerate share late in the run and its alarms (as
     stored, or as today's monitor raises them on its stored rounds)."""
@@ -52,7 +57,7 @@ def run_rows(project: Path, replay: bool = False) -> list[dict]:
         share = statistics.fmean(map(degenerate, late)) if late else 0.0
         raised = watch_run(store, run.id).monitor.alarms if replay else [a for _, a in alarms(store, run.id)]
         fired = sorted({a.signal for a in raised})
-        rows.append({"project": f"{project.parent.name}/{project.name}", "run": run.id, "kind": run.kind, "degenerate_late": round(share, 3),
+        rows.append({"project": label(project), "run": run.id, "kind": run.kind, "degenerate_late": round(share, 3),
                      "went_wrong": share >= WRONG_SHARE, "alarms": fired})
     store.close()
     return rows
@@ -66,12 +71,12 @@ def held_out_name(folder: Path) -> str:
             f"seed {folder.name.removeprefix('seed')}")
 
 
-def judge_held_out(rows: list[dict], results: dict[str, dict], folders: dict[str, Path]) -> list[dict]:
+def judge_held_out(rows: list[dict], results: dict[str, dict], projects: list[Path]) -> list[dict]:
     """Only each project's last online run, judged by its held-out answers' degenerate share."""
     judged = []
-    for project, path in folders.items():
-        answers = results.get(held_out_name(path), {}).get("answers")
-        runs = [r for r in rows if r["project"] == project]
+    for project in projects:
+        answers = results.get(held_out_name(project), {}).get("answers")
+        runs = [r for r in rows if r["project"] == label(project)]
         if answers and runs:
             share = statistics.fmean(map(degenerate, answers))
             judged.append({**runs[-1], "degenerate_held_out": round(share, 3), "went_wrong": share >= WRONG_SHARE})
@@ -104,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         rows = [row for project in projects for row in run_rows(project, args.replay)]
         if args.held_out:
             results = {k: v for f in args.held_out for k, v in json.loads(f.read_text()).items()}
-            rows = judge_held_out(rows, results, {f"{p.parent.name}/{p.name}": p for p in projects})
+            rows = judge_held_out(rows, results, projects)
     except (OSError, sqlite3.Error, StoreError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

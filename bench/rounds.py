@@ -174,6 +174,11 @@ def one_setting(seed_dir: Path, work: Path, rule: str, two_rounds: bool, penalty
     return out
 
 
+def degenerate_share(row: dict) -> float:
+    """The share of a result's kept held-out answers that are degenerate by today's criterion."""
+    return statistics.fmean(map(degenerate, row["answers"]))
+
+
 def summarise(results: dict[str, dict]) -> str:
     """A Markdown table of the results, seeds of a setting pooled: mean win rate (each seed's), degenerate share
     (`degenerate` applied again to the kept answers, so a changed criterion applies to old results), final KL, wall
@@ -185,7 +190,7 @@ def summarise(results: dict[str, dict]) -> str:
              "|---|---:|---|---:|---:|---:|"]
     for name, rows in pooled.items():
         wins = [r["win_rate"] for r in rows]
-        bad = statistics.fmean(statistics.fmean(map(degenerate, r["answers"])) for r in rows)
+        bad = statistics.fmean(map(degenerate_share, rows))
         lines.append(f"| {name} | {len(rows)} | {statistics.fmean(wins):.3f} ({', '.join(f'{w:.2f}' for w in wins)}) "
                      f"| {bad:.1%} | {statistics.fmean(r['final_kl'] for r in rows):.2f} | "
                      f"{statistics.fmean(r['wall_s'] for r in rows):.0f} |")
@@ -220,8 +225,7 @@ def plot(results: dict[str, dict], path: Path) -> None:
             if key == "win_rate":
                 item.setYRange(0, 1)
             for i, n in enumerate(names):
-                values = [r[key] if key == "win_rate" else statistics.fmean(map(degenerate, r["answers"]))
-                          for r in settings[n]]
+                values = [r["win_rate"] if key == "win_rate" else degenerate_share(r) for r in settings[n]]
                 item.addItem(pg.BarGraphItem(x=[i], height=[statistics.fmean(values)], width=0.6,
                                              brush=(160, 190, 230)))
                 item.plot([i] * len(values), values, pen=None, symbol="o", symbolSize=7, symbolBrush=(30, 60, 150))

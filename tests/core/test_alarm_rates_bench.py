@@ -62,6 +62,6 @@ def test_held_out_judges_each_setting_s_last_run_by_its_kept_answers(tmp_path):
     Store(other / DB_NAME).close()
     rows = [r for p in (folder, other) for r in alarm_rates.run_rows(p)]
     held_out = {"floor two rounds of 30 penalty 1.0 seed 2": {"answers": ["Up."] + [HEALTHY] * 3}}
-    judged = alarm_rates.judge_held_out(rows, held_out, {f"{p.parent.name}/{p.name}": p for p in (folder, other)})
+    judged = alarm_rates.judge_held_out(rows, held_out, [folder, other])
     assert [(r["run"], r["degenerate_held_out"], r["went_wrong"]) for r in judged] == [(last, 0.25, True)]
     assert alarm_rates.rates(judged)["caught"] == 1.0
