@@ -39,7 +39,8 @@ WRONG_SHARE = 0.25
 
 
 def label(project: Path) -> str:
-    """A project's name in the rows: its folder and the one above (bench/rounds.py's RULE-SETTING/seedN)."""
+    """A project's name in the rows: its folder and the one above (bench/rounds.py's `folder_name`, kept in its
+    results as "folder")."""
     return f"{project.parent.name}/{project.name}"
 
 
@@ -63,19 +64,11 @@ def run_rows(project: Path, replay: bool = False) -> list[dict]:
     return rows
 
 
-def held_out_name(folder: Path) -> str:
-    """The bench/rounds.py results key of a setting's project folder (floor-two-1.0/seed2 -> "floor two rounds of 30
-    penalty 1.0 seed 2")."""
-    rule, rounds_, penalty = folder.parent.name.split("-")
-    return (f"{rule} {'two rounds of 30' if rounds_ == 'two' else 'one round of 60'} penalty {penalty} "
-            f"seed {folder.name.removeprefix('seed')}")
-
-
 def judge_held_out(rows: list[dict], results: dict[str, dict], projects: list[Path]) -> list[dict]:
     """Only each project's last online run, judged by its held-out answers' degenerate share."""
-    judged = []
+    judged, by_folder = [], {r["folder"]: r for r in results.values()}  # bench/rounds.py's folder_name
     for project in projects:
-        answers = results.get(held_out_name(project), {}).get("answers")
+        answers = by_folder.get(label(project), {}).get("answers")
         runs = [r for r in rows if r["project"] == label(project)]
         if answers and runs:
             share = statistics.fmean(map(degenerate, answers))

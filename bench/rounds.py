@@ -145,9 +145,16 @@ def reevaluate(folders: list[Path]) -> dict:
     return results
 
 
+def folder_name(rule: str, two_rounds: bool, penalty: float, seed: int) -> str:
+    """Where a setting's project lives under the rounds- folder (`RULE-one|two-PENALTY/seedN`), kept with its
+    results so that bench/alarm_rates.py finds a project's held-out answers by it."""
+    return f"{rule}-{'two' if two_rounds else 'one'}-{penalty}/seed{seed}"
+
+
 def one_setting(seed_dir: Path, work: Path, rule: str, two_rounds: bool, penalty: float, seed: int = 0) -> dict:
     """One rule and setting in a copy of the seeded project, its RL runs seeded with `seed`; returns its numbers."""
-    folder = work / f"{rule}-{'two' if two_rounds else 'one'}-{penalty}" / f"seed{seed}"
+    name = folder_name(rule, two_rounds, penalty, seed)
+    folder = work / name
     shutil.copytree(seed_dir, folder)
     project = Project.open(folder)
     store, t0 = project.store, time.perf_counter()
@@ -168,7 +175,7 @@ def one_setting(seed_dir: Path, work: Path, rule: str, two_rounds: bool, penalty
         _, _, ppo_id, result = rounds.train_round(project, base, str(ppo_id))
     wall = time.perf_counter() - t0
     sft_answers = json.loads((seed_dir / "sft_answers.json").read_text())
-    out = {"labelled": labelled, "final_kl": result.metrics.get("kl"), "target_kl": ppo.target_kl,
+    out = {"folder": name, "labelled": labelled, "final_kl": result.metrics.get("kl"), "target_kl": ppo.target_kl,
            "wall_s": round(wall, 1), **evaluate(project, base, str(ppo_id), sft_answers, rule)}
     project.close()
     return out

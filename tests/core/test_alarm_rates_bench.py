@@ -61,7 +61,9 @@ def test_held_out_judges_each_setting_s_last_run_by_its_kept_answers(tmp_path):
     store.close()
     Store(other / DB_NAME).close()
     rows = [r for p in (folder, other) for r in alarm_rates.run_rows(p)]
-    held_out = {"floor two rounds of 30 penalty 1.0 seed 2": {"answers": ["Up."] + [HEALTHY] * 3}}
+    held_out = {"floor two rounds of 30 penalty 1.0 seed 2": {"folder": "floor-two-1.0/seed2",
+                                                              "answers": ["Up."] + [HEALTHY] * 3},
+                "floor one round of 60 penalty 0.0 seed 1": {"folder": "floor-one-0.0/seed1", "answers": ["Up."] * 4}}
     judged = alarm_rates.judge_held_out(rows, held_out, [folder, other])
     assert [(r["run"], r["degenerate_held_out"], r["went_wrong"]) for r in judged] == [(last, 0.25, True)]
     assert alarm_rates.rates(judged)["caught"] == 1.0
