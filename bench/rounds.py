@@ -14,7 +14,9 @@ Rules of my choosing, each a programmatic person (annotator "bench", so the gold
 - detailed: the answer with more distinct content words wins (`content_stems`), a taste with room above SFT (it
   prizes lists of words: its best policies were 43-83% degenerate, RESULTS section 33);
 - plain (dense, wordy's opposite, with a floor): the larger share of short words (5 letters or fewer) wins, but an
-  answer under 6 words loses to any of 6 or more.
+  answer under 6 words loses to any of 6 or more;
+- simple: plain as a person would rank it: also an answer that loops (`answer_quality.repeats_itself`) loses to any
+  that does not (plain's best policies looped: repeating short words raises their share, RESULTS section 35).
 
 Reported per rule and setting: held-out win rate of the final policy against the starting (SFT) policy by the rule
 (ties half), the fraction of degenerate held-out answers (`core.rounds.degenerate`: empty, under 3 words, repeated
@@ -46,7 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from pipeline import DEMOS, PROMPTS, TRAIN_PROMPTS  # noqa: E402
 from studio.core import import_export as io  # noqa: E402
-from studio.core.answer_quality import content_stems, words  # noqa: E402
+from studio.core.answer_quality import content_stems, repeats_itself, words  # noqa: E402
 from studio.core.jsonl import write_jsonl  # noqa: E402
 from studio.core.project import Project  # noqa: E402
 from studio.core.rounds import degenerate  # noqa: E402
@@ -84,8 +86,12 @@ def plain(prompt: str, text: str) -> float:
     return share if len(found) >= 6 else -1.0 + len(found) / 6
 
 
+def simple(prompt: str, text: str) -> float:
+    return plain(prompt, text) - 2.0 * repeats_itself(text)  # a loop loses to any answer that does not loop
+
+
 RULES = {"floor": (floor, 0.0), "wordy": (wordy, 2 / 3), "topical": (topical, 0.0),  # rule, share skipped
-         "detailed": (detailed, 0.0), "plain": (plain, 0.0)}
+         "detailed": (detailed, 0.0), "plain": (plain, 0.0), "simple": (simple, 0.0)}
 
 
 def label(store, comparison_ids: list[int], rule: str) -> int:
