@@ -1,8 +1,10 @@
 """Rounds against one round at a fixed label budget (issue 26, section 3): 60 comparisons labelled once, against
 two rounds of 30 (the second round's comparisons sampled by `training.rounds.prepare_round`: half the policy's
 answers, half its start's, with the gold checks counted in the budget), each with and without the conservative
-reward (`uncertainty_penalty`). The RL budget is fixed too: two rounds run half the PPO iterations each (10 + 10
-against 20), so the second round costs its labels, a warm reward run and the round's sampling, not a second run.
+reward (`uncertainty_penalty`; without it, the round after a first run that raised alarms turns it on, as the
+product's round does: `core.rounds.round_penalty`, kept as "round_penalty"). The RL budget is fixed too: two
+rounds run half the PPO iterations each (10 + 10 against 20), so the second round costs its labels, a warm reward
+run and the round's sampling, not a second run.
 
 Rules of my choosing, each a programmatic person (annotator "bench", so the gold win rate counts them):
 - floor (dense, with a floor the labels never cross): the shorter answer wins, but an answer under 6 words loses to
@@ -179,10 +181,11 @@ def one_setting(seed_dir: Path, work: Path, rule: str, two_rounds: bool, penalty
         label(store, made.gold + made.comparisons, rule)
         labelled += len(made.gold) + len(made.comparisons)
         _, _, ppo_id, result = rounds.train_round(project, base, str(ppo_id))
+    last = store.run(ppo_id).config["uncertainty_penalty"]  # a round's own: cautious after alarms
     wall = time.perf_counter() - t0
     sft_answers = json.loads((seed_dir / "sft_answers.json").read_text())
-    out = {"folder": name, "labelled": labelled, "final_kl": result.metrics.get("kl"), "target_kl": ppo.target_kl,
-           "wall_s": round(wall, 1), **evaluate(project, base, str(ppo_id), sft_answers, rule)}
+    out = {"folder": name, "labelled": labelled, "round_penalty": last, "final_kl": result.metrics.get("kl"),
+           "target_kl": ppo.target_kl, "wall_s": round(wall, 1), **evaluate(project, base, str(ppo_id), sft_answers, rule)}
     project.close()
     return out
 
@@ -204,6 +207,9 @@ def summarise(results: dict[str, dict]) -> str:
     for name, rows in pooled.items():
         wins = [r["win_rate"] for r in rows]
         bad = statistics.fmean(map(degenerate_share, rows))
+        own = float(name.rsplit(" ", 1)[1])
+        turned = sum(r.get("round_penalty", own) != own for r in rows)  # rounds made cautious by alarms
+        name += f" (cautious round after alarms: {turned} of {len(rows)})" if turned else ""
         lines.append(f"| {name} | {len(rows)} | {statistics.fmean(wins):.3f} ({', '.join(f'{w:.2f}' for w in wins)}) "
                      f"| {bad:.1%} | {statistics.fmean(r['final_kl'] for r in rows):.2f} | "
                      f"{statistics.fmean(r['wall_s'] for r in rows):.0f} |")

@@ -1,6 +1,7 @@
 """`round DIR`: iterated RLHF after a PPO, RLOO or GRPO run, in two steps with the person's labels between them:
 `round DIR` samples the next round (gold checks and fresh comparisons at the head of the queue), `round DIR --train`
-retrains the reward model on every label and goes on with the policy (`studio.training.rounds`)."""
+retrains the reward model on every label and goes on with the policy (`studio.training.rounds`), with the cautious
+reward after a run that raised alarms (`core.rounds.round_penalty`)."""
 from __future__ import annotations
 
 import argparse
@@ -22,6 +23,10 @@ def cmd_round(args) -> int:
     run = plan.online_run(store, args.run)
     if args.train:
         rounds.check_trainable(project, run)  # before the model loads
+        cautious = plan.round_penalty(store, run)
+        if cautious is not None:
+            print(f"run {run.id} raised alarms: the round optimises the cautious reward (uncertainty_penalty "
+                  f"{cautious}, the reward model's bound where its heads disagree)")
         base = open_base(project, args.device)
         with bar_hooks("round", unit="step") as hooks:
             reward_id, reward, policy_id, result = rounds.train_round(project, base, str(run.id), hooks)

@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING
 
 from studio.core.answer_quality import nonword_share, repeats_itself, words
 from studio.core.gold import gold_curve
+from studio.core.monitor import ROUND_SIGNALS
+from studio.core.oversight_store import alarms
 from studio.core.records import Run
 from studio.core.reward_terms import FILE, TERMS_KEY, split_weight
 from studio.core.run_kinds import kinds
@@ -29,6 +31,7 @@ if TYPE_CHECKING:
 POLICY, START = "policy", "start"  # where an answer of a round's comparison comes from
 MIN_WORDS = 3  # an answer of fewer words is degenerate ("Breakfast.")
 MAX_NONWORDS = 0.5  # ... and so is one whose words are mostly not word-like ("FrulebyFretled")
+CAUTIOUS_PENALTY = 1.0  # the uncertainty_penalty a round turns on after its run's alarms (bench/RESULTS.md 36)
 
 
 @dataclass(frozen=True)
@@ -187,6 +190,15 @@ def check_sample(store: Store, run: Run) -> None:
         raise ValueError(f"run {run.id} already went on in run {after.id}: a round goes on from the latest")
 
 
+def round_penalty(store: Store, run: Run) -> float | None:
+    """The cautious reward the round after `run` optimises: CAUTIOUS_PENALTY when the run optimised the reward
+    model's own score (uncertainty_penalty 0) and raised an alarm that a round answers (`ROUND_SIGNALS`), a sign
+    that the policy found where the labels do not reach; None keeps the run's own setting."""
+    if run.config.get("uncertainty_penalty") != 0:  # already cautious, or a kind without the setting
+        return None
+    return CAUTIOUS_PENALTY if any(a.signal in ROUND_SIGNALS for _, a in alarms(store, run.id)) else None
+
+
 def next_action(store: Store, run: Run) -> str:
     """"train" when a round after `run` is prepared and not trained, else "sample"."""
     return "train" if prepared(store, run.id) and continued_by(store, run.id) is None else "sample"
@@ -194,12 +206,13 @@ def next_action(store: Store, run: Run) -> str:
 
 @dataclass(frozen=True)
 class Offer:
-    """The round an alarm on run `run_id` offers: its next `action` ("sample" or "train", `next_action`) and why it
-    cannot be taken now (`refused`, one line; None when it can)."""
+    """The round an alarm on run `run_id` offers: its next `action` ("sample" or "train", `next_action`), why it
+    cannot be taken now (`refused`, one line; None when it can) and the cautious reward it trains with."""
 
     run_id: int
     action: str
     refused: str | None
+    penalty: float | None = None  # "train": the cautious reward it turns on (`round_penalty`), None if it does not
 
 
 def offer(store: Store, run_id: int) -> Offer:
@@ -214,7 +227,7 @@ def offer(store: Store, run_id: int) -> Offer:
             check_continuable(run)
     except ValueError as exc:
         return Offer(run.id, action, str(exc))
-    return Offer(run.id, action, None)
+    return Offer(run.id, action, None, round_penalty(store, run) if action == "train" else None)
 
 
 def _prepared(store: Store) -> dict[str, dict]:

@@ -8,7 +8,8 @@ and half from its starting policy, as the run drew its own
 comparisons at the head of the queue. The person then ranks them.
 `train_round` ("Train next round"): a reward run on every label (the gold checks included), warm-started from the
 run's reward model, then a run of the same kind and settings whose policy goes on from the run's while the reference
-stays the run's own start (so KL is measured from the same place every round).
+stays the run's own start (so KL is measured from the same place every round); after a run that raised alarms, that
+run optimises the cautious reward (`core.rounds.round_penalty`).
 """
 from __future__ import annotations
 
@@ -83,7 +84,8 @@ def prepare_round(project: Project, base: SharedBase, run_ref: str | None = None
 def train_round(project: Project, base: SharedBase, run_ref: str | None = None, hooks: Hooks | None = None
                 ) -> tuple[int, TrainResult, int | None, TrainResult | None]:
     """The reward model on every label (warm start), then the policy on from run `run_ref` (default: the latest
-    online run): (reward run, its result, policy run or None when the reward run did not finish, its result)."""
+    online run), with the cautious reward after alarms (`core.rounds.round_penalty`): (reward run, its result,
+    policy run or None when the reward run did not finish, its result)."""
     store = project.store
     run = plan.online_run(store, run_ref)
     check_trainable(project, run)
@@ -91,8 +93,11 @@ def train_round(project: Project, base: SharedBase, run_ref: str | None = None, 
     reward_id, reward_result = runs.train(project, base, REWARD, runs.config_of(reward), hooks, warm=str(reward.id))
     if reward_result.status != "finished":
         return reward_id, reward_result, None, None
-    policy_id, result = runs.train(project, base, run.kind, runs.config_of(run), hooks, start=str(run.id),
-                                   reward=str(reward_id), terms=run.config.get(TERMS_KEY))
+    config, cautious = runs.config_of(run), plan.round_penalty(store, run)
+    if cautious is not None:
+        config = dataclasses.replace(config, uncertainty_penalty=cautious)
+    policy_id, result = runs.train(project, base, run.kind, config, hooks, start=str(run.id), reward=str(reward_id),
+                                   terms=run.config.get(TERMS_KEY))
     return reward_id, reward_result, policy_id, result
 
 

@@ -251,7 +251,8 @@ class AlarmList(QListWidget):
 
     def _add_round_button(self, found: Offer) -> None:
         """A row under the alarm with the button that takes the round after its run (or says why it cannot)."""
-        button = QPushButton(ROUND_BUTTON[found.action].format(run=found.run_id),
+        cautious = f", with the cautious reward (uncertainty_penalty {found.penalty})" if found.penalty else ""
+        button = QPushButton(ROUND_BUTTON[found.action].format(run=found.run_id) + cautious,
                              toolTip=found.refused or "The Train page's round, after this alarm's run: gold checks "
                              "and comparisons of the policy's answers against its start's, the prompts this alarm "
                              "flagged first, at the head of the Rank queue; once ranked, train the round here.")

@@ -91,6 +91,27 @@ def test_an_alarm_offers_the_round_after_its_own_run_or_says_why_not(store):
     assert "already went on in run" in plan.offer(store, latest).refused
 
 
+def test_a_round_after_alarms_optimises_the_cautious_reward_and_its_offer_says_so(store):
+    def run_with(config: dict, *signals: str) -> int:
+        run = store.create_run("ppo", {"_init": "base", "_reward": "1", **config})
+        store.update_run(run, status="finished", artifact=f"runs/{run}/adapter")
+        for signal in signals:
+            ov.add_alarm(store, run, ov.Alarm(signal, 2, 3, "seen", "act"))
+        return run
+
+    hacked, calm = run_with({"uncertainty_penalty": 0.0}, "collapse"), run_with({"uncertainty_penalty": 0.0})
+    assert plan.round_penalty(store, store.run(hacked)) == plan.CAUTIOUS_PENALTY == 1.0
+    assert plan.round_penalty(store, store.run(calm)) is None
+    assert plan.round_penalty(store, store.run(run_with({"uncertainty_penalty": 0.0}, "entropy"))) is None
+    assert plan.round_penalty(store, store.run(run_with({"uncertainty_penalty": 0.5}, "length"))) is None  # its own
+    assert plan.round_penalty(store, store.run(run_with({}, "collapse"))) is None  # a kind without the setting
+    assert plan.offer(store, hacked).penalty is None  # sampling trains nothing yet
+    plan.record_prepared(store, hacked, [], [])
+    plan.record_prepared(store, calm, [], [])
+    assert plan.offer(store, hacked) == plan.Offer(hacked, "train", None, 1.0)
+    assert plan.offer(store, calm) == plan.Offer(calm, "train", None, None)
+
+
 def _ranked(store, answers: int, count: int) -> list[int]:
     """`count` comparisons of `answers` answers each, ranked by "me" (each on a prompt of its own)."""
     made = []

@@ -8,6 +8,8 @@ from safetensors.torch import load_file
 
 from studio.core import rounds as plan
 from studio.core.active import queue
+from studio.core.monitor import Alarm
+from studio.core.oversight_store import add_alarm
 from studio.core.project import Project
 from studio.training import reward as reward_engine, rloo, rounds, runs
 from studio.training.configs import RewardConfig, SFTConfig
@@ -144,6 +146,17 @@ def test_training_a_round_warm_starts_the_reward_model_and_keeps_the_reference(t
     assert trained.store.run(4).config["_warm"] == "2"
     with pytest.raises(ValueError, match="trained already"):
         rounds.check_trainable(trained, trained.store.run(3))
+
+
+def test_a_round_after_an_alarm_trains_the_policy_on_the_cautious_reward(trained, base, monkeypatch):
+    monkeypatch.setattr(rounds, "generate", _writers(base))
+    add_alarm(trained.store, 3, Alarm("collapse", 1, 2, "seen", "act"))
+    made = rounds.prepare_round(trained, base, per_prompt=2, limit=2)
+    trained.store.add_ranking(made.comparisons[0], [[1], [0]], "me")
+    _, _, policy_id, result = rounds.train_round(trained, base)
+    assert result.status == "finished" and trained.store.run(3).config["uncertainty_penalty"] == 0.0
+    assert trained.store.run(policy_id).config["uncertainty_penalty"] == plan.CAUTIOUS_PENALTY
+    assert "uncertainty_penalty" in {m["name"] for m in trained.store.metrics(policy_id)}  # it optimised the bound
 
 
 def test_a_round_runs_refuse_a_start_or_warm_start_of_the_wrong_kind(trained, base):

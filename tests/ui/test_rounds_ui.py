@@ -149,4 +149,5 @@ def test_an_alarms_button_queues_the_round_of_its_run_with_the_flagged_prompts_f
     assert all(len(c.responses) == 2 for c in made)  # K as the project ranks: pairs
     assert all(c.responses[0].startswith("The policy") and c.responses[1].startswith("The start") for c in made)
     qtbot.waitUntil(lambda: page.job is None)
-    assert [b.text() for b in page.alarms.round_buttons] == [f"Train the round after run {run} on your labels"]
+    assert [b.text() for b in page.alarms.round_buttons] == [f"Train the round after run {run} on your labels, with "
+                                                             "the cautious reward (uncertainty_penalty 1.0)"]
