@@ -42,6 +42,14 @@ def test_one_button_samples_then_trains_the_round(qtbot, ctx):
     plan.record_prepared(ctx.store, run, [], [])
     page.refresh()
     assert page.round_button.text() == f"Train next round (after run {run})"
+    hacked = _online_run(ctx.store)  # its settings, as a run stores them, and an alarm a round answers
+    with ctx.store.transaction():
+        ctx.store.db.execute("UPDATE runs SET config = json_set(config, '$.uncertainty_penalty', 0.0) WHERE id = ?",
+                             [hacked])
+    _round_alarm(ctx.store, hacked)
+    plan.record_prepared(ctx.store, hacked, [], [])
+    page.refresh()
+    assert page.round_button.text() == f"Train next round (after run {hacked}, cautious reward)"
 
 
 def _round_alarm(store, run: int) -> None:
