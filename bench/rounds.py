@@ -218,7 +218,8 @@ def summarise(results: dict[str, dict]) -> str:
 
 def plot(results: dict[str, dict], path: Path) -> None:
     """One panel a rule: each setting's held-out win rate against SFT (a dot a seed, a bar their mean) over its
-    degenerate share (a dot a seed); the dashed line is one round of today's defaults + 0.10, the goal."""
+    degenerate share (a dot a seed); the dashed line is one round at penalty 0 (the defaults
+    before section 36) + 0.10, the goal."""
     import pyqtgraph as pg
     from pyqtgraph.exporters import ImageExporter
     from PySide6.QtWidgets import QApplication

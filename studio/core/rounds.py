@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 POLICY, START = "policy", "start"  # where an answer of a round's comparison comes from
 MIN_WORDS = 3  # an answer of fewer words is degenerate ("Breakfast.")
 MAX_NONWORDS = 0.5  # ... and so is one whose words are mostly not word-like ("FrulebyFretled")
-CAUTIOUS_PENALTY = 1.0  # the uncertainty_penalty a round turns on after its run's alarms (bench/RESULTS.md 36)
+CAUTIOUS_PENALTY = 1.0  # the default uncertainty_penalty, which a round turns on after alarms (bench/RESULTS.md 36)
 
 
 @dataclass(frozen=True)
@@ -191,9 +191,9 @@ def check_sample(store: Store, run: Run) -> None:
 
 
 def round_penalty(store: Store, run: Run) -> float | None:
-    """The cautious reward the round after `run` optimises: CAUTIOUS_PENALTY when the run optimised the reward
-    model's own score (uncertainty_penalty 0) and raised an alarm that a round answers (`ROUND_SIGNALS`), a sign
-    that the policy found where the labels do not reach; None keeps the run's own setting."""
+    """The cautious reward the round after `run` optimises: CAUTIOUS_PENALTY (the default) when the run was set to
+    optimise the reward model's own score (uncertainty_penalty 0) and raised an alarm that a round answers
+    (`ROUND_SIGNALS`), a sign that the policy found where the labels do not reach; None keeps the run's own."""
     if run.config.get("uncertainty_penalty") != 0:  # already cautious, or a kind without the setting
         return None
     return CAUTIOUS_PENALTY if any(a.signal in ROUND_SIGNALS for _, a in alarms(store, run.id)) else None

@@ -71,7 +71,10 @@ def test_a_job_says_that_the_run_s_cautious_reward_is_not_in_it(project, tmp_pat
         project.store.update_run(project.store.create_run("ppo", {"uncertainty_penalty": 1.0}), status="finished")
         export_job(project, "ppo", tmp_path / "job")
         assert "cautious reward (uncertainty_penalty=1.0" in (tmp_path / "job" / "README.md").read_text()
-        export_job(project, "rloo", tmp_path / "job2")  # its newest RLOO run: none, so the defaults (no penalty)
-        assert "cautious reward" not in (tmp_path / "job2" / "README.md").read_text()
+        export_job(project, "rloo", tmp_path / "job2")  # its newest RLOO run: none, so the defaults (cautious too)
+        assert "cautious reward (uncertainty_penalty=1.0" in (tmp_path / "job2" / "README.md").read_text()
+        project.store.update_run(project.store.create_run("rloo", {"uncertainty_penalty": 0.0}), status="finished")
+        export_job(project, "rloo", tmp_path / "job3")
+        assert "cautious reward" not in (tmp_path / "job3" / "README.md").read_text()
     finally:
         project.close()

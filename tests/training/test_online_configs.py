@@ -23,5 +23,5 @@ def test_the_shared_fields_are_defined_once_with_their_defaults():
     assert [f.name for f in dataclasses.fields(OnlineConfig)] == SHARED
     for config in (PPOConfig(), RLOOConfig()):
         assert (config.uncertainty_penalty, config.lora_r, config.lora_alpha, config.checkpoint_every,
-                config.samples_per_iteration, config.seed, config.bf16_autocast) == (0.0, 16, 32, 5, 4, 0, None)
+                config.samples_per_iteration, config.seed, config.bf16_autocast) == (1.0, 16, 32, 5, 4, 0, None)
     assert (PPOConfig().batch_size, RLOOConfig().batch_size) == (8, 4)  # each engine's own defaults stay its own

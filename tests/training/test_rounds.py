@@ -1,6 +1,8 @@
 """A round after an RLOO run on the tiny model: the new comparisons mix the policy's and its start's answers and lead
 the queue; training the round warm-starts the reward model from the last one and goes on with the policy from the
 run while the KL reference stays the run's own start."""
+import dataclasses
+
 import pytest
 import torch
 from peft import get_peft_model_state_dict
@@ -150,11 +152,12 @@ def test_training_a_round_warm_starts_the_reward_model_and_keeps_the_reference(t
 
 def test_a_round_after_an_alarm_trains_the_policy_on_the_cautious_reward(trained, base, monkeypatch):
     monkeypatch.setattr(rounds, "generate", _writers(base))
-    add_alarm(trained.store, 3, Alarm("collapse", 1, 2, "seen", "act"))
+    first, _ = runs.train(trained, base, "rloo", dataclasses.replace(RLOO, uncertainty_penalty=0.0))
+    add_alarm(trained.store, first, Alarm("collapse", 1, 2, "seen", "act"))
     made = rounds.prepare_round(trained, base, per_prompt=2, limit=2)
     trained.store.add_ranking(made.comparisons[0], [[1], [0]], "me")
     _, _, policy_id, result = rounds.train_round(trained, base)
-    assert result.status == "finished" and trained.store.run(3).config["uncertainty_penalty"] == 0.0
+    assert result.status == "finished" and trained.store.run(first).config["uncertainty_penalty"] == 0.0
     assert trained.store.run(policy_id).config["uncertainty_penalty"] == plan.CAUTIOUS_PENALTY
     assert "uncertainty_penalty" in {m["name"] for m in trained.store.metrics(policy_id)}  # it optimised the bound
 

@@ -90,7 +90,8 @@ def test_an_alarm_offers_the_round_after_its_own_run_and_a_run_without_one_offer
 
 
 def _train_rloo(root) -> int:
-    """A finished tiny RLOO run on the project's latest SFT and reward runs (for real, on the CPU)."""
+    """A finished tiny RLOO run on the project's latest SFT and reward runs (for real, on the CPU), set to optimise
+    the reward model's own score."""
     from studio.core.project import Project
     from studio.training.online_configs import RLOOConfig
     from studio.training.runs import open_base, train
@@ -98,7 +99,7 @@ def _train_rloo(root) -> int:
     project = Project.open(root)
     try:
         config = RLOOConfig(iterations=2, batch_size=2, samples_per_prompt=2, max_new_tokens=6, lora_r=4,
-                            lora_alpha=8, checkpoint_every=100, samples_per_iteration=2)
+                            lora_alpha=8, checkpoint_every=100, samples_per_iteration=2, uncertainty_penalty=0.0)
         run, result = train(project, open_base(project, device="cpu"), "rloo", config)
     finally:
         project.close()
