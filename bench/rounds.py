@@ -232,11 +232,11 @@ def plot(results: dict[str, dict], path: Path) -> None:
         rule, setting = name.split(" seed ")[0].split(" ", 1)
         by_rule.setdefault(rule, {}).setdefault(setting, []).append(row)
     layout = pg.GraphicsLayoutWidget()
-    layout.resize(360 * len(by_rule), 640)
+    layout.resize(400 * len(by_rule), 640)
     for column, (rule, settings) in enumerate(by_rule.items()):
-        names = list(settings)
+        names = sorted(settings, key=lambda n: (n.startswith("two"), n))  # one round first, penalty 0 first
         ticks = [[(i, n.replace("one round of 60", "1x60").replace("two rounds of 30", "2x30")
-                   .replace("penalty ", "pen ")) for i, n in enumerate(names)]]
+                   .replace(" penalty ", " p")) for i, n in enumerate(names)]]
         for row_index, (key, label) in enumerate((("win_rate", "win rate vs SFT"), ("degenerate", "degenerate"))):
             item = layout.addPlot(row=row_index, col=column, title=rule if row_index == 0 else None)
             item.getAxis("bottom").setTicks(ticks)
