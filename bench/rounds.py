@@ -280,6 +280,8 @@ def main() -> None:
     parser.add_argument("--penalty", type=float, default=1.0, help="uncertainty_penalty of the conservative setting")
     parser.add_argument("--seeds", type=int, default=1, help="RL seeds per setting (0, 1, ...): one run of a setting "
                         "is one trajectory, and trajectories differ by more than settings do (RESULTS section 33)")
+    parser.add_argument("--first-seed", type=int, default=0, help="the first RL seed (two copies side by side can "
+                        "share a setting's seeds)")
     parser.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS),
                         help="which settings to run (default all four)")
     parser.add_argument("--model", default="embedded")
@@ -309,7 +311,7 @@ def main() -> None:
         for setting in args.settings:
             two_rounds, conservative = SETTINGS[setting]
             penalty = args.penalty if conservative else 0.0
-            for seed_ in range(args.seeds):
+            for seed_ in range(args.first_seed, args.first_seed + args.seeds):
                 name = (f"{rule} {'two rounds of 30' if two_rounds else 'one round of 60'} penalty {penalty} "
                         f"seed {seed_}")
                 results[name] = one_setting(seed_dir, work, rule, two_rounds, penalty, seed_)
