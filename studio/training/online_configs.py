@@ -50,7 +50,7 @@ class OnlineConfig:
     fields of its last base first."""
 
     # 1.0 since bench/RESULTS.md section 36: against 0, one round, +29 points of win rate where PPO exploited the
-    # reward model, +4 and -3 on two tastes where it did not
+    # reward model, +4 and -4 on two tastes where it did not
     uncertainty_penalty: float = help_field(CAUTIOUS_PENALTY, "Optimise a cautious reward: the reward model's "
                                             "five bootstrap heads' mean score minus this many times their spread, "
                                             "so the policy gains nothing by moving where the labels say little "
