@@ -185,7 +185,8 @@ def one_setting(seed_dir: Path, work: Path, rule: str, two_rounds: bool, penalty
     wall = time.perf_counter() - t0
     sft_answers = json.loads((seed_dir / "sft_answers.json").read_text())
     out = {"folder": name, "labelled": labelled, "round_penalty": last, "final_kl": result.metrics.get("kl"),
-           "target_kl": ppo.target_kl, "wall_s": round(wall, 1), **evaluate(project, base, str(ppo_id), sft_answers, rule)}
+           "target_kl": ppo.target_kl, "wall_s": round(wall, 1),
+           **evaluate(project, base, str(ppo_id), sft_answers, rule)}
     project.close()
     return out
 

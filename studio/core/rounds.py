@@ -204,6 +204,13 @@ def next_action(store: Store, run: Run) -> str:
     return "train" if prepared(store, run.id) and continued_by(store, run.id) is None else "sample"
 
 
+def next_step(store: Store, run: Run) -> tuple[str, float | None]:
+    """The round after `run`'s next action (`next_action`) and, for "train", the cautious reward it turns on
+    (`round_penalty`; None for "sample" or when it turns none on)."""
+    action = next_action(store, run)
+    return action, round_penalty(store, run) if action == "train" else None
+
+
 @dataclass(frozen=True)
 class Offer:
     """The round an alarm on run `run_id` offers: its next `action` ("sample" or "train", `next_action`), why it
@@ -218,7 +225,7 @@ class Offer:
 def offer(store: Store, run_id: int) -> Offer:
     """The round after run `run_id`, as its alarms offer it (the checks that need no model)."""
     run = store.run(run_id)
-    action = next_action(store, run)
+    action, penalty = next_step(store, run)
     try:
         online_run(store, str(run.id))
         if action == "sample":
@@ -227,7 +234,7 @@ def offer(store: Store, run_id: int) -> Offer:
             check_continuable(run)
     except ValueError as exc:
         return Offer(run.id, action, str(exc))
-    return Offer(run.id, action, None, round_penalty(store, run) if action == "train" else None)
+    return Offer(run.id, action, None, penalty)
 
 
 def _prepared(store: Store) -> dict[str, dict]:

@@ -11,7 +11,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
-from studio.core.rounds import next_action, online_run, round_penalty
+from studio.core.rounds import next_action, next_step, online_run
 from studio.core.records import Run
 from studio.core.reward_terms import uses_reward_model
 from studio.core.run_kinds import REWARD, run_kind
@@ -372,8 +372,8 @@ class TrainPage(QWidget):
         after = self._round_run()
         self.round_button.setEnabled(idle and after is not None)
         if after is not None:
-            action = next_action(self.ctx.store, after)
-            cautious = ", cautious reward" if action == "train" and round_penalty(self.ctx.store, after) else ""
+            action, penalty = next_step(self.ctx.store, after)
+            cautious = ", cautious reward" if penalty else ""
             self.round_button.setText(f"{action.capitalize()} next round (after run {after.id}{cautious})")
 
     # -- export ----------------------------------------------------------------------------------------
