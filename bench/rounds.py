@@ -2,7 +2,9 @@
 two rounds of 30 (the second round's comparisons sampled by `training.rounds.prepare_round`: half the policy's
 answers, half its start's, with the gold checks counted in the budget), each with and without the conservative
 reward (`uncertainty_penalty`; without it, the round after a first run that raised alarms turns it on, as the
-product's round does: `core.rounds.round_penalty`, kept as "round_penalty"). The RL budget is fixed too: two
+product's round does: `core.rounds.round_penalty`, kept as "round_penalty"), and with the penalty and
+`stay_in_reach` (settings `*-reach`: answers past the labels' reach score as the reward model's lowest training
+score, `core.reach`; the other settings turn it off, as they ran before it existed). The RL budget is fixed too: two
 rounds run half the PPO iterations each (10 + 10 against 20), so the second round costs its labels, a warm reward
 run and the round's sampling, not a second run.
 
@@ -58,8 +60,9 @@ from studio.training import rounds, runs  # noqa: E402
 from studio.training.online_configs import PPOConfig  # noqa: E402
 
 BUDGET = 60
-SETTINGS = {"one": (False, False), "one-conservative": (False, True), "two": (True, False),  # two rounds? penalty?
-            "two-conservative": (True, True)}
+SETTINGS = {"one": (False, False, False), "one-conservative": (False, True, False),  # two rounds? penalty? reach?
+            "two": (True, False, False), "two-conservative": (True, True, False),
+            "one-conservative-reach": (False, True, True), "two-conservative-reach": (True, True, True)}
 ANNOTATOR = "bench"
 HELD_OUT = PROMPTS[len(TRAIN_PROMPTS):]  # 60 prompts on 20 topics no stage trains on (pipeline's 12 among them)
 
@@ -153,15 +156,17 @@ def reevaluate(folders: list[Path]) -> dict:
     return results
 
 
-def folder_name(rule: str, two_rounds: bool, penalty: float, seed: int) -> str:
-    """Where a setting's project lives under the rounds- folder (`RULE-one|two-PENALTY/seedN`), kept with its
-    results so that bench/alarm_rates.py finds a project's held-out answers by it."""
-    return f"{rule}-{'two' if two_rounds else 'one'}-{penalty}/seed{seed}"
+def folder_name(rule: str, two_rounds: bool, penalty: float, seed: int, reach: bool = False) -> str:
+    """Where a setting's project lives under the rounds- folder (`RULE-one|two-PENALTY[-reach]/seedN`), kept with
+    its results so that bench/alarm_rates.py finds a project's held-out answers by it."""
+    return f"{rule}-{'two' if two_rounds else 'one'}-{penalty}{'-reach' if reach else ''}/seed{seed}"
 
 
-def one_setting(seed_dir: Path, work: Path, rule: str, two_rounds: bool, penalty: float, seed: int = 0) -> dict:
-    """One rule and setting in a copy of the seeded project, its RL runs seeded with `seed`; returns its numbers."""
-    name = folder_name(rule, two_rounds, penalty, seed)
+def one_setting(seed_dir: Path, work: Path, rule: str, two_rounds: bool, penalty: float, seed: int = 0,
+                reach: bool = False) -> dict:
+    """One rule and setting in a copy of the seeded project, its RL runs seeded with `seed`, with or without
+    `stay_in_reach`; returns its numbers."""
+    name = folder_name(rule, two_rounds, penalty, seed, reach)
     folder = work / name
     shutil.copytree(seed_dir, folder)
     project = Project.open(folder)
@@ -171,7 +176,8 @@ def one_setting(seed_dir: Path, work: Path, rule: str, two_rounds: bool, penalty
     label(store, first, rule)
     # the same RL budget either way: two rounds of 30 labels run half the PPO iterations each
     iterations = PPOConfig().iterations // (2 if two_rounds else 1)
-    ppo = dataclasses.replace(PPOConfig(), uncertainty_penalty=penalty, iterations=iterations, seed=seed)
+    ppo = dataclasses.replace(PPOConfig(), uncertainty_penalty=penalty, iterations=iterations, seed=seed,
+                              stay_in_reach=reach)
     runs.train(project, base, "reward")
     ppo_id, result = runs.train(project, base, "ppo", ppo)
     labelled = len(first)
@@ -208,7 +214,7 @@ def summarise(results: dict[str, dict]) -> str:
     for name, rows in pooled.items():
         wins = [r["win_rate"] for r in rows]
         bad = statistics.fmean(map(degenerate_share, rows))
-        own = float(name.rsplit(" ", 1)[1])
+        own = float(re.search(r"penalty ([\d.]+)", name).group(1))
         turned = sum(r.get("round_penalty", own) != own for r in rows)  # rounds made cautious by alarms
         name += f" (cautious round after alarms: {turned} of {len(rows)})" if turned else ""
         lines.append(f"| {name} | {len(rows)} | {statistics.fmean(wins):.3f} ({', '.join(f'{w:.2f}' for w in wins)}) "
@@ -237,7 +243,7 @@ def plot(results: dict[str, dict], path: Path) -> None:
     for column, (rule, settings) in enumerate(by_rule.items()):
         names = sorted(settings, key=lambda n: (n.startswith("two"), n))  # one round first, penalty 0 first
         ticks = [[(i, n.replace("one round of 60", "1x60").replace("two rounds of 30", "2x30")
-                   .replace(" penalty ", " p")) for i, n in enumerate(names)]]
+                   .replace(" penalty ", " p").replace(" reach", " R")) for i, n in enumerate(names)]]
         for row_index, (key, label) in enumerate((("win_rate", "win rate vs SFT"), ("degenerate", "degenerate"))):
             item = layout.addPlot(row=row_index, col=column, title=rule if row_index == 0 else None)
             item.getAxis("bottom").setTicks(ticks)
@@ -284,7 +290,7 @@ def main() -> None:
     parser.add_argument("--first-seed", type=int, default=0, help="the first RL seed (two copies side by side can "
                         "share a setting's seeds)")
     parser.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS),
-                        help="which settings to run (default all four)")
+                        help="which settings to run (default all)")
     parser.add_argument("--model", default="embedded")
     parser.add_argument("--out", default=None, help="also write the results as JSON here")
     parser.add_argument("--summarise", nargs="+", type=Path, default=None,
@@ -310,12 +316,12 @@ def main() -> None:
     results: dict[str, dict] = {}
     for rule in args.rules:
         for setting in args.settings:
-            two_rounds, conservative = SETTINGS[setting]
+            two_rounds, conservative, reach = SETTINGS[setting]
             penalty = args.penalty if conservative else 0.0
             for seed_ in range(args.first_seed, args.first_seed + args.seeds):
-                name = (f"{rule} {'two rounds of 30' if two_rounds else 'one round of 60'} penalty {penalty} "
-                        f"seed {seed_}")
-                results[name] = one_setting(seed_dir, work, rule, two_rounds, penalty, seed_)
+                name = (f"{rule} {'two rounds of 30' if two_rounds else 'one round of 60'} penalty {penalty}"
+                        f"{' reach' if reach else ''} seed {seed_}")
+                results[name] = one_setting(seed_dir, work, rule, two_rounds, penalty, seed_, reach)
                 print(json.dumps({name: results[name]}), flush=True)
     print(summarise(results))
     if args.out:

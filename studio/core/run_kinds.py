@@ -75,7 +75,8 @@ MARGIN: Chart = ("margin", ("margin", "eval_margin"))
 IMPLICIT: Chart = ("implicit rewards", ("chosen_reward", "rejected_reward"))
 ONLINE_CHARTS: tuple[Chart, ...] = (("response length", ("response_length",)), ("distinct bigrams", ("distinct_2",)),
                                     ("reward-model disagreement",
-                                     ("ensemble_disagreement", "uncertainty_penalty")))
+                                     ("ensemble_disagreement", "uncertainty_penalty")),
+                                    ("outside the labels' reach", ("outside_reach",)))
 
 KINDS: dict[str, RunKind] = {k.name: k for k in (
     RunKind(SFT, "SFT (learn from demonstrations)", "Supervised fine-tuning on the demonstrations (LoRA).",

@@ -179,7 +179,7 @@ def on_terms(train: Callable[..., TrainResult]) -> Callable[..., TrainResult]:
     def train_online(base: SharedBase, prompts: list[str], config, run_dir: Path, hooks: Hooks | None = None, *,
                      resume: bool = False, init_adapter: str | None, reward: TermReward,
                      policy_start: str | None = None) -> TrainResult:
-        score = reward.score_fn(normalised=True, penalty=config.uncertainty_penalty)
+        score = reward.score_fn(normalised=True, penalty=config.uncertainty_penalty, in_reach=config.stay_in_reach)
         return train(base, prompts, score, config, run_dir, hooks, resume=resume, init_adapter=init_adapter,
                      policy_start=policy_start)
     return train_online

@@ -84,6 +84,9 @@ def export_job(project: Project, kind: str, out: Path, init: str | None = None, 
             spec.notes.append(f"The studio's cautious reward (uncertainty_penalty={settings.uncertainty_penalty}: "
                               "the mean score minus that many standard deviations of the reward model's five "
                               "bootstrap heads) is not in this job: it optimises the reward model's own score.")
+        if getattr(settings, "stay_in_reach", False):
+            spec.notes.append("The studio's stay_in_reach (answers past what the labels cover scored as the reward "
+                              "model's lowest training score) is not in this job.")
     count = write_job(store, spec, out)
     try:
         if init not in (None, "base"):

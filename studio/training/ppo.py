@@ -359,7 +359,7 @@ def train_ppo_online(base: SharedBase, prompts: list[str], config: PPOConfig, ru
                      policy_start: str | None = None, start_dir: Path | None = None) -> TrainResult:
     """`train_ppo` in the run-kind registry's uniform call; PPO normalises the raw scores itself, with the reward
     model's training statistics (a reward of other terms comes in its own units: `TermReward.norm` is (0, 1))."""
-    score = reward.score_fn(normalised=False, penalty=config.uncertainty_penalty)
+    score = reward.score_fn(normalised=False, penalty=config.uncertainty_penalty, in_reach=config.stay_in_reach)
     return train_ppo(base, prompts, score, config, run_dir, hooks, resume=resume,
                      init_adapter=init_adapter, score_norm=reward.norm, policy_start=policy_start,
                      start_dir=start_dir)

@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from studio.core.preferences import pair_records, ranking_records
+from studio.core.reach import Reach
 from studio.core.rm_health import SPLIT_FILE, load_split, save_split
 from studio.training.batches import (Example, by_ranking, chunks, encode_example, encode_pairs, encode_rankings,
                                      over_chunks, pad_batch, pair_halves, pair_step_tokens, pair_weights,
@@ -195,21 +196,24 @@ def train_reward(base: SharedBase, data: list[dict], config: RewardConfig, run_d
                             config=config, run_dir=run_dir, hooks=hooks, tokens=tokens, resume=resume)
     if result.status == "finished":
         try:
-            save_statistics(base, head, answers, config, Path(run_dir))
+            save_statistics(base, head, answers, config, Path(run_dir), ranking_records(data))
         except Cancelled:  # stopped while scoring its answers: a resume at this last step only scores them again
             return dataclasses.replace(result, status="cancelled", artifact=None)
     return result
 
 
 def save_statistics(base: SharedBase, head: ScalarHead, answers: list[Example], config: RewardConfig,
-                    run_dir: Path) -> None:
+                    run_dir: Path, rankings: list[dict]) -> None:
     """Save the head with the mean and std of its scores over the distinct training `answers` (what normalises
-    them later)."""
+    them later), and the labels' reach (`core.reach`: of the training `rankings`, its floor the lowest score)."""
     responses = list({tuple(ex[0]): ex for ex in answers}.values())
     scores = RewardScorer(base, ADAPTER, head).score_examples(responses, config.batch_size * 2)
     std = scores.std().item() if len(scores) > 1 else 1.0
     save_heads({HEAD: head}, run_dir / "heads.safetensors",
                meta={"mean": scores.mean().item(), "std": max(std, 1e-6), "max_length": config.max_length})
+    reach = Reach.of(rankings, scores.min().item())
+    if reach is not None:
+        reach.save(run_dir)
 
 
 def pair_objective(base: SharedBase, head: ScalarHead, pairs: list[dict], train_idx: list[int],

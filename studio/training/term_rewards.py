@@ -1,10 +1,10 @@
 """An online run's reward made of weighted terms (`core.reward_terms`): the round's score function and its metrics.
 
 `TermReward` stands where `uncertainty.OnlineReward` stands in the engines' uniform call (`score_fn(normalised,
-penalty)`, `norm`). Each round every term scores every answer; an answer's score is the weighted sum, and each
+penalty, in_reach)`, `norm`). Each round every term scores every answer; an answer's score is the weighted sum, and each
 term's mean over the round's answers (unweighted, in its own units) is the round metric `reward/<term name>`, so
 a chart shows which term moved. The reward model's term is its score normalised by its training statistics (the
-engines' own units), its round metrics (ensemble_disagreement, uncertainty_penalty) passed on. The reward model alone
+engines' own units), its round metrics (ensemble_disagreement, uncertainty_penalty, outside_reach) passed on. The reward model alone
 with weight 1 (a run without terms) scores exactly as `OnlineReward` does, raw or normalised as the engine asks.
 
 A Python reward function comes only from a file the user names on the command line (`load_function`), called as
@@ -84,10 +84,10 @@ class TermReward:
     functions: dict[str, RewardFunction] = field(default_factory=dict)
     judge: Judge | None = None
 
-    def score_fn(self, normalised: bool, penalty: float = 0.0) -> ScoreFn:
+    def score_fn(self, normalised: bool, penalty: float = 0.0, in_reach: bool = False) -> ScoreFn:
         """The round's score function; the reward model alone (weight 1) keeps the engine's `normalised`."""
         if is_default(self.terms):
-            inner = self.model.score_fn(normalised, penalty)
+            inner = self.model.score_fn(normalised, penalty, in_reach)
 
             def alone(prompts: list[str], responses: list[str]) -> Scores:
                 scores = inner(prompts, responses)
@@ -95,7 +95,7 @@ class TermReward:
                 metrics = dict(scores.metrics) if isinstance(scores, Scores) else {}
                 return Scores(values, {**metrics, "reward/reward_model": torch.as_tensor(values).float().mean().item()})
             return alone
-        model_fn = self.model.score_fn(True, penalty) if self.model is not None else None
+        model_fn = self.model.score_fn(True, penalty, in_reach) if self.model is not None else None
 
         def score(prompts: list[str], responses: list[str]) -> Scores:
             total, metrics = torch.zeros(len(responses)), {}

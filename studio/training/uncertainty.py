@@ -39,6 +39,7 @@ from safetensors.torch import load_file, save_file
 from studio.core.active import Guess, save_guesses, unscored
 from studio.core.project import Project
 from studio.core.ratings import training_pairs
+from studio.core.reach import Reach
 from studio.core.records import Comparison
 from studio.core.run_kinds import REWARD
 from studio.training.engine import ScoreFn, Scores
@@ -238,20 +239,21 @@ def load_ensemble(run_dir: Path) -> Ensemble | None:
 
 @dataclass(frozen=True)
 class OnlineReward:
-    """The reward model an online engine maximises: its scorer and, when the reward run fitted one, its ensemble,
-    whose disagreement each round reports."""
+    """The reward model an online engine maximises: its scorer, its ensemble when the reward run fitted one (whose
+    disagreement each round reports), and the labels' reach when the run saved one (`core.reach`)."""
 
     scorer: RewardScorer
     ensemble: Ensemble | None
+    reach: Reach | None = None
 
     @classmethod
     def load(cls, base: SharedBase, run_dir: Path) -> OnlineReward:
-        return cls(RewardScorer.load(base, run_dir), load_ensemble(run_dir))
+        return cls(RewardScorer.load(base, run_dir), load_ensemble(run_dir), Reach.load(run_dir))
 
-    def score_fn(self, normalised: bool, penalty: float = 0.0) -> ScoreFn:
-        """The round's score function (`round_scorer`), raw or normalised by the training statistics, and with
-        `penalty` > 0 the ensemble's lower bound."""
-        return round_scorer(self.scorer, self.ensemble, normalised, penalty)
+    def score_fn(self, normalised: bool, penalty: float = 0.0, in_reach: bool = False) -> ScoreFn:
+        """The round's score function (`round_scorer`), raw or normalised by the training statistics, with
+        `penalty` > 0 the ensemble's lower bound, and with `in_reach` answers past the labels' reach at its floor."""
+        return round_scorer(self.scorer, self.ensemble, normalised, penalty, self.reach if in_reach else None)
 
     @property
     def norm(self) -> tuple[float, float]:
@@ -259,7 +261,8 @@ class OnlineReward:
         return self.scorer.mean, self.scorer.std
 
 
-def round_scorer(scorer: RewardScorer, ensemble: Ensemble | None, normalised: bool, penalty: float = 0.0) -> ScoreFn:
+def round_scorer(scorer: RewardScorer, ensemble: Ensemble | None, normalised: bool, penalty: float = 0.0,
+                 reach: Reach | None = None) -> ScoreFn:
     """The score function of an online run on this reward model, called on every round's fresh answers: its scores
     (raw, or normalised by the training statistics) and, with an ensemble, the round metric `ensemble_disagreement`,
     read off the same features as the scores (the heads add a matrix product, not a forward pass).
@@ -268,17 +271,22 @@ def round_scorer(scorer: RewardScorer, ensemble: Ensemble | None, normalised: bo
     normalised scores (`Ensemble.lower_bound`), in the scorer's units (raw: mapped back through the run's mean and
     std, so that the engine's own normalisation gives mean - c * std), and the mean penalty term c * std is the round
     metric `uncertainty_penalty` (the round's reward and reward_raw then report the bound). c = 0, or no ensemble,
-    scores with the run's own head as before."""
+    scores with the run's own head as before. With a `reach`, an answer past it scores no more than the reach's
+    floor (in the same units), and the share of such answers is the round metric `outside_reach`."""
     def score(prompts: list[str], responses: list[str]) -> Scores:
         raw, feats = scorer.scores_and_features(prompts, responses)
-        values = scorer.normalise(raw) if normalised else raw
-        if ensemble is None:
-            return Scores(values)
-        metrics = {"ensemble_disagreement": ensemble.disagreement(feats)}
-        if penalty > 0:
-            bound, term = ensemble.lower_bound(feats, penalty)
-            values = bound if normalised else scorer.mean + scorer.std * bound
-            metrics["uncertainty_penalty"] = term.mean().item()
+        values, metrics = scorer.normalise(raw) if normalised else raw, {}
+        if ensemble is not None:
+            metrics["ensemble_disagreement"] = ensemble.disagreement(feats)
+            if penalty > 0:
+                bound, term = ensemble.lower_bound(feats, penalty)
+                values = bound if normalised else scorer.mean + scorer.std * bound
+                metrics["uncertainty_penalty"] = term.mean().item()
+        if reach is not None:
+            floor = (reach.floor - scorer.mean) / scorer.std if normalised else reach.floor
+            past = torch.tensor([reach.outside(r) is not None for r in responses], device=values.device)
+            values = torch.where(past, values.clamp(max=floor), values)
+            metrics["outside_reach"] = past.float().mean().item()
         return Scores(values, metrics)
 
     return score

@@ -5,6 +5,7 @@ import statistics
 import pytest
 import torch
 
+from studio.core.reach import Reach
 from studio.training import ppo, rloo
 from studio.training.configs import validate
 from studio.training.online_configs import PPOConfig, RLOOConfig
@@ -117,3 +118,50 @@ def test_a_negative_penalty_is_refused():
     validate(PPOConfig(uncertainty_penalty=0.5))
     with pytest.raises(ValueError, match="uncertainty_penalty"):
         validate(RLOOConfig(uncertainty_penalty=-1.0))
+
+
+REACH = Reach(min_words=2, max_words=4, max_nonwords=0.0, loops=False, floor=-2.0)  # floor in raw units
+TEXTS = ["ok", "an egg is a food", "eat an egg", "egg egg egg yolk", "so it goes"]  # short, long, in, loop, in
+
+
+@pytest.mark.parametrize("normalised", [False, True])
+@pytest.mark.parametrize("c", [0.0, 1.0])
+def test_answers_past_the_reach_score_no_more_than_its_floor(normalised, c):
+    """With a reach, an answer past it scores min(its score, the floor), in the scorer's units; one within scores as
+    without; the round metric `outside_reach` is their share."""
+    without = round_scorer(FakeScorer(), ENSEMBLE, normalised, c)(["q"] * 5, TEXTS)
+    scores = round_scorer(FakeScorer(), ENSEMBLE, normalised, c, REACH)(["q"] * 5, TEXTS)
+    floor = (REACH.floor - FakeScorer.mean) / FakeScorer.std if normalised else REACH.floor
+    before = without.values.tolist()
+    expected = [min(before[i], floor) if i in (0, 1, 3) else before[i] for i in range(5)]
+    assert scores.values.tolist() == pytest.approx(expected, abs=1e-6)
+    assert max(before[i] for i in (0, 1, 3)) > floor  # the floor really caps an answer here
+    assert scores.metrics["outside_reach"] == pytest.approx(3 / 5)
+    assert "outside_reach" not in without.metrics
+
+
+class RecordingReward:
+    """A reward that records what the engine asks of it and scores every answer 0."""
+
+    norm = (0.0, 1.0)
+
+    def __init__(self):
+        self.asked: list[tuple] = []
+
+    def score_fn(self, normalised: bool, penalty: float = 0.0, in_reach: bool = False):
+        self.asked.append((penalty, in_reach))
+        return lambda prompts, responses: torch.zeros(len(responses))
+
+
+@pytest.mark.parametrize("stay", [False, True])
+def test_online_engines_ask_for_the_reach_as_their_config_says(base, tmp_path, stay):
+    ppo_reward, group_reward = RecordingReward(), RecordingReward()
+    ppo.train_ppo_online(base, PROMPTS, PPOConfig(iterations=1, batch_size=2, ppo_epochs=1, minibatches=1,
+                                                  max_new_tokens=4, checkpoint_every=100, stay_in_reach=stay,
+                                                  uncertainty_penalty=0.5),
+                         tmp_path / "ppo", init_adapter=None, reward=ppo_reward)
+    rloo.train_rloo_online(base, PROMPTS, RLOOConfig(iterations=1, batch_size=2, samples_per_prompt=K,
+                                                     max_new_tokens=4, checkpoint_every=100, stay_in_reach=stay),
+                           tmp_path / "rloo", init_adapter=None, reward=group_reward)
+    assert ppo_reward.asked == [(0.5, stay)]
+    assert group_reward.asked == [(RLOOConfig().uncertainty_penalty, stay)]

@@ -64,7 +64,7 @@ def test_without_a_finished_sft_run_a_job_starts_from_the_base(project, tmp_path
         project.close()
 
 
-def test_a_job_says_that_the_run_s_cautious_reward_is_not_in_it(project, tmp_path, exports):
+def test_a_job_says_that_the_run_s_cautious_reward_and_reach_are_not_in_it(project, tmp_path, exports):
     project = Project.open(project)
     try:
         finished(project, "reward")
@@ -73,8 +73,11 @@ def test_a_job_says_that_the_run_s_cautious_reward_is_not_in_it(project, tmp_pat
         assert "cautious reward (uncertainty_penalty=1.0" in (tmp_path / "job" / "README.md").read_text()
         export_job(project, "rloo", tmp_path / "job2")  # its newest RLOO run: none, so the defaults (cautious too)
         assert "cautious reward (uncertainty_penalty=1.0" in (tmp_path / "job2" / "README.md").read_text()
-        project.store.update_run(project.store.create_run("rloo", {"uncertainty_penalty": 0.0}), status="finished")
+        assert "stay_in_reach" in (tmp_path / "job2" / "README.md").read_text()  # on by default, not in the job
+        project.store.update_run(project.store.create_run("rloo", {"uncertainty_penalty": 0.0, "stay_in_reach": False}),
+                                 status="finished")
         export_job(project, "rloo", tmp_path / "job3")
         assert "cautious reward" not in (tmp_path / "job3" / "README.md").read_text()
+        assert "stay_in_reach" not in (tmp_path / "job3" / "README.md").read_text()
     finally:
         project.close()
