@@ -3,9 +3,11 @@
 A reward model learns from the answers a person ranked; past them its score is extrapolation, and an online run that
 follows it there learns the model's blind spot, not the person's taste ("Breakfast." for a taste for short answers,
 shorter than any answer ever labelled: issue 26). The reach is read off the answers the person preferred (the first
-place of each ranking): their shortest and longest length in words, the largest share of words that are not
-word-like, and whether the person ever ranked an answer that loops (`answer_quality.repeats_itself`) above one that
-does not. An online run with `stay_in_reach` scores an answer past the reach as the reward model's lowest score on
+place of each ranking): their shortest length in words, the largest share of words that are not word-like, and
+whether the person ever ranked an answer that loops (`answer_quality.repeats_itself`) above one that does not.
+There is no longest: the token limit bounds length from above, and the longest of a few dozen preferred answers
+fell inside what the starting policy writes (a sparse taste's 20 preferred answers reached 21 words while 38% of
+SFT's answers were longer: floored, PPO drifted longer still, bench/RESULTS.md section 37). An online run with `stay_in_reach` scores an answer past the reach as the reward model's lowest score on
 its own training answers (`floor`), so the policy gains nothing by leaving what the labels cover; the signals are
 those the hacking alarms watch (`core.monitor`), bench/RESULTS.md section 37.
 """
@@ -23,11 +25,10 @@ FILE = "reach.json"  # in a reward run's folder, written when the run finishes
 
 @dataclass(frozen=True)
 class Reach:
-    """The preferred answers' range of length in words, their largest non-word share, whether a loop ever beat an
+    """The preferred answers' shortest length in words, their largest non-word share, whether a loop ever beat an
     answer without one, and the reward model's lowest raw score on its training answers."""
 
     min_words: int
-    max_words: int
     max_nonwords: float
     loops: bool
     floor: float
@@ -38,19 +39,15 @@ class Reach:
         preferred = [r["responses"][i] for r in rankings for i in r["order"][0]]
         if not preferred:
             return None
-        lengths = [len(words(t)) for t in preferred]
         loops = any(repeats_itself(r["responses"][i]) and not repeats_itself(r["responses"][j])
                     for r in rankings for place, group in enumerate(r["order"]) for i in group
                     for later in r["order"][place + 1:] for j in later)
-        return cls(min(lengths), max(lengths), max(map(nonword_share, preferred)), loops, floor)
+        return cls(min(len(words(t)) for t in preferred), max(map(nonword_share, preferred)), loops, floor)
 
     def outside(self, text: str) -> str | None:
-        """Why `text` lies past the reach ("shorter", "longer", "non-words", "loops"), or None within it."""
-        n = len(words(text))
-        if n < self.min_words:
+        """Why `text` lies past the reach ("shorter", "non-words", "loops"), or None within it."""
+        if len(words(text)) < self.min_words:
             return "shorter"
-        if n > self.max_words:
-            return "longer"
         if nonword_share(text) > self.max_nonwords:
             return "non-words"
         return "loops" if not self.loops and repeats_itself(text) else None

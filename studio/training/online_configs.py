@@ -57,8 +57,8 @@ class OnlineConfig:
                                             "(after Coste et al. 2023). 0 = the reward model's own score. Needs a "
                                             "reward model with an ensemble (4 or more rankings); without one the "
                                             "own score is used.")
-    stay_in_reach: bool = help_field(True, "Score an answer past what the labels cover (shorter or longer than "
-                                     "every answer you preferred, more non-words than any of them, or a loop "
+    stay_in_reach: bool = help_field(True, "Score an answer past what the labels cover (shorter than every "
+                                     "answer you preferred, more non-words than any of them, or a loop "
                                      "where you never ranked a loop first) as the reward model's lowest score "
                                      "on its training answers, so the policy gains nothing by leaving them. "
                                      "Needs a reward model trained since the studio saves its reach.")

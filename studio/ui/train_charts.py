@@ -45,8 +45,8 @@ CHART_HELP = {
                                  "labels say little, so the reward there can be gamed. Empty when the reward "
                                  "model has no ensemble (fewer than 4 pairs). uncertainty_penalty: what the "
                                  "cautious reward (setting uncertainty_penalty) takes off the mean score.",
-    "outside the labels' reach": "Share of this round's answers past what your labels cover: shorter or longer "
-                                 "than every answer you preferred, more non-words than any of them, or a loop "
+    "outside the labels' reach": "Share of this round's answers past what your labels cover: shorter than "
+                                 "every answer you preferred, more non-words than any of them, or a loop "
                                  "where you never ranked a loop first. With stay_in_reach they score as the "
                                  "reward model's lowest training score; a share that stays up means the policy "
                                  "keeps trying to leave (label some of its answers: a round). Empty for a reward "

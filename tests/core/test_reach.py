@@ -16,8 +16,8 @@ def test_the_reach_spans_the_preferred_answers_only():
     reach = Reach.of(rankings((["one two three four", "a"], [[0], [1]]),
                               (["x", "the sun is hot and very bright today", "fine"], [[1, 2], [0]]),
                               (["It is FrulebyFretled here", "plain words here now"], [[0], [1]])), floor=-2.5)
-    # preferred: 4, 8, 1 ("fine") and 4 words; "FrulebyFretled" is 1 of 4 words that is not word-like
-    assert reach == Reach(min_words=1, max_words=8, max_nonwords=0.25, loops=False, floor=-2.5)
+    # preferred: 4, 8, 1 ("fine") and 4 words ("a", 1 word, lost); "FrulebyFretled" is 1 of 4 words not word-like
+    assert reach == Reach(min_words=1, max_nonwords=0.25, loops=False, floor=-2.5)
 
 
 def test_loops_are_in_reach_only_where_a_loop_beat_an_answer_without_one():
@@ -30,23 +30,23 @@ def test_loops_are_in_reach_only_where_a_loop_beat_an_answer_without_one():
 
 
 def test_what_lies_past_the_reach_and_why():
-    reach = Reach(min_words=3, max_words=6, max_nonwords=0.0, loops=False, floor=0.0)
+    reach = Reach(min_words=3, max_nonwords=0.0, loops=False, floor=0.0)
     assert reach.outside("Breakfast.") == "shorter"
-    assert reach.outside("one two three four five six seven") == "longer"
+    assert reach.outside("one two three four five six seven eight nine ten") is None  # no longest
     assert reach.outside("FrulebyFretled is here") == "non-words"
     assert reach.outside("wax wax wax burns") == "loops"
     assert reach.outside("a candle burns wax") is None
-    assert Reach(3, 6, 0.0, True, 0.0).outside("wax wax wax burns") is None
+    assert Reach(3, 0.0, True, 0.0).outside("wax wax wax burns") is None
 
 
 def test_no_preferred_answer_no_reach_and_the_file_round_trips(tmp_path):
     assert Reach.of([], 1.0) is None
     assert Reach.load(tmp_path) is None
-    reach = Reach(2, 40, 0.1, True, -3.25)
+    reach = Reach(2, 0.1, True, -3.25)
     reach.save(tmp_path)
     assert Reach.load(tmp_path) == reach
 
 
 @pytest.mark.parametrize("text", ["", "   "])
 def test_an_empty_answer_is_shorter_than_any_preferred_one(text):
-    assert Reach(1, 5, 0.0, False, 0.0).outside(text) == "shorter"
+    assert Reach(1, 0.0, False, 0.0).outside(text) == "shorter"

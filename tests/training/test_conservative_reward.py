@@ -120,8 +120,8 @@ def test_a_negative_penalty_is_refused():
         validate(RLOOConfig(uncertainty_penalty=-1.0))
 
 
-REACH = Reach(min_words=2, max_words=4, max_nonwords=0.0, loops=False, floor=-2.0)  # floor in raw units
-TEXTS = ["ok", "an egg is a food", "eat an egg", "egg egg egg yolk", "so it goes"]  # short, long, in, loop, in
+REACH = Reach(min_words=2, max_nonwords=0.0, loops=False, floor=-2.0)  # floor in raw units
+TEXTS = ["ok", "an egg is a Glrbxtkq", "eat an egg", "egg egg egg yolk", "so it goes"]  # short, non-word, in, loop, in
 
 
 @pytest.mark.parametrize("normalised", [False, True])

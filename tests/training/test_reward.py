@@ -52,15 +52,15 @@ def test_reward_model_learns_held_out_preferences_and_reloads(base, tiny_model_d
     assert normalised.std().item() == pytest.approx(1.0, abs=1e-4)
     # the labels' reach: every preferred (chosen) answer has 4 words; the floor is the lowest training score
     reach = Reach.load(tmp_path)
-    assert (reach.min_words, reach.max_words, reach.loops) == (4, 4, False)
+    assert (reach.min_words, reach.loops) == (4, False)
     assert reach.floor == pytest.approx(scorer(*map(list, zip(*sorted(responses)))).min().item(), abs=1e-4)
     online = OnlineReward.load(tiny_base(tiny_model_dir), tmp_path)
-    answers = ["banana", "odd red banana cold", "odd red banana cold banana"]  # shorter, within, longer
+    answers = ["banana", "odd red banana cold", "banana odd red banana cold"]  # shorter, within, longer: within
     plain = scorer.normalise(scorer(["hi"] * 3, answers)).tolist()
     guarded = online.score_fn(True, in_reach=True)(["hi"] * 3, answers)
     low = (reach.floor - scorer.mean) / scorer.std
-    assert guarded.values.tolist() == pytest.approx([min(plain[0], low), plain[1], min(plain[2], low)], abs=1e-4)
-    assert guarded.metrics["outside_reach"] == pytest.approx(2 / 3)
+    assert guarded.values.tolist() == pytest.approx([min(plain[0], low), plain[1], plain[2]], abs=1e-4)
+    assert guarded.metrics["outside_reach"] == pytest.approx(1 / 3)
 
 
 def test_cancel_then_resume_matches_uninterrupted_run(base, tmp_path):
