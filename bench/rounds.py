@@ -239,7 +239,7 @@ def plot(results: dict[str, dict], path: Path) -> None:
         rule, setting = name.split(" seed ")[0].split(" ", 1)
         by_rule.setdefault(rule, {}).setdefault(setting, []).append(row)
     layout = pg.GraphicsLayoutWidget()
-    layout.resize(400 * len(by_rule), 640)
+    layout.resize(480 * len(by_rule), 640)
     for column, (rule, settings) in enumerate(by_rule.items()):
         names = sorted(settings, key=lambda n: (n.startswith("two"), n))  # one round first, penalty 0 first
         ticks = [[(i, n.replace("one round of 60", "1x60").replace("two rounds of 30", "2x30")

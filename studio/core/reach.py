@@ -7,9 +7,10 @@ place of each ranking): their shortest length in words, the largest share of wor
 whether the person ever ranked an answer that loops (`answer_quality.repeats_itself`) above one that does not.
 There is no longest: the token limit bounds length from above, and the longest of a few dozen preferred answers
 fell inside what the starting policy writes (a sparse taste's 20 preferred answers reached 21 words while 38% of
-SFT's answers were longer: floored, PPO drifted longer still, bench/RESULTS.md section 37). An online run with `stay_in_reach` scores an answer past the reach as the reward model's lowest score on
-its own training answers (`floor`), so the policy gains nothing by leaving what the labels cover; the signals are
-those the hacking alarms watch (`core.monitor`), bench/RESULTS.md section 37.
+SFT's answers were longer: floored, PPO drifted longer still, bench/RESULTS.md section 37). An online run with
+`stay_in_reach` scores an answer past the reach no higher than the reward model's lowest score on its own training
+answers (`floor`), so the policy gains nothing by leaving what the labels cover; the signals are those the hacking
+alarms watch (`core.monitor`).
 """
 from __future__ import annotations
 

@@ -59,9 +59,10 @@ class OnlineConfig:
                                             "own score is used.")
     stay_in_reach: bool = help_field(True, "Score an answer past what the labels cover (shorter than every "
                                      "answer you preferred, more non-words than any of them, or a loop "
-                                     "where you never ranked a loop first) as the reward model's lowest score "
-                                     "on its training answers, so the policy gains nothing by leaving them. "
-                                     "Needs a reward model trained since the studio saves its reach.")
+                                     "where you never ranked a loop first) no higher than the reward "
+                                     "model's lowest score on its training answers, so the policy gains "
+                                     "nothing by leaving them. Needs a reward model trained since the "
+                                     "studio saves its reach.")
     lora_r: int = help_field(16, "LoRA rank of a fresh policy adapter (a copy of the SFT adapter keeps its own).")
     lora_alpha: int = help_field(32, "LoRA scaling of a fresh policy adapter; the update is multiplied by "
                                      "alpha / r.")

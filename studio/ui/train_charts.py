@@ -47,10 +47,11 @@ CHART_HELP = {
                                  "cautious reward (setting uncertainty_penalty) takes off the mean score.",
     "outside the labels' reach": "Share of this round's answers past what your labels cover: shorter than "
                                  "every answer you preferred, more non-words than any of them, or a loop "
-                                 "where you never ranked a loop first. With stay_in_reach they score as the "
-                                 "reward model's lowest training score; a share that stays up means the policy "
-                                 "keeps trying to leave (label some of its answers: a round). Empty for a reward "
-                                 "model trained before the studio saved its reach.",
+                                 "where you never ranked a loop first. With stay_in_reach they score no "
+                                 "higher than the reward model's lowest training score; a share that stays "
+                                 "up means the policy keeps trying to leave (label some of its answers: a "
+                                 "round). Empty for a reward model trained before the studio saved its "
+                                 "reach.",
     "learning rate": "Step size of the optimiser (warm-up, then cosine decay).",
     "gradient norm": "Size of each update before clipping; spikes mean unstable training.",
     "tokens per second": "Training speed.",
