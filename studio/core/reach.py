@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from studio.core.answer_quality import nonword_share, repeats_itself, words
+from studio.core.preferences import pairs_from_ranking
 
 FILE = "reach.json"  # in a reward run's folder, written when the run finishes
 
@@ -40,9 +41,8 @@ class Reach:
         preferred = [r["responses"][i] for r in rankings for i in r["order"][0]]
         if not preferred:
             return None
-        loops = any(repeats_itself(r["responses"][i]) and not repeats_itself(r["responses"][j])
-                    for r in rankings for place, group in enumerate(r["order"]) for i in group
-                    for later in r["order"][place + 1:] for j in later)
+        loops = any(repeats_itself(r["responses"][better]) and not repeats_itself(r["responses"][worse])
+                    for r in rankings for better, worse, _ in pairs_from_ranking(r["order"]))
         return cls(min(len(words(t)) for t in preferred), max(map(nonword_share, preferred)), loops, floor)
 
     def outside(self, text: str) -> str | None:

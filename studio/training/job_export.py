@@ -85,8 +85,8 @@ def export_job(project: Project, kind: str, out: Path, init: str | None = None, 
                               "the mean score minus that many standard deviations of the reward model's five "
                               "bootstrap heads) is not in this job: it optimises the reward model's own score.")
         if getattr(settings, "stay_in_reach", False):
-            spec.notes.append("The studio's stay_in_reach (answers past what the labels cover scored as the reward "
-                              "model's lowest training score) is not in this job.")
+            spec.notes.append("The studio's stay_in_reach (answers past what the labels cover scored no higher than "
+                              "the reward model's lowest training score) is not in this job.")
     count = write_job(store, spec, out)
     try:
         if init not in (None, "base"):

@@ -1,11 +1,12 @@
 """An online run's reward made of weighted terms (`core.reward_terms`): the round's score function and its metrics.
 
 `TermReward` stands where `uncertainty.OnlineReward` stands in the engines' uniform call (`score_fn(normalised,
-penalty, in_reach)`, `norm`). Each round every term scores every answer; an answer's score is the weighted sum, and each
-term's mean over the round's answers (unweighted, in its own units) is the round metric `reward/<term name>`, so
-a chart shows which term moved. The reward model's term is its score normalised by its training statistics (the
-engines' own units), its round metrics (ensemble_disagreement, uncertainty_penalty, outside_reach) passed on. The reward model alone
-with weight 1 (a run without terms) scores exactly as `OnlineReward` does, raw or normalised as the engine asks.
+penalty, in_reach)`, `norm`). Each round every term scores every answer; an answer's score is the weighted sum, and
+each term's mean over the round's answers (unweighted, in its own units) is the round metric `reward/<term name>`,
+so a chart shows which term moved. The reward model's term is its score normalised by its training statistics (the
+engines' own units), its round metrics (ensemble_disagreement, uncertainty_penalty, outside_reach) passed on. The
+reward model alone with weight 1 (a run without terms) scores exactly as `OnlineReward` does, raw or normalised as
+the engine asks.
 
 A Python reward function comes only from a file the user names on the command line (`load_function`), called as
 `function(prompts, answers, references) -> one number per answer` (references: the prompts' reference answers,

@@ -25,6 +25,8 @@ def test_loops_are_in_reach_only_where_a_loop_beat_an_answer_without_one():
     assert not Reach.of(above_a_loop, 0.0).loops
     tied = rankings(([LOOP, "candles are wax"], [[0, 1]]))  # one group: not above
     assert Reach.of(tied, 0.0) is not None and not Reach.of(tied, 0.0).loops
+    lost = rankings((["candles are wax", LOOP], [[0], [1]]))  # a loop below an answer without one
+    assert not Reach.of(lost, 0.0).loops
     beaten = rankings((["candles are wax", LOOP], [[0], [1]]), ([LOOP, "a candle burns wax"], [[0], [1]]))
     assert Reach.of(beaten, 0.0).loops
 
