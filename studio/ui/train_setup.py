@@ -7,6 +7,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QComboBox, QFormLayout, QPlainTextEdit, QScrollArea, QVBoxLayout, QWidget
 
 from studio.core.ratings import Ratings
+from studio.core.reach import FILE as REACH_FILE
 from studio.core.records import Run
 from studio.core.reward_terms import TERMS_KEY, Term, terms_for_run, uses_reward_model
 from studio.core.run_kinds import KINDS, REWARD, SFT, run_kind
@@ -84,8 +85,15 @@ class TrainSetup(QWidget):
                     + [(f"SFT run {r.id}", str(r.id)) for r in reversed(runs)
                        if r.kind == SFT and r.status == "finished"])
         _fill_combo(self.reward_combo, [("Latest reward model", None)]
-                    + [(f"Reward run {r.id}{summary(r, 1, ' · ')}", str(r.id)) for r in reversed(runs)
+                    + [(self._reward_label(r), str(r.id)) for r in reversed(runs)
                        if r.kind == REWARD and r.status == "finished"])
+
+    def _reward_label(self, run: Run) -> str:
+        """"Reward run N · its accuracy", and a warning where the run keeps no reach (trained before the studio saved
+        it): `stay_in_reach` then has nothing to hold the policy to. One file check a run, no model call."""
+        kept = (self.ctx.project.root / "runs" / str(run.id) / REACH_FILE).exists()  # run_dir would create it
+        return f"Reward run {run.id}{summary(run, 1, ' · ')}" + ("" if kept else " · no reach saved: retrain it "
+                                                                   "for stay_in_reach")
 
     def show_settings(self, run: Run) -> None:
         """Put a stored run's kind and settings in place, to start another like it."""

@@ -4,6 +4,7 @@ health panel (issue 27, items 5 and 6)."""
 import threading
 
 import studio.training.uncertainty as uncertainty
+from studio.core.reach import Reach
 from studio.core.rm_health import SCORES_FILE, load_scored
 from tests.ui.seed import seed_data
 from tests.ui.test_train_page import make_page
@@ -54,3 +55,17 @@ def test_a_reward_run_says_what_follows_its_last_step_and_one_accuracy_everywher
     qtbot.waitUntil(lambda: page.rm_report.report is not None, timeout=10_000)
     assert page.rm_report.summary.text().startswith(f"Run {run.id}: <b>{figure}</b> · ECE")
     page.grab().save("/tmp/reward_health.png")
+
+
+def test_a_reward_run_without_its_reach_says_so_in_the_reward_box(qtbot, ctx):
+    """A reward run trained before the studio saved the labels' reach leaves stay_in_reach nothing to hold to: the
+    reward-model box says so, and stops saying it once the run's folder has its reach."""
+    run_id = ctx.store.create_run("reward", {})
+    ctx.store.update_run(run_id, status="finished")
+    page = make_page(qtbot, ctx)
+    page.set_kind("ppo")
+    page.refresh()
+    assert page.reward_combo.itemText(1) == f"Reward run {run_id} · no reach saved: retrain it for stay_in_reach"
+    Reach(min_words=3, max_nonwords=0.0, loops=False, floor=-1.0).save(ctx.project.run_dir(run_id))
+    page.refresh()
+    assert page.reward_combo.itemText(1) == f"Reward run {run_id}"
