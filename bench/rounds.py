@@ -29,7 +29,7 @@ copied into each setting's project. Held out: the 60 prompts of `pipeline.PROMPT
 topics no stage sees); `--evaluate FOLDER...` evaluates kept settings' projects (under the rounds- temporary folder)
 again on them.
 
-    .venv/bin/python bench/rounds.py --threads 2 [--rules floor wordy detailed topical] [--seeds N] [--settings one two-conservative] [--model embedded] [--out FILE]
+    .venv/bin/python bench/rounds.py --threads 2 [--rules floor wordy detailed topical] [--seeds N] [--settings one two-conservative] [--rl-budget N] [--seed-project DIR] [--model embedded] [--out FILE]
     .venv/bin/python bench/rounds.py --summarise FILE... [--plot PNG]
 """
 from __future__ import annotations
@@ -163,10 +163,12 @@ def folder_name(rule: str, two_rounds: bool, penalty: float, seed: int, reach: b
 
 
 def one_setting(seed_dir: Path, work: Path, rule: str, two_rounds: bool, penalty: float, seed: int = 0,
-                reach: bool = False) -> dict:
+                reach: bool = False, budget: int | None = None) -> dict:
     """One rule and setting in a copy of the seeded project, its RL runs seeded with `seed`, with or without
-    `stay_in_reach`; returns its numbers."""
-    name = folder_name(rule, two_rounds, penalty, seed, reach)
+    `stay_in_reach`, with `budget` PPO iterations in all (default: PPOConfig's); returns its numbers."""
+    budget = budget or PPOConfig().iterations
+    name = folder_name(rule, two_rounds, penalty, seed, reach) + ("" if budget == PPOConfig().iterations
+                                                                  else f"-rl{budget}")
     folder = work / name
     shutil.copytree(seed_dir, folder)
     project = Project.open(folder)
@@ -175,7 +177,7 @@ def one_setting(seed_dir: Path, work: Path, rule: str, two_rounds: bool, penalty
     first = [c.id for c in store.comparisons()][:BUDGET // 2 if two_rounds else BUDGET]
     label(store, first, rule)
     # the same RL budget either way: two rounds of 30 labels run half the PPO iterations each
-    iterations = PPOConfig().iterations // (2 if two_rounds else 1)
+    iterations = budget // (2 if two_rounds else 1)
     ppo = dataclasses.replace(PPOConfig(), uncertainty_penalty=penalty, iterations=iterations, seed=seed,
                               stay_in_reach=reach)
     runs.train(project, base, "reward")
@@ -291,7 +293,11 @@ def main() -> None:
                         "share a setting's seeds)")
     parser.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS),
                         help="which settings to run (default all)")
+    parser.add_argument("--rl-budget", type=int, default=PPOConfig().iterations,
+                        help="PPO iterations in all (two rounds run half each); the default is PPOConfig's")
     parser.add_argument("--model", default="embedded")
+    parser.add_argument("--seed-project", type=Path, default=None,
+                        help="an earlier run's seed folder (rounds-*/seed) to copy instead of seeding a new one")
     parser.add_argument("--out", default=None, help="also write the results as JSON here")
     parser.add_argument("--summarise", nargs="+", type=Path, default=None,
                         help="only print the table of earlier --out files (seeds pooled, today's degenerate criterion)")
@@ -312,7 +318,7 @@ def main() -> None:
             Path(args.out).write_text(json.dumps(results, indent=1))
         return
     work = Path(tempfile.mkdtemp(prefix="rounds-"))
-    seed_dir = seed(work, args.model)
+    seed_dir = args.seed_project or seed(work, args.model)
     results: dict[str, dict] = {}
     for rule in args.rules:
         for setting in args.settings:
@@ -320,8 +326,9 @@ def main() -> None:
             penalty = args.penalty if conservative else 0.0
             for seed_ in range(args.first_seed, args.first_seed + args.seeds):
                 name = (f"{rule} {'two rounds of 30' if two_rounds else 'one round of 60'} penalty {penalty}"
-                        f"{' reach' if reach else ''} seed {seed_}")
-                results[name] = one_setting(seed_dir, work, rule, two_rounds, penalty, seed_, reach)
+                        f"{' reach' if reach else ''}"
+                        f"{'' if args.rl_budget == PPOConfig().iterations else f' rl {args.rl_budget}'} seed {seed_}")
+                results[name] = one_setting(seed_dir, work, rule, two_rounds, penalty, seed_, reach, args.rl_budget)
                 print(json.dumps({name: results[name]}), flush=True)
     print(summarise(results))
     if args.out:
