@@ -46,24 +46,35 @@ def import_prompts(store: Store, path: str | Path) -> int:
 
 
 def import_rankings(store: Store, path: str | Path) -> int:
-    """Rank existing comparisons; an unknown comparison or a wrong position fails with its line."""
+    """Rank existing comparisons; returns how many rankings were added. An unknown comparison, a wrong position or
+    a comparison its annotator already ranked otherwise fails with its line: an import never replaces a label (the
+    same ranking again is already there and adds nothing)."""
     rankings = read_rankings(path)
     with store.transaction():
         wanted = json.dumps(sorted({r.comparison_id for r in rankings}))
         sizes = {cid: len(json.loads(ids)) for cid, ids in store.db.execute(
             "SELECT id, response_ids FROM comparisons WHERE id IN (SELECT value FROM json_each(?))", [wanted])}
+        stored = {(cid, annotator): (order, status) for cid, annotator, order, status in store.db.execute(
+            'SELECT comparison_id, annotator, "order", status FROM rankings '
+            "WHERE comparison_id IN (SELECT value FROM json_each(?))", [wanted])}
+        new = []
         for r in rankings:
             try:
                 check_ranking(r, sizes)
             except (ValueError, LookupError) as e:
                 raise JsonlError(path, r.line, str(e)) from None
-        keys = [(r.comparison_id, r.annotator) for r in rankings]
-        store.db.conn.executemany("DELETE FROM rankings WHERE comparison_id = ? AND annotator = ?", keys)
+            had = stored.get((r.comparison_id, r.annotator))
+            if had is None:
+                new.append(r)
+            elif had != (json.dumps(r.order), r.status):
+                raise JsonlError(path, r.line, f"comparison {r.comparison_id} is already ranked otherwise by "
+                                               f"{r.annotator!r}: an import never replaces a label; re-rank it in "
+                                               "the studio, or name another annotator")
         stamp = now()
         store.db.conn.executemany(
             'INSERT INTO rankings (comparison_id, annotator, "order", status, created) VALUES (?, ?, ?, ?, ?)',
-            [(r.comparison_id, r.annotator, json.dumps(r.order), r.status, stamp) for r in rankings])
-    return len(rankings)
+            [(r.comparison_id, r.annotator, json.dumps(r.order), r.status, stamp) for r in new])
+    return len(new)
 
 
 def check_ranking(r: RankingLine, sizes: dict[int, int]) -> None:

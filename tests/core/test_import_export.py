@@ -121,3 +121,20 @@ def test_bad_line_3_of_5_imports_nothing(store, tmp_path, importer, good, bad):
         importer(store, path)
     assert info.value.line == 3
     assert set(store.counts().values()) == {0}
+
+
+def test_an_import_never_replaces_a_label(store, comparison, tmp_path):
+    """The same ranking again adds nothing and keeps the stored row; the annotator's comparison ranked otherwise is
+    refused on its line and changes nothing; another annotator's ranking of it is added."""
+    kept = store.add_ranking(comparison, [[0], [1], [2]], "me")
+    before = store.rankings()
+    same = canonical(tmp_path, [{"comparison_id": comparison, "ranking": [0, 1, 2]}], "same.jsonl")
+    assert import_rankings(store, same) == 0
+    assert store.rankings() == before and before[0].id == kept
+    other = {"comparison_id": comparison, "ranking": [2, 1, 0], "annotator": "ann"}
+    flipped = canonical(tmp_path, [other, {"comparison_id": comparison, "ranking": [1, 0, 2]}], "flipped.jsonl")
+    with pytest.raises(JsonlError, match="already ranked otherwise by 'me'") as info:
+        import_rankings(store, flipped)
+    assert info.value.line == 2 and store.rankings() == before
+    assert import_rankings(store, canonical(tmp_path, [other], "ann.jsonl")) == 1
+    assert [(r.annotator, r.order) for r in store.rankings()] == [("me", [[0], [1], [2]]), ("ann", [[2], [1], [0]])]
