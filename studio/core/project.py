@@ -110,9 +110,13 @@ class Project:
             raise ProjectError(f"cannot write {self.root / META_NAME}: {e.strerror or e}") from e
         self._meta = meta
 
+    def run_folder(self, run_id: int) -> Path:
+        """runs/<run_id>/, whether or not it exists (nothing is created: `run_dir` makes it)."""
+        return self.root / "runs" / str(run_id)
+
     def run_dir(self, run_id: int) -> Path:
         """runs/<run_id>/, created if missing."""
-        path = self.root / "runs" / str(run_id)
+        path = self.run_folder(run_id)
         path.mkdir(parents=True, exist_ok=True)
         return path
 
@@ -127,8 +131,7 @@ class Project:
 
     def run_is_live(self, run_id: int) -> bool:
         """Whether a process is training run `run_id` now (a `running` run that is not was killed: resume it)."""
-        folder = self.root / "runs" / str(run_id)
-        if not folder.is_dir() or self.read_only:
+        if not self.run_folder(run_id).is_dir() or self.read_only:
             return False
         try:
             self.lock_run(run_id).release()
@@ -143,7 +146,7 @@ class Project:
             raise LookupError(f"run {run.id} has no adapter folder inside runs/{run.id}/ "
                               f"(stored: {run.artifact!r}); refusing to read it")
         path = (self.root / relative).resolve()
-        if not path.is_relative_to((self.root / "runs" / str(run.id)).resolve()):
+        if not path.is_relative_to(self.run_folder(run.id).resolve()):
             raise LookupError(f"run {run.id}'s adapter folder {relative} leads outside runs/{run.id}/ "
                               "(a link?); refusing to read it")
         if not path.is_dir():

@@ -91,7 +91,7 @@ class TrainSetup(QWidget):
     def _reward_label(self, run: Run) -> str:
         """"Reward run N · its accuracy", and a warning where the run keeps no reach (trained before the studio saved
         it): `stay_in_reach` then has nothing to hold the policy to. One file check a run, no model call."""
-        kept = (self.ctx.project.root / "runs" / str(run.id) / REACH_FILE).exists()  # run_dir would create it
+        kept = (self.ctx.project.run_folder(run.id) / REACH_FILE).exists()
         return f"Reward run {run.id}{summary(run, 1, ' · ')}" + ("" if kept else " · no reach saved: retrain it "
                                                                    "for stay_in_reach")
 
