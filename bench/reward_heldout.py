@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import rounds  # noqa: E402
+from studio.cli.train import apply_settings  # noqa: E402
 from studio.core.project import Project  # noqa: E402
 from studio.training import runs  # noqa: E402
 from studio.training.configs import RewardConfig  # noqa: E402
@@ -116,10 +117,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     config = RewardConfig()
-    for item in args.set:
-        key, value = item.split("=", 1)
-        kind = type(getattr(config, key)) if getattr(config, key) is not None else float
-        config = dataclasses.replace(config, **{key: kind(value)})
+    apply_settings(config, args.set)
     work = Path(tempfile.mkdtemp(prefix="reward-heldout-"))
     seed_dir = args.seed_project or rounds.seed(work, args.model)
     sft_answers = json.loads((seed_dir / "sft_answers.json").read_text())
